@@ -1,0 +1,115 @@
+"""Node configuration: one pydantic model, every field with its unit and default.
+
+Presets: :meth:`NodeConfig.lan` (the defaults; the same timing as Serf/memberlist's LAN profile),
+:meth:`NodeConfig.local` (fast timers for loopback meshes and tests) and :meth:`NodeConfig.wan`.
+
+Knobs that correspond to Serf's LAN profile: ``probe_interval`` (ProbeInterval, 1 s),
+``probe_timeout`` (ProbeTimeout, 500 ms), ``suspicion_mult`` (SuspicionMult, 4),
+``suspicion_max_timeout_mult`` (SuspicionMaxTimeoutMult, 6), ``gossip_interval``
+(GossipInterval, 200 ms), ``gossip_fanout`` (GossipNodes, 3), ``retransmit_mult``
+(RetransmitMult, 4), ``push_pull_interval`` (PushPullInterval, 30 s), ``indirect_checks``
+(IndirectChecks, 3), ``awareness_max_multiplier`` (AwarenessMaxMultiplier, 8).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["NodeConfig"]
+
+
+class NodeConfig(BaseModel):
+    """Protocol settings of one node. Times are seconds, sizes bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster: str = Field("gossipreg", min_length=1, max_length=255,
+                         description="Cluster name carried by every packet; others are dropped.")
+    probe_interval: float = Field(1.0, gt=0, description="s between failure-detector probes.")
+    probe_timeout: float = Field(0.5, gt=0,
+                                 description="s to wait for a direct ack before ping-req.")
+    indirect_checks: int = Field(3, ge=0, description="Peers asked to ping-req a silent target.")
+    suspicion_mult: float = Field(
+        4.0, gt=0,
+        description="Minimum suspicion timeout = suspicion_mult * max(1, log10(n)) * "
+                    "probe_interval (s).")
+    suspicion_max_timeout_mult: float = Field(
+        6.0, ge=1, description="Maximum suspicion timeout = this * the minimum (Lifeguard).")
+    awareness_max_multiplier: int = Field(
+        8, ge=1, description="Local health stretches probe timers by up to this factor.")
+    gossip_interval: float = Field(0.2, gt=0, description="s between gossip ticks.")
+    gossip_fanout: int = Field(3, ge=1, description="Random peers sent to on each gossip tick.")
+    gossip_to_dead_time: float = Field(
+        30.0, ge=0, description="s a dead node still receives gossip (so it can refute).")
+    retransmit_mult: int = Field(
+        4, ge=1, description="Each broadcast is sent retransmit_mult * ceil(log10(n+1)) times.")
+    push_pull_interval: float = Field(
+        30.0, gt=0,
+        description="s between anti-entropy exchanges, stretched by "
+                    "ceil(log2(n) - 5) + 1 above 32 nodes.")
+    reconnect_interval: float = Field(
+        10.0, gt=0, description="s between attempts to reach one dead member (heals partitions).")
+    join_retry_interval: float = Field(1.0, gt=0, description="s between join attempts.")
+    dead_retention: float = Field(
+        6 * 3600.0, gt=0,
+        description="s a DEAD member is remembered (and re-probed) before it is forgotten.")
+    left_retention: float = Field(
+        3600.0, gt=0, description="s a LEFT member is remembered, so stale gossip cannot revive it.")
+    tombstone_ttl: float = Field(3600.0, gt=0, description="s before a deletion is collected.")
+    heartbeat_timeout: float | None = Field(
+        60.0, gt=0,
+        description="s without a heartbeat before the owner marks an agent UNHEALTHY; None = off.")
+    auto_deregister_timeout: float = Field(
+        300.0, gt=0,
+        description="s without heartbeat (owner side) or with the owner DEAD before an agent is "
+                    "deregistered.")
+    request_timeout: float = Field(
+        5.0, gt=0, description="s to wait for an owner's answer to a forwarded request.")
+    gossip_budget: int = Field(
+        16_384, ge=512, description="Bytes of broadcasts per gossip or probe packet.")
+    push_pull_budget: int = Field(
+        262_144, ge=4096, description="Bytes of deltas in one anti-entropy message.")
+    max_packet_size: int = Field(
+        1_048_576, ge=65_536, description="Largest packet accepted or sent.")
+    hlc_max_drift: float = Field(
+        60.0, gt=0, description="s a remote clock may run ahead before its stamps are not followed.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.probe_timeout >= self.probe_interval:
+            raise ValueError("probe_timeout must be shorter than probe_interval")
+        if self.push_pull_budget > self.max_packet_size // 2:
+            raise ValueError("push_pull_budget must be at most half of max_packet_size")
+        if (self.heartbeat_timeout is not None
+                and self.heartbeat_timeout > self.auto_deregister_timeout):
+            raise ValueError("heartbeat_timeout must not exceed auto_deregister_timeout")
+        return self
+
+    @classmethod
+    def lan(cls, **overrides: Any) -> NodeConfig:
+        """Memberlist/Serf LAN timing: 1 s probes, 200 ms gossip, fanout 3."""
+        return cls(**overrides)
+
+    @classmethod
+    def local(cls, **overrides: Any) -> NodeConfig:
+        """Fast timers for loopback meshes, examples and tests (5x the LAN pace)."""
+        base: dict[str, Any] = dict(
+            probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05,
+            push_pull_interval=5.0, reconnect_interval=2.0, join_retry_interval=0.2,
+            gossip_to_dead_time=6.0, request_timeout=2.0,
+        )
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def wan(cls, **overrides: Any) -> NodeConfig:
+        """Wide-area timing: slower probes, larger suspicion, fewer exchanges."""
+        base: dict[str, Any] = dict(
+            probe_interval=5.0, probe_timeout=3.0, suspicion_mult=6.0, gossip_interval=0.5,
+            gossip_fanout=4, push_pull_interval=60.0, reconnect_interval=30.0,
+            join_retry_interval=5.0, gossip_to_dead_time=60.0, request_timeout=15.0,
+        )
+        base.update(overrides)
+        return cls(**base)

@@ -1,0 +1,54 @@
+"""Pure formulas of the protocol, kept apart so that they can be checked by tables."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = [
+    "awareness_scale",
+    "push_pull_scale",
+    "retransmit_limit",
+    "suspicion_timeout",
+    "suspicion_timeout_bounds",
+]
+
+
+def retransmit_limit(retransmit_mult: int, n: int) -> int:
+    """How many times a broadcast is sent: ``retransmit_mult * ceil(log10(n + 1))``."""
+    return retransmit_mult * max(1, math.ceil(math.log10(max(n, 0) + 1)))
+
+
+def suspicion_timeout_bounds(
+    suspicion_mult: float, max_mult: float, n: int, probe_interval: float
+) -> tuple[float, float]:
+    """Lifeguard's ``(min, max)`` suspicion timeout in seconds.
+
+    ``min = suspicion_mult * max(1, log10(n)) * probe_interval`` and ``max = max_mult * min``.
+    """
+    lo = suspicion_mult * max(1.0, math.log10(max(n, 1))) * probe_interval
+    return lo, max_mult * lo
+
+
+def suspicion_timeout(lo: float, hi: float, confirmations: int, expected: int) -> float:
+    """Timeout after ``confirmations`` independent suspicions: from ``hi`` down to ``lo``.
+
+    ``hi - (hi - lo) * log(c + 1) / log(k + 1)``, floored at ``lo``; with ``expected == 0`` the
+    timeout is ``lo`` at once.
+    """
+    if expected <= 0:
+        return lo
+    frac = math.log(confirmations + 1) / math.log(expected + 1)
+    return max(lo, hi - (hi - lo) * frac)
+
+
+def awareness_scale(value: float, health: int) -> float:
+    """Lifeguard local health: a node that is itself slow stretches its timers by ``health + 1``."""
+    return value * (health + 1)
+
+
+def push_pull_scale(interval: float, n: int, threshold: int = 32) -> float:
+    """Push-pull period, stretched with cluster size above ``threshold`` nodes so that the
+    per-node cost of full exchanges stays flat: ``interval * (ceil(log2(n) - log2(threshold)) + 1)``."""
+    if n <= threshold:
+        return interval
+    return interval * (math.ceil(math.log2(n) - math.log2(threshold)) + 1)

@@ -1,0 +1,182 @@
+"""SWIM member table and its precedence rules.
+
+A member's version is ``(generation, incarnation)``: a restart raises the generation (and resets
+the incarnation), a refutation raises the incarnation. Rules, for a member other than ourselves:
+- ALIVE at a higher version replaces any state (a restart or a refutation revives a member);
+- SUSPECT at a version >= ours replaces ALIVE; at an equal version it confirms a SUSPECT;
+- DEAD at a version >= ours replaces ALIVE or SUSPECT;
+- LEFT at a version >= ours replaces any state but LEFT;
+- anything about a member we do not know is ignored, except ALIVE (a join).
+About ourselves, a SUSPECT or DEAD at our version or above is refuted by raising our incarnation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from gossipreg.core.types import MemberInfo, MemberState
+
+__all__ = ["Member", "MemberChange", "MemberTable"]
+
+
+class Member:
+    """One row; ``since`` is the local time of the last state change."""
+
+    __slots__ = ("addr", "generation", "incarnation", "node_id", "since", "state")
+
+    def __init__(self, node_id: str, addr: str, generation: int, incarnation: int,
+                 state: MemberState, since: float) -> None:
+        self.node_id = node_id
+        self.addr = addr
+        self.generation = generation
+        self.incarnation = incarnation
+        self.state = state
+        self.since = since
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return self.generation, self.incarnation
+
+    def info(self) -> MemberInfo:
+        return MemberInfo(self.node_id, self.addr, self.state, self.incarnation, self.generation)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """A state transition; ``old`` is None for a member we did not know."""
+
+    node_id: str
+    old: MemberState | None
+    new: MemberState
+    restarted: bool = False
+
+
+class MemberTable:
+    """All members, including ourselves (always ALIVE while we run)."""
+
+    def __init__(self, self_id: str, addr: str, generation: int, now: float) -> None:
+        self.self_id = self_id
+        self._m: dict[str, Member] = {
+            self_id: Member(self_id, addr, generation, 0, MemberState.ALIVE, now)
+        }
+        self._hash: bytes | None = None
+        self._counts = {s: 0 for s in MemberState}
+        self._counts[MemberState.ALIVE] = 1
+
+    # ------------------------------------------------------------------- reads
+    @property
+    def me(self) -> Member:
+        return self._m[self.self_id]
+
+    def get(self, node_id: str) -> Member | None:
+        return self._m.get(node_id)
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self._m.values())
+
+    def __len__(self) -> int:
+        return len(self._m)
+
+    def count(self, state: MemberState) -> int:
+        return self._counts[state]
+
+    def live_count(self) -> int:
+        """Members believed running: ALIVE or SUSPECT, ourselves included."""
+        return self._counts[MemberState.ALIVE] + self._counts[MemberState.SUSPECT]
+
+    def digest_hash(self) -> bytes:
+        """Hash of ``(id, generation, incarnation, state)`` of every member: equal tables give
+        equal hashes, so a push-pull can skip sending the table."""
+        if self._hash is None:
+            h = hashlib.blake2b(digest_size=16)
+            for m in sorted(self._m.values(), key=lambda m: m.node_id):
+                h.update(f"{m.node_id}\0{m.generation}\0{m.incarnation}\0{int(m.state)}\n"
+                         .encode())
+            self._hash = h.digest()
+        return self._hash
+
+    # ----------------------------------------------------------------- writes
+    def _set(self, m: Member, state: MemberState, now: float) -> None:
+        self._counts[m.state] -= 1
+        self._counts[state] += 1
+        m.state = state
+        m.since = now
+        self._hash = None
+
+    def _add(self, node_id: str, addr: str, generation: int, incarnation: int,
+             state: MemberState, now: float) -> Member:
+        m = Member(node_id, addr, generation, incarnation, state, now)
+        self._m[node_id] = m
+        self._counts[state] += 1
+        self._hash = None
+        return m
+
+    def alive(self, node_id: str, addr: str, generation: int, incarnation: int,
+              now: float) -> MemberChange | None:
+        m = self._m.get(node_id)
+        if node_id == self.self_id:
+            return None
+        if m is None:
+            self._add(node_id, addr, generation, incarnation, MemberState.ALIVE, now)
+            return MemberChange(node_id, None, MemberState.ALIVE)
+        if (generation, incarnation) <= m.version:
+            return None
+        restarted = generation > m.generation
+        old = m.state
+        m.generation, m.incarnation, m.addr = generation, incarnation, addr
+        self._hash = None
+        if old is MemberState.ALIVE and not restarted:
+            return None
+        self._set(m, MemberState.ALIVE, now)
+        return MemberChange(node_id, old, MemberState.ALIVE, restarted)
+
+    def suspect(self, node_id: str, generation: int, incarnation: int,
+                now: float) -> MemberChange | None:
+        """Mark SUSPECT; returns the change, or None (stale, unknown, already worse)."""
+        m = self._m.get(node_id)
+        if m is None or node_id == self.self_id or (generation, incarnation) < m.version:
+            return None
+        if m.state is not MemberState.ALIVE:
+            return None
+        m.generation, m.incarnation = generation, incarnation
+        self._set(m, MemberState.SUSPECT, now)
+        return MemberChange(node_id, MemberState.ALIVE, MemberState.SUSPECT)
+
+    def dead(self, node_id: str, generation: int, incarnation: int,
+             now: float, left: bool = False) -> MemberChange | None:
+        """Mark DEAD (or LEFT when ``left``)."""
+        new = MemberState.LEFT if left else MemberState.DEAD
+        m = self._m.get(node_id)
+        if node_id == self.self_id:
+            return None
+        if m is None:
+            return None
+        if (generation, incarnation) < m.version or m.state is MemberState.LEFT:
+            return None
+        if m.state is MemberState.DEAD and not left:
+            return None
+        old = m.state
+        m.generation, m.incarnation = generation, incarnation
+        self._set(m, new, now)
+        return MemberChange(node_id, old, new)
+
+    def refute(self, incarnation: int) -> int:
+        """Raise our incarnation above ``incarnation``; returns the new one."""
+        me = self.me
+        me.incarnation = max(me.incarnation, incarnation) + 1
+        self._hash = None
+        return me.incarnation
+
+    def set_self_left(self, now: float) -> None:
+        self._set(self.me, MemberState.LEFT, now)
+
+    def remove(self, node_id: str) -> None:
+        m = self._m.pop(node_id, None)
+        if m is not None:
+            self._counts[m.state] -= 1
+            self._hash = None
+
+    def info(self) -> list[MemberInfo]:
+        return [m.info() for m in self._m.values()]

@@ -1,0 +1,400 @@
+"""Protocol messages: append-only type tags, their wire shape, and strict parsing.
+
+On the wire a message is a msgpack list ``[tag, field, ...]`` inside a codec frame. Parsing turns
+it into one of the dataclasses below or raises :class:`InvalidArgumentError`; the node drops and
+counts such a message and leaves its state untouched. Tags are never reused; an unknown tag is a
+message from a newer peer and is dropped (counted as ``unknown_type``).
+
+Member and digest tuples:
+- member: ``[node_id, address, generation, incarnation, state]`` (state = MemberState value)
+- digest: ``{owner: [generation, watermark]}``
+- owner delta: ``[owner, generation, since, upto, complete, entries, manifest|None, floor]`` with
+  entries ``[[key, version, deleted, value], ...]`` and manifest ``[[key, version], ...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.records import check_id, validate_value
+from gossipreg.core.replica import OwnerDelta, Write
+from gossipreg.core.types import MemberState
+
+__all__ = [
+    "Ack",
+    "Alive",
+    "Dead",
+    "Left",
+    "MemberRow",
+    "Message",
+    "Nack",
+    "Ping",
+    "PingReq",
+    "Request",
+    "Response",
+    "Suspect",
+    "Sync",
+    "SyncAck",
+    "SyncAck2",
+    "Tag",
+    "WriteMsg",
+    "encode",
+    "parse",
+]
+
+
+class Tag:
+    """Message type tags. Append only: never renumber, never reuse."""
+
+    PING = 1
+    ACK = 2
+    PING_REQ = 3
+    NACK = 4
+    ALIVE = 5
+    SUSPECT = 6
+    DEAD = 7
+    LEFT = 8
+    WRITE = 9
+    SYNC = 10
+    SYNC_ACK = 11
+    SYNC_ACK2 = 12
+    REQUEST = 13
+    RESPONSE = 14
+
+
+_MAX_INT = 2**63 - 1
+_MAX_ITEMS = 100_000
+_OPS = ("deregister", "heartbeat")
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    seq: int
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class PingReq:
+    seq: int
+    target: str
+    target_addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nack:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    node: str
+    addr: str
+    generation: int
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    node: str
+    generation: int
+    incarnation: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    node: str
+    generation: int
+    incarnation: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    node: str
+    generation: int
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteMsg:
+    write: Write
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    node: str
+    addr: str
+    generation: int
+    incarnation: int
+    state: MemberState
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Push-pull opening: our digest, a hash of our member table, and (join, re-probe, or on
+    request) the table itself."""
+
+    xid: int
+    digest: dict[str, tuple[int, int]]
+    member_hash: bytes
+    members: tuple[MemberRow, ...] | None
+    join: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncAck:
+    """Push-pull answer: what the opener lacks, our digest when the opener has something for us,
+    our members when the hashes differ (and then ``want_members``)."""
+
+    xid: int
+    deltas: tuple[OwnerDelta, ...]
+    digest: dict[str, tuple[int, int]] | None
+    members: tuple[MemberRow, ...] | None
+    want_members: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SyncAck2:
+    xid: int
+    deltas: tuple[OwnerDelta, ...]
+    members: tuple[MemberRow, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Ask an agent's owner to act on it (``op`` is ``deregister`` or ``heartbeat``)."""
+
+    req_id: int
+    op: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    req_id: int
+    ok: bool
+    detail: str
+
+
+Message = (
+    Ping | Ack | PingReq | Nack | Alive | Suspect | Dead | Left | WriteMsg | Sync | SyncAck
+    | SyncAck2 | Request | Response
+)
+
+
+# ---------------------------------------------------------------------------- encoding
+def _members_wire(rows: tuple[MemberRow, ...] | None) -> list[list[Any]] | None:
+    if rows is None:
+        return None
+    return [[r.node, r.addr, r.generation, r.incarnation, int(r.state)] for r in rows]
+
+
+def _delta_wire(d: OwnerDelta) -> list[Any]:
+    return [
+        d.owner, d.generation, d.since, d.upto, d.complete,
+        [list(e) for e in d.entries],
+        None if d.manifest is None else [list(m) for m in d.manifest],
+        d.floor,
+    ]
+
+
+def _digest_wire(d: dict[str, tuple[int, int]] | None) -> dict[str, list[int]] | None:
+    return None if d is None else {k: [g, v] for k, (g, v) in d.items()}
+
+
+def encode(m: Message) -> list[Any]:
+    """The wire list of a message."""
+    match m:
+        case Ping():
+            return [Tag.PING, m.seq, m.target]
+        case Ack():
+            return [Tag.ACK, m.seq]
+        case PingReq():
+            return [Tag.PING_REQ, m.seq, m.target, m.target_addr]
+        case Nack():
+            return [Tag.NACK, m.seq]
+        case Alive():
+            return [Tag.ALIVE, m.node, m.addr, m.generation, m.incarnation]
+        case Suspect():
+            return [Tag.SUSPECT, m.node, m.generation, m.incarnation, m.source]
+        case Dead():
+            return [Tag.DEAD, m.node, m.generation, m.incarnation, m.source]
+        case Left():
+            return [Tag.LEFT, m.node, m.generation, m.incarnation]
+        case WriteMsg():
+            w = m.write
+            return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted, w.value]
+        case Sync():
+            return [Tag.SYNC, m.xid, _digest_wire(m.digest), m.member_hash,
+                    _members_wire(m.members), m.join]
+        case SyncAck():
+            return [Tag.SYNC_ACK, m.xid, [_delta_wire(d) for d in m.deltas],
+                    _digest_wire(m.digest), _members_wire(m.members), m.want_members]
+        case SyncAck2():
+            return [Tag.SYNC_ACK2, m.xid, [_delta_wire(d) for d in m.deltas],
+                    _members_wire(m.members)]
+        case Request():
+            return [Tag.REQUEST, m.req_id, m.op, m.agent_id]
+        case Response():
+            return [Tag.RESPONSE, m.req_id, m.ok, m.detail]
+    raise InvalidArgumentError(f"not a message: {type(m).__name__}")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- parsing
+def _int(v: object) -> int:
+    if type(v) is not int or not 0 <= v <= _MAX_INT:
+        raise InvalidArgumentError("expected a non-negative integer")
+    return v
+
+
+def _bool(v: object) -> bool:
+    if type(v) is not bool:
+        raise InvalidArgumentError("expected a bool")
+    return v
+
+
+def _addr(v: object) -> str:
+    if not isinstance(v, str) or not 0 < len(v) <= 255:
+        raise InvalidArgumentError("expected an address")
+    return v
+
+
+def _list(v: object, max_items: int = _MAX_ITEMS) -> list[Any]:
+    if not isinstance(v, list) or len(v) > max_items:
+        raise InvalidArgumentError("expected a bounded list")
+    return v
+
+
+def _members(v: object) -> tuple[MemberRow, ...] | None:
+    if v is None:
+        return None
+    rows = []
+    for raw in _list(v):
+        row = _list(raw)
+        if len(row) != 5:
+            raise InvalidArgumentError("member row must have 5 items")
+        state = _int(row[4])
+        if state > MemberState.LEFT:
+            raise InvalidArgumentError("unknown member state")
+        rows.append(MemberRow(check_id(row[0], "node_id"), _addr(row[1]), _int(row[2]),
+                              _int(row[3]), MemberState(state)))
+    return tuple(rows)
+
+
+def _digest(v: object) -> dict[str, tuple[int, int]]:
+    if not isinstance(v, dict) or len(v) > _MAX_ITEMS:
+        raise InvalidArgumentError("digest must be a bounded map")
+    out: dict[str, tuple[int, int]] = {}
+    for owner, gw in v.items():
+        pair = _list(gw, 2)
+        if len(pair) != 2:
+            raise InvalidArgumentError("digest value must be [generation, watermark]")
+        out[check_id(owner, "owner")] = (_int(pair[0]), _int(pair[1]))
+    return out
+
+
+def _deltas(v: object) -> tuple[OwnerDelta, ...]:
+    out = []
+    for raw in _list(v):
+        d = _list(raw, 8)
+        if len(d) != 8:
+            raise InvalidArgumentError("owner delta must have 8 items")
+        owner = check_id(d[0], "owner")
+        entries = []
+        last = 0
+        for e in _list(d[5]):
+            item = _list(e, 4)
+            if len(item) != 4:
+                raise InvalidArgumentError("delta entry must have 4 items")
+            key, version, deleted, value = item
+            version = _int(version)
+            if version <= last:
+                raise InvalidArgumentError("delta entries must ascend by version")
+            last = version
+            validate_value(key, deleted, value)
+            entries.append((key, version, deleted, value))
+        manifest = None
+        if d[6] is not None:
+            pairs = []
+            for m in _list(d[6]):
+                pair = _list(m, 2)
+                if len(pair) != 2 or not isinstance(pair[0], str):
+                    raise InvalidArgumentError("manifest item must be [key, version]")
+                pairs.append((pair[0], _int(pair[1])))
+            manifest = tuple(pairs)
+        out.append(OwnerDelta(owner, _int(d[1]), _int(d[2]), _int(d[3]), tuple(entries),
+                              _bool(d[4]), manifest, _int(d[7])))
+    return tuple(out)
+
+
+def _want(raw: list[Any], n: int) -> None:
+    if len(raw) != n:
+        raise InvalidArgumentError(f"message must have {n} items")
+
+
+def parse(raw: list[Any]) -> Message | None:
+    """Parse a wire message. Returns None for an unknown tag; raises InvalidArgumentError for a
+    known tag with a malformed body."""
+    tag = raw[0]
+    if tag == Tag.PING:
+        _want(raw, 3)
+        return Ping(_int(raw[1]), check_id(raw[2], "node_id"))
+    if tag == Tag.ACK:
+        _want(raw, 2)
+        return Ack(_int(raw[1]))
+    if tag == Tag.PING_REQ:
+        _want(raw, 4)
+        return PingReq(_int(raw[1]), check_id(raw[2], "node_id"), _addr(raw[3]))
+    if tag == Tag.NACK:
+        _want(raw, 2)
+        return Nack(_int(raw[1]))
+    if tag == Tag.ALIVE:
+        _want(raw, 5)
+        return Alive(check_id(raw[1], "node_id"), _addr(raw[2]), _int(raw[3]), _int(raw[4]))
+    if tag in (Tag.SUSPECT, Tag.DEAD):
+        _want(raw, 5)
+        cls = Suspect if tag == Tag.SUSPECT else Dead
+        return cls(check_id(raw[1], "node_id"), _int(raw[2]), _int(raw[3]),
+                   check_id(raw[4], "node_id"))
+    if tag == Tag.LEFT:
+        _want(raw, 4)
+        return Left(check_id(raw[1], "node_id"), _int(raw[2]), _int(raw[3]))
+    if tag == Tag.WRITE:
+        _want(raw, 7)
+        validate_value(raw[3], raw[5], raw[6])
+        return WriteMsg(Write(check_id(raw[1], "owner"), _int(raw[2]), raw[3], _int(raw[4]),
+                              raw[5], raw[6]))
+    if tag == Tag.SYNC:
+        _want(raw, 6)
+        h = raw[3]
+        if not isinstance(h, bytes) or len(h) > 64:
+            raise InvalidArgumentError("member hash must be bytes")
+        return Sync(_int(raw[1]), _digest(raw[2]), h, _members(raw[4]), _bool(raw[5]))
+    if tag == Tag.SYNC_ACK:
+        _want(raw, 6)
+        return SyncAck(_int(raw[1]), _deltas(raw[2]),
+                       None if raw[3] is None else _digest(raw[3]), _members(raw[4]),
+                       _bool(raw[5]))
+    if tag == Tag.SYNC_ACK2:
+        _want(raw, 4)
+        return SyncAck2(_int(raw[1]), _deltas(raw[2]), _members(raw[3]))
+    if tag == Tag.REQUEST:
+        _want(raw, 4)
+        if raw[2] not in _OPS:
+            raise InvalidArgumentError("unknown request op")
+        return Request(_int(raw[1]), raw[2], check_id(raw[3]))
+    if tag == Tag.RESPONSE:
+        _want(raw, 4)
+        detail = raw[3]
+        if not isinstance(detail, str) or len(detail) > 1024:
+            raise InvalidArgumentError("response detail must be a short string")
+        return Response(_int(raw[1]), _bool(raw[2]), detail)
+    return None

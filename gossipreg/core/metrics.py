@@ -1,0 +1,44 @@
+"""Counters of one node: packets and bytes in and out, drops by reason, bytes by category."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gossipreg.core.messages import Tag
+
+__all__ = ["CATEGORIES", "Metrics"]
+
+# Which traffic class each message tag belongs to, for the byte split.
+CATEGORIES: dict[int, str] = {
+    Tag.PING: "membership", Tag.ACK: "membership", Tag.PING_REQ: "membership",
+    Tag.NACK: "membership", Tag.ALIVE: "membership", Tag.SUSPECT: "membership",
+    Tag.DEAD: "membership", Tag.LEFT: "membership", Tag.WRITE: "broadcast",
+    Tag.SYNC: "anti_entropy", Tag.SYNC_ACK: "anti_entropy", Tag.SYNC_ACK2: "anti_entropy",
+    Tag.REQUEST: "requests", Tag.RESPONSE: "requests",
+}
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Plain counters; the I/O layer renders them in Prometheus format."""
+
+    packets_in: int = 0
+    packets_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    join_attempts: int = 0
+    member_transitions: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    bytes_out_by_category: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(sorted(set(CATEGORIES.values())), 0))
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def count_out(self, tag: int, size: int) -> None:
+        cat = CATEGORIES.get(tag, "other")
+        self.bytes_out_by_category[cat] = self.bytes_out_by_category.get(cat, 0) + size
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())

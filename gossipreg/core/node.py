@@ -1,0 +1,484 @@
+"""One gossipreg node, sans-I/O: membership (SWIM), the directory replica, and the view.
+
+Inputs are method calls carrying ``now`` (monotonic seconds chosen by the caller); outputs are
+drained with ``poll_transmit`` / ``poll_event`` / ``poll_result`` / ``poll_timeout``. The node never
+reads a clock, opens a socket or starts a task: the asyncio runner and the simulator run the
+same loop around it. Wall time is ``now + wall_offset`` (the caller keeps the offset current).
+
+Dissemination: every owner write is applied locally, queued as a transmit-limited broadcast
+(piggybacked on probe traffic and sent on gossip ticks to ``gossip_fanout`` random peers), and
+repaired by a periodic three-way push-pull (digest -> deltas + digest -> deltas). Writes received
+by broadcast are re-queued here too (infection-style), so a write reaches everyone in O(log n)
+gossip rounds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gossipreg.core.broadcast import BroadcastQueue
+from gossipreg.core.codec import Codec, message_size
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory import Directory, Pending, Result
+from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
+from gossipreg.core.formulas import push_pull_scale, retransmit_limit
+from gossipreg.core.keyring import Keyring
+from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.messages import (
+    Ack,
+    Alive,
+    Dead,
+    Left,
+    Message,
+    Nack,
+    Ping,
+    PingReq,
+    Request,
+    Response,
+    Suspect,
+    Sync,
+    SyncAck,
+    SyncAck2,
+    Tag,
+    WriteMsg,
+    encode,
+    parse,
+)
+from gossipreg.core.metrics import Metrics
+from gossipreg.core.records import check_id
+from gossipreg.core.swim import Swim
+from gossipreg.core.types import (
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    MemberInfo,
+    MemberState,
+    RegistryEvent,
+    RegistryEventType,
+)
+
+__all__ = ["Node", "Pending", "Result", "Transmit"]
+
+_MEMBER_TAGS = frozenset({Tag.PING, Tag.ACK, Tag.PING_REQ, Tag.NACK, Tag.ALIVE, Tag.SUSPECT,
+                          Tag.DEAD, Tag.LEFT})
+_SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
+_MEMBER_EVENTS = {
+    MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
+    MemberState.DEAD: RegistryEventType.MEMBER_FAILED,
+    MemberState.LEFT: RegistryEventType.MEMBER_LEFT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """A packet to send: ``payload`` bytes to the node listening at ``dest``."""
+
+    dest: str
+    payload: bytes
+
+
+class Node:
+    """A gossip node. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        node_id: str,
+        addr: str,
+        config: NodeConfig | None = None,
+        *,
+        rng: random.Random,
+        now: float,
+        generation: int = 1,
+        wall_offset: float = 0.0,
+        keyring: Keyring | None = None,
+    ) -> None:
+        self.id = check_id(node_id, "node_id")
+        self.addr = addr
+        self.cfg = config if config is not None else NodeConfig()
+        self.rng = rng
+        self.wall_offset = wall_offset
+        self.generation = generation
+        self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
+        self.metrics = Metrics()
+        self.members = MemberTable(self.id, addr, generation, now)
+        self.swim = Swim(self.cfg, self.members, self, rng, now)
+        self.dir = Directory(self, now)
+        self._member_q = BroadcastQueue()
+        self._write_q = BroadcastQueue()
+        self._out: dict[str, list[list[Any]]] = {}
+        self._transmits: deque[Transmit] = deque()
+        self._xid = 0
+        self._seeds: list[str] = []
+        self.joined = True
+        self.left = False
+        self._next_join = float("inf")
+        cfg = self.cfg
+        self._next_gossip = now + cfg.gossip_interval
+        self._next_push_pull = now + rng.uniform(0.5, 1.0) * cfg.push_pull_interval
+        self._next_reconnect = now + cfg.reconnect_interval
+        self._next_reap = now + min(60.0, cfg.tombstone_ttl / 4)
+        self._now = now
+
+    # ------------------------------------------------------------------ clock
+    def wall(self, now: float) -> float:
+        return now + self.wall_offset
+
+    # ---------------------------------------------------------- host services
+    def send(self, addr: str, msg: Message) -> None:
+        """Queue a message for ``addr``; packets are built when the current input ends."""
+        self._out.setdefault(addr, []).append(encode(msg))
+
+    def gossip_member(self, node_id: str, wire: list[Any]) -> None:
+        self._member_q.put(node_id, wire, message_size(wire))
+
+    def gossip_write(self, key: tuple[str, str], wire: list[Any]) -> None:
+        self._write_q.put(key, wire, message_size(wire))
+
+    def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
+        m = self.members.get(change.node_id)
+        assert m is not None
+        if change.new is MemberState.ALIVE:
+            kind = (RegistryEventType.MEMBER_JOINED
+                    if change.old in (None, MemberState.LEFT) or change.restarted
+                    else RegistryEventType.MEMBER_ALIVE)
+        else:
+            kind = _MEMBER_EVENTS[change.new]
+        meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
+                                "incarnation": m.incarnation, "generation": m.generation}
+        if source is not None and change.new in (MemberState.SUSPECT, MemberState.DEAD):
+            meta["source"] = source
+        self.dir.view.push_event(RegistryEvent(kind, None, None, self.wall(now), meta))
+        self.metrics.member_transitions += 1
+        self.dir.owner_changed(change, now)
+
+    # ----------------------------------------------------------------- inputs
+    def handle_packet(self, payload: bytes, now: float) -> None:
+        """A packet arrived (from anyone: it is authenticated and validated here)."""
+        self._now = now
+        m = self.metrics
+        m.packets_in += 1
+        m.bytes_in += len(payload)
+        try:
+            env = self.codec.decode(payload)
+        except CodecError as e:
+            m.drop(e.reason)
+            return
+        if env.src_id == self.id:
+            m.drop("from_self")
+            return
+        for raw in env.messages:
+            try:
+                msg = parse(raw)
+            except InvalidArgumentError:
+                m.drop("malformed_message")
+                continue
+            if msg is None:
+                m.drop("unknown_type")
+                continue
+            self._dispatch(msg, env.src_id, env.src_addr, now)
+        self._flush(now)
+
+    def handle_timeout(self, now: float) -> None:
+        """Run every timer that is due at ``now``."""
+        self._now = now
+        if self.left:
+            self._flush(now)
+            return
+        self.swim.tick(now)
+        if now >= self._next_join and not self.joined:
+            self._send_join(now)
+        if now >= self._next_gossip:
+            self._next_gossip = now + self.cfg.gossip_interval
+            self._gossip_tick()
+        if now >= self._next_push_pull:
+            n = self.members.live_count()
+            self._next_push_pull = now + push_pull_scale(self.cfg.push_pull_interval, n)
+            self._push_pull(now)
+        if now >= self._next_reconnect:
+            self._next_reconnect = now + self.cfg.reconnect_interval
+            self._reconnect()
+        if now >= self._next_reap:
+            self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
+            self._reap(now)
+        self.dir.tick(now)
+        self._flush(now)
+
+    def poll_timeout(self) -> float | None:
+        """When ``handle_timeout`` must be called next (absolute, same clock as ``now``)."""
+        if self.left:
+            return None
+        t = min(self.swim.next_deadline(), self._next_gossip, self._next_push_pull,
+                self._next_reconnect, self._next_reap, self._next_join)
+        d = self.dir.next_deadline()
+        return t if d is None else min(t, d)
+
+    def poll_transmit(self) -> Transmit | None:
+        return self._transmits.popleft() if self._transmits else None
+
+    def poll_event(self) -> RegistryEvent | None:
+        ev = self.dir.view.events
+        return ev.popleft() if ev else None
+
+    def poll_result(self) -> Result | None:
+        res = self.dir.results
+        return res.popleft() if res else None
+
+    # ---------------------------------------------------------------- joining
+    def join(self, seeds: Sequence[str], now: float) -> None:
+        """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
+        answers."""
+        self._seeds = [s for s in seeds if s != self.addr]
+        if not self._seeds:
+            return
+        self.joined = False
+        self._send_join(now)
+        self._flush(now)
+
+    def _send_join(self, now: float) -> None:
+        self._next_join = now + self.cfg.join_retry_interval
+        rows = self.swim.rows()
+        for seed in self._seeds:
+            self.send(seed, self._sync(rows, join=True))
+        self.metrics.join_attempts += 1
+
+    def _sync(self, rows: Any, join: bool) -> Sync:
+        self._xid += 1
+        return Sync(self._xid, self.dir.replica.digest(), self.members.digest_hash(), rows, join)
+
+    # ----------------------------------------------------------------- writes
+    def register(self, record: AgentRecord, now: float) -> AgentView:
+        """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
+        self._live()
+        view = self.dir.register(record, now)
+        self._flush(now)
+        return view
+
+    def deregister(self, agent_id: str, now: float) -> bool | Pending:
+        """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
+        whose result comes from ``poll_result``)."""
+        self._live()
+        out = self.dir.deregister(agent_id, now)
+        self._flush(now)
+        return out
+
+    def heartbeat(self, agent_id: str, now: float) -> bool | Pending:
+        """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
+        self._live()
+        out = self.dir.heartbeat(agent_id, now)
+        self._flush(now)
+        return out
+
+    def set_status(self, agent_id: str, status: AgentStatus, now: float,
+                   cause: str = "manual") -> bool:
+        """Write a status about any visible agent (ours or not); False if it is not visible."""
+        self._live()
+        ok = self.dir.set_status(agent_id, status, now, cause)
+        self._flush(now)
+        return ok
+
+    def leave(self, now: float) -> None:
+        """Leave gracefully: tell ``gossip_fanout`` peers at once and gossip the intent."""
+        if self.left:
+            return
+        msg = self.swim.start_leave()
+        self.gossip_member(self.id, encode(msg))
+        live = [m for m in self.members if m.node_id != self.id
+                and m.state in (MemberState.ALIVE, MemberState.SUSPECT)]
+        for m in self.rng.sample(live, min(len(live), self.cfg.gossip_fanout + 1)):
+            self.send(m.addr, msg)
+        self.members.set_self_left(now)
+        self._flush(now)
+        self.left = True
+
+    def _live(self) -> None:
+        if self.left:
+            raise NodeStateError("this node has left the mesh")
+
+    # ---------------------------------------------------------------- queries
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.dir.view.visible.get(agent_id)
+
+    def find(self, capability: str | Sequence[str] = "", *,
+             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
+             offset: int = 0) -> list[AgentView]:
+        """Agents whose capabilities contain every term (case-insensitive), ranked."""
+        ids = self.dir.view.index.find(capability, status=status, runtime_id=runtime_id,
+                                       tags=tags, node_id=node_id, limit=limit, offset=offset)
+        vis = self.dir.view.visible
+        return [vis[i] for i in ids]
+
+    def list_agents(self, runtime_id: str | None = None,
+                    status: AgentStatus | None = None) -> list[AgentView]:
+        out = []
+        for v in self.dir.view.visible.values():
+            if runtime_id is not None and v.record.runtime_id != runtime_id:
+                continue
+            if status is not None and v.status is not status:
+                continue
+            out.append(v)
+        out.sort(key=lambda v: (v.record.registered_at, v.agent_id))
+        return out
+
+    def member_list(self) -> list[MemberInfo]:
+        return self.members.info()
+
+    def health_score(self) -> int:
+        return self.swim.health
+
+    def queue_depth(self) -> int:
+        return len(self._member_q) + len(self._write_q)
+
+    # --------------------------------------------------------------- dispatch
+    def _dispatch(self, msg: Message, src_id: str, src_addr: str, now: float) -> None:
+        swim = self.swim
+        match msg:
+            case Ping():
+                if not swim.on_ping(msg, src_addr):
+                    self.metrics.drop("misdirected")
+            case Ack():
+                swim.on_ack(msg, now)
+            case PingReq():
+                swim.on_ping_req(msg, src_addr, now)
+            case Nack():
+                swim.on_nack(msg)
+            case Alive():
+                swim.on_alive(msg, now)
+            case Suspect():
+                swim.on_suspect(msg, now)
+            case Dead():
+                swim.on_dead(msg, now)
+            case Left():
+                swim.on_left(msg, now)
+            case WriteMsg():
+                if self.dir.apply_write(msg.write, now):
+                    w = msg.write
+                    self.gossip_write((w.owner, w.key), encode(msg))
+            case Sync():
+                self._on_sync(msg, src_id, src_addr, now)
+            case SyncAck():
+                self._on_sync_ack(msg, src_id, src_addr, now)
+            case SyncAck2():
+                if msg.members is not None:
+                    swim.merge_rows(msg.members, src_id, now)
+                self.dir.apply_delta(msg.deltas, now)
+            case Request():
+                ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
+                self.send(src_addr, Response(msg.req_id, ok, detail))
+            case Response():
+                if self.dir.request_done(msg.req_id):
+                    self.dir.results.append(Result(msg.req_id, msg.ok, msg.detail))
+
+    # ------------------------------------------------------------ anti-entropy
+    def _on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+        if msg.members is not None:
+            self.swim.merge_rows(msg.members, src_id, now)
+        replica = self.dir.replica
+        deltas = replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
+        mine = replica.digest()
+        opener_ahead = any(
+            o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
+            for o, gw in msg.digest.items())
+        hashes_differ = msg.member_hash != self.members.digest_hash()
+        send_rows = msg.members is not None or hashes_differ
+        self.send(src_addr, SyncAck(
+            msg.xid, tuple(deltas), mine if opener_ahead else None,
+            self.swim.rows() if send_rows else None,
+            msg.members is None and hashes_differ))
+
+    def _on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
+        if not self.joined and src_addr in self._seeds:
+            self.joined = True
+            self._next_join = float("inf")
+        if msg.members is not None:
+            self.swim.merge_rows(msg.members, src_id, now)
+        self.dir.apply_delta(msg.deltas, now)
+        deltas = (self.dir.replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
+                  if msg.digest is not None else [])
+        if deltas or msg.want_members:
+            self._xid += 1
+            self.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
+                                         self.swim.rows() if msg.want_members else None))
+
+    def _push_pull(self, now: float) -> None:
+        peers = [m for m in self.members
+                 if m.state is MemberState.ALIVE and m.node_id != self.id]
+        if peers:
+            self.send(self.rng.choice(peers).addr, self._sync(None, join=False))
+
+    def _reconnect(self) -> None:
+        """Try one DEAD member: if it answers, the exchange of tables makes both refute."""
+        dead = [m for m in self.members if m.state is MemberState.DEAD and m.addr]
+        if dead:
+            self.send(self.rng.choice(dead).addr, self._sync(self.swim.rows(), join=False))
+
+    def _reap(self, now: float) -> None:
+        self.dir.replica.collect(now)
+        for m in list(self.members):
+            keep = (self.cfg.dead_retention if m.state is MemberState.DEAD
+                    else self.cfg.left_retention if m.state is MemberState.LEFT else None)
+            if keep is not None and now - m.since >= keep and m.node_id != self.id:
+                self.members.remove(m.node_id)
+                self.dir.forget_owner(m.node_id, now)
+
+    # ---------------------------------------------------------------- gossip
+    def _limit(self) -> int:
+        return retransmit_limit(self.cfg.retransmit_mult, self.members.live_count())
+
+    def _take_broadcasts(self, budget: int) -> list[list[Any]]:
+        limit = self._limit()
+        out = self._member_q.take(budget, limit)
+        used = sum(message_size(m) for m in out)
+        if budget - used > 0 and self._write_q:
+            out.extend(self._write_q.take(budget - used, limit))
+        return out
+
+    def _gossip_tick(self) -> None:
+        if not self._member_q and not self._write_q:
+            return
+        now = self._now
+        horizon = now - self.cfg.gossip_to_dead_time
+        targets = [m for m in self.members if m.node_id != self.id and (
+            m.state in (MemberState.ALIVE, MemberState.SUSPECT)
+            or (m.state is MemberState.DEAD and m.since >= horizon))]
+        k = min(self.cfg.gossip_fanout, len(targets))
+        for m in self.rng.sample(targets, k):
+            msgs = self._take_broadcasts(self.cfg.gossip_budget)
+            if not msgs:
+                break
+            self._out.setdefault(m.addr, []).extend(msgs)
+
+    def _flush(self, now: float) -> None:
+        """Turn queued messages into packets, piggybacking broadcasts on small ones."""
+        if not self._out:
+            return
+        out, self._out = self._out, {}
+        for addr, msgs in out.items():
+            size = 0
+            for wire in msgs:
+                n = message_size(wire)
+                size += n
+                self.metrics.count_out(wire[0], n)
+            room = self.cfg.gossip_budget - size
+            if room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS:
+                extra = self._take_broadcasts(room)
+                for wire in extra:
+                    self.metrics.count_out(wire[0], message_size(wire))
+                msgs.extend(extra)
+            try:
+                payload = self.codec.encode(self.id, self.addr, msgs)
+            except InvalidArgumentError:
+                self.metrics.drop("oversized_out")
+                continue
+            self.metrics.packets_out += 1
+            self.metrics.bytes_out += len(payload)
+            self._transmits.append(Transmit(addr, payload))
+
+
+def is_member_tag(tag: int) -> bool:
+    """Whether a message tag belongs to the membership protocol (for byte accounting)."""
+    return tag in _MEMBER_TAGS

@@ -1,0 +1,227 @@
+"""Directory keys and the validated wire form of their values.
+
+Keys: ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat counter
+and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp, cause)``,
+by any node under its own ownership). Every value that enters the replica, from the caller or
+from the network, passes through the checks here first, so a hostile value never lands.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.hlc import Stamp
+from gossipreg.core.types import AgentRecord, AgentStatus
+
+__all__ = [
+    "AGENT",
+    "HB",
+    "LIMITS",
+    "STATUS",
+    "Heartbeat",
+    "StatusWrite",
+    "check_id",
+    "heartbeat_from_value",
+    "make_record",
+    "parse_key",
+    "record_from_value",
+    "record_to_value",
+    "status_from_value",
+    "validate_value",
+]
+
+AGENT = "agent/"
+HB = "hb/"
+STATUS = "status/"
+_PREFIXES = (AGENT, HB, STATUS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    id_len: int = 255
+    name_len: int = 255
+    capabilities: int = 256
+    capability_len: int = 1024
+    description_len: int = 8192
+    tags: int = 64
+    tag_len: int = 255
+    card_items: int = 4096
+    cause_len: int = 64
+
+
+LIMITS = _Limits()
+_STATUS_VALUES = {s.value: s for s in AgentStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    count: int
+    wall_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    status: AgentStatus
+    stamp: Stamp
+    cause: str
+
+
+def check_id(value: object, what: str = "agent_id") -> str:
+    """A non-empty identifier of at most 255 characters without control characters."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
+    if not 0 < len(value) <= LIMITS.id_len:
+        raise InvalidArgumentError(f"{what} must have 1..{LIMITS.id_len} characters")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidArgumentError(f"{what} must not contain control characters")
+    return value
+
+
+def _str(value: object, what: str, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
+    if len(value) > max_len:
+        raise InvalidArgumentError(f"{what} is longer than {max_len} characters")
+    return value
+
+
+def _str_list(value: object, what: str, max_items: int, max_len: int) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidArgumentError(f"{what} must be a list of strings")
+    if len(value) > max_items:
+        raise InvalidArgumentError(f"{what} has more than {max_items} items")
+    return tuple(_str(v, f"{what} item", max_len) for v in value)
+
+
+def _int(value: object, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise InvalidArgumentError(f"{what} must be an integer in [{lo}, {hi}]")
+    return value
+
+
+def _float(value: object, what: str) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
+        raise InvalidArgumentError(f"{what} must be a finite non-negative number")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _check_card(card: object) -> dict[str, Any] | None:
+    """A JSON-like dict: str keys; str/int/float/bool/None/list/dict values; bounded size."""
+    if card is None:
+        return None
+    if not isinstance(card, dict):
+        raise InvalidArgumentError("card must be a dict or None")
+    seen = 0
+    stack: list[tuple[object, int]] = [(card, 0)]
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > LIMITS.card_items or depth > 16:
+            raise InvalidArgumentError("card is too large or too deeply nested")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise InvalidArgumentError("card keys must be strings")
+                stack.append((v, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidArgumentError("card numbers must be finite")
+        elif item is not None and not isinstance(item, str | int | bool):
+            raise InvalidArgumentError(f"card holds an unsupported {type(item).__name__}")
+    return card
+
+
+def make_record(
+    agent_id: str,
+    name: str,
+    runtime_id: str,
+    capabilities: Any,
+    *,
+    description: str = "",
+    tags: Any = (),
+    card: Any = None,
+    max_concurrency: int = 10,
+    memory_limit_mb: int = 512,
+    budget_limit_usd: float = 1.0,
+    registered_at: float = 0.0,
+) -> AgentRecord:
+    """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input."""
+    return AgentRecord(
+        agent_id=check_id(agent_id),
+        name=_str(name, "name", LIMITS.name_len),
+        runtime_id=check_id(runtime_id, "runtime_id"),
+        capabilities=_str_list(capabilities, "capabilities", LIMITS.capabilities,
+                               LIMITS.capability_len),
+        description=_str(description, "description", LIMITS.description_len),
+        tags=_str_list(tags, "tags", LIMITS.tags, LIMITS.tag_len),
+        card=_check_card(card),
+        max_concurrency=_int(max_concurrency, "max_concurrency", 1, 2**31),
+        memory_limit_mb=_int(memory_limit_mb, "memory_limit_mb", 0, 2**31),
+        budget_limit_usd=_float(budget_limit_usd, "budget_limit_usd"),
+        registered_at=_float(registered_at, "registered_at"),
+    )
+
+
+def record_to_value(r: AgentRecord) -> list[Any]:
+    return [
+        r.agent_id, r.name, r.runtime_id, list(r.capabilities), r.description, list(r.tags),
+        r.card, r.max_concurrency, r.memory_limit_mb, r.budget_limit_usd, r.registered_at,
+    ]
+
+
+def record_from_value(value: object) -> AgentRecord:
+    if not isinstance(value, list) or len(value) != 11:
+        raise InvalidArgumentError("agent record must be an 11-item list")
+    return make_record(
+        value[0], value[1], value[2], value[3], description=value[4], tags=value[5],
+        card=value[6], max_concurrency=value[7], memory_limit_mb=value[8],
+        budget_limit_usd=value[9], registered_at=value[10],
+    )
+
+
+def heartbeat_from_value(value: object) -> Heartbeat:
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidArgumentError("heartbeat must be a 2-item list")
+    return Heartbeat(_int(value[0], "heartbeat count"), _int(value[1], "heartbeat time"))
+
+
+def status_from_value(value: object) -> StatusWrite:
+    if not isinstance(value, list) or len(value) != 3:
+        raise InvalidArgumentError("status write must be a 3-item list")
+    status = _STATUS_VALUES.get(value[0]) if isinstance(value[0], str) else None
+    if status is None:
+        raise InvalidArgumentError("unknown status")
+    return StatusWrite(status, Stamp.from_wire(value[1]), _str(value[2], "cause", LIMITS.cause_len))
+
+
+def parse_key(key: object) -> tuple[str, str]:
+    """Split a key into ``(prefix, agent_id)``; raises on an unknown prefix or a bad id."""
+    if not isinstance(key, str):
+        raise InvalidArgumentError("key must be a string")
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            return prefix, check_id(key[len(prefix):])
+    raise InvalidArgumentError("unknown key prefix")
+
+
+def validate_value(key: object, deleted: object, value: object) -> None:
+    """Check a (key, deleted, value) triple from the network; raises InvalidArgumentError."""
+    prefix, agent_id = parse_key(key)
+    if type(deleted) is not bool:
+        raise InvalidArgumentError("deleted flag must be a bool")
+    if deleted:
+        if value is not None:
+            raise InvalidArgumentError("a tombstone carries no value")
+        return
+    if prefix == AGENT:
+        if record_from_value(value).agent_id != agent_id:
+            raise InvalidArgumentError("record id does not match its key")
+    elif prefix == HB:
+        heartbeat_from_value(value)
+    else:
+        status_from_value(value)

@@ -1,0 +1,395 @@
+"""The directory replica: a scuttlebutt-style CRDT of owner-written keys.
+
+Rules:
+- Every key belongs to one owner; only the owner writes it, each write taking the owner's next
+  version. Per owner we keep ``generation``, the entries ``key -> Entry`` and a ``watermark``.
+- Per key, the higher version wins, whichever path (broadcast or delta) brought it.
+- A newer generation of an owner replaces its whole older state; an older one is ignored.
+- Deletions are versioned tombstones, collected ``tombstone_ttl`` after they were applied here.
+  ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
+  it gets a manifest of the live keys (and drops the keys it should have seen deleted).
+- The watermark ``w`` means "every write with version <= w that is still current is here". Only a
+  delta moves it: a delta answers "current writes with version > w", in version order, so applying
+  a prefix of it moves the watermark to the last version applied (never past the sender's own
+  watermark). A write that came early by broadcast never moves it.
+- The digest is ``{owner: (generation, watermark)}``; the owner's own watermark is its max version.
+
+Merge is commutative, associative and idempotent: the final state depends only on the set of
+writes seen (highest version per key within the highest generation).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from gossipreg.core.errors import InvalidArgumentError
+
+__all__ = [
+    "Delta",
+    "Digest",
+    "Entry",
+    "OwnerDelta",
+    "Replica",
+    "Write",
+    "entry_size",
+]
+
+Digest = dict[str, tuple[int, int]]
+
+# Fixed per-entry cost of a delta or write beyond the key and value bytes (ints, flags, framing).
+_ENTRY_OVERHEAD = 16
+
+
+def entry_size(key: str, value: Any) -> int:
+    """Approximate wire size of one entry: what the byte budgets count."""
+    return len(key) + len(msgpack.packb(value)) + _ENTRY_OVERHEAD
+
+
+@dataclass(slots=True)
+class Entry:
+    """One key's current write. ``applied_at`` is the local time a tombstone was applied."""
+
+    value: Any
+    version: int
+    deleted: bool
+    size: int
+    applied_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One owner write as it travels on the fast path."""
+
+    owner: str
+    generation: int
+    key: str
+    version: int
+    deleted: bool
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerDelta:
+    """The part of a delta about one owner.
+
+    ``since`` is the watermark the receiver advertised, ``upto`` the sender's watermark, ``entries``
+    ``(key, version, deleted, value)`` in ascending version order, ``complete`` whether every entry
+    the sender has above ``since`` is included, ``manifest`` (when the receiver is behind the
+    sender's collection horizon ``floor``) the sender's live and tombstoned keys with versions.
+    """
+
+    owner: str
+    generation: int
+    since: int
+    upto: int
+    entries: tuple[tuple[str, int, bool, Any], ...]
+    complete: bool
+    manifest: tuple[tuple[str, int], ...] | None = None
+    floor: int = 0
+
+
+Delta = list[OwnerDelta]
+
+
+class _Owner:
+    """State held about one owner."""
+
+    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "sorted", "wm")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.entries: dict[str, Entry] = {}
+        # version -> key for the current entries; kept in ascending order when `sorted`.
+        self.by_version: dict[int, str] = {}
+        self.sorted = True
+        self.max_version = 0
+        self.wm = 0
+        self.gc_floor = 0
+
+    def put(self, key: str, entry: Entry) -> None:
+        old = self.entries.get(key)
+        if old is not None:
+            del self.by_version[old.version]
+        self.entries[key] = entry
+        if self.by_version and entry.version < next(reversed(self.by_version)):
+            self.sorted = False
+        self.by_version[entry.version] = key
+        if entry.version > self.max_version:
+            self.max_version = entry.version
+
+    def drop(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            del self.by_version[old.version]
+
+    def above(self, version: int) -> list[tuple[str, Entry]]:
+        """Current entries with a version above ``version``, ascending."""
+        if not self.sorted:
+            self.by_version = dict(sorted(self.by_version.items()))
+            self.sorted = True
+        out: list[tuple[str, Entry]] = []
+        for v in reversed(self.by_version):
+            if v <= version:
+                break
+            key = self.by_version[v]
+            out.append((key, self.entries[key]))
+        out.reverse()
+        return out
+
+
+class Replica:
+    """One node's copy of the directory, including the part it owns.
+
+    ``changed`` keys are reported as ``(owner, key)`` pairs so that the view can re-derive exactly
+    what moved.
+    """
+
+    def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0) -> None:
+        if tombstone_ttl <= 0:
+            raise InvalidArgumentError("tombstone_ttl must be positive")
+        self.self_id = self_id
+        self.generation = generation
+        self.tombstone_ttl = tombstone_ttl
+        self._owners: dict[str, _Owner] = {self_id: _Owner(generation)}
+        # (applied_at, owner, generation, key, version) in application order, for GC.
+        self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
+
+    # ----------------------------------------------------------------- reading
+    def owners(self) -> Iterator[str]:
+        return iter(self._owners)
+
+    def generation_of(self, owner: str) -> int | None:
+        st = self._owners.get(owner)
+        return None if st is None else st.generation
+
+    def get(self, owner: str, key: str) -> Entry | None:
+        st = self._owners.get(owner)
+        return None if st is None else st.entries.get(key)
+
+    def entries(self, owner: str) -> Mapping[str, Entry]:
+        st = self._owners.get(owner)
+        return {} if st is None else st.entries
+
+    def digest(self) -> Digest:
+        """``{owner: (generation, watermark)}`` for every owner that ever wrote something."""
+        return {o: (st.generation, st.wm) for o, st in self._owners.items() if st.max_version}
+
+    def state(self) -> dict[str, tuple[int, dict[str, tuple[int, bool, Any]]]]:
+        """Comparable snapshot (tests and the simulator's checks): owner -> (generation, entries)."""
+        return {
+            o: (st.generation, {k: (e.version, e.deleted, e.value) for k, e in st.entries.items()})
+            for o, st in self._owners.items()
+        }
+
+    def live_state(self) -> dict[str, tuple[int, dict[str, tuple[int, Any]]]]:
+        """Like :meth:`state` without tombstones or empty owners (what GC may not change)."""
+        out: dict[str, tuple[int, dict[str, tuple[int, Any]]]] = {}
+        for o, st in self._owners.items():
+            live = {k: (e.version, e.value) for k, e in st.entries.items() if not e.deleted}
+            if live:
+                out[o] = (st.generation, live)
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(st.entries) for st in self._owners.values())
+
+    # ------------------------------------------------------------ owner writes
+    def write(self, key: str, value: Any) -> Write:
+        """Write one of our own keys; returns the write to disseminate."""
+        st = self._owners[self.self_id]
+        version = st.max_version + 1
+        st.put(key, Entry(value, version, False, entry_size(key, value)))
+        st.wm = version
+        return Write(self.self_id, self.generation, key, version, False, value)
+
+    def delete(self, key: str, now: float) -> Write | None:
+        """Delete one of our own keys (a tombstone); None if it is absent or already deleted."""
+        st = self._owners[self.self_id]
+        old = st.entries.get(key)
+        if old is None or old.deleted:
+            return None
+        version = st.max_version + 1
+        st.put(key, Entry(None, version, True, entry_size(key, None), now))
+        st.wm = version
+        self._tombstones.append((now, self.self_id, self.generation, key, version))
+        return Write(self.self_id, self.generation, key, version, True, None)
+
+    def own_value(self, key: str) -> Any:
+        e = self._owners[self.self_id].entries.get(key)
+        return None if e is None or e.deleted else e.value
+
+    # ----------------------------------------------------------------- merging
+    def _owner_for(self, owner: str, generation: int, changed: list[tuple[str, str]]) -> _Owner | None:
+        """The state to merge a write of ``generation`` into, replacing an older generation."""
+        st = self._owners.get(owner)
+        if st is None:
+            st = self._owners[owner] = _Owner(generation)
+            return st
+        if generation < st.generation:
+            return None
+        if generation > st.generation:
+            if owner == self.self_id:
+                return None  # nobody but us writes our state
+            changed.extend((owner, k) for k in st.entries)
+            st = self._owners[owner] = _Owner(generation)
+        return st
+
+    def apply_write(self, w: Write, now: float) -> list[tuple[str, str]]:
+        """Apply a broadcast write; returns the changed keys (empty if stale)."""
+        changed: list[tuple[str, str]] = []
+        if w.owner == self.self_id:
+            return changed
+        st = self._owner_for(w.owner, w.generation, changed)
+        if st is None:
+            return changed
+        self._merge_entry(st, w.owner, w.key, w.version, w.deleted, w.value, now, changed)
+        return changed
+
+    def _merge_entry(
+        self,
+        st: _Owner,
+        owner: str,
+        key: str,
+        version: int,
+        deleted: bool,
+        value: Any,
+        now: float,
+        changed: list[tuple[str, str]],
+    ) -> None:
+        old = st.entries.get(key)
+        if old is not None:
+            if old.version >= version:
+                return
+        elif version <= st.wm:
+            # We hold every current write up to the watermark, so an unknown key below it is
+            # stale: superseded, or deleted and its tombstone already collected.
+            return
+        st.put(key, Entry(value, version, deleted, entry_size(key, value), now if deleted else 0.0))
+        if deleted:
+            self._tombstones.append((now, owner, st.generation, key, version))
+        changed.append((owner, key))
+
+    def apply_delta(self, delta: Delta, now: float) -> list[tuple[str, str]]:
+        """Apply a delta (slow path); returns the changed keys."""
+        changed: list[tuple[str, str]] = []
+        for od in delta:
+            if od.owner == self.self_id:
+                continue
+            st = self._owner_for(od.owner, od.generation, changed)
+            if st is None:
+                continue
+            if od.manifest is not None:
+                self._apply_manifest(st, od, changed)
+            last = None
+            for key, version, deleted, value in od.entries:
+                self._merge_entry(st, od.owner, key, version, deleted, value, now, changed)
+                last = version
+            if od.since <= st.wm:
+                # Everything current in (since, reached] is now here.
+                if od.complete:
+                    reached = od.upto
+                elif last is not None:
+                    reached = min(last, od.upto)
+                else:
+                    reached = od.since
+                if reached > st.wm:
+                    st.wm = reached
+                if st.wm > st.max_version:
+                    st.max_version = st.wm
+            if od.manifest is not None:
+                # Tombstones below the sender's horizon never reached us: we cannot hand them on.
+                st.gc_floor = max(st.gc_floor, od.floor)
+        return changed
+
+    def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[tuple[str, str]]) -> None:
+        assert od.manifest is not None
+        known = dict(od.manifest)
+        for key in [k for k, e in st.entries.items() if e.version <= od.upto and k not in known]:
+            if not st.entries[key].deleted:
+                changed.append((od.owner, key))
+            st.drop(key)
+
+    def delta_for(self, digest: Mapping[str, tuple[int, int]], budget: int,
+                  rng: random.Random | None = None) -> Delta:
+        """What a peer with ``digest`` lacks, in version order per owner, within ``budget`` bytes.
+
+        Owners are visited from a random starting point so that a small budget cannot starve the
+        same owners forever.
+        """
+        owners = list(self._owners)
+        if rng is not None and len(owners) > 1:
+            start = rng.randrange(len(owners))
+            owners = owners[start:] + owners[:start]
+        out: Delta = []
+        left = budget
+        for owner in owners:
+            if left <= 0:
+                break
+            st = self._owners[owner]
+            if not st.max_version:
+                continue
+            gen, wm = digest.get(owner, (-1, 0))
+            if gen > st.generation:
+                continue
+            since = wm if gen == st.generation else 0
+            if gen == st.generation and since >= st.max_version:
+                continue
+            manifest = None
+            if gen == st.generation and since < st.gc_floor:
+                manifest = tuple((k, e.version) for k, e in st.entries.items())
+                left -= sum(len(k) + 6 for k, _ in manifest)
+            entries: list[tuple[str, int, bool, Any]] = []
+            complete = True
+            for key, e in st.above(since):
+                if e.size > left and entries:
+                    complete = False
+                    break
+                entries.append((key, e.version, e.deleted, e.value))
+                left -= e.size
+            if not entries and manifest is None and not complete:
+                continue
+            out.append(OwnerDelta(owner, st.generation, since, st.wm, tuple(entries), complete,
+                                  manifest, st.gc_floor if manifest is not None else 0))
+        return out
+
+    # --------------------------------------------------------------------- GC
+    def collect(self, now: float) -> int:
+        """Drop tombstones older than ``tombstone_ttl``; returns how many were dropped."""
+        dropped = 0
+        cutoff = now - self.tombstone_ttl
+        q = self._tombstones
+        while q and q[0][0] <= cutoff:
+            _, owner, gen, key, version = q.popleft()
+            st = self._owners.get(owner)
+            if st is None or st.generation != gen:
+                continue
+            e = st.entries.get(key)
+            if e is None or e.version != version or not e.deleted:
+                continue
+            st.drop(key)
+            st.gc_floor = max(st.gc_floor, version)
+            dropped += 1
+        return dropped
+
+    def reset_owner(self, owner: str, generation: int) -> list[tuple[str, str]]:
+        """An owner restarted with ``generation``: drop its older state; returns live keys lost."""
+        st = self._owners.get(owner)
+        if owner == self.self_id or st is None or st.generation >= generation:
+            return []
+        self._owners[owner] = _Owner(generation)
+        return [(owner, k) for k, e in st.entries.items() if not e.deleted]
+
+    def forget_owner(self, owner: str) -> list[tuple[str, str]]:
+        """Drop everything about an owner (it is gone for good); returns its live keys."""
+        if owner == self.self_id:
+            raise InvalidArgumentError("cannot forget our own state")
+        st = self._owners.pop(owner, None)
+        if st is None:
+            return []
+        return [(owner, k) for k, e in st.entries.items() if not e.deleted]

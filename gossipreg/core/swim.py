@@ -1,0 +1,344 @@
+"""SWIM failure detection with Lifeguard, as one sans-I/O state machine.
+
+Rules:
+- Every ``probe_interval`` (stretched by local health) ping the next member of a shuffled round
+  robin. No ack within ``probe_timeout`` -> ask ``indirect_checks`` random peers to ping it
+  (ping-req); they answer with the ack, or a nack when they got none. No ack by the end of the
+  interval -> SUSPECT, announced with ourselves as the source.
+- A suspicion becomes DEAD when its Lifeguard timer fires; each independent confirmation shrinks
+  the timer from the maximum toward the minimum. Hearing a new suspicion we probe the suspect
+  ourselves at once, so that confirmations (or the refutation) come quickly.
+- Local health (Lifeguard awareness): a failed probe, a missed nack or a refutation of ourselves
+  raises the score, a successful probe lowers it; timers are stretched by ``score + 1``.
+- Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
+  incarnation. Membership news is re-gossiped with a retransmit limit.
+
+The machine calls back into its host through :class:`SwimHost` and never touches the directory.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.formulas import awareness_scale, suspicion_timeout_bounds
+from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.messages import (
+    Ack,
+    Alive,
+    Dead,
+    Left,
+    MemberRow,
+    Message,
+    Nack,
+    Ping,
+    PingReq,
+    Suspect,
+    encode,
+)
+from gossipreg.core.suspicion import Suspicion
+from gossipreg.core.types import MemberState
+
+__all__ = ["Swim", "SwimHost"]
+
+
+class SwimHost(Protocol):
+    """What the failure detector needs from the node that embeds it."""
+
+    def send(self, addr: str, msg: Message) -> None: ...
+    def gossip_member(self, node_id: str, wire: list[Any]) -> None: ...
+    def member_changed(self, change: MemberChange, source: str | None, now: float) -> None: ...
+
+
+@dataclass(slots=True)
+class _Probe:
+    target: str
+    seq: int
+    indirect_at: float
+    end_at: float
+    acked: bool = False
+    indirect_sent: bool = False
+    expected_nacks: int = 0
+    nacks: int = 0
+
+
+@dataclass(slots=True)
+class _Relay:
+    origin_addr: str
+    origin_seq: int
+    nack_at: float
+    expire_at: float
+
+
+class Swim:
+    """Membership protocol of one node over a :class:`MemberTable`."""
+
+    def __init__(self, cfg: NodeConfig, members: MemberTable, host: SwimHost,
+                 rng: random.Random, now: float) -> None:
+        self.cfg = cfg
+        self.members = members
+        self.host = host
+        self.rng = rng
+        self.health = 0
+        self.leaving = False
+        self._seq = 0
+        self._order: list[str] = []
+        self._pos = 0
+        self._probe: _Probe | None = None
+        self._confirm_probes: dict[int, tuple[str, float]] = {}
+        self._relays: dict[int, _Relay] = {}
+        self.suspicions: dict[str, Suspicion] = {}
+        self.next_probe = now + rng.random() * cfg.probe_interval
+
+    # ----------------------------------------------------------------- timers
+    def _scaled(self, value: float) -> float:
+        return awareness_scale(value, self.health)
+
+    def _adjust_health(self, delta: int) -> None:
+        self.health = max(0, min(self.cfg.awareness_max_multiplier - 1, self.health + delta))
+
+    def next_deadline(self) -> float:
+        t = self.next_probe
+        p = self._probe
+        if p is not None:
+            t = min(t, p.end_at if p.indirect_sent or p.acked else p.indirect_at)
+        for r in self._relays.values():
+            t = min(t, r.nack_at if r.nack_at > 0 else r.expire_at)
+        for _, deadline in self._confirm_probes.values():
+            t = min(t, deadline)
+        for s in self.suspicions.values():
+            t = min(t, s.deadline)
+        return t
+
+    def tick(self, now: float) -> None:
+        p = self._probe
+        if p is not None:
+            if not p.acked and not p.indirect_sent and now >= p.indirect_at:
+                self._send_indirect(p, now)
+            if now >= p.end_at:
+                self._finish_probe(p, now)
+        if now >= self.next_probe and not self.leaving:
+            self._start_probe(now)
+        for seq, r in list(self._relays.items()):
+            if r.nack_at > 0 and now >= r.nack_at:
+                self.host.send(r.origin_addr, Nack(r.origin_seq))
+                r.nack_at = 0
+            if now >= r.expire_at:
+                del self._relays[seq]
+        for seq, (target, deadline) in list(self._confirm_probes.items()):
+            if now >= deadline:
+                del self._confirm_probes[seq]
+                self._suspect_ours(target, now)
+        for node_id, s in list(self.suspicions.items()):
+            if now >= s.deadline:
+                del self.suspicions[node_id]
+                m = self.members.get(node_id)
+                if m is not None and m.state is MemberState.SUSPECT:
+                    self.on_dead(Dead(node_id, m.generation, m.incarnation,
+                                      self.members.self_id), now)
+
+    # ---------------------------------------------------------------- probing
+    def _next_target(self) -> str | None:
+        """Shuffled round robin over live members other than ourselves."""
+        for _ in range(2):
+            while self._pos < len(self._order):
+                node_id = self._order[self._pos]
+                self._pos += 1
+                m = self.members.get(node_id)
+                if m is not None and m.state in (MemberState.ALIVE, MemberState.SUSPECT):
+                    return node_id
+            self._order = [m.node_id for m in self.members if m.node_id != self.members.self_id]
+            self.rng.shuffle(self._order)
+            self._pos = 0
+        return None
+
+    def add_to_rotation(self, node_id: str) -> None:
+        """A new member joins the rotation at a random place (not at the end, so that a burst of
+        joins does not all get probed last)."""
+        self._order.insert(self.rng.randint(self._pos, len(self._order)), node_id)
+
+    def _new_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _start_probe(self, now: float) -> None:
+        self.next_probe = now + self._scaled(self.cfg.probe_interval)
+        target = self._next_target()
+        if target is None:
+            return
+        m = self.members.get(target)
+        assert m is not None
+        seq = self._new_seq()
+        self._probe = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
+                             self.next_probe)
+        self.host.send(m.addr, Ping(seq, target))
+
+    def _send_indirect(self, p: _Probe, now: float) -> None:
+        p.indirect_sent = True
+        m = self.members.get(p.target)
+        if m is None:
+            return
+        peers = [x for x in self.members
+                 if x.state is MemberState.ALIVE and x.node_id not in
+                 (self.members.self_id, p.target)]
+        k = min(self.cfg.indirect_checks, len(peers))
+        for peer in self.rng.sample(peers, k):
+            self.host.send(peer.addr, PingReq(p.seq, p.target, m.addr))
+        p.expected_nacks = k
+
+    def _finish_probe(self, p: _Probe, now: float) -> None:
+        self._probe = None
+        if p.acked:
+            return
+        # Lifeguard: missing nacks mean that we, not the target, may be the slow one.
+        self._adjust_health(p.expected_nacks - p.nacks if p.expected_nacks else 1)
+        self._suspect_ours(p.target, now)
+
+    def _suspect_ours(self, target: str, now: float) -> None:
+        m = self.members.get(target)
+        if m is None or m.state not in (MemberState.ALIVE, MemberState.SUSPECT):
+            return
+        self.on_suspect(Suspect(target, m.generation, m.incarnation, self.members.self_id), now)
+
+    def on_ping(self, msg: Ping, src_addr: str) -> bool:
+        if msg.target != self.members.self_id:
+            return False
+        self.host.send(src_addr, Ack(msg.seq))
+        return True
+
+    def on_ack(self, msg: Ack, now: float) -> None:
+        p = self._probe
+        if p is not None and p.seq == msg.seq:
+            if not p.acked:
+                p.acked = True
+                self._adjust_health(-1)
+            return
+        if self._confirm_probes.pop(msg.seq, None) is not None:
+            return
+        r = self._relays.pop(msg.seq, None)
+        if r is not None:
+            self.host.send(r.origin_addr, Ack(r.origin_seq))
+
+    def on_nack(self, msg: Nack) -> None:
+        p = self._probe
+        if p is not None and p.seq == msg.seq:
+            p.nacks += 1
+
+    def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
+        seq = self._new_seq()
+        timeout = self._scaled(self.cfg.probe_timeout)
+        self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * timeout,
+                                   now + self._scaled(self.cfg.probe_interval))
+        self.host.send(msg.target_addr, Ping(seq, msg.target))
+
+    # ------------------------------------------------------------- membership
+    def _gossip(self, node_id: str, msg: Message) -> None:
+        self.host.gossip_member(node_id, encode(msg))
+
+    def alive_self(self) -> Alive:
+        me = self.members.me
+        return Alive(me.node_id, me.addr, me.generation, me.incarnation)
+
+    def _refute(self, incarnation: int) -> None:
+        if self.leaving:
+            return
+        self.members.refute(incarnation)
+        self._adjust_health(1)
+        self._gossip(self.members.self_id, self.alive_self())
+
+    def on_alive(self, msg: Alive, now: float) -> None:
+        if msg.node == self.members.self_id:
+            return
+        change = self.members.alive(msg.node, msg.addr, msg.generation, msg.incarnation, now)
+        if change is None:
+            return
+        self.suspicions.pop(msg.node, None)
+        if change.old is None:
+            self.add_to_rotation(msg.node)
+        self._gossip(msg.node, msg)
+        self.host.member_changed(change, None, now)
+
+    def _about_me(self, generation: int, incarnation: int) -> None:
+        me = self.members.me
+        if generation == me.generation and incarnation >= me.incarnation:
+            self._refute(incarnation)
+
+    def on_suspect(self, msg: Suspect, now: float) -> None:
+        if msg.node == self.members.self_id:
+            self._about_me(msg.generation, msg.incarnation)
+            return
+        m = self.members.get(msg.node)
+        if m is None:
+            return
+        if m.state is MemberState.SUSPECT and (msg.generation, msg.incarnation) == m.version:
+            s = self.suspicions.get(msg.node)
+            if s is not None and s.confirm(msg.source):
+                self._gossip(msg.node, msg)
+            return
+        change = self.members.suspect(msg.node, msg.generation, msg.incarnation, now)
+        if change is None:
+            return
+        n = self.members.live_count()
+        lo, hi = suspicion_timeout_bounds(self.cfg.suspicion_mult,
+                                          self.cfg.suspicion_max_timeout_mult, n,
+                                          self.cfg.probe_interval)
+        expected = int(self.cfg.suspicion_mult) - 2
+        if n - 2 < expected:
+            expected = 0
+        self.suspicions[msg.node] = Suspicion(now, lo, hi, max(expected, 0), msg.source)
+        self._gossip(msg.node, msg)
+        self.host.member_changed(change, msg.source, now)
+        if msg.source != self.members.self_id and not self.leaving:
+            # Probe the suspect ourselves: our verdict confirms or the ack clears our doubt.
+            seq = self._new_seq()
+            self._confirm_probes[seq] = (msg.node, now + self._scaled(self.cfg.probe_timeout))
+            self.host.send(m.addr, Ping(seq, msg.node))
+
+    def on_dead(self, msg: Dead, now: float) -> None:
+        if msg.node == self.members.self_id:
+            self._about_me(msg.generation, msg.incarnation)
+            return
+        change = self.members.dead(msg.node, msg.generation, msg.incarnation, now)
+        if change is None:
+            return
+        self.suspicions.pop(msg.node, None)
+        self._gossip(msg.node, msg)
+        self.host.member_changed(change, msg.source, now)
+
+    def on_left(self, msg: Left, now: float) -> None:
+        if msg.node == self.members.self_id:
+            if not self.leaving:
+                self._about_me(msg.generation, msg.incarnation)
+            return
+        change = self.members.dead(msg.node, msg.generation, msg.incarnation, now, left=True)
+        if change is None:
+            return
+        self.suspicions.pop(msg.node, None)
+        self._gossip(msg.node, msg)
+        self.host.member_changed(change, msg.node, now)
+
+    def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float) -> None:
+        """Merge a peer's member table. A remote DEAD is only a SUSPECT here: we do not take a
+        failure verdict second-hand without our own timer (and the member's chance to refute)."""
+        for r in rows:
+            if r.state is MemberState.ALIVE:
+                self.on_alive(Alive(r.node, r.addr, r.generation, r.incarnation), now)
+            elif r.state is MemberState.LEFT:
+                self.on_left(Left(r.node, r.generation, r.incarnation), now)
+            else:
+                if self.members.get(r.node) is None and r.node != self.members.self_id:
+                    continue
+                self.on_suspect(Suspect(r.node, r.generation, r.incarnation, source), now)
+
+    def rows(self) -> tuple[MemberRow, ...]:
+        return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state)
+                     for m in self.members)
+
+    def start_leave(self) -> Left:
+        self.leaving = True
+        self._probe = None
+        self._confirm_probes.clear()
+        me = self.members.me
+        return Left(me.node_id, me.generation, me.incarnation)

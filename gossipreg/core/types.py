@@ -1,0 +1,121 @@
+"""Plain value types shared by every layer: statuses, event kinds, member states, records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any
+
+__all__ = [
+    "AgentRecord",
+    "AgentStatus",
+    "AgentView",
+    "MemberInfo",
+    "MemberState",
+    "RegistryEvent",
+    "RegistryEventType",
+]
+
+
+class AgentStatus(str, Enum):
+    """Status of an agent, as in kaizen."""
+
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+    OFFLINE = "offline"
+
+
+class RegistryEventType(str, Enum):
+    """Kinds of events. The first six are kaizen's; the ``MEMBER_*`` ones are node-level."""
+
+    AGENT_REGISTERED = "agent_registered"
+    AGENT_DEREGISTERED = "agent_deregistered"
+    AGENT_STATUS_CHANGED = "agent_status_changed"
+    AGENT_HEARTBEAT = "agent_heartbeat"
+    RUNTIME_JOINED = "runtime_joined"
+    RUNTIME_LEFT = "runtime_left"
+    MEMBER_JOINED = "member_joined"
+    MEMBER_SUSPECT = "member_suspect"
+    MEMBER_ALIVE = "member_alive"
+    MEMBER_FAILED = "member_failed"
+    MEMBER_LEFT = "member_left"
+
+
+class MemberState(IntEnum):
+    """SWIM member state. The order is the precedence at equal incarnation."""
+
+    ALIVE = 0
+    SUSPECT = 1
+    DEAD = 2
+    LEFT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    """Something a node observed. ``timestamp`` is wall-clock seconds (Unix epoch).
+
+    For agent events ``agent_id`` and ``runtime_id`` are set; for member events ``agent_id`` is
+    ``None`` and ``metadata["node_id"]`` names the member.
+    """
+
+    event_type: RegistryEventType
+    agent_id: str | None
+    runtime_id: str | None
+    timestamp: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """The replicated description of an agent, written only by the node that hosts it.
+
+    ``card`` is an optional JSON-like dict (an A2A agent card or kaizen's ``_a2a_card``);
+    ``registered_at`` is wall-clock seconds.
+    """
+
+    agent_id: str
+    name: str
+    runtime_id: str
+    capabilities: tuple[str, ...]
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    card: dict[str, Any] | None = None
+    max_concurrency: int = 10
+    memory_limit_mb: int = 512
+    budget_limit_usd: float = 1.0
+    registered_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """An agent as one node sees it: the record plus derived, node-local facts.
+
+    ``last_heartbeat`` is the wall-clock time of the latest heartbeat (or of registration);
+    ``heartbeat_count`` counts heartbeats since registration.
+    """
+
+    record: AgentRecord
+    node_id: str
+    status: AgentStatus
+    last_heartbeat: float
+    heartbeat_count: int
+
+    @property
+    def agent_id(self) -> str:
+        return self.record.agent_id
+
+    @property
+    def runtime_id(self) -> str:
+        return self.record.runtime_id
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """One row of the member table, as exposed to callers."""
+
+    node_id: str
+    address: str
+    state: MemberState
+    incarnation: int
+    generation: int

@@ -1,0 +1,1 @@
+"""Simulation, benchmarks and the multi-process harness of gossipreg (never imported by gossipreg)."""

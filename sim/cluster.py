@@ -1,0 +1,259 @@
+"""In-memory cluster of core nodes on a virtual clock: the deterministic test harness.
+
+A heap of ``(time, seq, action)`` drives every node with the same loop shape as the asyncio
+runner: deliver an input (packet or timer), then flush transmits into the network, collect
+events, and re-arm the node's next deadline. No sockets, no sleeps: a run is a pure function of
+the seed and the calls made.
+
+The network delays each packet by ``latency_min + exp(latency_mean - latency_min)``, may drop or
+duplicate it, and honours partitions (two-way groups, one-way blocks) and clogged nodes. A paused
+node keeps its state and its inbound packets (they wait in its socket buffer); a crashed node
+loses everything; a restarted node comes back with a new generation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.node import Node
+from gossipreg.core.types import MemberState, RegistryEvent
+
+__all__ = ["Cluster", "NetOptions", "SimNode"]
+
+
+@dataclass
+class NetOptions:
+    """Network knobs (seconds and probabilities)."""
+
+    latency_min: float = 0.0005
+    latency_mean: float = 0.002
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+
+@dataclass
+class SimNode:
+    name: str
+    node: Node | None
+    generation: int
+    state: str = "up"  # up | paused | crashed
+    wake: float | None = None
+    events: list[RegistryEvent] = field(default_factory=list)
+    inbox: list[bytes] = field(default_factory=list)  # packets held while paused
+    skew: float = 0.0
+    bytes_out: int = 0
+
+
+class Cluster:
+    """N core nodes wired together in memory."""
+
+    def __init__(self, seed: int = 0, config: NodeConfig | None = None,
+                 net: NetOptions | None = None, keep_events: bool = True) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.config = config or NodeConfig.lan()
+        self.net = net or NetOptions()
+        self.keep_events = keep_events
+        self.now = 0.0
+        self._heap: list[tuple[float, int, int, str, Any]] = []
+        self._seq = 0
+        self.nodes: dict[str, SimNode] = {}
+        self._blocked: set[tuple[str, str]] = set()
+        self._clogged: set[str] = set()
+        self.delivered = 0
+        self.dropped = 0
+        self.on_event: Callable[[str, RegistryEvent, float], None] | None = None
+
+    # -------------------------------------------------------------- scheduling
+    def _push(self, t: float, kind: int, name: str, data: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, kind, name, data))
+
+    def _arm(self, sn: SimNode) -> None:
+        if sn.node is None or sn.state != "up":
+            return
+        t = sn.node.poll_timeout()
+        if t is not None and t != sn.wake:
+            sn.wake = t
+            self._push(max(t, self.now), 0, sn.name, t)
+
+    def _drain(self, sn: SimNode) -> None:
+        node = sn.node
+        assert node is not None
+        while (tx := node.poll_transmit()) is not None:
+            sn.bytes_out += len(tx.payload)
+            self._send(sn.name, tx.dest, tx.payload)
+        while (ev := node.poll_event()) is not None:
+            if self.keep_events:
+                sn.events.append(ev)
+            if self.on_event is not None:
+                self.on_event(sn.name, ev, self.now)
+        while node.poll_result() is not None:
+            pass
+        self._arm(sn)
+
+    def _send(self, src: str, dest: str, payload: bytes) -> None:
+        net = self.net
+        if (src, dest) in self._blocked or src in self._clogged or dest in self._clogged:
+            self.dropped += 1
+            return
+        copies = 2 if net.duplicate and self.rng.random() < net.duplicate else 1
+        for _ in range(copies):
+            if net.loss and self.rng.random() < net.loss:
+                self.dropped += 1
+                continue
+            delay = net.latency_min + self.rng.expovariate(
+                1.0 / max(1e-9, net.latency_mean - net.latency_min))
+            self._push(self.now + delay, 1, dest, payload)
+
+    def run_until(self, t: float) -> None:
+        """Advance virtual time to ``t``, processing everything due before it."""
+        heap = self._heap
+        while heap and heap[0][0] <= t:
+            when, _, kind, name, data = heapq.heappop(heap)
+            self.now = when
+            sn = self.nodes.get(name)
+            if sn is None or sn.node is None:
+                continue
+            if kind == 0:
+                if data != sn.wake or sn.state != "up":
+                    continue
+                sn.wake = None
+                sn.node.handle_timeout(when)
+            else:
+                if sn.state == "paused":
+                    sn.inbox.append(data)
+                    continue
+                if sn.state != "up":
+                    continue
+                self.delivered += 1
+                sn.node.handle_packet(data, when)
+            self._drain(sn)
+        self.now = max(self.now, t)
+
+    def run_for(self, dt: float) -> None:
+        self.run_until(self.now + dt)
+
+    def run_until_true(self, cond: Callable[[], bool], timeout: float,
+                       step: float = 0.05) -> float | None:
+        """Run until ``cond()`` holds (checked every ``step`` s); the time taken, or None."""
+        start = self.now
+        while self.now - start <= timeout:
+            if cond():
+                return self.now - start
+            self.run_for(step)
+        return None
+
+    # ------------------------------------------------------------------ nodes
+    def _make(self, name: str, generation: int, skew: float) -> Node:
+        return Node(name, name, self.config, rng=random.Random(self.rng.getrandbits(64)),
+                    now=self.now, generation=generation, wall_offset=1_700_000_000.0 + skew)
+
+    def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node:
+        old = self.nodes.get(name)
+        generation = old.generation + 1 if old is not None else 1
+        node = self._make(name, generation, skew)
+        sn = SimNode(name, node, generation, skew=skew)
+        if old is not None:
+            sn.events = old.events
+        self.nodes[name] = sn
+        node.join(list(seeds), self.now)
+        self._drain(sn)
+        return node
+
+    def node(self, name: str) -> Node:
+        n = self.nodes[name].node
+        assert n is not None
+        return n
+
+    def live(self) -> list[str]:
+        return [n for n, sn in self.nodes.items() if sn.state == "up" and sn.node is not None
+                and not sn.node.left]
+
+    def crash(self, name: str) -> None:
+        sn = self.nodes[name]
+        sn.state = "crashed"
+        sn.node = None
+        sn.wake = None
+        sn.inbox.clear()
+
+    def restart(self, name: str, seeds: Iterable[str]) -> Node:
+        """Start a crashed node again: same name and address, new generation, empty state."""
+        return self.add_node(name, seeds, self.nodes[name].skew)
+
+    def pause(self, name: str) -> None:
+        self.nodes[name].state = "paused"
+
+    def resume(self, name: str) -> None:
+        sn = self.nodes[name]
+        sn.state = "up"
+        assert sn.node is not None
+        held, sn.inbox = sn.inbox, []
+        for payload in held:
+            sn.node.handle_packet(payload, self.now)
+        sn.node.handle_timeout(self.now)
+        sn.wake = None
+        self._drain(sn)
+
+    def leave(self, name: str) -> None:
+        sn = self.nodes[name]
+        assert sn.node is not None
+        sn.node.leave(self.now)
+        self._drain(sn)
+
+    # ---------------------------------------------------------------- network
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Cut every link between different groups (both ways)."""
+        gs = [set(g) for g in groups]
+        for i, a in enumerate(gs):
+            for b in gs[i + 1:]:
+                for x in a:
+                    for y in b:
+                        self._blocked.add((x, y))
+                        self._blocked.add((y, x))
+
+    def partition_oneway(self, src: Iterable[str], dest: Iterable[str]) -> None:
+        """Drop packets from ``src`` nodes to ``dest`` nodes only."""
+        for x in src:
+            for y in dest:
+                self._blocked.add((x, y))
+
+    def repair(self) -> None:
+        self._blocked.clear()
+
+    def clog(self, name: str) -> None:
+        self._clogged.add(name)
+
+    def unclog(self, name: str) -> None:
+        self._clogged.discard(name)
+
+    # ----------------------------------------------------------------- checks
+    def member_view(self, name: str) -> dict[str, MemberState]:
+        return {m.node_id: m.state for m in self.node(name).member_list()}
+
+    def members_agree(self, names: Iterable[str] | None = None) -> bool:
+        names = list(names) if names is not None else self.live()
+        views = [self.member_view(n) for n in names]
+        return all(v == views[0] for v in views)
+
+    def all_alive_everywhere(self, names: Iterable[str] | None = None) -> bool:
+        names = list(names) if names is not None else self.live()
+        want = set(names)
+        for n in names:
+            v = self.member_view(n)
+            if {k for k, s in v.items() if s is MemberState.ALIVE} != want:
+                return False
+        return True
+
+    def replicas_equal(self, names: Iterable[str] | None = None) -> bool:
+        names = list(names) if names is not None else self.live()
+        states = [self.node(n).dir.replica.live_state() for n in names]
+        return all(s == states[0] for s in states)
+
+    def visible_agents(self, name: str) -> dict[str, str]:
+        return {a: v.status.value for a, v in self.node(name).dir.view.visible.items()}

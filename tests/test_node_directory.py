@@ -1,0 +1,174 @@
+"""The replicated directory through the in-memory harness: registration, deregistration,
+status writes, heartbeats, owner failure, leave, restart, partitions. Virtual time only."""
+
+from __future__ import annotations
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory import Pending
+from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.records import make_record
+from gossipreg.core.types import AgentStatus, RegistryEventType
+from sim.cluster import Cluster
+
+E = RegistryEventType
+
+
+def make(n: int, seed: int = 1, **cfg: float | None) -> Cluster:
+    c = Cluster(seed=seed, config=NodeConfig.lan(**cfg))
+    c.add_node("n0")
+    for i in range(1, n):
+        c.add_node(f"n{i}", seeds=["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    return c
+
+
+def reg(c: Cluster, node: str, agent_id: str, runtime: str, caps: list[str]) -> None:
+    c.node(node).register(make_record(agent_id, agent_id.upper(), runtime, caps), c.now)
+    c.run_for(0.0)
+
+
+def agent_events(c: Cluster, name: str, agent_id: str | None = None,
+                 runtime: str | None = None) -> list[RegistryEventType]:
+    return [e.event_type for e in c.nodes[name].events
+            if not e.event_type.value.startswith("member_")
+            and (agent_id is None or e.agent_id in (agent_id, None))
+            and (runtime is None or e.runtime_id == runtime)]
+
+
+def everywhere(c: Cluster, pred: object) -> bool:
+    return all(pred(c.node(n)) for n in c.live())  # type: ignore[operator]
+
+
+def test_registration_visible_everywhere_with_events_in_order() -> None:
+    c = make(10)
+    reg(c, "n3", "a1", "rt-x", ["Python code generation"])
+    took = c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    assert took is not None and took < 2.0
+    for name in c.live():
+        evs = agent_events(c, name, runtime="rt-x")
+        assert evs[:2] == [E.RUNTIME_JOINED, E.AGENT_REGISTERED], (name, evs)
+        found = c.node(name).find("python")
+        assert [v.agent_id for v in found] == ["a1"]
+        assert found[0].node_id == "n3"
+
+
+def test_deregistration_everywhere_then_runtime_left() -> None:
+    c = make(5)
+    reg(c, "n1", "a1", "rt", ["x"])
+    reg(c, "n1", "a2", "rt", ["y"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a2") is not None), 5.0)
+    assert c.node("n1").deregister("a1", c.now) is True
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 5.0)
+    for name in c.live():
+        assert E.RUNTIME_LEFT not in agent_events(c, name, runtime="rt")
+    # From another node: forwarded to the owner.
+    out = c.node("n4").deregister("a2", c.now)
+    assert isinstance(out, Pending)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a2") is None), 5.0)
+    for name in c.live():
+        evs = agent_events(c, name, runtime="rt")
+        assert evs[-2:] == [E.AGENT_DEREGISTERED, E.RUNTIME_LEFT], (name, evs)
+
+
+def test_duplicate_registration_raises() -> None:
+    c = make(3)
+    reg(c, "n0", "a1", "rt", ["x"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    try:
+        c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now)
+    except AgentExistsError as e:
+        assert "already registered" in str(e)
+    else:
+        raise AssertionError("duplicate accepted")
+
+
+def test_status_from_non_owner_wins_by_hlc() -> None:
+    c = make(5)
+    reg(c, "n0", "a1", "rt", ["x"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now)
+    c.run_for(0.5)
+    c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now)
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("a1").status is AgentStatus.UNHEALTHY), 5.0) is not None
+    for name in c.live():
+        changes = [e for e in c.nodes[name].events if e.event_type is E.AGENT_STATUS_CHANGED]
+        assert changes[-1].metadata["new_status"] == "unhealthy"
+
+
+def test_heartbeats_then_silence_unhealthy_then_deregistered() -> None:
+    c = make(4, heartbeat_timeout=5.0, auto_deregister_timeout=12.0)
+    reg(c, "n1", "a1", "rt", ["x"])
+    for _ in range(4):
+        c.node("n1").heartbeat("a1", c.now)
+        c.run_for(1.0)
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("a1").heartbeat_count == 4), 5.0) is not None
+    for name in c.live():
+        assert E.AGENT_HEARTBEAT in agent_events(c, name, "a1")
+    # Heartbeat through a non-owner is forwarded.
+    assert isinstance(c.node("n3").heartbeat("a1", c.now), Pending)
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("a1").heartbeat_count == 5), 5.0) is not None
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("a1").status is AgentStatus.UNHEALTHY), 10.0) is not None
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 15.0)
+    for name in c.live():
+        evs = agent_events(c, name, runtime="rt")
+        assert evs[-2:] == [E.AGENT_DEREGISTERED, E.RUNTIME_LEFT]
+
+
+def test_crashed_owner_agents_offline_then_deregistered() -> None:
+    c = make(5, auto_deregister_timeout=20.0, heartbeat_timeout=None)
+    reg(c, "n2", "a1", "rt2", ["x"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    c.crash("n2")
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("a1").status is AgentStatus.OFFLINE), 40.0) is not None
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 30.0)
+    for name in c.live():
+        evs = agent_events(c, name, runtime="rt2")
+        assert E.AGENT_STATUS_CHANGED in evs
+        assert evs[-2:] == [E.AGENT_DEREGISTERED, E.RUNTIME_LEFT]
+
+
+def test_leave_removes_agents_at_once() -> None:
+    c = make(5)
+    reg(c, "n4", "a1", "rt4", ["x"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    c.leave("n4")
+    others = ["n0", "n1", "n2", "n3"]
+    assert c.run_until_true(lambda: all(c.node(s).get("a1") is None for s in others), 2.0)
+    for s in others:
+        assert E.AGENT_STATUS_CHANGED not in agent_events(c, s, "a1")
+
+
+def test_restart_old_agents_do_not_come_back() -> None:
+    c = make(4, heartbeat_timeout=None)
+    reg(c, "n3", "old", "rt3", ["x"])
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("old") is not None), 5.0)
+    c.crash("n3")
+    c.run_for(2.0)
+    c.restart("n3", ["n0"])
+    reg(c, "n3", "new", "rt3", ["y"])
+    assert c.run_until_true(lambda: everywhere(
+        c, lambda n: n.get("new") is not None and n.get("old") is None), 15.0) is not None
+    c.run_for(60.0)
+    assert everywhere(c, lambda n: n.get("old") is None)
+
+
+def test_partition_heals_and_directories_converge() -> None:
+    c = make(6, seed=5, heartbeat_timeout=None, auto_deregister_timeout=600.0)
+    a, b = ["n0", "n1", "n2"], ["n3", "n4", "n5"]
+    c.partition(a, b)
+    reg(c, "n1", "left-side", "rtA", ["alpha"])
+    reg(c, "n4", "right-side", "rtB", ["beta"])
+    c.run_for(30.0)
+    assert all(c.node(x).get("right-side") is None for x in a)
+    assert all(c.node(y).get("left-side") is None for y in b)
+    c.repair()
+    ok = c.run_until_true(
+        lambda: c.all_alive_everywhere() and c.replicas_equal()
+        and everywhere(c, lambda n: n.get("left-side") is not None
+                       and n.get("right-side") is not None), 60.0)
+    assert ok is not None

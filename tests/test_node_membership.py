@@ -1,0 +1,140 @@
+"""SWIM membership through the in-memory harness: joins, crashes, slowness, leave, restart,
+partitions. Explicit virtual time only."""
+
+from __future__ import annotations
+
+import pytest
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.types import MemberState, RegistryEventType
+from sim.cluster import Cluster
+
+E = RegistryEventType
+
+
+def make(n: int, seed: int = 1, **cfg: float) -> Cluster:
+    c = Cluster(seed=seed, config=NodeConfig.lan(**cfg))
+    c.add_node("n0")
+    for i in range(1, n):
+        c.add_node(f"n{i}", seeds=["n0"])
+    return c
+
+
+def kinds(c: Cluster, name: str, node_id: str | None = None) -> list[RegistryEventType]:
+    return [e.event_type for e in c.nodes[name].events
+            if node_id is None or e.metadata.get("node_id") == node_id]
+
+
+@pytest.mark.parametrize("n", [3, 10])
+def test_join_through_one_seed_all_agree(n: int) -> None:
+    c = make(n)
+    took = c.run_until_true(c.all_alive_everywhere, timeout=10.0)
+    assert took is not None, "members did not converge"
+    assert took < 3.0
+    assert c.members_agree()
+    for name in c.live():
+        assert len(c.node(name).member_list()) == n
+
+
+def test_crashed_node_suspect_then_dead_everywhere() -> None:
+    c = make(6)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    c.crash("n3")
+    survivors = [x for x in c.live()]
+    took = c.run_until_true(
+        lambda: all(c.member_view(s)["n3"] is MemberState.DEAD for s in survivors), 30.0)
+    assert took is not None
+    lo = 4.0 * 1.0  # suspicion_mult * max(1, log10(6)) * probe_interval
+    assert lo <= took <= lo * 6 + 3.0
+    for s in survivors:
+        seen = kinds(c, s, "n3")
+        assert E.MEMBER_FAILED in seen
+        if E.MEMBER_SUSPECT in seen:
+            assert seen.index(E.MEMBER_SUSPECT) < seen.index(E.MEMBER_FAILED)
+    # Somebody announced the suspicion with itself as the source.
+    sources = {e.metadata.get("source") for s in survivors for e in c.nodes[s].events
+               if e.event_type is E.MEMBER_SUSPECT and e.metadata["node_id"] == "n3"}
+    assert sources and sources <= set(survivors)
+
+
+def test_slow_node_refutes_and_is_never_dead() -> None:
+    c = make(5)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    # Pause n2 for longer than a probe timeout, shorter than the suspicion timeout.
+    c.pause("n2")
+    c.run_for(1.5)
+    c.resume("n2")
+    c.run_for(15.0)
+    for s in c.live():
+        assert E.MEMBER_FAILED not in kinds(c, s, "n2"), s
+        assert c.member_view(s)["n2"] is MemberState.ALIVE
+    assert c.node("n2").members.me.incarnation >= 1 or not any(
+        E.MEMBER_SUSPECT in kinds(c, s, "n2") for s in c.live())
+
+
+def test_graceful_leave_is_not_a_failure() -> None:
+    c = make(5)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    c.leave("n4")
+    others = ["n0", "n1", "n2", "n3"]
+    took = c.run_until_true(
+        lambda: all(c.member_view(s)["n4"] is MemberState.LEFT for s in others), 5.0)
+    assert took is not None and took < 1.0
+    c.crash("n4")
+    c.run_for(30.0)
+    for s in others:
+        assert E.MEMBER_LEFT in kinds(c, s, "n4")
+        assert E.MEMBER_FAILED not in kinds(c, s, "n4")
+        assert E.MEMBER_SUSPECT not in kinds(c, s, "n4")
+        assert c.member_view(s)["n4"] is MemberState.LEFT
+
+
+def test_partition_both_sides_see_dead_then_heal() -> None:
+    c = make(6, seed=3)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    a, b = ["n0", "n1", "n2"], ["n3", "n4", "n5"]
+    c.partition(a, b)
+    c.run_for(40.0)
+    for x in a:
+        assert all(c.member_view(x)[y] is MemberState.DEAD for y in b)
+    for y in b:
+        assert all(c.member_view(y)[x] is MemberState.DEAD for x in a)
+    c.repair()
+    took = c.run_until_true(c.all_alive_everywhere, 60.0)
+    assert took is not None, "partition did not heal"
+    assert c.members_agree()
+
+
+def test_restart_gets_new_generation_and_rejoins() -> None:
+    c = make(4)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    c.crash("n2")
+    c.run_for(30.0)
+    assert c.member_view("n0")["n2"] is MemberState.DEAD
+    c.restart("n2", ["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    assert all(c.node(s).members.get("n2").generation == 2 for s in c.live())  # type: ignore[union-attr]
+
+
+def test_determinism_same_seed_same_bytes() -> None:
+    def run() -> tuple[list[bytes], list[str]]:
+        c = make(5, seed=42)
+        log: list[bytes] = []
+        orig = c._send
+
+        def spy(src: str, dest: str, payload: bytes) -> None:
+            log.append(src.encode() + b">" + dest.encode() + b":" + payload)
+            orig(src, dest, payload)
+
+        c._send = spy  # type: ignore[method-assign]
+        c.run_for(5.0)
+        c.crash("n1")
+        c.run_for(20.0)
+        evs = [f"{n}:{e.event_type.value}:{e.metadata}" for n in sorted(c.nodes)
+               for e in c.nodes[n].events]
+        return log, evs
+
+    a, b = run(), run()
+    assert a[0] == b[0]
+    assert a[1] == b[1]
+    assert len(a[0]) > 100
