@@ -1,0 +1,1 @@
+"""The I/O edge: asyncio runner, aiohttp transport and HTTP API."""

@@ -1,0 +1,363 @@
+"""``GossipNode``: one core node driven by asyncio over a transport.
+
+This is the only place that reads the clock. The loop shape is the simulator's: after every input
+(a packet, a timer, a call) flush transmits to the transport, fan events out to subscribers,
+settle forwarded requests, and re-arm one timer at the core's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory import Pending
+from gossipreg.core.errors import NodeStateError
+from gossipreg.core.keyring import Keyring
+from gossipreg.core.node import Node
+from gossipreg.core.records import make_record
+from gossipreg.core.types import (
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    MemberInfo,
+    RegistryEvent,
+    RegistryEventType,
+)
+from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+
+__all__ = ["EventStream", "GossipNode"]
+
+log = logging.getLogger("gossipreg.io.runner")
+
+
+class EventStream:
+    """A bounded subscription to a node's events: when full, the oldest event is dropped and
+    counted, so a slow consumer never blocks the node."""
+
+    def __init__(self, owner: GossipNode, maxsize: int,
+                 types: frozenset[RegistryEventType] | None) -> None:
+        self._owner = owner
+        self._buf: deque[RegistryEvent] = deque()
+        self._maxsize = maxsize
+        self._types = types
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.closed = False
+
+    def _put(self, ev: RegistryEvent) -> None:
+        if self._types is not None and ev.event_type not in self._types:
+            return
+        if len(self._buf) >= self._maxsize:
+            self._buf.popleft()
+            self.dropped += 1
+        self._buf.append(ev)
+        self._ready.set()
+
+    async def get(self, timeout: float | None = None) -> RegistryEvent | None:
+        """The next event, or None after ``timeout`` seconds (or once closed and drained)."""
+        while not self._buf:
+            if self.closed:
+                return None
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        return self._buf.popleft()
+
+    def get_nowait(self) -> RegistryEvent | None:
+        return self._buf.popleft() if self._buf else None
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+        self._owner._streams.discard(self)
+
+    def __aiter__(self) -> AsyncIterator[RegistryEvent]:
+        return self
+
+    async def __anext__(self) -> RegistryEvent:
+        ev = await self.get()
+        if ev is None:
+            raise StopAsyncIteration
+        return ev
+
+
+class GossipNode:
+    """A running gossip node.
+
+    ``bind`` is ``host:port`` (port 0 picks a free one; IPv6 as ``[::1]:0``), ``advertise`` the
+    address peers should use when it differs (NAT, containers). With ``network`` the node uses
+    an in-memory hub instead of HTTP (tests and single-process examples). Use it as
+    ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        bind: str = "127.0.0.1:0",
+        advertise: str | None = None,
+        seeds: Sequence[str] = (),
+        config: NodeConfig | None = None,
+        keyring: Keyring | None = None,
+        network: MemoryNetwork | None = None,
+        generation: int | None = None,
+        rng: random.Random | None = None,
+        token: str | None = None,
+        control_token: str | None = None,
+    ) -> None:
+        self.name = name or f"node-{secrets.token_hex(4)}"
+        self.config = config or NodeConfig.lan()
+        self.seeds = list(seeds)
+        self._keyring = keyring
+        self.transport: Transport = (
+            network.transport(self.name) if network is not None
+            else HttpTransport(bind, advertise, max_body=self.config.max_packet_size))
+        self._generation = generation if generation is not None else int(time.time() * 1000)
+        self._rng = rng or random.Random(secrets.randbits(64))
+        self._core: Node | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+        self._futures: dict[int, asyncio.Future[bool]] = {}
+        self._streams: set[EventStream] = set()
+        self._listeners: list[Callable[[RegistryEvent], Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.started_at = 0.0
+        self._closed = False
+        if isinstance(self.transport, HttpTransport):
+            from gossipreg.io.http_api import setup_api
+
+            setup_api(self.transport.app, self, token=token, control_token=control_token)
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def core(self) -> Node:
+        if self._core is None:
+            raise NodeStateError("the node is not started")
+        return self._core
+
+    @property
+    def address(self) -> str:
+        return self.core.addr
+
+    @property
+    def running(self) -> bool:
+        return self._core is not None and not self._closed
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        now = self._loop.time()
+        if self._core is not None:
+            self._core.wall_offset = time.time() - now
+        return now
+
+    async def start(self) -> GossipNode:
+        """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
+        if self._core is not None:
+            return self
+        self._loop = asyncio.get_running_loop()
+        addr = await self.transport.start(self._on_packet)
+        now = self._loop.time()
+        self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
+                          generation=self._generation, wall_offset=time.time() - now,
+                          keyring=self._keyring)
+        self.started_at = time.time()
+        self._core.join(self.seeds, now)
+        self._pump()
+        log.info("node %s listening on %s", self.name, addr)
+        return self
+
+    async def __aenter__(self) -> GossipNode:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def leave(self, propagate: float | None = None) -> None:
+        """Announce a graceful leave and give it ``propagate`` seconds (default: three gossip
+        intervals) to spread before the caller shuts down."""
+        if self._core is None or self._core.left:
+            return
+        self._core.leave(self._now())
+        self._pump()
+        await asyncio.sleep(propagate if propagate is not None
+                            else 3 * self.config.gossip_interval)
+
+    async def shutdown(self) -> None:
+        """Stop timers and close the transport (no leave: use :meth:`leave` first for that)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_result(False)
+        for s in list(self._streams):
+            s.close()
+        await self.transport.close()
+
+    async def wait_joined(self, timeout: float) -> bool:
+        """Wait until a seed answered (True) or ``timeout`` passed (False)."""
+        return await self.wait_for(lambda: self.core.joined, timeout)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float,
+                       interval: float = 0.02) -> bool:
+        """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(interval)
+
+    # ------------------------------------------------------------------ pump
+    def _on_packet(self, payload: bytes) -> None:
+        if self._core is None or self._closed:
+            return
+        self._core.handle_packet(payload, self._now())
+        self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._armed = None
+        if self._core is None or self._closed:
+            return
+        self._core.handle_timeout(self._now())
+        self._pump()
+
+    def _pump(self) -> None:
+        core = self._core
+        if core is None or self._closed:
+            return
+        send = self.transport.send
+        while (tx := core.poll_transmit()) is not None:
+            send(tx.dest, tx.payload)
+        while (ev := core.poll_event()) is not None:
+            for s in list(self._streams):
+                s._put(ev)
+            for cb in list(self._listeners):
+                try:
+                    res = cb(ev)
+                    if isinstance(res, Awaitable):
+                        asyncio.ensure_future(res)
+                except Exception:  # a listener's bug must not stop the node
+                    log.exception("event listener failed")
+        while (r := core.poll_result()) is not None:
+            fut = self._futures.pop(r.req_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(r.ok)
+        t = core.poll_timeout()
+        if t != self._armed:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._armed = t
+            if t is not None:
+                assert self._loop is not None
+                self._timer = self._loop.call_at(t, self._on_timer)
+
+    # ---------------------------------------------------------------- events
+    def subscribe(self, types: Sequence[RegistryEventType] | None = None,
+                  maxsize: int = 1000) -> EventStream:
+        """A bounded stream of this node's events from now on (optionally only ``types``)."""
+        s = EventStream(self, maxsize, frozenset(types) if types is not None else None)
+        self._streams.add(s)
+        return s
+
+    def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
+        """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    # ---------------------------------------------------------------- writes
+    def register(self, record: AgentRecord | None = None, **fields: Any) -> AgentView:
+        """Register an agent hosted by this node: pass an :class:`AgentRecord`, or its fields
+        (``agent_id``, ``name``, ``runtime_id``, ``capabilities``, ``description``, ``tags``,
+        ``card``, ...) which are validated."""
+        if record is None:
+            record = make_record(
+                fields.pop("agent_id"), fields.pop("name", ""),
+                fields.pop("runtime_id", self.name), fields.pop("capabilities", ()), **fields)
+        view = self.core.register(record, self._now())
+        self._pump()
+        return view
+
+    async def _settle(self, out: bool | Pending) -> bool:
+        self._pump()
+        if not isinstance(out, Pending):
+            return out
+        assert self._loop is not None
+        fut: asyncio.Future[bool] = self._loop.create_future()
+        self._futures[out.req_id] = fut
+        return await fut
+
+    async def deregister(self, agent_id: str) -> bool:
+        """Deregister an agent anywhere in the mesh (forwarded to its owner)."""
+        return await self._settle(self.core.deregister(agent_id, self._now()))
+
+    async def heartbeat(self, agent_id: str) -> bool:
+        """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
+        return await self._settle(self.core.heartbeat(agent_id, self._now()))
+
+    def set_status(self, agent_id: str, status: AgentStatus, cause: str = "manual") -> bool:
+        ok = self.core.set_status(agent_id, status, self._now(), cause)
+        self._pump()
+        return ok
+
+    # --------------------------------------------------------------- queries
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.core.get(agent_id)
+
+    def find(self, capability: str | Sequence[str] = "", **filters: Any) -> list[AgentView]:
+        """See :meth:`gossipreg.core.node.Node.find`."""
+        return self.core.find(capability, **filters)
+
+    def list_agents(self, runtime_id: str | None = None,
+                    status: AgentStatus | None = None) -> list[AgentView]:
+        return self.core.list_agents(runtime_id, status)
+
+    def members(self) -> list[MemberInfo]:
+        return self.core.member_list()
+
+    # ------------------------------------------------------------------ keys
+    @property
+    def keyring(self) -> Keyring | None:
+        return self.core.codec.keyring
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies (rotation step 1, on every node)."""
+        ring = self.core.codec.keyring
+        if ring is None:
+            self.core.codec.keyring = Keyring([key])
+        else:
+            ring.add(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key (rotation step 2)."""
+        ring = self.core.codec.keyring
+        if ring is None:
+            raise NodeStateError("no keyring installed")
+        ring.use(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (rotation step 3)."""
+        ring = self.core.codec.keyring
+        if ring is None:
+            raise NodeStateError("no keyring installed")
+        ring.remove(key)

@@ -1,0 +1,207 @@
+"""Packet transports: HTTP over aiohttp (the real one) and an in-memory hub (tests, examples).
+
+A transport moves opaque frames between node addresses. It never interprets them: the core
+authenticates and validates every byte. Sends are fire-and-forget (gossip tolerates loss);
+failures are counted, never raised into the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+
+__all__ = [
+    "GOSSIP_PATH",
+    "HttpTransport",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "Transport",
+    "format_hostport",
+    "split_hostport",
+]
+
+log = logging.getLogger("gossipreg.io.transport")
+
+GOSSIP_PATH = "/v1/gossip"
+# Sender's advertised address, used only by the test-only partition control (never trusted).
+FROM_HEADER = "X-Gossip-From"
+
+Deliver = Callable[[bytes], None]
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    """Parse ``host:port`` or ``[v6]:port``; raises ValueError with a clear message."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"bad address {text!r}: expected [ipv6]:port")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"bad address {text!r}: expected host:port (IPv6 as [addr]:port)")
+    if not host:
+        raise ValueError(f"bad address {text!r}: empty host")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ValueError(f"bad address {text!r}: port is not a number") from None
+    if not 0 <= p <= 65535:
+        raise ValueError(f"bad address {text!r}: port out of range")
+    return host, p
+
+
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Transport(ABC):
+    """Moves frames between addresses."""
+
+    address: str = ""
+    send_errors: int = 0
+    blocked: set[str]
+
+    @abstractmethod
+    async def start(self, deliver: Deliver) -> str:
+        """Start receiving; returns the address peers should use."""
+
+    @abstractmethod
+    def send(self, dest: str, payload: bytes) -> None:
+        """Queue a frame for ``dest`` without waiting."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class MemoryNetwork:
+    """An in-process hub: transports created from it reach each other by name."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, Deliver] = {}
+
+    def transport(self, name: str) -> MemoryTransport:
+        return MemoryTransport(self, name)
+
+
+class MemoryTransport(Transport):
+    """Delivers frames through a :class:`MemoryNetwork` on the next loop iteration."""
+
+    def __init__(self, network: MemoryNetwork, name: str) -> None:
+        self.network = network
+        self.address = name
+        self.blocked = set()
+
+    async def start(self, deliver: Deliver) -> str:
+        if self.address in self.network.endpoints:
+            raise ValueError(f"address {self.address!r} is already in use on this network")
+        self.network.endpoints[self.address] = deliver
+        return self.address
+
+    def send(self, dest: str, payload: bytes) -> None:
+        target = self.network.endpoints.get(dest)
+        if target is None or dest in self.blocked:
+            self.send_errors += 1
+            return
+        asyncio.get_running_loop().call_soon(target, payload)
+
+    async def close(self) -> None:
+        self.network.endpoints.pop(self.address, None)
+
+
+class HttpTransport(Transport):
+    """One aiohttp server (shared with the HTTP API) and one pooled client session.
+
+    A frame is the body of ``POST /v1/gossip``; the answer is ``204``. ``app`` is exposed before
+    :meth:`start` so that other routes can be mounted on the same server.
+    """
+
+    def __init__(self, bind: str, advertise: str | None = None, *,
+                 max_body: int = 1_048_576, send_timeout: float = 2.0,
+                 max_in_flight: int = 256) -> None:
+        self.bind_host, self.bind_port = split_hostport(bind)
+        self.advertise = advertise
+        if advertise is not None:
+            split_hostport(advertise)
+        self.app = web.Application(client_max_size=max_body)
+        self.app.router.add_post(GOSSIP_PATH, self._receive)
+        self.blocked = set()
+        self._deliver: Deliver | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: ClientSession | None = None
+        self._timeout = ClientTimeout(total=send_timeout)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._max_in_flight = max_in_flight
+        self.bytes_sent = 0
+        self.dropped_backpressure = 0
+
+    async def start(self, deliver: Deliver) -> str:
+        self._deliver = deliver
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        port = server.sockets[0].getsockname()[1]
+        self.bind_port = port
+        self.address = self.advertise or format_hostport(self.bind_host, port)
+        self._session = ClientSession(
+            connector=TCPConnector(limit=self._max_in_flight, limit_per_host=8,
+                                   keepalive_timeout=30.0),
+            timeout=self._timeout, skip_auto_headers=("User-Agent", "Accept-Encoding"))
+        return self.address
+
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get(FROM_HEADER, "") in self.blocked:
+            return web.Response(status=204)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise
+        if self._deliver is not None:
+            self._deliver(body)
+        return web.Response(status=204)
+
+    def send(self, dest: str, payload: bytes) -> None:
+        if self._session is None or dest in self.blocked:
+            return
+        if len(self._tasks) >= self._max_in_flight:
+            self.dropped_backpressure += 1
+            return
+        task = asyncio.get_running_loop().create_task(self._post(dest, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, dest: str, payload: bytes) -> None:
+        assert self._session is not None
+        try:
+            host, port = split_hostport(dest)
+            url = f"http://{format_hostport(host, port)}{GOSSIP_PATH}"
+            async with self._session.post(
+                url, data=payload,
+                headers={FROM_HEADER: self.address,
+                         "Content-Type": "application/octet-stream"}) as resp:
+                await resp.read()
+            self.bytes_sent += len(payload)
+        except (ClientError, OSError, asyncio.TimeoutError, ValueError) as e:
+            self.send_errors += 1
+            log.debug("send to %s failed: %s", dest, e)
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await t
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
