@@ -115,6 +115,8 @@ class Node:
         self._seeds: list[str] = []
         self.joined = True
         self.left = False
+        # Address of the sender of the last valid packet (a transport may answer it inline).
+        self.last_src: str | None = None
         self._next_join = float("inf")
         cfg = self.cfg
         self._next_gossip = now + cfg.gossip_interval
@@ -159,6 +161,7 @@ class Node:
     def handle_packet(self, payload: bytes, now: float) -> None:
         """A packet arrived (from anyone: it is authenticated and validated here)."""
         self._now = now
+        self.last_src = None
         m = self.metrics
         m.packets_in += 1
         m.bytes_in += len(payload)
@@ -170,6 +173,7 @@ class Node:
         if env.src_id == self.id:
             m.drop("from_self")
             return
+        self.last_src = env.src_addr
         for raw in env.messages:
             try:
                 msg = parse(raw)

@@ -224,11 +224,14 @@ class GossipNode:
             await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ pump
-    def _on_packet(self, payload: bytes) -> None:
-        if self._core is None or self._closed:
-            return
-        self._core.handle_packet(payload, self._now())
-        self._pump()
+    def _on_packet(self, payload: bytes) -> bytes | None:
+        """Handle a frame; the first frame for its sender is returned to ride back in the
+        transport's response."""
+        core = self._core
+        if core is None or self._closed:
+            return None
+        core.handle_packet(payload, self._now())
+        return self._pump(reply_to=core.last_src)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -238,13 +241,17 @@ class GossipNode:
         self._core.handle_timeout(self._now())
         self._pump()
 
-    def _pump(self) -> None:
+    def _pump(self, reply_to: str | None = None) -> bytes | None:
         core = self._core
         if core is None or self._closed:
-            return
+            return None
+        reply: bytes | None = None
         send = self.transport.send
         while (tx := core.poll_transmit()) is not None:
-            send(tx.dest, tx.payload)
+            if reply is None and tx.dest == reply_to and tx.dest not in self.transport.blocked:
+                reply = tx.payload
+            else:
+                send(tx.dest, tx.payload)
         while (ev := core.poll_event()) is not None:
             for s in list(self._streams):
                 s._put(ev)
@@ -268,6 +275,7 @@ class GossipNode:
             if t is not None:
                 assert self._loop is not None
                 self._timer = self._loop.call_at(t, self._on_timer)
+        return reply
 
     # ---------------------------------------------------------------- events
     def subscribe(self, types: Sequence[RegistryEventType] | None = None,

@@ -27,11 +27,14 @@ __all__ = [
 
 log = logging.getLogger("gossipreg.io.transport")
 
-GOSSIP_PATH = "/v1/gossip"
-# Sender's advertised address, used only by the test-only partition control (never trusted).
-FROM_HEADER = "X-Gossip-From"
+# aiohttp always sends Date and Server; a short Server value trims every gossip answer.
+_SHORT = {"Server": "gr"}
 
-Deliver = Callable[[bytes], None]
+GOSSIP_PATH = "/v1/gossip"
+
+# Called with each received frame; may return one frame to send back to its sender, which then
+# rides in the HTTP response instead of costing a request of its own (the ack to a ping).
+Deliver = Callable[[bytes], "bytes | None"]
 
 
 def split_hostport(text: str) -> tuple[str, int]:
@@ -61,7 +64,8 @@ def format_hostport(host: str, port: int) -> str:
 
 
 class Transport(ABC):
-    """Moves frames between addresses."""
+    """Moves frames between addresses. ``blocked`` holds addresses we do not send to (the
+    test-only partition control: a two-way partition blocks each side on both nodes)."""
 
     address: str = ""
     send_errors: int = 0
@@ -108,7 +112,14 @@ class MemoryTransport(Transport):
         if target is None or dest in self.blocked:
             self.send_errors += 1
             return
-        asyncio.get_running_loop().call_soon(target, payload)
+        asyncio.get_running_loop().call_soon(self._hand_over, target, payload)
+
+    def _hand_over(self, target: Deliver, payload: bytes) -> None:
+        reply = target(payload)
+        if reply is not None:
+            mine = self.network.endpoints.get(self.address)
+            if mine is not None:
+                asyncio.get_running_loop().call_soon(mine, reply)
 
     async def close(self) -> None:
         self.network.endpoints.pop(self.address, None)
@@ -117,8 +128,9 @@ class MemoryTransport(Transport):
 class HttpTransport(Transport):
     """One aiohttp server (shared with the HTTP API) and one pooled client session.
 
-    A frame is the body of ``POST /v1/gossip``; the answer is ``204``. ``app`` is exposed before
-    :meth:`start` so that other routes can be mounted on the same server.
+    A frame is the body of ``POST /v1/gossip``; the answer is ``204``, or ``200`` with a reply
+    frame for the sender. ``app`` is exposed before :meth:`start` so that other routes can be
+    mounted on the same server.
     """
 
     def __init__(self, bind: str, advertise: str | None = None, *,
@@ -158,15 +170,11 @@ class HttpTransport(Transport):
         return self.address
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get(FROM_HEADER, "") in self.blocked:
-            return web.Response(status=204)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise
-        if self._deliver is not None:
-            self._deliver(body)
-        return web.Response(status=204)
+        body = await request.read()
+        reply = self._deliver(body) if self._deliver is not None else None
+        if reply is None:
+            return web.Response(status=204, headers=_SHORT)
+        return web.Response(body=reply, headers=_SHORT)
 
     def send(self, dest: str, payload: bytes) -> None:
         if self._session is None or dest in self.blocked:
@@ -183,12 +191,11 @@ class HttpTransport(Transport):
         try:
             host, port = split_hostport(dest)
             url = f"http://{format_hostport(host, port)}{GOSSIP_PATH}"
-            async with self._session.post(
-                url, data=payload,
-                headers={FROM_HEADER: self.address,
-                         "Content-Type": "application/octet-stream"}) as resp:
-                await resp.read()
+            async with self._session.post(url, data=payload) as resp:
+                reply = await resp.read()
             self.bytes_sent += len(payload)
+            if reply and resp.status == 200 and self._deliver is not None:
+                self._deliver(reply)
         except (ClientError, OSError, asyncio.TimeoutError, ValueError) as e:
             self.send_errors += 1
             log.debug("send to %s failed: %s", dest, e)
