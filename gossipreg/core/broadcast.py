@@ -47,9 +47,10 @@ class BroadcastQueue:
         if old is not None:
             del self._buckets[old.transmits][key]
 
-    def take(self, budget: int, limit: int) -> list[list[Any]]:
-        """Messages that fit in ``budget`` bytes; each taken one counts one transmission."""
-        out: list[list[Any]] = []
+    def take(self, budget: int, limit: int) -> list[tuple[list[Any], int]]:
+        """``(message, size)`` pairs that fit in ``budget`` bytes; each taken one counts one
+        transmission."""
+        out: list[tuple[list[Any], int]] = []
         if not self._where:
             return out
         taken: list[_Item] = []
@@ -60,7 +61,7 @@ class BroadcastQueue:
                 if item.size <= budget:
                     budget -= item.size
                     taken.append(item)
-                    out.append(item.msg)
+                    out.append((item.msg, item.size))
                     if budget <= 0:
                         break
         for item in taken:

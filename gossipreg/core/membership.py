@@ -64,6 +64,9 @@ class MemberTable:
         self._hash: bytes | None = None
         self._counts = {s: 0 for s in MemberState}
         self._counts[MemberState.ALIVE] = 1
+        # Other members that are ALIVE or SUSPECT, kept as a list for O(k) random sampling.
+        self._live: list[str] = []
+        self._live_pos: dict[str, int] = {}
 
     # ------------------------------------------------------------------- reads
     @property
@@ -86,6 +89,27 @@ class MemberTable:
         """Members believed running: ALIVE or SUSPECT, ourselves included."""
         return self._counts[MemberState.ALIVE] + self._counts[MemberState.SUSPECT]
 
+    @property
+    def live_others(self) -> list[str]:
+        """Ids of the other members that are ALIVE or SUSPECT (read-only; order is arbitrary
+        but deterministic)."""
+        return self._live
+
+    def _track(self, m: Member) -> None:
+        if m.node_id == self.self_id:
+            return
+        live = m.state is MemberState.ALIVE or m.state is MemberState.SUSPECT
+        pos = self._live_pos.get(m.node_id)
+        if live and pos is None:
+            self._live_pos[m.node_id] = len(self._live)
+            self._live.append(m.node_id)
+        elif not live and pos is not None:
+            last = self._live.pop()
+            if last != m.node_id:
+                self._live[pos] = last
+                self._live_pos[last] = pos
+            del self._live_pos[m.node_id]
+
     def digest_hash(self) -> bytes:
         """Hash of ``(id, generation, incarnation, state)`` of every member: equal tables give
         equal hashes, so a push-pull can skip sending the table."""
@@ -104,6 +128,7 @@ class MemberTable:
         m.state = state
         m.since = now
         self._hash = None
+        self._track(m)
 
     def _add(self, node_id: str, addr: str, generation: int, incarnation: int,
              state: MemberState, now: float) -> Member:
@@ -111,6 +136,7 @@ class MemberTable:
         self._m[node_id] = m
         self._counts[state] += 1
         self._hash = None
+        self._track(m)
         return m
 
     def alive(self, node_id: str, addr: str, generation: int, incarnation: int,
@@ -173,9 +199,12 @@ class MemberTable:
         self._set(self.me, MemberState.LEFT, now)
 
     def remove(self, node_id: str) -> None:
-        m = self._m.pop(node_id, None)
+        m = self._m.get(node_id)
         if m is not None:
             self._counts[m.state] -= 1
+            m.state = MemberState.LEFT  # so that _track drops it from the live list
+            self._track(m)
+            del self._m[node_id]
             self._hash = None
 
     def info(self) -> list[MemberInfo]:

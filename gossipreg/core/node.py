@@ -27,7 +27,7 @@ from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
 from gossipreg.core.formulas import push_pull_scale, retransmit_limit
 from gossipreg.core.keyring import Keyring
-from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.membership import Member, MemberChange, MemberTable
 from gossipreg.core.messages import (
     Ack,
     Alive,
@@ -113,6 +113,7 @@ class Node:
         self._transmits: deque[Transmit] = deque()
         self._xid = 0
         self._seeds: list[str] = []
+        self._dead_recent: list[str] = []
         self.joined = True
         self.left = False
         # Address of the sender of the last valid packet (a transport may answer it inline).
@@ -155,6 +156,8 @@ class Node:
             meta["source"] = source
         self.dir.view.push_event(RegistryEvent(kind, None, None, self.wall(now), meta))
         self.metrics.member_transitions += 1
+        if change.new is MemberState.DEAD:
+            self._dead_recent.append(change.node_id)
         self.dir.owner_changed(change, now)
 
     # ----------------------------------------------------------------- inputs
@@ -409,10 +412,11 @@ class Node:
                                          self.swim.rows() if msg.want_members else None))
 
     def _push_pull(self, now: float) -> None:
-        peers = [m for m in self.members
-                 if m.state is MemberState.ALIVE and m.node_id != self.id]
-        if peers:
-            self.send(self.rng.choice(peers).addr, self._sync(None, join=False))
+        live = self.members.live_others
+        if live:
+            peer = self.members.get(self.rng.choice(live))
+            assert peer is not None
+            self.send(peer.addr, self._sync(None, join=False))
 
     def _reconnect(self) -> None:
         """Try one DEAD member: if it answers, the exchange of tables makes both refute."""
@@ -433,28 +437,42 @@ class Node:
     def _limit(self) -> int:
         return retransmit_limit(self.cfg.retransmit_mult, self.members.live_count())
 
-    def _take_broadcasts(self, budget: int) -> list[list[Any]]:
+    def _take_broadcasts(self, budget: int) -> list[tuple[list[Any], int]]:
+        """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
         out = self._member_q.take(budget, limit)
-        used = sum(message_size(m) for m in out)
-        if budget - used > 0 and self._write_q:
-            out.extend(self._write_q.take(budget - used, limit))
+        if self._write_q:
+            left = budget - sum(size for _, size in out)
+            if left > 0:
+                out.extend(self._write_q.take(left, limit))
         return out
 
     def _gossip_tick(self) -> None:
         if not self._member_q and not self._write_q:
             return
-        now = self._now
-        horizon = now - self.cfg.gossip_to_dead_time
-        targets = [m for m in self.members if m.node_id != self.id and (
-            m.state in (MemberState.ALIVE, MemberState.SUSPECT)
-            or (m.state is MemberState.DEAD and m.since >= horizon))]
-        k = min(self.cfg.gossip_fanout, len(targets))
-        for m in self.rng.sample(targets, k):
-            msgs = self._take_broadcasts(self.cfg.gossip_budget)
-            if not msgs:
+        # Candidates: live members, plus the recently dead (so that a falsely accused member
+        # hears about it and refutes). Sampled by index: O(fanout), not O(members).
+        live = self.members.live_others
+        dead = self._recent_dead()
+        n = len(live) + len(dead)
+        for i in self.rng.sample(range(n), min(self.cfg.gossip_fanout, n)):
+            m = self.members.get(live[i]) if i < len(live) else dead[i - len(live)]
+            assert m is not None
+            taken = self._take_broadcasts(self.cfg.gossip_budget)
+            if not taken:
                 break
-            self._out.setdefault(m.addr, []).extend(msgs)
+            self._out.setdefault(m.addr, []).extend(msg for msg, _ in taken)
+
+    def _recent_dead(self) -> list[Member]:
+        """DEAD members that might still be within ``gossip_to_dead_time`` (pruned lazily)."""
+        horizon = self._now - self.cfg.gossip_to_dead_time
+        keep = []
+        for node_id in self._dead_recent:
+            m = self.members.get(node_id)
+            if m is not None and m.state is MemberState.DEAD and m.since >= horizon:
+                keep.append(m)
+        self._dead_recent = [m.node_id for m in keep]
+        return keep
 
     def _flush(self, now: float) -> None:
         """Turn queued messages into packets, piggybacking broadcasts on small ones."""
@@ -469,10 +487,9 @@ class Node:
                 self.metrics.count_out(wire[0], n)
             room = self.cfg.gossip_budget - size
             if room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS:
-                extra = self._take_broadcasts(room)
-                for wire in extra:
-                    self.metrics.count_out(wire[0], message_size(wire))
-                msgs.extend(extra)
+                for wire, n in self._take_broadcasts(room):
+                    self.metrics.count_out(wire[0], n)
+                    msgs.append(wire)
             try:
                 payload = self.codec.encode(self.id, self.addr, msgs)
             except InvalidArgumentError:
