@@ -1,1 +1,1 @@
-"""Simulation, benchmarks and the multi-process harness of gossipreg (never imported by gossipreg)."""
+"""Simulator, benchmarks and the multi-process harness (gossipreg never imports this)."""

@@ -56,7 +56,8 @@ class NodeConfig(BaseModel):
         6 * 3600.0, gt=0,
         description="s a DEAD member is remembered (and re-probed) before it is forgotten.")
     left_retention: float = Field(
-        3600.0, gt=0, description="s a LEFT member is remembered, so stale gossip cannot revive it.")
+        3600.0, gt=0,
+        description="s a LEFT member is remembered, so stale gossip cannot revive it.")
     tombstone_ttl: float = Field(3600.0, gt=0, description="s before a deletion is collected.")
     heartbeat_timeout: float | None = Field(
         60.0, gt=0,
@@ -74,7 +75,8 @@ class NodeConfig(BaseModel):
     max_packet_size: int = Field(
         1_048_576, ge=65_536, description="Largest packet accepted or sent.")
     hlc_max_drift: float = Field(
-        60.0, gt=0, description="s a remote clock may run ahead before its stamps are not followed.")
+        60.0, gt=0,
+        description="s a remote clock may run ahead before its stamps are not followed.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -48,7 +48,8 @@ def awareness_scale(value: float, health: int) -> float:
 
 def push_pull_scale(interval: float, n: int, threshold: int = 32) -> float:
     """Push-pull period, stretched with cluster size above ``threshold`` nodes so that the
-    per-node cost of full exchanges stays flat: ``interval * (ceil(log2(n) - log2(threshold)) + 1)``."""
+    per-node cost of full exchanges stays flat:
+    ``interval * (ceil(log2(n) - log2(threshold)) + 1)``."""
     if n <= threshold:
         return interval
     return interval * (math.ceil(math.log2(n) - math.log2(threshold)) + 1)

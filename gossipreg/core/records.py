@@ -103,9 +103,11 @@ def _int(value: object, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
 
 
 def _float(value: object, what: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidArgumentError(f"{what} must be a number")
+    if not math.isfinite(value) or value < 0:
         raise InvalidArgumentError(f"{what} must be a finite non-negative number")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def _check_card(card: object) -> dict[str, Any] | None:

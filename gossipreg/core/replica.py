@@ -181,7 +181,7 @@ class Replica:
         return {o: (st.generation, st.wm) for o, st in self._owners.items() if st.max_version}
 
     def state(self) -> dict[str, tuple[int, dict[str, tuple[int, bool, Any]]]]:
-        """Comparable snapshot (tests and the simulator's checks): owner -> (generation, entries)."""
+        """Comparable snapshot for tests and checks: owner -> (generation, entries)."""
         return {
             o: (st.generation, {k: (e.version, e.deleted, e.value) for k, e in st.entries.items()})
             for o, st in self._owners.items()
@@ -225,7 +225,8 @@ class Replica:
         return None if e is None or e.deleted else e.value
 
     # ----------------------------------------------------------------- merging
-    def _owner_for(self, owner: str, generation: int, changed: list[tuple[str, str]]) -> _Owner | None:
+    def _owner_for(self, owner: str, generation: int,
+                   changed: list[tuple[str, str]]) -> _Owner | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
         if st is None:

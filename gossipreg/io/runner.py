@@ -68,7 +68,7 @@ class EventStream:
             self._ready.clear()
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return self._buf.popleft()
 
@@ -132,6 +132,7 @@ class GossipNode:
         self._futures: dict[int, asyncio.Future[bool]] = {}
         self._streams: set[EventStream] = set()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
+        self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
         self._closed = False
@@ -259,7 +260,9 @@ class GossipNode:
                 try:
                     res = cb(ev)
                     if isinstance(res, Awaitable):
-                        asyncio.ensure_future(res)
+                        task = asyncio.ensure_future(res)
+                        self._callbacks.add(task)
+                        task.add_done_callback(self._callbacks.discard)
                 except Exception:  # a listener's bug must not stop the node
                     log.exception("event listener failed")
         while (r := core.poll_result()) is not None:

@@ -196,7 +196,7 @@ class HttpTransport(Transport):
             self.bytes_sent += len(payload)
             if reply and resp.status == 200 and self._deliver is not None:
                 self._deliver(reply)
-        except (ClientError, OSError, asyncio.TimeoutError, ValueError) as e:
+        except (TimeoutError, ClientError, OSError, ValueError) as e:
             self.send_errors += 1
             log.debug("send to %s failed: %s", dest, e)
 

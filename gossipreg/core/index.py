@@ -1,0 +1,258 @@
+"""Capability index with kaizen's query semantics, answered in sub-linear time.
+
+Semantics (kaizen's ``find_agents_by_capability``): an agent matches when the lower-cased query
+is a substring of one of its lower-cased capability strings; ``status`` filters (None = any);
+results are ranked by word overlap — how many of the query's whitespace-separated words occur
+among the words of the agent's capabilities — highest first, ties in ascending ``order_key``
+(registration time, then id, so every node returns the same order). Several terms are ANDed
+(each may match a different capability) and their overlaps add up.
+
+Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed,
+each with the set of agents holding it. Every 1-, 2- and 3-gram of a string maps to a posting
+array of string ids; ids only grow, so arrays stay sorted by appending. A query takes the
+shortest posting array among its grams, verifies the substring on those candidates only, then
+expands to their agents. Removed strings are skipped while reading and compacted away once they
+make up half of the postings.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.types import AgentStatus
+
+__all__ = ["CapabilityIndex", "score_words"]
+
+_N = 3
+
+
+def score_words(text: str) -> frozenset[str]:
+    """The words counted by the overlap ranking."""
+    return frozenset(text.lower().split())
+
+
+class _Str:
+    __slots__ = ("agents", "sid", "text", "words")
+
+    def __init__(self, sid: int, text: str) -> None:
+        self.sid = sid
+        self.text = text
+        self.words = score_words(text)
+        self.agents: set[str] = set()
+
+
+class _Agent:
+    __slots__ = ("node", "order", "runtime", "status", "strs", "tags")
+
+    def __init__(self, strs: tuple[_Str, ...], status: AgentStatus, runtime: str,
+                 order: tuple[float, str], tags: frozenset[str], node: str) -> None:
+        self.strs = strs
+        self.status = status
+        self.runtime = runtime
+        self.order = order
+        self.tags = tags
+        self.node = node
+
+
+def _grams(text: str) -> set[str]:
+    out: set[str] = set()
+    n = len(text)
+    for size in range(1, _N + 1):
+        for i in range(n - size + 1):
+            out.add(text[i:i + size])
+    return out
+
+
+class CapabilityIndex:
+    """Agents by capability substring, status, runtime, tags and node."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, _Agent] = {}
+        self._strings: dict[str, _Str] = {}
+        self._by_sid: dict[int, _Str] = {}
+        self._postings: dict[str, array[int]] = {}
+        self._next_sid = 0
+        self._dead_postings = 0
+        self._live_postings = 0
+        self._by_status: dict[AgentStatus, set[str]] = {s: set() for s in AgentStatus}
+        self._by_runtime: dict[str, set[str]] = {}
+
+    # ----------------------------------------------------------------- strings
+    def _intern(self, text: str) -> _Str:
+        s = self._strings.get(text)
+        if s is None:
+            s = _Str(self._next_sid, text)
+            self._next_sid += 1
+            self._strings[text] = s
+            self._by_sid[s.sid] = s
+            for g in _grams(text):
+                arr = self._postings.get(g)
+                if arr is None:
+                    arr = self._postings[g] = array("q")
+                arr.append(s.sid)
+                self._live_postings += 1
+        return s
+
+    def _release(self, s: _Str) -> None:
+        if s.agents:
+            return
+        del self._strings[s.text]
+        del self._by_sid[s.sid]
+        n = len(_grams(s.text))
+        self._live_postings -= n
+        self._dead_postings += n
+        if self._dead_postings > max(1024, self._live_postings):
+            self._compact()
+
+    def _compact(self) -> None:
+        live = self._by_sid
+        for g in list(self._postings):
+            arr = array("q", (sid for sid in self._postings[g] if sid in live))
+            if arr:
+                self._postings[g] = arr
+            else:
+                del self._postings[g]
+        self._dead_postings = 0
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
+               runtime_id: str, order_key: tuple[float, str], tags: Sequence[str] = (),
+               node_id: str = "") -> None:
+        """Add an agent, or replace everything known about it."""
+        if isinstance(capabilities, str):
+            raise InvalidArgumentError("capabilities must be a sequence of strings")
+        for c in capabilities:
+            if not isinstance(c, str):
+                raise InvalidArgumentError(
+                    f"capability must be a string, not {type(c).__name__}")
+        self.remove(agent_id)
+        strs = tuple(self._intern(t) for t in dict.fromkeys(c.lower() for c in capabilities))
+        for s in strs:
+            s.agents.add(agent_id)
+        self._agents[agent_id] = _Agent(strs, status, runtime_id, order_key,
+                                        frozenset(t.lower() for t in tags), node_id)
+        self._by_status[status].add(agent_id)
+        self._by_runtime.setdefault(runtime_id, set()).add(agent_id)
+
+    def set_status(self, agent_id: str, status: AgentStatus) -> None:
+        """Change an agent's status; raises KeyError for an unknown agent."""
+        a = self._agents[agent_id]
+        self._by_status[a.status].discard(agent_id)
+        a.status = status
+        self._by_status[status].add(agent_id)
+
+    def remove(self, agent_id: str) -> bool:
+        a = self._agents.pop(agent_id, None)
+        if a is None:
+            return False
+        self._by_status[a.status].discard(agent_id)
+        rt = self._by_runtime.get(a.runtime)
+        if rt is not None:
+            rt.discard(agent_id)
+            if not rt:
+                del self._by_runtime[a.runtime]
+        for s in a.strs:
+            s.agents.discard(agent_id)
+            self._release(s)
+        return True
+
+    # ----------------------------------------------------------------- queries
+    def _matching_strings(self, term: str) -> list[_Str]:
+        """Distinct strings containing ``term`` (already lower-cased)."""
+        if not term:
+            return list(self._strings.values())
+        grams = [term] if len(term) <= _N else [term[i:i + _N]
+                                                for i in range(len(term) - _N + 1)]
+        best: array[int] | None = None
+        for g in grams:
+            arr = self._postings.get(g)
+            if arr is None:
+                return []
+            if best is None or len(arr) < len(best):
+                best = arr
+        assert best is not None
+        live = self._by_sid
+        out = []
+        for sid in best:
+            s = live.get(sid)
+            if s is not None and term in s.text:
+                out.append(s)
+        return out
+
+    def find(self, capability: str | Sequence[str], *,
+             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
+             offset: int = 0) -> list[str]:
+        """Ids of matching agents, best first. A sequence of terms means AND."""
+        terms = [capability] if isinstance(capability, str) else list(capability)
+        for t in terms:
+            if not isinstance(t, str):
+                raise InvalidArgumentError(f"capability must be a string, not {type(t).__name__}")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidArgumentError("limit must be a non-negative integer")
+        if type(offset) is not int or offset < 0:
+            raise InvalidArgumentError("offset must be a non-negative integer")
+        if not terms:
+            terms = [""]
+        lowered = [t.lower() for t in terms]
+        # Candidate agents from the most selective term, then the others verified per agent.
+        per_term = [self._matching_strings(t) for t in lowered]
+        order = sorted(range(len(lowered)), key=lambda i: sum(len(s.agents)
+                                                              for s in per_term[i]))
+        first = per_term[order[0]]
+        cand: set[str] = set()
+        for s in first:
+            cand.update(s.agents)
+        wanted_tags = frozenset(t.lower() for t in tags)
+        query_words = [score_words(t) for t in lowered]
+        scored: list[tuple[int, tuple[float, str], str]] = []
+        agents = self._agents
+        for aid in cand:
+            a = agents[aid]
+            if status is not None and a.status is not status:
+                continue
+            if runtime_id is not None and a.runtime != runtime_id:
+                continue
+            if node_id is not None and a.node != node_id:
+                continue
+            if wanted_tags and not wanted_tags <= a.tags:
+                continue
+            if len(lowered) > 1 and not all(
+                    any(t in s.text for s in a.strs) for t in lowered):
+                continue
+            score = 0
+            for words in query_words:
+                for w in words:
+                    if any(w in s.words for s in a.strs):
+                        score += 1
+            scored.append((-score, a.order, aid))
+        scored.sort()
+        end = None if limit is None else offset + limit
+        return [aid for _, _, aid in scored[offset:end]]
+
+    def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
+        return frozenset(self._by_status[status])
+
+    def ids_by_runtime(self, runtime_id: str) -> frozenset[str]:
+        return frozenset(self._by_runtime.get(runtime_id, ()))
+
+    def runtimes(self) -> dict[str, int]:
+        return {r: len(ids) for r, ids in self._by_runtime.items()}
+
+    def status_counts(self) -> dict[AgentStatus, int]:
+        return {s: len(ids) for s, ids in self._by_status.items()}
+
+    def capability_map(self) -> dict[str, frozenset[str]]:
+        """Lower-cased capability string -> ids of the agents that declare it."""
+        return {t: frozenset(s.agents) for t, s in self._strings.items()}
+
+    def distinct_capabilities(self) -> int:
+        return len(self._strings)
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._agents
