@@ -8,6 +8,8 @@ Frame (version 1)::
 
 Checks run cheapest and safest first: size, magic, version, flags, MAC (no msgpack parsing of
 unauthenticated bytes), then a hardened unpack, then the envelope's shape, then the cluster.
+Nesting depth is bounded by msgpack's own unpacker stack; message parsing (``messages.py``)
+accepts only shallow shapes, and the one free-form value (an agent card) is depth-checked there.
 ``decode`` raises only :class:`CodecError`, whose ``reason`` is a stable metric label.
 """
 
@@ -39,7 +41,6 @@ SIGNED = 0x01
 MAC_SIZE = 32
 MAX_MESSAGES = 4096
 MAX_TAG = 2**16
-MAX_DEPTH = 32
 # Header, MAC and the msgpack array headers of a frame; add the cluster, id and address lengths.
 FRAME_OVERHEAD = 4 + MAC_SIZE + 1 + 3 * 2 + 3
 
@@ -66,19 +67,6 @@ def _pack(value: Any) -> bytes:
 
 def _refuse_ext(code: int, data: bytes) -> Any:
     raise CodecError("malformed", "extension types are not allowed")
-
-
-def _too_deep(value: Any) -> bool:
-    stack = [(value, 0)]
-    while stack:
-        v, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        if isinstance(v, list):
-            stack.extend((x, depth + 1) for x in v)
-        elif isinstance(v, dict):
-            stack.extend((x, depth + 1) for x in v.values())
-    return False
 
 
 def _short_str(v: object) -> bool:
@@ -173,8 +161,6 @@ class Codec:
             tag = m[0]
             if type(tag) is not int or not 0 <= tag <= MAX_TAG:
                 raise CodecError("malformed", "bad message tag")
-        if _too_deep(messages):
-            raise CodecError("malformed", "nesting too deep")
         if cluster != self.cluster:
             raise CodecError("bad_cluster", cluster[:64])
         return Envelope(cluster, src_id, src_addr, messages)

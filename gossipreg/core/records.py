@@ -71,13 +71,13 @@ class StatusWrite:
 
 def check_id(value: object, what: str = "agent_id") -> str:
     """A non-empty identifier of at most 255 characters without control characters."""
+    if type(value) is str and 0 < len(value) <= LIMITS.id_len and value.isprintable():
+        return value
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
     if not 0 < len(value) <= LIMITS.id_len:
         raise InvalidArgumentError(f"{what} must have 1..{LIMITS.id_len} characters")
-    if any(ord(c) < 32 for c in value):
-        raise InvalidArgumentError(f"{what} must not contain control characters")
-    return value
+    raise InvalidArgumentError(f"{what} must not contain control or non-printable characters")
 
 
 def _str(value: object, what: str, max_len: int) -> str:
