@@ -177,8 +177,11 @@ class Replica:
         return {} if st is None else st.entries
 
     def digest(self) -> Digest:
-        """``{owner: (generation, watermark)}`` for every owner that ever wrote something."""
-        return {o: (st.generation, st.wm) for o, st in self._owners.items() if st.max_version}
+        """``{owner: (generation, watermark)}`` for ourselves and every owner that wrote
+        something (an empty owner state carries no information worth the bytes)."""
+        me = self.self_id
+        return {o: (st.generation, st.wm) for o, st in self._owners.items()
+                if st.max_version or o == me}
 
     def state(self) -> dict[str, tuple[int, dict[str, tuple[int, bool, Any]]]]:
         """Comparable snapshot for tests and checks: owner -> (generation, entries)."""
@@ -333,9 +336,11 @@ class Replica:
             if left <= 0:
                 break
             st = self._owners[owner]
-            if not st.max_version:
-                continue
             gen, wm = digest.get(owner, (-1, 0))
+            if not st.max_version and (gen == -1 or gen >= st.generation):
+                # Nothing to send, unless the peer still holds an older generation: then an
+                # empty delta of the new generation makes it drop the old state.
+                continue
             if gen > st.generation:
                 continue
             since = wm if gen == st.generation else 0

@@ -1,0 +1,214 @@
+"""The directory replica is a CRDT: merge order, grouping and repetition do not matter, and any
+exchange pattern followed by full rounds converges to the reference model."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from gossipreg.core.replica import OwnerDelta, Replica, Write
+
+KEYS = [f"{p}a{i}" for p in ("agent/", "hb/", "status/") for i in range(4)]
+OWNERS = ["o1", "o2", "o3"]
+
+# An owner operation: (owner, kind, key, value); kind is write / delete / restart.
+op = st.tuples(
+    st.sampled_from(OWNERS),
+    st.sampled_from(["write", "write", "write", "delete", "restart"]),
+    st.sampled_from(KEYS),
+    st.integers(0, 99),
+)
+
+
+class Owners:
+    """Real owner replicas producing writes, plus the reference model of the final state."""
+
+    def __init__(self) -> None:
+        self.reps = {o: Replica(o, 1, tombstone_ttl=100.0) for o in OWNERS}
+        self.writes: list[Write] = []
+
+    def apply(self, ops: list[tuple[str, str, str, int]], now: float) -> None:
+        for owner, kind, key, value in ops:
+            rep = self.reps[owner]
+            if kind == "restart":
+                self.reps[owner] = Replica(owner, rep.generation + 1, tombstone_ttl=100.0)
+            elif kind == "delete":
+                w = rep.delete(key, now)
+                if w is not None:
+                    self.writes.append(w)
+            else:
+                self.writes.append(rep.write(key, [value]))
+
+    def model(self) -> dict[str, tuple[int, dict[str, tuple[int, Any]]]]:
+        out = {}
+        for o, rep in self.reps.items():
+            live = rep.live_state().get(o)
+            if live is not None:
+                out[o] = live
+        return out
+
+
+def full_rounds(reps: list[Replica], sources: list[Replica], now: float,
+                rng: random.Random, budget: int = 1 << 20) -> None:
+    """Pairwise digest -> delta exchanges until nothing changes."""
+    everyone = reps + sources
+    for _ in range(50):
+        changed = False
+        for a in reps:
+            for b in everyone:
+                if a is b:
+                    continue
+                before = a.state()
+                a.apply_delta(b.delta_for(a.digest(), budget, rng), now)
+                changed |= a.state() != before
+        if not changed:
+            return
+    raise AssertionError("exchanges did not quiesce")
+
+
+@settings(max_examples=120, deadline=None)
+@given(ops=st.lists(op, min_size=1, max_size=40), seed=st.integers(0, 2**32),
+       budget=st.sampled_from([40, 120, 1 << 20]), gc=st.booleans())
+def test_any_exchange_order_converges_to_model(ops: list[tuple[str, str, str, int]], seed: int,
+                                               budget: int, gc: bool) -> None:
+    rng = random.Random(seed)
+    owners = Owners()
+    half = len(ops) // 2
+    owners.apply(ops[:half], now=0.0)
+    peers = [Replica(f"p{i}", 1, tombstone_ttl=100.0) for i in range(3)]
+    # Fast path: a random subset of writes, shuffled, some duplicated, some dropped.
+    for w in rng.sample(owners.writes, len(owners.writes)) * 2:
+        if rng.random() < 0.6:
+            rng.choice(peers).apply_write(w, 1.0)
+    # Slow path with small budgets between random pairs.
+    for _ in range(10):
+        a, b = rng.sample(peers + list(owners.reps.values()), 2)
+        a.apply_delta(b.delta_for(a.digest(), budget, rng), 2.0)
+    owners.apply(ops[half:], now=3.0)
+    for w in owners.writes:
+        if rng.random() < 0.3:
+            rng.choice(peers).apply_write(w, 4.0)
+    now = 4.0
+    if gc:
+        now = 500.0
+        for r in peers + list(owners.reps.values()):
+            r.collect(now)
+    # Stale writes replayed after GC must not resurrect anything.
+    for w in owners.writes:
+        if rng.random() < 0.3:
+            rng.choice(peers).apply_write(w, now)
+    full_rounds(peers, list(owners.reps.values()), now, rng, budget)
+    want = owners.model()
+    for p in peers:
+        got = {o: v for o, v in p.live_state().items() if o in want or o in OWNERS}
+        note(f"peer {p.self_id}: {got}")
+        assert got == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(op, min_size=1, max_size=30), seed=st.integers(0, 2**32))
+def test_merge_commutative_associative_idempotent(ops: list[tuple[str, str, str, int]],
+                                                  seed: int) -> None:
+    """Applying the same multiset of writes in any order, any grouping, any number of times
+    gives the same state."""
+    rng = random.Random(seed)
+    owners = Owners()
+    owners.apply(ops, now=0.0)
+    writes = owners.writes
+    a, b, c = (Replica(n, 1) for n in ("a", "b", "c"))
+    for w in writes:
+        a.apply_write(w, 0.0)
+    for w in rng.sample(writes, len(writes)):
+        b.apply_write(w, 0.0)
+        if rng.random() < 0.5:
+            b.apply_write(w, 0.0)  # duplicated
+    # Grouping: half into a helper replica, merged in as one delta; the rest directly.
+    helper = Replica("h", 1)
+    split = rng.randrange(len(writes) + 1)
+    for w in writes[:split]:
+        helper.apply_write(w, 0.0)
+    for w in reversed(writes[split:]):
+        c.apply_write(w, 0.0)
+    c.apply_delta(helper.delta_for(c.digest(), 1 << 20), 0.0)
+    assert foreign(a) == foreign(b) == foreign(c)
+    assert foreign(a) == foreign(helper) or split < len(writes)
+
+
+def foreign(r: Replica) -> dict[str, Any]:
+    """Everything a replica holds about other owners (its own, empty part left out)."""
+    return {o: v for o, v in r.state().items() if o != r.self_id}
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(op, min_size=1, max_size=30), seed=st.integers(0, 2**32))
+def test_delta_from_digest_reaches_source(ops: list[tuple[str, str, str, int]],
+                                          seed: int) -> None:
+    rng = random.Random(seed)
+    owners = Owners()
+    owners.apply(ops, now=0.0)
+    source = Replica("s", 1)
+    full_rounds([source], list(owners.reps.values()), 0.0, rng)
+    target = Replica("t", 1)
+    # The target knows a random part of what the source knows (current generations only).
+    for w in owners.writes:
+        if w.generation == owners.reps[w.owner].generation and rng.random() < 0.4:
+            target.apply_write(w, 0.0)
+    target.apply_delta(source.delta_for(target.digest(), 1 << 20, rng), 0.0)
+    assert target.live_state() == source.live_state()
+    # And once equal, the source has nothing more to send.
+    assert all(not d.entries for d in source.delta_for(target.digest(), 1 << 20))
+
+
+def test_watermark_only_moves_with_deltas() -> None:
+    owner = Replica("o", 1)
+    w1 = owner.write("agent/a", [1])
+    w2 = owner.write("agent/b", [2])
+    peer = Replica("p", 1)
+    peer.apply_write(w2, 0.0)
+    assert peer.digest()["o"] == (1, 0)  # a broadcast is not a watermark
+    peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 0.0)
+    assert peer.digest()["o"] == (1, 2)
+    assert w1.version == 1
+
+
+def test_partial_delta_advances_to_last_applied() -> None:
+    owner = Replica("o", 1)
+    for i in range(10):
+        owner.write(f"agent/a{i}", ["x" * 50])
+    peer = Replica("p", 1)
+    d = owner.delta_for(peer.digest(), 200)
+    assert not d[0].complete and 0 < len(d[0].entries) < 10
+    peer.apply_delta(d, 0.0)
+    assert peer.digest()["o"] == (1, d[0].entries[-1][1])
+
+
+def test_newer_generation_replaces_older_state() -> None:
+    old = Replica("o", 1)
+    old.write("agent/a", [1])
+    peer = Replica("p", 1)
+    peer.apply_delta(old.delta_for({}, 1 << 20), 0.0)
+    new = Replica("o", 2)
+    new.write("agent/b", [2])
+    changed = peer.apply_delta(new.delta_for(peer.digest(), 1 << 20), 0.0)
+    assert ("o", "agent/a") in changed
+    assert peer.live_state() == {"o": (2, {"agent/b": (1, [2])})}
+    # A late write of the old generation is ignored.
+    assert peer.apply_write(Write("o", 1, "agent/c", 5, False, [3]), 0.0) == []
+
+
+def test_gc_horizon_sends_manifest_and_drops_deleted_keys() -> None:
+    owner = Replica("o", 1, tombstone_ttl=10.0)
+    owner.write("agent/a", [1])
+    owner.write("agent/b", [2])
+    peer = Replica("p", 1, tombstone_ttl=10.0)
+    peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 0.0)
+    owner.write("agent/c", [3])
+    owner.delete("agent/a", 1.0)
+    assert owner.collect(100.0) == 1
+    d = owner.delta_for(peer.digest(), 1 << 20)
+    assert isinstance(d[0], OwnerDelta) and d[0].manifest is not None
+    peer.apply_delta(d, 100.0)
+    assert peer.live_state() == owner.live_state()
