@@ -77,9 +77,9 @@ class Directory:
         return int(self.node.wall(now) * 1000)
 
     # ------------------------------------------------------------ own writes
-    def _write(self, key: str, value: Any, now: float) -> None:
+    def _write(self, key: str, value: Any, now: float, record: AgentRecord | None = None) -> None:
         w = self.replica.write(key, value)
-        self.view.apply(self.node.id, key, value, False, self.node.wall(now))
+        self.view.apply(self.node.id, key, value, False, self.node.wall(now), record)
         self._gossip(w)
 
     def _delete(self, key: str, now: float) -> None:
@@ -100,7 +100,7 @@ class Directory:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
             record = dataclasses.replace(record, registered_at=self.node.wall(now))
-        self._write(AGENT + aid, record_to_value(record), now)
+        self._write(AGENT + aid, record_to_value(record), now, record)
         self._last_hb[aid] = now
         self._arm(aid, now)
         self._cleanup(now)

@@ -8,17 +8,18 @@ among the words of the agent's capabilities — highest first, ties in ascending
 (each may match a different capability) and their overlaps add up.
 
 Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed,
-each with the set of agents holding it. Every 1-, 2- and 3-gram of a string maps to a posting
+each with the set of agents holding it. Every 3-gram of a string maps to a compact posting
 array of string ids; ids only grow, so arrays stay sorted by appending. A query takes the
-shortest posting array among its grams, verifies the substring on those candidates only, then
-expands to their agents. Removed strings are skipped while reading and compacted away once they
-make up half of the postings.
+shortest posting array among its 3-grams, verifies the substring on those candidates only, then
+expands to their agents. A query of one or two characters checks every distinct string (still
+no per-agent work). Removed strings are skipped while reading and compacted away once they make
+up half of the postings.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentStatus
@@ -28,19 +29,50 @@ __all__ = ["CapabilityIndex", "score_words"]
 _N = 3
 
 
-def score_words(text: str) -> frozenset[str]:
-    """The words counted by the overlap ranking."""
-    return frozenset(text.lower().split())
+def score_words(text: str) -> tuple[str, ...]:
+    """The distinct words counted by the overlap ranking (a tuple: smaller than a set, and
+    a capability string has only a few words)."""
+    return tuple(dict.fromkeys(text.lower().split()))
 
 
 class _Str:
-    __slots__ = ("agents", "sid", "text", "words")
+    """A distinct lower-cased capability string and the agents declaring it. Most strings
+    belong to one agent, so a lone holder is kept as a plain str (a set costs ~200 bytes)."""
+
+    __slots__ = ("_holders", "sid", "text", "words")
 
     def __init__(self, sid: int, text: str) -> None:
         self.sid = sid
         self.text = text
         self.words = score_words(text)
-        self.agents: set[str] = set()
+        self._holders: str | set[str] | None = None
+
+    @property
+    def agents(self) -> Collection[str]:
+        h = self._holders
+        if h is None:
+            return ()
+        return (h,) if isinstance(h, str) else h
+
+    def add(self, agent_id: str) -> None:
+        h = self._holders
+        if h is None:
+            self._holders = agent_id
+        elif isinstance(h, str):
+            if h != agent_id:
+                self._holders = {h, agent_id}
+        else:
+            h.add(agent_id)
+
+    def discard(self, agent_id: str) -> None:
+        h = self._holders
+        if isinstance(h, str):
+            if h == agent_id:
+                self._holders = None
+        elif h is not None:
+            h.discard(agent_id)
+            if len(h) == 1:
+                self._holders = next(iter(h))
 
 
 class _Agent:
@@ -57,12 +89,7 @@ class _Agent:
 
 
 def _grams(text: str) -> set[str]:
-    out: set[str] = set()
-    n = len(text)
-    for size in range(1, _N + 1):
-        for i in range(n - size + 1):
-            out.add(text[i:i + size])
-    return out
+    return {text[i:i + _N] for i in range(len(text) - _N + 1)}
 
 
 class CapabilityIndex:
@@ -90,7 +117,7 @@ class CapabilityIndex:
             for g in _grams(text):
                 arr = self._postings.get(g)
                 if arr is None:
-                    arr = self._postings[g] = array("q")
+                    arr = self._postings[g] = array("i")
                 arr.append(s.sid)
                 self._live_postings += 1
         return s
@@ -109,7 +136,7 @@ class CapabilityIndex:
     def _compact(self) -> None:
         live = self._by_sid
         for g in list(self._postings):
-            arr = array("q", (sid for sid in self._postings[g] if sid in live))
+            arr = array("i", (sid for sid in self._postings[g] if sid in live))
             if arr:
                 self._postings[g] = arr
             else:
@@ -130,7 +157,7 @@ class CapabilityIndex:
         self.remove(agent_id)
         strs = tuple(self._intern(t) for t in dict.fromkeys(c.lower() for c in capabilities))
         for s in strs:
-            s.agents.add(agent_id)
+            s.add(agent_id)
         self._agents[agent_id] = _Agent(strs, status, runtime_id, order_key,
                                         frozenset(t.lower() for t in tags), node_id)
         self._by_status[status].add(agent_id)
@@ -154,17 +181,16 @@ class CapabilityIndex:
             if not rt:
                 del self._by_runtime[a.runtime]
         for s in a.strs:
-            s.agents.discard(agent_id)
+            s.discard(agent_id)
             self._release(s)
         return True
 
     # ----------------------------------------------------------------- queries
     def _matching_strings(self, term: str) -> list[_Str]:
         """Distinct strings containing ``term`` (already lower-cased)."""
-        if not term:
-            return list(self._strings.values())
-        grams = [term] if len(term) <= _N else [term[i:i + _N]
-                                                for i in range(len(term) - _N + 1)]
+        if len(term) < _N:
+            return [s for s in self._strings.values() if term in s.text]
+        grams = [term[i:i + _N] for i in range(len(term) - _N + 1)]
         best: array[int] | None = None
         for g in grams:
             arr = self._postings.get(g)
@@ -186,7 +212,14 @@ class CapabilityIndex:
              tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
              offset: int = 0) -> list[str]:
         """Ids of matching agents, best first. A sequence of terms means AND."""
-        terms = [capability] if isinstance(capability, str) else list(capability)
+        if isinstance(capability, str):
+            terms = [capability]
+        elif isinstance(capability, list | tuple):
+            terms = list(capability)
+        else:
+            raise InvalidArgumentError(
+                f"capability must be a string or a list of strings, not "
+                f"{type(capability).__name__}")
         for t in terms:
             if not isinstance(t, str):
                 raise InvalidArgumentError(f"capability must be a string, not {type(t).__name__}")
@@ -207,7 +240,7 @@ class CapabilityIndex:
             cand.update(s.agents)
         wanted_tags = frozenset(t.lower() for t in tags)
         query_words = [score_words(t) for t in lowered]
-        scored: list[tuple[int, tuple[float, str], str]] = []
+        scored: list[tuple[int, float, str, str]] = []
         agents = self._agents
         for aid in cand:
             a = agents[aid]
@@ -227,10 +260,11 @@ class CapabilityIndex:
                 for w in words:
                     if any(w in s.words for s in a.strs):
                         score += 1
-            scored.append((-score, a.order, aid))
+            # flat tuples sort faster than nested ones
+            scored.append((-score, a.order[0], a.order[1], aid))
         scored.sort()
         end = None if limit is None else offset + limit
-        return [aid for _, _, aid in scored[offset:end]]
+        return [t[3] for t in scored[offset:end]]
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         return frozenset(self._by_status[status])

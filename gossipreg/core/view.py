@@ -68,8 +68,10 @@ class View:
         self.disappeared: list[str] = []
 
     # ------------------------------------------------------------------ inputs
-    def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float) -> None:
-        """A replica key changed: update the raw tables and re-derive its agent."""
+    def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float,
+              record: AgentRecord | None = None) -> None:
+        """A replica key changed: update the raw tables and re-derive its agent. ``record`` is
+        the already validated record of an own write (saves parsing it again)."""
         prefix, agent_id = parse_key(key)
         if prefix == AGENT:
             recs = self._records.setdefault(agent_id, {})
@@ -79,7 +81,7 @@ class View:
                 if not recs:
                     del self._records[agent_id]
             else:
-                recs[owner] = record_from_value(value)
+                recs[owner] = record if record is not None else record_from_value(value)
                 self._owned.setdefault(owner, set()).add(agent_id)
         else:
             table: dict[str, dict[str, Any]] = self._hb if prefix == HB else self._status
