@@ -35,7 +35,7 @@ SHARED = [
 def make_records(n: int, rng: random.Random) -> list[AgentRecord]:
     out = []
     for i in range(n):
-        caps = rng.sample(SHARED, 2) + [f"specialist skill {i:07d}"]
+        caps = [*rng.sample(SHARED, 2), f"specialist skill {i:07d}"]
         if i % 10 == 0:
             caps.append("rare tenth capability")
         out.append(make_record(f"agent-{i:07d}", f"Agent {i}", f"runtime-{i % 50}", caps,
@@ -142,7 +142,8 @@ def main() -> None:
                         row["bytes_per_agent"]))
     print()
     print("local writes per second (replica + view + index + event + queued broadcast):")
-    print(f"{'agents':>8} {'registrations':>14} {'heartbeats':>11} {'status':>9} {'bytes/agent':>12}")
+    print(f"{'agents':>8} {'registrations':>14} {'heartbeats':>11} {'status':>9}"
+          f" {'bytes/agent':>12}")
     for n, w, h, st, b in summary:
         print(f"{n:>8} {w:>14,.0f} {h:>11,.0f} {st:>9,.0f} {b:>12,.0f}")
 
