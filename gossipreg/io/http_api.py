@@ -1,0 +1,260 @@
+"""HTTP API of a node, on the same aiohttp server as the gossip endpoint.
+
+Reads (JSON): ``GET /v1/agents`` (capability, status, runtime, tag, node, limit, offset),
+``GET /v1/agents/{id}``, ``GET /v1/members``, ``GET /v1/health``, ``GET /v1/events`` (server-sent
+events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Python (the node that
+receives the call owns the agent): ``POST /v1/agents``, ``DELETE /v1/agents/{id}``,
+``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``. With a token configured every
+route needs ``Authorization: Bearer <token>``. Bad input gets a 4xx with a message, never a 5xx.
+With a control token, ``POST /v1/control/partition`` (test-only fault injection) is added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
+from gossipreg.core.records import make_record
+from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.metrics_text import render_metrics
+
+if TYPE_CHECKING:
+    from gossipreg.io.runner import GossipNode
+
+__all__ = ["agent_json", "event_json", "setup_api"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_STATES = {s: s.name.lower() for s in MemberState}
+_BODY_LIMIT = 256 * 1024
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def agent_json(v: AgentView) -> dict[str, Any]:
+    r = v.record
+    return {
+        "agent_id": r.agent_id, "name": r.name, "runtime_id": r.runtime_id,
+        "node_id": v.node_id, "capabilities": list(r.capabilities),
+        "description": r.description, "tags": list(r.tags), "status": v.status.value,
+        "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
+        "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
+    }
+
+
+def event_json(ev: RegistryEvent) -> dict[str, Any]:
+    return {"event_type": ev.event_type.value, "agent_id": ev.agent_id,
+            "runtime_id": ev.runtime_id, "timestamp": _iso(ev.timestamp),
+            "metadata": ev.metadata}
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _status_param(text: str | None, default: AgentStatus | None) -> AgentStatus | None:
+    if text is None:
+        return default
+    if text == "any":
+        return None
+    try:
+        return AgentStatus(text)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"unknown status {text!r}: use one of {[s.value for s in AgentStatus]} or any"
+        ) from None
+
+
+def _int_param(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidArgumentError(f"{name} must be an integer") from None
+    if value < 0:
+        raise InvalidArgumentError(f"{name} must not be negative")
+    return value
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > _BODY_LIMIT:
+        raise InvalidArgumentError("request body too large")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise InvalidArgumentError("body must be valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("body must be a JSON object")
+    return body
+
+
+class _Api:
+    def __init__(self, node: GossipNode) -> None:
+        self.node = node
+
+    async def list_agents(self, request: web.Request) -> web.Response:
+        q = request.query
+        status = _status_param(q.get("status"), None)
+        limit = _int_param(q.get("limit"), "limit")
+        offset = _int_param(q.get("offset"), "offset") or 0
+        cap = q.get("capability")
+        tags = q.getall("tag", [])
+        if cap is not None or tags or q.get("node"):
+            views = self.node.find(cap or "", status=status, runtime_id=q.get("runtime"),
+                                   tags=tags, node_id=q.get("node"), limit=limit,
+                                   offset=offset)
+        else:
+            views = self.node.list_agents(q.get("runtime"), status)
+            views = views[offset:None if limit is None else offset + limit]
+        return web.json_response([agent_json(v) for v in views])
+
+    async def get_agent(self, request: web.Request) -> web.Response:
+        v = self.node.get(request.match_info["agent_id"])
+        if v is None:
+            return _error(404, "unknown agent")
+        return web.json_response(agent_json(v))
+
+    async def members(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"node_id": m.node_id, "address": m.address, "state": _STATES[m.state],
+             "incarnation": m.incarnation, "generation": m.generation}
+            for m in self.node.members()])
+
+    async def health(self, request: web.Request) -> web.Response:
+        core = self.node.core
+        return web.json_response({
+            "status": "ok" if not core.left else "left", "node_id": core.id,
+            "address": core.addr, "members_alive": core.members.count(MemberState.ALIVE),
+            "agents": len(core.dir.view.visible), "health_score": core.health_score(),
+        })
+
+    async def register(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        unknown = set(body) - {"agent_id", "name", "runtime_id", "capabilities", "description",
+                               "tags", "card"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
+        if "agent_id" not in body:
+            raise InvalidArgumentError("agent_id is required")
+        record = make_record(
+            body["agent_id"], body.get("name", body["agent_id"]),
+            body.get("runtime_id", self.node.name), body.get("capabilities", []),
+            description=body.get("description", ""), tags=body.get("tags", []),
+            card=body.get("card"))
+        view = self.node.register(record)
+        return web.json_response(agent_json(view), status=201)
+
+    async def deregister(self, request: web.Request) -> web.Response:
+        aid = request.match_info["agent_id"]
+        if self.node.get(aid) is None:
+            return _error(404, "unknown agent")
+        return web.json_response({"deregistered": await self.node.deregister(aid)})
+
+    async def set_status(self, request: web.Request) -> web.Response:
+        aid = request.match_info["agent_id"]
+        body = await _json_body(request)
+        status = _status_param(body.get("status") if isinstance(body.get("status"), str)
+                               else "?", None)
+        cause = body.get("cause", "manual")
+        if status is None or not isinstance(cause, str):
+            raise InvalidArgumentError("status must be a status name; cause a string")
+        if self.node.get(aid) is None:
+            return _error(404, "unknown agent")
+        return web.json_response({"ok": self.node.set_status(aid, status, cause[:64])})
+
+    async def heartbeat(self, request: web.Request) -> web.Response:
+        aid = request.match_info["agent_id"]
+        if self.node.get(aid) is None:
+            return _error(404, "unknown agent")
+        return web.json_response({"ok": await self.node.heartbeat(aid)})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        types = None
+        if "types" in request.query:
+            from gossipreg.core.types import RegistryEventType
+
+            try:
+                types = [RegistryEventType(t) for t in request.query["types"].split(",") if t]
+            except ValueError:
+                raise InvalidArgumentError("unknown event type in types") from None
+        stream = self.node.subscribe(types)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        try:
+            while True:
+                ev = await stream.get(timeout=15.0)
+                if ev is None:
+                    if stream.closed:
+                        break
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                data = json.dumps(event_json(ev))
+                await resp.write(f"event: {ev.event_type.value}\ndata: {data}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            stream.close()
+        return resp
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=render_metrics(self.node),
+                            content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Format": "prometheus-0.0.4"})
+
+    async def partition(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        block = body.get("block")
+        if not isinstance(block, list) or not all(isinstance(a, str) for a in block):
+            raise InvalidArgumentError("block must be a list of addresses")
+        self.node.transport.blocked = set(block)
+        return web.json_response({"blocked": sorted(block)})
+
+
+def _guard(token: str | None, handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if token is not None:
+            got = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token")
+        try:
+            return await handler(request)
+        except AgentExistsError as e:
+            return _error(409, str(e))
+        except (InvalidArgumentError, ValueError) as e:
+            return _error(400, str(e))
+        except NodeStateError as e:
+            return _error(409, str(e))
+    return guarded
+
+
+def setup_api(app: web.Application, node: GossipNode, *, token: str | None = None,
+              control_token: str | None = None) -> None:
+    """Mount the API on ``app`` for ``node``."""
+    api = _Api(node)
+    r = app.router
+
+    def g(h: Handler) -> Handler:
+        return _guard(token, h)
+
+    r.add_get("/v1/agents", g(api.list_agents))
+    r.add_post("/v1/agents", g(api.register))
+    r.add_get("/v1/agents/{agent_id}", g(api.get_agent))
+    r.add_delete("/v1/agents/{agent_id}", g(api.deregister))
+    r.add_put("/v1/agents/{agent_id}/status", g(api.set_status))
+    r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
+    r.add_get("/v1/members", g(api.members))
+    r.add_get("/v1/health", g(api.health))
+    r.add_get("/v1/events", g(api.events))
+    r.add_get("/metrics", g(api.metrics))
+    if control_token is not None:
+        r.add_post("/v1/control/partition", _guard(control_token, api.partition))

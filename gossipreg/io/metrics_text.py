@@ -1,0 +1,56 @@
+"""Prometheus text exposition (format 0.0.4) of a node's counters, written by hand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gossipreg.core.types import AgentStatus, MemberState
+
+if TYPE_CHECKING:
+    from gossipreg.io.runner import GossipNode
+
+__all__ = ["render_metrics"]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render_metrics(node: GossipNode) -> str:
+    core = node.core
+    m = core.metrics
+    out: list[str] = []
+
+    def metric(name: str, kind: str, help_: str,
+               samples: list[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP gossipreg_{name} {help_}")
+        out.append(f"# TYPE gossipreg_{name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            out.append(f"gossipreg_{name}{{{lab}}} {value}" if lab
+                       else f"gossipreg_{name} {value}")
+
+    metric("members", "gauge", "Members by state.",
+           [({"state": s.name.lower()}, core.members.count(s)) for s in MemberState])
+    counts = core.dir.view.index.status_counts()
+    metric("agents", "gauge", "Visible agents by status.",
+           [({"status": s.value}, counts.get(s, 0)) for s in AgentStatus])
+    metric("packets_in_total", "counter", "Packets received.", [({}, m.packets_in)])
+    metric("packets_out_total", "counter", "Packets sent.", [({}, m.packets_out)])
+    metric("bytes_in_total", "counter", "Frame bytes received.", [({}, m.bytes_in)])
+    metric("bytes_out_total", "counter", "Frame bytes sent.", [({}, m.bytes_out)])
+    metric("message_bytes_out_total", "counter", "Message bytes sent by traffic class.",
+           [({"class": k}, v) for k, v in sorted(m.bytes_out_by_category.items())])
+    metric("packets_dropped_total", "counter", "Packets or messages dropped, by reason.",
+           [({"reason": k}, v) for k, v in sorted(m.dropped.items())] or [({"reason": "none"},
+                                                                            0)])
+    metric("broadcast_queue_depth", "gauge", "Broadcasts waiting to be gossiped.",
+           [({}, core.queue_depth())])
+    metric("health_score", "gauge", "Lifeguard local health score (0 is healthy).",
+           [({}, core.health_score())])
+    dropped = core.dir.view.events_dropped + sum(s.dropped for s in node._streams)
+    metric("events_dropped_total", "counter", "Events dropped by full buffers.",
+           [({}, dropped)])
+    metric("send_errors_total", "counter", "Transport sends that failed.",
+           [({}, node.transport.send_errors)])
+    return "\n".join(out) + "\n"

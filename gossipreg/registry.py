@@ -1,0 +1,510 @@
+"""``AgentRegistry``: kailash-kaizen's registry API on top of a gossip node.
+
+The class, enum and method names, arguments, defaults, return values and errors are kaizen's
+(``kaizen.orchestration.AgentRegistry``, 2.2.1), so code written for it runs unchanged. What
+differs is underneath: every method works mesh-wide when the registry is given a node
+configuration (queries are answered from the local replica), and kaizen's defects are fixed —
+events never block a caller (bounded queue, oldest dropped and counted), missed heartbeats change
+status, AGENT_HEARTBEAT is emitted, a wrong runtime id changes nothing, ``get_event`` exists.
+
+Without a node configuration the registry is a single embedded node with no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.keyring import Keyring
+from gossipreg.core.records import make_record
+from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import RegistryEvent as CoreEvent
+from gossipreg.io.runner import EventStream, GossipNode
+from gossipreg.io.transport import MemoryNetwork
+
+__all__ = [
+    "AgentMetadata",
+    "AgentRegistry",
+    "AgentRegistryConfig",
+    "AgentStatus",
+    "RegistryEvent",
+    "RegistryEventType",
+    "extract_capabilities",
+]
+
+log = logging.getLogger("gossipreg.registry")
+
+Callback = Callable[["RegistryEvent"], Any]
+
+
+@dataclass
+class AgentRegistryConfig:
+    """kaizen's registry settings, same names and defaults. ``heartbeat_timeout`` and
+    ``auto_deregister_timeout`` drive the owner's heartbeat judge; the index is always on."""
+
+    enable_heartbeat_monitoring: bool = True
+    heartbeat_timeout: float = 60.0
+    auto_deregister_timeout: float = 300.0
+    enable_capability_indexing: bool = True
+    rebuild_index_interval: float = 300.0
+    enable_event_broadcasting: bool = True
+    event_queue_size: int = 1000
+    max_concurrent_queries: int = 100
+    query_timeout: float = 5.0
+
+
+@dataclass
+class RegistryEvent:
+    """kaizen's event: ``timestamp`` is a timezone-aware UTC datetime."""
+
+    event_type: RegistryEventType
+    agent_id: str | None = None
+    runtime_id: str | None = None
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_core(cls, ev: CoreEvent) -> RegistryEvent:
+        return cls(ev.event_type, ev.agent_id, ev.runtime_id,
+                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata))
+
+
+@dataclass
+class AgentMetadata:
+    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id`` and friends).
+
+    ``agent`` is the registered object on the node that registered it, elsewhere a plain
+    description (name, description, capabilities). The task counters are local bookkeeping.
+    """
+
+    agent_id: str
+    agent: Any
+    runtime_id: str
+    node_id: str
+    name: str
+    capabilities: list[str]
+    description: str
+    tags: list[str]
+    a2a_card: dict[str, Any] | None
+    status: AgentStatus
+    last_heartbeat: datetime
+    registered_at: datetime
+    heartbeat_count: int = 0
+    max_concurrency: int = 10
+    memory_limit_mb: int = 512
+    budget_limit_usd: float = 1.0
+    active_tasks: int = 0
+    completed_tasks: int = 0
+    failed_tasks: int = 0
+    budget_spent_usd: float = 0.0
+    error_count: int = 0
+    request_count: int = 0
+
+
+class _DroppingQueue(asyncio.Queue[RegistryEvent]):
+    """An ``asyncio.Queue`` that never blocks a producer: when full, the oldest item goes."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.dropped = 0
+
+    def put_nowait(self, item: RegistryEvent) -> None:
+        if self.maxsize > 0 and self.full():
+            self.get_nowait()
+            self.dropped += 1
+        super().put_nowait(item)
+
+    async def put(self, item: RegistryEvent) -> None:
+        self.put_nowait(item)
+
+
+def _json_safe(card: Any) -> dict[str, Any] | None:
+    """A JSON-like copy of a card (kaizen cards may hold arbitrary objects)."""
+    if card is None:
+        return None
+    if not isinstance(card, dict):
+        card = {k: v for k, v in vars(card).items() if not k.startswith("_")} \
+            if hasattr(card, "__dict__") else {"card": str(card)}
+    out: dict[str, Any] = json.loads(json.dumps(card, default=str))
+    return out
+
+
+def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> list[str]:
+    """Capabilities of an agent, from (first match): ``explicit``; kaizen's ``_a2a_card`` dict
+    (``capability`` and ``capabilities``); an A2A agent card's skills (name, description, tags)
+    as ``agent_card``/``a2a_card``/``_a2a_card``; a ``capabilities`` attribute. Raises
+    ``InvalidArgumentError`` (a ``ValueError``) for a non-string capability."""
+    caps: list[Any] = []
+    if explicit is not None:
+        caps = list(explicit)
+    else:
+        card = next((c for c in (getattr(agent, n, None)
+                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
+                     if c is not None), None)
+        skills = (card.get("skills") if isinstance(card, dict)
+                  else getattr(card, "skills", None))
+        if isinstance(card, dict) and ("capability" in card or "capabilities" in card):
+            if card.get("capability") is not None:
+                caps.append(card["capability"])
+            more = card.get("capabilities")
+            if isinstance(more, str):
+                caps.append(more)
+            elif isinstance(more, list | tuple):
+                caps.extend(more)
+            elif more is not None:
+                caps.append(more)
+        elif skills:
+            for sk in skills:
+                get = sk.get if isinstance(sk, dict) else (lambda k, s=sk: getattr(s, k, None))
+                for k in ("name", "description"):
+                    if get(k):
+                        caps.append(get(k))
+                caps.extend(get("tags") or [])
+        else:
+            attr = getattr(agent, "capabilities", None)
+            if isinstance(attr, str):
+                caps = [attr]
+            elif isinstance(attr, list | tuple):
+                caps = list(attr)
+    for c in caps:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"capability must be a string, not {type(c).__name__}: {c!r}")
+    return list(dict.fromkeys(caps))
+
+
+class AgentRegistry:
+    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh)."""
+
+    def __init__(
+        self,
+        config: AgentRegistryConfig | None = None,
+        *,
+        node_config: NodeConfig | None = None,
+        bind: str | None = None,
+        advertise: str | None = None,
+        seeds: Sequence[str] = (),
+        name: str | None = None,
+        keyring: Keyring | None = None,
+        node: GossipNode | None = None,
+        network: MemoryNetwork | None = None,
+    ) -> None:
+        self.config = config or AgentRegistryConfig()
+        c = self.config
+        judge = {
+            "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
+            "auto_deregister_timeout": c.auto_deregister_timeout,
+        }
+        if node is not None:
+            self.node = node
+            self._owns_node = False
+        else:
+            base = node_config or NodeConfig.lan()
+            ncfg = base.model_copy(update=judge) if config is not None or node_config is None \
+                else base
+            mesh = node_config is not None or bind is not None or bool(seeds)
+            self.node = GossipNode(
+                name or f"registry-{secrets.token_hex(4)}", bind=bind or "127.0.0.1:0",
+                advertise=advertise, seeds=seeds, config=ncfg, keyring=keyring,
+                network=None if mesh and network is None else (network or MemoryNetwork()))
+            self._owns_node = True
+        self.event_queue: asyncio.Queue[RegistryEvent] = _DroppingQueue(c.event_queue_size)
+        self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
+        self._objects: dict[str, Any] = {}
+        self._meta: dict[str, AgentMetadata] = {}
+        self._running = False
+        self._heartbeat_monitor_task: asyncio.Task[None] | None = None
+        self._event_broadcaster_task: asyncio.Task[None] | None = None
+        self._stream: EventStream | None = None
+        self._listening = False
+        self.total_queries = 0
+        self.total_registrations = 0
+        self.total_deregistrations = 0
+
+    # -------------------------------------------------------------- lifecycle
+    async def _ensure_node(self) -> GossipNode:
+        if not self.node.running:
+            await self.node.start()
+        if not self._listening:
+            self._listening = True
+            self.node.add_listener(self._on_core_event)
+        return self.node
+
+    async def start(self) -> None:
+        """Start the node (joining the mesh if configured) and the background tasks.
+        Idempotent."""
+        await self._ensure_node()
+        if self._running:
+            return
+        self._running = True
+        self._stream = self.node.subscribe(maxsize=max(1, self.config.event_queue_size))
+        self._event_broadcaster_task = asyncio.create_task(self._broadcast_events())
+        self._heartbeat_monitor_task = asyncio.create_task(self._monitor())
+
+    async def shutdown(self) -> None:
+        """Stop the tasks; leave the mesh gracefully and close the node if this registry
+        created it; clear local state (as kaizen does)."""
+        self._running = False
+        for task in (self._event_broadcaster_task, self._heartbeat_monitor_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._event_broadcaster_task = self._heartbeat_monitor_task = None
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._owns_node and self.node.running:
+            await self.node.leave()
+            await self.node.shutdown()
+        self._meta.clear()
+        self._objects.clear()
+
+    async def _monitor(self) -> None:
+        # The owner's heartbeat judge runs inside the node's protocol core; this task only
+        # exists because kaizen code checks for it.
+        while self._running:
+            await asyncio.sleep(3600)
+
+    # ----------------------------------------------------------------- events
+    def _on_core_event(self, ev: CoreEvent) -> None:
+        """Keep the metadata cache current and feed the kaizen event queue (never blocks)."""
+        aid = ev.agent_id
+        if aid is not None:
+            if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
+                self._meta.pop(aid, None)
+                self._objects.pop(aid, None)
+            else:
+                self._meta.pop(aid, None)  # rebuilt from the view on next access
+        if self.config.enable_event_broadcasting:
+            self.event_queue.put_nowait(RegistryEvent.from_core(ev))
+
+    async def _broadcast_events(self) -> None:
+        assert self._stream is not None
+        async for ev in self._stream:
+            kaizen_ev = RegistryEvent.from_core(ev)
+            for cb in list(self.event_listeners.get(ev.event_type, ())):
+                try:
+                    res = cb(kaizen_ev)
+                    if isinstance(res, Awaitable):
+                        await res
+                except Exception:
+                    log.exception("event listener failed")
+
+    def subscribe(self, event_type: RegistryEventType, callback: Callback) -> None:
+        """Call ``callback(event)`` (sync or async) for every event of ``event_type``, from
+        the broadcaster task started by :meth:`start`."""
+        self.event_listeners.setdefault(event_type, []).append(callback)
+
+    def unsubscribe(self, event_type: RegistryEventType, callback: Callback) -> None:
+        cbs = self.event_listeners.get(event_type, [])
+        if callback in cbs:
+            cbs.remove(callback)
+
+    async def get_event(self, timeout: float | None = None) -> RegistryEvent | None:
+        """The next event from ``event_queue``, or None after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self.event_queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def events(self, types: Sequence[RegistryEventType] | None = None
+                     ) -> AsyncIterator[RegistryEvent]:
+        """Native API: ``async for event in registry.events(...)`` from now on."""
+        await self._ensure_node()
+        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size))
+        try:
+            async for ev in stream:
+                yield RegistryEvent.from_core(ev)
+        finally:
+            stream.close()
+
+    # ----------------------------------------------------------------- writes
+    async def register_agent(
+        self,
+        agent: Any,
+        runtime_id: str,
+        agent_id: str | None = None,
+        max_concurrency: int = 10,
+        memory_limit_mb: int = 512,
+        budget_limit_usd: float = 1.0,
+        *,
+        capabilities: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+    ) -> str:
+        """Register ``agent`` on this node under ``runtime_id``; returns its id (the argument,
+        else ``agent.agent_id``, else ``"agent_" + 8 hex``). A duplicate id anywhere in the
+        mesh raises ``ValueError`` ("already registered")."""
+        node = await self._ensure_node()
+        aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
+        caps = extract_capabilities(agent, capabilities)
+        card = next((c for c in (getattr(agent, n, None)
+                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
+                     if c is not None), None)
+        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or aid
+        description = getattr(agent, "description", None) or (
+            card.get("description") if isinstance(card, dict) else None) or ""
+        record = make_record(
+            aid, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
+            tags=tags, card=_json_safe(card), max_concurrency=max_concurrency,
+            memory_limit_mb=memory_limit_mb, budget_limit_usd=budget_limit_usd,
+            registered_at=time.time())
+        if node.get(aid) is not None:
+            raise AgentExistsError(f"Agent {aid} already registered")
+        node.register(record)
+        self._objects[aid] = agent
+        self.total_registrations += 1
+        return aid
+
+    async def deregister_agent(self, agent_id: str, runtime_id: str) -> bool:
+        """Deregister an agent of ``runtime_id`` (forwarded to its owner node). False when the
+        agent is unknown or belongs to another runtime (nothing changes then)."""
+        node = await self._ensure_node()
+        v = node.get(agent_id)
+        if v is None or v.runtime_id != runtime_id:
+            return False
+        ok = await node.deregister(agent_id)
+        if ok:
+            self.total_deregistrations += 1
+            self._objects.pop(agent_id, None)
+        return ok
+
+    async def update_agent_status(self, agent_id: str, status: AgentStatus,
+                                  runtime_id: str | None = None) -> bool:
+        """Write a status about any visible agent (the newest write wins everywhere)."""
+        node = await self._ensure_node()
+        v = node.get(agent_id)
+        if v is None or (runtime_id is not None and v.runtime_id != runtime_id):
+            return False
+        return node.set_status(agent_id, AgentStatus(status))
+
+    async def update_agent_heartbeat(self, agent_id: str) -> bool:
+        """Record a heartbeat (forwarded to the agent's owner node)."""
+        node = await self._ensure_node()
+        return await node.heartbeat(agent_id)
+
+    # ---------------------------------------------------------------- queries
+    def _metadata(self, v: AgentView) -> AgentMetadata:
+        m = self._meta.get(v.agent_id)
+        if m is not None and m.status is v.status and m.heartbeat_count == v.heartbeat_count:
+            return m
+        r = v.record
+        local = self._objects.get(r.agent_id)
+        m = AgentMetadata(
+            agent_id=r.agent_id,
+            agent=local if local is not None else SimpleNamespace(
+                agent_id=r.agent_id, name=r.name, description=r.description,
+                capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id),
+            runtime_id=r.runtime_id, node_id=v.node_id, name=r.name,
+            capabilities=list(r.capabilities), description=r.description, tags=list(r.tags),
+            a2a_card=r.card, status=v.status,
+            last_heartbeat=datetime.fromtimestamp(v.last_heartbeat, UTC),
+            registered_at=datetime.fromtimestamp(r.registered_at, UTC),
+            heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
+            memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd)
+        if m is not None:
+            old = self._meta.get(v.agent_id)
+            if old is not None:  # keep local task bookkeeping across refreshes
+                for k in ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
+                          "error_count", "request_count"):
+                    setattr(m, k, getattr(old, k))
+        self._meta[v.agent_id] = m
+        return m
+
+    async def get_agent(self, agent_id: str) -> AgentMetadata | None:
+        node = await self._ensure_node()
+        v = node.get(agent_id)
+        return None if v is None else self._metadata(v)
+
+    async def list_agents(self, runtime_id: str | None = None,
+                          status_filter: AgentStatus | None = None) -> list[AgentMetadata]:
+        node = await self._ensure_node()
+        return [self._metadata(v) for v in node.list_agents(runtime_id, status_filter)]
+
+    async def find_agents_by_capability(
+            self, capability: str,
+            status_filter: AgentStatus | None = AgentStatus.ACTIVE) -> list[AgentMetadata]:
+        """Case-insensitive substring match on capabilities, ranked by word overlap; answered
+        from the local replica's index."""
+        node = await self._ensure_node()
+        self.total_queries += 1
+        return [self._metadata(v) for v in node.find(capability, status=status_filter)]
+
+    async def find_agents(
+        self, capability: str | Sequence[str] = "", *,
+        status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+        tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
+        offset: int = 0,
+    ) -> list[AgentMetadata]:
+        """Native query: several terms (AND), runtime, tags, node, limit and offset."""
+        node = await self._ensure_node()
+        self.total_queries += 1
+        views = node.find(capability, status=status, runtime_id=runtime_id, tags=tags,
+                          node_id=node_id, limit=limit, offset=offset)
+        return [self._metadata(v) for v in views]
+
+    async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
+        return await self.list_agents(runtime_id=runtime_id)
+
+    async def find_agents_by_status(self, status: AgentStatus) -> list[AgentMetadata]:
+        return await self.list_agents(status_filter=status)
+
+    # ------------------------------------------------------- public attributes
+    @property
+    def agents(self) -> dict[str, AgentMetadata]:
+        """Agent id -> metadata of every agent this node sees."""
+        if not self.node.running:
+            return {}
+        return {aid: self._metadata(v) for aid, v in self.node.core.dir.view.visible.items()}
+
+    @property
+    def runtime_agents(self) -> dict[str, set[str]]:
+        """Runtime id -> ids of its visible agents."""
+        if not self.node.running:
+            return {}
+        return {rt: set(ids) for rt, ids in self.node.core.dir.view.runtimes.items()}
+
+    @property
+    def capability_index(self) -> dict[str, set[str]]:
+        """Lower-cased capability string -> agent ids."""
+        if not self.node.running:
+            return {}
+        return {c: set(ids) for c, ids in self.node.core.dir.view.index.capability_map().items()}
+
+    @property
+    def status_index(self) -> dict[AgentStatus, set[str]]:
+        if not self.node.running:
+            return {s: set() for s in AgentStatus}
+        idx = self.node.core.dir.view.index
+        return {s: set(idx.ids_by_status(s)) for s in AgentStatus}
+
+    async def get_metrics(self) -> dict[str, Any]:
+        """kaizen's metrics keys, plus mesh figures."""
+        node = await self._ensure_node()
+        view = node.core.dir.view
+        counts = view.index.status_counts()
+        members = node.members()
+        return {
+            "total_agents": len(view.visible),
+            "total_runtimes": len(view.runtimes),
+            "status_distribution": {s.value: counts.get(s, 0) for s in AgentStatus},
+            "runtime_distribution": {rt: len(ids) for rt, ids in view.runtimes.items()},
+            "total_queries": self.total_queries,
+            "total_registrations": self.total_registrations,
+            "total_deregistrations": self.total_deregistrations,
+            "capability_index_size": view.index.distinct_capabilities(),
+            "events_dropped": getattr(self.event_queue, "dropped", 0) + view.events_dropped,
+            "node_id": node.name,
+            "members_alive": sum(1 for m in members if m.state == 0),
+        }
