@@ -190,10 +190,12 @@ class GossipNode:
         intervals) to spread before the caller shuts down."""
         if self._core is None or self._core.left:
             return
+        has_peers = bool(self._core.members.live_others)
         self._core.leave(self._now())
         self._pump()
-        await asyncio.sleep(propagate if propagate is not None
-                            else 3 * self.config.gossip_interval)
+        if has_peers:
+            await asyncio.sleep(propagate if propagate is not None
+                                else 3 * self.config.gossip_interval)
 
     async def shutdown(self) -> None:
         """Stop timers and close the transport (no leave: use :meth:`leave` first for that)."""
