@@ -229,8 +229,12 @@ async def test_key_rotation_without_lost_packets() -> None:
 
         for step, op in enumerate(("install", "use", "remove")):
             for n in ns:
-                {"install": lambda: n.install_key(KEY2), "use": lambda: n.use_key(KEY2),
-                 "remove": lambda: n.remove_key(KEY1)}[op]()
+                if op == "install":
+                    n.install_key(KEY2)
+                elif op == "use":
+                    n.use_key(KEY2)
+                else:
+                    n.remove_key(KEY1)
                 await asyncio.sleep(0.05)
             ns[step].register(agent_id=f"k{step}", name="K", runtime_id="rt",
                               capabilities=["c"])

@@ -80,7 +80,7 @@ def cluster() -> Iterator[dict[str, tuple[subprocess.Popen[str], str]]]:
 
 
 def test_kill_pause_and_term(cluster: dict[str, tuple[subprocess.Popen[str], str]]) -> None:
-    (p0, a0), (p1, a1), (p2, a2), (p3, a3) = cluster.values()
+    (_p0, a0), (p1, a1), (p2, a2), (p3, a3) = cluster.values()
     post(a1, "/v1/agents", {"agent_id": "k1", "name": "K", "runtime_id": "rt1",
                             "capabilities": ["x"]})
     assert until(lambda: all(get(a, "/v1/agents?status=any") for a in (a0, a2, a3)), 5)
