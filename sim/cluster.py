@@ -237,8 +237,12 @@ class Cluster:
         return {m.node_id: m.state for m in self.node(name).member_list()}
 
     def members_agree(self, names: Iterable[str] | None = None) -> bool:
+        """Every node sees the same members running (ALIVE or SUSPECT) in the same state.
+        DEAD and LEFT rows are not compared: a node that joined later never learns of members
+        that were gone before it came, and need not."""
         names = list(names) if names is not None else self.live()
-        views = [self.member_view(n) for n in names]
+        running = (MemberState.ALIVE, MemberState.SUSPECT)
+        views = [{k: s for k, s in self.member_view(n).items() if s in running} for n in names]
         return all(v == views[0] for v in views)
 
     def all_alive_everywhere(self, names: Iterable[str] | None = None) -> bool:

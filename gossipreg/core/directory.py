@@ -232,10 +232,11 @@ class Directory:
             last = self._last_hb.get(aid)
             if last is None or cfg.heartbeat_timeout is None:
                 continue
+            # Same float expression as the deadline armed in _arm, so it fires exactly then.
             if kind == _EXPIRE:
-                if now - last >= cfg.auto_deregister_timeout:
+                if last + cfg.auto_deregister_timeout <= now:
                     self._remove_own(aid, now)
-            elif now - last >= cfg.heartbeat_timeout:
+            elif last + cfg.heartbeat_timeout <= now:
                 v = self.view.visible.get(aid)
                 if v is not None and v.status is not AgentStatus.UNHEALTHY:
                     self.set_status(aid, AgentStatus.UNHEALTHY, now, "heartbeat_timeout")

@@ -153,9 +153,10 @@ class MemberTable:
         old = m.state
         m.generation, m.incarnation, m.addr = generation, incarnation, addr
         self._hash = None
-        if old is MemberState.ALIVE and not restarted:
-            return None
-        self._set(m, MemberState.ALIVE, now)
+        if old is not MemberState.ALIVE or restarted:
+            self._set(m, MemberState.ALIVE, now)
+        # Also a bare incarnation bump is news: it is a refutation that must outrun the
+        # suspicions still in flight, so the caller re-gossips it.
         return MemberChange(node_id, old, MemberState.ALIVE, restarted)
 
     def suspect(self, node_id: str, generation: int, incarnation: int,

@@ -110,6 +110,7 @@ class Node:
         self._member_q = BroadcastQueue()
         self._write_q = BroadcastQueue()
         self._out: dict[str, list[list[Any]]] = {}
+        self._gossiped: set[str] = set()  # packets that already carry broadcasts
         self._transmits: deque[Transmit] = deque()
         self._xid = 0
         self._seeds: list[str] = []
@@ -142,6 +143,8 @@ class Node:
         self._write_q.put(key, wire, message_size(wire))
 
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
+        if change.old is change.new and not change.restarted:
+            return  # a refutation we had not doubted: nothing to report
         m = self.members.get(change.node_id)
         assert m is not None
         if change.new is MemberState.ALIVE:
@@ -177,7 +180,12 @@ class Node:
             m.drop("from_self")
             return
         self.last_src = env.src_addr
+        stale = self.dir.replica.is_stale
         for raw in env.messages:
+            # Gossip brings most writes many times over: drop known ones before validating.
+            if raw[0] == Tag.WRITE and len(raw) == 7 and stale(raw[1], raw[2], raw[3], raw[4]):
+                m.duplicates_in += 1
+                continue
             try:
                 msg = parse(raw)
             except InvalidArgumentError:
@@ -462,6 +470,7 @@ class Node:
             if not taken:
                 break
             self._out.setdefault(m.addr, []).extend(msg for msg, _ in taken)
+            self._gossiped.add(m.addr)
 
     def _recent_dead(self) -> list[Member]:
         """DEAD members that might still be within ``gossip_to_dead_time`` (pruned lazily)."""
@@ -479,6 +488,7 @@ class Node:
         if not self._out:
             return
         out, self._out = self._out, {}
+        gossiped, self._gossiped = self._gossiped, set()
         for addr, msgs in out.items():
             size = 0
             for wire in msgs:
@@ -486,7 +496,8 @@ class Node:
                 size += n
                 self.metrics.count_out(wire[0], n)
             room = self.cfg.gossip_budget - size
-            if room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS:
+            if (room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS
+                    and addr not in gossiped):
                 for wire, n in self._take_broadcasts(room):
                     self.metrics.count_out(wire[0], n)
                     msgs.append(wire)

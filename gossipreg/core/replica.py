@@ -172,6 +172,17 @@ class Replica:
         st = self._owners.get(owner)
         return None if st is None else st.entries.get(key)
 
+    def is_stale(self, owner: object, generation: object, key: object, version: object) -> bool:
+        """Whether a write is already known (or superseded) here; False when unsure, including
+        for values of the wrong type (the full validation then rejects them)."""
+        if type(owner) is not str or type(key) is not str or type(version) is not int:
+            return False
+        st = self._owners.get(owner)
+        if st is None or generation != st.generation:
+            return False
+        e = st.entries.get(key)
+        return e is not None and e.version >= version
+
     def entries(self, owner: str) -> Mapping[str, Entry]:
         st = self._owners.get(owner)
         return {} if st is None else st.entries

@@ -58,6 +58,7 @@ class _Probe:
     seq: int
     indirect_at: float
     end_at: float
+    primary: bool  # the round-robin probe (its outcome feeds local health)
     acked: bool = False
     indirect_sent: bool = False
     expected_nacks: int = 0
@@ -86,8 +87,10 @@ class Swim:
         self._seq = 0
         self._order: list[str] = []
         self._pos = 0
-        self._probe: _Probe | None = None
-        self._confirm_probes: dict[int, tuple[str, float]] = {}
+        # Probes in flight by sequence number: the round-robin one, plus confirmation probes of
+        # suspects we heard about (full probes, ping-req included, so loss alone does not
+        # confirm a suspicion).
+        self._probes: dict[int, _Probe] = {}
         self._relays: dict[int, _Relay] = {}
         self.suspicions: dict[str, Suspicion] = {}
         self.next_probe = now + rng.random() * cfg.probe_interval
@@ -101,20 +104,16 @@ class Swim:
 
     def next_deadline(self) -> float:
         t = self.next_probe
-        p = self._probe
-        if p is not None:
+        for p in self._probes.values():
             t = min(t, p.end_at if p.indirect_sent or p.acked else p.indirect_at)
         for r in self._relays.values():
             t = min(t, r.nack_at if r.nack_at > 0 else r.expire_at)
-        for _, deadline in self._confirm_probes.values():
-            t = min(t, deadline)
         for s in self.suspicions.values():
             t = min(t, s.deadline)
         return t
 
     def tick(self, now: float) -> None:
-        p = self._probe
-        if p is not None:
+        for p in list(self._probes.values()):
             if not p.acked and not p.indirect_sent and now >= p.indirect_at:
                 self._send_indirect(p, now)
             if now >= p.end_at:
@@ -127,10 +126,6 @@ class Swim:
                 r.nack_at = 0
             if now >= r.expire_at:
                 del self._relays[seq]
-        for seq, (target, deadline) in list(self._confirm_probes.items()):
-            if now >= deadline:
-                del self._confirm_probes[seq]
-                self._suspect_ours(target, now)
         for node_id, s in list(self.suspicions.items()):
             if now >= s.deadline:
                 del self.suspicions[node_id]
@@ -166,13 +161,16 @@ class Swim:
     def _start_probe(self, now: float) -> None:
         self.next_probe = now + self._scaled(self.cfg.probe_interval)
         target = self._next_target()
-        if target is None:
-            return
+        if target is not None:
+            self._probe_member(target, now, primary=True)
+
+    def _probe_member(self, target: str, now: float, primary: bool) -> None:
         m = self.members.get(target)
-        assert m is not None
+        if m is None:
+            return
         seq = self._new_seq()
-        self._probe = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
-                             self.next_probe)
+        self._probes[seq] = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
+                                   now + self._scaled(self.cfg.probe_interval), primary)
         self.host.send(m.addr, Ping(seq, target))
 
     def _send_indirect(self, p: _Probe, now: float) -> None:
@@ -189,11 +187,12 @@ class Swim:
         p.expected_nacks = k
 
     def _finish_probe(self, p: _Probe, now: float) -> None:
-        self._probe = None
+        del self._probes[p.seq]
         if p.acked:
             return
-        # Lifeguard: missing nacks mean that we, not the target, may be the slow one.
-        self._adjust_health(p.expected_nacks - p.nacks if p.expected_nacks else 1)
+        if p.primary:
+            # Lifeguard: missing nacks mean that we, not the target, may be the slow one.
+            self._adjust_health(p.expected_nacks - p.nacks if p.expected_nacks else 1)
         self._suspect_ours(p.target, now)
 
     def _suspect_ours(self, target: str, now: float) -> None:
@@ -209,21 +208,20 @@ class Swim:
         return True
 
     def on_ack(self, msg: Ack, now: float) -> None:
-        p = self._probe
-        if p is not None and p.seq == msg.seq:
+        p = self._probes.get(msg.seq)
+        if p is not None:
             if not p.acked:
                 p.acked = True
-                self._adjust_health(-1)
-            return
-        if self._confirm_probes.pop(msg.seq, None) is not None:
+                if p.primary:
+                    self._adjust_health(-1)
             return
         r = self._relays.pop(msg.seq, None)
         if r is not None:
             self.host.send(r.origin_addr, Ack(r.origin_seq))
 
     def on_nack(self, msg: Nack) -> None:
-        p = self._probe
-        if p is not None and p.seq == msg.seq:
+        p = self._probes.get(msg.seq)
+        if p is not None:
             p.nacks += 1
 
     def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
@@ -292,9 +290,7 @@ class Swim:
         self.host.member_changed(change, msg.source, now)
         if msg.source != self.members.self_id and not self.leaving:
             # Probe the suspect ourselves: our verdict confirms or the ack clears our doubt.
-            seq = self._new_seq()
-            self._confirm_probes[seq] = (msg.node, now + self._scaled(self.cfg.probe_timeout))
-            self.host.send(m.addr, Ping(seq, msg.node))
+            self._probe_member(msg.node, now, primary=False)
 
     def on_dead(self, msg: Dead, now: float) -> None:
         if msg.node == self.members.self_id:
@@ -338,7 +334,6 @@ class Swim:
 
     def start_leave(self) -> Left:
         self.leaving = True
-        self._probe = None
-        self._confirm_probes.clear()
+        self._probes.clear()
         me = self.members.me
         return Left(me.node_id, me.generation, me.incarnation)

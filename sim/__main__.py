@@ -1,0 +1,74 @@
+"""``python -m sim run ...``: run one simulation and print its figures (see sim/run.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from sim.run import Options, run
+from sim.scenario import SCENARIOS
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.3f}{unit}" if isinstance(x, float) else f"{x}{unit}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim", description="gossipreg simulator")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one scenario")
+    r.add_argument("--nodes", type=int, default=20)
+    r.add_argument("--agents-per-node", type=int, default=2)
+    r.add_argument("--duration", type=float, default=120.0, help="virtual seconds")
+    r.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
+    r.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--write-rate", type=float, default=2.0, help="workload operations per s")
+    r.add_argument("--idle", action="store_true", help="no writes and no heartbeats")
+    r.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    if not 1 <= a.nodes <= 5000 or not 0 <= a.loss < 1 or a.duration <= 0:
+        ap.error("need 1 <= --nodes <= 5000, 0 <= --loss < 1, --duration > 0")
+    o = Options(a.nodes, a.agents_per_node, a.duration, a.loss, a.scenario, a.seed, a.idle,
+                a.write_rate, progress=not a.quiet)
+    print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"
+          f" {o.duration:g} s virtual, loss {o.loss:.0%}{' (idle)' if o.idle else ''}")
+    rep = run(o)
+    for line in rep["fault_log"] or ["no faults"]:
+        print(f"  fault: {line}")
+    p, pr = rep["propagation_s"], rep["propagation_rounds"]
+    print(f"registration propagation to all live nodes ({p['count']} samples): "
+          f"p50 {_fmt(p['p50'], ' s')} p99 {_fmt(p['p99'], ' s')} max {_fmt(p['max'], ' s')}"
+          f"  = rounds p50 {_fmt(pr['p50'])} p99 {_fmt(pr['p99'])} max {_fmt(pr['max'])}")
+    d = rep["detection_s"]
+    print(f"crash detection: first {_fmt(d['first'], ' s')}, all {_fmt(d['all'], ' s')} "
+          f"(suspicion timeout {rep['suspicion_bound_s']['min']:.1f}.."
+          f"{rep['suspicion_bound_s']['max']:.1f} s)")
+    print(f"false DEAD verdicts: {rep['false_dead']}")
+    b = rep["bytes_per_node_per_s"]
+    split = ", ".join(f"{k} {v:.0f}" for k, v in sorted(rep["bytes_split"].items()))
+    print(f"bytes sent per node per s: mean {b['mean']:.0f}, max {b['max']:.0f} "
+          f"(message bytes: {split})")
+    print(f"events per node: {rep['events_per_node']:.0f}; converged "
+          f"{_fmt(rep['convergence_s'], ' s')} after the last fault "
+          f"(bound {rep['convergence_bound_s']:.0f} s); wall {rep['wall_s']:.1f} s")
+    failed = [k for k, ok in rep["checks"].items() if not ok]
+    for k, ok in rep["checks"].items():
+        print(f"  check {k}: {'ok' if ok else 'FAILED'}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rep, f, indent=2, sort_keys=True)
+    if failed:
+        print(f"FAILED: {', '.join(failed)}; replay with: {o.command()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
