@@ -79,7 +79,7 @@ def _pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
 
 
 def _warm_start(c: Cluster, names: list[str]) -> None:
@@ -223,7 +223,7 @@ class _Runner:
         cats1 = self._categories()
         # Settle: how long after the last fault until everything agrees again.
         n_live = len(c.live())
-        lo, hi = suspicion_timeout_bounds(self.cfg.suspicion_mult,
+        _, hi = suspicion_timeout_bounds(self.cfg.suspicion_mult,
                                           self.cfg.suspicion_max_timeout_mult, n_live,
                                           self.cfg.probe_interval)
         bound = (self.cfg.reconnect_interval + push_pull_scale(self.cfg.push_pull_interval,
@@ -252,7 +252,8 @@ class _Runner:
 
     def _report(self, pl: Plan, start: float, span: float, b0: dict[str, int],
                 b1: dict[str, int], cats0: dict[str, int], cats1: dict[str, int], bound: float,
-                hi: float, converged_at: float | None, settle_start: float, wall: float) -> dict[str, Any]:
+                hi: float, converged_at: float | None, settle_start: float,
+                wall: float) -> dict[str, Any]:
         o, c, t = self.o, self.c, self.t
         live = set(c.live())
         prop = []
