@@ -1,0 +1,123 @@
+"""The simulator: pinned regression seeds per scenario, determinism, the CLI, and hypothesis
+over random fault schedules (partitions, loss up to 20%, crashes, pauses, restarts)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.formulas import push_pull_scale, suspicion_timeout_bounds
+from gossipreg.core.records import make_record
+from sim.cluster import Cluster, NetOptions
+from sim.run import Options, run
+from sim.scenario import SCENARIOS
+
+
+@pytest.mark.parametrize(("scenario", "seed"), [(s, 7) for s in SCENARIOS])
+def test_pinned_scenario(scenario: str, seed: int) -> None:
+    o = Options(nodes=12, agents_per_node=2, duration=60.0, loss=0.05, scenario=scenario,
+                seed=seed)
+    rep = run(o)
+    assert all(rep["checks"].values()), (o.command(), rep["checks"])
+    assert rep["false_dead"] == 0, o.command()
+    assert rep["propagation_s"]["count"] > 10
+    if scenario == "crash":
+        assert rep["detection_s"]["all"] is not None
+        assert rep["detection_s"]["all"] <= rep["suspicion_bound_s"]["max"] + 3.0
+
+
+def test_same_seed_same_report() -> None:
+    o = Options(nodes=8, agents_per_node=2, duration=40.0, loss=0.1, scenario="flaky", seed=3)
+    a, b = run(o), run(o)
+    a.pop("wall_s")
+    b.pop("wall_s")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_cli_writes_json_and_exit_code(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "--nodes", "6", "--duration", "30", "--scenario",
+         "crash", "--seed", "2", "--quiet", "--json", str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "seed 2" in proc.stdout and "crash detection" in proc.stdout
+    rep = json.loads(out.read_text())
+    for key in ("seed", "nodes", "propagation_s", "propagation_rounds", "detection_s",
+                "false_dead", "bytes_per_node_per_s", "wall_s", "checks"):
+        assert key in rep
+    assert set(rep["propagation_s"]) >= {"p50", "p99", "max"}
+    assert set(rep["detection_s"]) == {"first", "all"}
+
+
+fault = st.one_of(
+    st.tuples(st.just("partition"), st.floats(0.2, 0.8), st.floats(5, 40)),
+    st.tuples(st.just("loss"), st.floats(0.0, 0.2), st.floats(5, 30)),
+    st.tuples(st.just("crash"), st.floats(0, 1), st.floats(0, 0)),
+    st.tuples(st.just("restart"), st.floats(0, 1), st.floats(2, 20)),
+    st.tuples(st.just("pause"), st.floats(0, 1), st.floats(0.5, 20)),
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(3, 30), faults=st.lists(fault, min_size=1, max_size=4),
+       seed=st.integers(0, 2**31))
+def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, float, float]],
+                                            seed: int) -> None:
+    cfg = NodeConfig.lan(heartbeat_timeout=None, auto_deregister_timeout=3600.0)
+    c = Cluster(seed, cfg, NetOptions(), keep_events=False)
+    rng = random.Random(seed)
+    names = [f"n{i}" for i in range(n)]
+    c.add_node("n0")
+    for name in names[1:]:
+        c.add_node(name, ["n0"])
+    c.run_for(5.0)
+    for i, name in enumerate(names):
+        c.node(name).register(make_record(f"a{i}", "A", f"rt{i}", ["x"]), c.now)
+        c.run_for(0.0)
+    down: set[str] = set()
+    for kind, x, length in faults:
+        c.run_for(rng.uniform(1, 10))
+        others = [m for m in names[1:] if m not in down]
+        if kind == "partition":
+            cut = max(1, int(n * x))
+            c.partition(names[:cut], names[cut:])
+            c.run_for(length)
+            c.repair()
+        elif kind == "loss":
+            c.net.loss = x
+            c.run_for(length)
+            c.net.loss = 0.0
+        elif kind == "crash" and others:
+            victim = others[int(x * len(others)) % len(others)]
+            c.crash(victim)
+            down.add(victim)
+        elif kind == "restart" and others:
+            victim = others[int(x * len(others)) % len(others)]
+            c.crash(victim)
+            c.run_for(length)
+            c.restart(victim, ["n0"])
+        elif kind == "pause" and others:
+            victim = others[int(x * len(others)) % len(others)]
+            c.pause(victim)
+            c.run_for(length)
+            c.resume(victim)
+        note(f"t={c.now:.1f} {kind} x={x:.2f} len={length:.1f}")
+    # After the last fault heals, everything must agree within this bound: re-contact of a
+    # dead member + a full anti-entropy period + the longest suspicion + slack.
+    hi = suspicion_timeout_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult, n,
+                                  cfg.probe_interval)[1]
+    bound = cfg.reconnect_interval + push_pull_scale(cfg.push_pull_interval, n) + hi + 15.0
+    took = c.run_until_true(
+        lambda: c.members_agree() and c.replicas_equal() and c.all_alive_everywhere(),
+        bound, step=1.0)
+    assert took is not None, (f"seed={seed} n={n} faults={faults}: not converged within "
+                              f"{bound:.0f} s")
