@@ -275,8 +275,8 @@ async def test_hostile_input_changes_nothing(nodes: list[GossipNode]) -> None:
     codec = Codec("gossipreg")
     signed = [  # valid frames whose messages carry hostile values
         codec.encode("x", "127.0.0.1:1", [[1, -5, "n0"]]),
-        codec.encode("x", "127.0.0.1:1", [[9, "n0", 1, "agent/a", 1, False, ["junk"]]]),
-        codec.encode("x", "127.0.0.1:1", [[9, "n1", 1, "weird/a", 1, False, None]]),
+        codec.encode("x", "127.0.0.1:1", [[9, "n0", 1, "agent/a", 1, False, ["junk"], []]]),
+        codec.encode("x", "127.0.0.1:1", [[9, "n1", 1, "weird/a", 1, False, None, [5]]]),
         codec.encode("x", "127.0.0.1:1", [[6, "n1", "gen", 0, "x"]]),
         codec.encode("x", "127.0.0.1:1", [[99, "future message"]]),
         codec.encode("x", "127.0.0.1:1", [[7, "n" * 300, 1, 1, "x"]]),

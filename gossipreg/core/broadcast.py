@@ -42,6 +42,11 @@ class BroadcastQueue:
         self._where[key] = item
         self._buckets[0][key] = item
 
+    def peek(self, key: Hashable) -> list[Any] | None:
+        """The message queued under ``key``, if any."""
+        item = self._where.get(key)
+        return None if item is None else item.msg
+
     def discard(self, key: Hashable) -> None:
         old = self._where.pop(key, None)
         if old is not None:

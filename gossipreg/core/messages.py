@@ -8,6 +8,7 @@ message from a newer peer and is dropped (counted as ``unknown_type``).
 Member and digest tuples:
 - member: ``[node_id, address, generation, incarnation, state]`` (state = MemberState value)
 - digest: ``{owner: [generation, watermark]}``
+- write: ``[owner, generation, key, version, deleted, value, [superseded versions]]``
 - owner delta: ``[owner, generation, since, upto, complete, entries, manifest|None, floor]`` with
   entries ``[[key, version, deleted, value], ...]`` and manifest ``[[key, version], ...]``.
 """
@@ -231,7 +232,8 @@ def encode(m: Message) -> list[Any]:
             return [Tag.LEFT, m.node, m.generation, m.incarnation]
         case WriteMsg():
             w = m.write
-            return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted, w.value]
+            return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted, w.value,
+                    list(w.supersedes)]
         case Sync():
             return [Tag.SYNC, m.xid, _digest_wire(m.digest), m.member_hash,
                     _members_wire(m.members), m.join]
@@ -368,10 +370,14 @@ def parse(raw: list[Any]) -> Message | None:
         _want(raw, 4)
         return Left(check_id(raw[1], "node_id"), _int(raw[2]), _int(raw[3]))
     if tag == Tag.WRITE:
-        _want(raw, 7)
+        _want(raw, 8)
         validate_value(raw[3], raw[5], raw[6])
-        return WriteMsg(Write(check_id(raw[1], "owner"), _int(raw[2]), raw[3], _int(raw[4]),
-                              raw[5], raw[6]))
+        version = _int(raw[4])
+        sup = tuple(_int(v) for v in _list(raw[7], 64))
+        if any(v >= version for v in sup):
+            raise InvalidArgumentError("a write can only supersede older versions")
+        return WriteMsg(Write(check_id(raw[1], "owner"), _int(raw[2]), raw[3], version,
+                              raw[5], raw[6], sup))
     if tag == Tag.SYNC:
         _want(raw, 6)
         h = raw[3]

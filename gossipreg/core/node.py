@@ -140,6 +140,11 @@ class Node:
         self._member_q.put(node_id, wire, message_size(wire))
 
     def gossip_write(self, key: tuple[str, str], wire: list[Any]) -> None:
+        """Queue a write; one replacing a queued older write of the same key inherits the
+        versions that one superseded (receivers settle them without ever seeing them)."""
+        old = self._write_q.peek(key)
+        if old is not None and old[2] == wire[2] and old[4] < wire[4]:
+            wire = [*wire[:7], sorted({*old[7], old[4], *wire[7]})[-64:]]
         self._write_q.put(key, wire, message_size(wire))
 
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
@@ -183,7 +188,7 @@ class Node:
         stale = self.dir.replica.is_stale
         for raw in env.messages:
             # Gossip brings most writes many times over: drop known ones before validating.
-            if raw[0] == Tag.WRITE and len(raw) == 7 and stale(raw[1], raw[2], raw[3], raw[4]):
+            if raw[0] == Tag.WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
                 m.duplicates_in += 1
                 continue
             try:

@@ -8,10 +8,13 @@ Rules:
 - Deletions are versioned tombstones, collected ``tombstone_ttl`` after they were applied here.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted).
-- The watermark ``w`` means "every write with version <= w that is still current is here". Only a
+- The watermark ``w`` means "every write with version <= w that is still current is here". A
   delta moves it: a delta answers "current writes with version > w", in version order, so applying
   a prefix of it moves the watermark to the last version applied (never past the sender's own
-  watermark). A write that came early by broadcast never moves it.
+  watermark). Broadcast writes move it too, but only over versions accounted for: each write
+  names the versions of its key it supersedes, so a version is settled once it, or a write that
+  supersedes it, is here; the watermark advances over the settled run above it. Without this,
+  every anti-entropy exchange would resend every write the fast path already delivered.
 - The digest is ``{owner: (generation, watermark)}``; the owner's own watermark is its max version.
 
 Merge is commutative, associative and idempotent: the final state depends only on the set of
@@ -64,7 +67,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One owner write as it travels on the fast path."""
+    """One owner write as it travels on the fast path. ``supersedes`` lists older versions of
+    the same key that this write replaces (so receivers can settle them without seeing them)."""
 
     owner: str
     generation: int
@@ -72,6 +76,7 @@ class Write:
     version: int
     deleted: bool
     value: Any
+    supersedes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,8 @@ Delta = list[OwnerDelta]
 class _Owner:
     """State held about one owner."""
 
-    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "sorted", "wm")
+    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
+                 "sorted", "wm")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -111,6 +117,27 @@ class _Owner:
         self.max_version = 0
         self.wm = 0
         self.gc_floor = 0
+        # Versions above the watermark known to be here or superseded.
+        self.settled: set[int] = set()
+
+    def settle(self, versions: tuple[int, ...] | list[int]) -> None:
+        wm = self.wm
+        for v in versions:
+            if v > wm:
+                self.settled.add(v)
+        self.advance()
+
+    def advance(self) -> None:
+        settled = self.settled
+        wm = self.wm
+        while wm + 1 in settled:
+            wm += 1
+            settled.discard(wm)
+        self.wm = wm
+        if settled and min(settled) <= wm:
+            self.settled = {v for v in settled if v > wm}
+        if wm > self.max_version:
+            self.max_version = wm
 
     def put(self, key: str, entry: Entry) -> None:
         old = self.entries.get(key)
@@ -218,9 +245,11 @@ class Replica:
         """Write one of our own keys; returns the write to disseminate."""
         st = self._owners[self.self_id]
         version = st.max_version + 1
+        old = st.entries.get(key)
         st.put(key, Entry(value, version, False, entry_size(key, value)))
         st.wm = version
-        return Write(self.self_id, self.generation, key, version, False, value)
+        return Write(self.self_id, self.generation, key, version, False, value,
+                     () if old is None else (old.version,))
 
     def delete(self, key: str, now: float) -> Write | None:
         """Delete one of our own keys (a tombstone); None if it is absent or already deleted."""
@@ -232,7 +261,7 @@ class Replica:
         st.put(key, Entry(None, version, True, entry_size(key, None), now))
         st.wm = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
-        return Write(self.self_id, self.generation, key, version, True, None)
+        return Write(self.self_id, self.generation, key, version, True, None, (old.version,))
 
     def own_value(self, key: str) -> Any:
         e = self._owners[self.self_id].entries.get(key)
@@ -264,6 +293,8 @@ class Replica:
         if st is None:
             return changed
         self._merge_entry(st, w.owner, w.key, w.version, w.deleted, w.value, now, changed)
+        # Whether it was news or not, its version and those it supersedes are settled here.
+        st.settle((w.version, *w.supersedes))
         return changed
 
     def _merge_entry(
@@ -317,6 +348,7 @@ class Replica:
                     st.wm = reached
                 if st.wm > st.max_version:
                     st.max_version = st.wm
+            st.settle([e[1] for e in od.entries])
             if od.manifest is not None:
                 # Tombstones below the sender's horizon never reached us: we cannot hand them on.
                 st.gc_floor = max(st.gc_floor, od.floor)
