@@ -59,7 +59,8 @@ def show(when: datetime) -> str:
 
 
 async def main() -> None:
-    llm, llm_line = await detect()
+    # The runtime processes run the agents' tasks and detect the LLM themselves (same rules).
+    _, llm_line = await detect()
     print(llm_line)
     observer = AgentRegistry(AgentRegistryConfig(heartbeat_timeout=3.0),
                              node_config=node_config(), name="observer")

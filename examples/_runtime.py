@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 
@@ -55,10 +56,8 @@ async def main() -> None:
     while not stop.is_set():
         for aid in agents:
             await registry.update_agent_heartbeat(aid)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.heartbeat)
-        except TimeoutError:
-            pass
     await registry.shutdown()
 
 
