@@ -1,0 +1,134 @@
+"""The measurements, the same for every system (see sim/mesh/__main__.py for the names).
+
+Run inside a private network namespace when possible, so that the loopback byte counters
+belong to this system's nodes alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sim.mesh.drivers import Driver
+from sim.mesh.procs import Children, cpu_seconds, rss_mb
+
+__all__ = ["measure"]
+
+POLL = 0.05
+
+
+def _lo_tx() -> int | None:
+    try:
+        with open("/sys/class/net/lo/statistics/tx_bytes") as f:
+            return int(f.read())
+    except OSError:
+        return None
+
+
+async def _until(pred: Callable[[], Awaitable[bool]], timeout: float) -> float | None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if await pred():
+                return time.monotonic() - t0
+        except (OSError, ConnectionError, asyncio.TimeoutError, RuntimeError, KeyError):
+            pass
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: float,
+                  log: Callable[[str], None], seed: int = 1) -> dict[str, Any]:
+    rng = random.Random(seed)
+    out: dict[str, Any] = {"nodes": n}
+    idx = list(range(n))
+    names = {d.node_name(i) for i in idx}
+
+    async def all_states(members: list[int]) -> list[dict[str, str]]:
+        return list(await asyncio.gather(*(d.states(i) for i in members)))
+
+    # Join: every node sees all n alive, timed from the moment the last one is running.
+    for i in idx:
+        d.start(i)
+    log(f"{d.name}: {n} nodes started")
+
+    async def joined() -> bool:
+        return all(sum(s == "alive" for k, s in st.items() if k in names) == n
+                   for st in await all_states(idx))
+
+    out["join_s"] = await _until(joined, 120)
+    log(f"{d.name}: join converged in {out['join_s']}")
+
+    # Propagation: one piece of metadata published on a random node, seen by all.
+    props = []
+    for r in range(reps):
+        key = f"k{r}{rng.randrange(10**6)}"
+        src = rng.choice(idx)
+        t0 = time.monotonic()
+        await d.publish(src, key)
+
+        async def everywhere(key: str = key) -> bool:
+            return all(await asyncio.gather(*(d.sees(i, key) for i in idx)))
+
+        await _until(everywhere, 60)
+        props.append(time.monotonic() - t0)
+    out["propagation_s"] = statistics.median(props)
+    out["propagation_samples"] = props
+    log(f"{d.name}: propagation {props}")
+
+    # Idle: CPU, RSS and loopback bytes over a quiet window (no polling meanwhile).
+    await asyncio.sleep(2.0)
+    pids = d.pids
+    cpu0, b0, t0 = sum(cpu_seconds(p) for p in pids), _lo_tx(), time.monotonic()
+    await asyncio.sleep(idle_s)
+    cpu1, b1, t1 = sum(cpu_seconds(p) for p in pids), _lo_tx(), time.monotonic()
+    out["idle_cpu_ms_per_node_per_s"] = (cpu1 - cpu0) * 1000 / n / (t1 - t0)
+    out["rss_mb_per_node"] = statistics.mean(rss_mb(p) for p in pids)
+    out["idle_bytes_per_node_per_s"] = (None if b0 is None or b1 is None
+                                        else (b1 - b0) / n / (t1 - t0))
+    log(f"{d.name}: idle cpu {out['idle_cpu_ms_per_node_per_s']:.2f} ms/s, rss "
+        f"{out['rss_mb_per_node']:.1f} MB, bytes {out['idle_bytes_per_node_per_s']}")
+
+    # A 1 s SIGSTOP must not be taken for a failure.
+    paused = rng.choice(idx[1:])
+    procs = d.procs  # type: ignore[attr-defined]
+    children.signal(procs[paused], signal.SIGSTOP)
+    await asyncio.sleep(1.0)
+    children.signal(procs[paused], signal.SIGCONT)
+    accusers: set[int] = set()
+    t_end = time.monotonic() + 10
+    victim_name = d.node_name(paused)
+    while time.monotonic() < t_end:
+        observers = [i for i in idx if i != paused]
+        for i, st in zip(observers, await all_states(observers), strict=True):
+            if st.get(victim_name) == "failed":
+                accusers.add(i)
+        await asyncio.sleep(0.2)
+    out["false_dead"] = len(accusers)
+    log(f"{d.name}: false DEAD under a 1 s pause: {len(accusers)}")
+
+    # Detection: SIGKILL a node, every survivor must report it failed.
+    dets = []
+    alive = [i for i in idx if i != 0]
+    for _ in range(min(reps, n - 2)):
+        victim = rng.choice(alive)
+        alive.remove(victim)
+        survivors = [0, *alive]
+        vname = d.node_name(victim)
+        t0 = time.monotonic()
+        children.signal(procs[victim], signal.SIGKILL)
+
+        async def detected(survivors: list[int] = survivors, vname: str = vname) -> bool:
+            return all(st.get(vname) == "failed" for st in await all_states(survivors))
+
+        took = await _until(detected, 60)
+        dets.append(took if took is not None else float("inf"))
+        log(f"{d.name}: {vname} killed, failed everywhere after {took}")
+    out["detection_s"] = statistics.median(dets) if dets else None
+    out["detection_samples"] = dets
+    return out
