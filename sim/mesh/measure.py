@@ -36,7 +36,7 @@ async def _until(pred: Callable[[], Awaitable[bool]], timeout: float) -> float |
         try:
             if await pred():
                 return time.monotonic() - t0
-        except (OSError, ConnectionError, asyncio.TimeoutError, RuntimeError, KeyError):
+        except (TimeoutError, OSError, ConnectionError, RuntimeError, KeyError):
             pass
         await asyncio.sleep(POLL)
     return None
