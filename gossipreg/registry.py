@@ -222,7 +222,7 @@ class AgentRegistry:
         self.event_queue: asyncio.Queue[RegistryEvent] = _DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
-        self._meta: dict[str, AgentMetadata] = {}
+        self._meta: dict[str, tuple[AgentView, AgentMetadata]] = {}
         self._running = False
         self._heartbeat_monitor_task: asyncio.Task[None] | None = None
         self._event_broadcaster_task: asyncio.Task[None] | None = None
@@ -281,12 +281,9 @@ class AgentRegistry:
     def _on_core_event(self, ev: CoreEvent) -> None:
         """Keep the metadata cache current and feed the kaizen event queue (never blocks)."""
         aid = ev.agent_id
-        if aid is not None:
-            if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
-                self._meta.pop(aid, None)
-                self._objects.pop(aid, None)
-            else:
-                self._meta.pop(aid, None)  # rebuilt from the view on next access
+        if aid is not None and ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
+            self._meta.pop(aid, None)
+            self._objects.pop(aid, None)
         if self.config.enable_event_broadcasting:
             self.event_queue.put_nowait(RegistryEvent.from_core(ev))
 
@@ -396,9 +393,10 @@ class AgentRegistry:
 
     # ---------------------------------------------------------------- queries
     def _metadata(self, v: AgentView) -> AgentMetadata:
-        m = self._meta.get(v.agent_id)
-        if m is not None and m.status is v.status and m.heartbeat_count == v.heartbeat_count:
-            return m
+        cached = self._meta.get(v.agent_id)
+        if cached is not None and cached[0] is v:  # views are immutable: same view, same data
+            return cached[1]
+        old = None if cached is None else cached[1]
         r = v.record
         local = self._objects.get(r.agent_id)
         m = AgentMetadata(
@@ -413,13 +411,11 @@ class AgentRegistry:
             registered_at=datetime.fromtimestamp(r.registered_at, UTC),
             heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
             memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd)
-        if m is not None:
-            old = self._meta.get(v.agent_id)
-            if old is not None:  # keep local task bookkeeping across refreshes
-                for k in ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
-                          "error_count", "request_count"):
-                    setattr(m, k, getattr(old, k))
-        self._meta[v.agent_id] = m
+        if old is not None:  # keep the caller's task bookkeeping across refreshes
+            for k in ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
+                      "error_count", "request_count"):
+                setattr(m, k, getattr(old, k))
+        self._meta[v.agent_id] = (v, m)
         return m
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
