@@ -27,8 +27,9 @@ __all__ = [
 
 log = logging.getLogger("gossipreg.io.transport")
 
-# aiohttp always sends Date and Server; a short Server value trims every gossip answer.
-_SHORT = {"Server": "gr"}
+# aiohttp always sends Date and Server; a short Server value trims every gossip answer, and an
+# empty Content-Type replaces the default application/octet-stream.
+_SHORT = {"Server": "gr", "Content-Type": ""}
 
 GOSSIP_PATH = "/v1/gossip"
 
@@ -166,7 +167,9 @@ class HttpTransport(Transport):
         self._session = ClientSession(
             connector=TCPConnector(limit=self._max_in_flight, limit_per_host=8,
                                    keepalive_timeout=30.0),
-            timeout=self._timeout, skip_auto_headers=("User-Agent", "Accept-Encoding"))
+            timeout=self._timeout,
+            # Gossip frames are tiny: every header left out is a few percent of the traffic.
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"))
         return self.address
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
