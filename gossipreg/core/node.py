@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.broadcast import BroadcastQueue
 from gossipreg.core.codec import Codec, message_size
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
-from gossipreg.core.formulas import push_pull_scale, retransmit_limit
+from gossipreg.core.formulas import retransmit_limit
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import Member, MemberChange, MemberTable
 from gossipreg.core.messages import (
@@ -63,8 +64,6 @@ from gossipreg.core.types import (
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
-_MEMBER_TAGS = frozenset({Tag.PING, Tag.ACK, Tag.PING_REQ, Tag.NACK, Tag.ALIVE, Tag.SUSPECT,
-                          Tag.DEAD, Tag.LEFT})
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 _MEMBER_EVENTS = {
     MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
@@ -112,20 +111,20 @@ class Node:
         self._out: dict[str, list[list[Any]]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
         self._transmits: deque[Transmit] = deque()
-        self._xid = 0
-        self._seeds: list[str] = []
         self._dead_recent: list[str] = []
-        self.joined = True
         self.left = False
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
-        self._next_join = float("inf")
         cfg = self.cfg
         self._next_gossip = now + cfg.gossip_interval
-        self._next_push_pull = now + rng.uniform(0.5, 1.0) * cfg.push_pull_interval
-        self._next_reconnect = now + cfg.reconnect_interval
         self._next_reap = now + min(60.0, cfg.tombstone_ttl / 4)
         self._now = now
+        self.ae = AntiEntropy(self, now)
+
+    @property
+    def joined(self) -> bool:
+        """Whether a seed has answered our join (True when there was nothing to join)."""
+        return self.ae.joined
 
     # ------------------------------------------------------------------ clock
     def wall(self, now: float) -> float:
@@ -209,18 +208,10 @@ class Node:
             self._flush(now)
             return
         self.swim.tick(now)
-        if now >= self._next_join and not self.joined:
-            self._send_join(now)
+        self.ae.tick(now)
         if now >= self._next_gossip:
             self._next_gossip = now + self.cfg.gossip_interval
             self._gossip_tick()
-        if now >= self._next_push_pull:
-            n = self.members.live_count()
-            self._next_push_pull = now + push_pull_scale(self.cfg.push_pull_interval, n)
-            self._push_pull(now)
-        if now >= self._next_reconnect:
-            self._next_reconnect = now + self.cfg.reconnect_interval
-            self._reconnect()
         if now >= self._next_reap:
             self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
             self._reap(now)
@@ -231,8 +222,8 @@ class Node:
         """When ``handle_timeout`` must be called next (absolute, same clock as ``now``)."""
         if self.left:
             return None
-        t = min(self.swim.next_deadline(), self._next_gossip, self._next_push_pull,
-                self._next_reconnect, self._next_reap, self._next_join)
+        t = min(self.swim.next_deadline(), self.ae.next_deadline(), self._next_gossip,
+                self._next_reap)
         d = self.dir.next_deadline()
         return t if d is None else min(t, d)
 
@@ -251,23 +242,8 @@ class Node:
     def join(self, seeds: Sequence[str], now: float) -> None:
         """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
         answers."""
-        self._seeds = [s for s in seeds if s != self.addr]
-        if not self._seeds:
-            return
-        self.joined = False
-        self._send_join(now)
+        self.ae.join(seeds, now)
         self._flush(now)
-
-    def _send_join(self, now: float) -> None:
-        self._next_join = now + self.cfg.join_retry_interval
-        rows = self.swim.rows()
-        for seed in self._seeds:
-            self.send(seed, self._sync(rows, join=True))
-        self.metrics.join_attempts += 1
-
-    def _sync(self, rows: Any, join: bool) -> Sync:
-        self._xid += 1
-        return Sync(self._xid, self.dir.replica.digest(), self.members.digest_hash(), rows, join)
 
     # ----------------------------------------------------------------- writes
     def register(self, record: AgentRecord, now: float) -> AgentView:
@@ -379,63 +355,17 @@ class Node:
                     w = msg.write
                     self.gossip_write((w.owner, w.key), encode(msg))
             case Sync():
-                self._on_sync(msg, src_id, src_addr, now)
+                self.ae.on_sync(msg, src_id, src_addr, now)
             case SyncAck():
-                self._on_sync_ack(msg, src_id, src_addr, now)
+                self.ae.on_sync_ack(msg, src_id, src_addr, now)
             case SyncAck2():
-                if msg.members is not None:
-                    swim.merge_rows(msg.members, src_id, now)
-                self.dir.apply_delta(msg.deltas, now)
+                self.ae.on_sync_ack2(msg, src_id, now)
             case Request():
                 ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
                 self.send(src_addr, Response(msg.req_id, ok, detail))
             case Response():
                 if self.dir.request_done(msg.req_id):
                     self.dir.results.append(Result(msg.req_id, msg.ok, msg.detail))
-
-    # ------------------------------------------------------------ anti-entropy
-    def _on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
-        if msg.members is not None:
-            self.swim.merge_rows(msg.members, src_id, now)
-        replica = self.dir.replica
-        deltas = replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
-        mine = replica.digest()
-        opener_ahead = any(
-            o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
-            for o, gw in msg.digest.items())
-        hashes_differ = msg.member_hash != self.members.digest_hash()
-        send_rows = msg.members is not None or hashes_differ
-        self.send(src_addr, SyncAck(
-            msg.xid, tuple(deltas), mine if opener_ahead else None,
-            self.swim.rows() if send_rows else None,
-            msg.members is None and hashes_differ))
-
-    def _on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
-        if not self.joined and src_addr in self._seeds:
-            self.joined = True
-            self._next_join = float("inf")
-        if msg.members is not None:
-            self.swim.merge_rows(msg.members, src_id, now)
-        self.dir.apply_delta(msg.deltas, now)
-        deltas = (self.dir.replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
-                  if msg.digest is not None else [])
-        if deltas or msg.want_members:
-            self._xid += 1
-            self.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
-                                         self.swim.rows() if msg.want_members else None))
-
-    def _push_pull(self, now: float) -> None:
-        live = self.members.live_others
-        if live:
-            peer = self.members.get(self.rng.choice(live))
-            assert peer is not None
-            self.send(peer.addr, self._sync(None, join=False))
-
-    def _reconnect(self) -> None:
-        """Try one DEAD member: if it answers, the exchange of tables makes both refute."""
-        dead = [m for m in self.members if m.state is MemberState.DEAD and m.addr]
-        if dead:
-            self.send(self.rng.choice(dead).addr, self._sync(self.swim.rows(), join=False))
 
     def _reap(self, now: float) -> None:
         self.dir.replica.collect(now)
@@ -514,8 +444,3 @@ class Node:
             self.metrics.packets_out += 1
             self.metrics.bytes_out += len(payload)
             self._transmits.append(Transmit(addr, payload))
-
-
-def is_member_tag(tag: int) -> bool:
-    """Whether a message tag belongs to the membership protocol (for byte accounting)."""
-    return tag in _MEMBER_TAGS

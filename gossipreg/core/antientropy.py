@@ -1,0 +1,118 @@
+"""Anti-entropy exchanges (the slow path), joins and reconnection to dead members.
+
+Rules:
+- Every ``push_pull_interval`` (stretched above 32 nodes) a node opens a three-way exchange with
+  one random live peer: SYNC (our digest and the hash of our member table) -> SYNC_ACK (the
+  deltas we lack, the peer's digest when we have something for it, its member table when the
+  hashes differ) -> SYNC_ACK2 (the deltas it lacks, our table when asked). Equal tables and
+  digests cost a few dozen bytes.
+- A join is a SYNC carrying our member table to every seed, retried every
+  ``join_retry_interval`` until one seed answers.
+- Every ``reconnect_interval`` one DEAD member gets a SYNC with our table: if it is alive (a
+  healed partition), both sides see themselves reported DEAD, refute, and merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from gossipreg.core.formulas import push_pull_scale
+from gossipreg.core.messages import MemberRow, Sync, SyncAck, SyncAck2
+from gossipreg.core.types import MemberState
+
+if TYPE_CHECKING:
+    from gossipreg.core.node import Node
+
+__all__ = ["AntiEntropy"]
+
+
+class AntiEntropy:
+    """The exchange timers and handlers of one node."""
+
+    def __init__(self, node: Node, now: float) -> None:
+        self.node = node
+        cfg = node.cfg
+        self.joined = True
+        self._seeds: list[str] = []
+        self._xid = 0
+        self.next_join = float("inf")
+        self.next_push_pull = now + node.rng.uniform(0.5, 1.0) * cfg.push_pull_interval
+        self.next_reconnect = now + cfg.reconnect_interval
+
+    def next_deadline(self) -> float:
+        return min(self.next_join, self.next_push_pull, self.next_reconnect)
+
+    def tick(self, now: float) -> None:
+        node, cfg = self.node, self.node.cfg
+        if now >= self.next_join and not self.joined:
+            self._send_join(now)
+        if now >= self.next_push_pull:
+            self.next_push_pull = now + push_pull_scale(cfg.push_pull_interval,
+                                                        node.members.live_count())
+            live = node.members.live_others
+            if live:
+                peer = node.members.get(node.rng.choice(live))
+                assert peer is not None
+                node.send(peer.addr, self._sync(None, join=False))
+        if now >= self.next_reconnect:
+            self.next_reconnect = now + cfg.reconnect_interval
+            dead = [m for m in node.members if m.state is MemberState.DEAD and m.addr]
+            if dead:
+                node.send(node.rng.choice(dead).addr, self._sync(node.swim.rows(), join=False))
+
+    # ----------------------------------------------------------------- joining
+    def join(self, seeds: Sequence[str], now: float) -> None:
+        self._seeds = [s for s in seeds if s != self.node.addr]
+        if self._seeds:
+            self.joined = False
+            self._send_join(now)
+
+    def _send_join(self, now: float) -> None:
+        self.next_join = now + self.node.cfg.join_retry_interval
+        rows = self.node.swim.rows()
+        for seed in self._seeds:
+            self.node.send(seed, self._sync(rows, join=True))
+        self.node.metrics.join_attempts += 1
+
+    def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
+        self._xid += 1
+        node = self.node
+        return Sync(self._xid, node.dir.replica.digest(), node.members.digest_hash(), rows, join)
+
+    # ---------------------------------------------------------------- handlers
+    def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+        node = self.node
+        if msg.members is not None:
+            node.swim.merge_rows(msg.members, src_id, now)
+        replica = node.dir.replica
+        deltas = replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
+        mine = replica.digest()
+        opener_ahead = any(
+            o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
+            for o, gw in msg.digest.items())
+        hashes_differ = msg.member_hash != node.members.digest_hash()
+        send_rows = msg.members is not None or hashes_differ
+        node.send(src_addr, SyncAck(
+            msg.xid, tuple(deltas), mine if opener_ahead else None,
+            node.swim.rows() if send_rows else None,
+            msg.members is None and hashes_differ))
+
+    def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
+        node = self.node
+        if not self.joined and src_addr in self._seeds:
+            self.joined = True
+            self.next_join = float("inf")
+        if msg.members is not None:
+            node.swim.merge_rows(msg.members, src_id, now)
+        node.dir.apply_delta(msg.deltas, now)
+        deltas = (node.dir.replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
+                  if msg.digest is not None else [])
+        if deltas or msg.want_members:
+            node.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
+                                         node.swim.rows() if msg.want_members else None))
+
+    def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
+        if msg.members is not None:
+            self.node.swim.merge_rows(msg.members, src_id, now)
+        self.node.dir.apply_delta(msg.deltas, now)
