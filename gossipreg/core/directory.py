@@ -24,7 +24,7 @@ from gossipreg.core.errors import AgentExistsError
 from gossipreg.core.hlc import HybridClock, Stamp
 from gossipreg.core.membership import MemberChange
 from gossipreg.core.messages import Request, WriteMsg, encode
-from gossipreg.core.records import AGENT, HB, STATUS, record_to_value
+from gossipreg.core.records import AGENT, HB, STATUS
 from gossipreg.core.replica import OwnerDelta, Replica, Write
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState
 from gossipreg.core.view import View
@@ -77,9 +77,9 @@ class Directory:
         return int(self.node.wall(now) * 1000)
 
     # ------------------------------------------------------------ own writes
-    def _write(self, key: str, value: Any, now: float, record: AgentRecord | None = None) -> None:
+    def _write(self, key: str, value: Any, now: float) -> None:
         w = self.replica.write(key, value)
-        self.view.apply(self.node.id, key, value, False, self.node.wall(now), record)
+        self.view.apply(self.node.id, key, value, False, self.node.wall(now))
         self._gossip(w)
 
     def _delete(self, key: str, now: float) -> None:
@@ -100,7 +100,7 @@ class Directory:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
             record = dataclasses.replace(record, registered_at=self.node.wall(now))
-        self._write(AGENT + aid, record_to_value(record), now, record)
+        self._write(AGENT + aid, record, now)
         self._last_hb[aid] = now
         self._arm(aid, now)
         self._cleanup(now)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.records import check_id, validate_value
+from gossipreg.core.records import check_id, to_wire, validate_value
 from gossipreg.core.replica import OwnerDelta, Write
 from gossipreg.core.types import MemberState
 
@@ -201,7 +201,7 @@ def _members_wire(rows: tuple[MemberRow, ...] | None) -> list[list[Any]] | None:
 def _delta_wire(d: OwnerDelta) -> list[Any]:
     return [
         d.owner, d.generation, d.since, d.upto, d.complete,
-        [list(e) for e in d.entries],
+        [[k, v, deleted, to_wire(value)] for k, v, deleted, value in d.entries],
         None if d.manifest is None else [list(m) for m in d.manifest],
         d.floor,
     ]
@@ -232,8 +232,8 @@ def encode(m: Message) -> list[Any]:
             return [Tag.LEFT, m.node, m.generation, m.incarnation]
         case WriteMsg():
             w = m.write
-            return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted, w.value,
-                    list(w.supersedes)]
+            return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted,
+                    to_wire(w.value), list(w.supersedes)]
         case Sync():
             return [Tag.SYNC, m.xid, _digest_wire(m.digest), m.member_hash,
                     _members_wire(m.members), m.join]
@@ -321,8 +321,7 @@ def _deltas(v: object) -> tuple[OwnerDelta, ...]:
             if version <= last:
                 raise InvalidArgumentError("delta entries must ascend by version")
             last = version
-            validate_value(key, deleted, value)
-            entries.append((key, version, deleted, value))
+            entries.append((key, version, deleted, validate_value(key, deleted, value)))
         manifest = None
         if d[6] is not None:
             pairs = []
@@ -371,13 +370,13 @@ def parse(raw: list[Any]) -> Message | None:
         return Left(check_id(raw[1], "node_id"), _int(raw[2]), _int(raw[3]))
     if tag == Tag.WRITE:
         _want(raw, 8)
-        validate_value(raw[3], raw[5], raw[6])
+        value = validate_value(raw[3], raw[5], raw[6])
         version = _int(raw[4])
         sup = tuple(_int(v) for v in _list(raw[7], 64))
         if any(v >= version for v in sup):
             raise InvalidArgumentError("a write can only supersede older versions")
         return WriteMsg(Write(check_id(raw[1], "owner"), _int(raw[2]), raw[3], version,
-                              raw[5], raw[6], sup))
+                              raw[5], value, sup))
     if tag == Tag.SYNC:
         _want(raw, 6)
         h = raw[3]

@@ -30,6 +30,7 @@ __all__ = [
     "record_from_value",
     "record_to_value",
     "status_from_value",
+    "to_wire",
     "validate_value",
 ]
 
@@ -211,19 +212,29 @@ def parse_key(key: object) -> tuple[str, str]:
     raise InvalidArgumentError("unknown key prefix")
 
 
-def validate_value(key: object, deleted: object, value: object) -> None:
-    """Check a (key, deleted, value) triple from the network; raises InvalidArgumentError."""
+def validate_value(key: object, deleted: object, value: object) -> Any:
+    """Check a (key, deleted, value) triple from the network and return the value to store: an
+    :class:`AgentRecord` for ``agent/`` keys (the replica and the view then share one object),
+    the wire value otherwise. Raises InvalidArgumentError."""
     prefix, agent_id = parse_key(key)
     if type(deleted) is not bool:
         raise InvalidArgumentError("deleted flag must be a bool")
     if deleted:
         if value is not None:
             raise InvalidArgumentError("a tombstone carries no value")
-        return
+        return None
     if prefix == AGENT:
-        if record_from_value(value).agent_id != agent_id:
+        record = record_from_value(value)
+        if record.agent_id != agent_id:
             raise InvalidArgumentError("record id does not match its key")
-    elif prefix == HB:
+        return record
+    if prefix == HB:
         heartbeat_from_value(value)
     else:
         status_from_value(value)
+    return value
+
+
+def to_wire(value: Any) -> Any:
+    """The msgpack-able form of a stored value (records travel as lists)."""
+    return record_to_value(value) if isinstance(value, AgentRecord) else value

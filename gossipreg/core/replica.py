@@ -32,6 +32,7 @@ from typing import Any
 import msgpack
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.records import to_wire
 
 __all__ = [
     "Delta",
@@ -51,7 +52,7 @@ _ENTRY_OVERHEAD = 16
 
 def entry_size(key: str, value: Any) -> int:
     """Approximate wire size of one entry: what the byte budgets count."""
-    return len(key) + len(msgpack.packb(value)) + _ENTRY_OVERHEAD
+    return len(key) + len(msgpack.packb(to_wire(value))) + _ENTRY_OVERHEAD
 
 
 @dataclass(slots=True)

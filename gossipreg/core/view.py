@@ -68,10 +68,9 @@ class View:
         self.disappeared: list[str] = []
 
     # ------------------------------------------------------------------ inputs
-    def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float,
-              record: AgentRecord | None = None) -> None:
-        """A replica key changed: update the raw tables and re-derive its agent. ``record`` is
-        the already validated record of an own write (saves parsing it again)."""
+    def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float) -> None:
+        """A replica key changed: update the raw tables and re-derive its agent. Record values
+        arrive as validated :class:`AgentRecord` objects (shared with the replica)."""
         prefix, agent_id = parse_key(key)
         if prefix == AGENT:
             recs = self._records.setdefault(agent_id, {})
@@ -81,7 +80,8 @@ class View:
                 if not recs:
                     del self._records[agent_id]
             else:
-                recs[owner] = record if record is not None else record_from_value(value)
+                recs[owner] = (value if isinstance(value, AgentRecord)
+                               else record_from_value(value))
                 self._owned.setdefault(owner, set()).add(agent_id)
         else:
             table: dict[str, dict[str, Any]] = self._hb if prefix == HB else self._status
