@@ -4,6 +4,7 @@
     gossipreg node --name NAME --bind HOST:PORT [--advertise HOST:PORT] [--join HOST:PORT ...]
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
+    gossipreg keygen
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gossipreg", description="Decentralized agent registry.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("keygen", help="print a new random key for a key file")
+
     d = sub.add_parser("demo", help="run a live mesh on loopback and watch it work")
     d.add_argument("--nodes", type=int, default=3, help="runtimes to start (2..8)")
 
@@ -167,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for a in [args.bind, *args.join] + ([args.advertise] if args.advertise else []):
                 split_hostport(a)
             return asyncio.run(_run_node(args))
+        if args.command == "keygen":
+            from gossipreg.io.keys import generate_key
+
+            print(generate_key())
+            return 0
         if args.command == "demo":
             from gossipreg.io.demo import run_demo
 

@@ -7,7 +7,12 @@ Rules:
   hashes differ) -> SYNC_ACK2 (the deltas it lacks, our table when asked). Equal tables and
   digests cost a few dozen bytes.
 - A join is a SYNC carrying our member table to every seed, retried every
-  ``join_retry_interval`` until one seed answers.
+  ``join_retry_interval`` until one seed answers; then the joiner announces itself directly to
+  (up to ``ANNOUNCE_MAX``) members, so that no member depends on gossip alone to learn of it:
+  with a retransmit limit of 4 in a small cluster, one member in a few dozen would otherwise
+  miss the news and wait for the next push-pull.
+- A packet from a sender we do not know opens an exchange with it (at most once per
+  ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval`` one DEAD member gets a SYNC with our table: if it is alive (a
   healed partition), both sides see themselves reported DEAD, refute, and merge.
 """
@@ -24,7 +29,9 @@ from gossipreg.core.types import MemberState
 if TYPE_CHECKING:
     from gossipreg.core.node import Node
 
-__all__ = ["AntiEntropy"]
+__all__ = ["ANNOUNCE_MAX", "AntiEntropy"]
+
+ANNOUNCE_MAX = 128
 
 
 class AntiEntropy:
@@ -39,6 +46,8 @@ class AntiEntropy:
         self.next_join = float("inf")
         self.next_push_pull = now + node.rng.uniform(0.5, 1.0) * cfg.push_pull_interval
         self.next_reconnect = now + cfg.reconnect_interval
+        self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
+        self._next_contact = now
 
     def next_deadline(self) -> float:
         return min(self.next_join, self.next_push_pull, self.next_reconnect)
@@ -98,13 +107,35 @@ class AntiEntropy:
             node.swim.rows() if send_rows else None,
             msg.members is None and hashes_differ))
 
+    def unknown_sender(self, src_id: str, src_addr: str, now: float) -> None:
+        """A packet came from a node missing from our table: exchange tables with it."""
+        last = self._contacted.get(src_id)
+        if last is not None and now - last < self.node.cfg.reconnect_interval:
+            return
+        # A global bound too, so that made-up sender ids cannot turn us into a reflector.
+        if now < self._next_contact:
+            return
+        self._next_contact = now + self.node.cfg.probe_interval / 2
+        if len(self._contacted) > 4096:
+            self._contacted.clear()
+        self._contacted[src_id] = now
+        self.node.send(src_addr, self._sync(self.node.swim.rows(), join=False))
+
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
         node = self.node
-        if not self.joined and src_addr in self._seeds:
+        announce = not self.joined and src_addr in self._seeds
+        if announce:
             self.joined = True
             self.next_join = float("inf")
         if msg.members is not None:
             node.swim.merge_rows(msg.members, src_id, now)
+        if announce:
+            me = node.swim.alive_self()
+            others = [m for m in node.members.live_others if m != src_id]
+            for member in node.rng.sample(others, min(len(others), ANNOUNCE_MAX)):
+                m = node.members.get(member)
+                if m is not None:
+                    node.send(m.addr, me)
         node.dir.apply_delta(msg.deltas, now)
         deltas = (node.dir.replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
                   if msg.digest is not None else [])

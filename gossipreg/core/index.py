@@ -269,9 +269,6 @@ class CapabilityIndex:
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         return frozenset(self._by_status[status])
 
-    def ids_by_runtime(self, runtime_id: str) -> frozenset[str]:
-        return frozenset(self._by_runtime.get(runtime_id, ()))
-
     def runtimes(self) -> dict[str, int]:
         return {r: len(ids) for r, ids in self._by_runtime.items()}
 

@@ -196,6 +196,8 @@ class Node:
             m.drop("from_self")
             return
         self.last_src = env.src_addr
+        if self.members.get(env.src_id) is None:
+            self.ae.unknown_sender(env.src_id, env.src_addr, now)
         stale = self.dir.replica.is_stale
         for raw in env.messages:
             # Gossip brings most writes many times over: drop known ones before validating.

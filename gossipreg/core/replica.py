@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,13 +189,6 @@ class Replica:
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
 
     # ----------------------------------------------------------------- reading
-    def owners(self) -> Iterator[str]:
-        return iter(self._owners)
-
-    def generation_of(self, owner: str) -> int | None:
-        st = self._owners.get(owner)
-        return None if st is None else st.generation
-
     def get(self, owner: str, key: str) -> Entry | None:
         st = self._owners.get(owner)
         return None if st is None else st.entries.get(key)
@@ -210,10 +203,6 @@ class Replica:
             return False
         e = st.entries.get(key)
         return e is not None and e.version >= version
-
-    def entries(self, owner: str) -> Mapping[str, Entry]:
-        st = self._owners.get(owner)
-        return {} if st is None else st.entries
 
     def digest(self) -> Digest:
         """``{owner: (generation, watermark)}`` for ourselves and every owner that wrote

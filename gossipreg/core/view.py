@@ -274,9 +274,3 @@ class View:
     # ------------------------------------------------------------------ queries
     def owned_by(self, owner: str) -> Iterable[str]:
         return self._owned.get(owner, ())
-
-    def status_write(self, agent_id: str, writer: str) -> StatusWrite | None:
-        return self._status.get(agent_id, {}).get(writer)
-
-    def heartbeat_of(self, agent_id: str, owner: str) -> Heartbeat | None:
-        return self._hb.get(agent_id, {}).get(owner)
