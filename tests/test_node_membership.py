@@ -138,3 +138,18 @@ def test_determinism_same_seed_same_bytes() -> None:
     assert a[0] == b[0]
     assert a[1] == b[1]
     assert len(a[0]) > 100
+
+
+def test_bad_packets_are_counted_and_logged_at_a_limited_rate(
+        caplog: pytest.LogCaptureFixture) -> None:
+    c = make(2)
+    node = c.node("n0")
+    before = c.member_view("n0")
+    with caplog.at_level("WARNING", logger="gossipreg.core.drops"):
+        for i in range(100):
+            node.handle_packet(b"garbage" + bytes([i]), c.now)
+        assert node.metrics.dropped["bad_magic"] == 100
+        assert len(caplog.records) == 1
+        node.handle_packet(b"garbage", c.now + 11.0)
+        assert len(caplog.records) == 2 and "bad_magic" in caplog.records[-1].getMessage()
+    assert c.member_view("n0") == before

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from gossipreg.core.messages import Tag
 
 __all__ = ["CATEGORIES", "Metrics"]
+
+log = logging.getLogger("gossipreg.core.drops")
+# A flood of bad packets must not become a flood of log lines: one line per reason per period.
+DROP_LOG_PERIOD = 10.0
 
 # Which traffic class each message tag belongs to, for the byte split.
 CATEGORIES: dict[int, str] = {
@@ -33,8 +38,20 @@ class Metrics:
     bytes_out_by_category: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(sorted(set(CATEGORIES.values())), 0))
 
-    def drop(self, reason: str) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+    _logged: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def drop(self, reason: str, now: float | None = None) -> None:
+        """Count a dropped packet or message; log it at most once per reason and period."""
+        total = self.dropped.get(reason, 0) + 1
+        self.dropped[reason] = total
+        if now is None:
+            return
+        last = self._logged.get(reason)
+        if last is None or now - last[0] >= DROP_LOG_PERIOD:
+            since = total - (last[1] if last is not None else 0)
+            log.warning("dropped %d packet(s) or message(s): %s (%d in all)", since, reason,
+                        total)
+            self._logged[reason] = (now, total)
 
     def count_out(self, tag: int, size: int) -> None:
         cat = CATEGORIES.get(tag, "other")

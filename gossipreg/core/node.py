@@ -190,10 +190,10 @@ class Node:
         try:
             env = self.codec.decode(payload)
         except CodecError as e:
-            m.drop(e.reason)
+            m.drop(e.reason, now)
             return
         if env.src_id == self.id:
-            m.drop("from_self")
+            m.drop("from_self", now)
             return
         self.last_src = env.src_addr
         if self.members.get(env.src_id) is None:
@@ -207,10 +207,10 @@ class Node:
             try:
                 msg = parse(raw)
             except InvalidArgumentError:
-                m.drop("malformed_message")
+                m.drop("malformed_message", now)
                 continue
             if msg is None:
-                m.drop("unknown_type")
+                m.drop("unknown_type", now)
                 continue
             self._dispatch(msg, env.src_id, env.src_addr, now)
         self._flush(now)
