@@ -11,6 +11,10 @@ Rules:
   (up to ``ANNOUNCE_MAX``) members, so that no member depends on gossip alone to learn of it:
   with a retransmit limit of 4 in a small cluster, one member in a few dozen would otherwise
   miss the news and wait for the next push-pull.
+- A hole in an owner's versions that outlives ``gap_repair_delay`` (a later write arrived, an
+  earlier one never did) opens an exchange with that owner, or with a random live member when
+  the owner is gone: the fast path's rare losses are repaired in seconds, not at the next
+  push-pull (minutes in a large cluster).
 - A packet from a sender we do not know opens an exchange with it (at most once per
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval`` one DEAD member gets a SYNC with our table: if it is alive (a
@@ -48,9 +52,11 @@ class AntiEntropy:
         self.next_reconnect = now + cfg.reconnect_interval
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
+        self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
+        self.next_repair = now + cfg.gap_repair_delay
 
     def next_deadline(self) -> float:
-        return min(self.next_join, self.next_push_pull, self.next_reconnect)
+        return min(self.next_join, self.next_push_pull, self.next_reconnect, self.next_repair)
 
     def tick(self, now: float) -> None:
         node, cfg = self.node, self.node.cfg
@@ -64,11 +70,31 @@ class AntiEntropy:
                 peer = node.members.get(node.rng.choice(live))
                 assert peer is not None
                 node.send(peer.addr, self._sync(None, join=False))
+        if now >= self.next_repair:
+            self.next_repair = now + cfg.gap_repair_delay / 2
+            self._repair_gaps(now)
         if now >= self.next_reconnect:
             self.next_reconnect = now + cfg.reconnect_interval
             dead = [m for m in node.members if m.state is MemberState.DEAD and m.addr]
             if dead:
                 node.send(node.rng.choice(dead).addr, self._sync(node.swim.rows(), join=False))
+
+    def _repair_gaps(self, now: float) -> None:
+        node, delay = self.node, self.node.cfg.gap_repair_delay
+        for owner in node.dir.replica.gaps(now - delay):
+            last = self._repaired.get(owner)
+            if last is not None and now - last < delay:
+                continue
+            self._repaired[owner] = now
+            m = node.members.get(owner)
+            if m is None or m.state not in (MemberState.ALIVE, MemberState.SUSPECT):
+                live = node.members.live_others
+                m = node.members.get(node.rng.choice(live)) if live else None
+            if m is not None:
+                node.metrics.gap_repairs += 1
+                node.send(m.addr, self._sync(None, join=False))
+        if len(self._repaired) > 4096:
+            self._repaired = {o: t for o, t in self._repaired.items() if now - t < delay}
 
     # ----------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:

@@ -49,6 +49,10 @@ class NodeConfig(BaseModel):
         30.0, gt=0,
         description="s between anti-entropy exchanges, stretched by "
                     "ceil(log2(n) - 5) + 1 above 32 nodes.")
+    gap_repair_delay: float = Field(
+        2.0, gt=0,
+        description="s a hole in an owner's versions may last before we ask for it directly "
+                    "(the fast path lost a write; do not wait for the next push-pull).")
     reconnect_interval: float = Field(
         10.0, gt=0, description="s between attempts to reach one dead member (heals partitions).")
     join_retry_interval: float = Field(1.0, gt=0, description="s between join attempts.")
@@ -100,6 +104,7 @@ class NodeConfig(BaseModel):
         base: dict[str, Any] = dict(
             probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05,
             push_pull_interval=5.0, reconnect_interval=2.0, join_retry_interval=0.2,
+            gap_repair_delay=0.5,
             gossip_to_dead_time=6.0, request_timeout=2.0,
         )
         base.update(overrides)

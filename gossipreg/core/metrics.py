@@ -33,6 +33,7 @@ class Metrics:
     bytes_out: int = 0
     join_attempts: int = 0
     duplicates_in: int = 0
+    gap_repairs: int = 0
     member_transitions: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     bytes_out_by_category: dict[str, int] = field(

@@ -187,6 +187,8 @@ class Replica:
         self._owners: dict[str, _Owner] = {self_id: _Owner(generation)}
         # (applied_at, owner, generation, key, version) in application order, for GC.
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
+        # Owners with versions above our watermark that we have not got: since when.
+        self._gaps: dict[str, float] = {}
 
     # ----------------------------------------------------------------- reading
     def get(self, owner: str, key: str) -> Entry | None:
@@ -285,7 +287,19 @@ class Replica:
         self._merge_entry(st, w.owner, w.key, w.version, w.deleted, w.value, now, changed)
         # Whether it was news or not, its version and those it supersedes are settled here.
         st.settle((w.version, *w.supersedes))
+        self._track_gap(w.owner, st, now)
         return changed
+
+    def _track_gap(self, owner: str, st: _Owner, now: float) -> None:
+        if st.wm < st.max_version:
+            self._gaps.setdefault(owner, now)
+        else:
+            self._gaps.pop(owner, None)
+
+    def gaps(self, older_than: float) -> list[str]:
+        """Owners from whom we have a later write but still miss an earlier one, since before
+        ``older_than``: the fast path lost something, worth asking for at once."""
+        return [o for o, t in self._gaps.items() if t <= older_than]
 
     def _merge_entry(
         self,
@@ -339,6 +353,7 @@ class Replica:
                 if st.wm > st.max_version:
                     st.max_version = st.wm
             st.settle([e[1] for e in od.entries])
+            self._track_gap(od.owner, st, now)
             if od.manifest is not None:
                 # Tombstones below the sender's horizon never reached us: we cannot hand them on.
                 st.gc_floor = max(st.gc_floor, od.floor)
@@ -429,6 +444,7 @@ class Replica:
         if owner == self.self_id:
             raise InvalidArgumentError("cannot forget our own state")
         st = self._owners.pop(owner, None)
+        self._gaps.pop(owner, None)
         if st is None:
             return []
         return [(owner, k) for k, e in st.entries.items() if not e.deleted]
