@@ -23,6 +23,7 @@ from _llm import detect
 from _mesh import node_config, print_event, section, wait_until
 
 from gossipreg import AgentRegistry, AgentRegistryConfig, AgentStatus, RegistryEventType
+from gossipreg.registry import AgentMetadata
 
 HERE = Path(__file__).resolve().parent
 RUNTIMES = {
@@ -52,6 +53,16 @@ async def spawn(name: str, port: int, seed: str) -> asyncio.subprocess.Process:
     if not line.startswith(b"ready"):
         raise RuntimeError(f"{name} did not start: {line!r}")
     return proc
+
+
+async def show_filtered(observer: AgentRegistry, status: AgentStatus,
+                        label: str) -> list[AgentMetadata]:
+    found = await observer.find_agents_by_capability("task processing", status)
+    print(f"Searching for 'task processing' with {status.name} filter:\n  Found "
+          f"{len(found)} {label} agents:")
+    for m in found:
+        print(f"    - {m.name} on {m.runtime_id}")
+    return found
 
 
 def show(when: datetime) -> str:
@@ -121,18 +132,9 @@ async def main() -> None:
                 print(f"  ({other} sees PrimaryAgent as {status})")
 
             section("Health-Based Agent Filtering:")
-            healthy = await observer.find_agents_by_capability("task processing",
-                                                               AgentStatus.ACTIVE)
-            print(f"Searching for 'task processing' with ACTIVE filter:\n  Found "
-                  f"{len(healthy)} healthy agents:")
-            for m in healthy:
-                print(f"    - {m.name} on {m.runtime_id}")
-            offline = await observer.find_agents_by_capability("task processing",
-                                                               AgentStatus.OFFLINE)
-            print(f"\nSearching for 'task processing' with OFFLINE filter:\n  Found "
-                  f"{len(offline)} offline agents:")
-            for m in offline:
-                print(f"    - {m.name} on {m.runtime_id}")
+            healthy = await show_filtered(observer, AgentStatus.ACTIVE, "healthy")
+            print()
+            await show_filtered(observer, AgentStatus.OFFLINE, "offline")
 
             section("Failover Pattern:")
             print("Attempting to route task to healthy agent...")

@@ -82,7 +82,8 @@ class Cluster:
             sn.wake = t
             self._push(max(t, self.now), 0, sn.name, t)
 
-    def _drain(self, sn: SimNode) -> None:
+    def drain(self, sn: SimNode) -> None:
+        """Run the loop's output half for one node: transmits, events, results, next wake."""
         node = sn.node
         assert node is not None
         while (tx := node.poll_transmit()) is not None:
@@ -133,7 +134,7 @@ class Cluster:
                     continue
                 self.delivered += 1
                 sn.node.handle_packet(data, when)
-            self._drain(sn)
+            self.drain(sn)
         self.now = max(self.now, t)
 
     def run_for(self, dt: float) -> None:
@@ -163,7 +164,7 @@ class Cluster:
             sn.events = old.events
         self.nodes[name] = sn
         node.join(list(seeds), self.now)
-        self._drain(sn)
+        self.drain(sn)
         return node
 
     def node(self, name: str) -> Node:
@@ -198,13 +199,13 @@ class Cluster:
             sn.node.handle_packet(payload, self.now)
         sn.node.handle_timeout(self.now)
         sn.wake = None
-        self._drain(sn)
+        self.drain(sn)
 
     def leave(self, name: str) -> None:
         sn = self.nodes[name]
         assert sn.node is not None
         sn.node.leave(self.now)
-        self._drain(sn)
+        self.drain(sn)
 
     # ---------------------------------------------------------------- network
     def partition(self, *groups: Iterable[str]) -> None:

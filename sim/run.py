@@ -117,7 +117,7 @@ class _Runner:
         if probe and self.partition is None:
             live = frozenset(self.c.live())
             self.t.probes[aid] = _Probe(self.c.now, live, {owner: self.c.now})
-        self.c._drain(self.c.nodes[owner])
+        self.c.drain(self.c.nodes[owner])
 
     def _work(self, who: str, r: float) -> None:
         if who not in self.c.live():
@@ -135,7 +135,7 @@ class _Runner:
             node.heartbeat(self.rng.choice(sorted(mine)), self.c.now)
         else:
             node.deregister(self.rng.choice(sorted(mine)), self.c.now)
-        self.c._drain(self.c.nodes[who])
+        self.c.drain(self.c.nodes[who])
 
     # ------------------------------------------------------------------ faults
     def _apply(self, kind: str, args: tuple[str, ...], value: float) -> None:
