@@ -469,7 +469,7 @@ class AgentRegistry:
         """Runtime id -> ids of its visible agents."""
         if not self.node.running:
             return {}
-        return {rt: set(ids) for rt, ids in self.node.core.dir.view.runtimes.items()}
+        return self.node.core.dir.view.runtimes()
 
     @property
     def capability_index(self) -> dict[str, set[str]]:
@@ -490,12 +490,13 @@ class AgentRegistry:
         node = await self._ensure_node()
         view = node.core.dir.view
         counts = view.index.status_counts()
+        runtimes = view.index.runtimes()
         members = node.members()
         return {
             "total_agents": len(view.visible),
-            "total_runtimes": len(view.runtimes),
+            "total_runtimes": len(runtimes),
             "status_distribution": {s.value: counts.get(s, 0) for s in AgentStatus},
-            "runtime_distribution": {rt: len(ids) for rt, ids in view.runtimes.items()},
+            "runtime_distribution": runtimes,
             "total_queries": self.total_queries,
             "total_registrations": self.total_registrations,
             "total_deregistrations": self.total_deregistrations,

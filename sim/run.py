@@ -123,7 +123,7 @@ class _Runner:
         if who not in self.c.live():
             return
         node = self.c.node(who)
-        mine = [a for a in node.dir.view.owned_by(who) if node.get(a) is not None]
+        mine = [a for a in node.dir.own_agents() if node.get(a) is not None]
         if r < 0.4 or not mine:
             self._register(who, probe=True)
             return

@@ -74,7 +74,7 @@ def test_index_matches_brute_force(actions: list[Any], q: str | list[str],
         if kind == "upsert":
             a = dict(arg, order=(float(n), aid))
             idx.upsert(aid, a["caps"], status=a["status"], runtime_id=a["runtime"],
-                       order_key=a["order"], tags=a["tags"])
+                       registered_at=a["order"][0], tags=a["tags"])
             model[aid] = a
         elif kind == "remove":
             assert idx.remove(aid) == (aid in model)
@@ -90,11 +90,11 @@ def test_index_matches_brute_force(actions: list[Any], q: str | list[str],
 def test_ranking_by_word_overlap_then_registration_order() -> None:
     idx = CapabilityIndex()
     idx.upsert("late", ["code generation"], status=AgentStatus.ACTIVE, runtime_id="r",
-               order_key=(2.0, "late"))
+               registered_at=2.0)
     idx.upsert("early", ["generation of code"], status=AgentStatus.ACTIVE, runtime_id="r",
-               order_key=(1.0, "early"))
+               registered_at=1.0)
     idx.upsert("weak", ["decoder"], status=AgentStatus.ACTIVE, runtime_id="r",
-               order_key=(0.0, "weak"))
+               registered_at=0.0)
     assert idx.find("code") == ["early", "late", "weak"]
     assert idx.find("code generation") == ["late"]
     assert idx.find(["code", "generation"]) == ["early", "late"]
@@ -104,7 +104,7 @@ def test_bad_input_raises_typed_errors() -> None:
     idx = CapabilityIndex()
     with pytest.raises(InvalidArgumentError):
         idx.upsert("a", [1], status=AgentStatus.ACTIVE, runtime_id="r",  # type: ignore[list-item]
-                   order_key=(0.0, "a"))
+                   registered_at=0.0)
     assert "a" not in idx
     with pytest.raises(InvalidArgumentError):
         idx.find("x", limit=-1)
@@ -116,7 +116,7 @@ def test_compaction_keeps_results() -> None:
     idx = CapabilityIndex()
     for i in range(3000):
         idx.upsert(f"a{i}", [f"unique skill {i}", "shared"], status=AgentStatus.ACTIVE,
-                   runtime_id="r", order_key=(float(i), f"a{i}"))
+                   runtime_id="r", registered_at=float(i))
     for i in range(0, 3000, 2):
         idx.remove(f"a{i}")
     assert idx.find("skill 2999") == ["a2999"]

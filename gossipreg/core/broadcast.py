@@ -1,10 +1,10 @@
 """Transmit-limited broadcast queue (the fast path of dissemination).
 
-Each item is a wire message under a replacement key: queuing a newer message under the same key
-drops the older one (a newer write of a key, a newer state of a member, the latest heartbeat).
-Items are handed out least-transmitted first, newest first among equals, and an item is retired
-after ``limit`` transmissions, the limit being computed when items are taken so that it follows
-the cluster size.
+Each item is a packed message (packed once, framed as often as it is sent) under a replacement
+key: queuing a newer message under the same key drops the older one (a newer write of a key, a
+newer state of a member, the latest heartbeat). Items are handed out least-transmitted first,
+newest first among equals, and an item is retired after ``limit`` transmissions, the limit being
+computed when items are taken so that it follows the cluster size.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ __all__ = ["BroadcastQueue"]
 
 
 class _Item:
-    __slots__ = ("key", "msg", "size", "transmits")
+    __slots__ = ("key", "meta", "packed", "tag", "transmits")
 
-    def __init__(self, key: Hashable, msg: list[Any], size: int) -> None:
+    def __init__(self, key: Hashable, tag: int, packed: bytes, meta: Any) -> None:
         self.key = key
-        self.msg = msg
-        self.size = size
+        self.tag = tag
+        self.packed = packed
+        self.meta = meta
         self.transmits = 0
 
 
@@ -35,27 +36,28 @@ class BroadcastQueue:
     def __len__(self) -> int:
         return len(self._where)
 
-    def put(self, key: Hashable, msg: list[Any], size: int) -> None:
-        """Queue ``msg`` (its encoded ``size`` in bytes), replacing any item under ``key``."""
+    def put(self, key: Hashable, tag: int, packed: bytes, meta: Any = None) -> None:
+        """Queue the message ``packed`` (tagged ``tag``), replacing any item under ``key``;
+        ``meta`` is kept beside it for :meth:`peek`."""
         self.discard(key)
-        item = _Item(key, msg, size)
+        item = _Item(key, tag, packed, meta)
         self._where[key] = item
         self._buckets[0][key] = item
 
-    def peek(self, key: Hashable) -> list[Any] | None:
-        """The message queued under ``key``, if any."""
+    def peek(self, key: Hashable) -> Any:
+        """The ``meta`` of the message queued under ``key`` (None if there is none)."""
         item = self._where.get(key)
-        return None if item is None else item.msg
+        return None if item is None else item.meta
 
     def discard(self, key: Hashable) -> None:
         old = self._where.pop(key, None)
         if old is not None:
             del self._buckets[old.transmits][key]
 
-    def take(self, budget: int, limit: int) -> list[tuple[list[Any], int]]:
-        """``(message, size)`` pairs that fit in ``budget`` bytes; each taken one counts one
+    def take(self, budget: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(tag, packed)`` messages that fit in ``budget`` bytes; each taken one counts one
         transmission."""
-        out: list[tuple[list[Any], int]] = []
+        out: list[tuple[int, bytes]] = []
         if not self._where:
             return out
         taken: list[_Item] = []
@@ -63,10 +65,11 @@ class BroadcastQueue:
             if budget <= 0:
                 break
             for item in reversed(bucket.values()):
-                if item.size <= budget:
-                    budget -= item.size
+                size = len(item.packed)
+                if size <= budget:
+                    budget -= size
                     taken.append(item)
-                    out.append((item.msg, item.size))
+                    out.append((item.tag, item.packed))
                     if budget <= 0:
                         break
         for item in taken:

@@ -32,7 +32,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Codec",
     "Envelope",
-    "message_size",
+    "pack_message",
 ]
 
 PROTOCOL_VERSION = 1
@@ -55,14 +55,28 @@ class Envelope:
     messages: list[list[Any]]
 
 
-def message_size(message: Sequence[Any]) -> int:
-    """Bytes a message adds to a frame body."""
-    return len(_pack(message))
+def pack_message(message: Sequence[Any]) -> bytes:
+    """A message packed once, to be framed (possibly many times) by :meth:`Codec.encode_packed`;
+    its length is what it adds to a frame body. Raises InvalidArgumentError if a value cannot be
+    encoded."""
+    try:
+        return _pack(message)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidArgumentError(f"cannot encode message: {e}") from None
 
 
 def _pack(value: Any) -> bytes:
     out: bytes = msgpack.packb(value, use_bin_type=True)
     return out
+
+
+def _array_header(n: int) -> bytes:
+    """The msgpack header of an array of ``n`` items."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -86,14 +100,25 @@ class Codec:
         self.max_packet_size = max_packet_size
         self._signed_header = MAGIC + bytes([PROTOCOL_VERSION, SIGNED])
         self._plain_header = MAGIC + bytes([PROTOCOL_VERSION, 0])
+        self._prefixes: dict[tuple[str, str], bytes] = {}
 
     def encode(self, src_id: str, src_addr: str, messages: Sequence[Sequence[Any]]) -> bytes:
         """A frame carrying ``messages``; raises InvalidArgumentError when it would be too big
         or a value cannot be encoded."""
-        try:
-            body = _pack([self.cluster, src_id, src_addr, messages])
-        except (TypeError, ValueError, OverflowError) as e:
-            raise InvalidArgumentError(f"cannot encode message: {e}") from None
+        return self.encode_packed(src_id, src_addr, [pack_message(m) for m in messages])
+
+    def encode_packed(self, src_id: str, src_addr: str, packed: Sequence[bytes]) -> bytes:
+        """A frame carrying messages packed by :func:`pack_message`: the body is the same
+        msgpack envelope, assembled from bytes so that a broadcast sent many times is packed
+        once. Raises InvalidArgumentError when the frame would be too big."""
+        prefix = self._prefixes.get((src_id, src_addr))
+        if prefix is None:
+            # [cluster, src_id, src_addr, messages]: the first three items never change.
+            prefix = b"\x94" + _pack(self.cluster) + _pack(src_id) + _pack(src_addr)
+            if len(self._prefixes) > 64:
+                self._prefixes.clear()
+            self._prefixes[(src_id, src_addr)] = prefix
+        body = prefix + _array_header(len(packed)) + b"".join(packed)
         ring = self.keyring
         if ring:
             header = self._signed_header

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.errors import AgentExistsError
-from gossipreg.core.hlc import HybridClock, Stamp
+from gossipreg.core.hlc import HybridClock
 from gossipreg.core.membership import MemberChange
-from gossipreg.core.messages import Request, WriteMsg, encode
-from gossipreg.core.records import AGENT, HB, STATUS
+from gossipreg.core.messages import Request
+from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
 from gossipreg.core.replica import OwnerDelta, Replica, Write
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState
 from gossipreg.core.view import View
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Directory", "Pending", "Result"]
 
-_UNHEALTHY, _EXPIRE = 0, 1
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 
 
@@ -61,10 +60,12 @@ class Directory:
         self.node = node
         cfg = node.cfg
         self.replica = Replica(node.id, node.generation, cfg.tombstone_ttl)
-        self.view = View(node.id, self._member_state, cfg.auto_deregister_timeout)
+        self.view = View(node.id, self._member_state, self.replica, cfg.auto_deregister_timeout)
         self.hlc = HybridClock(node.id, int(cfg.hlc_max_drift * 1000))
         self._last_hb: dict[str, float] = {}
-        self._judge: list[tuple[float, int, str]] = []
+        # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
+        self._judge: list[tuple[float, str]] = []
+        self._armed: set[str] = set()
         self._requests: dict[int, float] = {}
         self._req = 0
         self.results: deque[Result] = deque()
@@ -89,7 +90,13 @@ class Directory:
             self._gossip(w)
 
     def _gossip(self, w: Write) -> None:
-        self.node.gossip_write((w.owner, w.key), encode(WriteMsg(w)))
+        self.node.gossip_write(w)
+
+    def own_agents(self) -> list[str]:
+        """Ids of the agents this node hosts, sorted."""
+        n = len(AGENT)
+        return sorted(k[n:] for k in self.replica.keys_of(self.node.id)
+                      if k.startswith(AGENT) and self.replica.own_value(k) is not None)
 
     def _owns(self, agent_id: str) -> bool:
         return self.replica.own_value(AGENT + agent_id) is not None
@@ -113,9 +120,9 @@ class Directory:
         self._cleanup(now)
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
-        old = self.replica.own_value(HB + agent_id)
-        count = (old[0] if old is not None else 0) + 1
-        self._write(HB + agent_id, [count, self._wall_ms(now)], now)
+        old: Heartbeat | None = self.replica.own_value(HB + agent_id)
+        count = (old.count if old is not None else 0) + 1
+        self._write(HB + agent_id, Heartbeat(count, self._wall_ms(now)), now)
         self._last_hb[agent_id] = now
         self._arm(agent_id, now)
         v = self.view.visible.get(agent_id)
@@ -128,7 +135,7 @@ class Directory:
         if agent_id not in self.view.visible:
             return False
         stamp = self.hlc.now(self._wall_ms(now))
-        self._write(STATUS + agent_id, [status.value, stamp.to_wire(), cause[:64]], now)
+        self._write(STATUS + agent_id, StatusWrite(status, stamp, cause[:64]), now)
         return True
 
     def deregister(self, agent_id: str, now: float) -> bool | Pending:
@@ -175,8 +182,8 @@ class Directory:
             if e is None or e.deleted:
                 self.view.apply(owner, key, None, True, wall)
             else:
-                if key.startswith(STATUS):
-                    self.hlc.observe(Stamp.from_wire(e.value[1]), self._wall_ms(now))
+                if type(e.value) is StatusWrite:
+                    self.hlc.observe(e.value.stamp, self._wall_ms(now))
                 self.view.apply(owner, key, e.value, False, wall)
         self._cleanup(now)
 
@@ -197,8 +204,8 @@ class Directory:
         self._cleanup(now)
 
     def forget_owner(self, owner: str, now: float) -> None:
-        self.replica.forget_owner(owner)
-        self.view.forget_owner(owner, self.node.wall(now))
+        keys = [k for _, k in self.replica.forget_owner(owner)]
+        self.view.forget_owner(owner, keys, self.node.wall(now))
         self._cleanup(now)
 
     def _cleanup(self, now: float) -> None:
@@ -210,11 +217,13 @@ class Directory:
 
     # ---------------------------------------------------------------- judges
     def _arm(self, agent_id: str, now: float) -> None:
+        """Make sure the judge looks at ``agent_id`` by its next deadline. One heap entry per
+        agent: a heartbeat only moves ``_last_hb``; the entry re-arms itself when it fires."""
         cfg = self.node.cfg
-        if cfg.heartbeat_timeout is None:
+        if cfg.heartbeat_timeout is None or agent_id in self._armed:
             return
-        heapq.heappush(self._judge, (now + cfg.heartbeat_timeout, _UNHEALTHY, agent_id))
-        heapq.heappush(self._judge, (now + cfg.auto_deregister_timeout, _EXPIRE, agent_id))
+        heapq.heappush(self._judge, (now + cfg.heartbeat_timeout, agent_id))
+        self._armed.add(agent_id)
 
     def next_deadline(self) -> float | None:
         t = self.view.next_deadline()
@@ -228,18 +237,23 @@ class Directory:
     def tick(self, now: float) -> None:
         cfg = self.node.cfg
         while self._judge and self._judge[0][0] <= now:
-            _, kind, aid = heapq.heappop(self._judge)
+            _, aid = heapq.heappop(self._judge)
+            self._armed.discard(aid)
             last = self._last_hb.get(aid)
             if last is None or cfg.heartbeat_timeout is None:
                 continue
-            # Same float expression as the deadline armed in _arm, so it fires exactly then.
-            if kind == _EXPIRE:
-                if last + cfg.auto_deregister_timeout <= now:
-                    self._remove_own(aid, now)
-            elif last + cfg.heartbeat_timeout <= now:
+            # Same float expressions as the deadlines armed, so verdicts fire exactly on time.
+            unhealthy_at = last + cfg.heartbeat_timeout
+            expire_at = last + cfg.auto_deregister_timeout
+            if expire_at <= now:
+                self._remove_own(aid, now)
+                continue
+            if unhealthy_at <= now:
                 v = self.view.visible.get(aid)
                 if v is not None and v.status is not AgentStatus.UNHEALTHY:
                     self.set_status(aid, AgentStatus.UNHEALTHY, now, "heartbeat_timeout")
+            heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
+            self._armed.add(aid)
         self.view.tick(now, self.node.wall(now))
         for req_id, deadline in list(self._requests.items()):
             if deadline <= now:

@@ -3,8 +3,8 @@
 Semantics (kaizen's ``find_agents_by_capability``): an agent matches when the lower-cased query
 is a substring of one of its lower-cased capability strings; ``status`` filters (None = any);
 results are ranked by word overlap — how many of the query's whitespace-separated words occur
-among the words of the agent's capabilities — highest first, ties in ascending ``order_key``
-(registration time, then id, so every node returns the same order). Several terms are ANDed
+among the words of the agent's capabilities — highest first, ties by registration time, then id
+(so every node returns the same order). Several terms are ANDed
 (each may match a different capability) and their overlaps add up.
 
 Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed,
@@ -18,7 +18,9 @@ up half of the postings.
 
 from __future__ import annotations
 
+import sys
 from array import array
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
@@ -31,8 +33,9 @@ _N = 3
 
 def score_words(text: str) -> tuple[str, ...]:
     """The distinct words counted by the overlap ranking (a tuple: smaller than a set, and
-    a capability string has only a few words)."""
-    return tuple(dict.fromkeys(text.lower().split()))
+    a capability string has only a few words). Words are interned: the same word in many
+    capability strings is stored once."""
+    return tuple(dict.fromkeys(sys.intern(w) for w in text.lower().split()))
 
 
 class _Str:
@@ -75,17 +78,24 @@ class _Str:
                 self._holders = next(iter(h))
 
 
+_NO_TAGS: frozenset[str] = frozenset()
+
+
 class _Agent:
-    __slots__ = ("node", "order", "runtime", "status", "strs", "tags")
+    __slots__ = ("node", "registered_at", "runtime", "status", "strs", "tags")
 
     def __init__(self, strs: tuple[_Str, ...], status: AgentStatus, runtime: str,
-                 order: tuple[float, str], tags: frozenset[str], node: str) -> None:
+                 registered_at: float, tags: frozenset[str], node: str) -> None:
         self.strs = strs
         self.status = status
         self.runtime = runtime
-        self.order = order
+        self.registered_at = registered_at
         self.tags = tags
         self.node = node
+
+
+def _new_posting() -> array[int]:
+    return array("i")
 
 
 def _grams(text: str) -> set[str]:
@@ -99,27 +109,29 @@ class CapabilityIndex:
         self._agents: dict[str, _Agent] = {}
         self._strings: dict[str, _Str] = {}
         self._by_sid: dict[int, _Str] = {}
-        self._postings: dict[str, array[int]] = {}
+        self._postings: defaultdict[str, array[int]] = defaultdict(_new_posting)
         self._next_sid = 0
         self._dead_postings = 0
         self._live_postings = 0
-        self._by_status: dict[AgentStatus, set[str]] = {s: set() for s in AgentStatus}
-        self._by_runtime: dict[str, set[str]] = {}
+        # Counts only: filters are applied per candidate, and a set per status or runtime would
+        # cost ~100 bytes per agent each.
+        self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
+        self._runtime_count: dict[str, int] = {}
 
     # ----------------------------------------------------------------- strings
     def _intern(self, text: str) -> _Str:
         s = self._strings.get(text)
         if s is None:
-            s = _Str(self._next_sid, text)
-            self._next_sid += 1
+            sid = self._next_sid
+            s = _Str(sid, text)
+            self._next_sid = sid + 1
             self._strings[text] = s
-            self._by_sid[s.sid] = s
-            for g in _grams(text):
-                arr = self._postings.get(g)
-                if arr is None:
-                    arr = self._postings[g] = array("i")
-                arr.append(s.sid)
-                self._live_postings += 1
+            self._by_sid[sid] = s
+            grams = _grams(text)
+            postings = self._postings
+            for g in grams:
+                postings[g].append(sid)
+            self._live_postings += len(grams)
         return s
 
     def _release(self, s: _Str) -> None:
@@ -145,9 +157,10 @@ class CapabilityIndex:
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
-               runtime_id: str, order_key: tuple[float, str], tags: Sequence[str] = (),
+               runtime_id: str, registered_at: float, tags: Sequence[str] = (),
                node_id: str = "") -> None:
-        """Add an agent, or replace everything known about it."""
+        """Add an agent, or replace everything known about it. Ties in ranking are broken by
+        ``(registered_at, agent_id)``."""
         if isinstance(capabilities, str):
             raise InvalidArgumentError("capabilities must be a sequence of strings")
         for c in capabilities:
@@ -158,28 +171,29 @@ class CapabilityIndex:
         strs = tuple(self._intern(t) for t in dict.fromkeys(c.lower() for c in capabilities))
         for s in strs:
             s.add(agent_id)
-        self._agents[agent_id] = _Agent(strs, status, runtime_id, order_key,
-                                        frozenset(t.lower() for t in tags), node_id)
-        self._by_status[status].add(agent_id)
-        self._by_runtime.setdefault(runtime_id, set()).add(agent_id)
+        self._agents[agent_id] = _Agent(
+            strs, status, runtime_id, registered_at,
+            frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id)
+        self._status_count[status] += 1
+        self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
         a = self._agents[agent_id]
-        self._by_status[a.status].discard(agent_id)
+        self._status_count[a.status] -= 1
         a.status = status
-        self._by_status[status].add(agent_id)
+        self._status_count[status] += 1
 
     def remove(self, agent_id: str) -> bool:
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
-        self._by_status[a.status].discard(agent_id)
-        rt = self._by_runtime.get(a.runtime)
-        if rt is not None:
-            rt.discard(agent_id)
-            if not rt:
-                del self._by_runtime[a.runtime]
+        self._status_count[a.status] -= 1
+        left = self._runtime_count[a.runtime] - 1
+        if left:
+            self._runtime_count[a.runtime] = left
+        else:
+            del self._runtime_count[a.runtime]
         for s in a.strs:
             s.discard(agent_id)
             self._release(s)
@@ -240,7 +254,7 @@ class CapabilityIndex:
             cand.update(s.agents)
         wanted_tags = frozenset(t.lower() for t in tags)
         query_words = [score_words(t) for t in lowered]
-        scored: list[tuple[int, float, str, str]] = []
+        scored: list[tuple[int, float, str]] = []
         agents = self._agents
         for aid in cand:
             a = agents[aid]
@@ -261,19 +275,24 @@ class CapabilityIndex:
                     if any(w in s.words for s in a.strs):
                         score += 1
             # flat tuples sort faster than nested ones
-            scored.append((-score, a.order[0], a.order[1], aid))
+            scored.append((-score, a.registered_at, aid))
         scored.sort()
         end = None if limit is None else offset + limit
-        return [t[3] for t in scored[offset:end]]
+        return [t[2] for t in scored[offset:end]]
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
-        return frozenset(self._by_status[status])
+        """Ids of the agents with ``status`` (a scan: meant for occasional listings)."""
+        return frozenset(aid for aid, a in self._agents.items() if a.status is status)
 
     def runtimes(self) -> dict[str, int]:
-        return {r: len(ids) for r, ids in self._by_runtime.items()}
+        """Runtime id -> number of indexed agents."""
+        return dict(self._runtime_count)
+
+    def runtime_size(self, runtime_id: str) -> int:
+        return self._runtime_count.get(runtime_id, 0)
 
     def status_counts(self) -> dict[AgentStatus, int]:
-        return {s: len(ids) for s, ids in self._by_status.items()}
+        return dict(self._status_count)
 
     def capability_map(self) -> dict[str, frozenset[str]]:
         """Lower-cased capability string -> ids of the agents that declare it."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.broadcast import BroadcastQueue
-from gossipreg.core.codec import Codec, message_size
+from gossipreg.core.codec import Codec, pack_message
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
@@ -48,9 +48,11 @@ from gossipreg.core.messages import (
     WriteMsg,
     encode,
     parse,
+    write_wire,
 )
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.records import check_id
+from gossipreg.core.replica import Write
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import (
     AgentRecord,
@@ -108,7 +110,8 @@ class Node:
         self.dir = Directory(self, now)
         self._member_q = BroadcastQueue()
         self._write_q = BroadcastQueue()
-        self._out: dict[str, list[list[Any]]] = {}
+        # Per destination, the (tag, packed message) pairs of the packet being built.
+        self._out: dict[str, list[tuple[int, bytes]]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
         self._transmits: deque[Transmit] = deque()
         self._dead_recent: list[str] = []
@@ -134,7 +137,13 @@ class Node:
     # ---------------------------------------------------------- host services
     def send(self, addr: str, msg: Message) -> None:
         """Queue a message for ``addr``; packets are built when the current input ends."""
-        self._out.setdefault(addr, []).append(encode(msg))
+        wire = encode(msg)
+        try:
+            packed = pack_message(wire)
+        except InvalidArgumentError:
+            self.metrics.drop("unencodable_out")
+            return
+        self._out.setdefault(addr, []).append((wire[0], packed))
 
     def _wake_gossip(self) -> None:
         """News arriving at an idle node goes out at once rather than at the next tick: each
@@ -145,18 +154,21 @@ class Node:
             early = self._last_gossip + self.cfg.gossip_interval / 2
             self._next_gossip = min(self._next_gossip, max(self._now, early))
 
-    def gossip_member(self, node_id: str, wire: list[Any]) -> None:
+    def gossip_member(self, node_id: str, msg: Message) -> None:
         self._wake_gossip()
-        self._member_q.put(node_id, wire, message_size(wire))
+        wire = encode(msg)
+        self._member_q.put(node_id, wire[0], pack_message(wire))
 
-    def gossip_write(self, key: tuple[str, str], wire: list[Any]) -> None:
+    def gossip_write(self, w: Write) -> None:
         """Queue a write; one replacing a queued older write of the same key inherits the
         versions that one superseded (receivers settle them without ever seeing them)."""
         self._wake_gossip()
-        old = self._write_q.peek(key)
-        if old is not None and old[2] == wire[2] and old[4] < wire[4]:
-            wire = [*wire[:7], sorted({*old[7], old[4], *wire[7]})[-64:]]
-        self._write_q.put(key, wire, message_size(wire))
+        key = (w.owner, w.key)
+        old: Write | None = self._write_q.peek(key)
+        if old is not None and old.generation == w.generation and old.version < w.version:
+            w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
+                      tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
+        self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w)), w)
 
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
@@ -296,7 +308,7 @@ class Node:
         if self.left:
             return
         msg = self.swim.start_leave()
-        self.gossip_member(self.id, encode(msg))
+        self.gossip_member(self.id, msg)
         live = [m for m in self.members if m.node_id != self.id
                 and m.state in (MemberState.ALIVE, MemberState.SUSPECT)]
         for m in self.rng.sample(live, min(len(live), self.cfg.gossip_fanout + 1)):
@@ -367,8 +379,7 @@ class Node:
                 swim.on_left(msg, now)
             case WriteMsg():
                 if self.dir.apply_write(msg.write, now):
-                    w = msg.write
-                    self.gossip_write((w.owner, w.key), encode(msg))
+                    self.gossip_write(msg.write)
             case Sync():
                 self.ae.on_sync(msg, src_id, src_addr, now)
             case SyncAck():
@@ -395,12 +406,12 @@ class Node:
     def _limit(self) -> int:
         return retransmit_limit(self.cfg.retransmit_mult, self.members.live_count())
 
-    def _take_broadcasts(self, budget: int) -> list[tuple[list[Any], int]]:
+    def _take_broadcasts(self, budget: int) -> list[tuple[int, bytes]]:
         """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
         out = self._member_q.take(budget, limit)
         if self._write_q:
-            left = budget - sum(size for _, size in out)
+            left = budget - sum(len(packed) for _, packed in out)
             if left > 0:
                 out.extend(self._write_q.take(left, limit))
         return out
@@ -419,7 +430,7 @@ class Node:
             taken = self._take_broadcasts(self.cfg.gossip_budget)
             if not taken:
                 break
-            self._out.setdefault(m.addr, []).extend(msg for msg, _ in taken)
+            self._out.setdefault(m.addr, []).extend(taken)
             self._gossiped.add(m.addr)
 
     def _recent_dead(self) -> list[Member]:
@@ -439,20 +450,21 @@ class Node:
             return
         out, self._out = self._out, {}
         gossiped, self._gossiped = self._gossiped, set()
+        count_out = self.metrics.count_out
         for addr, msgs in out.items():
             size = 0
-            for wire in msgs:
-                n = message_size(wire)
-                size += n
-                self.metrics.count_out(wire[0], n)
+            for tag, packed in msgs:
+                size += len(packed)
+                count_out(tag, len(packed))
             room = self.cfg.gossip_budget - size
             if (room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS
                     and addr not in gossiped):
-                for wire, n in self._take_broadcasts(room):
-                    self.metrics.count_out(wire[0], n)
-                    msgs.append(wire)
+                for tag, packed in self._take_broadcasts(room):
+                    count_out(tag, len(packed))
+                    msgs.append((tag, packed))
             try:
-                payload = self.codec.encode(self.id, self.addr, msgs)
+                payload = self.codec.encode_packed(self.id, self.addr,
+                                                   [packed for _, packed in msgs])
             except InvalidArgumentError:
                 self.metrics.drop("oversized_out")
                 continue

@@ -29,6 +29,7 @@ __all__ = [
     "parse_key",
     "record_from_value",
     "record_to_value",
+    "split_key",
     "status_from_value",
     "to_wire",
     "validate_value",
@@ -59,12 +60,16 @@ _STATUS_VALUES = {s.value: s for s in AgentStatus}
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
+    """The value of an ``hb/`` key: how many heartbeats, and the wall time of the last."""
+
     count: int
     wall_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class StatusWrite:
+    """The value of a ``status/`` key: a status declared by one node, with its HLC stamp."""
+
     status: AgentStatus
     stamp: Stamp
     cause: str
@@ -212,10 +217,16 @@ def parse_key(key: object) -> tuple[str, str]:
     raise InvalidArgumentError("unknown key prefix")
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """``(prefix, agent_id)`` of a key already validated by :func:`parse_key`."""
+    i = key.index("/") + 1
+    return key[:i], key[i:]
+
+
 def validate_value(key: object, deleted: object, value: object) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
-    :class:`AgentRecord` for ``agent/`` keys (the replica and the view then share one object),
-    the wire value otherwise. Raises InvalidArgumentError."""
+    :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
+    reads the replica's objects). Raises InvalidArgumentError."""
     prefix, agent_id = parse_key(key)
     if type(deleted) is not bool:
         raise InvalidArgumentError("deleted flag must be a bool")
@@ -229,12 +240,17 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
             raise InvalidArgumentError("record id does not match its key")
         return record
     if prefix == HB:
-        heartbeat_from_value(value)
-    else:
-        status_from_value(value)
-    return value
+        return heartbeat_from_value(value)
+    return status_from_value(value)
 
 
 def to_wire(value: Any) -> Any:
-    """The msgpack-able form of a stored value (records travel as lists)."""
-    return record_to_value(value) if isinstance(value, AgentRecord) else value
+    """The msgpack-able form of a stored value (values travel as lists)."""
+    t = type(value)
+    if t is Heartbeat:
+        return [value.count, value.wall_ms]
+    if t is AgentRecord:
+        return record_to_value(value)
+    if t is StatusWrite:
+        return [value.status.value, value.stamp.to_wire(), value.cause]
+    return value

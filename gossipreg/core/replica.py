@@ -57,12 +57,12 @@ def entry_size(key: str, value: Any) -> int:
 
 @dataclass(slots=True)
 class Entry:
-    """One key's current write. ``applied_at`` is the local time a tombstone was applied."""
+    """One key's current write. ``applied_at`` is the local time a tombstone was applied. (The
+    wire size is computed only when a delta is built: most entries never travel in one.)"""
 
     value: Any
     version: int
     deleted: bool
-    size: int
     applied_at: float = 0.0
 
 
@@ -195,6 +195,19 @@ class Replica:
         st = self._owners.get(owner)
         return None if st is None else st.entries.get(key)
 
+    def value(self, owner: str, key: str) -> Any:
+        """The current value of a key; None if absent or deleted."""
+        st = self._owners.get(owner)
+        if st is None:
+            return None
+        e = st.entries.get(key)
+        return None if e is None else e.value
+
+    def keys_of(self, owner: str) -> list[str]:
+        """Every key (live or tombstoned) held for ``owner``."""
+        st = self._owners.get(owner)
+        return [] if st is None else list(st.entries)
+
     def is_stale(self, owner: object, generation: object, key: object, version: object) -> bool:
         """Whether a write is already known (or superseded) here; False when unsure, including
         for values of the wrong type (the full validation then rejects them)."""
@@ -238,7 +251,7 @@ class Replica:
         st = self._owners[self.self_id]
         version = st.max_version + 1
         old = st.entries.get(key)
-        st.put(key, Entry(value, version, False, entry_size(key, value)))
+        st.put(key, Entry(value, version, False))
         st.wm = version
         return Write(self.self_id, self.generation, key, version, False, value,
                      () if old is None else (old.version,))
@@ -250,7 +263,7 @@ class Replica:
         if old is None or old.deleted:
             return None
         version = st.max_version + 1
-        st.put(key, Entry(None, version, True, entry_size(key, None), now))
+        st.put(key, Entry(None, version, True, now))
         st.wm = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
         return Write(self.self_id, self.generation, key, version, True, None, (old.version,))
@@ -320,7 +333,7 @@ class Replica:
             # We hold every current write up to the watermark, so an unknown key below it is
             # stale: superseded, or deleted and its tombstone already collected.
             return
-        st.put(key, Entry(value, version, deleted, entry_size(key, value), now if deleted else 0.0))
+        st.put(key, Entry(value, version, deleted, now if deleted else 0.0))
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
         changed.append((owner, key))
@@ -401,11 +414,12 @@ class Replica:
             entries: list[tuple[str, int, bool, Any]] = []
             complete = True
             for key, e in st.above(since):
-                if e.size > left and entries:
+                size = entry_size(key, e.value)
+                if size > left and entries:
                     complete = False
                     break
                 entries.append((key, e.version, e.deleted, e.value))
-                left -= e.size
+                left -= size
             if not entries and manifest is None and not complete:
                 continue
             out.append(OwnerDelta(owner, st.generation, since, st.wm, tuple(entries), complete,

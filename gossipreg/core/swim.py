@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import awareness_scale, suspicion_timeout_bounds
@@ -36,7 +36,6 @@ from gossipreg.core.messages import (
     Ping,
     PingReq,
     Suspect,
-    encode,
 )
 from gossipreg.core.suspicion import Suspicion
 from gossipreg.core.types import MemberState
@@ -48,7 +47,7 @@ class SwimHost(Protocol):
     """What the failure detector needs from the node that embeds it."""
 
     def send(self, addr: str, msg: Message) -> None: ...
-    def gossip_member(self, node_id: str, wire: list[Any]) -> None: ...
+    def gossip_member(self, node_id: str, msg: Message) -> None: ...
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None: ...
 
 
@@ -233,7 +232,7 @@ class Swim:
 
     # ------------------------------------------------------------- membership
     def _gossip(self, node_id: str, msg: Message) -> None:
-        self.host.gossip_member(node_id, encode(msg))
+        self.host.gossip_member(node_id, msg)
 
     def alive_self(self) -> Alive:
         me = self.members.me

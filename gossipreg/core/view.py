@@ -17,19 +17,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from gossipreg.core.index import CapabilityIndex
-from gossipreg.core.records import (
-    AGENT,
-    HB,
-    Heartbeat,
-    StatusWrite,
-    heartbeat_from_value,
-    parse_key,
-    record_from_value,
-    status_from_value,
-)
+from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -39,26 +30,64 @@ from gossipreg.core.types import (
     RegistryEventType,
 )
 
-__all__ = ["View"]
+__all__ = ["Store", "View"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
+# Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
+Holders = str | set[str]
+
+
+class Store(Protocol):
+    """The replica as the view reads it: current values, and the keys of an owner."""
+
+    def value(self, owner: str, key: str) -> Any: ...
+    def keys_of(self, owner: str) -> Iterable[str]: ...
+
+
+def _add(table: dict[str, Holders], agent_id: str, owner: str) -> None:
+    h = table.get(agent_id)
+    if h is None:
+        table[agent_id] = owner
+    elif isinstance(h, str):
+        if h != owner:
+            table[agent_id] = {h, owner}
+    else:
+        h.add(owner)
+
+
+def _discard(table: dict[str, Holders], agent_id: str, owner: str) -> None:
+    h = table.get(agent_id)
+    if isinstance(h, str):
+        if h == owner:
+            del table[agent_id]
+    elif h is not None:
+        h.discard(owner)
+        if len(h) == 1:
+            table[agent_id] = next(iter(h))
+
+
+def _each(h: Holders | None) -> Iterable[str]:
+    if h is None:
+        return ()
+    return (h,) if isinstance(h, str) else h
 
 
 class View:
-    """Derived, queryable state of one node, updated incrementally."""
+    """Derived, queryable state of one node, updated incrementally. Values are read from the
+    replica (``store``); the view keeps only who holds which agent's keys, the visible agents
+    and the index."""
 
-    def __init__(self, self_id: str, members: MemberLookup, auto_deregister_timeout: float,
-                 max_events: int = 100_000) -> None:
+    def __init__(self, self_id: str, members: MemberLookup, store: Store,
+                 auto_deregister_timeout: float, max_events: int = 100_000) -> None:
         self.self_id = self_id
         self._member = members
+        self._store = store
         self.auto_deregister_timeout = auto_deregister_timeout
-        self._records: dict[str, dict[str, AgentRecord]] = {}
-        self._hb: dict[str, dict[str, Heartbeat]] = {}
-        self._status: dict[str, dict[str, StatusWrite]] = {}
-        self._owned: dict[str, set[str]] = {}
+        # agent id -> owners holding its record / a status write about it
+        self._holders: dict[str, Holders] = {}
+        self._raters: dict[str, Holders] = {}
         self.visible: dict[str, AgentView] = {}
-        self.runtimes: dict[str, set[str]] = {}
         self.index = CapabilityIndex()
         self._expiry: dict[str, float] = {}
         self.events: deque[RegistryEvent] = deque()
@@ -69,30 +98,37 @@ class View:
 
     # ------------------------------------------------------------------ inputs
     def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float) -> None:
-        """A replica key changed: update the raw tables and re-derive its agent. Record values
-        arrive as validated :class:`AgentRecord` objects (shared with the replica)."""
-        prefix, agent_id = parse_key(key)
-        if prefix == AGENT:
-            recs = self._records.setdefault(agent_id, {})
-            if deleted:
-                recs.pop(owner, None)
-                self._owned.get(owner, set()).discard(agent_id)
-                if not recs:
-                    del self._records[agent_id]
-            else:
-                recs[owner] = (value if isinstance(value, AgentRecord)
-                               else record_from_value(value))
-                self._owned.setdefault(owner, set()).add(agent_id)
+        """A replica key changed (the replica already holds ``value``): update who holds what
+        and re-derive its agent."""
+        vt = type(value)
+        if vt is AgentRecord:
+            agent_id = value.agent_id  # the record's own string: no second copy of the id
+            _add(self._holders, agent_id, owner)
+        elif vt is Heartbeat:
+            agent_id = key[len(HB):]
+            old = self.visible.get(agent_id)
+            if old is None:
+                return  # a heartbeat of an agent we do not show changes nothing
+            if old.node_id == owner:
+                # Fast path: the shown owner's counter moved, nothing else can have.
+                new = AgentView(old.record, owner, old.status, value.wall_ms / 1000.0,
+                                value.count)
+                self.visible[agent_id] = new
+                if new.heartbeat_count > old.heartbeat_count:
+                    self._emit(E.AGENT_HEARTBEAT, new, wall, {"count": new.heartbeat_count})
+                return
         else:
-            table: dict[str, dict[str, Any]] = self._hb if prefix == HB else self._status
-            rows = table.setdefault(agent_id, {})
-            if deleted:
-                rows.pop(owner, None)
-                if not rows:
-                    del table[agent_id]
-            else:
-                rows[owner] = (heartbeat_from_value(value) if prefix == HB
-                               else status_from_value(value))
+            # Keys in the replica were validated on the way in: a plain split is enough.
+            prefix, agent_id = split_key(key)
+            if prefix == AGENT:
+                _discard(self._holders, agent_id, owner)
+            elif prefix == STATUS:
+                if deleted:
+                    _discard(self._raters, agent_id, owner)
+                else:
+                    _add(self._raters, agent_id, owner)
+            elif agent_id not in self.visible:
+                return
         self.rederive(agent_id, wall)
 
     def owner_changed(self, owner: str, now: float, wall: float) -> None:
@@ -102,24 +138,26 @@ class View:
             self._expiry[owner] = st[1] + self.auto_deregister_timeout
         else:
             self._expiry.pop(owner, None)
-        for agent_id in sorted(self._owned.get(owner, ())):
+        for agent_id in self._agents_of(owner):
             self.rederive(agent_id, wall, now)
 
-    def forget_owner(self, owner: str, wall: float) -> None:
-        """Drop raw state of an owner that is gone for good."""
+    def _agents_of(self, owner: str) -> list[str]:
+        n = len(AGENT)
+        return sorted(k[n:] for k in self._store.keys_of(owner) if k.startswith(AGENT)
+                      and self._store.value(owner, k) is not None)
+
+    def forget_owner(self, owner: str, keys: Iterable[str], wall: float) -> None:
+        """An owner is gone for good and the replica dropped its live ``keys``."""
         self._expiry.pop(owner, None)
-        for agent_id in sorted(self._owned.pop(owner, set())):
-            recs = self._records.get(agent_id)
-            if recs is not None:
-                recs.pop(owner, None)
-                if not recs:
-                    del self._records[agent_id]
-            for table in (self._hb, self._status):
-                rows = table.get(agent_id)
-                if rows is not None:
-                    rows.pop(owner, None)
-                    if not rows:
-                        del table[agent_id]
+        touched = set()
+        for key in keys:
+            prefix, agent_id = split_key(key)
+            if prefix == AGENT:
+                _discard(self._holders, agent_id, owner)
+            elif prefix == STATUS:
+                _discard(self._raters, agent_id, owner)
+            touched.add(agent_id)
+        for agent_id in sorted(touched):
             self.rederive(agent_id, wall)
 
     def next_deadline(self) -> float | None:
@@ -128,7 +166,7 @@ class View:
     def tick(self, now: float, wall: float) -> None:
         for owner in [o for o, t in self._expiry.items() if t <= now]:
             del self._expiry[owner]
-            for agent_id in sorted(self._owned.get(owner, ())):
+            for agent_id in self._agents_of(owner):
                 self.rederive(agent_id, wall, now)
 
     # --------------------------------------------------------------- derivation
@@ -150,28 +188,38 @@ class View:
 
     def declared(self, agent_id: str, record: AgentRecord) -> StatusWrite | None:
         """The winning status write made after the agent's registration."""
+        raters = self._raters.get(agent_id)
+        if raters is None:
+            return None
         floor = int(record.registered_at * 1000)
         best: StatusWrite | None = None
-        for w in self._status.get(agent_id, {}).values():
-            if w.stamp.wall_ms >= floor and (best is None or w.stamp > best.stamp):
+        key = STATUS + agent_id
+        for owner in _each(raters):
+            w: StatusWrite | None = self._store.value(owner, key)
+            if w is not None and w.stamp.wall_ms >= floor and (best is None
+                                                                or w.stamp > best.stamp):
                 best = w
         return best
 
     def _derive(self, agent_id: str, now: float | None) -> AgentView | None:
-        recs = self._records.get(agent_id)
-        if not recs:
+        holders = self._holders.get(agent_id)
+        if holders is None:
             return None
+        key = AGENT + agent_id
         best: tuple[float, str] | None = None
+        rec: AgentRecord | None = None
         dead = False
-        for owner, rec in recs.items():
+        for owner in _each(holders):
             vis, is_dead = self._owner_visible(owner, now)
-            if vis and (best is None or (rec.registered_at, owner) < best):
-                best, dead = (rec.registered_at, owner), is_dead
-        if best is None:
+            if not vis:
+                continue
+            r: AgentRecord = self._store.value(owner, key)
+            if best is None or (r.registered_at, owner) < best:
+                best, rec, dead = (r.registered_at, owner), r, is_dead
+        if best is None or rec is None:
             return None
         owner = best[1]
-        rec = recs[owner]
-        hb = self._hb.get(agent_id, {}).get(owner)
+        hb: Heartbeat | None = self._store.value(owner, HB + agent_id)
         if dead:
             status = AgentStatus.OFFLINE
         else:
@@ -228,15 +276,11 @@ class View:
     def _index_put(self, v: AgentView) -> None:
         r = v.record
         self.index.upsert(r.agent_id, r.capabilities, status=v.status, runtime_id=r.runtime_id,
-                          order_key=(r.registered_at, r.agent_id), tags=r.tags, node_id=v.node_id)
+                          registered_at=r.registered_at, tags=r.tags, node_id=v.node_id)
 
     def _appear(self, v: AgentView, wall: float) -> None:
-        rt = v.record.runtime_id
-        members = self.runtimes.get(rt)
-        if not members:
-            members = self.runtimes[rt] = set()
+        if not self.index.runtime_size(v.record.runtime_id):
             self._emit(E.RUNTIME_JOINED, v, wall, {"node_id": v.node_id}, agent=False)
-        members.add(v.agent_id)
         self.visible[v.agent_id] = v
         self._index_put(v)
         self._emit(E.AGENT_REGISTERED, v, wall, {
@@ -251,13 +295,8 @@ class View:
         self.index.remove(v.agent_id)
         self.disappeared.append(v.agent_id)
         self._emit(E.AGENT_DEREGISTERED, v, wall, {"node_id": v.node_id, "cause": cause})
-        rt = v.record.runtime_id
-        members = self.runtimes.get(rt)
-        if members is not None:
-            members.discard(v.agent_id)
-            if not members:
-                del self.runtimes[rt]
-                self._emit(E.RUNTIME_LEFT, v, wall, {"node_id": v.node_id}, agent=False)
+        if not self.index.runtime_size(v.record.runtime_id):
+            self._emit(E.RUNTIME_LEFT, v, wall, {"node_id": v.node_id}, agent=False)
 
     def _emit(self, kind: RegistryEventType, v: AgentView, wall: float,
               meta: dict[str, Any], agent: bool = True) -> None:
@@ -272,5 +311,9 @@ class View:
         self.events.append(event)
 
     # ------------------------------------------------------------------ queries
-    def owned_by(self, owner: str) -> Iterable[str]:
-        return self._owned.get(owner, ())
+    def runtimes(self) -> dict[str, set[str]]:
+        """Runtime id -> ids of its visible agents."""
+        out: dict[str, set[str]] = {}
+        for aid, v in self.visible.items():
+            out.setdefault(v.record.runtime_id, set()).add(aid)
+        return out
