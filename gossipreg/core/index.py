@@ -94,6 +94,13 @@ class _Agent:
         self.node = node
 
 
+def _lower(text: str) -> str:
+    """``text.lower()``, but the same object when it is already lower case (the index then
+    shares the record's string instead of holding a copy)."""
+    low = text.lower()
+    return text if low == text else low
+
+
 def _new_posting() -> array[int]:
     return array("i")
 
@@ -168,7 +175,7 @@ class CapabilityIndex:
                 raise InvalidArgumentError(
                     f"capability must be a string, not {type(c).__name__}")
         self.remove(agent_id)
-        strs = tuple(self._intern(t) for t in dict.fromkeys(c.lower() for c in capabilities))
+        strs = tuple(self._intern(t) for t in dict.fromkeys(_lower(c) for c in capabilities))
         for s in strs:
             s.add(agent_id)
         self._agents[agent_id] = _Agent(
@@ -244,18 +251,23 @@ class CapabilityIndex:
         if not terms:
             terms = [""]
         lowered = [t.lower() for t in terms]
-        # Candidate agents from the most selective term, then the others verified per agent.
-        per_term = [self._matching_strings(t) for t in lowered]
-        order = sorted(range(len(lowered)), key=lambda i: sum(len(s.agents)
-                                                              for s in per_term[i]))
-        first = per_term[order[0]]
-        cand: set[str] = set()
-        for s in first:
-            cand.update(s.agents)
-        wanted_tags = frozenset(t.lower() for t in tags)
-        query_words = [score_words(t) for t in lowered]
-        scored: list[tuple[int, float, str]] = []
+        # "" matches every agent that declares a capability: no string lookup for it.
+        real = [t for t in dict.fromkeys(lowered) if t]
         agents = self._agents
+        cand: Collection[str]
+        if real:
+            # Candidates from the most selective term, then the others verified per agent.
+            per_term = [self._matching_strings(t) for t in real]
+            first = min(per_term, key=lambda strs: sum(len(s.agents) for s in strs))
+            cand = set()
+            for s in first:
+                cand.update(s.agents)
+        else:
+            cand = agents.keys()
+        verify = real if len(real) > 1 else ()
+        wanted_tags = frozenset(t.lower() for t in tags)
+        query_words = [score_words(t) for t in lowered if t]
+        scored: list[tuple[int, float, str]] = []
         for aid in cand:
             a = agents[aid]
             if status is not None and a.status is not status:
@@ -266,8 +278,9 @@ class CapabilityIndex:
                 continue
             if wanted_tags and not wanted_tags <= a.tags:
                 continue
-            if len(lowered) > 1 and not all(
-                    any(t in s.text for s in a.strs) for t in lowered):
+            if not a.strs:
+                continue
+            if verify and not all(any(t in s.text for s in a.strs) for t in verify):
                 continue
             score = 0
             for words in query_words:
