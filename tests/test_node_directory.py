@@ -172,3 +172,31 @@ def test_partition_heals_and_directories_converge() -> None:
         and everywhere(c, lambda n: n.get("left-side") is not None
                        and n.get("right-side") is not None), 60.0)
     assert ok is not None
+
+
+def _missed_last_write(beacon_delay: float) -> tuple[float | None, int]:
+    """n5 hears nothing while n3 registers its only agent; no later write of n3 follows and
+    push-pull is far away. Returns how long n5 took to see the agent, and its gap repairs."""
+    c = make(8, seed=3, heartbeat_timeout=None, push_pull_interval=600.0,
+             beacon_delay=beacon_delay)
+    c.clog("n5")
+    reg(c, "n3", "lonely", "rt", ["solo"])
+    start = c.now
+    others = [n for n in c.live() if n != "n5"]
+    # Until every copy of the write is sent (the beacon is not due yet).
+    assert c.run_until_true(
+        lambda: all(c.node(n).get("lonely") is not None and c.node(n).queue_depth() == 0
+                    for n in others), 1.5) is not None
+    assert c.now - start < 1.5
+    c.unclog("n5")
+    took = c.run_until_true(lambda: c.node("n5").get("lonely") is not None, 8.0)
+    return took, c.node("n5").metrics.gap_repairs
+
+
+def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
+    took, repairs = _missed_last_write(beacon_delay=2.0)
+    assert took is not None and took < 3.0, took
+    assert repairs >= 1
+    # Without the beacon nothing shows n5 the hole until the next push-pull.
+    took, repairs = _missed_last_write(beacon_delay=1000.0)
+    assert took is None and repairs == 0

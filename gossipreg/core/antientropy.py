@@ -79,6 +79,10 @@ class AntiEntropy:
             if dead:
                 node.send(node.rng.choice(dead).addr, self._sync(node.swim.rows(), join=False))
 
+    def repair_now(self, now: float) -> None:
+        """A hole is known to be due (a beacon showed it): look at the gaps at the next tick."""
+        self.next_repair = min(self.next_repair, now)
+
     def _repair_gaps(self, now: float) -> None:
         node, delay = self.node, self.node.cfg.gap_repair_delay
         for owner in node.dir.replica.gaps(now - delay):

@@ -49,6 +49,10 @@ class NodeConfig(BaseModel):
         30.0, gt=0,
         description="s between anti-entropy exchanges, stretched by "
                     "ceil(log2(n) - 5) + 1 above 32 nodes.")
+    beacon_delay: float = Field(
+        1.0, gt=0,
+        description="s an owner stays quiet after a write before it gossips its latest version "
+                    "(a node that missed its last write then repairs the hole at once).")
     gap_repair_delay: float = Field(
         2.0, gt=0,
         description="s a hole in an owner's versions may last before we ask for it directly "
@@ -104,7 +108,7 @@ class NodeConfig(BaseModel):
         base: dict[str, Any] = dict(
             probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05,
             push_pull_interval=5.0, reconnect_interval=2.0, join_retry_interval=0.2,
-            gap_repair_delay=0.5,
+            gap_repair_delay=0.5, beacon_delay=0.25,
             gossip_to_dead_time=6.0, request_timeout=2.0,
         )
         base.update(overrides)
@@ -117,6 +121,7 @@ class NodeConfig(BaseModel):
             probe_interval=5.0, probe_timeout=3.0, suspicion_mult=6.0, gossip_interval=0.5,
             gossip_fanout=4, push_pull_interval=60.0, reconnect_interval=30.0,
             join_retry_interval=5.0, gossip_to_dead_time=60.0, request_timeout=15.0,
+            beacon_delay=5.0,
         )
         base.update(overrides)
         return cls(**base)

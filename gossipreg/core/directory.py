@@ -81,16 +81,17 @@ class Directory:
     def _write(self, key: str, value: Any, now: float) -> None:
         w = self.replica.write(key, value)
         self.view.apply(self.node.id, key, value, False, self.node.wall(now))
-        self._gossip(w)
+        self._gossip(w, now)
 
     def _delete(self, key: str, now: float) -> None:
         w = self.replica.delete(key, now)
         if w is not None:
             self.view.apply(self.node.id, key, None, True, self.node.wall(now))
-            self._gossip(w)
+            self._gossip(w, now)
 
-    def _gossip(self, w: Write) -> None:
+    def _gossip(self, w: Write, now: float) -> None:
         self.node.gossip_write(w)
+        self.node.beacon_after(now)
 
     def own_agents(self) -> list[str]:
         """Ids of the agents this node hosts, sorted."""

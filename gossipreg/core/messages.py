@@ -26,6 +26,7 @@ from gossipreg.core.types import MemberState
 __all__ = [
     "Ack",
     "Alive",
+    "Beacon",
     "Dead",
     "Left",
     "MemberRow",
@@ -64,6 +65,7 @@ class Tag:
     SYNC_ACK2 = 12
     REQUEST = 13
     RESPONSE = 14
+    BEACON = 15
 
 
 _MAX_INT = 2**63 - 1
@@ -131,6 +133,16 @@ class WriteMsg:
 
 
 @dataclass(frozen=True, slots=True)
+class Beacon:
+    """An owner's latest version, gossiped once it has been quiet for ``beacon_delay``: a node
+    that missed the owner's last write learns of the hole (no later write would show it)."""
+
+    owner: str
+    generation: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberRow:
     node: str
     addr: str
@@ -188,7 +200,7 @@ class Response:
 
 Message = (
     Ping | Ack | PingReq | Nack | Alive | Suspect | Dead | Left | WriteMsg | Sync | SyncAck
-    | SyncAck2 | Request | Response
+    | SyncAck2 | Request | Response | Beacon
 )
 
 
@@ -239,6 +251,8 @@ def encode(m: Message) -> list[Any]:
             return [Tag.LEFT, m.node, m.generation, m.incarnation]
         case WriteMsg():
             return write_wire(m.write)
+        case Beacon():
+            return [Tag.BEACON, m.owner, m.generation, m.version]
         case Sync():
             return [Tag.SYNC, m.xid, _digest_wire(m.digest), m.member_hash,
                     _members_wire(m.members), m.join]
@@ -382,6 +396,9 @@ def parse(raw: list[Any]) -> Message | None:
             raise InvalidArgumentError("a write can only supersede older versions")
         return WriteMsg(Write(check_id(raw[1], "owner"), _int(raw[2]), raw[3], version,
                               raw[5], value, sup))
+    if tag == Tag.BEACON:
+        _want(raw, 4)
+        return Beacon(check_id(raw[1], "owner"), _int(raw[2]), _int(raw[3]))
     if tag == Tag.SYNC:
         _want(raw, 6)
         h = raw[3]

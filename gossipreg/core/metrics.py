@@ -19,7 +19,7 @@ CATEGORIES: dict[int, str] = {
     Tag.NACK: "membership", Tag.ALIVE: "membership", Tag.SUSPECT: "membership",
     Tag.DEAD: "membership", Tag.LEFT: "membership", Tag.WRITE: "broadcast",
     Tag.SYNC: "anti_entropy", Tag.SYNC_ACK: "anti_entropy", Tag.SYNC_ACK2: "anti_entropy",
-    Tag.REQUEST: "requests", Tag.RESPONSE: "requests",
+    Tag.REQUEST: "requests", Tag.RESPONSE: "requests", Tag.BEACON: "broadcast",
 }
 
 

@@ -32,6 +32,7 @@ from gossipreg.core.membership import Member, MemberChange, MemberTable
 from gossipreg.core.messages import (
     Ack,
     Alive,
+    Beacon,
     Dead,
     Left,
     Message,
@@ -66,6 +67,7 @@ from gossipreg.core.types import (
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
+_NEVER = float("inf")
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 _MEMBER_EVENTS = {
     MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
@@ -115,6 +117,8 @@ class Node:
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
         self._transmits: deque[Transmit] = deque()
         self._dead_recent: list[str] = []
+        self._beacon_at = _NEVER
+        self._beacons: dict[str, tuple[int, int]] = {}  # the newest beacon seen per owner
         self.left = False
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
@@ -169,6 +173,30 @@ class Node:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w)), w)
+
+    def beacon_after(self, now: float) -> None:
+        """We just wrote: gossip our latest version once we have been quiet for a while."""
+        self._beacon_at = now + self.cfg.beacon_delay
+
+    def _send_beacon(self) -> None:
+        self._beacon_at = _NEVER
+        b = Beacon(self.id, self.generation, self.dir.replica.max_version(self.id))
+        self._wake_gossip()
+        self._write_q.put(("", "beacon", self.id), Tag.BEACON, pack_message(encode(b)))
+
+    def _on_beacon(self, b: Beacon, now: float) -> None:
+        """Forward each owner's beacon once; one that shows a write we lack starts a repair."""
+        m = self.members.get(b.owner)
+        if b.owner == self.id or m is None or m.generation != b.generation:
+            return
+        seen = self._beacons.get(b.owner)
+        if seen is not None and seen >= (b.generation, b.version):
+            return
+        self._beacons[b.owner] = (b.generation, b.version)
+        if self.dir.replica.announce(b.owner, b.generation, b.version):
+            self.ae.repair_now(now)
+        self._wake_gossip()
+        self._write_q.put(("", "beacon", b.owner), Tag.BEACON, pack_message(encode(b)))
 
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
@@ -242,6 +270,8 @@ class Node:
         if now >= self._next_reap:
             self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
             self._reap(now)
+        if now >= self._beacon_at:
+            self._send_beacon()
         self.dir.tick(now)
         self._flush(now)
 
@@ -250,7 +280,7 @@ class Node:
         if self.left:
             return None
         t = min(self.swim.next_deadline(), self.ae.next_deadline(), self._next_gossip,
-                self._next_reap)
+                self._next_reap, self._beacon_at)
         d = self.dir.next_deadline()
         return t if d is None else min(t, d)
 
@@ -380,6 +410,8 @@ class Node:
             case WriteMsg():
                 if self.dir.apply_write(msg.write, now):
                     self.gossip_write(msg.write)
+            case Beacon():
+                self._on_beacon(msg, now)
             case Sync():
                 self.ae.on_sync(msg, src_id, src_addr, now)
             case SyncAck():
@@ -400,6 +432,7 @@ class Node:
                     else self.cfg.left_retention if m.state is MemberState.LEFT else None)
             if keep is not None and now - m.since >= keep and m.node_id != self.id:
                 self.members.remove(m.node_id)
+                self._beacons.pop(m.node_id, None)
                 self.dir.forget_owner(m.node_id, now)
 
     # ---------------------------------------------------------------- gossip

@@ -203,6 +203,10 @@ class Replica:
         e = st.entries.get(key)
         return None if e is None else e.value
 
+    def max_version(self, owner: str) -> int:
+        st = self._owners.get(owner)
+        return 0 if st is None else st.max_version
+
     def keys_of(self, owner: str) -> list[str]:
         """Every key (live or tombstoned) held for ``owner``."""
         st = self._owners.get(owner)
@@ -308,6 +312,22 @@ class Replica:
             self._gaps.setdefault(owner, now)
         else:
             self._gaps.pop(owner, None)
+
+    def announce(self, owner: str, generation: int, version: int) -> bool:
+        """The owner says its latest version is ``version`` (a beacon; the caller checked that
+        the owner is a member of that generation). Returns True when that reveals a write we
+        lack; the hole is due for repair at once: the write had time to arrive."""
+        if owner == self.self_id:
+            return False
+        st = self._owners.get(owner)
+        if st is None:
+            # We never got a write of this owner: its first one was lost.
+            st = self._owners[owner] = _Owner(generation)
+        if st.generation != generation or version <= st.max_version:
+            return False
+        st.max_version = version
+        self._gaps[owner] = float("-inf")
+        return True
 
     def gaps(self, older_than: float) -> list[str]:
         """Owners from whom we have a later write but still miss an earlier one, since before
