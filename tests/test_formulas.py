@@ -7,6 +7,7 @@ import pytest
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.formulas import (
     awareness_scale,
+    miss_probability,
     push_pull_scale,
     retransmit_limit,
     suspicion_timeout,
@@ -21,6 +22,23 @@ from gossipreg.core.hlc import HybridClock, Stamp
 ])
 def test_retransmit_limit(mult: int, n: int, want: int) -> None:
     assert retransmit_limit(mult, n) == want
+
+
+@pytest.mark.parametrize(("n", "want"), [
+    (2, 0.0), (8, 0.0494), (10, 0.00073), (99, 0.0287), (100, 0.00051), (1000, 0.00011),
+])
+def test_miss_probability(n: int, want: float) -> None:
+    assert miss_probability(retransmit_limit(4, n), n) == pytest.approx(want, rel=0.02, abs=1e-9)
+
+
+def test_miss_probability_against_sampling() -> None:
+    """The closed form agrees with drawing the sends at random."""
+    import random
+    rng = random.Random(7)
+    n, limit, trials = 20, 4, 3000
+    missed = sum(
+        len({rng.randrange(n - 1) for _ in range(n * limit)}) < n - 1 for _ in range(trials))
+    assert missed / trials == pytest.approx(miss_probability(limit, n), abs=0.03)
 
 
 @pytest.mark.parametrize(("n", "lo", "hi"), [

@@ -53,6 +53,11 @@ class NodeConfig(BaseModel):
         1.0, gt=0,
         description="s an owner stays quiet after a write before it gossips its latest version "
                     "(a node that missed its last write then repairs the hole at once).")
+    beacon_min_miss: float = Field(
+        1e-3, ge=0, le=1,
+        description="beacons are sent only while the chance that some member missed a "
+                    "broadcast (from the cluster size and retransmit limit) is at least this; "
+                    "0 = always.")
     gap_repair_delay: float = Field(
         2.0, gt=0,
         description="s a hole in an owner's versions may last before we ask for it directly "

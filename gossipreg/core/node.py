@@ -26,7 +26,7 @@ from gossipreg.core.codec import Codec, pack_message
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
-from gossipreg.core.formulas import retransmit_limit
+from gossipreg.core.formulas import miss_probability, retransmit_limit
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import Member, MemberChange, MemberTable
 from gossipreg.core.messages import (
@@ -175,14 +175,26 @@ class Node:
         self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w)), w)
 
     def beacon_after(self, now: float) -> None:
-        """We just wrote: gossip our latest version once we have been quiet for a while."""
-        self._beacon_at = now + self.cfg.beacon_delay
+        """We just wrote: gossip our latest version once we have been quiet for a while, if
+        the cluster is in a size band where a broadcast can plausibly miss a member."""
+        n = self.members.live_count()
+        if miss_probability(retransmit_limit(self.cfg.retransmit_mult, n), n) \
+                >= self.cfg.beacon_min_miss:
+            self._beacon_at = now + self.cfg.beacon_delay
 
     def _send_beacon(self) -> None:
         self._beacon_at = _NEVER
         b = Beacon(self.id, self.generation, self.dir.replica.max_version(self.id))
         self._wake_gossip()
         self._write_q.put(("", "beacon", self.id), Tag.BEACON, pack_message(encode(b)))
+
+    def _beacon_seen(self, owner: object, generation: object, version: object) -> bool:
+        """Whether this beacon (or a newer one of its owner) was already handled; False when
+        unsure (full validation follows)."""
+        if type(owner) is not str or type(generation) is not int or type(version) is not int:
+            return False
+        seen = self._beacons.get(owner)
+        return seen is not None and seen >= (generation, version)
 
     def _on_beacon(self, b: Beacon, now: float) -> None:
         """Forward each owner's beacon once; one that shows a write we lack starts a repair."""
@@ -241,7 +253,11 @@ class Node:
         stale = self.dir.replica.is_stale
         for raw in env.messages:
             # Gossip brings most writes many times over: drop known ones before validating.
-            if raw[0] == Tag.WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+            tag = raw[0]
+            if tag == Tag.WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+                m.duplicates_in += 1
+                continue
+            if tag == Tag.BEACON and len(raw) == 4 and self._beacon_seen(raw[1], raw[2], raw[3]):
                 m.duplicates_in += 1
                 continue
             try:
