@@ -17,8 +17,9 @@ Rules:
   push-pull (minutes in a large cluster).
 - A packet from a sender we do not know opens an exchange with it (at most once per
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
-- Every ``reconnect_interval`` one DEAD member gets a SYNC with our table: if it is alive (a
-  healed partition), both sides see themselves reported DEAD, refute, and merge.
+- Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
+  and table hash): if it is alive (a healed partition), the hashes differ, the tables are
+  exchanged, both sides see themselves reported DEAD, refute, and merge.
 """
 
 from __future__ import annotations
@@ -76,8 +77,12 @@ class AntiEntropy:
         if now >= self.next_reconnect:
             self.next_reconnect = now + cfg.reconnect_interval
             dead = [m for m in node.members if m.state is MemberState.DEAD and m.addr]
-            if dead:
-                node.send(node.rng.choice(dead).addr, self._sync(node.swim.rows(), join=False))
+            # With probability dead/live (as Serf does), so that the cluster as a whole makes
+            # about one attempt per dead member and interval, whatever its size.
+            if dead and node.rng.random() < len(dead) / max(1, node.members.live_count()):
+                # Without our table: a member that is really alive sees the table hashes
+                # differ and asks for it; a dead one costs us the digest only.
+                node.send(node.rng.choice(dead).addr, self._sync(None, join=False))
 
     def repair_now(self, now: float) -> None:
         """A hole is known to be due (a beacon showed it): look at the gaps at the next tick."""
