@@ -257,8 +257,11 @@ class Cluster:
 
     def replicas_equal(self, names: Iterable[str] | None = None) -> bool:
         names = list(names) if names is not None else self.live()
-        states = [self.node(n).dir.replica.live_state() for n in names]
-        return all(s == states[0] for s in states)
+        if not names:
+            return True
+        # One state at a time: at 1,000 nodes x 10,000 agents, holding them all costs gigabytes.
+        first = self.node(names[0]).dir.replica.live_state()
+        return all(self.node(n).dir.replica.live_state() == first for n in names[1:])
 
     def visible_agents(self, name: str) -> dict[str, str]:
         return {a: v.status.value for a, v in self.node(name).dir.view.visible.items()}
