@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                 a.write_rate, progress=not a.quiet)
     print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"
           f" {o.duration:g} s virtual, loss {o.loss:.0%}{' (idle)' if o.idle else ''}")
-    rep = run(o)
+    rep = run(o, keep_frozen=True)  # this process exits after the report
     for line in rep["fault_log"] or ["no faults"]:
         print(f"  fault: {line}")
     p, pr = rep["propagation_s"], rep["propagation_rounds"]

@@ -117,7 +117,7 @@ def bench(n: int, reps: int) -> dict[str, float]:
         node.register(dataclasses.replace(r), 0.0)
         while node.poll_event() is not None:
             pass
-    node._write_q.clear()  # benchmark: no peers to send the queued broadcasts to
+    node.drop_pending_gossip()  # benchmark: no peers to send the queued broadcasts to
     gc.collect()
     mem = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()

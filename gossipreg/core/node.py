@@ -174,6 +174,13 @@ class Node:
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w)), w)
 
+    def drop_pending_gossip(self) -> None:
+        """Forget queued directory writes and a pending beacon: for a caller that has handed
+        this node's state to every peer by other means (the simulator's warm start, a
+        benchmark with no peers)."""
+        self._write_q.clear()
+        self._beacon_at = _NEVER
+
     def beacon_after(self, now: float) -> None:
         """We just wrote: gossip our latest version once we have been quiet for a while, if
         the cluster is in a size band where a broadcast can plausibly miss a member."""
