@@ -176,7 +176,9 @@ class Codec:
         if not isinstance(value, list) or len(value) != 4:
             raise CodecError("malformed", "envelope must be a 4-item list")
         cluster, src_id, src_addr, messages = value
-        if not (_short_str(cluster) and _short_str(src_id) and _short_str(src_addr)):
+        if not (type(cluster) is str and type(src_id) is str and type(src_addr) is str
+                and 0 < len(cluster) <= 255 and 0 < len(src_id) <= 255
+                and 0 < len(src_addr) <= 255):
             raise CodecError("malformed", "bad envelope strings")
         if not isinstance(messages, list) or len(messages) > MAX_MESSAGES:
             raise CodecError("malformed", "bad message list")

@@ -174,12 +174,18 @@ class CapabilityIndex:
             if not isinstance(c, str):
                 raise InvalidArgumentError(
                     f"capability must be a string, not {type(c).__name__}")
-        self.remove(agent_id)
-        strs = tuple(self._intern(t) for t in dict.fromkeys(_lower(c) for c in capabilities))
+        self.remove(agent_id)  # first: it may release strings the new entry takes again
+        strings = self._strings
+        strs: list[_Str] = []
+        for c in capabilities:
+            # A known lower-case string is found as it is: no lowering, no copy.
+            s = strings.get(c) or self._intern(_lower(c))
+            if s not in strs:
+                strs.append(s)
         for s in strs:
             s.add(agent_id)
         self._agents[agent_id] = _Agent(
-            strs, status, runtime_id, registered_at,
+            tuple(strs), status, runtime_id, registered_at,
             frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id)
         self._status_count[status] += 1
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1

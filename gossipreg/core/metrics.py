@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from gossipreg.core.messages import Tag
@@ -36,8 +37,8 @@ class Metrics:
     gap_repairs: int = 0
     member_transitions: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    bytes_out_by_category: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(sorted(set(CATEGORIES.values())), 0))
+    # Counted per tag (one step per message sent), summed per category when asked.
+    bytes_out_by_tag: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
 
     _logged: dict[str, tuple[float, int]] = field(default_factory=dict)
 
@@ -54,9 +55,14 @@ class Metrics:
                         total)
             self._logged[reason] = (now, total)
 
-    def count_out(self, tag: int, size: int) -> None:
-        cat = CATEGORIES.get(tag, "other")
-        self.bytes_out_by_category[cat] = self.bytes_out_by_category.get(cat, 0) + size
+    @property
+    def bytes_out_by_category(self) -> dict[str, int]:
+        """Message bytes sent per traffic class (every class present, zero if unused)."""
+        out = dict.fromkeys(sorted(set(CATEGORIES.values())), 0)
+        for tag, n in self.bytes_out_by_tag.items():
+            cat = CATEGORIES.get(tag, "other")
+            out[cat] = out.get(cat, 0) + n
+        return out
 
     @property
     def dropped_total(self) -> int:

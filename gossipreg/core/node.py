@@ -119,6 +119,7 @@ class Node:
         self._dead_recent: list[str] = []
         self._beacon_at = _NEVER
         self._beacons: dict[str, tuple[int, int]] = {}  # the newest beacon seen per owner
+        self._limit_for = (-1, 0)  # (live members, retransmit limit): asked on every packet
         self.left = False
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
@@ -460,7 +461,10 @@ class Node:
 
     # ---------------------------------------------------------------- gossip
     def _limit(self) -> int:
-        return retransmit_limit(self.cfg.retransmit_mult, self.members.live_count())
+        n = self.members.live_count()
+        if n != self._limit_for[0]:
+            self._limit_for = (n, retransmit_limit(self.cfg.retransmit_mult, n))
+        return self._limit_for[1]
 
     def _take_broadcasts(self, budget: int) -> list[tuple[int, bytes]]:
         """Membership news first, then directory writes, within ``budget`` bytes."""
@@ -506,17 +510,18 @@ class Node:
             return
         out, self._out = self._out, {}
         gossiped, self._gossiped = self._gossiped, set()
-        count_out = self.metrics.count_out
+        by_tag = self.metrics.bytes_out_by_tag
         for addr, msgs in out.items():
             size = 0
             for tag, packed in msgs:
-                size += len(packed)
-                count_out(tag, len(packed))
+                n = len(packed)
+                size += n
+                by_tag[tag] += n
             room = self.cfg.gossip_budget - size
             if (room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS
                     and addr not in gossiped):
                 for tag, packed in self._take_broadcasts(room):
-                    count_out(tag, len(packed))
+                    by_tag[tag] += len(packed)
                     msgs.append((tag, packed))
             try:
                 payload = self.codec.encode_packed(self.id, self.addr,
