@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "AgentRecord",
@@ -51,19 +51,20 @@ class MemberState(IntEnum):
     LEFT = 3
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryEvent:
+class RegistryEvent(NamedTuple):
     """Something a node observed. ``timestamp`` is wall-clock seconds (Unix epoch).
 
     For agent events ``agent_id`` and ``runtime_id`` are set; for member events ``agent_id`` is
-    ``None`` and ``metadata["node_id"]`` names the member.
+    ``None`` and ``metadata["node_id"]`` names the member. A named tuple: immutable like a
+    frozen dataclass, and a third of the cost to make (a node makes one per change it applies,
+    ten million when a 1,000-node simulation starts).
     """
 
     event_type: RegistryEventType
     agent_id: str | None
     runtime_id: str | None
     timestamp: float
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,8 +248,8 @@ class View:
             if new.status != old.status:
                 self.index.set_status(agent_id, new.status)
                 self._emit(E.AGENT_STATUS_CHANGED, new, wall, {
-                    "old_status": old.status.value,
-                    "new_status": new.status.value,
+                    "old_status": old.status._value_,  # _value_: .value is a slow descriptor
+                    "new_status": new.status._value_,
                     "cause": self._cause_status(agent_id, old, new),
                 })
             if new.heartbeat_count > old.heartbeat_count:
@@ -287,7 +287,7 @@ class View:
             "capabilities": list(v.record.capabilities),
             "name": v.record.name,
             "node_id": v.node_id,
-            "status": v.status.value,
+            "status": v.status._value_,
         })
 
     def _disappear(self, v: AgentView, wall: float, cause: str) -> None:
