@@ -332,8 +332,10 @@ class _Runner:
         # Key views compare as sets without copying (1,000 copies of 10,000 ids add up).
         visible = [c.node(n).dir.view.visible.keys() for n in sorted(live)]
         checks = {
-            "replicas_equal": c.replicas_equal(sorted(live)),
-            "memberships_agree": c.members_agree(sorted(live)),
+            # Both were just found true if the run converged, at this very virtual instant
+            # (a comparison of 1,000 replicas of 10,000 agents takes seconds).
+            "replicas_equal": converged_at == c.now or c.replicas_equal(sorted(live)),
+            "memberships_agree": converged_at == c.now or c.members_agree(sorted(live)),
             "converged_within_bound": converged_at is not None,
             "no_false_dead_majority": all(len(obs) <= len(live) // 2
                                           for obs in by_subject.values()),
