@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.messages import Suspect
 from gossipreg.core.types import MemberState, RegistryEventType
 from sim.cluster import Cluster
 
@@ -153,3 +154,25 @@ def test_bad_packets_are_counted_and_logged_at_a_limited_rate(
         node.handle_packet(b"garbage", c.now + 11.0)
         assert len(caplog.records) == 2 and "bad_magic" in caplog.records[-1].getMessage()
     assert c.member_view("n0") == before
+
+
+def test_a_member_answers_a_stale_suspicion_of_itself_directly() -> None:
+    """A member that already refuted (its refutation reached nobody, as a broadcast sometimes
+    misses a member) answers a late suspicion of itself with its Alive straight to the sender,
+    so no one declares it DEAD."""
+    c = make(4)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    n2 = c.node("n2")
+    stale = n2.members.me.incarnation
+    n2.members.refute(stale)  # raised, but told to nobody
+    # n1 hears (from n3) the suspicion at the stale incarnation: it probes n2 at once, with
+    # the suspicion riding on its ping.
+    c.node("n1").swim.on_suspect(Suspect("n2", n2.generation, stale, "n3"), c.now)
+    c.drain(c.nodes["n1"])
+    took = c.run_until_true(lambda: all(
+        c.node(x).members.get("n2").incarnation == stale + 1  # type: ignore[union-attr]
+        and c.member_view(x)["n2"] is MemberState.ALIVE for x in ("n0", "n1", "n3")), 5.0)
+    assert took is not None and took < 2.0
+    c.run_for(40.0)
+    for x in ("n0", "n1", "n3"):
+        assert E.MEMBER_FAILED not in kinds(c, x, "n2")

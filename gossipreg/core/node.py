@@ -426,11 +426,11 @@ class Node:
             case Alive():
                 swim.on_alive(msg, now)
             case Suspect():
-                swim.on_suspect(msg, now)
+                swim.on_suspect(msg, now, src_addr)
             case Dead():
-                swim.on_dead(msg, now)
+                swim.on_dead(msg, now, src_addr)
             case Left():
-                swim.on_left(msg, now)
+                swim.on_left(msg, now, src_addr)
             case WriteMsg():
                 if self.dir.apply_write(msg.write, now):
                     self.gossip_write(msg.write)

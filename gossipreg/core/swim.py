@@ -257,14 +257,24 @@ class Swim:
         self._gossip(msg.node, msg)
         self.host.member_changed(change, None, now)
 
-    def _about_me(self, generation: int, incarnation: int) -> None:
+    def _about_me(self, generation: int, incarnation: int, sender: str | None) -> None:
+        """A suspicion or verdict about us: refute it if it is current. Either way, whoever
+        sent it still doubts us, so it also gets our Alive straight back: the refutation's
+        broadcast misses a member now and then (20% loss, hundreds of members, a suspicion
+        heard just before the refutation spread), and that member would declare us DEAD."""
         me = self.members.me
-        if generation == me.generation and incarnation >= me.incarnation:
+        if generation != me.generation or self.leaving:
+            return
+        if incarnation >= me.incarnation:
             self._refute(incarnation)
+        if sender is not None:
+            self.host.send(sender, self.alive_self())
 
-    def on_suspect(self, msg: Suspect, now: float) -> None:
+    def on_suspect(self, msg: Suspect, now: float, sender: str | None = None) -> None:
+        """``sender``: the address the message came from (None when it is our own verdict or
+        came from a table merge)."""
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation)
+            self._about_me(msg.generation, msg.incarnation, sender)
             return
         m = self.members.get(msg.node)
         if m is None:
@@ -288,12 +298,13 @@ class Swim:
         self._gossip(msg.node, msg)
         self.host.member_changed(change, msg.source, now)
         if msg.source != self.members.self_id and not self.leaving:
-            # Probe the suspect ourselves: our verdict confirms or the ack clears our doubt.
+            # Probe the suspect ourselves: our verdict confirms the suspicion; if the suspect
+            # is alive, the suspicion rides on our ping and its answer clears our doubt.
             self._probe_member(msg.node, now, primary=False)
 
-    def on_dead(self, msg: Dead, now: float) -> None:
+    def on_dead(self, msg: Dead, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation)
+            self._about_me(msg.generation, msg.incarnation, sender)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now)
         if change is None:
@@ -302,10 +313,9 @@ class Swim:
         self._gossip(msg.node, msg)
         self.host.member_changed(change, msg.source, now)
 
-    def on_left(self, msg: Left, now: float) -> None:
+    def on_left(self, msg: Left, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            if not self.leaving:
-                self._about_me(msg.generation, msg.incarnation)
+            self._about_me(msg.generation, msg.incarnation, sender)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now, left=True)
         if change is None:
