@@ -6,6 +6,7 @@ from __future__ import annotations
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.messages import Tag
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, RegistryEventType
 from sim.cluster import Cluster
@@ -200,3 +201,22 @@ def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
     # Without the beacon nothing shows n5 the hole until the next push-pull.
     took, repairs = _missed_last_write(beacon_delay=1000.0)
     assert took is None and repairs == 0
+
+
+def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
+    """At 10 members a broadcast reaches everyone (miss chance < 1e-3), so owners do not
+    beacon; after their probes have seen 15% loss, they do."""
+    c = make(10, seed=2, heartbeat_timeout=None)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    n0 = c.node("n0")
+    reg(c, "n0", "first", "rt", ["a"])
+    c.run_for(5.0)
+    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] == 0
+    assert n0.swim.delivery() == 1.0
+    c.net.loss = 0.15
+    c.run_for(40.0)
+    c.net.loss = 0.0
+    assert 0.6 < n0.swim.delivery() < 0.95
+    reg(c, "n0", "second", "rt", ["b"])
+    c.run_for(5.0)
+    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] > 0

@@ -184,10 +184,11 @@ class Node:
 
     def beacon_after(self, now: float) -> None:
         """We just wrote: gossip our latest version once we have been quiet for a while, if
-        the cluster is in a size band where a broadcast can plausibly miss a member."""
+        the cluster's size and the loss our probes see make it plausible that a broadcast
+        misses a member (under loss each member hears fewer of the copies sent to it)."""
         n = self.members.live_count()
-        if miss_probability(retransmit_limit(self.cfg.retransmit_mult, n), n) \
-                >= self.cfg.beacon_min_miss:
+        sends = retransmit_limit(self.cfg.retransmit_mult, n) * self.swim.delivery()
+        if miss_probability(sends, n) >= self.cfg.beacon_min_miss:
             self._beacon_at = now + self.cfg.beacon_delay
 
     def _send_beacon(self) -> None:

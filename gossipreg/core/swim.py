@@ -18,6 +18,7 @@ The machine calls back into its host through :class:`SwimHost` and never touches
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Protocol
@@ -82,6 +83,9 @@ class Swim:
         self.host = host
         self.rng = rng
         self.health = 0
+        # Moving share of round-robin probes answered directly in time: how lossy the paths
+        # from here look (a probe needs two packets to arrive, the ping and the ack).
+        self.direct_ok = 1.0
         self.leaving = False
         self._seq = 0
         self._order: list[str] = []
@@ -185,8 +189,15 @@ class Swim:
             self.host.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
 
+    def delivery(self) -> float:
+        """Estimated chance that one packet from here arrives."""
+        return math.sqrt(self.direct_ok)
+
     def _finish_probe(self, p: _Probe, now: float) -> None:
         del self._probes[p.seq]
+        if p.primary:
+            ok = 1.0 if p.acked and not p.indirect_sent else 0.0
+            self.direct_ok += (ok - self.direct_ok) / 20  # about the last 20 probes
         if p.acked:
             return
         if p.primary:
