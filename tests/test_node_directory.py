@@ -204,9 +204,9 @@ def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
 
 
 def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
-    """At 10 members a broadcast reaches everyone (miss chance < 1e-3), so owners do not
-    beacon; after their probes have seen 15% loss, they do."""
-    c = make(10, seed=2, heartbeat_timeout=None)
+    """With a threshold of 1e-3, owners of a 10-member cluster do not beacon (miss chance
+    7e-4); after their probes have seen 15% loss, they do."""
+    c = make(10, seed=2, heartbeat_timeout=None, beacon_min_miss=1e-3)
     assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
     n0 = c.node("n0")
     reg(c, "n0", "first", "rt", ["a"])
