@@ -220,3 +220,25 @@ def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
     reg(c, "n0", "second", "rt", ["b"])
     c.run_for(5.0)
     assert n0.metrics.bytes_out_by_tag[Tag.BEACON] > 0
+
+
+def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None:
+    """Gossip can bring an agent's heartbeat before its record; when the owner restarts, the
+    reset drops the keys in arrival order, the heartbeat's first. (Once raised in the view.)"""
+    c = make(3, seed=4, heartbeat_timeout=None)
+    c.clog("n2")
+    n0, n2 = c.node("n0"), c.node("n2")
+    n0.register(make_record("x", "X", "rt", ["a"]), c.now)
+    n0.heartbeat("x", c.now)
+    record = n0._write_q.peek(("n0", "agent/x"))
+    beat = n0._write_q.peek(("n0", "hb/x"))
+    assert record is not None and beat is not None
+    assert n2.dir.apply_write(beat, c.now) and n2.dir.apply_write(record, c.now)
+    assert n2.get("x") is not None
+    c.crash("n0")
+    c.restart("n0", ["n1"])
+    c.unclog("n2")
+    assert c.run_until_true(lambda: n2.members.get("n0") is not None
+                            and n2.members.get("n0").generation  # type: ignore[union-attr]
+                            == c.node("n0").generation, 30.0) is not None
+    assert n2.get("x") is None

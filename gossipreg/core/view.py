@@ -213,7 +213,12 @@ class View:
             vis, is_dead = self._owner_visible(owner, now)
             if not vis:
                 continue
-            r: AgentRecord = self._store.value(owner, key)
+            r: AgentRecord | None = self._store.value(owner, key)
+            if r is None:
+                # A reset or forgotten owner's keys are applied one by one, in the order they
+                # arrived (gossip may bring a heartbeat before its record): its record key, and
+                # so its place among the holders, may still be on the way out.
+                continue
             if best is None or (r.registered_at, owner) < best:
                 best, rec, dead = (r.registered_at, owner), r, is_dead
         if best is None or rec is None:
