@@ -200,7 +200,11 @@ class Directory:
         if change.restarted:
             m = self.node.members.get(change.node_id)
             if m is not None:
-                self._changed(self.replica.reset_owner(change.node_id, m.generation), now)
+                # The old generation's keys go all at once (holders first, then the agents are
+                # re-derived), as when an owner is forgotten: applied one by one in arrival
+                # order, a heartbeat that came before its record would be looked up without it.
+                keys = [k for _, k in self.replica.reset_owner(change.node_id, m.generation)]
+                self.view.forget_owner(change.node_id, keys, self.node.wall(now))
         self.view.owner_changed(change.node_id, now, self.node.wall(now))
         self._cleanup(now)
 

@@ -147,7 +147,8 @@ class View:
                       and self._store.value(owner, k) is not None)
 
     def forget_owner(self, owner: str, keys: Iterable[str], wall: float) -> None:
-        """An owner is gone for good and the replica dropped its live ``keys``."""
+        """The replica dropped an owner's live ``keys`` (it is gone for good, or restarted with
+        a new generation)."""
         self._expiry.pop(owner, None)
         touched = set()
         for key in keys:
@@ -213,12 +214,7 @@ class View:
             vis, is_dead = self._owner_visible(owner, now)
             if not vis:
                 continue
-            r: AgentRecord | None = self._store.value(owner, key)
-            if r is None:
-                # A reset or forgotten owner's keys are applied one by one, in the order they
-                # arrived (gossip may bring a heartbeat before its record): its record key, and
-                # so its place among the holders, may still be on the way out.
-                continue
+            r: AgentRecord = self._store.value(owner, key)
             if best is None or (r.registered_at, owner) < best:
                 best, rec, dead = (r.registered_at, owner), r, is_dead
         if best is None or rec is None:
