@@ -152,9 +152,10 @@ class Node:
 
     def _wake_gossip(self) -> None:
         """News arriving at an idle node goes out at once rather than at the next tick: each
-        hop of the first wave then costs a network latency, not half a gossip interval. The
-        tick cadence is only moved earlier, never made faster: at most one early tick per
-        interval, and an idle node sends nothing."""
+        hop of the first wave then costs a network latency, not half a gossip interval. Ticks
+        stay at least half an interval apart. An idle node has no gossip timer at all (it
+        stops at the first tick that finds nothing to send), so it does not wake to say
+        nothing."""
         if not self._member_q and not self._write_q:
             early = self._last_gossip + self.cfg.gossip_interval / 2
             self._next_gossip = min(self._next_gossip, max(self._now, early))
@@ -289,9 +290,13 @@ class Node:
         self.swim.tick(now)
         self.ae.tick(now)
         if now >= self._next_gossip:
-            self._next_gossip = now + self.cfg.gossip_interval
-            self._last_gossip = now
-            self._gossip_tick()
+            if self._member_q or self._write_q:
+                self._next_gossip = now + self.cfg.gossip_interval
+                self._last_gossip = now
+                self._gossip_tick()
+            else:
+                # Nothing to say: no more ticks until news is queued (``_wake_gossip``).
+                self._next_gossip = _NEVER
         if now >= self._next_reap:
             self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
             self._reap(now)
@@ -478,8 +483,6 @@ class Node:
         return out
 
     def _gossip_tick(self) -> None:
-        if not self._member_q and not self._write_q:
-            return
         # Candidates: live members, plus the recently dead (so that a falsely accused member
         # hears about it and refutes). Sampled by index: O(fanout), not O(members).
         live = self.members.live_others
