@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+import sim.run
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import push_pull_scale, suspicion_timeout_bounds
 from gossipreg.core.records import make_record
-from sim.cluster import Cluster, NetOptions
+from sim.cluster import Cluster, NetOptions, SimNode
 from sim.run import Options, run
 from sim.scenario import SCENARIOS
 
@@ -32,6 +33,34 @@ def test_pinned_scenario(scenario: str, seed: int) -> None:
     if scenario == "crash":
         assert rep["detection_s"]["all"] is not None
         assert rep["detection_s"]["all"] <= rep["suspicion_bound_s"]["max"] + 3.0
+
+
+class _DeadlineCheckingCluster(Cluster):
+    """After every input, a node's cached next deadline must be what a fresh look at all its
+    timers gives (``Node.poll_timeout`` keeps its answer across packets of known news)."""
+
+    checked = 0
+
+    def _arm(self, sn: SimNode) -> None:
+        node = sn.node
+        if node is not None and sn.state == "up":
+            cached = node.poll_timeout()
+            node._deadline_stale = True
+            assert node.poll_timeout() == cached, (sn.name, self.now)
+            type(self).checked += 1
+        super()._arm(sn)
+
+
+@pytest.mark.parametrize(("scenario", "loss"), [("flaky", 0.05), ("churn", 0.0),
+                                                ("partition", 0.0), ("crash", 0.0)])
+def test_a_nodes_cached_deadline_is_always_the_fresh_one(scenario: str, loss: float,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim.run, "Cluster", _DeadlineCheckingCluster)
+    _DeadlineCheckingCluster.checked = 0
+    rep = run(Options(nodes=12, agents_per_node=3, duration=60.0, loss=loss, scenario=scenario,
+                      seed=5))
+    assert all(rep["checks"].values())
+    assert _DeadlineCheckingCluster.checked > 10_000
 
 
 def test_same_seed_same_report() -> None:

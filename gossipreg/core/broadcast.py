@@ -16,22 +16,18 @@ from typing import Any
 __all__ = ["BroadcastQueue"]
 
 
-class _Item:
-    __slots__ = ("meta", "packed", "tag")
-
-    def __init__(self, tag: int, packed: bytes, meta: Any) -> None:
-        self.tag = tag
-        self.packed = packed
-        self.meta = meta
+Message = tuple[int, bytes]  # (tag, packed message): what a take hands out, as stored
 
 
 class BroadcastQueue:
     """Broadcasts bucketed by how often they were sent: ``_buckets[k]`` holds the items sent
-    ``k`` times, oldest first."""
+    ``k`` times, oldest first. Items are stored as the ``(tag, packed)`` pairs that a take
+    returns, so that a take copies references and builds nothing."""
 
     def __init__(self) -> None:
-        self._buckets: list[dict[Hashable, _Item]] = [{}]
-        self._where: dict[Hashable, _Item] = {}
+        self._buckets: list[dict[Hashable, Message]] = [{}]
+        self._where: dict[Hashable, Message] = {}
+        self._meta: dict[Hashable, Any] = {}
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -41,47 +37,51 @@ class BroadcastQueue:
         """Queue the message ``packed`` (tagged ``tag``), replacing any item under ``key``;
         ``meta`` is kept beside it for :meth:`peek`."""
         self.discard(key)
-        item = _Item(tag, packed, meta)
+        item = (tag, packed)
         self._where[key] = item
         self._buckets[0][key] = item
+        if meta is not None:
+            self._meta[key] = meta
         self._bytes += len(packed)
 
     def peek(self, key: Hashable) -> Any:
         """The ``meta`` of the message queued under ``key`` (None if there is none)."""
-        item = self._where.get(key)
-        return None if item is None else item.meta
+        return self._meta.get(key)
 
     def discard(self, key: Hashable) -> None:
         old = self._where.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.packed)
+            self._bytes -= len(old[1])
+            self._meta.pop(key, None)
             for bucket in self._buckets:
                 if bucket.pop(key, None) is not None:
                     break
 
-    def take(self, budget: int, limit: int) -> list[tuple[int, bytes]]:
+    def take(self, budget: int, limit: int) -> list[Message]:
         """``(tag, packed)`` messages that fit in ``budget`` bytes; each taken one counts one
         transmission, and one sent ``limit`` times is retired."""
         if not self._where:
             return []
         buckets = self._buckets
+        out: list[Message] = []
         if self._bytes <= budget:
             # Everything fits (the usual case): every bucket moves up by one, no item moves.
-            out = [(it.tag, it.packed) for b in buckets if b for it in reversed(b.values())]
+            for b in buckets:
+                if b:
+                    out.extend(reversed(b.values()))
             buckets.insert(0, {})
             self._retire_from(max(limit, 1))
             return out
-        out = []
-        taken: list[tuple[int, Hashable, _Item]] = []
+        taken: list[tuple[int, Hashable, Message]] = []
         for k, bucket in enumerate(buckets):
             if budget <= 0:
                 break
             for key, item in reversed(bucket.items()):
-                size = len(item.packed)
+                size = len(item[1])
                 if size <= budget:
                     budget -= size
                     taken.append((k, key, item))
-                    out.append((item.tag, item.packed))
+                    out.append(item)
                     if budget <= 0:
                         break
         for k, key, item in reversed(taken):  # oldest first: keeps their order in the next bucket
@@ -96,11 +96,15 @@ class BroadcastQueue:
         """Drop the items sent ``limit`` times or more."""
         buckets = self._buckets
         while len(buckets) > limit:
+            meta = self._meta
             for key, item in buckets.pop().items():
                 del self._where[key]
-                self._bytes -= len(item.packed)
+                if meta:
+                    meta.pop(key, None)
+                self._bytes -= len(item[1])
 
     def clear(self) -> None:
         self._buckets = [{}]
         self._where.clear()
+        self._meta.clear()
         self._bytes = 0

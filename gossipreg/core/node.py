@@ -76,6 +76,21 @@ _MEMBER_EVENTS = {
 }
 
 
+def _distinct_indices(rng: random.Random, n: int, k: int) -> list[int]:
+    """``min(k, n)`` distinct random indices below ``n``: ``rng.sample(range(n), k)`` without
+    its generality (it runs on every gossip tick, with k small and n usually large)."""
+    if k >= n:
+        out = list(range(n))
+        rng.shuffle(out)
+        return out
+    out = []
+    while len(out) < k:
+        i = int(rng.random() * n)
+        if i not in out:
+            out.append(i)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Transmit:
     """A packet to send: ``payload`` bytes to the node listening at ``dest``."""
@@ -121,6 +136,9 @@ class Node:
         self._beacons: dict[str, tuple[int, int]] = {}  # the newest beacon seen per owner
         self._limit_for = (-1, 0)  # (live members, retransmit limit): asked on every packet
         self.left = False
+        # poll_timeout's answer, recomputed after any input that may have moved a timer.
+        self._deadline = _NEVER
+        self._deadline_stale = True
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
         cfg = self.cfg
@@ -182,6 +200,7 @@ class Node:
         benchmark with no peers)."""
         self._write_q.clear()
         self._beacon_at = _NEVER
+        self._deadline_stale = True
 
     def beacon_after(self, now: float) -> None:
         """We just wrote: gossip our latest version once we have been quiet for a while, if
@@ -258,8 +277,10 @@ class Node:
             m.drop("from_self", now)
             return
         self.last_src = env.src_addr
+        acted = False
         if self.members.get(env.src_id) is None:
             self.ae.unknown_sender(env.src_id, env.src_addr, now)
+            acted = True
         stale = self.dir.replica.is_stale
         for raw in env.messages:
             # Gossip brings most writes many times over: drop known ones before validating.
@@ -279,7 +300,11 @@ class Node:
                 m.drop("unknown_type", now)
                 continue
             self._dispatch(msg, env.src_id, env.src_addr, now)
-        self._flush(now)
+            acted = True
+        if acted:
+            self._flush(now)
+        # else: nothing but known news (most gossip packets), so no timer moved and nothing is
+        # queued; poll_timeout's last answer stands.
 
     def handle_timeout(self, now: float) -> None:
         """Run every timer that is due at ``now``."""
@@ -309,10 +334,13 @@ class Node:
         """When ``handle_timeout`` must be called next (absolute, same clock as ``now``)."""
         if self.left:
             return None
-        t = min(self.swim.next_deadline(), self.ae.next_deadline(), self._next_gossip,
-                self._next_reap, self._beacon_at)
-        d = self.dir.next_deadline()
-        return t if d is None else min(t, d)
+        if self._deadline_stale:
+            t = min(self.swim.next_deadline(), self.ae.next_deadline(), self._next_gossip,
+                    self._next_reap, self._beacon_at)
+            d = self.dir.next_deadline()
+            self._deadline = t if d is None else min(t, d)
+            self._deadline_stale = False
+        return self._deadline
 
     def poll_transmit(self) -> Transmit | None:
         return self._transmits.popleft() if self._transmits else None
@@ -475,20 +503,23 @@ class Node:
     def _take_broadcasts(self, budget: int) -> list[tuple[int, bytes]]:
         """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
-        out = self._member_q.take(budget, limit)
-        if self._write_q:
+        member_q, write_q = self._member_q, self._write_q
+        if not member_q:  # the usual case: writes only
+            return write_q.take(budget, limit)
+        out = member_q.take(budget, limit)
+        if write_q:
             left = budget - sum(len(packed) for _, packed in out)
             if left > 0:
-                out.extend(self._write_q.take(left, limit))
+                out.extend(write_q.take(left, limit))
         return out
 
     def _gossip_tick(self) -> None:
         # Candidates: live members, plus the recently dead (so that a falsely accused member
         # hears about it and refutes). Sampled by index: O(fanout), not O(members).
         live = self.members.live_others
-        dead = self._recent_dead()
+        dead = self._recent_dead() if self._dead_recent else []
         n = len(live) + len(dead)
-        for i in self.rng.sample(range(n), min(self.cfg.gossip_fanout, n)):
+        for i in _distinct_indices(self.rng, n, self.cfg.gossip_fanout):
             m = self.members.get(live[i]) if i < len(live) else dead[i - len(live)]
             assert m is not None
             taken = self._take_broadcasts(self.cfg.gossip_budget)
@@ -509,7 +540,9 @@ class Node:
         return keep
 
     def _flush(self, now: float) -> None:
-        """Turn queued messages into packets, piggybacking broadcasts on small ones."""
+        """The end of an input: timers may have moved (``poll_timeout`` looks again), and
+        queued messages become packets, small ones piggybacking broadcasts."""
+        self._deadline_stale = True
         if not self._out:
             return
         out, self._out = self._out, {}
