@@ -18,8 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -45,9 +44,9 @@ MAX_TAG = 2**16
 FRAME_OVERHEAD = 4 + MAC_SIZE + 1 + 3 * 2 + 3
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A verified frame: who sent it and its raw messages (``[tag, ...]`` lists)."""
+class Envelope(NamedTuple):
+    """A verified frame: who sent it and its raw messages (``[tag, ...]`` lists). (A named
+    tuple: one is built per packet, three times faster than a frozen dataclass.)"""
 
     cluster: str
     src_id: str

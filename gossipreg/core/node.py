@@ -17,8 +17,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.broadcast import BroadcastQueue
@@ -91,9 +90,9 @@ def _distinct_indices(rng: random.Random, n: int, k: int) -> list[int]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Transmit:
-    """A packet to send: ``payload`` bytes to the node listening at ``dest``."""
+class Transmit(NamedTuple):
+    """A packet to send: ``payload`` bytes to the node listening at ``dest``. (A named tuple:
+    one is built per packet, three times faster than a frozen dataclass.)"""
 
     dest: str
     payload: bytes
