@@ -174,7 +174,13 @@ class CapabilityIndex:
             if not isinstance(c, str):
                 raise InvalidArgumentError(
                     f"capability must be a string, not {type(c).__name__}")
-        self.remove(agent_id)  # first: it may release strings the new entry takes again
+        self.put(agent_id, capabilities, status, runtime_id, registered_at, tags, node_id)
+
+    def put(self, agent_id: str, capabilities: Sequence[str], status: AgentStatus,
+            runtime_id: str, registered_at: float, tags: Sequence[str], node_id: str) -> None:
+        """:meth:`upsert` for values known to be well-typed (a validated record's): no checks."""
+        if agent_id in self._agents:
+            self.remove(agent_id)  # first: it may release strings the new entry takes again
         strings = self._strings
         strs: list[_Str] = []
         for c in capabilities:

@@ -207,19 +207,28 @@ class View:
         if holders is None:
             return None
         key = AGENT + agent_id
-        best: tuple[float, str] | None = None
-        rec: AgentRecord | None = None
-        dead = False
-        for owner in _each(holders):
-            vis, is_dead = self._owner_visible(owner, now)
+        rec: AgentRecord | None
+        if type(holders) is str:  # one owner: the usual case
+            owner = holders
+            vis, dead = self._owner_visible(owner, now)
             if not vis:
-                continue
-            r: AgentRecord = self._store.value(owner, key)
-            if best is None or (r.registered_at, owner) < best:
-                best, rec, dead = (r.registered_at, owner), r, is_dead
-        if best is None or rec is None:
+                return None
+            rec = self._store.value(owner, key)
+        else:
+            best: tuple[float, str] | None = None
+            rec, dead = None, False
+            for o in holders:
+                vis, is_dead = self._owner_visible(o, now)
+                if not vis:
+                    continue
+                r: AgentRecord = self._store.value(o, key)
+                if best is None or (r.registered_at, o) < best:
+                    best, rec, dead = (r.registered_at, o), r, is_dead
+            if best is None:
+                return None
+            owner = best[1]
+        if rec is None:
             return None
-        owner = best[1]
         hb: Heartbeat | None = self._store.value(owner, HB + agent_id)
         if dead:
             status = AgentStatus.OFFLINE
@@ -276,20 +285,21 @@ class View:
 
     def _index_put(self, v: AgentView) -> None:
         r = v.record
-        self.index.upsert(r.agent_id, r.capabilities, status=v.status, runtime_id=r.runtime_id,
-                          registered_at=r.registered_at, tags=r.tags, node_id=v.node_id)
+        self.index.put(r.agent_id, r.capabilities, v.status, r.runtime_id, r.registered_at,
+                       r.tags, v.node_id)
 
     def _appear(self, v: AgentView, wall: float) -> None:
-        if not self.index.runtime_size(v.record.runtime_id):
+        r = v.record
+        if not self.index.runtime_size(r.runtime_id):
             self._emit(E.RUNTIME_JOINED, v, wall, {"node_id": v.node_id}, agent=False)
-        self.visible[v.agent_id] = v
+        self.visible[r.agent_id] = v
         self._index_put(v)
-        self._emit(E.AGENT_REGISTERED, v, wall, {
-            "capabilities": list(v.record.capabilities),
-            "name": v.record.name,
+        self.push_event(RegistryEvent(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
+            "capabilities": list(r.capabilities),
+            "name": r.name,
             "node_id": v.node_id,
             "status": v.status._value_,
-        })
+        }))
 
     def _disappear(self, v: AgentView, wall: float, cause: str) -> None:
         del self.visible[v.agent_id]
