@@ -6,7 +6,7 @@ from __future__ import annotations
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import AgentExistsError
-from gossipreg.core.messages import Tag
+from gossipreg.core.messages import Tag, WriteMsg, encode
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, RegistryEventType
 from sim.cluster import Cluster
@@ -201,6 +201,36 @@ def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
     # Without the beacon nothing shows n5 the hole until the next push-pull.
     took, repairs = _missed_last_write(beacon_delay=1000.0)
     assert took is None and repairs == 0
+
+
+def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
+    """n2 gets n0's second write but never its first: the hole is asked for exactly
+    ``gap_repair_delay`` later (no beacon, push-pull far away). Anti-entropy has a repair
+    deadline only while there is a hole."""
+    c = make(3, seed=5, heartbeat_timeout=None, push_pull_interval=600.0, beacon_delay=1000.0,
+             gap_repair_delay=2.0)
+    n0, n2 = c.node("n0"), c.node("n2")
+    idle = n2.ae.next_deadline()
+    assert idle == min(n2.ae.next_push_pull, n2.ae.next_reconnect)
+    c.clog("n2")
+    reg(c, "n0", "x", "rt", ["a"])
+    reg(c, "n0", "y", "rt", ["b"])
+    second = n0._write_q.peek(("n0", "agent/y"))
+    assert second is not None
+    c.run_for(3.0)  # every copy sent; n2 heard none
+    c.unclog("n2")
+    opened = c.now
+    n2.handle_packet(n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second))]), c.now)
+    c.drain(c.nodes["n2"])
+    assert n2.get("y") is not None and n2.get("x") is None
+    assert n2.ae.next_deadline() == opened + 2.0
+    c.run_until(opened + 1.99)
+    assert n2.metrics.gap_repairs == 0
+    took = c.run_until_true(lambda: n2.get("x") is not None, 3.0)
+    assert took is not None and c.now - opened < 2.5
+    assert n2.metrics.gap_repairs == 1
+    assert not n2.dir.replica.gaps()
+    assert n2.ae.next_deadline() == min(n2.ae.next_push_pull, n2.ae.next_reconnect)
 
 
 def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:

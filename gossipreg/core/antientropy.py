@@ -14,7 +14,9 @@ Rules:
 - A hole in an owner's versions that outlives ``gap_repair_delay`` (a later write arrived, an
   earlier one never did) opens an exchange with that owner, or with a random live member when
   the owner is gone: the fast path's rare losses are repaired in seconds, not at the next
-  push-pull (minutes in a large cluster).
+  push-pull (minutes in a large cluster). A hole a beacon revealed is due at once. The
+  repair timer runs only while there is a hole (an owner is asked again at most once per
+  ``gap_repair_delay``).
 - A packet from a sender we do not know opens an exchange with it (at most once per
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ANNOUNCE_MAX", "AntiEntropy"]
 
 ANNOUNCE_MAX = 128
+_NEVER = float("inf")
 
 
 class AntiEntropy:
@@ -54,10 +57,21 @@ class AntiEntropy:
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
-        self.next_repair = now + cfg.gap_repair_delay
 
     def next_deadline(self) -> float:
-        return min(self.next_join, self.next_push_pull, self.next_reconnect, self.next_repair)
+        return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair())
+
+    def _repair_due(self, owner: str, since: float) -> float:
+        """When a hole of ``owner`` open ``since`` is to be asked for."""
+        delay = self.node.cfg.gap_repair_delay
+        last = self._repaired.get(owner)
+        return since + delay if last is None else max(since + delay, last + delay)
+
+    def _next_repair(self) -> float:
+        gaps = self.node.dir.replica.gaps()
+        if not gaps:
+            return _NEVER
+        return min(self._repair_due(o, since) for o, since in gaps.items())
 
     def tick(self, now: float) -> None:
         node, cfg = self.node, self.node.cfg
@@ -71,8 +85,7 @@ class AntiEntropy:
                 peer = node.members.get(node.rng.choice(live))
                 assert peer is not None
                 node.send(peer.addr, self._sync(None, join=False))
-        if now >= self.next_repair:
-            self.next_repair = now + cfg.gap_repair_delay / 2
+        if node.dir.replica.gaps():
             self._repair_gaps(now)
         if now >= self.next_reconnect:
             self.next_reconnect = now + cfg.reconnect_interval
@@ -84,15 +97,10 @@ class AntiEntropy:
                 # differ and asks for it; a dead one costs us the digest only.
                 node.send(node.rng.choice(dead).addr, self._sync(None, join=False))
 
-    def repair_now(self, now: float) -> None:
-        """A hole is known to be due (a beacon showed it): look at the gaps at the next tick."""
-        self.next_repair = min(self.next_repair, now)
-
     def _repair_gaps(self, now: float) -> None:
         node, delay = self.node, self.node.cfg.gap_repair_delay
-        for owner in node.dir.replica.gaps(now - delay):
-            last = self._repaired.get(owner)
-            if last is not None and now - last < delay:
+        for owner, since in list(node.dir.replica.gaps().items()):
+            if self._repair_due(owner, since) > now:  # the deadline's own expression
                 continue
             self._repaired[owner] = now
             m = node.members.get(owner)

@@ -233,8 +233,9 @@ class Node:
         if seen is not None and seen >= (b.generation, b.version):
             return
         self._beacons[b.owner] = (b.generation, b.version)
-        if self.dir.replica.announce(b.owner, b.generation, b.version):
-            self.ae.repair_now(now)
+        # A hole this reveals is due for repair at once (the anti-entropy timer follows the
+        # replica's holes).
+        self.dir.replica.announce(b.owner, b.generation, b.version)
         self._wake_gossip()
         self._write_q.put(("", "beacon", b.owner), Tag.BEACON, pack_message(encode(b)))
 

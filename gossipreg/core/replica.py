@@ -329,10 +329,11 @@ class Replica:
         self._gaps[owner] = float("-inf")
         return True
 
-    def gaps(self, older_than: float) -> list[str]:
-        """Owners from whom we have a later write but still miss an earlier one, since before
-        ``older_than``: the fast path lost something, worth asking for at once."""
-        return [o for o, t in self._gaps.items() if t <= older_than]
+    def gaps(self) -> Mapping[str, float]:
+        """Owners from whom we have a later write but still miss an earlier one, with the local
+        time the hole opened (-inf when a beacon showed it: the write had time to arrive).
+        Read-only."""
+        return self._gaps
 
     def _merge_entry(
         self,
