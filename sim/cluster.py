@@ -17,6 +17,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from math import log
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -100,40 +101,43 @@ class Cluster:
 
     def _send(self, src: str, dest: str, payload: bytes) -> None:
         net = self.net
-        if (src, dest) in self._blocked or src in self._clogged or dest in self._clogged:
+        if ((self._blocked and (src, dest) in self._blocked)
+                or (self._clogged and (src in self._clogged or dest in self._clogged))):
             self.dropped += 1
             return
-        copies = 2 if net.duplicate and self.rng.random() < net.duplicate else 1
+        rng = self.rng
+        copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
+        lambd = 1.0 / max(1e-9, net.latency_mean - net.latency_min)
         for _ in range(copies):
-            if net.loss and self.rng.random() < net.loss:
+            if net.loss and rng.random() < net.loss:
                 self.dropped += 1
                 continue
-            delay = net.latency_min + self.rng.expovariate(
-                1.0 / max(1e-9, net.latency_mean - net.latency_min))
-            self._push(self.now + delay, 1, dest, payload)
+            # rng.expovariate(lambd), inlined (it runs for every packet)
+            delay = net.latency_min + -log(1.0 - rng.random()) / lambd
+            self._seq += 1
+            heapq.heappush(self._heap, (self.now + delay, self._seq, 1, dest, payload))
 
     def run_until(self, t: float) -> None:
         """Advance virtual time to ``t``, processing everything due before it."""
-        heap = self._heap
+        heap, nodes, pop = self._heap, self.nodes, heapq.heappop
         while heap and heap[0][0] <= t:
-            when, _, kind, name, data = heapq.heappop(heap)
+            when, _, kind, name, data = pop(heap)
             self.now = when
-            sn = self.nodes.get(name)
-            if sn is None or sn.node is None:
+            sn = nodes.get(name)
+            if sn is None or (node := sn.node) is None:
                 continue
             if kind == 0:
                 if data != sn.wake or sn.state != "up":
                     continue
                 sn.wake = None
-                sn.node.handle_timeout(when)
+                node.handle_timeout(when)
             else:
-                if sn.state == "paused":
-                    sn.inbox.append(data)
-                    continue
                 if sn.state != "up":
+                    if sn.state == "paused":
+                        sn.inbox.append(data)
                     continue
                 self.delivered += 1
-                sn.node.handle_packet(data, when)
+                node.handle_packet(data, when)
             self.drain(sn)
         self.now = max(self.now, t)
 

@@ -131,9 +131,10 @@ class Codec:
 
     def decode(self, data: bytes) -> Envelope:
         """Verify and parse a frame; raises only :class:`CodecError`."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise CodecError("malformed", "not bytes")
-        data = bytes(data)
+        if type(data) is not bytes:
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise CodecError("malformed", "not bytes")
+            data = bytes(data)
         n = len(data)
         if n > self.max_packet_size:
             raise CodecError("oversized", f"{n} bytes")
@@ -182,7 +183,7 @@ class Codec:
         if not isinstance(messages, list) or len(messages) > MAX_MESSAGES:
             raise CodecError("malformed", "bad message list")
         for m in messages:
-            if not isinstance(m, list) or not m:
+            if type(m) is not list or not m:  # msgpack builds exact lists
                 raise CodecError("malformed", "a message must be a non-empty list")
             tag = m[0]
             if type(tag) is not int or not 0 <= tag <= MAX_TAG:

@@ -68,6 +68,7 @@ __all__ = ["Node", "Pending", "Result", "Transmit"]
 
 _NEVER = float("inf")
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
+_WRITE, _BEACON = Tag.WRITE, Tag.BEACON
 _MEMBER_EVENTS = {
     MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
     MemberState.DEAD: RegistryEventType.MEMBER_FAILED,
@@ -269,27 +270,28 @@ class Node:
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
-            env = self.codec.decode(payload)
+            _, src_id, src_addr, messages = self.codec.decode(payload)
         except CodecError as e:
             m.drop(e.reason, now)
             return
-        if env.src_id == self.id:
+        if src_id == self.id:
             m.drop("from_self", now)
             return
-        self.last_src = env.src_addr
+        self.last_src = src_addr
         acted = False
-        if self.members.get(env.src_id) is None:
-            self.ae.unknown_sender(env.src_id, env.src_addr, now)
+        if self.members.get(src_id) is None:
+            self.ae.unknown_sender(src_id, src_addr, now)
             acted = True
         stale = self.dir.replica.is_stale
-        for raw in env.messages:
+        dups = 0
+        for raw in messages:
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
-            if tag == Tag.WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
-                m.duplicates_in += 1
+            if tag == _WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+                dups += 1
                 continue
-            if tag == Tag.BEACON and len(raw) == 4 and self._beacon_seen(raw[1], raw[2], raw[3]):
-                m.duplicates_in += 1
+            if tag == _BEACON and len(raw) == 4 and self._beacon_seen(raw[1], raw[2], raw[3]):
+                dups += 1
                 continue
             try:
                 msg = parse(raw)
@@ -299,8 +301,9 @@ class Node:
             if msg is None:
                 m.drop("unknown_type", now)
                 continue
-            self._dispatch(msg, env.src_id, env.src_addr, now)
+            self._dispatch(msg, src_id, src_addr, now)
             acted = True
+        m.duplicates_in += dups
         if acted:
             self._flush(now)
         # else: nothing but known news (most gossip packets), so no timer moved and nothing is
@@ -546,26 +549,31 @@ class Node:
         if not self._out:
             return
         out, self._out = self._out, {}
-        gossiped, self._gossiped = self._gossiped, set()
-        by_tag = self.metrics.bytes_out_by_tag
+        gossiped = self._gossiped
+        if gossiped:
+            self._gossiped = set()
+        metrics = self.metrics
+        by_tag = metrics.bytes_out_by_tag
+        budget = self.cfg.gossip_budget
+        encode_packed, me, my_addr = self.codec.encode_packed, self.id, self.addr
         for addr, msgs in out.items():
             size = 0
             for tag, packed in msgs:
                 n = len(packed)
                 size += n
                 by_tag[tag] += n
-            room = self.cfg.gossip_budget - size
-            if (room > 64 and (self._member_q or self._write_q) and msgs[0][0] not in _SYNC_TAGS
-                    and addr not in gossiped):
+            room = budget - size
+            # Cheapest tests first: most packets here are gossip, which carries broadcasts.
+            if (addr not in gossiped and room > 64 and msgs[0][0] not in _SYNC_TAGS
+                    and (self._member_q or self._write_q)):
                 for tag, packed in self._take_broadcasts(room):
                     by_tag[tag] += len(packed)
                     msgs.append((tag, packed))
             try:
-                payload = self.codec.encode_packed(self.id, self.addr,
-                                                   [packed for _, packed in msgs])
+                payload = encode_packed(me, my_addr, [packed for _, packed in msgs])
             except InvalidArgumentError:
-                self.metrics.drop("oversized_out")
+                metrics.drop("oversized_out")
                 continue
-            self.metrics.packets_out += 1
-            self.metrics.bytes_out += len(payload)
+            metrics.packets_out += 1
+            metrics.bytes_out += len(payload)
             self._transmits.append(Transmit(addr, payload))
