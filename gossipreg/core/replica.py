@@ -145,11 +145,12 @@ class _Owner:
         if old is not None:
             del self.by_version[old.version]
         self.entries[key] = entry
-        if self.by_version and entry.version < next(reversed(self.by_version)):
+        v = entry.version
+        if v > self.max_version:
+            self.max_version = v  # above every held version: the order holds
+        elif self.by_version and v < next(reversed(self.by_version)):
             self.sorted = False
-        self.by_version[entry.version] = key
-        if entry.version > self.max_version:
-            self.max_version = entry.version
+        self.by_version[v] = key
 
     def drop(self, key: str) -> None:
         old = self.entries.pop(key, None)
