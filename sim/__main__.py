@@ -33,13 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--idle", action="store_true", help="no writes and no heartbeats")
     r.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--workers", type=int, choices=(1, 2), default=None,
+                   help="processes to split the nodes across (default: 2 from 200 nodes on "
+                        "a machine with 2 cores or more, else 1); the figures depend on it")
     a = ap.parse_args(argv)
     if not 1 <= a.nodes <= 5000 or not 0 <= a.loss < 1 or a.duration <= 0:
         ap.error("need 1 <= --nodes <= 5000, 0 <= --loss < 1, --duration > 0")
+    workers = a.workers
+    if workers is None:
+        workers = 2 if a.nodes >= 200 and (os.cpu_count() or 1) >= 2 else 1
     o = Options(a.nodes, a.agents_per_node, a.duration, a.loss, a.scenario, a.seed, a.idle,
-                a.write_rate, progress=not a.quiet)
+                a.write_rate, progress=not a.quiet, workers=workers)
     print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"
-          f" {o.duration:g} s virtual, loss {o.loss:.0%}{' (idle)' if o.idle else ''}")
+          f" {o.duration:g} s virtual, loss {o.loss:.0%}{' (idle)' if o.idle else ''},"
+          f" {o.workers} worker{'s' if o.workers > 1 else ''}")
     rep = run(o, keep_frozen=True)  # this process exits after the report
     for line in rep["fault_log"] or ["no faults"]:
         print(f"  fault: {line}")

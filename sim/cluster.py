@@ -9,6 +9,10 @@ The network delays each packet by ``latency_min + exp(latency_mean - latency_min
 duplicate it, and honours partitions (two-way groups, one-way blocks) and clogged nodes. A paused
 node keeps its state and its inbound packets (they wait in its socket buffer); a crashed node
 loses everything; a restarted node comes back with a new generation.
+
+A cluster can be one *shard* of a run split across processes (``local``: which nodes it runs).
+The other nodes are placeholders (``remote``) that only track up/crashed/paused; packets for
+them go to ``outbox`` with their delivery time, and their packets come in through ``inject``.
 """
 
 from __future__ import annotations
@@ -48,13 +52,15 @@ class SimNode:
     inbox: list[bytes] = field(default_factory=list)  # packets held while paused
     skew: float = 0.0
     bytes_out: int = 0
+    remote: bool = False  # run by another shard: no node here
 
 
 class Cluster:
     """N core nodes wired together in memory."""
 
     def __init__(self, seed: int = 0, config: NodeConfig | None = None,
-                 net: NetOptions | None = None, keep_events: bool = True) -> None:
+                 net: NetOptions | None = None, keep_events: bool = True,
+                 local: Callable[[str], bool] | None = None) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
@@ -69,6 +75,9 @@ class Cluster:
         self.delivered = 0
         self.dropped = 0
         self.on_event: Callable[[str, RegistryEvent, float], None] | None = None
+        self.is_local: Callable[[str], bool] = local or (lambda name: True)
+        self.sharded = local is not None
+        self.outbox: list[tuple[float, str, bytes]] = []
 
     # -------------------------------------------------------------- scheduling
     def _push(self, t: float, kind: int, name: str, data: Any) -> None:
@@ -114,8 +123,20 @@ class Cluster:
                 continue
             # rng.expovariate(lambd), inlined (it runs for every packet)
             delay = net.latency_min + -log(1.0 - rng.random()) / lambd
+            if self.sharded and (to := self.nodes.get(dest)) is not None and to.remote:
+                self.outbox.append((self.now + delay, dest, payload))
+                continue
             self._seq += 1
             heapq.heappush(self._heap, (self.now + delay, self._seq, 1, dest, payload))
+
+    def inject(self, packets: Iterable[tuple[float, str, bytes]]) -> None:
+        """Packets from other shards (delivered no earlier than now)."""
+        for when, dest, payload in packets:
+            self._push(max(when, self.now), 1, dest, payload)
+
+    def take_outbox(self) -> list[tuple[float, str, bytes]]:
+        out, self.outbox = self.outbox, []
+        return out
 
     def run_until(self, t: float) -> None:
         """Advance virtual time to ``t``, processing everything due before it."""
@@ -159,9 +180,14 @@ class Cluster:
         return Node(name, name, self.config, rng=random.Random(self.rng.getrandbits(64)),
                     now=self.now, generation=generation, wall_offset=1_700_000_000.0 + skew)
 
-    def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node:
+    def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
+        """Start a node (None for a node another shard runs: a placeholder is kept)."""
         old = self.nodes.get(name)
         generation = old.generation + 1 if old is not None else 1
+        if not self.is_local(name):
+            self.rng.getrandbits(64)  # what _make draws: every shard's stream stays the same
+            self.nodes[name] = SimNode(name, None, generation, skew=skew, remote=True)
+            return None
         node = self._make(name, generation, skew)
         sn = SimNode(name, node, generation, skew=skew)
         if old is not None:
@@ -177,8 +203,12 @@ class Cluster:
         return n
 
     def live(self) -> list[str]:
-        return [n for n, sn in self.nodes.items() if sn.state == "up" and sn.node is not None
-                and not sn.node.left]
+        """Nodes up (in every shard: a remote node counts until it is crashed or paused)."""
+        return [n for n, sn in self.nodes.items() if sn.state == "up"
+                and (sn.remote or (sn.node is not None and not sn.node.left))]
+
+    def local_live(self) -> list[str]:
+        return [n for n in self.live() if not self.nodes[n].remote]
 
     def crash(self, name: str) -> None:
         sn = self.nodes[name]
@@ -187,7 +217,7 @@ class Cluster:
         sn.wake = None
         sn.inbox.clear()
 
-    def restart(self, name: str, seeds: Iterable[str]) -> Node:
+    def restart(self, name: str, seeds: Iterable[str]) -> Node | None:
         """Start a crashed node again: same name and address, new generation, empty state."""
         return self.add_node(name, seeds, self.nodes[name].skew)
 
@@ -197,6 +227,8 @@ class Cluster:
     def resume(self, name: str) -> None:
         sn = self.nodes[name]
         sn.state = "up"
+        if sn.remote:
+            return
         assert sn.node is not None
         held, sn.inbox = sn.inbox, []
         for payload in held:

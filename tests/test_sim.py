@@ -63,6 +63,46 @@ def test_a_nodes_cached_deadline_is_always_the_fresh_one(scenario: str, loss: fl
     assert _DeadlineCheckingCluster.checked > 10_000
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_two_workers_split_the_nodes_and_agree(scenario: str) -> None:
+    """Half of the nodes in a forked process: the checks hold and a seed replays exactly."""
+    o = Options(nodes=16, agents_per_node=2, duration=40.0, loss=0.05, scenario=scenario,
+                seed=3, workers=2)
+    a, b = run(o), run(o)
+    assert all(a["checks"].values()), (o.command(), a["checks"])
+    assert a["false_dead"] == 0 and a["propagation_s"]["count"] > 5
+    if scenario == "crash":
+        assert a["detection_s"]["all"] is not None
+    assert a["workers"] == 2
+    a.pop("wall_s")
+    b.pop("wall_s")
+    assert a == b
+
+
+def test_a_failing_worker_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = sim.run._Runner._apply
+
+    def failing(self: sim.run._Runner, kind: str, *args: object) -> None:
+        if self.link is not None and self.link.index == 1 and kind == "work":
+            raise ValueError("boom")
+        real(self, kind, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim.run._Runner, "_apply", failing)
+    with pytest.raises(RuntimeError, match="worker"):
+        run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
+                    workers=2))
+
+    def failing_here(self: sim.run._Runner, kind: str, *args: object) -> None:
+        if self.link is not None and self.link.index == 0 and kind == "work":
+            raise ValueError("boom")
+        real(self, kind, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim.run._Runner, "_apply", failing_here)
+    with pytest.raises(ValueError, match="boom"):  # and worker 1 is not left spinning
+        run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
+                    workers=2))
+
+
 def test_same_seed_same_report() -> None:
     o = Options(nodes=8, agents_per_node=2, duration=40.0, loss=0.1, scenario="flaky", seed=3)
     a, b = run(o), run(o)
