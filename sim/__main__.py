@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from sim.run import Options, run
+from sim.run import TWO_WORKERS_SUPPORTED, Options, run
 from sim.scenario import SCENARIOS
 
 
@@ -35,13 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--workers", type=int, choices=(1, 2), default=None,
                    help="processes to split the nodes across (default: 2 from 200 nodes on "
-                        "a machine with 2 cores or more, else 1); the figures depend on it")
+                        "an x86-64 machine with 2 cores or more, else 1); the figures depend "
+                        "on it")
     a = ap.parse_args(argv)
     if not 1 <= a.nodes <= 5000 or not 0 <= a.loss < 1 or a.duration <= 0:
         ap.error("need 1 <= --nodes <= 5000, 0 <= --loss < 1, --duration > 0")
     workers = a.workers
     if workers is None:
-        workers = 2 if a.nodes >= 200 and (os.cpu_count() or 1) >= 2 else 1
+        workers = (2 if a.nodes >= 200 and (os.cpu_count() or 1) >= 2 and TWO_WORKERS_SUPPORTED
+                   else 1)
     o = Options(a.nodes, a.agents_per_node, a.duration, a.loss, a.scenario, a.seed, a.idle,
                 a.write_rate, progress=not a.quiet, workers=workers)
     print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"

@@ -20,6 +20,7 @@ import gc
 import mmap
 import os
 import pickle
+import platform
 import random
 import signal
 import statistics
@@ -31,6 +32,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, TextIO
@@ -42,7 +44,9 @@ from gossipreg.core.types import AgentStatus, MemberState, RegistryEvent, Regist
 from sim.cluster import Cluster, NetOptions
 from sim.scenario import Plan, plan
 
-__all__ = ["Options", "run"]
+__all__ = ["TWO_WORKERS_SUPPORTED", "Options", "run"]
+
+TWO_WORKERS_SUPPORTED = platform.machine().lower() in ("x86_64", "amd64") and hasattr(os, "fork")
 
 E = RegistryEventType
 
@@ -203,8 +207,9 @@ class _Link:
                 from e
 
 
-def _shard_of(name: str, workers: int) -> int:
-    return zlib.crc32(name.encode()) % workers
+def _in_shard(name: str, shard: int) -> bool:
+    """Which of the two workers runs a node: a hash of its name (even, and the same in both)."""
+    return zlib.crc32(name.encode()) % 2 == shard
 
 
 class _Runner:
@@ -214,10 +219,7 @@ class _Runner:
         self.link = link
         self.cfg = NodeConfig.lan(heartbeat_timeout=None, auto_deregister_timeout=3600.0)
         net = NetOptions(loss=o.loss)
-        local = None
-        if link is not None:
-            me = link.index
-            local = lambda name: _shard_of(name, 2) == me  # noqa: E731
+        local = None if link is None else partial(_in_shard, shard=link.index)
         self.c = Cluster(o.seed, self.cfg, net, keep_events=False, local=local)
         self.window = net.latency_min  # no packet crosses between workers faster
         self.t = _Tracker()
@@ -548,6 +550,9 @@ def run(o: Options, out: TextIO = sys.stdout, *, keep_frozen: bool = False) -> d
     them. With ``o.workers == 2`` half of the nodes run in a forked process."""
     if o.workers not in (1, 2):
         raise ValueError("workers must be 1 or 2")
+    if o.workers == 2 and not TWO_WORKERS_SUPPORTED:
+        raise ValueError("two workers need x86-64 (their shared-memory handoff relies on its "
+                         "store order) and os.fork")
     if o.workers == 1:
         rep = _Runner(o, out).run(keep_frozen)
         assert rep is not None
