@@ -212,3 +212,19 @@ def test_gc_horizon_sends_manifest_and_drops_deleted_keys() -> None:
     assert isinstance(d[0], OwnerDelta) and d[0].manifest is not None
     peer.apply_delta(d, 100.0)
     assert peer.live_state() == owner.live_state()
+
+
+def test_a_watermark_passed_on_after_collection_carries_the_floor_with_it() -> None:
+    """Found by the convergence property: a peer that first heard of an owner after the owner
+    collected a tombstone takes the owner's watermark without the tombstone; it must still make
+    a peer holding the deleted key drop it (with a manifest, as the owner would)."""
+    owner = Replica("o", 1, tombstone_ttl=10.0)
+    w = owner.write("agent/a", [1])
+    behind, relay = Replica("b", 1, tombstone_ttl=10.0), Replica("r", 1, tombstone_ttl=10.0)
+    behind.apply_write(w, 0.0)  # the deletion never reaches it
+    owner.delete("agent/a", 1.0)
+    assert owner.collect(100.0) == 1
+    relay.apply_delta(owner.delta_for(relay.digest(), 1 << 20), 100.0)
+    assert relay.digest()["o"] == owner.digest()["o"] and not relay.keys_of("o")
+    behind.apply_delta(relay.delta_for(behind.digest(), 1 << 20), 100.0)
+    assert behind.live_state() == owner.live_state() == {}

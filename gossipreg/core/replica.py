@@ -7,7 +7,9 @@ Rules:
 - A newer generation of an owner replaces its whole older state; an older one is ignored.
 - Deletions are versioned tombstones, collected ``tombstone_ttl`` after they were applied here.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
-  it gets a manifest of the live keys (and drops the keys it should have seen deleted).
+  it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
+  delta carries the sender's floor: a receiver whose watermark it moves past collected
+  tombstones takes the floor on (up to its watermark), as it cannot hand those tombstones on.
 - The watermark ``w`` means "every write with version <= w that is still current is here". A
   delta moves it: a delta answers "current writes with version > w", in version order, so applying
   a prefix of it moves the watermark to the last version applied (never past the sender's own
@@ -86,8 +88,9 @@ class OwnerDelta:
 
     ``since`` is the watermark the receiver advertised, ``upto`` the sender's watermark, ``entries``
     ``(key, version, deleted, value)`` in ascending version order, ``complete`` whether every entry
-    the sender has above ``since`` is included, ``manifest`` (when the receiver is behind the
-    sender's collection horizon ``floor``) the sender's live and tombstoned keys with versions.
+    the sender has above ``since`` is included, ``floor`` the sender's collection horizon,
+    ``manifest`` (when the receiver is behind ``floor``) the sender's live and tombstoned keys
+    with versions.
     """
 
     owner: str
@@ -389,9 +392,10 @@ class Replica:
                     st.max_version = st.wm
             st.settle([e[1] for e in od.entries])
             self._track_gap(od.owner, st, now)
-            if od.manifest is not None:
-                # Tombstones below the sender's horizon never reached us: we cannot hand them on.
-                st.gc_floor = max(st.gc_floor, od.floor)
+            # The sender's collected tombstones never reached us, yet our watermark may now
+            # stand above them: we cannot hand them on either, so a peer below them gets a
+            # manifest from us too (else it keeps a key it should have seen deleted).
+            st.gc_floor = max(st.gc_floor, min(od.floor, st.wm))
         return changed
 
     def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[tuple[str, str]]) -> None:
@@ -445,7 +449,7 @@ class Replica:
             if not entries and manifest is None and not complete:
                 continue
             out.append(OwnerDelta(owner, st.generation, since, st.wm, tuple(entries), complete,
-                                  manifest, st.gc_floor if manifest is not None else 0))
+                                  manifest, st.gc_floor))
         return out
 
     # --------------------------------------------------------------------- GC
