@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(suspicion timeout {rep['suspicion_bound_s']['min']:.1f}.."
           f"{rep['suspicion_bound_s']['max']:.1f} s)")
     print(f"false DEAD verdicts: {rep['false_dead']}")
+    for v in rep["false_dead_verdicts"]:
+        print(f"  t={v['t']:.3f}s {v['observer']} declared {v['subject']} DEAD")
     b = rep["bytes_per_node_per_s"]
     split = ", ".join(f"{k} {v:.0f}" for k, v in sorted(rep["bytes_split"].items()))
     print(f"bytes sent per node per s: mean {b['mean']:.0f}, max {b['max']:.0f} "

@@ -533,6 +533,9 @@ class _Runner:
                 self.cfg.suspicion_mult, self.cfg.suspicion_max_timeout_mult, len(live),
                 self.cfg.probe_interval), strict=True)),
             "false_dead": len(false_dead),
+            # The first verdicts themselves, to start an investigation from.
+            "false_dead_verdicts": [{"t": round(w, 3), "observer": obs, "subject": subj}
+                                    for w, obs, subj in sorted(false_dead)[:20]],
             "bytes_per_node_per_s": {"mean": statistics.mean(per_node), "max": max(per_node)},
             "bytes_split": split,
             "events_per_node": t.events / max(1, len(c.nodes)),

@@ -176,3 +176,21 @@ def test_a_member_answers_a_stale_suspicion_of_itself_directly() -> None:
     c.run_for(40.0)
     for x in ("n0", "n1", "n3"):
         assert E.MEMBER_FAILED not in kinds(c, x, "n2")
+
+
+def test_a_suspect_that_missed_its_suspicion_is_reminded_before_the_timer_fires() -> None:
+    """n0 suspects n1 while nothing from n0 reaches n1: the suspicion's broadcast is spent
+    before the link heals, and n0's later probes are answered with plain acks, which refute
+    nothing. The reminders (the Suspect sent straight to n1) still get n1 to refute in time."""
+    c = make(2)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    inc = c.node("n1").members.me.incarnation
+    c.partition_oneway(["n0"], ["n1"])
+    assert c.run_until_true(lambda: c.member_view("n0")["n1"] is MemberState.SUSPECT,
+                            10.0) is not None
+    c.run_for(1.0)  # every transmission of the Suspect is lost
+    c.repair()
+    c.run_for(30.0)
+    assert E.MEMBER_FAILED not in kinds(c, "n0", "n1")
+    assert c.member_view("n0")["n1"] is MemberState.ALIVE
+    assert c.node("n0").members.get("n1").incarnation > inc  # type: ignore[union-attr]

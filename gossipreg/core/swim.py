@@ -8,6 +8,12 @@ Rules:
 - A suspicion becomes DEAD when its Lifeguard timer fires; each independent confirmation shrinks
   the timer from the maximum toward the minimum. Hearing a new suspicion we probe the suspect
   ourselves at once, so that confirmations (or the refutation) come quickly.
+- The suspect hears of a suspicion straight from whoever holds it (Lifeguard's buddy system):
+  the member whose probe failed sends it the Suspect at once, and every third of the minimum
+  timeout while the suspicion lasts, each holder sends it again; the suspect answers each with
+  its Alive straight to the sender. A refutation's broadcast misses a member now and then, and
+  a probe's ping, which carries the suspicion, can be lost too: without these reminders such a
+  member declared a live one DEAD (about once per 300-node run with 20% loss bursts).
 - Local health (Lifeguard awareness): a failed probe, a missed nack or a refutation of ourselves
   raises the score, a successful probe lowers it; timers are stretched by ``score + 1``.
 - Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
@@ -112,7 +118,7 @@ class Swim:
         for r in self._relays.values():
             t = min(t, r.nack_at if r.nack_at > 0 else r.expire_at)
         for s in self.suspicions.values():
-            t = min(t, s.deadline)
+            t = min(t, s.deadline, s.remind_at)
         return t
 
     def tick(self, now: float) -> None:
@@ -136,6 +142,9 @@ class Swim:
                 if m is not None and m.state is MemberState.SUSPECT:
                     self.on_dead(Dead(node_id, m.generation, m.incarnation,
                                       self.members.self_id), now)
+            elif now >= s.remind_at:
+                s.remind_at = now + s.remind_every
+                self._remind(node_id)
 
     # ---------------------------------------------------------------- probing
     def _next_target(self) -> str | None:
@@ -210,6 +219,12 @@ class Swim:
         if m is None or m.state not in (MemberState.ALIVE, MemberState.SUSPECT):
             return
         self.on_suspect(Suspect(target, m.generation, m.incarnation, self.members.self_id), now)
+
+    def _remind(self, node_id: str) -> None:
+        m = self.members.get(node_id)
+        if m is not None and m.state is MemberState.SUSPECT and not self.leaving:
+            self.host.send(m.addr, Suspect(node_id, m.generation, m.incarnation,
+                                           self.members.self_id))
 
     def on_ping(self, msg: Ping, src_addr: str) -> bool:
         if msg.target != self.members.self_id:
@@ -308,9 +323,16 @@ class Swim:
         self.suspicions[msg.node] = Suspicion(now, lo, hi, max(expected, 0), msg.source)
         self._gossip(msg.node, msg)
         self.host.member_changed(change, msg.source, now)
-        if msg.source != self.members.self_id and not self.leaving:
+        if msg.source == self.members.self_id:
+            # Our own verdict: tell the suspect at once, so that its refutation starts
+            # spreading about as early as the suspicion does.
+            self._remind(msg.node)
+        elif not self.leaving:
             # Probe the suspect ourselves: our verdict confirms the suspicion; if the suspect
-            # is alive, the suspicion rides on our ping and its answer clears our doubt.
+            # is alive, the suspicion rides on our ping and its ack brings back its refutation
+            # (the freshest broadcast it has), so we re-gossip the refutation, not the
+            # suspicion. Sampling a few checkers instead cut the probe traffic but let the
+            # suspicion outrun the refutation: 17 times more SUSPECT/ALIVE flaps at 1,000 nodes.
             self._probe_member(msg.node, now, primary=False)
 
     def on_dead(self, msg: Dead, now: float, sender: str | None = None) -> None:
