@@ -1,4 +1,5 @@
 """``python -m sim.mesh run --nodes N [--peer serf] [--reps R] [--idle-seconds S] [--json F]``
+``python -m sim.mesh faults --nodes 12 --peer serf --loss 0.1 [--json F]`` (see faults_cli.py)
 
 Runs the same measurements on N real gossipreg nodes and, with ``--peer serf``, on N Serf
 agents (default LAN profile; installed from Debian's package when missing), one system after
@@ -26,6 +27,7 @@ import subprocess
 import sys
 from typing import Any
 
+from sim.mesh import faults_cli
 from sim.mesh.drivers import GossipregDriver, SerfDriver, ensure_serf
 from sim.mesh.measure import measure
 from sim.mesh.procs import Children
@@ -95,6 +97,7 @@ def _fmt(v: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.mesh", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    faults_cli.add_parser(sub)
     for name in ("run", "_one"):
         p = sub.add_parser(name)
         p.add_argument("--nodes", type=int, default=8)
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--system", required=True)
     args = ap.parse_args(argv)
+    if args.cmd == "faults":
+        return faults_cli.run(args)
     if args.cmd == "_one":
         print(json.dumps(asyncio.run(_one(args.system, args.nodes, args.reps,
                                           args.idle_seconds, args.seed))))

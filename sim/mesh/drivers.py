@@ -21,7 +21,7 @@ import msgpack
 
 from sim.mesh.procs import Children, free_port
 
-__all__ = ["CONTROL_TOKEN", "Driver", "GossipregDriver", "SerfDriver", "ensure_serf"]
+__all__ = ["CONTROL_TOKEN", "Driver", "GossipregDriver", "SerfDriver", "SerfRpc", "ensure_serf"]
 
 # The harness's own nodes accept fault injection with this token (test-only endpoint).
 CONTROL_TOKEN = secrets.token_hex(16)
@@ -113,15 +113,17 @@ class GossipregDriver:
             await self.session.close()
 
 
-class _SerfRpc:
+class SerfRpc:
     """A minimal client of Serf's RPC protocol (msgpack header + body over TCP)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
         self.port = port
         self.seq = 0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.unpacker = msgpack.Unpacker(raw=False)
+        self._lock = asyncio.Lock()  # one call at a time: answers come in order
 
     async def _next(self) -> Any:
         assert self.reader is not None
@@ -135,10 +137,11 @@ class _SerfRpc:
 
     async def call(self, command: str, body: dict[str, Any] | None,
                    has_reply: bool) -> Any:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            await self._send("handshake", {"Version": 1}, False)
-        return await self._send(command, body, has_reply)
+        async with self._lock:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                await self._send("handshake", {"Version": 1}, False)
+            return await self._send(command, body, has_reply)
 
     async def _send(self, command: str, body: dict[str, Any] | None, has_reply: bool) -> Any:
         assert self.writer is not None
@@ -154,8 +157,15 @@ class _SerfRpc:
         return await self._next() if has_reply else None
 
     async def close(self) -> None:
+        self.drop()
+
+    def drop(self) -> None:
+        """Close the connection without waiting (the next call opens a new one)."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
+            self.reader = None
+            self.unpacker = msgpack.Unpacker(raw=False)
 
 
 def ensure_serf() -> str | None:
@@ -186,7 +196,7 @@ class SerfDriver:
         self.children = children
         self.binary = binary
         self.binds: list[str] = []
-        self.rpcs: list[_SerfRpc] = []
+        self.rpcs: list[SerfRpc] = []
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -204,7 +214,7 @@ class SerfDriver:
             cmd.append(f"-join={self.binds[0]}")
         self.procs.append(self.children.start(cmd))
         self.binds.append(bind)
-        self.rpcs.append(_SerfRpc(rpc))
+        self.rpcs.append(SerfRpc("127.0.0.1", rpc))
 
     async def _call(self, i: int, command: str, body: dict[str, Any] | None,
                     reply: bool) -> Any:
@@ -212,7 +222,7 @@ class SerfDriver:
             try:
                 return await self.rpcs[i].call(command, body, reply)
             except (ConnectionError, OSError):
-                self.rpcs[i] = _SerfRpc(self.rpcs[i].port)
+                self.rpcs[i] = SerfRpc("127.0.0.1", self.rpcs[i].port)
                 await asyncio.sleep(0.1 if attempt < 49 else 0)
         raise ConnectionError(f"serf node {i} RPC unreachable")
 
