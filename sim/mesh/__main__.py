@@ -10,9 +10,8 @@ Measurements: join convergence (every node sees all N alive), metadata propagati
 registered / a tag set on one node, seen by all), failure detection (a SIGKILLed node reported
 failed by every survivor), idle CPU per node (ms of CPU per second), RSS per node, idle bytes
 per second per node on loopback, and false DEAD verdicts under a 1 s SIGSTOP. For gossipreg
-also (in ``raw``): a transport-level partition into two halves through the nodes' test-only
-control endpoint (time until both sides see the other failed, and until all are alive again
-after the heal) and a restart (kill -9, start again on the same address).
+also (in ``raw``): a restart (kill -9, start again on the same address). Network faults (loss,
+partitions, isolation) are the ``faults`` command's: kernel faults on emulated hosts.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ one piece of metadata. Both are driven as real processes over loopback.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import subprocess
 import sys
@@ -21,11 +20,7 @@ import msgpack
 
 from sim.mesh.procs import Children, free_port
 
-__all__ = ["CONTROL_TOKEN", "Driver", "GossipregDriver", "SerfDriver", "SerfRpc", "ensure_serf"]
-
-# The harness's own nodes accept fault injection with this token (test-only endpoint).
-CONTROL_TOKEN = secrets.token_hex(16)
-
+__all__ = ["Driver", "GossipregDriver", "SerfDriver", "SerfRpc", "ensure_serf"]
 
 class Driver(Protocol):
     name: str
@@ -61,7 +56,7 @@ class GossipregDriver:
     def start(self, i: int) -> None:
         addr = self.addrs[i] if i < len(self.addrs) else f"127.0.0.1:{free_port()}"
         cmd = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i), "--bind",
-               addr, "--profile", self.profile, "--control-token", CONTROL_TOKEN]
+               addr, "--profile", self.profile]
         if i > 0:
             cmd += ["--join", self.addrs[0]]
         proc = self.children.start(cmd, ready="listening on")
@@ -70,22 +65,6 @@ class GossipregDriver:
         else:
             self.procs.append(proc)
             self.addrs.append(addr)
-
-    async def partition(self, groups: list[list[int]]) -> None:
-        """Transport-level partition through the nodes' test-only control endpoint: every
-        node stops sending to the nodes of the other groups; ``[]`` heals."""
-        assert self.session is not None
-        where = {i: g for g in groups for i in g}
-        for i in range(len(self.addrs)):
-            block = [self.addrs[j] for j in range(len(self.addrs))
-                     if groups and where.get(j) is not where.get(i)]
-            try:
-                async with self.session.post(
-                        f"http://{self.addrs[i]}/v1/control/partition", json={"block": block},
-                        headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}) as r:
-                    r.raise_for_status()
-            except aiohttp.ClientConnectionError:
-                pass  # a node killed earlier in the run
 
     async def _get(self, i: int, path: str) -> Any:
         if self.session is None:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.mesh.hosts import GossipregHosts, HostDriver
+from sim.mesh.hosts import GossipregHosts, HostDriver, SerfHosts
 from sim.mesh.netns import NetLab
 from sim.mesh.watch import Watch
 
@@ -142,8 +142,8 @@ class _Run:
                             await d.publish(i, f"w{k}")
                         else:
                             await d.set_status(i, f"w{k - 1}", "degraded")
-                    else:
-                        await d.publish(i, f"w{k}")
+                    elif isinstance(d, SerfHosts):
+                        await d.set_tag(i, "w", str(k))  # not the tag propagation times
                 except Exception as e:  # a write is best effort; failures are counted
                     self.out[d.name]["write_errors"] = self.out[d.name].get(
                         "write_errors", 0) + 1

@@ -196,6 +196,9 @@ class SerfHosts(HostDriver):
         # One tag rewritten (Serf caps a member's tags at 512 bytes).
         await self._call(i, "tags", {"Tags": {"p": key}, "DeleteTags": []}, False)
 
+    async def set_tag(self, i: int, name: str, value: str) -> None:
+        await self._call(i, "tags", {"Tags": {name: value}, "DeleteTags": []}, False)
+
     async def sees(self, i: int, key: str) -> bool:
         body = await self._call(i, "members", None, True)
         return any((m.get("Tags") or {}).get("p") == key for m in body["Members"])
