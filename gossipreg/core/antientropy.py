@@ -21,7 +21,17 @@ Rules:
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
   and table hash): if it is alive (a healed partition), the hashes differ, the tables are
-  exchanged, both sides see themselves reported DEAD, refute, and merge.
+  exchanged, both sides see themselves reported DEAD, refute (each answering its Alive straight
+  to the other), and merge.
+- While members are recently DEAD (within ``gossip_to_dead_time``), the same attempt is made
+  every ``probe_interval``, with probability recent/live: a partition that heals soon after
+  the split (most do) is found within about a second, not a reconnect interval. Past that
+  window the cluster falls back to the slow rate above (Serf's only rate is one per 30 s).
+- A SYNC or SYNC_ACK from a member we hold DEAD means the path between us works again: we send
+  a SYNC at once to up to ``gossip_fanout`` other DEAD members (at most once per
+  ``probe_interval``). Each of them, hearing from a member it holds DEAD, does the same, so a
+  healed partition merges in a few round trips (an epidemic across the old cut) instead of one
+  pairwise exchange per reconnect interval.
 """
 
 from __future__ import annotations
@@ -54,12 +64,16 @@ class AntiEntropy:
         self.next_join = float("inf")
         self.next_push_pull = now + node.rng.uniform(0.5, 1.0) * cfg.push_pull_interval
         self.next_reconnect = now + cfg.reconnect_interval
+        self.next_fresh = now + cfg.probe_interval  # attempts on recently dead members
+        self._next_rush = now  # earliest next burst to DEAD members (one heard from us)
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
 
     def next_deadline(self) -> float:
-        return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair())
+        fresh = self.next_fresh if self.node._dead_recent else _NEVER
+        return min(self.next_join, self.next_push_pull, self.next_reconnect, fresh,
+                   self._next_repair())
 
     def _repair_due(self, owner: str, since: float) -> float:
         """When a hole of ``owner`` open ``since`` is to be asked for."""
@@ -96,6 +110,26 @@ class AntiEntropy:
                 # Without our table: a member that is really alive sees the table hashes
                 # differ and asks for it; a dead one costs us the digest only.
                 node.send(node.rng.choice(dead).addr, self._sync(None, join=False))
+        if not node._dead_recent:
+            self.next_fresh = now + cfg.probe_interval
+        elif now >= self.next_fresh:
+            self.next_fresh = now + cfg.probe_interval
+            recent = node._recent_dead()
+            if recent and node.rng.random() < len(recent) / max(1, node.members.live_count()):
+                node.send(node.rng.choice(recent).addr, self._sync(None, join=False))
+
+    def _heard_from(self, src_id: str, now: float) -> None:
+        """A slow-path packet came from ``src_id``: if we hold it DEAD, the path works again,
+        so a few other DEAD members get a SYNC now (see the module rules)."""
+        node = self.node
+        m = node.members.get(src_id)
+        if m is None or m.state is not MemberState.DEAD or now < self._next_rush:
+            return
+        self._next_rush = now + node.cfg.probe_interval
+        dead = [x for x in node.members
+                if x.state is MemberState.DEAD and x.addr and x.node_id != src_id]
+        for x in node.rng.sample(dead, min(len(dead), node.cfg.gossip_fanout)):
+            node.send(x.addr, self._sync(None, join=False))
 
     def _repair_gaps(self, now: float) -> None:
         node, delay = self.node, self.node.cfg.gap_repair_delay
@@ -135,8 +169,9 @@ class AntiEntropy:
     # ---------------------------------------------------------------- handlers
     def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
         node = self.node
+        self._heard_from(src_id, now)
         if msg.members is not None:
-            node.swim.merge_rows(msg.members, src_id, now)
+            node.swim.merge_rows(msg.members, src_id, now, src_addr)
         replica = node.dir.replica
         deltas = replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
         mine = replica.digest()
@@ -170,8 +205,9 @@ class AntiEntropy:
         if announce:
             self.joined = True
             self.next_join = float("inf")
+        self._heard_from(src_id, now)
         if msg.members is not None:
-            node.swim.merge_rows(msg.members, src_id, now)
+            node.swim.merge_rows(msg.members, src_id, now, src_addr)
         if announce:
             me = node.swim.alive_self()
             others = [m for m in node.members.live_others if m != src_id]
@@ -188,5 +224,7 @@ class AntiEntropy:
 
     def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
         if msg.members is not None:
-            self.node.swim.merge_rows(msg.members, src_id, now)
+            src = self.node.members.get(src_id)
+            self.node.swim.merge_rows(msg.members, src_id, now,
+                                      src.addr if src is not None else None)
         self.node.dir.apply_delta(msg.deltas, now)
