@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from gossipreg.core.types import AgentStatus, MemberState
@@ -53,4 +54,8 @@ def render_metrics(node: GossipNode) -> str:
            [({}, dropped)])
     metric("send_errors_total", "counter", "Transport sends that failed.",
            [({}, node.transport.send_errors)])
+    metric("replica_entries", "gauge", "Replica entries held, tombstones included.",
+           [({}, len(core.dir.replica))])
+    metric("asyncio_tasks", "gauge", "asyncio tasks alive in the node's process.",
+           [({}, len(asyncio.all_tasks()))])
     return "\n".join(out) + "\n"

@@ -1,5 +1,6 @@
 """``python -m sim.mesh run --nodes N [--peer serf] [--reps R] [--idle-seconds S] [--json F]``
 ``python -m sim.mesh faults --nodes 12 --peer serf --loss 0.1 [--json F]`` (see faults_cli.py)
+``python -m sim.mesh soak --nodes 4 --minutes 20 --peer serf [--json F]`` (see soak.py)
 
 Runs the same measurements on N real gossipreg nodes and, with ``--peer serf``, on N Serf
 agents (default LAN profile; installed from Debian's package when missing), one system after
@@ -26,7 +27,7 @@ import subprocess
 import sys
 from typing import Any
 
-from sim.mesh import faults_cli
+from sim.mesh import faults_cli, soak
 from sim.mesh.drivers import GossipregDriver, SerfDriver, ensure_serf
 from sim.mesh.measure import measure
 from sim.mesh.procs import Children
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.mesh", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     faults_cli.add_parser(sub)
+    soak.add_parser(sub)
     for name in ("run", "_one"):
         p = sub.add_parser(name)
         p.add_argument("--nodes", type=int, default=8)
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "faults":
         return faults_cli.run(args)
+    if args.cmd == "soak":
+        return soak.run(args)
     if args.cmd == "_one":
         print(json.dumps(asyncio.run(_one(args.system, args.nodes, args.reps,
                                           args.idle_seconds, args.seed))))

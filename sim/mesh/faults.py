@@ -56,6 +56,7 @@ class Schedule:
     pause: float = 2.0
     timeout: float = 90.0
     seed: int = 1
+    halves: bool = False  # partitions into two halves (default: random sizes, >= a third)
     steps: frozenset[str] = frozenset({"loss", "kill", "partition", "oneway", "isolate",
                                        "stop"})
 
@@ -218,7 +219,8 @@ class _Run:
         for k in range(self.s.partitions):
             hosts = sorted(self.live)
             self.rng.shuffle(hosts)
-            cut = self.rng.randint(len(hosts) // 3, len(hosts) - len(hosts) // 3)
+            cut = (len(hosts) // 2 if self.s.halves
+                   else self.rng.randint(len(hosts) // 3, len(hosts) - len(hosts) // 3))
             a, b = set(hosts[:cut]), set(hosts[cut:])
             self.note(f"partition {k + 1}: {sorted(a)} | {sorted(b)}")
             t0 = time.monotonic()
