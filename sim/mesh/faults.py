@@ -10,8 +10,8 @@ from then on:
 1. lossy windows: for each rate in ``windows``, ``window`` seconds of writes (gossipreg:
    registrations and status writes; Serf: tag changes) on random nodes; any live member seen
    failed is a false failure; propagation (one key, seen by all) is timed three times;
-2. SIGKILL of a random host's processes → detection (failed at every survivor), then a restart
-   on the same address → rejoin (all see all alive);
+2. ``kills`` times: SIGKILL of a random host's processes → detection (failed at every
+   survivor), then a restart on the same address → rejoin (all see all alive);
 3. ``partitions`` two-way partitions into two random groups → split (each side sees every
    member of the other failed), then heal → heal (all see all alive);
 4. one one-way partition (a third of the hosts can no longer reach the rest; the rest still
@@ -52,6 +52,7 @@ class Schedule:
     windows: list[float] = field(default_factory=lambda: [0.1, 0.2])
     window: float = 60.0
     partitions: int = 5
+    kills: int = 3
     hold: float = 20.0
     pause: float = 2.0
     timeout: float = 90.0
@@ -215,6 +216,10 @@ class _Run:
         self.record("false_failures_kill", self.false_since(mark))
         self.guard(set())
 
+    async def kills(self) -> None:
+        for _ in range(self.s.kills):
+            await self.kill_restart()
+
     async def partitions(self) -> None:
         for k in range(self.s.partitions):
             hosts = sorted(self.live)
@@ -294,7 +299,7 @@ class _Run:
         try:
             await self.join()
             self.lab.set_loss(self.s.loss)
-            steps = [("loss", self.lossy_windows), ("kill", self.kill_restart),
+            steps = [("loss", self.lossy_windows), ("kill", self.kills),
                      ("partition", self.partitions), ("oneway", self.one_way),
                      ("isolate", self.isolate), ("stop", self.stop_cont)]
             for name, step in steps:

@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> None:
                    help="loss rates of the false-failure windows, comma-separated")
     p.add_argument("--window", type=float, default=60.0, help="seconds per lossy window")
     p.add_argument("--partitions", type=int, default=5)
+    p.add_argument("--kills", type=int, default=3, help="SIGKILL + restart cycles")
     p.add_argument("--hold", type=float, default=20.0, help="one-way partition, seconds")
     p.add_argument("--timeout", type=float, default=90.0, help="bound of every wait, s")
     p.add_argument("--steps", default="loss,kill,partition,oneway,isolate,stop")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sch = Schedule(nodes=args.nodes, loss=args.loss,
                    windows=[float(x) for x in args.windows.split(",") if x],
-                   window=args.window, partitions=args.partitions, hold=args.hold,
+                   window=args.window, partitions=args.partitions, kills=args.kills, hold=args.hold,
                    timeout=args.timeout, seed=args.seed,
                    steps=frozenset(args.steps.split(",")))
     print(f"faults: {sch.nodes} hosts, seed {sch.seed}, loss {sch.loss:.0%}", file=sys.stderr)
