@@ -96,16 +96,20 @@ class GossipregHosts(HostDriver):
 
     name = "gossipreg"
 
-    def __init__(self, lab: NetLab, n: int, profile: str = "lan") -> None:
+    def __init__(self, lab: NetLab, n: int, profile: str = "lan",
+                 overrides: list[str] | None = None) -> None:
         super().__init__(lab, n)
         self.profile = profile
+        self.overrides = overrides or []  # FIELD=VALUE config overrides (harness runner)
         self._session: aiohttp.ClientSession | None = None
 
     def addr(self, i: int) -> str:
         return f"{self.lab.addr(i)}:{GOSSIP_PORT}"
 
     def cmd(self, i: int, seeds: list[int]) -> list[str]:
-        out = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i),
+        prog = (["sim.mesh.node_main"] + [f"--set={o}" for o in self.overrides]
+                if self.overrides else ["gossipreg", "node"])
+        out = [sys.executable, "-m", *prog, "--name", self.node_name(i),
                "--bind", self.addr(i), "--profile", self.profile]
         for s in seeds:
             out += ["--join", self.addr(s)]

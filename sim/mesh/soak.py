@@ -41,6 +41,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sample-every", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=300.0)
     p.add_argument("--peer", choices=["serf"])
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="gossipreg config override, e.g. tombstone_ttl=300 (harness runner)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", metavar="FILE")
 
@@ -195,7 +197,7 @@ class _Soak:
 
 
 async def _main(lab: NetLab, args: argparse.Namespace) -> dict[str, Any]:
-    drivers: list[HostDriver] = [GossipregHosts(lab, args.nodes)]
+    drivers: list[HostDriver] = [GossipregHosts(lab, args.nodes, overrides=args.set)]
     if args.peer == "serf":
         binary = ensure_serf()
         if binary is not None:
