@@ -8,7 +8,7 @@ sits on top.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import (
@@ -31,10 +31,16 @@ from gossipreg.core.types import (
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
     from gossipreg.io.transport import MemoryNetwork
-    from gossipreg.registry import AgentRegistry, AgentRegistryConfig, RegistryEvent
+    from gossipreg.registry import (
+        AgentMetadata,
+        AgentRegistry,
+        AgentRegistryConfig,
+        RegistryEvent,
+    )
 
 __all__ = [
     "AgentExistsError",
+    "AgentMetadata",
     "AgentRecord",
     "AgentRegistry",
     "AgentRegistryConfig",
@@ -60,16 +66,27 @@ __version__ = "0.1.0"
 _LAZY = {
     "GossipNode": "gossipreg.io.runner",
     "MemoryNetwork": "gossipreg.io.transport",
+    "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",
     "AgentRegistryConfig": "gossipreg.registry",
     "RegistryEvent": "gossipreg.registry",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gossipreg' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the real imports above: a misspelt name is then a
+    # type error (``from gossipreg import AgentRegistyr``), not an ``Any``.
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'gossipreg' has no attribute {name!r}")
+        import importlib
 
-    return getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+
+
+def __dir__() -> list[str]:
+    """The public names, lazy ones included (``dir()`` and ``help()`` list them)."""
+    return sorted({*globals(), *__all__})
