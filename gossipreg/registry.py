@@ -27,8 +27,9 @@ from typing import Any
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.keyring import Keyring
+from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
-from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.io.runner import EventStream, GossipNode
 from gossipreg.io.transport import MemoryNetwork
@@ -435,7 +436,8 @@ class AgentRegistry:
         from the local replica's index."""
         node = await self._ensure_node()
         self.total_queries += 1
-        return [self._metadata(v) for v in node.find(capability, status=status_filter)]
+        return [self._metadata(v)
+                for v in node.find(Query.of(capability, status=status_filter))]
 
     async def find_agents(
         self, capability: str | Sequence[str] = "", *,
@@ -446,8 +448,8 @@ class AgentRegistry:
         """Native query: several terms (AND), runtime, tags, node, limit and offset."""
         node = await self._ensure_node()
         self.total_queries += 1
-        views = node.find(capability, status=status, runtime_id=runtime_id, tags=tags,
-                          node_id=node_id, limit=limit, offset=offset)
+        views = node.find(Query.of(capability, status=status, runtime_id=runtime_id,
+                                   tags=tags, node_id=node_id, limit=limit, offset=offset))
         return [self._metadata(v) for v in views]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
@@ -462,46 +464,44 @@ class AgentRegistry:
         """Agent id -> metadata of every agent this node sees."""
         if not self.node.running:
             return {}
-        return {aid: self._metadata(v) for aid, v in self.node.core.dir.view.visible.items()}
+        return {aid: self._metadata(v) for aid, v in self.node.read.visible.items()}
 
     @property
     def runtime_agents(self) -> dict[str, set[str]]:
         """Runtime id -> ids of its visible agents."""
         if not self.node.running:
             return {}
-        return self.node.core.dir.view.runtimes()
+        return self.node.read.runtimes()
 
     @property
     def capability_index(self) -> dict[str, set[str]]:
         """Lower-cased capability string -> agent ids."""
         if not self.node.running:
             return {}
-        return {c: set(ids) for c, ids in self.node.core.dir.view.index.capability_map().items()}
+        return {c: set(ids) for c, ids in self.node.read.capability_map().items()}
 
     @property
     def status_index(self) -> dict[AgentStatus, set[str]]:
         if not self.node.running:
             return {s: set() for s in AgentStatus}
-        idx = self.node.core.dir.view.index
-        return {s: set(idx.ids_by_status(s)) for s in AgentStatus}
+        read = self.node.read
+        return {s: set(read.ids_by_status(s)) for s in AgentStatus}
 
     async def get_metrics(self) -> dict[str, Any]:
         """kaizen's metrics keys, plus mesh figures."""
         node = await self._ensure_node()
-        view = node.core.dir.view
-        counts = view.index.status_counts()
-        runtimes = view.index.runtimes()
-        members = node.members()
+        st = node.read.stats()
+        counts, runtimes = st.status_counts, st.runtimes
         return {
-            "total_agents": len(view.visible),
+            "total_agents": st.agents,
             "total_runtimes": len(runtimes),
             "status_distribution": {s.value: counts.get(s, 0) for s in AgentStatus},
             "runtime_distribution": runtimes,
             "total_queries": self.total_queries,
             "total_registrations": self.total_registrations,
             "total_deregistrations": self.total_deregistrations,
-            "capability_index_size": view.index.distinct_capabilities(),
-            "events_dropped": getattr(self.event_queue, "dropped", 0) + view.events_dropped,
+            "capability_index_size": st.distinct_capabilities,
+            "events_dropped": getattr(self.event_queue, "dropped", 0) + st.events_dropped,
             "node_id": node.name,
-            "members_alive": sum(1 for m in members if m.state == 0),
+            "members_alive": st.members[MemberState.ALIVE],
         }

@@ -52,3 +52,4 @@ def test_simulator_uses_only_the_core() -> None:
             if name.startswith(("gossipreg.io", "gossipreg.registry", "gossipreg.cli")):
                 bad.append(f"{p.relative_to(ROOT)}:{line} imports {name}")
     assert not bad, "\n".join(bad)
+

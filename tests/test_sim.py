@@ -4,18 +4,24 @@ over random fault schedules (partitions, loss up to 20%, crashes, pauses, restar
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-import sim.run
+import sim.workload
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.formulas import push_pull_scale, suspicion_timeout_bounds
+from gossipreg.core.formulas import (
+    convergence_bound,
+    push_pull_scale,
+    suspicion_timeout_bounds,
+)
 from gossipreg.core.records import make_record
 from sim.cluster import Cluster, NetOptions, SimNode
 from sim.run import Options, run
@@ -80,24 +86,21 @@ def test_two_workers_split_the_nodes_and_agree(scenario: str) -> None:
 
 
 def test_a_failing_worker_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sim.run._Runner._apply
+    real = sim.workload.Workload.work
+    lead = os.getpid()  # worker 0; worker 1 is its fork
 
-    def failing(self: sim.run._Runner, kind: str, *args: object) -> None:
-        if self.link is not None and self.link.index == 1 and kind == "work":
-            raise ValueError("boom")
-        real(self, kind, *args)  # type: ignore[arg-type]
+    def failing_in(worker: int) -> Any:
+        def work(self: sim.workload.Workload, who: str, draw: float, seq: int) -> None:
+            if (os.getpid() == lead) == (worker == 0):
+                raise ValueError("boom")
+            real(self, who, draw, seq)
+        return work
 
-    monkeypatch.setattr(sim.run._Runner, "_apply", failing)
+    monkeypatch.setattr(sim.workload.Workload, "work", failing_in(1))
     with pytest.raises(RuntimeError, match="worker"):
         run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
                     workers=2))
-
-    def failing_here(self: sim.run._Runner, kind: str, *args: object) -> None:
-        if self.link is not None and self.link.index == 0 and kind == "work":
-            raise ValueError("boom")
-        real(self, kind, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sim.run._Runner, "_apply", failing_here)
+    monkeypatch.setattr(sim.workload.Workload, "work", failing_in(0))
     with pytest.raises(ValueError, match="boom"):  # and worker 1 is not left spinning
         run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
                     workers=2))
@@ -184,7 +187,8 @@ def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, floa
     # dead member + a full anti-entropy period + the longest suspicion + slack.
     hi = suspicion_timeout_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult, n,
                                   cfg.probe_interval)[1]
-    bound = cfg.reconnect_interval + push_pull_scale(cfg.push_pull_interval, n) + hi + 15.0
+    bound = convergence_bound(cfg.reconnect_interval, push_pull_scale(cfg.push_pull_interval, n),
+                              hi, slack=15.0)
     took = c.run_until_true(
         lambda: c.members_agree() and c.replicas_equal() and c.all_alive_everywhere(),
         bound, step=1.0)

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.query import Query
 from gossipreg.core.types import AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
@@ -240,28 +241,11 @@ class CapabilityIndex:
                 out.append(s)
         return out
 
-    def find(self, capability: str | Sequence[str], *,
-             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
-             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-             offset: int = 0) -> list[str]:
-        """Ids of matching agents, best first. A sequence of terms means AND."""
-        if isinstance(capability, str):
-            terms = [capability]
-        elif isinstance(capability, list | tuple):
-            terms = list(capability)
-        else:
-            raise InvalidArgumentError(
-                f"capability must be a string or a list of strings, not "
-                f"{type(capability).__name__}")
-        for t in terms:
-            if not isinstance(t, str):
-                raise InvalidArgumentError(f"capability must be a string, not {type(t).__name__}")
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidArgumentError("limit must be a non-negative integer")
-        if type(offset) is not int or offset < 0:
-            raise InvalidArgumentError("offset must be a non-negative integer")
-        if not terms:
-            terms = [""]
+    def find(self, q: Query) -> list[str]:
+        """Ids of the agents matching ``q`` (all its capability terms), best first."""
+        terms = list(q.capability) or [""]
+        status, runtime_id, node_id, tags = q.status, q.runtime_id, q.node_id, q.tags
+        limit, offset = q.limit, q.offset
         lowered = [t.lower() for t in terms]
         # "" matches every agent that declares a capability: no string lookup for it.
         real = [t for t in dict.fromkeys(lowered) if t]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from gossipreg.core.antientropy import AntiEntropy
@@ -51,14 +51,14 @@ from gossipreg.core.messages import (
     write_wire,
 )
 from gossipreg.core.metrics import Metrics
+from gossipreg.core.reader import Reader
 from gossipreg.core.records import check_id
-from gossipreg.core.replica import Write
+from gossipreg.core.replica import OwnerDelta, Write
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
     AgentView,
-    MemberInfo,
     MemberState,
     RegistryEvent,
     RegistryEventType,
@@ -147,6 +147,14 @@ class Node:
         self._next_reap = now + min(60.0, cfg.tombstone_ttl / 4)
         self._now = now
         self.ae = AntiEntropy(self, now)
+        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
+                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+                           self._vitals)
+
+    def _vitals(self) -> tuple[bool, int, int, int]:
+        """(left, health score, broadcast queue depth, events dropped), for the reader."""
+        return (self.left, self.swim.health, len(self._member_q) + len(self._write_q),
+                self.dir.view.events_dropped)
 
     @property
     def joined(self) -> bool:
@@ -193,6 +201,26 @@ class Node:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w)), w)
+
+    # ------------------------------------------------- bulk state (warm starts)
+    def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
+        """Take ``node_id`` as an ALIVE member without a join (a caller that knows the
+        membership already: the simulator's warm start)."""
+        self.members.alive(node_id, addr, generation, 0, now)
+        self.swim.add_to_rotation(node_id)
+
+    def export_state(self) -> list[OwnerDelta]:
+        """This replica's whole state, every owner's, as anti-entropy deltas."""
+        return self.dir.replica.delta_for({}, 1 << 40)
+
+    def import_state(self, deltas: Iterable[OwnerDelta], now: float) -> None:
+        """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual)."""
+        self.dir.apply_delta(deltas, now)
+        self._flush(now)
+
+    def drop_pending_events(self) -> None:
+        """Forget the events not yet polled (a warm start's, which are not part of a run)."""
+        self.dir.view.events.clear()
 
     def drop_pending_gossip(self) -> None:
         """Forget queued directory writes and a pending beacon: for a caller that has handed
@@ -411,41 +439,6 @@ class Node:
     def _live(self) -> None:
         if self.left:
             raise NodeStateError("this node has left the mesh")
-
-    # ---------------------------------------------------------------- queries
-    def get(self, agent_id: str) -> AgentView | None:
-        return self.dir.view.visible.get(agent_id)
-
-    def find(self, capability: str | Sequence[str] = "", *,
-             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
-             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-             offset: int = 0) -> list[AgentView]:
-        """Agents whose capabilities contain every term (case-insensitive), ranked."""
-        ids = self.dir.view.index.find(capability, status=status, runtime_id=runtime_id,
-                                       tags=tags, node_id=node_id, limit=limit, offset=offset)
-        vis = self.dir.view.visible
-        return [vis[i] for i in ids]
-
-    def list_agents(self, runtime_id: str | None = None,
-                    status: AgentStatus | None = None) -> list[AgentView]:
-        out = []
-        for v in self.dir.view.visible.values():
-            if runtime_id is not None and v.record.runtime_id != runtime_id:
-                continue
-            if status is not None and v.status is not status:
-                continue
-            out.append(v)
-        out.sort(key=lambda v: (v.record.registered_at, v.agent_id))
-        return out
-
-    def member_list(self) -> list[MemberInfo]:
-        return self.members.info()
-
-    def health_score(self) -> int:
-        return self.swim.health
-
-    def queue_depth(self) -> int:
-        return len(self._member_q) + len(self._write_q)
 
     # --------------------------------------------------------------- dispatch
     def _dispatch(self, msg: Message, src_id: str, src_addr: str, now: float) -> None:

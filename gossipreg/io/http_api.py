@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
+from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.metrics_text import render_metrics
@@ -108,13 +109,13 @@ class _Api:
         offset = _int_param(q.get("offset"), "offset") or 0
         cap = q.get("capability")
         tags = q.getall("tag", [])
-        if cap is not None or tags or q.get("node"):
-            views = self.node.find(cap or "", status=status, runtime_id=q.get("runtime"),
-                                   tags=tags, node_id=q.get("node"), limit=limit,
-                                   offset=offset)
-        else:
-            views = self.node.list_agents(q.get("runtime"), status)
-            views = views[offset:None if limit is None else offset + limit]
+        query = Query(capability=(cap,) if cap else (), status=status,
+                      runtime_id=q.get("runtime"), tags=tuple(tags), node_id=q.get("node"),
+                      limit=limit, offset=offset)
+        # With a capability, tag or node filter, the index answers (agents that declare a
+        # capability, ranked); a plain listing shows every agent in registration order.
+        views = (self.node.read.list_agents(query) if query.is_listing and cap is None
+                 else self.node.read.find(query))
         return web.json_response([agent_json(v) for v in views])
 
     async def get_agent(self, request: web.Request) -> web.Response:
@@ -130,11 +131,11 @@ class _Api:
             for m in self.node.members()])
 
     async def health(self, request: web.Request) -> web.Response:
-        core = self.node.core
+        st = self.node.read.stats()
         return web.json_response({
-            "status": "ok" if not core.left else "left", "node_id": core.id,
-            "address": core.addr, "members_alive": core.members.count(MemberState.ALIVE),
-            "agents": len(core.dir.view.visible), "health_score": core.health_score(),
+            "status": "ok" if not st.left else "left", "node_id": st.node_id,
+            "address": st.address, "members_alive": st.members[MemberState.ALIVE],
+            "agents": st.agents, "health_score": st.health_score,
         })
 
     async def register(self, request: web.Request) -> web.Response:
@@ -207,7 +208,11 @@ class _Api:
         return resp
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(self.node),
+        node = self.node
+        text = render_metrics(node.read.stats(), node.read.metrics,
+                              stream_drops=node.stream_drops,
+                              send_errors=node.transport.send_errors)
+        return web.Response(text=text,
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gossipreg.core.metrics import Metrics
+from gossipreg.core.reader import NodeStats
 from gossipreg.core.types import AgentStatus, MemberState
-
-if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
 
 __all__ = ["render_metrics"]
 
@@ -16,9 +13,10 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render_metrics(node: GossipNode) -> str:
-    core = node.core
-    m = core.metrics
+def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int,
+                   send_errors: int) -> str:
+    """The exposition of one node: its stats and counters, the events its subscribers' full
+    buffers dropped (``stream_drops``) and its transport's failed sends."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str,
@@ -31,8 +29,8 @@ def render_metrics(node: GossipNode) -> str:
                        else f"gossipreg_{name} {value}")
 
     metric("members", "gauge", "Members by state.",
-           [({"state": s.name.lower()}, core.members.count(s)) for s in MemberState])
-    counts = core.dir.view.index.status_counts()
+           [({"state": s.name.lower()}, stats.members[s]) for s in MemberState])
+    counts = stats.status_counts
     metric("agents", "gauge", "Visible agents by status.",
            [({"status": s.value}, counts.get(s, 0)) for s in AgentStatus])
     metric("packets_in_total", "counter", "Packets received.", [({}, m.packets_in)])
@@ -45,12 +43,12 @@ def render_metrics(node: GossipNode) -> str:
            [({"reason": k}, v) for k, v in sorted(m.dropped.items())] or [({"reason": "none"},
                                                                             0)])
     metric("broadcast_queue_depth", "gauge", "Broadcasts waiting to be gossiped.",
-           [({}, core.queue_depth())])
+           [({}, stats.queue_depth)])
     metric("health_score", "gauge", "Lifeguard local health score (0 is healthy).",
-           [({}, core.health_score())])
-    dropped = core.dir.view.events_dropped + sum(s.dropped for s in node._streams)
+           [({}, stats.health_score)])
+    dropped = stats.events_dropped + stream_drops
     metric("events_dropped_total", "counter", "Events dropped by full buffers.",
            [({}, dropped)])
     metric("send_errors_total", "counter", "Transport sends that failed.",
-           [({}, node.transport.send_errors)])
+           [({}, send_errors)])
     return "\n".join(out) + "\n"

@@ -21,6 +21,8 @@ from gossipreg.core.directory import Pending
 from gossipreg.core.errors import NodeStateError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.node import Node
+from gossipreg.core.query import Query
+from gossipreg.core.reader import Reader
 from gossipreg.core.records import make_record
 from gossipreg.core.types import (
     AgentRecord,
@@ -41,9 +43,9 @@ class EventStream:
     """A bounded subscription to a node's events: when full, the oldest event is dropped and
     counted, so a slow consumer never blocks the node."""
 
-    def __init__(self, owner: GossipNode, maxsize: int,
+    def __init__(self, on_close: Callable[[EventStream], None], maxsize: int,
                  types: frozenset[RegistryEventType] | None) -> None:
-        self._owner = owner
+        self._on_close = on_close
         self._buf: deque[RegistryEvent] = deque()
         self._maxsize = maxsize
         self._types = types
@@ -51,7 +53,8 @@ class EventStream:
         self.dropped = 0
         self.closed = False
 
-    def _put(self, ev: RegistryEvent) -> None:
+    def deliver(self, ev: RegistryEvent) -> None:
+        """Hand the stream an event (the node does this; a full buffer drops its oldest)."""
         if self._types is not None and ev.event_type not in self._types:
             return
         if len(self._buf) >= self._maxsize:
@@ -81,7 +84,7 @@ class EventStream:
     def close(self) -> None:
         self.closed = True
         self._ready.set()
-        self._owner._streams.discard(self)
+        self._on_close(self)
 
     def __aiter__(self) -> AsyncIterator[RegistryEvent]:
         return self
@@ -257,7 +260,7 @@ class GossipNode:
                 send(tx.dest, tx.payload)
         while (ev := core.poll_event()) is not None:
             for s in list(self._streams):
-                s._put(ev)
+                s.deliver(ev)
             for cb in list(self._listeners):
                 try:
                     res = cb(ev)
@@ -283,10 +286,16 @@ class GossipNode:
         return reply
 
     # ---------------------------------------------------------------- events
+    @property
+    def stream_drops(self) -> int:
+        """Events dropped by the full buffers of this node's open subscriptions."""
+        return sum(s.dropped for s in self._streams)
+
     def subscribe(self, types: Sequence[RegistryEventType] | None = None,
                   maxsize: int = 1000) -> EventStream:
         """A bounded stream of this node's events from now on (optionally only ``types``)."""
-        s = EventStream(self, maxsize, frozenset(types) if types is not None else None)
+        s = EventStream(self._streams.discard, maxsize,
+                        frozenset(types) if types is not None else None)
         self._streams.add(s)
         return s
 
@@ -334,19 +343,32 @@ class GossipNode:
         return ok
 
     # --------------------------------------------------------------- queries
-    def get(self, agent_id: str) -> AgentView | None:
-        return self.core.get(agent_id)
+    @property
+    def read(self) -> Reader:
+        """The core's read surface (visible agents, members, stats): local, no network."""
+        return self.core.read
 
-    def find(self, capability: str | Sequence[str] = "", **filters: Any) -> list[AgentView]:
-        """See :meth:`gossipreg.core.node.Node.find`."""
-        return self.core.find(capability, **filters)
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.core.read.get(agent_id)
+
+    def find(self, capability: Query | str | Sequence[str] = "", *,
+             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
+             offset: int = 0) -> list[AgentView]:
+        """Agents whose capabilities contain every term (case-insensitive), ranked; pass a
+        :class:`~gossipreg.core.query.Query` or its fields (see there for the semantics)."""
+        q = capability if isinstance(capability, Query) else Query.of(
+            capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
+            limit=limit, offset=offset)
+        return self.core.read.find(q)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:
-        return self.core.list_agents(runtime_id, status)
+        """Every visible agent (those without capabilities too), by registration order."""
+        return self.core.read.list_agents(Query(status=status, runtime_id=runtime_id))
 
     def members(self) -> list[MemberInfo]:
-        return self.core.member_list()
+        return self.core.read.members()
 
     # ------------------------------------------------------------------ keys
     @property
