@@ -54,7 +54,7 @@ class Summary(NamedTuple):
     """One worker's nodes, as much as the other worker needs to finish the checks."""
 
     empty: bool
-    replica: Any  # one local node's replica versions, or None if the local nodes differ
+    versions: Any  # one local node's replica versions, or None if the local nodes differ
     members_ok: bool  # every local live node sees exactly the run's live nodes, all ALIVE
     registered: frozenset[str]  # agents held by this worker's live owners
     seen_by_all: frozenset[str] | None  # agents visible on every local live node
@@ -94,8 +94,8 @@ def combine(parts: Sequence[Summary]) -> Checks:
     parts = [p for p in parts if not p.empty]
     if not parts:
         return Checks(True, True, True)
-    replicas = all(p.replica is not None for p in parts) and all(
-        p.replica == parts[0].replica for p in parts[1:])
+    replicas = all(p.versions is not None for p in parts) and all(
+        p.versions == parts[0].versions for p in parts[1:])
     members = all(p.members_ok for p in parts)
     registered = frozenset().union(*(p.registered for p in parts))
     visible = all(p.seen_by_all is not None and registered <= p.seen_by_all for p in parts)

@@ -159,9 +159,8 @@ class HttpTransport(Transport):
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
-        port = server.sockets[0].getsockname()[1]
+        # The port actually bound (port 0 asks the kernel for a free one).
+        port = int(self._runner.addresses[0][1])
         self.bind_port = port
         self.address = self.advertise or format_hostport(self.bind_host, port)
         self._session = ClientSession(
