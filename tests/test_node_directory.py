@@ -217,7 +217,7 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     c.clog("n2")
     reg(c, "n0", "x", "rt", ["a"])
     reg(c, "n0", "y", "rt", ["b"])
-    second = n0._write_q.peek(("n0", "agent/y"))
+    second = n0.out.queued_write("n0", "agent/y")
     assert second is not None
     c.run_for(3.0)  # every copy sent; n2 heard none
     c.unclog("n2")
@@ -262,8 +262,8 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
     n0, n2 = c.node("n0"), c.node("n2")
     n0.register(make_record("x", "X", "rt", ["a"]), c.now)
     n0.heartbeat("x", c.now)
-    record = n0._write_q.peek(("n0", "agent/x"))
-    beat = n0._write_q.peek(("n0", "hb/x"))
+    record = n0.out.queued_write("n0", "agent/x")
+    beat = n0.out.queued_write("n0", "hb/x")
     assert record is not None and beat is not None
     assert n2.dir.apply_write(beat, c.now) and n2.dir.apply_write(record, c.now)
     assert n2.read.get("x") is not None

@@ -26,33 +26,51 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
+from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import push_pull_scale
-from gossipreg.core.messages import MemberRow, Sync, SyncAck, SyncAck2
+from gossipreg.core.membership import MemberTable
+from gossipreg.core.messages import MemberRow, Message, Sync, SyncAck, SyncAck2
+from gossipreg.core.metrics import Metrics
+from gossipreg.core.replica import OwnerDelta, Replica
+from gossipreg.core.swim import Swim
 from gossipreg.core.types import MemberState
 
-if TYPE_CHECKING:
-    from gossipreg.core.node import Node
-
-__all__ = ["ANNOUNCE_MAX", "AntiEntropy"]
+__all__ = ["ANNOUNCE_MAX", "AntiEntropy", "Sender"]
 
 ANNOUNCE_MAX = 128
 _NEVER = float("inf")
 
 
-class AntiEntropy:
-    """The exchange timers and handlers of one node."""
+class Sender(Protocol):
+    def send(self, addr: str, msg: Message) -> None: ...
 
-    def __init__(self, node: Node, now: float) -> None:
-        self.node = node
-        cfg = node.cfg
+
+class AntiEntropy:
+    """The exchange timers and handlers of one self. ``apply_delta`` takes a peer's deltas
+    into the directory (its replica and view)."""
+
+    def __init__(self, addr: str, cfg: NodeConfig, rng: random.Random, members: MemberTable,
+                 metrics: Metrics, out: Sender, swim: Swim, replica: Replica,
+                 apply_delta: Callable[[Iterable[OwnerDelta], float], None],
+                 now: float) -> None:
+        self.addr = addr
+        self.cfg = cfg
+        self.rng = rng
+        self.members = members
+        self.metrics = metrics
+        self.out = out
+        self.swim = swim
+        self.replica = replica
+        self.apply_delta = apply_delta
         self.joined = True
         self._seeds: list[str] = []
         self._xid = 0
         self.next_join = float("inf")
-        self.next_push_pull = now + node.rng.uniform(0.5, 1.0) * cfg.push_pull_interval
+        self.next_push_pull = now + rng.uniform(0.5, 1.0) * cfg.push_pull_interval
         self.next_reconnect = now + cfg.reconnect_interval
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
@@ -63,130 +81,127 @@ class AntiEntropy:
 
     def _repair_due(self, owner: str, since: float) -> float:
         """When a hole of ``owner`` open ``since`` is to be asked for."""
-        delay = self.node.cfg.gap_repair_delay
+        delay = self.cfg.gap_repair_delay
         last = self._repaired.get(owner)
         return since + delay if last is None else max(since + delay, last + delay)
 
     def _next_repair(self) -> float:
-        gaps = self.node.dir.replica.gaps()
+        gaps = self.replica.gaps()
         if not gaps:
             return _NEVER
         return min(self._repair_due(o, since) for o, since in gaps.items())
 
     def tick(self, now: float) -> None:
-        node, cfg = self.node, self.node.cfg
+        cfg = self.cfg
         if now >= self.next_join and not self.joined:
             self._send_join(now)
         if now >= self.next_push_pull:
             self.next_push_pull = now + push_pull_scale(cfg.push_pull_interval,
-                                                        node.members.live_count())
-            live = node.members.live_others
+                                                        self.members.live_count())
+            live = self.members.live_others
             if live:
-                peer = node.members.get(node.rng.choice(live))
+                peer = self.members.get(self.rng.choice(live))
                 assert peer is not None
-                node.send(peer.addr, self._sync(None, join=False))
-        if node.dir.replica.gaps():
+                self.out.send(peer.addr, self._sync(None, join=False))
+        if self.replica.gaps():
             self._repair_gaps(now)
         if now >= self.next_reconnect:
             self.next_reconnect = now + cfg.reconnect_interval
-            dead = [m for m in node.members if m.state is MemberState.DEAD and m.addr]
+            dead = [m for m in self.members if m.state is MemberState.DEAD and m.addr]
             # With probability dead/live (as Serf does), so that the cluster as a whole makes
             # about one attempt per dead member and interval, whatever its size.
-            if dead and node.rng.random() < len(dead) / max(1, node.members.live_count()):
+            if dead and self.rng.random() < len(dead) / max(1, self.members.live_count()):
                 # Without our table: a member that is really alive sees the table hashes
                 # differ and asks for it; a dead one costs us the digest only.
-                node.send(node.rng.choice(dead).addr, self._sync(None, join=False))
+                self.out.send(self.rng.choice(dead).addr, self._sync(None, join=False))
 
     def _repair_gaps(self, now: float) -> None:
-        node, delay = self.node, self.node.cfg.gap_repair_delay
-        for owner, since in list(node.dir.replica.gaps().items()):
+        delay = self.cfg.gap_repair_delay
+        for owner, since in list(self.replica.gaps().items()):
             if self._repair_due(owner, since) > now:  # the deadline's own expression
                 continue
             self._repaired[owner] = now
-            m = node.members.get(owner)
+            m = self.members.get(owner)
             if m is None or m.state not in (MemberState.ALIVE, MemberState.SUSPECT):
-                live = node.members.live_others
-                m = node.members.get(node.rng.choice(live)) if live else None
+                live = self.members.live_others
+                m = self.members.get(self.rng.choice(live)) if live else None
             if m is not None:
-                node.metrics.gap_repairs += 1
-                node.send(m.addr, self._sync(None, join=False))
+                self.metrics.gap_repairs += 1
+                self.out.send(m.addr, self._sync(None, join=False))
         if len(self._repaired) > 4096:
             self._repaired = {o: t for o, t in self._repaired.items() if now - t < delay}
 
     # ----------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:
-        self._seeds = [s for s in seeds if s != self.node.addr]
+        self._seeds = [s for s in seeds if s != self.addr]
         if self._seeds:
             self.joined = False
             self._send_join(now)
 
     def _send_join(self, now: float) -> None:
-        self.next_join = now + self.node.cfg.join_retry_interval
-        rows = self.node.swim.rows()
+        self.next_join = now + self.cfg.join_retry_interval
+        rows = self.swim.rows()
         for seed in self._seeds:
-            self.node.send(seed, self._sync(rows, join=True))
-        self.node.metrics.join_attempts += 1
+            self.out.send(seed, self._sync(rows, join=True))
+        self.metrics.join_attempts += 1
 
     def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
         self._xid += 1
-        node = self.node
-        return Sync(self._xid, node.dir.replica.digest(), node.members.digest_hash(), rows, join)
+        return Sync(self._xid, self.replica.digest(), self.members.digest_hash(), rows, join)
 
     # ---------------------------------------------------------------- handlers
     def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
-        node = self.node
         if msg.members is not None:
-            node.swim.merge_rows(msg.members, src_id, now)
-        replica = node.dir.replica
-        deltas = replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
+            self.swim.merge_rows(msg.members, src_id, now)
+        replica = self.replica
+        deltas = replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
         mine = replica.digest()
         opener_ahead = any(
             o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
             for o, gw in msg.digest.items())
-        hashes_differ = msg.member_hash != node.members.digest_hash()
+        hashes_differ = msg.member_hash != self.members.digest_hash()
         send_rows = msg.members is not None or hashes_differ
-        node.send(src_addr, SyncAck(
+        self.out.send(src_addr, SyncAck(
             msg.xid, tuple(deltas), mine if opener_ahead else None,
-            node.swim.rows() if send_rows else None,
+            self.swim.rows() if send_rows else None,
             msg.members is None and hashes_differ))
 
     def unknown_sender(self, src_id: str, src_addr: str, now: float) -> None:
         """A packet came from a node missing from our table: exchange tables with it."""
         last = self._contacted.get(src_id)
-        if last is not None and now - last < self.node.cfg.reconnect_interval:
+        if last is not None and now - last < self.cfg.reconnect_interval:
             return
         # A global bound too, so that made-up sender ids cannot turn us into a reflector.
         if now < self._next_contact:
             return
-        self._next_contact = now + self.node.cfg.probe_interval / 2
+        self._next_contact = now + self.cfg.probe_interval / 2
         if len(self._contacted) > 4096:
             self._contacted.clear()
         self._contacted[src_id] = now
-        self.node.send(src_addr, self._sync(self.node.swim.rows(), join=False))
+        self.out.send(src_addr, self._sync(self.swim.rows(), join=False))
 
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
-        node = self.node
         announce = not self.joined and src_addr in self._seeds
         if announce:
             self.joined = True
             self.next_join = float("inf")
         if msg.members is not None:
-            node.swim.merge_rows(msg.members, src_id, now)
+            self.swim.merge_rows(msg.members, src_id, now)
         if announce:
-            me = node.swim.alive_self()
-            others = [m for m in node.members.live_others if m != src_id]
-            for member in node.rng.sample(others, min(len(others), ANNOUNCE_MAX)):
-                m = node.members.get(member)
+            me = self.swim.alive_self()
+            others = [m for m in self.members.live_others if m != src_id]
+            for member in self.rng.sample(others, min(len(others), ANNOUNCE_MAX)):
+                m = self.members.get(member)
                 if m is not None:
-                    node.send(m.addr, me)
-        node.dir.apply_delta(msg.deltas, now)
-        deltas = (node.dir.replica.delta_for(msg.digest, node.cfg.push_pull_budget, node.rng)
+                    self.out.send(m.addr, me)
+        self.apply_delta(msg.deltas, now)
+        deltas = (self.replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
                   if msg.digest is not None else [])
         if deltas or msg.want_members:
-            node.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
-                                         node.swim.rows() if msg.want_members else None))
+            self.out.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
+                                         self.swim.rows() if msg.want_members else None))
 
     def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
         if msg.members is not None:
-            self.node.swim.merge_rows(msg.members, src_id, now)
-        self.node.dir.apply_delta(msg.deltas, now)
+            self.swim.merge_rows(msg.members, src_id, now)
+        self.apply_delta(msg.deltas, now)

@@ -90,7 +90,7 @@ class Directory:
             self._gossip(w, now)
 
     def _gossip(self, w: Write, now: float) -> None:
-        self.node.gossip_write(w)
+        self.node.gossip_write(w, now)
         self.node.beacon_after(now)
 
     def own_agents(self) -> list[str]:

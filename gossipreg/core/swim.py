@@ -19,13 +19,15 @@ Rules:
 - Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
   incarnation. Membership news is re-gossiped with a retransmit limit.
 
-The machine calls back into its host through :class:`SwimHost` and never touches the directory.
+It sends through :class:`SwimOut`, reports member changes through ``on_change``, and never
+touches the directory.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,15 +49,18 @@ from gossipreg.core.messages import (
 from gossipreg.core.suspicion import Suspicion
 from gossipreg.core.types import MemberState
 
-__all__ = ["Swim", "SwimHost"]
+__all__ = ["OnChange", "Swim", "SwimOut"]
 
 
-class SwimHost(Protocol):
-    """What the failure detector needs from the node that embeds it."""
+class SwimOut(Protocol):
+    """Where the failure detector's messages go (the node's dissemination)."""
 
     def send(self, addr: str, msg: Message) -> None: ...
-    def gossip_member(self, node_id: str, msg: Message) -> None: ...
-    def member_changed(self, change: MemberChange, source: str | None, now: float) -> None: ...
+    def gossip_member(self, node_id: str, msg: Message, now: float) -> None: ...
+
+
+# A member's state changed: (change, the member whose verdict it was or None, now).
+OnChange = Callable[[MemberChange, str | None, float], None]
 
 
 @dataclass(slots=True)
@@ -82,11 +87,12 @@ class _Relay:
 class Swim:
     """Membership protocol of one node over a :class:`MemberTable`."""
 
-    def __init__(self, cfg: NodeConfig, members: MemberTable, host: SwimHost,
-                 rng: random.Random, now: float) -> None:
+    def __init__(self, cfg: NodeConfig, members: MemberTable, out: SwimOut,
+                 on_change: OnChange, rng: random.Random, now: float) -> None:
         self.cfg = cfg
         self.members = members
-        self.host = host
+        self.out = out
+        self.on_change = on_change
         self.rng = rng
         self.health = 0
         # Moving share of round-robin probes answered directly in time: how lossy the paths
@@ -131,7 +137,7 @@ class Swim:
             self._start_probe(now)
         for seq, r in list(self._relays.items()):
             if r.nack_at > 0 and now >= r.nack_at:
-                self.host.send(r.origin_addr, Nack(r.origin_seq))
+                self.out.send(r.origin_addr, Nack(r.origin_seq))
                 r.nack_at = 0
             if now >= r.expire_at:
                 del self._relays[seq]
@@ -183,7 +189,7 @@ class Swim:
         seq = self._new_seq()
         self._probes[seq] = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
                                    now + self._scaled(self.cfg.probe_interval), primary)
-        self.host.send(m.addr, Ping(seq, target))
+        self.out.send(m.addr, Ping(seq, target))
 
     def _send_indirect(self, p: _Probe, now: float) -> None:
         p.indirect_sent = True
@@ -195,12 +201,12 @@ class Swim:
                  (self.members.self_id, p.target)]
         k = min(self.cfg.indirect_checks, len(peers))
         for peer in self.rng.sample(peers, k):
-            self.host.send(peer.addr, PingReq(p.seq, p.target, m.addr))
+            self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
         # And a second direct ping (memberlist's TCP fallback ping, over the same transport
         # here): when our first ping or its ack was lost, it beats the indirect path's four
         # packets, and it cuts the probes that fail on loss alone by about three times.
-        self.host.send(m.addr, Ping(p.seq, p.target))
+        self.out.send(m.addr, Ping(p.seq, p.target))
 
     def delivery(self) -> float:
         """Estimated chance that one packet from here arrives."""
@@ -227,13 +233,13 @@ class Swim:
     def _remind(self, node_id: str) -> None:
         m = self.members.get(node_id)
         if m is not None and m.state is MemberState.SUSPECT and not self.leaving:
-            self.host.send(m.addr, Suspect(node_id, m.generation, m.incarnation,
+            self.out.send(m.addr, Suspect(node_id, m.generation, m.incarnation,
                                            self.members.self_id))
 
     def on_ping(self, msg: Ping, src_addr: str) -> bool:
         if msg.target != self.members.self_id:
             return False
-        self.host.send(src_addr, Ack(msg.seq))
+        self.out.send(src_addr, Ack(msg.seq))
         return True
 
     def on_ack(self, msg: Ack, now: float) -> None:
@@ -246,7 +252,7 @@ class Swim:
             return
         r = self._relays.pop(msg.seq, None)
         if r is not None:
-            self.host.send(r.origin_addr, Ack(r.origin_seq))
+            self.out.send(r.origin_addr, Ack(r.origin_seq))
 
     def on_nack(self, msg: Nack) -> None:
         p = self._probes.get(msg.seq)
@@ -258,22 +264,22 @@ class Swim:
         timeout = self._scaled(self.cfg.probe_timeout)
         self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * timeout,
                                    now + self._scaled(self.cfg.probe_interval))
-        self.host.send(msg.target_addr, Ping(seq, msg.target))
+        self.out.send(msg.target_addr, Ping(seq, msg.target))
 
     # ------------------------------------------------------------- membership
-    def _gossip(self, node_id: str, msg: Message) -> None:
-        self.host.gossip_member(node_id, msg)
+    def _gossip(self, node_id: str, msg: Message, now: float) -> None:
+        self.out.gossip_member(node_id, msg, now)
 
     def alive_self(self) -> Alive:
         me = self.members.me
         return Alive(me.node_id, me.addr, me.generation, me.incarnation)
 
-    def _refute(self, incarnation: int) -> None:
+    def _refute(self, incarnation: int, now: float) -> None:
         if self.leaving:
             return
         self.members.refute(incarnation)
         self._adjust_health(1)
-        self._gossip(self.members.self_id, self.alive_self())
+        self._gossip(self.members.self_id, self.alive_self(), now)
 
     def on_alive(self, msg: Alive, now: float) -> None:
         if msg.node == self.members.self_id:
@@ -284,10 +290,11 @@ class Swim:
         self.suspicions.pop(msg.node, None)
         if change.old is None:
             self.add_to_rotation(msg.node)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, None, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, None, now)
 
-    def _about_me(self, generation: int, incarnation: int, sender: str | None) -> None:
+    def _about_me(self, generation: int, incarnation: int, sender: str | None,
+                  now: float) -> None:
         """A suspicion or verdict about us: refute it if it is current. Either way, whoever
         sent it still doubts us, so it also gets our Alive straight back: the refutation's
         broadcast misses a member now and then (20% loss, hundreds of members, a suspicion
@@ -296,15 +303,15 @@ class Swim:
         if generation != me.generation or self.leaving:
             return
         if incarnation >= me.incarnation:
-            self._refute(incarnation)
+            self._refute(incarnation, now)
         if sender is not None:
-            self.host.send(sender, self.alive_self())
+            self.out.send(sender, self.alive_self())
 
     def on_suspect(self, msg: Suspect, now: float, sender: str | None = None) -> None:
         """``sender``: the address the message came from (None when it is our own verdict or
         came from a table merge)."""
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         m = self.members.get(msg.node)
         if m is None:
@@ -312,7 +319,7 @@ class Swim:
         if m.state is MemberState.SUSPECT and (msg.generation, msg.incarnation) == m.version:
             s = self.suspicions.get(msg.node)
             if s is not None and s.confirm(msg.source):
-                self._gossip(msg.node, msg)
+                self._gossip(msg.node, msg, now)
             return
         change = self.members.suspect(msg.node, msg.generation, msg.incarnation, now)
         if change is None:
@@ -325,8 +332,8 @@ class Swim:
         if n - 2 < expected:
             expected = 0
         self.suspicions[msg.node] = Suspicion(now, lo, hi, max(expected, 0), msg.source)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.source, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.source, now)
         if msg.source == self.members.self_id:
             # Our own verdict: tell the suspect at once, so that its refutation starts
             # spreading about as early as the suspicion does.
@@ -341,25 +348,25 @@ class Swim:
 
     def on_dead(self, msg: Dead, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now)
         if change is None:
             return
         self.suspicions.pop(msg.node, None)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.source, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.source, now)
 
     def on_left(self, msg: Left, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now, left=True)
         if change is None:
             return
         self.suspicions.pop(msg.node, None)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.node, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.node, now)
 
     def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float) -> None:
         """Merge a peer's member table. A remote DEAD is only a SUSPECT here: we do not take a
