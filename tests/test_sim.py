@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+import sim.run
 import sim.workload
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import (
@@ -23,6 +24,7 @@ from gossipreg.core.formulas import (
     suspicion_timeout_bounds,
 )
 from gossipreg.core.records import make_record
+from sim.checks import Checks, combine, summarise
 from sim.cluster import Cluster, NetOptions, SimNode
 from sim.run import Options, run
 from sim.scenario import SCENARIOS
@@ -194,3 +196,41 @@ def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, floa
         bound, step=1.0)
     assert took is not None, (f"seed={seed} n={n} faults={faults}: not converged within "
                               f"{bound:.0f} s")
+
+
+def _three_converged() -> Cluster:
+    c = Cluster(3, NodeConfig.local(heartbeat_timeout=None))
+    c.add_node("n0")
+    c.add_node("n1", ["n0"])
+    c.add_node("n2", ["n0"])
+    c.node("n1").register(make_record("a1", "A", "rt", ["x"]), c.now)
+    c.drain(c.nodes["n1"])
+    assert c.run_until_true(lambda: combine([summarise(c)]).all, 20.0) is not None
+    return c
+
+
+def test_each_check_answers_its_own_question() -> None:
+    c = _three_converged()
+    assert combine([summarise(c)]) == Checks(True, True, True)
+    # A registration that one node cannot see yet: replicas differ, it is not visible
+    # everywhere, and the member tables still agree.
+    c.partition({"n0", "n1"}, {"n2"})
+    c.node("n0").register(make_record("a2", "B", "rt", ["y"]), c.now)
+    c.drain(c.nodes["n0"])
+    c.run_for(0.2)
+    assert combine([summarise(c)]) == Checks(False, True, False)
+    c.repair()
+    assert c.run_until_true(lambda: combine([summarise(c)]).all, 30.0) is not None
+    # A crash nobody has noticed yet: replicas and visibility agree, member tables do not
+    # (every survivor still holds n2 ALIVE).
+    c.crash("n2")
+    assert combine([summarise(c)]) == Checks(True, False, True)
+
+
+def test_checks_combine_worker_summaries() -> None:
+    c = _three_converged()
+    whole = summarise(c)
+    other = whole._replace(registered=whole.registered | {"ghost"})
+    assert combine([whole, other]) == Checks(True, True, False)
+    assert combine([whole, whole._replace(versions=None)]).replicas_equal is False
+    assert combine([whole, whole._replace(members_ok=False)]).member_tables_agree is False

@@ -22,6 +22,11 @@ Rules:
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
   and table hash): if it is alive (a healed partition), the hashes differ, the tables are
   exchanged, both sides see themselves reported DEAD, refute, and merge.
+- A member we held DEAD that is ALIVE again (a healed partition) opens an exchange with it at
+  once, at most one such exchange per ``reconnect_interval``: what the other side wrote while
+  it was cut off reached us by no path, and one exchange with any member of that side brings
+  the whole side's state (its members converged among themselves). Without it, a healed
+  partition's writes waited for push-pull: ~260 s at 200 nodes (push-pull every 120 s there).
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class AntiEntropy:
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
+        self._next_revival = now  # when a revived member may next open an exchange
 
     def next_deadline(self) -> float:
         return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair())
@@ -179,6 +185,13 @@ class AntiEntropy:
             self._contacted.clear()
         self._contacted[src_id] = now
         self.out.send(src_addr, self._sync(self.swim.rows(), join=False))
+
+    def member_revived(self, addr: str, now: float) -> None:
+        """A member we held DEAD is ALIVE again: exchange with it (see the module rules)."""
+        if now < self._next_revival:
+            return
+        self._next_revival = now + self.cfg.reconnect_interval
+        self.out.send(addr, self._sync(None, join=False))
 
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
         announce = not self.joined and src_addr in self._seeds

@@ -190,6 +190,8 @@ class Node:
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self.out.member_dead(change.node_id)
+        elif change.old is MemberState.DEAD and change.new is MemberState.ALIVE:
+            self.ae.member_revived(m.addr, now)
         self.dir.owner_changed(change, now)
 
     # ----------------------------------------------------------------- inputs
