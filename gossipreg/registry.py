@@ -501,7 +501,7 @@ class AgentRegistry:
             "total_registrations": self.total_registrations,
             "total_deregistrations": self.total_deregistrations,
             "capability_index_size": view.index.distinct_capabilities(),
-            "events_dropped": getattr(self.event_queue, "dropped", 0) + view.events_dropped,
+            "events_dropped": getattr(self.event_queue, "dropped", 0) + node.core.events.dropped,
             "node_id": node.name,
             "members_alive": sum(1 for m in members if m.state == 0),
         }

@@ -392,7 +392,7 @@ class _Runner:
         for i, n in enumerate(local):
             node = c.node(n)
             node.dir.apply_delta(full, c.now)
-            node.dir.view.events.clear()  # the warm start's events: not part of the run
+            node.events.clear()  # the warm start's events: not part of the run
             if i % 100 == 0:
                 self._progress(0.0, f"setup: replicating to {i}/{len(local)} nodes")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.broadcast import BroadcastQueue
@@ -25,6 +25,7 @@ from gossipreg.core.codec import Codec, pack_message
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
+from gossipreg.core.events import EventQueue
 from gossipreg.core.formulas import miss_probability, retransmit_limit
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import Member, MemberChange, MemberTable
@@ -61,7 +62,6 @@ from gossipreg.core.types import (
     MemberInfo,
     MemberState,
     RegistryEvent,
-    RegistryEventType,
 )
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
@@ -69,11 +69,6 @@ __all__ = ["Node", "Pending", "Result", "Transmit"]
 _NEVER = float("inf")
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 _WRITE, _BEACON = Tag.WRITE, Tag.BEACON
-_MEMBER_EVENTS = {
-    MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
-    MemberState.DEAD: RegistryEventType.MEMBER_FAILED,
-    MemberState.LEFT: RegistryEventType.MEMBER_LEFT,
-}
 
 
 def _distinct_indices(rng: random.Random, n: int, k: int) -> list[int]:
@@ -113,6 +108,7 @@ class Node:
         generation: int = 1,
         wall_offset: float = 0.0,
         keyring: Keyring | None = None,
+        stream_id: str | None = None,
     ) -> None:
         self.id = check_id(node_id, "node_id")
         self.addr = addr
@@ -122,6 +118,8 @@ class Node:
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
+        # The one event queue: numbered events, for poll_event.
+        self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
         self.swim = Swim(self.cfg, self.members, self, rng, now)
         self.dir = Directory(self, now)
@@ -243,23 +241,10 @@ class Node:
     def member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
             return  # a refutation we had not doubted: nothing to report
-        m = self.members.get(change.node_id)
-        assert m is not None
-        if change.new is MemberState.ALIVE:
-            kind = (RegistryEventType.MEMBER_JOINED
-                    if change.old in (None, MemberState.LEFT) or change.restarted
-                    else RegistryEventType.MEMBER_ALIVE)
-        else:
-            kind = _MEMBER_EVENTS[change.new]
-        meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
-                                "incarnation": m.incarnation, "generation": m.generation}
-        if source is not None and change.new in (MemberState.SUSPECT, MemberState.DEAD):
-            meta["source"] = source
-        self.dir.view.push_event(RegistryEvent(kind, None, None, self.wall(now), meta))
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self._dead_recent.append(change.node_id)
-        self.dir.owner_changed(change, now)
+        self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float) -> None:
@@ -305,6 +290,7 @@ class Node:
             acted = True
         m.duplicates_in += dups
         if acted:
+            self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
         # else: nothing but known news (most gossip packets), so no timer moved and nothing is
         # queued; poll_timeout's last answer stands.
@@ -349,8 +335,7 @@ class Node:
         return self._transmits.popleft() if self._transmits else None
 
     def poll_event(self) -> RegistryEvent | None:
-        ev = self.dir.view.events
-        return ev.popleft() if ev else None
+        return self.events.poll()
 
     def poll_result(self) -> Result | None:
         res = self.dir.results
@@ -387,10 +372,11 @@ class Node:
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   cause: str = "manual") -> bool:
-        """Write a status about any visible agent (ours or not); False if it is not visible."""
+                   reason: str = "manual") -> bool:
+        """Write a status about any visible agent (ours or not); False if it is not visible.
+        Its events say cause ``status_write`` and carry ``reason``."""
         self._live()
-        ok = self.dir.set_status(agent_id, status, now, cause)
+        ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)
         return ok
 
@@ -469,7 +455,7 @@ class Node:
             case Left():
                 swim.on_left(msg, now, src_addr)
             case WriteMsg():
-                if self.dir.apply_write(msg.write, now):
+                if self.dir.receive_write(msg.write, now):
                     self.gossip_write(msg.write)
             case Beacon():
                 self._on_beacon(msg, now)

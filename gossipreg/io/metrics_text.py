@@ -48,7 +48,7 @@ def render_metrics(node: GossipNode) -> str:
            [({}, core.queue_depth())])
     metric("health_score", "gauge", "Lifeguard local health score (0 is healthy).",
            [({}, core.health_score())])
-    dropped = core.dir.view.events_dropped + sum(s.dropped for s in node._streams)
+    dropped = core.events.dropped + sum(s.dropped for s in node._streams)
     metric("events_dropped_total", "counter", "Events dropped by full buffers.",
            [({}, dropped)])
     metric("send_errors_total", "counter", "Transport sends that failed.",
