@@ -164,12 +164,13 @@ class _Api:
         body = await _json_body(request)
         status = _status_param(body.get("status") if isinstance(body.get("status"), str)
                                else "?", None)
-        cause = body.get("cause", "manual")
-        if status is None or not isinstance(cause, str):
-            raise InvalidArgumentError("status must be a status name; cause a string")
+        # The caller's words: ``reason`` (``cause``, its old name, still accepted).
+        reason = body.get("reason", body.get("cause", "manual"))
+        if status is None or not isinstance(reason, str):
+            raise InvalidArgumentError("status must be a status name; reason a string")
         if self.node.get(aid) is None:
             return _error(404, "unknown agent")
-        return web.json_response({"ok": self.node.set_status(aid, status, cause[:64])})
+        return web.json_response({"ok": self.node.set_status(aid, status, reason[:64])})
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]

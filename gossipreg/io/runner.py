@@ -328,8 +328,9 @@ class GossipNode:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
         return await self._settle(self.core.heartbeat(agent_id, self._now()))
 
-    def set_status(self, agent_id: str, status: AgentStatus, cause: str = "manual") -> bool:
-        ok = self.core.set_status(agent_id, status, self._now(), cause)
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual") -> bool:
+        """Write a status about any visible agent; its event carries ``reason``."""
+        ok = self.core.set_status(agent_id, status, self._now(), reason)
         self._pump()
         return ok
 
