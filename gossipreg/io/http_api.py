@@ -11,7 +11,6 @@ With a control token, ``POST /v1/control/partition`` (test-only fault injection)
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,13 @@ from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeSt
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.metrics_text import render_metrics
+from gossipreg.io.sse import (
+    TICKET_TTL,
+    Tickets,
+    blocking_position,
+    position_headers,
+    stream_events,
+)
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
@@ -100,9 +106,11 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 class _Api:
     def __init__(self, node: GossipNode) -> None:
         self.node = node
+        self.tickets = Tickets()
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
+        await blocking_position(request, self.node)  # ?index=&wait= (see gossipreg.io.sse)
         status = _status_param(q.get("status"), None)
         limit = _int_param(q.get("limit"), "limit")
         offset = _int_param(q.get("offset"), "offset") or 0
@@ -115,7 +123,8 @@ class _Api:
         else:
             views = self.node.list_agents(q.get("runtime"), status)
             views = views[offset:None if limit is None else offset + limit]
-        return web.json_response([agent_json(v) for v in views])
+        return web.json_response([agent_json(v) for v in views],
+                                 headers=position_headers(self.node))
 
     async def get_agent(self, request: web.Request) -> web.Response:
         v = self.node.get(request.match_info["agent_id"])
@@ -124,10 +133,11 @@ class _Api:
         return web.json_response(agent_json(v))
 
     async def members(self, request: web.Request) -> web.Response:
+        await blocking_position(request, self.node)
         return web.json_response([
             {"node_id": m.node_id, "address": m.address, "state": _STATES[m.state],
              "incarnation": m.incarnation, "generation": m.generation}
-            for m in self.node.members()])
+            for m in self.node.members()], headers=position_headers(self.node))
 
     async def health(self, request: web.Request) -> web.Response:
         core = self.node.core
@@ -179,33 +189,11 @@ class _Api:
         return web.json_response({"ok": await self.node.heartbeat(aid)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        types = None
-        if "types" in request.query:
-            from gossipreg.core.types import RegistryEventType
+        return await stream_events(request, self.node, event_json)
 
-            try:
-                types = [RegistryEventType(t) for t in request.query["types"].split(",") if t]
-            except ValueError:
-                raise InvalidArgumentError("unknown event type in types") from None
-        stream = self.node.subscribe(types)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        try:
-            while True:
-                ev = await stream.get(timeout=15.0)
-                if ev is None:
-                    if stream.closed:
-                        break
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-                data = json.dumps(event_json(ev))
-                await resp.write(f"event: {ev.event_type.value}\ndata: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            stream.close()
-        return resp
+    async def ticket(self, request: web.Request) -> web.Response:
+        return web.json_response({"ticket": self.tickets.issue(), "expires_in": TICKET_TTL},
+                                 status=201)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=render_metrics(self.node),
@@ -255,7 +243,19 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
     r.add_get("/v1/members", g(api.members))
     r.add_get("/v1/health", g(api.health))
-    r.add_get("/v1/events", g(api.events))
+    guarded_events = g(api.events)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        # A single-use ticket (bought with the token) stands in for the token on one stream.
+        ticket = request.query.get("ticket")
+        if ticket is not None and api.tickets.redeem(ticket):
+            return await _guard(None, api.events)(request)
+        if ticket is not None:
+            return _error(401, "unknown, used or expired ticket")
+        return await guarded_events(request)
+
+    r.add_get("/v1/events", events)
+    r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
     if control_token is not None:
         r.add_post("/v1/control/partition", _guard(control_token, api.partition))
