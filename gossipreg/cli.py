@@ -100,27 +100,9 @@ async def _query(args: argparse.Namespace) -> int:
 
 
 async def _events(args: argparse.Namespace) -> None:
-    import aiohttp
+    from gossipreg.cli_events import stream
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    seen = 0
-    async with aiohttp.ClientSession() as s, \
-            s.get(f"http://{args.node}/v1/events", headers=headers) as resp:
-        if resp.status != 200:
-            raise SystemExit(f"gossipreg: events answered {resp.status}")
-        async for raw in resp.content:
-            line = raw.decode().strip()
-            if not line.startswith("data: "):
-                continue
-            ev = json.loads(line[6:])
-            if args.json:
-                print(json.dumps(ev), flush=True)
-            else:
-                subject = ev["agent_id"] or ev["runtime_id"] or ev["metadata"].get("node_id")
-                print(f"{ev['timestamp']}  {ev['event_type'].upper():22} {subject}", flush=True)
-            seen += 1
-            if args.count and seen >= args.count:
-                return
+    await stream(args.node, args.token, args.types, args.since, args.count, args.json)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--runtime")
         if name == "events":
             q.add_argument("--count", type=int, default=0, help="stop after N events")
+            q.add_argument("--types", help="only these types, comma-separated "
+                                           "(e.g. agent_status_changed,member_failed)")
+            q.add_argument("--since", metavar="ID",
+                           help="resume after this event id (a reset first if it is gone)")
     return p
 
 

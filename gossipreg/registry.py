@@ -74,11 +74,14 @@ class RegistryEvent:
     runtime_id: str | None = None
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Beyond kaizen: the event's id in its node's stream, to resume from (events(since=)).
+    event_id: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_core(cls, ev: CoreEvent) -> RegistryEvent:
+    def from_core(cls, ev: CoreEvent, stream_id: str | None = None) -> RegistryEvent:
         return cls(ev.event_type, ev.agent_id, ev.runtime_id,
-                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata))
+                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata),
+                   None if stream_id is None else f"{stream_id}-{ev.seq}")
 
 
 @dataclass
@@ -317,14 +320,18 @@ class AgentRegistry:
         except TimeoutError:
             return None
 
-    async def events(self, types: Sequence[RegistryEventType] | None = None
-                     ) -> AsyncIterator[RegistryEvent]:
-        """Native API: ``async for event in registry.events(...)`` from now on."""
+    async def events(self, types: Sequence[RegistryEventType] | None = None,
+                     since: str | None = None) -> AsyncIterator[RegistryEvent]:
+        """Native API: ``async for event in registry.events(...)`` from now on, or after the
+        ``event_id`` ``since`` (as :meth:`GossipNode.subscribe`: a ``reset`` event first when
+        that position cannot be resumed; list again then)."""
         await self._ensure_node()
-        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size))
+        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size),
+                                     since=since)
+        stream_id = self.node.ring.stream_id
         try:
             async for ev in stream:
-                yield RegistryEvent.from_core(ev)
+                yield RegistryEvent.from_core(ev, stream_id)
         finally:
             stream.close()
 

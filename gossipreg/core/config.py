@@ -88,6 +88,10 @@ class NodeConfig(BaseModel):
         262_144, ge=4096, description="Bytes of deltas in one anti-entropy message.")
     max_packet_size: int = Field(
         1_048_576, ge=65_536, description="Largest packet accepted or sent.")
+    event_ring_size: int = Field(
+        10_000, ge=0,
+        description="Recent events a running node keeps to replay to a stream that resumes "
+                    "(Last-Event-ID, subscribe(since=)); older positions get a reset.")
     hlc_max_drift: float = Field(
         60.0, gt=0,
         description="s a remote clock may run ahead before its stamps are not followed.")

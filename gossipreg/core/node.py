@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.codec import Codec
@@ -29,6 +28,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.dissemination import Dissemination, Transmit
 from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
+from gossipreg.core.events import EventQueue
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import MemberChange, MemberTable
 from gossipreg.core.messages import (
@@ -62,18 +62,12 @@ from gossipreg.core.types import (
     AgentView,
     MemberState,
     RegistryEvent,
-    RegistryEventType,
 )
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
 _NEVER = float("inf")
 _WRITE, _BEACON = Tag.WRITE, Tag.BEACON
-_MEMBER_EVENTS = {
-    MemberState.SUSPECT: RegistryEventType.MEMBER_SUSPECT,
-    MemberState.DEAD: RegistryEventType.MEMBER_FAILED,
-    MemberState.LEFT: RegistryEventType.MEMBER_LEFT,
-}
 
 
 class Node:
@@ -90,6 +84,7 @@ class Node:
         generation: int = 1,
         wall_offset: float = 0.0,
         keyring: Keyring | None = None,
+        stream_id: str | None = None,
     ) -> None:
         self.id = check_id(node_id, "node_id")
         self.addr = addr
@@ -99,6 +94,8 @@ class Node:
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
+        # The one event queue: numbered events, for poll_event.
+        self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
         self.dir = Directory(self, now)
         # Outgoing traffic: queues, ticks, beacons, packets (``delivery`` is asked lazily: the
@@ -123,7 +120,7 @@ class Node:
     def _vitals(self) -> tuple[bool, int, int, int]:
         """(left, health score, broadcast queue depth, events dropped), for the reader."""
         return (self.left, self.swim.health, self.out.queue_depth(),
-                self.dir.view.events_dropped)
+                self.events.dropped)
 
     @property
     def joined(self) -> bool:
@@ -162,7 +159,7 @@ class Node:
 
     def drop_pending_events(self) -> None:
         """Forget the events not yet polled (a warm start's, which are not part of a run)."""
-        self.dir.view.events.clear()
+        self.events.clear()
 
     def drop_pending_gossip(self) -> None:
         """Forget queued directory writes and a pending beacon: for a caller that has handed
@@ -174,25 +171,14 @@ class Node:
     def _member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
             return  # a refutation we had not doubted: nothing to report
-        m = self.members.get(change.node_id)
-        assert m is not None
-        if change.new is MemberState.ALIVE:
-            kind = (RegistryEventType.MEMBER_JOINED
-                    if change.old in (None, MemberState.LEFT) or change.restarted
-                    else RegistryEventType.MEMBER_ALIVE)
-        else:
-            kind = _MEMBER_EVENTS[change.new]
-        meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
-                                "incarnation": m.incarnation, "generation": m.generation}
-        if source is not None and change.new in (MemberState.SUSPECT, MemberState.DEAD):
-            meta["source"] = source
-        self.dir.view.push_event(RegistryEvent(kind, None, None, self.wall(now), meta))
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self.out.member_dead(change.node_id)
         elif change.old is MemberState.DEAD and change.new is MemberState.ALIVE:
+            m = self.members.get(change.node_id)
+            assert m is not None
             self.ae.member_revived(m.addr, now)
-        self.dir.owner_changed(change, now)
+        self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float) -> None:
@@ -237,6 +223,7 @@ class Node:
             acted = True
         m.duplicates_in += dups
         if acted:
+            self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
         # else: nothing but known news (most gossip packets), so no timer moved and nothing is
         # queued; poll_timeout's last answer stands.
@@ -272,8 +259,7 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        ev = self.dir.view.events
-        return ev.popleft() if ev else None
+        return self.events.poll()
 
     def poll_result(self) -> Result | None:
         res = self.dir.results
@@ -310,10 +296,11 @@ class Node:
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   cause: str = "manual") -> bool:
-        """Write a status about any visible agent (ours or not); False if it is not visible."""
+                   reason: str = "manual") -> bool:
+        """Write a status about any visible agent (ours or not); False if it is not visible.
+        Its events say cause ``status_write`` and carry ``reason``."""
         self._live()
-        ok = self.dir.set_status(agent_id, status, now, cause)
+        ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)
         return ok
 
@@ -357,7 +344,7 @@ class Node:
             case Left():
                 swim.on_left(msg, now, src_addr)
             case WriteMsg():
-                if self.dir.apply_write(msg.write, now):
+                if self.dir.receive_write(msg.write, now):
                     self.out.gossip_write(msg.write, now)
             case Beacon():
                 self.out.on_beacon(msg, now)

@@ -21,6 +21,7 @@ __all__ = [
     "HB",
     "LIMITS",
     "STATUS",
+    "TOMBSTONE_REASONS",
     "Heartbeat",
     "StatusWrite",
     "check_id",
@@ -39,6 +40,9 @@ AGENT = "agent/"
 HB = "hb/"
 STATUS = "status/"
 _PREFIXES = (AGENT, HB, STATUS)
+# Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
+# its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
+TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +235,9 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
     if type(deleted) is not bool:
         raise InvalidArgumentError("deleted flag must be a bool")
     if deleted:
-        if value is not None:
-            raise InvalidArgumentError("a tombstone carries no value")
-        return None
+        if value is not None and (type(value) is not str or value not in TOMBSTONE_REASONS):
+            raise InvalidArgumentError("a tombstone carries no value but a known reason")
+        return value
     if prefix == AGENT:
         record = record_from_value(value)
         if record.agent_id != agent_id:

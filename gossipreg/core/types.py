@@ -1,4 +1,5 @@
-"""Plain value types shared by every layer: statuses, event kinds, member states, records."""
+"""Plain value types shared by every layer: statuses, event kinds and causes, member states,
+records."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ __all__ = [
     "AgentRecord",
     "AgentStatus",
     "AgentView",
+    "Cause",
     "MemberInfo",
     "MemberState",
     "RegistryEvent",
@@ -40,6 +42,34 @@ class RegistryEventType(str, Enum):
     MEMBER_ALIVE = "member_alive"
     MEMBER_FAILED = "member_failed"
     MEMBER_LEFT = "member_left"
+    # A stream could not resume where its consumer asked (unknown position, another stream,
+    # or events dropped): the consumer must list again.
+    STREAM_RESET = "reset"
+
+
+class Cause(str, Enum):
+    """Why an agent was deregistered or changed status (``metadata["cause"]``). One table:
+
+    ``deregistered`` the owner's call; ``heartbeat_expired`` the owner's judge removed it after
+    ``auto_deregister_timeout`` without heartbeats; ``owner_failed`` its owner is DEAD (status
+    OFFLINE, then gone past ``auto_deregister_timeout``); ``owner_left`` its owner left;
+    ``owner_restarted`` its owner came back with a new generation; ``moved`` another record
+    under the same id (another runtime) took its place; ``status_write`` a status written by
+    a caller (their words in ``metadata["reason"]``); ``heartbeat_missed`` the owner's judge
+    saw no heartbeat for ``heartbeat_timeout``; ``heartbeat_resumed`` the judge withdrew that
+    verdict; ``owner_recovered`` its DEAD owner is alive again.
+    """
+
+    DEREGISTERED = "deregistered"
+    HEARTBEAT_EXPIRED = "heartbeat_expired"
+    OWNER_FAILED = "owner_failed"
+    OWNER_LEFT = "owner_left"
+    OWNER_RESTARTED = "owner_restarted"
+    MOVED = "moved"
+    STATUS_WRITE = "status_write"
+    HEARTBEAT_MISSED = "heartbeat_missed"
+    HEARTBEAT_RESUMED = "heartbeat_resumed"
+    OWNER_RECOVERED = "owner_recovered"
 
 
 class MemberState(IntEnum):
@@ -57,7 +87,8 @@ class RegistryEvent(NamedTuple):
     For agent events ``agent_id`` and ``runtime_id`` are set; for member events ``agent_id`` is
     ``None`` and ``metadata["node_id"]`` names the member. A named tuple: immutable like a
     frozen dataclass, and a third of the cost to make (a node makes one per change it applies,
-    ten million when a 1,000-node simulation starts).
+    ten million when a 1,000-node simulation starts). ``seq`` is the event's position in its
+    node's stream (1, 2, ...; 0 until the node numbered it).
     """
 
     event_type: RegistryEventType
@@ -65,6 +96,7 @@ class RegistryEvent(NamedTuple):
     runtime_id: str | None
     timestamp: float
     metadata: dict[str, Any]
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ With a control token, ``POST /v1/control/partition`` (test-only fault injection)
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,13 @@ from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.metrics_text import render_metrics
+from gossipreg.io.sse import (
+    TICKET_TTL,
+    Tickets,
+    blocking_position,
+    position_headers,
+    stream_events,
+)
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
@@ -101,9 +107,11 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 class _Api:
     def __init__(self, node: GossipNode) -> None:
         self.node = node
+        self.tickets = Tickets()
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
+        await blocking_position(request, self.node)  # ?index=&wait= (see gossipreg.io.sse)
         status = _status_param(q.get("status"), None)
         limit = _int_param(q.get("limit"), "limit")
         offset = _int_param(q.get("offset"), "offset") or 0
@@ -116,7 +124,8 @@ class _Api:
         # capability, ranked); a plain listing shows every agent in registration order.
         views = (self.node.read.list_agents(query) if query.is_listing and cap is None
                  else self.node.read.find(query))
-        return web.json_response([agent_json(v) for v in views])
+        return web.json_response([agent_json(v) for v in views],
+                                 headers=position_headers(self.node))
 
     async def get_agent(self, request: web.Request) -> web.Response:
         v = self.node.get(request.match_info["agent_id"])
@@ -125,10 +134,11 @@ class _Api:
         return web.json_response(agent_json(v))
 
     async def members(self, request: web.Request) -> web.Response:
+        await blocking_position(request, self.node)
         return web.json_response([
             {"node_id": m.node_id, "address": m.address, "state": _STATES[m.state],
              "incarnation": m.incarnation, "generation": m.generation}
-            for m in self.node.members()])
+            for m in self.node.members()], headers=position_headers(self.node))
 
     async def health(self, request: web.Request) -> web.Response:
         st = self.node.read.stats()
@@ -165,12 +175,13 @@ class _Api:
         body = await _json_body(request)
         status = _status_param(body.get("status") if isinstance(body.get("status"), str)
                                else "?", None)
-        cause = body.get("cause", "manual")
-        if status is None or not isinstance(cause, str):
-            raise InvalidArgumentError("status must be a status name; cause a string")
+        # The caller's words: ``reason`` (``cause``, its old name, still accepted).
+        reason = body.get("reason", body.get("cause", "manual"))
+        if status is None or not isinstance(reason, str):
+            raise InvalidArgumentError("status must be a status name; reason a string")
         if self.node.get(aid) is None:
             return _error(404, "unknown agent")
-        return web.json_response({"ok": self.node.set_status(aid, status, cause[:64])})
+        return web.json_response({"ok": self.node.set_status(aid, status, reason[:64])})
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
@@ -179,33 +190,11 @@ class _Api:
         return web.json_response({"ok": await self.node.heartbeat(aid)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        types = None
-        if "types" in request.query:
-            from gossipreg.core.types import RegistryEventType
+        return await stream_events(request, self.node, event_json)
 
-            try:
-                types = [RegistryEventType(t) for t in request.query["types"].split(",") if t]
-            except ValueError:
-                raise InvalidArgumentError("unknown event type in types") from None
-        stream = self.node.subscribe(types)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        try:
-            while True:
-                ev = await stream.get(timeout=15.0)
-                if ev is None:
-                    if stream.closed:
-                        break
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-                data = json.dumps(event_json(ev))
-                await resp.write(f"event: {ev.event_type.value}\ndata: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            stream.close()
-        return resp
+    async def ticket(self, request: web.Request) -> web.Response:
+        return web.json_response({"ticket": self.tickets.issue(), "expires_in": TICKET_TTL},
+                                 status=201)
 
     async def metrics(self, request: web.Request) -> web.Response:
         node = self.node
@@ -259,7 +248,19 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
     r.add_get("/v1/members", g(api.members))
     r.add_get("/v1/health", g(api.health))
-    r.add_get("/v1/events", g(api.events))
+    guarded_events = g(api.events)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        # A single-use ticket (bought with the token) stands in for the token on one stream.
+        ticket = request.query.get("ticket")
+        if ticket is not None and api.tickets.redeem(ticket):
+            return await _guard(None, api.events)(request)
+        if ticket is not None:
+            return _error(401, "unknown, used or expired ticket")
+        return await guarded_events(request)
+
+    r.add_get("/v1/events", events)
+    r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
     if control_token is not None:
         r.add_post("/v1/control/partition", _guard(control_token, api.partition))

@@ -12,8 +12,7 @@ import logging
 import random
 import secrets
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -32,68 +31,13 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
+from gossipreg.io.event_ring import EventRing
+from gossipreg.io.event_stream import EventStream, reset_event
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
 __all__ = ["EventStream", "GossipNode"]
 
 log = logging.getLogger("gossipreg.io.runner")
-
-
-class EventStream:
-    """A bounded subscription to a node's events: when full, the oldest event is dropped and
-    counted, so a slow consumer never blocks the node."""
-
-    def __init__(self, on_close: Callable[[EventStream], None], maxsize: int,
-                 types: frozenset[RegistryEventType] | None) -> None:
-        self._on_close = on_close
-        self._buf: deque[RegistryEvent] = deque()
-        self._maxsize = maxsize
-        self._types = types
-        self._ready = asyncio.Event()
-        self.dropped = 0
-        self.closed = False
-
-    def deliver(self, ev: RegistryEvent) -> None:
-        """Hand the stream an event (the node does this; a full buffer drops its oldest)."""
-        if self._types is not None and ev.event_type not in self._types:
-            return
-        if len(self._buf) >= self._maxsize:
-            self._buf.popleft()
-            self.dropped += 1
-        self._buf.append(ev)
-        self._ready.set()
-
-    async def get(self, timeout: float | None = None) -> RegistryEvent | None:
-        """The next event, or None after ``timeout`` seconds (or once closed and drained)."""
-        while not self._buf:
-            if self.closed:
-                return None
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
-        return self._buf.popleft()
-
-    def get_nowait(self) -> RegistryEvent | None:
-        return self._buf.popleft() if self._buf else None
-
-    def __len__(self) -> int:
-        return len(self._buf)
-
-    def close(self) -> None:
-        self.closed = True
-        self._ready.set()
-        self._on_close(self)
-
-    def __aiter__(self) -> AsyncIterator[RegistryEvent]:
-        return self
-
-    async def __anext__(self) -> RegistryEvent:
-        ev = await self.get()
-        if ev is None:
-            raise StopAsyncIteration
-        return ev
 
 
 class GossipNode:
@@ -129,6 +73,9 @@ class GossipNode:
             else HttpTransport(bind, advertise, max_body=self.config.max_packet_size))
         self._generation = generation if generation is not None else int(time.time() * 1000)
         self._rng = rng or random.Random(secrets.randbits(64))
+        # Every start is a new event stream; the ring replays its recent events.
+        self.ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
+        self._waiters: list[asyncio.Future[None]] = []
         self._core: Node | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -175,7 +122,7 @@ class GossipNode:
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, wall_offset=time.time() - now,
-                          keyring=self._keyring)
+                          keyring=self._keyring, stream_id=self.ring.stream_id)
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -258,7 +205,9 @@ class GossipNode:
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)
+        seq = self.ring.seq
         while (ev := core.poll_event()) is not None:
+            self.ring.add(ev)
             for s in list(self._streams):
                 s.deliver(ev)
             for cb in list(self._listeners):
@@ -270,6 +219,11 @@ class GossipNode:
                         task.add_done_callback(self._callbacks.discard)
                 except Exception:  # a listener's bug must not stop the node
                     log.exception("event listener failed")
+        if self.ring.seq != seq and self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
@@ -292,12 +246,40 @@ class GossipNode:
         return sum(s.dropped for s in self._streams)
 
     def subscribe(self, types: Sequence[RegistryEventType] | None = None,
-                  maxsize: int = 1000) -> EventStream:
-        """A bounded stream of this node's events from now on (optionally only ``types``)."""
-        s = EventStream(self._streams.discard, maxsize,
+                  maxsize: int = 1000, since: str | None = None) -> EventStream:
+        """A bounded stream of this node's events (optionally only ``types``): from now on,
+        or after the event id ``since`` (every later event exactly once, replayed from the
+        ring; a ``STREAM_RESET`` first when that position is unknown, from another stream or
+        no longer held: the consumer must list again)."""
+        s = EventStream(self.ring, self._streams.discard, maxsize,
                         frozenset(types) if types is not None else None)
+        if since is not None:
+            missed = self.ring.since(since)
+            if missed is None:
+                s.deliver(reset_event(self.ring, "unknown_position"))
+            else:
+                for ev in missed:
+                    s.deliver(ev)
         self._streams.add(s)
         return s
+
+    @property
+    def position(self) -> str:
+        """The id of this node's newest event: list, then subscribe ``since`` it."""
+        return self.ring.position
+
+    async def wait_index(self, index: int, timeout: float) -> None:
+        """Return once this node numbered an event after ``index`` (at once if it already
+        has, or if ``index`` is ahead of it: another stream), or after ``timeout`` s."""
+        if self.ring.seq != index or self._closed:
+            return
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(fut)
+        await asyncio.wait([fut], timeout=timeout)
+        if not fut.done():
+            fut.cancel()
+            self._waiters.remove(fut)
 
     def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""
@@ -337,8 +319,9 @@ class GossipNode:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
         return await self._settle(self.core.heartbeat(agent_id, self._now()))
 
-    def set_status(self, agent_id: str, status: AgentStatus, cause: str = "manual") -> bool:
-        ok = self.core.set_status(agent_id, status, self._now(), cause)
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual") -> bool:
+        """Write a status about any visible agent; its event carries ``reason``."""
+        ok = self.core.set_status(agent_id, status, self._now(), reason)
         self._pump()
         return ok
 
