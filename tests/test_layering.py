@@ -79,3 +79,4 @@ def test_nothing_outside_the_core_reaches_into_its_parts_or_privates() -> None:
             if private or node.attr in NODE_PARTS:
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     assert not bad, "\n".join(bad)
+

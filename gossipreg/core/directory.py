@@ -22,14 +22,16 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.events import EventQueue
 from gossipreg.core.hlc import HybridClock
-from gossipreg.core.membership import MemberChange
-from gossipreg.core.messages import Request
+from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.messages import Message, Request
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
 from gossipreg.core.replica import Change, OwnerDelta, Replica, Write
 from gossipreg.core.types import (
@@ -43,10 +45,7 @@ from gossipreg.core.types import (
 )
 from gossipreg.core.view import JUDGE_REASON, MemberChanged, View
 
-if TYPE_CHECKING:
-    from gossipreg.core.node import Node
-
-__all__ = ["Directory", "Pending", "Result"]
+__all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 
@@ -67,15 +66,30 @@ class Result:
     detail: str
 
 
-class Directory:
-    """Replica + view + the owner logic of one node."""
+class DirectoryOut(Protocol):
+    """Where the directory's messages go (the node's dissemination)."""
 
-    def __init__(self, node: Node, now: float) -> None:
-        self.node = node
-        cfg = node.cfg
-        self.replica = Replica(node.id, node.generation, cfg.tombstone_ttl)
-        self.view = View(node.id, self._member_state, self.replica, cfg.auto_deregister_timeout)
-        self.hlc = HybridClock(node.id, int(cfg.hlc_max_drift * 1000))
+    def send(self, addr: str, msg: Message) -> None: ...
+    def gossip_write(self, w: Write, now: float) -> None: ...
+    def beacon_after(self, now: float) -> None: ...
+
+
+class Directory:
+    """Replica + view + the owner logic of one node. ``wall`` turns the caller's ``now`` into
+    wall-clock seconds; events go to ``events``, messages to ``out``."""
+
+    def __init__(self, node_id: str, cfg: NodeConfig, members: MemberTable, replica: Replica,
+                 events: EventQueue, out: DirectoryOut, wall: Callable[[float], float],
+                 now: float) -> None:
+        self.id = node_id
+        self.cfg = cfg
+        self.members = members
+        self.events = events
+        self.out = out
+        self.wall = wall
+        self.replica = replica
+        self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout)
+        self.hlc = HybridClock(node_id, int(cfg.hlc_max_drift * 1000))
         self._last_hb: dict[str, float] = {}
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
         self._judge: list[tuple[float, str]] = []
@@ -89,11 +103,11 @@ class Directory:
         self._pending: list[Change | MemberChanged] = []
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
-        m = self.node.members.get(owner)
+        m = self.members.get(owner)
         return None if m is None else (m.state, m.since)
 
     def _wall_ms(self, now: float) -> int:
-        return int(self.node.wall(now) * 1000)
+        return int(self.wall(now) * 1000)
 
     # ------------------------------------------------------------ the pipeline
     def _apply(self, changes: Sequence[Change | MemberChanged], now: float,
@@ -105,11 +119,11 @@ class Directory:
             self._pending = []
         if not changes:
             return
-        events = self.view.apply(changes, now, self.node.wall(now), cause)
+        events = self.view.apply(changes, now, self.wall(now), cause)
         self._react(events, now)
 
     def _react(self, events: list[RegistryEvent], now: float) -> None:
-        self.node.events.extend(events)
+        self.events.extend(events)
         gone = []
         for ev in events:
             if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
@@ -139,13 +153,13 @@ class Directory:
         return out[1]
 
     def _gossip(self, w: Write, now: float) -> None:
-        self.node.gossip_write(w, now)
-        self.node.beacon_after(now)
+        self.out.gossip_write(w, now)
+        self.out.beacon_after(now)
 
     def own_agents(self) -> list[str]:
         """Ids of the agents this node hosts, sorted."""
         n = len(AGENT)
-        return sorted(k[n:] for k in self.replica.keys_of(self.node.id)
+        return sorted(k[n:] for k in self.replica.keys_of(self.id)
                       if k.startswith(AGENT) and self.replica.own_value(k) is not None)
 
     def _owns(self, agent_id: str) -> bool:
@@ -157,7 +171,7 @@ class Directory:
         if aid in self.view.visible or self._owns(aid):
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
-            record = dataclasses.replace(record, registered_at=self.node.wall(now))
+            record = dataclasses.replace(record, registered_at=self.wall(now))
         self._apply([self._write(AGENT + aid, record, now)], now)
         self._last_hb[aid] = now
         self._arm(aid, now)
@@ -221,12 +235,12 @@ class Directory:
         v = self.view.visible.get(agent_id)
         if v is None:
             return False
-        m = self.node.members.get(v.node_id)
+        m = self.members.get(v.node_id)
         if m is None or m.state not in _LIVE:
             return False
         self._req += 1
-        self._requests[self._req] = now + self.node.cfg.request_timeout
-        self.node.send(m.addr, Request(self._req, op, agent_id))
+        self._requests[self._req] = now + self.cfg.request_timeout
+        self.out.send(m.addr, Request(self._req, op, agent_id))
         return Pending(self._req)
 
     def serve_request(self, op: str, agent_id: str, now: float) -> tuple[bool, str]:
@@ -269,7 +283,7 @@ class Directory:
     def owner_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         """A member's state changed: its event and its agents' re-derivation are one batch
         (with the old generation's keys when it restarted)."""
-        m = self.node.members.get(change.node_id)
+        m = self.members.get(change.node_id)
         assert m is not None
         meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
                                 "incarnation": m.incarnation, "generation": m.generation}
@@ -290,7 +304,7 @@ class Directory:
     def _arm(self, agent_id: str, now: float) -> None:
         """Make sure the judge looks at ``agent_id`` by its next deadline. One heap entry per
         agent: a heartbeat only moves ``_last_hb``; the entry re-arms itself when it fires."""
-        cfg = self.node.cfg
+        cfg = self.cfg
         if cfg.heartbeat_timeout is None or agent_id in self._armed:
             return
         heapq.heappush(self._judge, (now + cfg.heartbeat_timeout, agent_id))
@@ -306,7 +320,7 @@ class Directory:
         return t
 
     def tick(self, now: float) -> None:
-        cfg = self.node.cfg
+        cfg = self.cfg
         while self._judge and self._judge[0][0] <= now:
             _, aid = heapq.heappop(self._judge)
             self._armed.discard(aid)
@@ -328,7 +342,7 @@ class Directory:
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
         self.commit(now)
-        self._react(self.view.tick(now, self.node.wall(now)), now)
+        self._react(self.view.tick(now, self.wall(now)), now)
         for req_id, deadline in list(self._requests.items()):
             if deadline <= now:
                 del self._requests[req_id]

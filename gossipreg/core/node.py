@@ -54,7 +54,7 @@ from gossipreg.core.messages import (
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.reader import Reader
 from gossipreg.core.records import check_id
-from gossipreg.core.replica import OwnerDelta, Write
+from gossipreg.core.replica import OwnerDelta, Replica
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import (
     AgentRecord,
@@ -97,12 +97,14 @@ class Node:
         # The one event queue: numbered events, for poll_event.
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
-        self.dir = Directory(self, now)
+        replica = Replica(self.id, generation, self.cfg.tombstone_ttl)
         # Outgoing traffic: queues, ticks, beacons, packets (``delivery`` is asked lazily: the
-        # failure detector that measures it is built next, on top of this).
+        # failure detector that measures it is built below, on top of this).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
-                                 self.metrics, self.members, self.dir.replica,
+                                 self.metrics, self.members, replica,
                                  lambda: self.swim.delivery(), now)
+        self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
+                             self.wall, now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
@@ -130,16 +132,6 @@ class Node:
     def wall(self, now: float) -> float:
         """Wall-clock seconds at monotonic ``now`` (the caller keeps the offset current)."""
         return now + self.wall_offset
-
-    # ----------------------------------------------- the directory's outbound port
-    def send(self, addr: str, msg: Message) -> None:
-        self.out.send(addr, msg)
-
-    def gossip_write(self, w: Write, now: float) -> None:
-        self.out.gossip_write(w, now)
-
-    def beacon_after(self, now: float) -> None:
-        self.out.beacon_after(now)
 
     # ------------------------------------------------- bulk state (warm starts)
     def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
