@@ -39,7 +39,7 @@ async def _run_node(args: argparse.Namespace) -> int:
     keyring = load_key_file(args.key_file) if args.key_file else None
     node = GossipNode(args.name, bind=args.bind, advertise=args.advertise, seeds=args.join,
                       config=_node_config(args.profile, args.cluster), keyring=keyring,
-                      token=args.token, control_token=args.control_token)
+                      token=args.token)
     await node.start()
     print(f"gossipreg node {node.name} listening on {node.address}", flush=True)
     stop = asyncio.Event()
@@ -122,7 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--cluster")
     n.add_argument("--key-file", help="base64 keys, one per line, the first one signs")
     n.add_argument("--token", help="bearer token required by the HTTP API")
-    n.add_argument("--control-token", help=argparse.SUPPRESS)
     n.add_argument("--profile", choices=PROFILES, default="lan")
     n.add_argument("--log-level", default="warning")
 

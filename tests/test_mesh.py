@@ -1,6 +1,6 @@
 """The multi-process harness end to end on a small real mesh: start, join, propagate, idle,
-a SIGSTOP that must not be a failure, a SIGKILL that must be detected, a partition and its heal,
-a restart. Bounded in time."""
+a SIGSTOP that must not be a failure, a SIGKILL that must be detected, a restart. Bounded in
+time. (Partitions and loss are kernel faults: tests/test_faults.py.)"""
 
 from __future__ import annotations
 
@@ -31,6 +31,4 @@ def test_harness_measures_a_small_gossipreg_mesh(tmp_path: Path) -> None:
     assert g["idle_bytes_per_node_per_s"] is None  # no namespace asked: reported as n/a
     assert "join_s" in proc.stdout and "gossipreg" in proc.stdout
     raw = json.loads(out.read_text())["raw"]["gossipreg"]
-    # Transport-level partition through the control endpoint, heal, and a restart.
-    assert raw["partition_split_s"] is not None and raw["partition_heal_s"] is not None
     assert raw["restart_rejoin_s"] is not None and raw["restart_rejoin_s"] < 10

@@ -21,7 +21,17 @@ Rules:
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
   and table hash): if it is alive (a healed partition), the hashes differ, the tables are
-  exchanged, both sides see themselves reported DEAD, refute, and merge.
+  exchanged, both sides see themselves reported DEAD, refute (each answering its Alive straight
+  to the other), and merge.
+- While members are recently DEAD (within ``gossip_to_dead_time``), the same attempt is made
+  every ``probe_interval``, with probability recent/live: a partition that heals soon after
+  the split (most do) is found within about a second, not a reconnect interval. Past that
+  window the cluster falls back to the slow rate above (Serf's only rate is one per 30 s).
+- A SYNC or SYNC_ACK from a member we hold DEAD means the path between us works again: we send
+  a SYNC at once to up to ``gossip_fanout`` other DEAD members (at most once per
+  ``probe_interval``). Each of them, hearing from a member it holds DEAD, does the same, so a
+  healed partition merges in a few round trips (an epidemic across the old cut) instead of one
+  pairwise exchange per reconnect interval.
 - A member we held DEAD that is ALIVE again (a healed partition) opens an exchange with it at
   once, at most one such exchange per ``reconnect_interval``: what the other side wrote while
   it was cut off reached us by no path, and one exchange with any member of that side brings
@@ -37,21 +47,25 @@ from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import push_pull_scale
-from gossipreg.core.membership import MemberTable
+from gossipreg.core.membership import Member, MemberTable
 from gossipreg.core.messages import MemberRow, Message, Sync, SyncAck, SyncAck2
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica import OwnerDelta, Replica
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import MemberState
 
-__all__ = ["ANNOUNCE_MAX", "AntiEntropy", "Sender"]
+__all__ = ["ANNOUNCE_MAX", "AntiEntropy", "AntiEntropyOut"]
 
 ANNOUNCE_MAX = 128
 _NEVER = float("inf")
 
 
-class Sender(Protocol):
+class AntiEntropyOut(Protocol):
+    """Where exchanges go, and who was declared DEAD lately (the node's dissemination)."""
+
     def send(self, addr: str, msg: Message) -> None: ...
+    def has_recent_dead(self) -> bool: ...
+    def recent_dead(self, now: float) -> list[Member]: ...
 
 
 class AntiEntropy:
@@ -59,7 +73,7 @@ class AntiEntropy:
     into the directory (its replica and view)."""
 
     def __init__(self, addr: str, cfg: NodeConfig, rng: random.Random, members: MemberTable,
-                 metrics: Metrics, out: Sender, swim: Swim, replica: Replica,
+                 metrics: Metrics, out: AntiEntropyOut, swim: Swim, replica: Replica,
                  apply_delta: Callable[[Iterable[OwnerDelta], float], None],
                  now: float) -> None:
         self.addr = addr
@@ -77,13 +91,17 @@ class AntiEntropy:
         self.next_join = float("inf")
         self.next_push_pull = now + rng.uniform(0.5, 1.0) * cfg.push_pull_interval
         self.next_reconnect = now + cfg.reconnect_interval
+        self.next_fresh = now + cfg.probe_interval  # attempts on recently dead members
+        self._next_rush = now  # earliest next burst to DEAD members (one heard from us)
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
         self._next_revival = now  # when a revived member may next open an exchange
 
     def next_deadline(self) -> float:
-        return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair())
+        fresh = self.next_fresh if self.out.has_recent_dead() else _NEVER
+        return min(self.next_join, self.next_push_pull, self.next_reconnect, fresh,
+                   self._next_repair())
 
     def _repair_due(self, owner: str, since: float) -> float:
         """When a hole of ``owner`` open ``since`` is to be asked for."""
@@ -120,6 +138,25 @@ class AntiEntropy:
                 # Without our table: a member that is really alive sees the table hashes
                 # differ and asks for it; a dead one costs us the digest only.
                 self.out.send(self.rng.choice(dead).addr, self._sync(None, join=False))
+        if not self.out.has_recent_dead():
+            self.next_fresh = now + cfg.probe_interval
+        elif now >= self.next_fresh:
+            self.next_fresh = now + cfg.probe_interval
+            recent = self.out.recent_dead(now)
+            if recent and self.rng.random() < len(recent) / max(1, self.members.live_count()):
+                self.out.send(self.rng.choice(recent).addr, self._sync(None, join=False))
+
+    def _heard_from(self, src_id: str, now: float) -> None:
+        """A slow-path packet came from ``src_id``: if we hold it DEAD, the path works again,
+        so a few other DEAD members get a SYNC now (see the module rules)."""
+        m = self.members.get(src_id)
+        if m is None or m.state is not MemberState.DEAD or now < self._next_rush:
+            return
+        self._next_rush = now + self.cfg.probe_interval
+        dead = [x for x in self.members
+                if x.state is MemberState.DEAD and x.addr and x.node_id != src_id]
+        for x in self.rng.sample(dead, min(len(dead), self.cfg.gossip_fanout)):
+            self.out.send(x.addr, self._sync(None, join=False))
 
     def _repair_gaps(self, now: float) -> None:
         delay = self.cfg.gap_repair_delay
@@ -157,8 +194,9 @@ class AntiEntropy:
 
     # ---------------------------------------------------------------- handlers
     def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+        self._heard_from(src_id, now)
         if msg.members is not None:
-            self.swim.merge_rows(msg.members, src_id, now)
+            self.swim.merge_rows(msg.members, src_id, now, src_addr)
         replica = self.replica
         deltas = replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
         mine = replica.digest()
@@ -198,8 +236,9 @@ class AntiEntropy:
         if announce:
             self.joined = True
             self.next_join = float("inf")
+        self._heard_from(src_id, now)
         if msg.members is not None:
-            self.swim.merge_rows(msg.members, src_id, now)
+            self.swim.merge_rows(msg.members, src_id, now, src_addr)
         if announce:
             me = self.swim.alive_self()
             others = [m for m in self.members.live_others if m != src_id]
@@ -216,5 +255,7 @@ class AntiEntropy:
 
     def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
         if msg.members is not None:
-            self.swim.merge_rows(msg.members, src_id, now)
+            src = self.members.get(src_id)
+            self.swim.merge_rows(msg.members, src_id, now,
+                                 src.addr if src is not None else None)
         self.apply_delta(msg.deltas, now)

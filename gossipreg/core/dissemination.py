@@ -225,7 +225,7 @@ class Dissemination:
         # Candidates: live members, plus the recently dead (so that a falsely accused member
         # hears about it and refutes). Sampled by index: O(fanout), not O(members).
         live = self.members.live_others
-        dead = self._recent_dead(now) if self._dead_recent else []
+        dead = self.recent_dead(now) if self._dead_recent else []
         n = len(live) + len(dead)
         for i in _distinct_indices(self.rng, n, self.cfg.gossip_fanout):
             m = self.members.get(live[i]) if i < len(live) else dead[i - len(live)]
@@ -236,7 +236,12 @@ class Dissemination:
             self._out.setdefault(m.addr, []).extend(taken)
             self._gossiped.add(m.addr)
 
-    def _recent_dead(self, now: float) -> list[Member]:
+    def has_recent_dead(self) -> bool:
+        """Whether some member was declared DEAD lately (it may still be within
+        ``gossip_to_dead_time``; :meth:`recent_dead` prunes)."""
+        return bool(self._dead_recent)
+
+    def recent_dead(self, now: float) -> list[Member]:
         """DEAD members that might still be within ``gossip_to_dead_time`` (pruned lazily)."""
         horizon = now - self.cfg.gossip_to_dead_time
         keep = []

@@ -38,6 +38,7 @@ class NodeStats(NamedTuple):
     health_score: int
     queue_depth: int
     events_dropped: int
+    replica_entries: int  # keys held, tombstones included
 
 
 class Reader:
@@ -125,4 +126,5 @@ class Reader:
             agents=len(self._visible), status_counts=self._index.status_counts(),
             runtimes=self._index.runtimes(),
             distinct_capabilities=self._index.distinct_capabilities(),
-            health_score=health, queue_depth=depth, events_dropped=dropped)
+            health_score=health, queue_depth=depth, events_dropped=dropped,
+            replica_entries=len(self._replica))

@@ -16,6 +16,11 @@ Rules:
   member declared a live one DEAD (about once per 300-node run with 20% loss bursts).
 - Local health (Lifeguard awareness): a failed probe, a missed nack or a refutation of ourselves
   raises the score, a successful probe lowers it; timers are stretched by ``score + 1``.
+- Ping-req relays are drawn first from members that acked one of our probes within the last
+  ``_GOOD_FOR`` probe intervals, then from the other live members. A missing nack then says
+  something about us, not about a relay behind the same cut as the target: across a partition,
+  random relays on the far side kept the minority side's health at its maximum (probing every
+  8 s), and its nodes took up to a minute to see the other side failed.
 - Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
   incarnation. Membership news is re-gossiped with a retransmit limit.
 
@@ -50,6 +55,8 @@ from gossipreg.core.suspicion import Suspicion
 from gossipreg.core.types import MemberState
 
 __all__ = ["OnChange", "Swim", "SwimOut"]
+
+_GOOD_FOR = 10.0  # probe intervals an ack keeps a member a preferred ping-req relay
 
 
 class SwimOut(Protocol):
@@ -108,6 +115,7 @@ class Swim:
         self._probes: dict[int, _Probe] = {}
         self._relays: dict[int, _Relay] = {}
         self.suspicions: dict[str, Suspicion] = {}
+        self._acked: dict[str, float] = {}  # member -> when it last acked a probe of ours
         self.next_probe = now + rng.random() * cfg.probe_interval
 
     # ----------------------------------------------------------------- timers
@@ -200,7 +208,13 @@ class Swim:
                  if x.state is MemberState.ALIVE and x.node_id not in
                  (self.members.self_id, p.target)]
         k = min(self.cfg.indirect_checks, len(peers))
-        for peer in self.rng.sample(peers, k):
+        horizon = now - _GOOD_FOR * self.cfg.probe_interval
+        good = [x for x in peers if self._acked.get(x.node_id, -1.0) >= horizon]
+        chosen = self.rng.sample(good, min(k, len(good)))
+        if len(chosen) < k:
+            rest = [x for x in peers if self._acked.get(x.node_id, -1.0) < horizon]
+            chosen += self.rng.sample(rest, k - len(chosen))
+        for peer in chosen:
             self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
         # And a second direct ping (memberlist's TCP fallback ping, over the same transport
@@ -221,7 +235,7 @@ class Swim:
             return
         if p.primary:
             # Lifeguard: missing nacks mean that we, not the target, may be the slow one.
-            self._adjust_health(p.expected_nacks - p.nacks if p.expected_nacks else 1)
+            self._adjust_health(1 if p.nacks < p.expected_nacks or not p.expected_nacks else 0)
         self._suspect_ours(p.target, now)
 
     def _suspect_ours(self, target: str, now: float) -> None:
@@ -245,6 +259,10 @@ class Swim:
     def on_ack(self, msg: Ack, now: float) -> None:
         p = self._probes.get(msg.seq)
         if p is not None:
+            if len(self._acked) > 2 * len(self.members) + 16:  # members come and go
+                self._acked = {k: v for k, v in self._acked.items()
+                               if self.members.get(k) is not None}
+            self._acked[p.target] = now
             if not p.acked:
                 p.acked = True
                 if p.primary:
@@ -261,8 +279,12 @@ class Swim:
 
     def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
         seq = self._new_seq()
-        timeout = self._scaled(self.cfg.probe_timeout)
-        self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * timeout,
+        # The nack is due within the prober's window, whatever our own health: a relay that
+        # stretched it by its own score answered after the prober gave up, and the prober took
+        # the missing nack against its own health; across a partition every node's score then
+        # climbed to the maximum (probes every 8 s, splits seen after up to a minute). A late
+        # ack is still relayed until the entry expires.
+        self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * self.cfg.probe_timeout,
                                    now + self._scaled(self.cfg.probe_interval))
         self.out.send(msg.target_addr, Ping(seq, msg.target))
 
@@ -368,9 +390,13 @@ class Swim:
         self._gossip(msg.node, msg, now)
         self.on_change(change, msg.node, now)
 
-    def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float) -> None:
+    def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float,
+                   src_addr: str | None = None) -> None:
         """Merge a peer's member table. A remote DEAD is only a SUSPECT here: we do not take a
-        failure verdict second-hand without our own timer (and the member's chance to refute)."""
+        failure verdict second-hand without our own timer (and the member's chance to refute).
+        A table (from ``src_addr``) that holds us SUSPECT or DEAD gets our Alive straight back:
+        after a partition the peer holds us DEAD, and our refutation's broadcast may not reach
+        it (we may hold it DEAD too, out of our gossip's reach)."""
         for r in rows:
             if r.state is MemberState.ALIVE:
                 self.on_alive(Alive(r.node, r.addr, r.generation, r.incarnation), now)
@@ -379,7 +405,9 @@ class Swim:
             else:
                 if self.members.get(r.node) is None and r.node != self.members.self_id:
                     continue
-                self.on_suspect(Suspect(r.node, r.generation, r.incarnation, source), now)
+                sender = src_addr if r.node == self.members.self_id else None
+                self.on_suspect(Suspect(r.node, r.generation, r.incarnation, source), now,
+                                sender)
 
     def rows(self) -> tuple[MemberRow, ...]:
         return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state)

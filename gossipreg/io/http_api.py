@@ -6,11 +6,12 @@ events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Py
 receives the call owns the agent): ``POST /v1/agents``, ``DELETE /v1/agents/{id}``,
 ``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``. With a token configured every
 route needs ``Authorization: Bearer <token>``. Bad input gets a 4xx with a message, never a 5xx.
-With a control token, ``POST /v1/control/partition`` (test-only fault injection) is added.
+There is no fault-injection route: the harness injects faults in the kernel (sim/mesh/netns.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -200,18 +201,11 @@ class _Api:
         node = self.node
         text = render_metrics(node.read.stats(), node.read.metrics,
                               stream_drops=node.stream_drops,
-                              send_errors=node.transport.send_errors)
+                              send_errors=node.transport.send_errors,
+                              asyncio_tasks=len(asyncio.all_tasks()))
         return web.Response(text=text,
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Format": "prometheus-0.0.4"})
-
-    async def partition(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        block = body.get("block")
-        if not isinstance(block, list) or not all(isinstance(a, str) for a in block):
-            raise InvalidArgumentError("block must be a list of addresses")
-        self.node.transport.blocked = set(block)
-        return web.json_response({"blocked": sorted(block)})
 
 
 def _guard(token: str | None, handler: Handler) -> Handler:
@@ -231,8 +225,7 @@ def _guard(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
-def setup_api(app: web.Application, node: GossipNode, *, token: str | None = None,
-              control_token: str | None = None) -> None:
+def setup_api(app: web.Application, node: GossipNode, *, token: str | None = None) -> None:
     """Mount the API on ``app`` for ``node``."""
     api = _Api(node)
     r = app.router
@@ -262,5 +255,3 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/events", events)
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
-    if control_token is not None:
-        r.add_post("/v1/control/partition", _guard(control_token, api.partition))

@@ -13,10 +13,11 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int,
-                   send_errors: int) -> str:
+def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_errors: int,
+                   asyncio_tasks: int) -> str:
     """The exposition of one node: its stats and counters, the events its subscribers' full
-    buffers dropped (``stream_drops``) and its transport's failed sends."""
+    buffers dropped (``stream_drops``), its transport's failed sends and the asyncio tasks
+    alive in its process."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str,
@@ -51,4 +52,8 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int,
            [({}, dropped)])
     metric("send_errors_total", "counter", "Transport sends that failed.",
            [({}, send_errors)])
+    metric("replica_entries", "gauge", "Replica entries held, tombstones included.",
+           [({}, stats.replica_entries)])
+    metric("asyncio_tasks", "gauge", "asyncio tasks alive in the node's process.",
+           [({}, asyncio_tasks)])
     return "\n".join(out) + "\n"

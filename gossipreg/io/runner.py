@@ -62,7 +62,6 @@ class GossipNode:
         generation: int | None = None,
         rng: random.Random | None = None,
         token: str | None = None,
-        control_token: str | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
@@ -89,7 +88,7 @@ class GossipNode:
         if isinstance(self.transport, HttpTransport):
             from gossipreg.io.http_api import setup_api
 
-            setup_api(self.transport.app, self, token=token, control_token=control_token)
+            setup_api(self.transport.app, self, token=token)
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -201,7 +200,7 @@ class GossipNode:
         reply: bytes | None = None
         send = self.transport.send
         while (tx := core.poll_transmit()) is not None:
-            if reply is None and tx.dest == reply_to and tx.dest not in self.transport.blocked:
+            if reply is None and tx.dest == reply_to:
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)

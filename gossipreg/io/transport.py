@@ -65,12 +65,11 @@ def format_hostport(host: str, port: int) -> str:
 
 
 class Transport(ABC):
-    """Moves frames between addresses. ``blocked`` holds addresses we do not send to (the
-    test-only partition control: a two-way partition blocks each side on both nodes)."""
+    """Moves frames between addresses. It has no fault hooks: tests cut links in their own
+    helpers (an in-memory network), the harness in the kernel (sim/mesh/netns.py)."""
 
     address: str = ""
     send_errors: int = 0
-    blocked: set[str]
 
     @abstractmethod
     async def start(self, deliver: Deliver) -> str:
@@ -100,7 +99,6 @@ class MemoryTransport(Transport):
     def __init__(self, network: MemoryNetwork, name: str) -> None:
         self.network = network
         self.address = name
-        self.blocked = set()
 
     async def start(self, deliver: Deliver) -> str:
         if self.address in self.network.endpoints:
@@ -110,7 +108,7 @@ class MemoryTransport(Transport):
 
     def send(self, dest: str, payload: bytes) -> None:
         target = self.network.endpoints.get(dest)
-        if target is None or dest in self.blocked:
+        if target is None:
             self.send_errors += 1
             return
         asyncio.get_running_loop().call_soon(self._hand_over, target, payload)
@@ -143,7 +141,6 @@ class HttpTransport(Transport):
             split_hostport(advertise)
         self.app = web.Application(client_max_size=max_body)
         self.app.router.add_post(GOSSIP_PATH, self._receive)
-        self.blocked = set()
         self._deliver: Deliver | None = None
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
@@ -179,7 +176,7 @@ class HttpTransport(Transport):
         return web.Response(body=reply, headers=_SHORT)
 
     def send(self, dest: str, payload: bytes) -> None:
-        if self._session is None or dest in self.blocked:
+        if self._session is None:
             return
         if len(self._tasks) >= self._max_in_flight:
             self.dropped_backpressure += 1

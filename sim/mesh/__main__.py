@@ -1,4 +1,6 @@
 """``python -m sim.mesh run --nodes N [--peer serf] [--reps R] [--idle-seconds S] [--json F]``
+``python -m sim.mesh faults --nodes 12 --peer serf --loss 0.1 [--json F]`` (see faults_cli.py)
+``python -m sim.mesh soak --nodes 4 --minutes 20 --peer serf [--json F]`` (see soak.py)
 
 Runs the same measurements on N real gossipreg nodes and, with ``--peer serf``, on N Serf
 agents (default LAN profile; installed from Debian's package when missing), one system after
@@ -9,9 +11,8 @@ Measurements: join convergence (every node sees all N alive), metadata propagati
 registered / a tag set on one node, seen by all), failure detection (a SIGKILLed node reported
 failed by every survivor), idle CPU per node (ms of CPU per second), RSS per node, idle bytes
 per second per node on loopback, and false DEAD verdicts under a 1 s SIGSTOP. For gossipreg
-also (in ``raw``): a transport-level partition into two halves through the nodes' test-only
-control endpoint (time until both sides see the other failed, and until all are alive again
-after the heal) and a restart (kill -9, start again on the same address).
+also (in ``raw``): a restart (kill -9, start again on the same address). Network faults (loss,
+partitions, isolation) are the ``faults`` command's: kernel faults on emulated hosts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import sys
 from typing import Any
 
+from sim.mesh import faults_cli, soak
 from sim.mesh.drivers import GossipregDriver, SerfDriver, ensure_serf
 from sim.mesh.measure import measure
 from sim.mesh.procs import Children
@@ -95,6 +97,8 @@ def _fmt(v: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.mesh", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    faults_cli.add_parser(sub)
+    soak.add_parser(sub)
     for name in ("run", "_one"):
         p = sub.add_parser(name)
         p.add_argument("--nodes", type=int, default=8)
@@ -110,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--system", required=True)
     args = ap.parse_args(argv)
+    if args.cmd == "faults":
+        return faults_cli.run(args)
+    if args.cmd == "soak":
+        return soak.run(args)
     if args.cmd == "_one":
         print(json.dumps(asyncio.run(_one(args.system, args.nodes, args.reps,
                                           args.idle_seconds, args.seed))))

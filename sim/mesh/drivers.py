@@ -10,7 +10,6 @@ one piece of metadata. Both are driven as real processes over loopback.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import subprocess
 import sys
@@ -21,11 +20,7 @@ import msgpack
 
 from sim.mesh.procs import Children, free_port
 
-__all__ = ["CONTROL_TOKEN", "Driver", "GossipregDriver", "SerfDriver", "ensure_serf"]
-
-# The harness's own nodes accept fault injection with this token (test-only endpoint).
-CONTROL_TOKEN = secrets.token_hex(16)
-
+__all__ = ["Driver", "GossipregDriver", "SerfDriver", "SerfRpc", "ensure_serf"]
 
 class Driver(Protocol):
     name: str
@@ -61,7 +56,7 @@ class GossipregDriver:
     def start(self, i: int) -> None:
         addr = self.addrs[i] if i < len(self.addrs) else f"127.0.0.1:{free_port()}"
         cmd = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i), "--bind",
-               addr, "--profile", self.profile, "--control-token", CONTROL_TOKEN]
+               addr, "--profile", self.profile]
         if i > 0:
             cmd += ["--join", self.addrs[0]]
         proc = self.children.start(cmd, ready="listening on")
@@ -70,22 +65,6 @@ class GossipregDriver:
         else:
             self.procs.append(proc)
             self.addrs.append(addr)
-
-    async def partition(self, groups: list[list[int]]) -> None:
-        """Transport-level partition through the nodes' test-only control endpoint: every
-        node stops sending to the nodes of the other groups; ``[]`` heals."""
-        assert self.session is not None
-        where = {i: g for g in groups for i in g}
-        for i in range(len(self.addrs)):
-            block = [self.addrs[j] for j in range(len(self.addrs))
-                     if groups and where.get(j) is not where.get(i)]
-            try:
-                async with self.session.post(
-                        f"http://{self.addrs[i]}/v1/control/partition", json={"block": block},
-                        headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}) as r:
-                    r.raise_for_status()
-            except aiohttp.ClientConnectionError:
-                pass  # a node killed earlier in the run
 
     async def _get(self, i: int, path: str) -> Any:
         if self.session is None:
@@ -113,15 +92,17 @@ class GossipregDriver:
             await self.session.close()
 
 
-class _SerfRpc:
+class SerfRpc:
     """A minimal client of Serf's RPC protocol (msgpack header + body over TCP)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
         self.port = port
         self.seq = 0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.unpacker = msgpack.Unpacker(raw=False)
+        self._lock = asyncio.Lock()  # one call at a time: answers come in order
 
     async def _next(self) -> Any:
         assert self.reader is not None
@@ -135,10 +116,11 @@ class _SerfRpc:
 
     async def call(self, command: str, body: dict[str, Any] | None,
                    has_reply: bool) -> Any:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            await self._send("handshake", {"Version": 1}, False)
-        return await self._send(command, body, has_reply)
+        async with self._lock:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                await self._send("handshake", {"Version": 1}, False)
+            return await self._send(command, body, has_reply)
 
     async def _send(self, command: str, body: dict[str, Any] | None, has_reply: bool) -> Any:
         assert self.writer is not None
@@ -154,8 +136,15 @@ class _SerfRpc:
         return await self._next() if has_reply else None
 
     async def close(self) -> None:
+        self.drop()
+
+    def drop(self) -> None:
+        """Close the connection without waiting (the next call opens a new one)."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
+            self.reader = None
+            self.unpacker = msgpack.Unpacker(raw=False)
 
 
 def ensure_serf() -> str | None:
@@ -186,7 +175,7 @@ class SerfDriver:
         self.children = children
         self.binary = binary
         self.binds: list[str] = []
-        self.rpcs: list[_SerfRpc] = []
+        self.rpcs: list[SerfRpc] = []
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -204,7 +193,7 @@ class SerfDriver:
             cmd.append(f"-join={self.binds[0]}")
         self.procs.append(self.children.start(cmd))
         self.binds.append(bind)
-        self.rpcs.append(_SerfRpc(rpc))
+        self.rpcs.append(SerfRpc("127.0.0.1", rpc))
 
     async def _call(self, i: int, command: str, body: dict[str, Any] | None,
                     reply: bool) -> Any:
@@ -212,7 +201,7 @@ class SerfDriver:
             try:
                 return await self.rpcs[i].call(command, body, reply)
             except (ConnectionError, OSError):
-                self.rpcs[i] = _SerfRpc(self.rpcs[i].port)
+                self.rpcs[i] = SerfRpc("127.0.0.1", self.rpcs[i].port)
                 await asyncio.sleep(0.1 if attempt < 49 else 0)
         raise ConnectionError(f"serf node {i} RPC unreachable")
 

@@ -131,37 +131,22 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
         log(f"{d.name}: {vname} killed, failed everywhere after {took}")
     out["detection_s"] = statistics.median(dets) if dets else None
     out["detection_samples"] = dets
-    if hasattr(d, "partition"):
-        await _partition_and_restart(d, survivors=[0, *alive], out=out, log=log, rng=rng)
+    if d.name == "gossipreg":
+        await _restart(d, survivors=[0, *alive], out=out, log=log, rng=rng)
     return out
 
 
-async def _partition_and_restart(d: Any, survivors: list[int], out: dict[str, Any],
-                                 log: Callable[[str], None], rng: random.Random) -> None:
-    """Faults only gossipreg's harness supports: a transport-level partition and its heal,
-    then a restart (kill -9, start again on the same address with a new generation)."""
+async def _restart(d: Any, survivors: list[int], out: dict[str, Any],
+                   log: Callable[[str], None], rng: random.Random) -> None:
+    """A restart (kill -9, start again on the same address with a new generation). Network
+    faults (partitions, loss) are kernel faults on emulated hosts: ``python -m sim.mesh
+    faults``."""
     names = {i: d.node_name(i) for i in survivors}
-    half = len(survivors) // 2
-    a, b = survivors[:half], survivors[half:]
-    await d.partition([a, b])
-
-    async def split() -> bool:
-        sts = await asyncio.gather(*(d.states(i) for i in survivors))
-        return all(st.get(names[j]) == "failed" for i, st in zip(survivors, sts, strict=True)
-                   for j in (b if i in a else a))
-
-    out["partition_split_s"] = await _until(split, 90)
-    t0 = time.monotonic()
-    await d.partition([])
 
     async def whole() -> bool:
         sts = await asyncio.gather(*(d.states(i) for i in survivors))
         return all(st.get(names[j]) == "alive" for st in sts for j in survivors)
 
-    healed = await _until(whole, 90)
-    out["partition_heal_s"] = healed if healed is None else time.monotonic() - t0
-    log(f"{d.name}: partition seen in {out['partition_split_s']}, healed in "
-        f"{out['partition_heal_s']}")
     victim = rng.choice(survivors[1:])
     d.children.signal(d.procs[victim], signal.SIGKILL)
     d.procs[victim].wait(5)

@@ -1,0 +1,54 @@
+"""The product has no fault-injection surface: faults are the kernel's (sim/mesh/netns.py) or
+a test helper's. These lists are the whole surface on purpose: a new route, node option or
+transport attribute must be added here knowingly, and none may cut, drop or delay traffic."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from gossipreg.cli import _parser
+from gossipreg.io.runner import GossipNode
+from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+
+ROUTES = {
+    ("POST", "/v1/gossip"),
+    ("GET", "/v1/agents"), ("POST", "/v1/agents"), ("GET", "/v1/agents/{agent_id}"),
+    ("DELETE", "/v1/agents/{agent_id}"), ("PUT", "/v1/agents/{agent_id}/status"),
+    ("POST", "/v1/agents/{agent_id}/heartbeat"), ("GET", "/v1/members"),
+    ("GET", "/v1/health"), ("GET", "/v1/events"), ("POST", "/v1/events/ticket"),
+    ("GET", "/metrics"),
+}
+NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
+                "--key-file", "--token", "--profile", "--log-level"}
+FAULTY = re.compile(r"block|partition|control|fault|drop_|loss|delay|cut|isolat", re.I)
+
+
+def test_the_http_router_has_exactly_the_product_routes() -> None:
+    node = GossipNode("surface", token="t")
+    assert isinstance(node.transport, HttpTransport)
+    got = {(r.method, r.resource.canonical) for r in node.transport.app.router.routes()
+           if r.method != "HEAD" and r.resource is not None}
+    assert got == ROUTES
+    assert not any("control" in path for _, path in got)
+
+
+def test_the_node_command_has_no_hidden_options() -> None:
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    node = sub.choices["node"]
+    opts = {o for a in node._actions for o in a.option_strings}
+    assert opts == NODE_OPTIONS
+    assert not any(a.help == argparse.SUPPRESS for a in node._actions)
+    assert "--control-token" not in opts
+
+
+def test_transports_have_no_fault_attributes() -> None:
+    mem = MemoryNetwork().transport("a")
+    http = HttpTransport("127.0.0.1:0")
+    for t in (mem, http):
+        names = set(vars(t)) | {n for n in dir(type(t)) if not n.startswith("__")}
+        assert "blocked" not in names
+        faulty = sorted(n for n in names if FAULTY.search(n)
+                        and n != "dropped_backpressure")  # a counter: sends it refused
+        assert faulty == [], f"{type(t).__name__} has fault hooks: {faulty}"
+    assert "blocked" not in Transport.__annotations__
