@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from gossipreg.core.antientropy import AntiEntropy
+from gossipreg.core.ard import compile_filter
 from gossipreg.core.broadcast import BroadcastQueue
 from gossipreg.core.codec import Codec, pack_message
 from gossipreg.core.config import NodeConfig
@@ -51,6 +52,7 @@ from gossipreg.core.messages import (
     write_wire,
 )
 from gossipreg.core.metrics import Metrics
+from gossipreg.core.rank import SearchHit
 from gossipreg.core.records import check_id
 from gossipreg.core.replica import Write
 from gossipreg.core.swim import Swim
@@ -425,6 +427,16 @@ class Node:
                                        tags=tags, node_id=node_id, limit=limit, offset=offset)
         vis = self.dir.view.visible
         return [vis[i] for i in ids]
+
+    def search(self, text: str, filters: Mapping[str, Any] | None = None,
+               limit: int | None = None, offset: int = 0) -> list[SearchHit]:
+        """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
+        (:func:`gossipreg.core.ard.compile_filter`; ACTIVE only unless ``status`` is given)."""
+        vis = self.dir.view.visible
+        accept = compile_filter(filters)
+        hits = self.dir.view.index.search(text, status=None, limit=limit, offset=offset,
+                                          accept=lambda aid: accept(vis[aid]))
+        return [SearchHit(vis[i], s) for i, s in hits]
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:

@@ -13,7 +13,7 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -21,6 +21,7 @@ from gossipreg.core.directory import Pending
 from gossipreg.core.errors import NodeStateError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.node import Node
+from gossipreg.core.rank import SearchHit
 from gossipreg.core.records import make_record
 from gossipreg.core.types import (
     AgentRecord,
@@ -306,7 +307,7 @@ class GossipNode:
         if record is None:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
-                fields.pop("runtime_id", self.name), fields.pop("capabilities", ()), **fields)
+                fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
         view = self.core.register(record, self._now())
         self._pump()
         return view
@@ -340,6 +341,13 @@ class GossipNode:
     def find(self, capability: str | Sequence[str] = "", **filters: Any) -> list[AgentView]:
         """See :meth:`gossipreg.core.node.Node.find`."""
         return self.core.find(capability, **filters)
+
+    def search(self, text: str, filters: Mapping[str, Any] | None = None,
+               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
+        """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
+        is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
+        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
+        return self.core.search(text, filters, limit, offset)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:
