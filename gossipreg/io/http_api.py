@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gossipreg.core.cards import CardTooLargeError
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.ard_api import setup_ard
+from gossipreg.io.card_api import card_fields, card_handler
 from gossipreg.io.metrics_text import render_metrics
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ def agent_json(v: AgentView) -> dict[str, Any]:
         "description": r.description, "tags": list(r.tags), "status": v.status.value,
         "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
         "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
+        **card_fields(r),
     }
 
 
@@ -145,11 +149,13 @@ class _Api:
             raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
         if "agent_id" not in body:
             raise InvalidArgumentError("agent_id is required")
-        record = make_record(
-            body["agent_id"], body.get("name", body["agent_id"]),
-            body.get("runtime_id", self.node.name), body.get("capabilities", []),
-            description=body.get("description", ""), tags=body.get("tags", []),
-            card=body.get("card"))
+        try:  # name, description and capabilities left out come from the card
+            record = make_record(
+                body["agent_id"], body.get("name"), body.get("runtime_id", self.node.name),
+                body.get("capabilities"), description=body.get("description"),
+                tags=body.get("tags", []), card=body.get("card"))
+        except CardTooLargeError as e:
+            return _error(413, str(e))
         view = self.node.register(record)
         return web.json_response(agent_json(view), status=201)
 
@@ -249,6 +255,7 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/agents", g(api.list_agents))
     r.add_post("/v1/agents", g(api.register))
     r.add_get("/v1/agents/{agent_id}", g(api.get_agent))
+    r.add_get("/v1/agents/{agent_id}/card", g(card_handler(node)))
     r.add_delete("/v1/agents/{agent_id}", g(api.deregister))
     r.add_put("/v1/agents/{agent_id}/status", g(api.set_status))
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
@@ -256,5 +263,6 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/health", g(api.health))
     r.add_get("/v1/events", g(api.events))
     r.add_get("/metrics", g(api.metrics))
+    setup_ard(app, node, token=token)
     if control_token is not None:
         r.add_post("/v1/control/partition", _guard(control_token, api.partition))
