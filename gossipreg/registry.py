@@ -17,7 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -407,6 +407,18 @@ class AgentRegistry:
         views = node.find(capability, status=status, runtime_id=runtime_id, tags=tags,
                           node_id=node_id, limit=limit, offset=offset)
         return [self._metadata(v) for v in views]
+
+    async def search(self, text: str, filters: Mapping[str, Any] | None = None,
+                     limit: int | None = 10, offset: int = 0
+                     ) -> list[tuple[AgentMetadata, float]]:
+        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
+        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
+        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
+        unless ``status`` is given)."""
+        node = await self._ensure_node()
+        self.total_queries += 1
+        return [(self._metadata(h.agent), h.score)
+                for h in node.search(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)

@@ -215,3 +215,24 @@ async def test_hostile_cards_from_the_network_are_dropped(pair: tuple[GossipNode
         assert r.status in (200, 204)
     assert await until(lambda: a.get("h") is not None)
     assert a.get("h").record.skills[0].id == "summarize"  # type: ignore[union-attr]
+
+
+async def test_search_from_python_and_cli(pair: tuple[GossipNode, GossipNode],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from gossipreg.cli import main
+    from gossipreg.core.errors import InvalidArgumentError
+
+    a, b = pair
+    await registered(a, b)
+    reg_b = AgentRegistry(node=b)
+    (top, score), *_ = await reg_b.search("currency conversion", filters={"tags": "finance"})
+    assert top.agent_id == "fx" and top.a2a_card is not None and 0 < score < 1
+    assert await reg_b.search("currency", filters={"status": "offline"}) == []
+    with pytest.raises(InvalidArgumentError) as py_err:
+        await reg_b.search("x", filters={"bogus": "1"})
+    rc = await asyncio.to_thread(main, ["search", "summarize contract", "--node", b.address])
+    out = capsys.readouterr().out
+    assert rc == 0 and "summarizer 03" in out and "urn:air:agent.localhost:agent-x:" in out
+    rc = await asyncio.to_thread(main, ["search", "x", "--node", b.address,
+                                        "--filter", "bogus=1"])
+    assert rc == 2 and str(py_err.value) in capsys.readouterr().err  # the same message
