@@ -331,24 +331,22 @@ class CapabilityIndex:
             raise InvalidArgumentError("offset must be a non-negative integer")
         wanted_tags = frozenset(t.lower() for t in tags)
         agents = self._agents
-        scores = self.ranker.scores(text) if text.strip() else dict.fromkeys(agents, 0.0)
-        out: list[tuple[float, float, str]] = []
-        for aid, sc in scores.items():
+
+        def passes(aid: str) -> bool:
             a = agents.get(aid)
-            if a is None:
-                continue
-            if status is not None and a.status is not status:
-                continue
-            if runtime_id is not None and a.runtime != runtime_id:
-                continue
-            if node_id is not None and a.node != node_id:
-                continue
-            if wanted_tags and not wanted_tags <= a.tags:
-                continue
-            if accept is not None and not accept(aid):
-                continue
-            out.append((-sc, a.registered_at, aid))
+            return a is not None and (status is None or a.status is status) and (
+                runtime_id is None or a.runtime == runtime_id) and (
+                node_id is None or a.node == node_id) and (
+                not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
+
         end = None if limit is None else offset + limit
+        if not text.strip():
+            scores = {aid: 0.0 for aid in agents if passes(aid)}
+        elif end is not None:  # top-k: the ranker skips what cannot make the page
+            scores = self.ranker.top(text, end, passes)
+        else:
+            scores = {aid: v for aid, v in self.ranker.scores(text).items() if passes(aid)}
+        out = [(-sc, agents[aid].registered_at, aid) for aid, sc in scores.items()]
         if end is not None and end < len(out) // 4:
             out = heapq.nsmallest(end, out)
         else:

@@ -19,12 +19,13 @@ Rules:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import re
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from gossipreg.core.types import AgentRecord, AgentView
@@ -38,8 +39,6 @@ FIELDS: tuple[tuple[str, float, float], ...] = (
     ("text", 1.0, 0.75),
 )
 K1 = 1.2
-_BITS = 10  # per-field count in a packed posting (saturates at 1023)
-_MASK = (1 << _BITS) - 1
 _WORD = re.compile(r"[^\W_]+")
 _STOP = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
@@ -91,8 +90,11 @@ class SearchHit(NamedTuple):
 
 
 class _Posting(NamedTuple):
-    slots: array[int]
-    counts: array[int]
+    slots: array[int]  # ascending (slots only grow; compaction keeps the order)
+    impacts: array[int]  # uint16: round(tf~ / (k1 + tf~) * 65535) under the reference averages
+
+
+_Q = 65535.0
 
 
 class LexicalRanker:
@@ -101,10 +103,12 @@ class LexicalRanker:
     def __init__(self) -> None:
         self._slot_of: dict[str, int] = {}
         self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
-        self._lens: array[int] = array("i")  # len(FIELDS) per slot: field lengths
         self._postings: dict[str, _Posting] = {}
         self._df: dict[str, int] = {}  # live documents per term
+        self._max: dict[str, int] = {}  # an upper bound of each term's impacts
         self._totals = [0] * len(FIELDS)
+        self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
+        self._changes = 0  # since the impacts were last recomputed
         self._live = 0
         self._live_postings = 0
         self._dead_postings = 0
@@ -113,38 +117,49 @@ class LexicalRanker:
         return self._live
 
     @staticmethod
-    def _counts(record: AgentRecord) -> tuple[list[int], dict[str, int]]:
+    def _counts(record: AgentRecord) -> tuple[list[int], dict[str, list[int]]]:
         lens: list[int] = []
-        counts: dict[str, int] = {}
+        counts: dict[str, list[int]] = {}
         for f, text in enumerate(document_fields(record)):
             toks = terms(text)
             lens.append(len(toks))
-            shift = f * _BITS
             for t in toks:
-                c = counts.get(t, 0)
-                if (c >> shift) & _MASK < _MASK:
-                    counts[t] = c + (1 << shift)
+                c = counts.get(t)
+                if c is None:
+                    c = counts[t] = [0, 0, 0]
+                c[f] += 1
         return lens, counts
+
+    def _impacts(self, lens: list[int], counts: dict[str, list[int]]) -> dict[str, int]:
+        norms = [w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
+                 in zip(FIELDS, lens, self._ref, strict=True)]
+        out = {}
+        for t, c in counts.items():
+            tf = c[0] * norms[0] + c[1] * norms[1] + c[2] * norms[2]
+            out[t] = max(1, round(tf / (K1 + tf) * _Q))
+        return out
 
     def put(self, agent_id: str, record: AgentRecord) -> None:
         """Index (or re-index) ``record`` under ``agent_id``."""
         self.remove(agent_id)
         lens, counts = self._counts(record)
+        for f, n in enumerate(lens):
+            self._totals[f] += n
+        self._live += 1
+        self._changed()
         slot = len(self._recs)
         self._recs.append(record)
         self._slot_of[agent_id] = slot
-        self._lens.extend(lens)
-        for f, n in enumerate(lens):
-            self._totals[f] += n
-        postings, df = self._postings, self._df
-        for t, c in counts.items():
+        postings, df, mx = self._postings, self._df, self._max
+        for t, imp in self._impacts(lens, counts).items():
             p = postings.get(t)
             if p is None:
-                p = postings[t] = _Posting(array("i"), array("i"))
+                p = postings[t] = _Posting(array("i"), array("H"))
             p.slots.append(slot)
-            p.counts.append(c)
+            p.impacts.append(imp)
             df[t] = df.get(t, 0) + 1
-        self._live += 1
+            if imp > mx.get(t, 0):
+                mx[t] = imp
         self._live_postings += len(counts)
 
     def remove(self, agent_id: str) -> None:
@@ -170,88 +185,151 @@ class LexicalRanker:
         self._dead_postings += len(counts)
         if self._dead_postings > max(4096, self._live_postings):
             self._compact()
+        self._changed()
 
-    def _compact(self) -> None:
-        """Drop dead slots: renumber live documents, rebuild the arrays (no re-tokenising)."""
+    def _changed(self) -> None:
+        """Impacts are made with reference field-length averages; once the true averages are
+        25% off, and at least a tenth of the corpus changed since (so the work stays O(1) per
+        change, amortised), every impact is made again."""
+        self._changes += 1
+        n = self._live
+        if n and self._changes * 10 >= n and any(
+                abs(t / n - ref) > 0.25 * ref for t, ref in zip(self._totals, self._ref,
+                                                               strict=True)):
+            self.rebalance()
+
+    def rebalance(self) -> None:
+        """Make every impact again under the current field-length averages (and drop dead
+        slots): afterwards scores equal those of a ranker built from scratch."""
+        n = self._live
+        self._ref = [max(t / n, 1.0) if n else 1.0 for t in self._totals]
+        self._changes = 0
+        self._compact(reimpact=True)
+
+    def _compact(self, reimpact: bool = False) -> None:
+        """Drop dead slots and renumber the live ones in order; with ``reimpact`` the impacts
+        are made again from the records."""
+        recs = [r for r in self._recs if r is not None]
         remap: dict[int, int] = {}
-        recs: list[AgentRecord | None] = []
-        lens: array[int] = array("i")
-        nf = len(FIELDS)
-        for old, rec in enumerate(self._recs):
-            if rec is not None:
-                remap[old] = len(recs)
-                recs.append(rec)
-                lens.extend(self._lens[old * nf:(old + 1) * nf])
-        for t in list(self._postings):
-            p = self._postings[t]
-            slots: array[int] = array("i")
-            counts: array[int] = array("i")
-            for s, c in zip(p.slots, p.counts, strict=True):
-                n = remap.get(s)
-                if n is not None:
-                    slots.append(n)
-                    counts.append(c)
-            if slots:
-                self._postings[t] = _Posting(slots, counts)
-            else:
-                del self._postings[t]
-        self._recs, self._lens = recs, lens
+        j = 0
+        for old, r in enumerate(self._recs):
+            if r is not None:
+                remap[old] = j
+                j += 1
+        if reimpact:
+            postings: dict[str, _Posting] = {}
+            for slot, r in enumerate(recs):
+                lens, counts = self._counts(r)
+                for t, imp in self._impacts(lens, counts).items():
+                    p = postings.get(t)
+                    if p is None:
+                        p = postings[t] = _Posting(array("i"), array("H"))
+                    p.slots.append(slot)
+                    p.impacts.append(imp)
+        else:
+            postings = {}
+            for t, p in self._postings.items():
+                slots: array[int] = array("i")
+                imps: array[int] = array("H")
+                for s, imp in zip(p.slots, p.impacts, strict=True):
+                    k = remap.get(s)
+                    if k is not None:
+                        slots.append(k)
+                        imps.append(imp)
+                if slots:
+                    postings[t] = _Posting(slots, imps)
+        self._postings = postings
+        self._max = {t: max(p.impacts) for t, p in postings.items()}
+        self._recs = list(recs)
         self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
+        self._live_postings = sum(len(p.slots) for p in postings.values())
         self._dead_postings = 0
+
+    def _query(self, text: str) -> tuple[list[tuple[float, str]], float]:
+        """``[(idf, term)]`` of the query terms some agent has, and their idf sum (the norm)."""
+        n = self._live
+        out = []
+        for t in dict.fromkeys(terms(text)):
+            df = self._df.get(t)
+            if df:
+                out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t))
+        return out, sum(i for i, _ in out)
 
     def scores(self, text: str) -> dict[str, float]:
         """Agent id -> normalised score in (0, 1) for every agent matching a term of ``text``.
         The norm is the sum of the idf of the query terms some agent has (terms nobody has are
         ignored, so filler words in a sentence do not drag every score down)."""
-        n = self._live
-        if not n:
+        q, norm = self._query(text)
+        if not q:
             return {}
-        nf = len(FIELDS)
-        assert nf == 3  # the loop below is unrolled for three fields
-        (_, w0, b0), (_, w1, b1), (_, w2, b2) = FIELDS
-        t0, t1, t2 = (max(t / n, 1e-9) for t in self._totals)
-        a0, a1, a2 = 1.0 - b0, 1.0 - b1, 1.0 - b2
-        c0, c1, c2 = b0 / t0, b1 / t1, b2 / t2
-        lens, recs = self._lens, self._recs
         acc: dict[int, float] = {}
-        norm = 0.0
-        for t in dict.fromkeys(terms(text)):
-            df = self._df.get(t)
-            if not df:
-                continue
+        for idf, t in q:
             p = self._postings[t]
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            norm += idf
             get = acc.get
-            for s, c in zip(p.slots, p.counts, strict=True):
-                if recs[s] is None:
-                    continue
-                base = s * 3
-                tf = 0.0
-                k = c & _MASK
-                if k:
-                    tf += w0 * k / (a0 + c0 * lens[base])
-                k = (c >> _BITS) & _MASK
-                if k:
-                    tf += w1 * k / (a1 + c1 * lens[base + 1])
-                k = c >> (2 * _BITS)
-                if k:
-                    tf += w2 * k / (a2 + c2 * lens[base + 2])
-                acc[s] = get(s, 0.0) + idf * tf / (K1 + tf)
-        if norm <= 0.0:
-            return {}
+            for s, imp in zip(p.slots, p.impacts, strict=True):
+                acc[s] = get(s, 0.0) + idf * imp
+        scale = 1.0 / (_Q * norm)
+        recs = self._recs
         out: dict[str, float] = {}
         for s, v in acc.items():
             r = recs[s]
-            assert r is not None
-            out[r.agent_id] = v / norm
+            if r is not None:
+                out[r.agent_id] = v * scale
         return out
 
     def top(self, text: str, k: int,
-            allowed: Iterable[str] | None = None) -> list[tuple[str, float]]:
-        """The ``k`` best ``(agent id, score)``, best first, ties by id."""
-        sc = self.scores(text)
-        if allowed is not None:
-            keep = set(allowed)
-            sc = {a: v for a, v in sc.items() if a in keep}
-        return heapq.nsmallest(k, sc.items(), key=lambda kv: (-kv[1], kv[0]))
+            accept: Callable[[str], bool] | None = None) -> dict[str, float]:
+        """At least the ``k`` best accepted agents for ``text`` (every one that ties the
+        k-th), with their normalised scores: exactly what :meth:`scores` would rank first, found
+        without reading every posting. Terms go rarest first; once the terms left cannot lift
+        an agent seen nowhere yet past the k-th best partial score, only the agents still in
+        reach are completed, by binary search in the remaining (sorted) postings."""
+        q, norm = self._query(text)
+        if not q or k <= 0:
+            return {}
+        recs = self._recs
+        ok: dict[int, bool] = {}
+
+        def good(s: int) -> bool:
+            v = ok.get(s)
+            if v is None:
+                r = recs[s]
+                v = ok[s] = r is not None and (accept is None or accept(r.agent_id))
+            return v
+
+        bounds = [(idf * self._max[t], idf, t) for idf, t in q]
+        bounds.sort(reverse=True)
+        rest = sum(b for b, _, _ in bounds)
+        acc: dict[int, float] = {}
+        theta = 0.0
+        pruning = False
+        for ub, idf, t in bounds:
+            rest -= ub
+            p = self._postings[t]
+            if not pruning:
+                get = acc.get
+                for s, imp in zip(p.slots, p.impacts, strict=True):
+                    acc[s] = get(s, 0.0) + idf * imp
+                if rest > 0.0:
+                    best = heapq.nlargest(k, (v for s, v in acc.items() if good(s)))
+                    if len(best) == k:
+                        theta = best[-1]
+                        pruning = rest < theta
+                continue
+            slots, imps, n = p.slots, p.impacts, len(p.slots)
+            for s in list(acc):
+                v = acc[s]
+                if v + ub + rest < theta or not good(s):
+                    del acc[s]
+                    continue
+                i = bisect.bisect_left(slots, s)
+                if i < n and slots[i] == s:
+                    acc[s] = v + idf * imps[i]
+        scale = 1.0 / (_Q * norm)
+        out = {}
+        for s, v in acc.items():
+            if v >= theta and good(s):
+                r = recs[s]
+                assert r is not None
+                out[r.agent_id] = v * scale
+        return out
