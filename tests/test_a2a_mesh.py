@@ -27,6 +27,8 @@ httpx = pytest.importorskip("httpx")
 a2a_client = pytest.importorskip("a2a.client")
 card_resolver = pytest.importorskip("a2a.client.card_resolver")
 json_format = pytest.importorskip("google.protobuf.json_format")
+response_helpers = pytest.importorskip("a2a.server.request_handlers.response_helpers")
+agent_card_to_dict = response_helpers.agent_card_to_dict
 
 from tests.test_cards import CARD_03, sdk_card  # noqa: E402
 
@@ -70,11 +72,14 @@ async def registered(a: GossipNode, b: GossipNode) -> AgentRegistry:
     card = sdk_card()
     await reg.register_agent(SimpleNamespace(agent_card=card), "rt-a", agent_id="fx")
     await reg.register_agent(SimpleNamespace(_a2a_card=KAIZEN), "rt-a", agent_id="coder")
-    async with aiohttp.ClientSession() as s, s.post(
-            f"http://{a.address}/v1/agents",
-            json={"agent_id": "summarizer 03", "card": CARD_03}) as r:
-        assert r.status == 201, await r.text()
-    assert await until(lambda: all(b.get(i) for i in ("fx", "coder", "summarizer 03")))
+    async with aiohttp.ClientSession() as s:
+        for body in ({"agent_id": "summarizer 03", "card": CARD_03},
+                     # the SDK's own JSON of its card (A2A 1.0 shape, capabilities an object)
+                     {"agent_id": "fx-json", "card": agent_card_to_dict(sdk_card("FX json"))}):
+            async with s.post(f"http://{a.address}/v1/agents", json=body) as r:
+                assert r.status == 201, await r.text()
+    assert await until(lambda: all(b.get(i) for i in ("fx", "coder", "summarizer 03",
+                                                      "fx-json")))
     return reg
 
 
@@ -82,10 +87,12 @@ async def test_cards_found_and_resolved_from_the_peer(pair: tuple[GossipNode, Go
                                                       ) -> None:
     a, b = pair
     await registered(a, b)
-    ids = lambda hits: [h.agent.agent_id for h in hits]  # noqa: E731
-    assert ids(b.search("", {"tags": "finance"})) == ["fx"]   # skill tag as a tag
-    assert ids(b.search("fx-convert")) == ["fx"]              # skill id
-    assert ids(b.search("yen")) == ["fx"]                     # a word of a skill example
+    ids = lambda hits: sorted(h.agent.agent_id for h in hits)  # noqa: E731
+    assert ids(b.search("", {"tags": "finance"})) == ["fx", "fx-json"]  # skill tag as a tag
+    assert ids(b.search("fx-convert")) == ["fx", "fx-json"]            # skill id
+    assert ids(b.search("yen")) == ["fx", "fx-json"]                   # a skill example's word
+    assert ids(b.search("", {"tags": "text"})) == ["summarizer 03"]
+    assert ids(b.search("summarize")) == ["summarizer 03"]
     assert ids(b.search("contract")) == ["summarizer 03"]
     assert [m.agent_id for m in await AgentRegistry(node=b).find_agents_by_capability(
         "code generation")] == ["coder"]
@@ -96,6 +103,9 @@ async def test_cards_found_and_resolved_from_the_peer(pair: tuple[GossipNode, Go
     assert got.name == original.name
     assert list(got.skills) == list(original.skills)
     assert list(got.supported_interfaces) == list(original.supported_interfaces)
+    got_json = await resolve(b, "fx-json")
+    assert got_json.name == "FX json" and list(got_json.skills) == list(original.skills)
+    assert list(got_json.supported_interfaces) == list(original.supported_interfaces)
 
     expected_03 = card_resolver.parse_agent_card(copy.deepcopy(CARD_03))
     got_03 = await resolve(b, "summarizer%2003")
@@ -110,7 +120,7 @@ async def test_cards_found_and_resolved_from_the_peer(pair: tuple[GossipNode, Go
         assert body["endpoints"][0] == {"url": "http://127.0.0.1:9/a2a",
                                         "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
         async with s.get(f"http://{b.address}/v1/agents?tag=finance") as r:
-            assert [x["agent_id"] for x in await r.json()] == ["fx"]
+            assert sorted(x["agent_id"] for x in await r.json()) == ["fx", "fx-json"]
 
 
 async def test_ard_on_the_node_that_did_not_register(pair: tuple[GossipNode, GossipNode]
@@ -122,7 +132,7 @@ async def test_ard_on_the_node_that_did_not_register(pair: tuple[GossipNode, Gos
         async with s.get(f"http://{b.address}/.well-known/ard.json") as r:
             doc = await r.json()
         entries = {e["displayName"]: e for e in doc["entries"]}
-        assert doc["specVersion"] == "1.0" and len(entries) == 4
+        assert doc["specVersion"] == "1.0" and len(entries) == 5
         fx = entries["FX desk"]
         assert fx["identifier"] == "urn:air:acme.example:agent:fx"
         assert fx["type"] == "application/a2a-agent-card+json"
@@ -149,17 +159,18 @@ async def test_ard_on_the_node_that_did_not_register(pair: tuple[GossipNode, Gos
                 "text": "summaries code currency",
                 "filter": {"tags": ["text", "finance"], "runtime": ["rt-a", "a"]}}}) as r:
             assert {x["displayName"] for x in (await r.json())["results"]} == \
-                {"FX desk", "Summarizer"}
+                {"FX desk", "FX json", "Summarizer"}
         async with s.get(f"{base}/agents", params={"pageSize": "2"}) as r:
             page = await r.json()
         async with s.get(f"{base}/agents", params={"pageToken": page["pageToken"]}) as r:
             rest = await r.json()
-        assert len(page["items"]) == 2 and len(rest["items"]) == 1 and "pageToken" not in rest
+        assert len(page["items"]) == 2 and len(rest["items"]) == 2 and "pageToken" not in rest
         async with s.post(f"{base}/explore", json={"resultType": {"facets": [
                 {"field": "tags"}, {"field": "publisher"}]}}) as r:
             fac = (await r.json())["facets"]
-        assert {"value": "finance", "count": 1} in fac["tags"]["buckets"]
-        assert fac["publisher"]["buckets"][0] == {"value": "agent.localhost", "count": 2}
+        assert {"value": "finance", "count": 2} in fac["tags"]["buckets"]
+        assert fac["publisher"]["buckets"] == [{"value": "acme.example", "count": 2},
+                                               {"value": "agent.localhost", "count": 2}]
 
         async with s.get(f"{base}/agents/urn:air:agent.localhost:agent:nobody") as r:
             assert r.status == 404 and (await r.json())["errorCode"] == "NOT_FOUND"
