@@ -42,6 +42,7 @@ __all__ = [
     "agent_card",
     "card_json",
     "card_to_dict",
+    "check_json",
     "parse_card",
 ]
 
@@ -133,7 +134,7 @@ def card_to_dict(card: object) -> dict[str, Any] | None:
     return out
 
 
-def _check_json(value: object, path: str, depth: int) -> None:
+def check_json(value: object, path: str = "card", depth: int = 0) -> None:
     """Plain JSON only (kaizen cards may hold enums or objects: those are named, not dumped)."""
     if depth > _MAX_DEPTH:
         raise InvalidArgumentError(f"{path} is nested more than {_MAX_DEPTH} levels")
@@ -141,10 +142,10 @@ def _check_json(value: object, path: str, depth: int) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidArgumentError(f"{path} has a key that is not a string")
-            _check_json(v, f"{path}.{k}", depth + 1)
+            check_json(v, f"{path}.{k}", depth + 1)
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_json(v, f"{path}[{i}]", depth + 1)
+            check_json(v, f"{path}[{i}]", depth + 1)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidArgumentError(f"{path} must be a finite number")
@@ -154,7 +155,7 @@ def _check_json(value: object, path: str, depth: int) -> None:
 
 def card_json(card: dict[str, Any]) -> str:
     """The compact JSON text of a card, checked for plain JSON values and the byte limit."""
-    _check_json(card, "card", 0)
+    check_json(card, "card", 0)
     text = json.dumps(card, separators=(",", ":"), ensure_ascii=False)
     size = len(text.encode())
     if size > CARD_MAX_BYTES:

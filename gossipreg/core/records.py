@@ -19,6 +19,7 @@ from gossipreg.core.cards import (
     CardTooLargeError,
     card_json,
     card_to_dict,
+    check_json,
     parse_card,
 )
 from gossipreg.core.errors import InvalidArgumentError
@@ -133,7 +134,7 @@ def _card_from_text(text: str) -> tuple[str, CardInfo]:
         raise InvalidArgumentError("card must be valid JSON") from None
     if not isinstance(d, dict):
         raise InvalidArgumentError("card must be a JSON object")
-    card_json(d)  # plain JSON values only (no NaN), nesting bounded
+    check_json(d)  # plain JSON values only (no NaN), nesting bounded
     return text, parse_card(d)
 
 
