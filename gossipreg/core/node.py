@@ -433,9 +433,13 @@ class Node:
         """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
         (:func:`gossipreg.core.ard.compile_filter`; ACTIVE only unless ``status`` is given)."""
         vis = self.dir.view.visible
-        accept = compile_filter(filters)
-        hits = self.dir.view.index.search(text, status=None, limit=limit, offset=offset,
-                                          accept=lambda aid: accept(vis[aid]))
+        index = self.dir.view.index
+        if not filters:  # the default filter (ACTIVE) is the index's own status check
+            hits = index.search(text, limit=limit, offset=offset)
+        else:
+            accept = compile_filter(filters)
+            hits = index.search(text, status=None, limit=limit, offset=offset,
+                                accept=lambda aid: accept(vis[aid]))
         return [SearchHit(vis[i], s) for i, s in hits]
 
     def list_agents(self, runtime_id: str | None = None,
