@@ -4,6 +4,7 @@
     gossipreg node --name NAME --bind HOST:PORT [--advertise HOST:PORT] [--join HOST:PORT ...]
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
+    gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
     gossipreg keygen
 """
 
@@ -18,6 +19,8 @@ import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from gossipreg.cli_search import add_search_parser, run_search
 
 __all__ = ["main"]
 
@@ -141,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
                                            "(e.g. agent_status_changed,member_failed)")
             q.add_argument("--since", metavar="ID",
                            help="resume after this event id (a reset first if it is gone)")
+    add_search_parser(sub)
     return p
 
 
@@ -165,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_demo(args.nodes))
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(_query(args))
+            return asyncio.run(run_search(args) if args.command == "search" else _query(args))
         return 130
     except (ValueError, OSError) as e:
         print(f"gossipreg: {e}", file=sys.stderr)

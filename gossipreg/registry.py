@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+from gossipreg.core.cards import agent_capabilities, agent_card
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.errors import AgentExistsError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
@@ -133,59 +133,15 @@ class _DroppingQueue(asyncio.Queue[RegistryEvent]):
         self.put_nowait(item)
 
 
-def _json_safe(card: Any) -> dict[str, Any] | None:
-    """A JSON-like copy of a card (kaizen cards may hold arbitrary objects)."""
-    if card is None:
-        return None
-    if not isinstance(card, dict):
-        card = {k: v for k, v in vars(card).items() if not k.startswith("_")} \
-            if hasattr(card, "__dict__") else {"card": str(card)}
-    out: dict[str, Any] = json.loads(json.dumps(card, default=str))
-    return out
-
-
 def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> list[str]:
-    """Capabilities of an agent, from (first match): ``explicit``; kaizen's ``_a2a_card`` dict
-    (``capability`` and ``capabilities``); an A2A agent card's skills (name, description, tags)
-    as ``agent_card``/``a2a_card``/``_a2a_card``; a ``capabilities`` attribute. Raises
-    ``InvalidArgumentError`` (a ``ValueError``) for a non-string capability."""
-    caps: list[Any] = []
+    """Capabilities of an agent, from (first match): ``explicit``; its card (kaizen's
+    ``_a2a_card`` dict: ``capability`` and ``capabilities``; an A2A card's skills: name,
+    description and tags) found as ``_a2a_card``/``a2a_card``/``agent_card``; a
+    ``capabilities`` attribute. Raises ``InvalidArgumentError`` (a ``ValueError``) for a
+    non-string capability or a card of an unknown kind."""
     if explicit is not None:
-        caps = list(explicit)
-    else:
-        card = next((c for c in (getattr(agent, n, None)
-                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
-                     if c is not None), None)
-        skills = (card.get("skills") if isinstance(card, dict)
-                  else getattr(card, "skills", None))
-        if isinstance(card, dict) and ("capability" in card or "capabilities" in card):
-            if card.get("capability") is not None:
-                caps.append(card["capability"])
-            more = card.get("capabilities")
-            if isinstance(more, str):
-                caps.append(more)
-            elif isinstance(more, list | tuple):
-                caps.extend(more)
-            elif more is not None:
-                caps.append(more)
-        elif skills:
-            for sk in skills:
-                get = sk.get if isinstance(sk, dict) else (lambda k, s=sk: getattr(s, k, None))
-                for k in ("name", "description"):
-                    if get(k):
-                        caps.append(get(k))
-                caps.extend(get("tags") or [])
-        else:
-            attr = getattr(agent, "capabilities", None)
-            if isinstance(attr, str):
-                caps = [attr]
-            elif isinstance(attr, list | tuple):
-                caps = list(attr)
-    for c in caps:
-        if not isinstance(c, str):
-            raise InvalidArgumentError(
-                f"capability must be a string, not {type(c).__name__}: {c!r}")
-    return list(dict.fromkeys(caps))
+        return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
+    return agent_capabilities(agent, agent_card(agent))
 
 
 class AgentRegistry:
@@ -347,22 +303,24 @@ class AgentRegistry:
         *,
         capabilities: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        card: Any = None,
     ) -> str:
         """Register ``agent`` on this node under ``runtime_id``; returns its id (the argument,
         else ``agent.agent_id``, else ``"agent_" + 8 hex``). A duplicate id anywhere in the
-        mesh raises ``ValueError`` ("already registered")."""
+        mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
+        its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
+        description and capabilities not given come from it."""
         node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
-        caps = extract_capabilities(agent, capabilities)
-        card = next((c for c in (getattr(agent, n, None)
-                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
-                     if c is not None), None)
-        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or aid
-        description = getattr(agent, "description", None) or (
-            card.get("description") if isinstance(card, dict) else None) or ""
+        card_dict = agent_card(agent, card)
+        caps = (list(capabilities) if capabilities is not None
+                else agent_capabilities(agent, card_dict))
+        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
+            card_dict.get("name") if card_dict is not None else None) or aid
+        description = getattr(agent, "description", None) or ""
         record = make_record(
             aid, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
-            tags=tags, card=_json_safe(card), max_concurrency=max_concurrency,
+            tags=tags, card=card_dict, max_concurrency=max_concurrency,
             memory_limit_mb=memory_limit_mb, budget_limit_usd=budget_limit_usd,
             registered_at=time.time())
         if node.get(aid) is not None:
@@ -458,6 +416,18 @@ class AgentRegistry:
         views = node.find(Query.of(capability, status=status, runtime_id=runtime_id,
                                    tags=tags, node_id=node_id, limit=limit, offset=offset))
         return [self._metadata(v) for v in views]
+
+    async def search(self, text: str, filters: Mapping[str, Any] | None = None,
+                     limit: int | None = 10, offset: int = 0
+                     ) -> list[tuple[AgentMetadata, float]]:
+        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
+        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
+        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
+        unless ``status`` is given)."""
+        node = await self._ensure_node()
+        self.total_queries += 1
+        return [(self._metadata(h.agent), h.score)
+                for h in node.search(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)

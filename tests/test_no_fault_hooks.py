@@ -17,7 +17,10 @@ ROUTES = {
     ("DELETE", "/v1/agents/{agent_id}"), ("PUT", "/v1/agents/{agent_id}/status"),
     ("POST", "/v1/agents/{agent_id}/heartbeat"), ("GET", "/v1/members"),
     ("GET", "/v1/health"), ("GET", "/v1/events"), ("POST", "/v1/events/ticket"),
-    ("GET", "/metrics"),
+    ("GET", "/metrics"), ("GET", "/v1/agents/{agent_id}/card"),
+    ("GET", "/.well-known/ard.json"), ("GET", "/.well-known/ai-catalog.json"),
+    ("POST", "/ard/v1/search"), ("GET", "/ard/v1/agents"),
+    ("GET", "/ard/v1/agents/{identifier}"), ("POST", "/ard/v1/explore"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--profile", "--log-level"}

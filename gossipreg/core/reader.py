@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from gossipreg.core.ard import compile_filter
 from gossipreg.core.index import CapabilityIndex
 from gossipreg.core.membership import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.query import Query
+from gossipreg.core.rank import SearchHit
 from gossipreg.core.replica import Replica
 from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, MemberState
 
@@ -75,6 +77,19 @@ class Reader:
         """Agents matching ``q``, ranked (kaizen's semantics; see :class:`Query`)."""
         vis = self._visible
         return [vis[i] for i in self._index.find(q)]
+
+    def search(self, text: str, filters: Mapping[str, Any] | None = None,
+               limit: int | None = None, offset: int = 0) -> list[SearchHit]:
+        """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
+        (:func:`gossipreg.core.ard.compile_filter`; ACTIVE only unless ``status`` is given)."""
+        vis, index = self._visible, self._index
+        if not filters:  # the default filter (ACTIVE) is the index's own status check
+            hits = index.search(text, limit=limit, offset=offset)
+        else:
+            accept = compile_filter(filters)
+            hits = index.search(text, status=None, limit=limit, offset=offset,
+                                accept=lambda aid: accept(vis[aid]))
+        return [SearchHit(vis[i], s) for i, s in hits]
 
     def list_agents(self, q: Query = _ANY) -> list[AgentView]:
         """Every visible agent passing ``q``'s status and runtime filters, by registration

@@ -3,9 +3,12 @@ records."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
+
+from gossipreg.core.cards import Endpoint, Provider, Skill
 
 __all__ = [
     "AgentRecord",
@@ -103,8 +106,10 @@ class RegistryEvent(NamedTuple):
 class AgentRecord:
     """The replicated description of an agent, written only by the node that hosts it.
 
-    ``card`` is an optional JSON-like dict (an A2A agent card or kaizen's ``_a2a_card``);
-    ``registered_at`` is wall-clock seconds.
+    ``card_json`` is the agent card (A2A, or kaizen's ``_a2a_card``) as compact JSON text, kept
+    verbatim; ``card`` parses it. ``skills``, ``endpoints``, ``provider`` and ``version`` are
+    derived from the card by every node (they do not travel separately). ``registered_at`` is
+    wall-clock seconds.
     """
 
     agent_id: str
@@ -113,11 +118,23 @@ class AgentRecord:
     capabilities: tuple[str, ...]
     description: str = ""
     tags: tuple[str, ...] = ()
-    card: dict[str, Any] | None = None
+    card_json: str | None = None
     max_concurrency: int = 10
     memory_limit_mb: int = 512
     budget_limit_usd: float = 1.0
     registered_at: float = 0.0
+    skills: tuple[Skill, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    provider: Provider | None = None
+    version: str = ""
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The card as registered (a fresh dict per call), or None."""
+        if self.card_json is None:
+            return None
+        out: dict[str, Any] = json.loads(self.card_json)
+        return out
 
 
 class AgentView(NamedTuple):

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gossipreg.core.cards import CardTooLargeError
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.ard_api import setup_ard
+from gossipreg.io.card_api import card_fields, card_handler
 from gossipreg.io.metrics_text import render_metrics
 from gossipreg.io.sse import (
     TICKET_TTL,
@@ -55,6 +58,7 @@ def agent_json(v: AgentView) -> dict[str, Any]:
         "description": r.description, "tags": list(r.tags), "status": v.status.value,
         "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
         "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
+        **card_fields(r),
     }
 
 
@@ -157,11 +161,13 @@ class _Api:
             raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
         if "agent_id" not in body:
             raise InvalidArgumentError("agent_id is required")
-        record = make_record(
-            body["agent_id"], body.get("name", body["agent_id"]),
-            body.get("runtime_id", self.node.name), body.get("capabilities", []),
-            description=body.get("description", ""), tags=body.get("tags", []),
-            card=body.get("card"))
+        try:  # name, description and capabilities left out come from the card
+            record = make_record(
+                body["agent_id"], body.get("name"), body.get("runtime_id", self.node.name),
+                body.get("capabilities"), description=body.get("description"),
+                tags=body.get("tags", []), card=body.get("card"))
+        except CardTooLargeError as e:
+            return _error(413, str(e))
         view = self.node.register(record)
         return web.json_response(agent_json(view), status=201)
 
@@ -236,6 +242,7 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/agents", g(api.list_agents))
     r.add_post("/v1/agents", g(api.register))
     r.add_get("/v1/agents/{agent_id}", g(api.get_agent))
+    r.add_get("/v1/agents/{agent_id}/card", g(card_handler(node)))
     r.add_delete("/v1/agents/{agent_id}", g(api.deregister))
     r.add_put("/v1/agents/{agent_id}/status", g(api.set_status))
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
@@ -255,3 +262,4 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/events", events)
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
+    setup_ard(app, node, token=token)

@@ -12,7 +12,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -21,6 +21,7 @@ from gossipreg.core.errors import NodeStateError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.node import Node
 from gossipreg.core.query import Query
+from gossipreg.core.rank import SearchHit
 from gossipreg.core.reader import Reader
 from gossipreg.core.records import make_record
 from gossipreg.core.types import (
@@ -296,7 +297,7 @@ class GossipNode:
         if record is None:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
-                fields.pop("runtime_id", self.name), fields.pop("capabilities", ()), **fields)
+                fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
         view = self.core.register(record, self._now())
         self._pump()
         return view
@@ -343,6 +344,13 @@ class GossipNode:
             capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
             limit=limit, offset=offset)
         return self.core.read.find(q)
+
+    def search(self, text: str, filters: Mapping[str, Any] | None = None,
+               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
+        """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
+        is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
+        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
+        return self.core.read.search(text, filters, limit, offset)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:
