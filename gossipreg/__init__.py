@@ -17,6 +17,7 @@ from gossipreg.core.errors import (
     ConfigError,
     GossipregError,
     InvalidArgumentError,
+    JoinError,
     NodeStateError,
 )
 from gossipreg.core.types import (
@@ -45,6 +46,7 @@ __all__ = [
     "GossipNode",
     "GossipregError",
     "InvalidArgumentError",
+    "JoinError",
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",

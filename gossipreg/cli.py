@@ -41,11 +41,17 @@ async def _run_node(args: argparse.Namespace) -> int:
                       config=_node_config(args.profile, args.cluster), keyring=keyring,
                       token=args.token, control_token=args.control_token)
     await node.start()
-    print(f"gossipreg node {node.name} listening on {node.address}", flush=True)
+    print(f"gossipreg node {node.name} listening on {args.bind}, advertising {node.address}",
+          flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from gossipreg.io.join_exit import wait_for_join
+
+    if not await wait_for_join(node, args.join_timeout, stop):
+        await node.shutdown()
+        return 1
     await stop.wait()
     await node.leave()
     await node.shutdown()
@@ -142,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--token", help="bearer token required by the HTTP API")
     n.add_argument("--control-token", help=argparse.SUPPRESS)
     n.add_argument("--profile", choices=PROFILES, default="lan")
+    n.add_argument("--join-timeout", type=float, default=None, metavar="SECONDS",
+                   help="exit with status 1 if no seed answered within this time "
+                        "(default: keep retrying)")
     n.add_argument("--log-level", default="warning")
 
     for name, help_ in (("agents", "list agents a node sees"), ("members", "list members"),

@@ -25,7 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, JoinError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
@@ -241,10 +241,19 @@ class AgentRegistry:
             self.node.add_listener(self._on_core_event)
         return self.node
 
-    async def start(self) -> None:
+    async def start(self, wait_joined: float | None = None) -> None:
         """Start the node (joining the mesh if configured) and the background tasks.
-        Idempotent."""
+        Idempotent. With ``wait_joined`` (seconds) and seeds, wait until a seed answered; if
+        none did in time (or one refused this node's name), shut down and raise
+        :class:`~gossipreg.core.errors.JoinError` saying why."""
         await self._ensure_node()
+        if wait_joined is not None and self.node.seeds:
+            core = self.node.core
+            await self.node.wait_for(lambda: core.joined or bool(core.ae.refused), wait_joined)
+            if not core.joined:
+                why = self.node.join_watch.describe()
+                await self.shutdown()
+                raise JoinError(f"not joined within {wait_joined:g} s: {why}")
         if self._running:
             return
         self._running = True

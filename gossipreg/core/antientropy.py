@@ -17,6 +17,9 @@ Rules:
   push-pull (minutes in a large cluster). A hole a beacon revealed is due at once. The
   repair timer runs only while there is a hole (an owner is asked again at most once per
   ``gap_repair_delay``).
+- A join answer counts when it answers one of our join SYNCs (by exchange id), whatever address
+  the seed advertises (a DNS name, NAT). One that lists our own name at another live address
+  is a refusal (``nameguard``): ``refused`` says why, and joining stops.
 - A packet from a sender we do not know opens an exchange with it (at most once per
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from gossipreg.core.formulas import push_pull_scale
 from gossipreg.core.messages import MemberRow, Sync, SyncAck, SyncAck2
+from gossipreg.core.nameguard import NameGuard
 from gossipreg.core.types import MemberState
 
 if TYPE_CHECKING:
@@ -49,7 +53,10 @@ class AntiEntropy:
         self.node = node
         cfg = node.cfg
         self.joined = True
+        self.refused: str | None = None  # why a seed refused our join (a duplicate name)
+        self.guard = NameGuard(node)
         self._seeds: list[str] = []
+        self._join_xids: set[int] = set()
         self._xid = 0
         self.next_join = float("inf")
         self.next_push_pull = now + node.rng.uniform(0.5, 1.0) * cfg.push_pull_interval
@@ -59,7 +66,8 @@ class AntiEntropy:
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
 
     def next_deadline(self) -> float:
-        return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair())
+        return min(self.next_join, self.next_push_pull, self.next_reconnect, self._next_repair(),
+                   self.guard.next_deadline())
 
     def _repair_due(self, owner: str, since: float) -> float:
         """When a hole of ``owner`` open ``since`` is to be asked for."""
@@ -77,6 +85,7 @@ class AntiEntropy:
         node, cfg = self.node, self.node.cfg
         if now >= self.next_join and not self.joined:
             self._send_join(now)
+        self.guard.tick(now)
         if now >= self.next_push_pull:
             self.next_push_pull = now + push_pull_scale(cfg.push_pull_interval,
                                                         node.members.live_count())
@@ -120,11 +129,27 @@ class AntiEntropy:
             self.joined = False
             self._send_join(now)
 
+    def set_seeds(self, seeds: Sequence[str]) -> None:
+        """Replace the seed addresses (the I/O layer resolves DNS seeds again before every
+        attempt). Seeds that all turn out to be ourselves leave nothing to join."""
+        self._seeds = [s for s in seeds if s != self.node.addr]
+        if not self._seeds and seeds and not self.joined:
+            self.joined = True
+            self.next_join = _NEVER
+
+    @property
+    def seeds(self) -> list[str]:
+        return list(self._seeds)
+
     def _send_join(self, now: float) -> None:
         self.next_join = now + self.node.cfg.join_retry_interval
         rows = self.node.swim.rows()
+        if len(self._join_xids) > 1024:
+            self._join_xids.clear()
         for seed in self._seeds:
-            self.node.send(seed, self._sync(rows, join=True))
+            sync = self._sync(rows, join=True)
+            self._join_xids.add(sync.xid)
+            self.node.send(seed, sync)
         self.node.metrics.join_attempts += 1
 
     def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
@@ -133,8 +158,11 @@ class AntiEntropy:
         return Sync(self._xid, node.dir.replica.digest(), node.members.digest_hash(), rows, join)
 
     # ---------------------------------------------------------------- handlers
-    def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+    def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float,
+                checked: bool = False) -> None:
         node = self.node
+        if not checked and msg.join and self.guard.hold(msg, src_id, src_addr, now):
+            return
         if msg.members is not None:
             node.swim.merge_rows(msg.members, src_id, now)
         replica = node.dir.replica
@@ -166,8 +194,12 @@ class AntiEntropy:
 
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
         node = self.node
-        announce = not self.joined and src_addr in self._seeds
+        answers_join = msg.xid in self._join_xids
+        if answers_join and self._refusal(msg):
+            return
+        announce = not self.joined and (answers_join or src_addr in self._seeds)
         if announce:
+            self._join_xids.clear()
             self.joined = True
             self.next_join = float("inf")
         if msg.members is not None:
@@ -185,6 +217,20 @@ class AntiEntropy:
         if deltas or msg.want_members:
             node.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          node.swim.rows() if msg.want_members else None))
+
+    def _refusal(self, msg: SyncAck) -> bool:
+        """A join answer listing our name at another live address: a seed refused us as a
+        duplicate. Stop joining and say why (the rows are not merged)."""
+        node = self.node
+        for r in msg.members or ():
+            if (r.node == node.id and r.addr != node.addr and r.generation != node.generation
+                    and r.state in (MemberState.ALIVE, MemberState.SUSPECT)):
+                self.refused = (f"node name {node.id!r} is already used by a live node at "
+                                f"{r.addr}")
+                self.next_join = _NEVER
+                self._join_xids.clear()
+                return True
+        return False
 
     def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
         if msg.members is not None:

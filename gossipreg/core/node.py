@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.broadcast import BroadcastQueue
 from gossipreg.core.codec import Codec, pack_message
@@ -115,6 +116,9 @@ class Node:
         keyring: Keyring | None = None,
     ) -> None:
         self.id = check_id(node_id, "node_id")
+        if is_unspecified(addr):
+            raise InvalidArgumentError(
+                f"cannot advertise {addr}: peers cannot reach an unspecified address")
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
@@ -141,6 +145,8 @@ class Node:
         self._deadline_stale = True
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
+        # Why the codec dropped the last packet, if it did (a transport may tell the sender).
+        self.last_drop: str | None = None
         cfg = self.cfg
         self._next_gossip = now + cfg.gossip_interval
         self._last_gossip = now - cfg.gossip_interval
@@ -262,20 +268,29 @@ class Node:
         self.dir.owner_changed(change, now)
 
     # ----------------------------------------------------------------- inputs
-    def handle_packet(self, payload: bytes, now: float) -> None:
-        """A packet arrived (from anyone: it is authenticated and validated here)."""
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
+        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
+        what the transport knows of the sender (for drop logs only; never trusted)."""
         self._now = now
         self.last_src = None
+        self.last_drop = None
         m = self.metrics
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
             _, src_id, src_addr, messages = self.codec.decode(payload)
         except CodecError as e:
-            m.drop(e.reason, now)
+            self.last_drop = e.reason
+            m.drop(e.reason, now, src)
             return
         if src_id == self.id:
-            m.drop("from_self", now)
+            m.drop("from_self", now, src)
+            return
+        if is_unspecified(src_addr):
+            m.drop("unspecified_address", now, src)
+            return
+        if self.ae.guard.refuses(src_id, src_addr, now):
+            m.drop("duplicate_name", now, src)
             return
         self.last_src = src_addr
         acted = False
@@ -296,10 +311,10 @@ class Node:
             try:
                 msg = parse(raw)
             except InvalidArgumentError:
-                m.drop("malformed_message", now)
+                m.drop("malformed_message", now, src)
                 continue
             if msg is None:
-                m.drop("unknown_type", now)
+                m.drop("unknown_type", now, src)
                 continue
             self._dispatch(msg, src_id, src_addr, now)
             acted = True
@@ -455,7 +470,8 @@ class Node:
                 if not swim.on_ping(msg, src_addr):
                     self.metrics.drop("misdirected")
             case Ack():
-                swim.on_ack(msg, now)
+                if not self.ae.guard.on_ack(msg, now):
+                    swim.on_ack(msg, now)
             case PingReq():
                 swim.on_ping_req(msg, src_addr, now)
             case Nack():

@@ -23,6 +23,7 @@ from aiohttp import web
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.health import health_report
 from gossipreg.io.metrics_text import render_metrics
 
 if TYPE_CHECKING:
@@ -130,12 +131,12 @@ class _Api:
             for m in self.node.members()])
 
     async def health(self, request: web.Request) -> web.Response:
-        core = self.node.core
-        return web.json_response({
-            "status": "ok" if not core.left else "left", "node_id": core.id,
-            "address": core.addr, "members_alive": core.members.count(MemberState.ALIVE),
-            "agents": len(core.dir.view.visible), "health_score": core.health_score(),
-        })
+        return web.json_response(health_report(self.node))
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Readiness for orchestrators: 200 once joined, 503 before (and while leaving)."""
+        report = health_report(self.node)
+        return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def register(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -254,6 +255,7 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
     r.add_get("/v1/members", g(api.members))
     r.add_get("/v1/health", g(api.health))
+    r.add_get("/v1/health/ready", g(api.ready))
     r.add_get("/v1/events", g(api.events))
     r.add_get("/metrics", g(api.metrics))
     if control_token is not None:

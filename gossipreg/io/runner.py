@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import NodeStateError
@@ -30,11 +31,16 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+from gossipreg.io.joining import JoinWatch
+from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
 
 __all__ = ["EventStream", "GossipNode"]
 
 log = logging.getLogger("gossipreg.io.runner")
+
+# Codec drops the sender is told about: configuration mismatches it can do nothing else about.
+_TOLD_SENDER = frozenset({"bad_mac", "unsigned", "unexpected_signature", "bad_cluster",
+                          "bad_version"})
 
 
 class EventStream:
@@ -136,6 +142,7 @@ class GossipNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
         self._closed = False
+        self.join_watch = JoinWatch(self)
         if isinstance(self.transport, HttpTransport):
             from gossipreg.io.http_api import setup_api
 
@@ -169,6 +176,15 @@ class GossipNode:
             return self
         self._loop = asyncio.get_running_loop()
         addr = await self.transport.start(self._on_packet)
+        if is_unspecified(addr):  # bound to every interface: advertise a routable address
+            from gossipreg.io.advertise import choose_advertise
+
+            try:
+                addr = await choose_advertise(addr, self.seeds)
+            except BaseException:
+                await self.transport.close()
+                raise
+            self.transport.address = addr
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, wall_offset=time.time() - now,
@@ -176,6 +192,7 @@ class GossipNode:
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
+        self.join_watch.start()
         log.info("node %s listening on %s", self.name, addr)
         return self
 
@@ -209,6 +226,7 @@ class GossipNode:
                 fut.set_result(False)
         for s in list(self._streams):
             s.close()
+        await self.join_watch.stop()
         await self.transport.close()
 
     async def wait_joined(self, timeout: float) -> bool:
@@ -227,13 +245,16 @@ class GossipNode:
             await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ pump
-    def _on_packet(self, payload: bytes) -> bytes | None:
+    def _on_packet(self, payload: bytes, src: str | None = None) -> bytes | None:
         """Handle a frame; the first frame for its sender is returned to ride back in the
-        transport's response."""
+        transport's response. A frame the codec refused (wrong key, cluster or version) raises
+        PacketRefused, so that the sender learns why its join goes unanswered."""
         core = self._core
         if core is None or self._closed:
             return None
-        core.handle_packet(payload, self._now())
+        core.handle_packet(payload, self._now(), src)
+        if core.last_drop in _TOLD_SENDER:
+            raise PacketRefused(core.last_drop or "")
         return self._pump(reply_to=core.last_src)
 
     def _on_timer(self) -> None:

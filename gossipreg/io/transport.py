@@ -20,6 +20,7 @@ __all__ = [
     "HttpTransport",
     "MemoryNetwork",
     "MemoryTransport",
+    "PacketRefused",
     "Transport",
     "format_hostport",
     "split_hostport",
@@ -33,9 +34,22 @@ _SHORT = {"Server": "gr", "Content-Type": ""}
 
 GOSSIP_PATH = "/v1/gossip"
 
-# Called with each received frame; may return one frame to send back to its sender, which then
-# rides in the HTTP response instead of costing a request of its own (the ack to a ping).
-Deliver = Callable[[bytes], "bytes | None"]
+# Called with each received frame and what the transport knows of its sender (for logs); may
+# return one frame to send back to it, which then rides in the HTTP response instead of costing
+# a request of its own (the ack to a ping). Raises PacketRefused to tell the sender why not.
+Deliver = Callable[[bytes, "str | None"], "bytes | None"]
+# Told (destination, reason) when a send fails or the peer refuses the frame.
+SendError = Callable[[str, str], None]
+REFUSED_HEADER = "X-Gossipreg-Refused"
+
+
+class PacketRefused(Exception):
+    """Raised by a deliver callback: answer the sender 403 with ``reason`` (a metric label
+    such as ``bad_mac``), so a joiner with the wrong key or cluster can say what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def split_hostport(text: str) -> tuple[str, int]:
@@ -71,6 +85,7 @@ class Transport(ABC):
     address: str = ""
     send_errors: int = 0
     blocked: set[str]
+    on_send_error: SendError | None = None
 
     @abstractmethod
     async def start(self, deliver: Deliver) -> str:
@@ -116,11 +131,14 @@ class MemoryTransport(Transport):
         asyncio.get_running_loop().call_soon(self._hand_over, target, payload)
 
     def _hand_over(self, target: Deliver, payload: bytes) -> None:
-        reply = target(payload)
+        try:
+            reply = target(payload, self.address)
+        except PacketRefused:
+            return
         if reply is not None:
             mine = self.network.endpoints.get(self.address)
             if mine is not None:
-                asyncio.get_running_loop().call_soon(mine, reply)
+                asyncio.get_running_loop().call_soon(mine, reply, None)
 
     async def close(self) -> None:
         self.network.endpoints.pop(self.address, None)
@@ -174,7 +192,10 @@ class HttpTransport(Transport):
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        reply = self._deliver(body) if self._deliver is not None else None
+        try:
+            reply = self._deliver(body, request.remote) if self._deliver is not None else None
+        except PacketRefused as e:
+            return web.Response(status=403, headers={**_SHORT, REFUSED_HEADER: e.reason})
         if reply is None:
             return web.Response(status=204, headers=_SHORT)
         return web.Response(body=reply, headers=_SHORT)
@@ -198,10 +219,16 @@ class HttpTransport(Transport):
                 reply = await resp.read()
             self.bytes_sent += len(payload)
             if reply and resp.status == 200 and self._deliver is not None:
-                self._deliver(reply)
+                with contextlib.suppress(PacketRefused):
+                    self._deliver(reply, dest)
+            elif resp.status >= 300 and self.on_send_error is not None:
+                why = resp.headers.get(REFUSED_HEADER)
+                self.on_send_error(dest, f"refused: {why}" if why else f"HTTP {resp.status}")
         except (TimeoutError, ClientError, OSError, ValueError) as e:
             self.send_errors += 1
             log.debug("send to %s failed: %s", dest, e)
+            if self.on_send_error is not None:
+                self.on_send_error(dest, str(e) or type(e).__name__)
 
     async def close(self) -> None:
         for t in list(self._tasks):
