@@ -33,6 +33,7 @@ from gossipreg.core.types import (
 )
 from gossipreg.io.joining import JoinWatch
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
+from gossipreg.io.validate import check_seeds
 
 __all__ = ["EventStream", "GossipNode"]
 
@@ -125,7 +126,8 @@ class GossipNode:
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
-        self.seeds = list(seeds)
+        # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
+        self.seeds = list(seeds) if network is not None else check_seeds(seeds)
         self._keyring = keyring
         self.transport: Transport = (
             network.transport(self.name) if network is not None
@@ -163,6 +165,11 @@ class GossipNode:
     def running(self) -> bool:
         return self._core is not None and not self._closed
 
+    @property
+    def closed(self) -> bool:
+        """Shut down: a closed node cannot start again (build a new one)."""
+        return self._closed
+
     def _now(self) -> float:
         assert self._loop is not None
         now = self._loop.time()
@@ -172,6 +179,8 @@ class GossipNode:
 
     async def start(self) -> GossipNode:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
+        if self._closed:
+            raise NodeStateError("this node was shut down; create a new GossipNode")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
