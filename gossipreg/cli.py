@@ -14,50 +14,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["main"]
-
-PROFILES = ("local", "lan", "wan")
-
-
-def _node_config(profile: str, cluster: str | None) -> Any:
-    from gossipreg.core.config import NodeConfig
-
-    extra = {"cluster": cluster} if cluster else {}
-    return {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}[profile](
-        **extra)
-
-
-async def _run_node(args: argparse.Namespace) -> int:
-    from gossipreg.io.keys import load_key_file
-    from gossipreg.io.runner import GossipNode
-
-    keyring = load_key_file(args.key_file) if args.key_file else None
-    node = GossipNode(args.name, bind=args.bind, advertise=args.advertise, seeds=args.join,
-                      config=_node_config(args.profile, args.cluster), keyring=keyring,
-                      token=args.token, control_token=args.control_token)
-    await node.start()
-    print(f"gossipreg node {node.name} listening on {args.bind}, advertising {node.address}",
-          flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from gossipreg.io.join_exit import wait_for_join
-
-    if not await wait_for_join(node, args.join_timeout, stop):
-        await node.shutdown()
-        return 1
-    await stop.wait()
-    await node.leave()
-    await node.shutdown()
-    print(f"gossipreg node {node.name} left the mesh", flush=True)
-    return 0
-
 
 async def _get(args: argparse.Namespace, path: str, params: dict[str, str] | None = None
                ) -> Any:
@@ -138,20 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run a live mesh on loopback and watch it work")
     d.add_argument("--nodes", type=int, default=3, help="runtimes to start (2..8)")
 
-    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM")
-    n.add_argument("--name", required=True)
-    n.add_argument("--bind", default="127.0.0.1:7946", help="HOST:PORT (port 0 = any)")
-    n.add_argument("--advertise", help="HOST:PORT peers should use, if not the bind address")
-    n.add_argument("--join", action="append", default=[], metavar="HOST:PORT")
-    n.add_argument("--cluster")
-    n.add_argument("--key-file", help="base64 keys, one per line, the first one signs")
-    n.add_argument("--token", help="bearer token required by the HTTP API")
-    n.add_argument("--control-token", help=argparse.SUPPRESS)
-    n.add_argument("--profile", choices=PROFILES, default="lan")
-    n.add_argument("--join-timeout", type=float, default=None, metavar="SECONDS",
-                   help="exit with status 1 if no seed answered within this time "
-                        "(default: keep retrying)")
-    n.add_argument("--log-level", default="warning")
+    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM",
+                       description="Run a node. Every setting also comes from a TOML file "
+                                   "(--config) or GOSSIPREG_* variables; flags win.")
+    from gossipreg.node_command import add_node_arguments
+
+    add_node_arguments(n)
 
     for name, help_ in (("agents", "list agents a node sees"), ("members", "list members"),
                         ("events", "stream a node's events")):
@@ -170,15 +123,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(),
+    logging.basicConfig(level=(getattr(args, "log_level", None) or "warning").upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.command == "node":
-            from gossipreg.io.transport import split_hostport
+            from gossipreg.node_command import run_node_command
 
-            for a in [args.bind, *args.join] + ([args.advertise] if args.advertise else []):
-                split_hostport(a)
-            return asyncio.run(_run_node(args))
+            return run_node_command(args)
         if args.command == "keygen":
             from gossipreg.io.keys import generate_key
 
