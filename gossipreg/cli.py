@@ -24,13 +24,15 @@ async def _get(args: argparse.Namespace, path: str, params: dict[str, str] | Non
                ) -> Any:
     import aiohttp
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = f"http://{args.node}{path}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s, \
-            s.get(url, params=params or {}, headers=headers) as resp:
-        if resp.status != 200:
-            raise SystemExit(f"gossipreg: {url} answered {resp.status}: {await resp.text()}")
-        return await resp.json()
+    from gossipreg.cli_commands import ClientError, fetch
+
+    try:
+        status, data = await fetch(args, "GET", path, params=params)
+    except ClientError as e:
+        raise aiohttp.ClientError(str(e)) from None
+    if status != 200:
+        raise SystemExit(f"gossipreg: {args.node} answered {status}: {data}")
+    return data
 
 
 def _table(rows: list[dict[str, Any]], cols: Sequence[str]) -> str:
@@ -53,10 +55,9 @@ async def _query(args: argparse.Namespace) -> int:
             params = {k: v for k, v in (("capability", args.capability), ("status", args.status),
                                         ("runtime", args.runtime)) if v is not None}
             rows = await _get(args, "/v1/agents", params)
-            for r in rows:
-                r["capabilities"] = ", ".join(r["capabilities"])
-            print(json.dumps(rows, indent=2) if args.json else
-                  _table(rows, ("agent_id", "name", "runtime_id", "node_id", "status",
+            flat = [{**r, "capabilities": ", ".join(r["capabilities"])} for r in rows]
+            print(json.dumps(rows, indent=2) if args.json else  # --json keeps real lists
+                  _table(flat, ("agent_id", "name", "runtime_id", "node_id", "status",
                                 "capabilities")))
         else:
             await _events(args)
@@ -91,8 +92,13 @@ async def _events(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from gossipreg import __version__
+    from gossipreg.cli_commands import add_client_options, add_commands
+
     p = argparse.ArgumentParser(prog="gossipreg", description="Decentralized agent registry.")
+    p.add_argument("--version", action="version", version=f"gossipreg {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    add_commands(sub)
 
     sub.add_parser("keygen", help="print a new random key for a key file")
 
@@ -109,13 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (("agents", "list agents a node sees"), ("members", "list members"),
                         ("events", "stream a node's events")):
         q = sub.add_parser(name, help=help_)
-        q.add_argument("--node", required=True, help="HOST:PORT of a running node")
-        q.add_argument("--token")
-        q.add_argument("--json", action="store_true")
+        add_client_options(q)
         if name == "agents":
-            q.add_argument("--capability")
-            q.add_argument("--status")
-            q.add_argument("--runtime")
+            q.add_argument("--capability", help="capability terms to match (default: any)")
+            q.add_argument("--status", help="active, degraded, unhealthy, offline or any "
+                                            "(default: any)")
+            q.add_argument("--runtime", help="only this runtime's agents (default: any)")
         if name == "events":
             q.add_argument("--count", type=int, default=0, help="stop after N events")
     return p
@@ -139,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gossipreg.io.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
+        from gossipreg.cli_commands import COMMANDS, run_command
+        from gossipreg.io.validate import check_address
+
+        check_address(args.node, "--node")
+        if args.command in COMMANDS:
+            return run_command(args)
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(_query(args))
         return 130
