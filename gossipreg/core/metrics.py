@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 
 from gossipreg.core.messages import Tag
 
-__all__ = ["CATEGORIES", "Metrics"]
+__all__ = ["CATEGORIES", "DROP_REASONS", "Metrics"]
 
 log = logging.getLogger("gossipreg.core.drops")
 # A flood of bad packets must not become a flood of log lines: one line per reason per period.
 DROP_LOG_PERIOD = 10.0
+
+# Every reason a packet or message is dropped for, so that each counter exists from the start.
+DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate_name",
+                "from_self", "malformed", "malformed_message", "misdirected", "oversized",
+                "oversized_out", "truncated", "unencodable_out", "unexpected_signature",
+                "unknown_type", "unsigned", "unspecified_address")
 
 # What an operator should check when a peer's packets are dropped for these reasons.
 DROP_HINTS: dict[str, str] = {

@@ -17,6 +17,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -152,7 +153,8 @@ class _Api:
             description=body.get("description", ""), tags=body.get("tags", []),
             card=body.get("card"))
         view = self.node.register(record)
-        return web.json_response(agent_json(view), status=201)
+        return web.json_response(agent_json(view), status=201,
+                                 headers={"Location": f"/v1/agents/{quote(view.agent_id, '')}"})
 
     async def deregister(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
@@ -208,9 +210,9 @@ class _Api:
         return resp
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(self.node),
-                            content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Format": "prometheus-0.0.4"})
+        resp = web.Response(text=render_metrics(self.node))
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        return resp
 
     async def partition(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -243,6 +245,9 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     """Mount the API on ``app`` for ``node``."""
     api = _Api(node)
     r = app.router
+    from gossipreg.io.http_errors import operator_errors
+
+    app.middlewares.append(operator_errors)
 
     def g(h: Handler) -> Handler:
         return _guard(token, h)
@@ -258,5 +263,8 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     r.add_get("/v1/health/ready", g(api.ready))
     r.add_get("/v1/events", g(api.events))
     r.add_get("/metrics", g(api.metrics))
+    from gossipreg.io.openapi import serve_openapi
+
+    r.add_get("/v1/openapi.json", serve_openapi)
     if control_token is not None:
         r.add_post("/v1/control/partition", _guard(control_token, api.partition))
