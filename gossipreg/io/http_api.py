@@ -24,6 +24,7 @@ from aiohttp import web
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
 from gossipreg.io.health import health_report
 from gossipreg.io.metrics_text import render_metrics
 
@@ -102,6 +103,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 class _Api:
     def __init__(self, node: GossipNode) -> None:
         self.node = node
+        self.checks = CheckRunner(node)
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
@@ -142,18 +144,22 @@ class _Api:
     async def register(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         unknown = set(body) - {"agent_id", "name", "runtime_id", "capabilities", "description",
-                               "tags", "card"}
+                               "tags", "card", "check"}
         if unknown:
             raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
         if "agent_id" not in body:
             raise InvalidArgumentError("agent_id is required")
+        check = parse_check(body["check"]) if "check" in body else None
         record = make_record(
             body["agent_id"], body.get("name", body["agent_id"]),
             body.get("runtime_id", self.node.name), body.get("capabilities", []),
             description=body.get("description", ""), tags=body.get("tags", []),
             card=body.get("card"))
         view = self.node.register(record)
-        return web.json_response(agent_json(view), status=201,
+        if check is not None:
+            self.checks.add(view.agent_id, check)
+        out = {**agent_json(view), "heartbeat": heartbeat_contract(self.node, check)}
+        return web.json_response(out, status=201,
                                  headers={"Location": f"/v1/agents/{quote(view.agent_id, '')}"})
 
     async def deregister(self, request: web.Request) -> web.Response:
@@ -245,6 +251,11 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     """Mount the API on ``app`` for ``node``."""
     api = _Api(node)
     r = app.router
+
+    async def stop_checks(app: web.Application) -> None:
+        await api.checks.close()
+
+    app.on_cleanup.append(stop_checks)
     from gossipreg.io.http_errors import operator_errors
 
     app.middlewares.append(operator_errors)
