@@ -10,7 +10,6 @@ import signal
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import ConfigError
 from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resolve_settings
 
 __all__ = ["add_node_arguments", "run_node_command"]
@@ -53,8 +52,6 @@ async def _serve(s: Settings, control_token: str | None = None) -> int:
     from gossipreg.io.runner import GossipNode
     from gossipreg.io.transport import HttpTransport
 
-    if s.tls_cert or s.tls_key or s.tls_ca:
-        raise ConfigError("TLS (tls_cert, tls_key, tls_ca) is not available in this build")
     keyring = load_key_file(s.key_file) if s.key_file else None
     # The harness's fault hook (being removed with Transport.blocked): passed only when given.
     extra: dict[str, Any] = {"control_token": control_token} if control_token else {}
@@ -63,6 +60,9 @@ async def _serve(s: Settings, control_token: str | None = None) -> int:
     reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
     if isinstance(node.transport, HttpTransport):
         setup_admin(node.transport.app, node, token=s.token, reloader=reloader)
+        from gossipreg.io.tls import apply_tls
+
+        apply_tls(node.transport, s.tls_cert, s.tls_key, s.tls_ca)
     await node.start()
     print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",
           flush=True)

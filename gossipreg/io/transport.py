@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -170,12 +171,18 @@ class HttpTransport(Transport):
         self._max_in_flight = max_in_flight
         self.bytes_sent = 0
         self.dropped_backpressure = 0
+        # TLS (gossipreg.io.tls.apply_tls sets these before start): the server's and the
+        # client's contexts, and whether the gossip endpoint demands a client certificate.
+        self.server_ssl: ssl.SSLContext | None = None
+        self.client_ssl: ssl.SSLContext | None = None
+        self.require_peer_cert = False
 
     async def start(self, deliver: Deliver) -> str:
         self._deliver = deliver
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True,
+                           ssl_context=self.server_ssl)
         await site.start()
         server = site._server
         assert server is not None and isinstance(server, asyncio.base_events.Server)
@@ -191,6 +198,10 @@ class HttpTransport(Transport):
         return self.address
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
+        tr = request.transport
+        if self.require_peer_cert and (tr is None or not tr.get_extra_info("peercert")):
+            return web.Response(status=403, headers={**_SHORT,
+                                                     REFUSED_HEADER: "no_client_certificate"})
         body = await request.read()
         try:
             reply = self._deliver(body, request.remote) if self._deliver is not None else None
@@ -214,8 +225,10 @@ class HttpTransport(Transport):
         assert self._session is not None
         try:
             host, port = split_hostport(dest)
-            url = f"http://{format_hostport(host, port)}{GOSSIP_PATH}"
-            async with self._session.post(url, data=payload) as resp:
+            scheme = "https" if self.client_ssl is not None else "http"
+            url = f"{scheme}://{format_hostport(host, port)}{GOSSIP_PATH}"
+            async with self._session.post(url, data=payload,
+                                          ssl=self.client_ssl or True) as resp:
                 reply = await resp.read()
             self.bytes_sent += len(payload)
             if reply and resp.status == 200 and self._deliver is not None:
