@@ -28,6 +28,7 @@ __all__ = ["ENV_PREFIX", "KNOBS", "NODE_OPTIONS", "Settings", "env_name", "resol
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
 KNOBS = tuple(NodeConfig.model_fields)
+_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca")
 
 # name -> (default, help). Defaults apply after every source was read.
 NODE_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -88,6 +89,12 @@ def _read_file(path: str) -> dict[str, Any]:
     unknown = sorted(set(data) - set(NODE_OPTIONS) - set(KNOBS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings {unknown}")
+    # Files named in the file are found beside it, whatever the working directory.
+    here = os.path.dirname(os.path.abspath(path))
+    for key in _PATHS:
+        value = data.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            data[key] = os.path.join(here, value)
     return data
 
 
