@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.errors import ConfigError
-from gossipreg.io.transport import format_hostport, split_hostport
+from gossipreg.io.transport import Transport, format_hostport, split_hostport
 
-__all__ = ["choose_advertise", "interface_addresses"]
+__all__ = ["advertise_for", "choose_advertise", "interface_addresses"]
 
 _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 
@@ -106,3 +106,15 @@ async def choose_advertise(bind: str, seeds: Sequence[str]) -> str:
     raise ConfigError(
         f"bound to {bind}, but found no routable address to advertise (no route towards "
         f"the first seed, no non-loopback interface address): pass --advertise HOST:PORT")
+
+
+async def advertise_for(transport: Transport, seeds: Sequence[str]) -> str:
+    """:func:`choose_advertise` for a started transport bound everywhere: sets its address, or
+    closes it and raises."""
+    try:
+        addr = await choose_advertise(transport.address, seeds)
+    except BaseException:
+        await transport.close()
+        raise
+    transport.address = addr
+    return addr

@@ -25,11 +25,16 @@ from gossipreg.io.transport import format_hostport, split_hostport
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
 
-__all__ = ["ALONE_WARNING_PERIOD", "JoinWatch", "resolve_seeds"]
+__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "resolve_seeds"]
 
 log = logging.getLogger("gossipreg.io.joining")
 
 ALONE_WARNING_PERIOD = 10.0
+
+# Codec drops the sender is told about (HTTP 403 with the reason): configuration mismatches
+# it can do nothing else about.
+TOLD_SENDER = frozenset({"bad_mac", "unsigned", "unexpected_signature", "bad_cluster",
+                         "bad_version"})
 
 # What a refusal reason means, for the joiner's warning.
 _REFUSALS = {

@@ -31,17 +31,14 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.io.joining import JoinWatch
+from gossipreg.io.advertise import advertise_for
+from gossipreg.io.joining import TOLD_SENDER, JoinWatch
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
 from gossipreg.io.validate import check_seeds
 
 __all__ = ["EventStream", "GossipNode"]
 
 log = logging.getLogger("gossipreg.io.runner")
-
-# Codec drops the sender is told about: configuration mismatches it can do nothing else about.
-_TOLD_SENDER = frozenset({"bad_mac", "unsigned", "unexpected_signature", "bad_cluster",
-                          "bad_version"})
 
 
 class EventStream:
@@ -186,14 +183,7 @@ class GossipNode:
         self._loop = asyncio.get_running_loop()
         addr = await self.transport.start(self._on_packet)
         if is_unspecified(addr):  # bound to every interface: advertise a routable address
-            from gossipreg.io.advertise import choose_advertise
-
-            try:
-                addr = await choose_advertise(addr, self.seeds)
-            except BaseException:
-                await self.transport.close()
-                raise
-            self.transport.address = addr
+            addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, wall_offset=time.time() - now,
@@ -262,7 +252,7 @@ class GossipNode:
         if core is None or self._closed:
             return None
         core.handle_packet(payload, self._now(), src)
-        if core.last_drop in _TOLD_SENDER:
+        if core.last_drop in TOLD_SENDER:
             raise PacketRefused(core.last_drop or "")
         return self._pump(reply_to=core.last_src)
 
