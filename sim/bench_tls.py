@@ -3,9 +3,11 @@ propagation, with TLS off and on, in the same run.
 
     python -m sim.bench_tls [--nodes 4] [--idle-seconds 10] [--reps 5] [--profile local]
 
-Per node: CPU ms/s from /proc/<pid>/stat, bytes written per second from /proc/<pid>/io
-(``wchar``: what the process hands to its sockets, TLS records included, TCP/IP headers not),
-and gossip frame bytes per second from /metrics. Propagation: an agent registered on node 0
+Per node: CPU ms/s from /proc/<pid>/stat, gossip frame bytes per second from /metrics, and,
+with root, iproute2 and nftables, wire bytes per second: each node then runs on its own emulated
+host (sim/mesh/netns.py) and its interface's transmit counter counts every byte it sends, IP,
+TCP and TLS included (the harness's own queries come from the hub and are counted too, equally
+in both modes). Propagation: an agent registered on node 0
 until every node lists it (median of ``reps``). Certificates come from a CA made with the
 openssl command in a temporary folder. Prints one line per mode and the TLS/plain ratios.
 """
@@ -42,15 +44,15 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def make_certs(folder: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
+def make_certs(folder: Path, ips: list[str]) -> tuple[Path, list[tuple[Path, Path]]]:
     ca, ca_key = folder / "ca.pem", folder / "ca.key"
     _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
              "-nodes", "-days", "1", "-subj", "/CN=bench CA", "-keyout", str(ca_key),
              "-out", str(ca), "-addext", "basicConstraints=critical,CA:TRUE")
-    ext = folder / "ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
     out = []
-    for i in range(n):
+    for i, ip in enumerate(ips):
+        ext = folder / f"ext{i}"
+        ext.write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n")
         cert, key, csr = folder / f"n{i}.pem", folder / f"n{i}.key", folder / f"n{i}.csr"
         _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-subj", f"/CN=n{i}", "-keyout", str(key), "-out", str(csr))
@@ -61,9 +63,11 @@ def make_certs(folder: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
 
 
 class Mesh:
-    def __init__(self, n: int, profile: str, tls: tuple[Path, list[tuple[Path, Path]]] | None
-                 ) -> None:
-        self.addrs = [f"127.0.0.1:{_port()}" for _ in range(n)]
+    def __init__(self, n: int, profile: str, tls: tuple[Path, list[tuple[Path, Path]]] | None,
+                 lab: Any = None) -> None:
+        self.lab = lab
+        self.addrs = ([f"{lab.addr(i)}:7946" for i in range(n)] if lab is not None
+                      else [f"127.0.0.1:{_port()}" for _ in range(n)])
         self.ctx = ssl.create_default_context(cafile=str(tls[0])) if tls else None
         self.scheme = "https" if tls else "http"
         self.procs: list[subprocess.Popen[str]] = []
@@ -75,8 +79,12 @@ class Mesh:
             if tls:
                 cmd += ["--tls-cert", str(tls[1][i][0]), "--tls-key", str(tls[1][i][1]),
                         "--tls-ca", str(tls[0])]
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 text=True, start_new_session=True)
+            if lab is not None:
+                p: subprocess.Popen[str] = lab.popen(i, cmd, stdout=subprocess.PIPE,
+                                                     stderr=subprocess.DEVNULL, text=True)
+            else:
+                p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
             assert p.stdout is not None
             p.stdout.readline()
             self.procs.append(p)
@@ -104,14 +112,20 @@ class Mesh:
             time.sleep(0.005)
         raise RuntimeError("timed out")
 
+    def _wire(self, i: int) -> int:
+        if self.lab is None:
+            return 0
+        out = subprocess.run(["ip", "-n", self.lab.ns(i), "-j", "-s", "link", "show", "eth0"],
+                             capture_output=True, text=True, check=True).stdout
+        return int(json.loads(out)[0]["stats64"]["tx"]["bytes"])
+
     def sample(self) -> list[tuple[float, int, float]]:
-        """Per node: (cpu seconds, wchar bytes, frame bytes sent)."""
+        """Per node: (cpu seconds, wire bytes sent, frame bytes sent)."""
         out = []
         for i, p in enumerate(self.procs):
             stat = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
             cpu = (int(stat[11]) + int(stat[12])) / _TICK
-            wchar = int(re.search(r"^wchar: (\d+)", Path(f"/proc/{p.pid}/io").read_text(),
-                                  re.M).group(1))  # type: ignore[union-attr]
+            wchar = self._wire(i)
             sent = float(re.search(r"^gossipreg_sent_bytes_total (\S+)", self.get(i, "/metrics"),
                                    re.M).group(1))  # type: ignore[union-attr]
             out.append((cpu, wchar, sent))
@@ -120,13 +134,16 @@ class Mesh:
     def close(self) -> None:
         for p in self.procs:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
+                if self.lab is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                else:
+                    p.kill()
             p.wait(5)
 
 
 def measure(n: int, profile: str, idle: float, reps: int,
-            tls: tuple[Path, list[tuple[Path, Path]]] | None) -> dict[str, float]:
-    mesh = Mesh(n, profile, tls)
+            tls: tuple[Path, list[tuple[Path, Path]]] | None, lab: Any) -> dict[str, float]:
+    mesh = Mesh(n, profile, tls, lab)
     try:
         join = mesh.wait(lambda: all(sum(m["state"] == "alive" for m in mesh.get(i, "/v1/members"))
                                      == n for i in range(n)))
@@ -148,8 +165,11 @@ def measure(n: int, profile: str, idle: float, reps: int,
             mesh.wait(lambda aid=aid: all(
                 any(v["agent_id"] == aid for v in mesh.get(i, "/v1/agents")) for i in range(n)))
             props.append(time.monotonic() - t)
-        return {"join_s": join, "idle_cpu_ms_per_s": cpu, "idle_written_bytes_per_s": wire,
-                "idle_frame_bytes_per_s": frames, "propagation_s": statistics.median(props)}
+        res = {"join_s": join, "idle_cpu_ms_per_s": cpu, "idle_frame_bytes_per_s": frames,
+               "propagation_s": statistics.median(props)}
+        if lab is not None:
+            res["idle_wire_bytes_per_s"] = wire
+        return res
     finally:
         mesh.close()
 
@@ -160,16 +180,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=10.0, help="idle window (default 10)")
     ap.add_argument("--reps", type=int, default=5, help="propagation samples (default 5)")
     ap.add_argument("--profile", default="local", help="timing profile (default local)")
+    ap.add_argument("--loopback", action="store_true",
+                    help="stay on loopback even where emulated hosts are possible")
     args = ap.parse_args(argv)
     if shutil.which("openssl") is None:
         print("bench_tls: needs the openssl command", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        certs = make_certs(Path(tmp), args.nodes)
-        res = {mode: measure(args.nodes, args.profile, args.idle_seconds, args.reps,
-                             certs if mode == "tls" else None) for mode in ("plain", "tls")}
+    from sim.mesh import netns
+
+    why = netns.missing()
+    lab = None if why is not None or args.loopback else netns.NetLab(args.nodes)
+    try:
+        if lab is not None:
+            lab.enter_hub()
+        ips = [lab.addr(i) if lab is not None else "127.0.0.1" for i in range(args.nodes)]
+        with tempfile.TemporaryDirectory() as tmp:
+            certs = make_certs(Path(tmp), ips)
+            res = {mode: measure(args.nodes, args.profile, args.idle_seconds, args.reps,
+                                 certs if mode == "tls" else None, lab)
+                   for mode in ("plain", "tls")}
+    finally:
+        if lab is not None:
+            lab.leave_hub()
+            lab.close()
+    where = "emulated hosts" if lab is not None else f"loopback (no wire bytes: {why or 'asked'})"
     print(f"nodes={args.nodes} profile={args.profile} idle={args.idle_seconds:g}s "
-          f"reps={args.reps}")
+          f"reps={args.reps} on {where}")
     for mode, r in res.items():
         print(f"{mode:5}  " + "  ".join(f"{k}={v:.3f}" for k, v in r.items()))
     print("ratio  " + "  ".join(f"{k}={res['tls'][k] / res['plain'][k]:.2f}"
