@@ -186,3 +186,24 @@ def test_cli_join_timeout_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 1
     assert "advertising 127.0.0.1:" in captured.out
     assert f"no seed answered within 0.5 s: {seed}:" in captured.err
+
+
+async def test_cli_node_exits_non_zero_when_its_name_is_taken() -> None:
+    import asyncio
+    import sys
+
+    seed = await GossipNode("seed", config=CFG).start()
+    first = await GossipNode("b", seeds=[seed.address], config=CFG).start()
+    try:
+        assert await first.wait_joined(5.0)
+        p = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gossipreg", "node", "--name", "b", "--bind", "127.0.0.1:0",
+            "--profile", "local", "--join", seed.address,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(p.communicate(), 30)
+        assert p.returncode == 1
+        assert f"join refused: node name 'b' is already used by a live node at {first.address}" \
+            in err.decode()
+    finally:
+        await first.shutdown()
+        await seed.shutdown()
