@@ -17,6 +17,7 @@ from gossipreg.core.errors import (
     ConfigError,
     GossipregError,
     InvalidArgumentError,
+    JoinError,
     NodeStateError,
 )
 from gossipreg.core.types import (
@@ -27,6 +28,7 @@ from gossipreg.core.types import (
     MemberState,
     RegistryEventType,
 )
+from gossipreg.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
@@ -51,6 +53,7 @@ __all__ = [
     "GossipNode",
     "GossipregError",
     "InvalidArgumentError",
+    "JoinError",
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",
@@ -60,7 +63,6 @@ __all__ = [
     "RegistryEventType",
 ]
 
-__version__ = "0.1.0"
 
 # aiohttp is imported only when the I/O layer is used, so `import gossipreg` stays light.
 _LAZY = {

@@ -25,7 +25,7 @@ from typing import Any
 
 from gossipreg.core.cards import agent_capabilities, agent_card
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, JoinError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
@@ -140,6 +140,9 @@ def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> l
     ``capabilities`` attribute. Raises ``InvalidArgumentError`` (a ``ValueError``) for a
     non-string capability or a card of an unknown kind."""
     if explicit is not None:
+        if isinstance(explicit, str) or not isinstance(explicit, Sequence):
+            # The HTTP API's and make_record's message: a string is not six capabilities.
+            raise InvalidArgumentError("capabilities must be a list of strings")
         return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
     return agent_capabilities(agent, agent_card(agent))
 
@@ -166,6 +169,7 @@ class AgentRegistry:
             "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
             "auto_deregister_timeout": c.auto_deregister_timeout,
         }
+        self._make_node: Callable[[], GossipNode] | None = None
         if node is not None:
             self.node = node
             self._owns_node = False
@@ -174,10 +178,15 @@ class AgentRegistry:
             ncfg = base.model_copy(update=judge) if config is not None or node_config is None \
                 else base
             mesh = node_config is not None or bind is not None or bool(seeds)
-            self.node = GossipNode(
-                name or f"registry-{secrets.token_hex(4)}", bind=bind or "127.0.0.1:0",
-                advertise=advertise, seeds=seeds, config=ncfg, keyring=keyring,
-                network=None if mesh and network is None else (network or MemoryNetwork()))
+            net = None if mesh and network is None else (network or MemoryNetwork())
+            node_name = name or f"registry-{secrets.token_hex(4)}"
+
+            def make_node() -> GossipNode:
+                return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
+                                  seeds=seeds, config=ncfg, keyring=keyring, network=net)
+
+            self._make_node = make_node
+            self.node = make_node()
             self._owns_node = True
         self.event_queue: asyncio.Queue[RegistryEvent] = _DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
@@ -194,6 +203,11 @@ class AgentRegistry:
 
     # -------------------------------------------------------------- lifecycle
     async def _ensure_node(self) -> GossipNode:
+        if self.node.closed and self._make_node is not None:
+            # Started again after shutdown(): a fresh node (same name, address and seeds; a
+            # new generation, so peers see a restart) with empty local state.
+            self.node = self._make_node()
+            self._listening = False
         if not self.node.running:
             await self.node.start()
         if not self._listening:
@@ -201,10 +215,19 @@ class AgentRegistry:
             self.node.add_listener(self._on_core_event)
         return self.node
 
-    async def start(self) -> None:
+    async def start(self, wait_joined: float | None = None) -> None:
         """Start the node (joining the mesh if configured) and the background tasks.
-        Idempotent."""
+        Idempotent. With ``wait_joined`` (seconds) and seeds, wait until a seed answered; if
+        none did in time (or one refused this node's name), shut down and raise
+        :class:`~gossipreg.core.errors.JoinError` saying why."""
         await self._ensure_node()
+        if wait_joined is not None and self.node.seeds:
+            core = self.node.core
+            await self.node.wait_for(lambda: core.joined or bool(core.join_refused), wait_joined)
+            if not core.joined:
+                why = self.node.join_watch.describe()
+                await self.shutdown()
+                raise JoinError(f"not joined within {wait_joined:g} s: {why}")
         if self._running:
             return
         self._running = True
@@ -214,7 +237,9 @@ class AgentRegistry:
 
     async def shutdown(self) -> None:
         """Stop the tasks; leave the mesh gracefully and close the node if this registry
-        created it; clear local state (as kaizen does)."""
+        created it; clear local state (as kaizen does). The registry may be started again
+        afterwards: :meth:`start` (or any call, as before the first start) brings up a fresh
+        node with the same name, address and seeds and nothing registered."""
         self._running = False
         for task in (self._event_broadcaster_task, self._heartbeat_monitor_task):
             if task is not None:

@@ -95,7 +95,8 @@ async def test_ipv6_and_advertise_address() -> None:
     adv = GossipNode("adv", bind="0.0.0.0:0", config=NodeConfig.local())
     await adv.start()
     try:
-        assert adv.address.startswith("0.0.0.0:")
+        # Bound everywhere with no --advertise: a routable address is advertised (issue 17).
+        assert not adv.address.startswith("0.0.0.0:")
         adv2 = GossipNode("adv2", bind="0.0.0.0:0", advertise=f"127.0.0.1:{port}",
                           config=NodeConfig.local())
         assert adv2.transport.advertise == f"127.0.0.1:{port}"  # type: ignore[attr-defined]

@@ -17,6 +17,9 @@ Rules:
   push-pull (minutes in a large cluster). A hole a beacon revealed is due at once. The
   repair timer runs only while there is a hole (an owner is asked again at most once per
   ``gap_repair_delay``).
+- A join answer counts when it answers one of our join SYNCs (by exchange id), whatever address
+  the seed advertises (a DNS name, NAT). One that lists our own name at another live address
+  is a refusal (``nameguard``): ``refused`` says why, and joining stops.
 - A packet from a sender we do not know opens an exchange with it (at most once per
   ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
@@ -50,6 +53,7 @@ from gossipreg.core.formulas import push_pull_scale
 from gossipreg.core.membership import Member, MemberTable
 from gossipreg.core.messages import MemberRow, Message, Sync, SyncAck, SyncAck2
 from gossipreg.core.metrics import Metrics
+from gossipreg.core.nameguard import NameGuard
 from gossipreg.core.replica import OwnerDelta, Replica
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import MemberState
@@ -72,11 +76,14 @@ class AntiEntropy:
     """The exchange timers and handlers of one self. ``apply_delta`` takes a peer's deltas
     into the directory (its replica and view)."""
 
-    def __init__(self, addr: str, cfg: NodeConfig, rng: random.Random, members: MemberTable,
-                 metrics: Metrics, out: AntiEntropyOut, swim: Swim, replica: Replica,
+    def __init__(self, node_id: str, addr: str, generation: int, cfg: NodeConfig,
+                 rng: random.Random, members: MemberTable, metrics: Metrics,
+                 out: AntiEntropyOut, swim: Swim, replica: Replica,
                  apply_delta: Callable[[Iterable[OwnerDelta], float], None],
                  now: float) -> None:
+        self.id = node_id
         self.addr = addr
+        self.generation = generation
         self.cfg = cfg
         self.rng = rng
         self.members = members
@@ -86,7 +93,10 @@ class AntiEntropy:
         self.replica = replica
         self.apply_delta = apply_delta
         self.joined = True
+        self.refused: str | None = None  # why a seed refused our join (a duplicate name)
+        self.guard = NameGuard(members, cfg, metrics, out, swim, self._merge_checked_join)
         self._seeds: list[str] = []
+        self._join_xids: set[int] = set()
         self._xid = 0
         self.next_join = float("inf")
         self.next_push_pull = now + rng.uniform(0.5, 1.0) * cfg.push_pull_interval
@@ -101,7 +111,7 @@ class AntiEntropy:
     def next_deadline(self) -> float:
         fresh = self.next_fresh if self.out.has_recent_dead() else _NEVER
         return min(self.next_join, self.next_push_pull, self.next_reconnect, fresh,
-                   self._next_repair())
+                   self._next_repair(), self.guard.next_deadline())
 
     def _repair_due(self, owner: str, since: float) -> float:
         """When a hole of ``owner`` open ``since`` is to be asked for."""
@@ -119,6 +129,7 @@ class AntiEntropy:
         cfg = self.cfg
         if now >= self.next_join and not self.joined:
             self._send_join(now)
+        self.guard.tick(now)
         if now >= self.next_push_pull:
             self.next_push_pull = now + push_pull_scale(cfg.push_pull_interval,
                                                         self.members.live_count())
@@ -181,11 +192,27 @@ class AntiEntropy:
             self.joined = False
             self._send_join(now)
 
+    def set_seeds(self, seeds: Sequence[str]) -> None:
+        """Replace the seed addresses (the I/O layer resolves DNS seeds again before every
+        attempt). Seeds that all turn out to be ourselves leave nothing to join."""
+        self._seeds = [s for s in seeds if s != self.addr]
+        if not self._seeds and seeds and not self.joined:
+            self.joined = True
+            self.next_join = _NEVER
+
+    @property
+    def seeds(self) -> list[str]:
+        return list(self._seeds)
+
     def _send_join(self, now: float) -> None:
         self.next_join = now + self.cfg.join_retry_interval
         rows = self.swim.rows()
+        if len(self._join_xids) > 1024:
+            self._join_xids.clear()
         for seed in self._seeds:
-            self.out.send(seed, self._sync(rows, join=True))
+            sync = self._sync(rows, join=True)
+            self._join_xids.add(sync.xid)
+            self.out.send(seed, sync)
         self.metrics.join_attempts += 1
 
     def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
@@ -193,7 +220,10 @@ class AntiEntropy:
         return Sync(self._xid, self.replica.digest(), self.members.digest_hash(), rows, join)
 
     # ---------------------------------------------------------------- handlers
-    def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+    def on_sync(self, msg: Sync, src_id: str, src_addr: str, now: float,
+                checked: bool = False) -> None:
+        if not checked and msg.join and self.guard.hold(msg, src_id, src_addr, now):
+            return
         self._heard_from(src_id, now)
         if msg.members is not None:
             self.swim.merge_rows(msg.members, src_id, now, src_addr)
@@ -224,6 +254,10 @@ class AntiEntropy:
         self._contacted[src_id] = now
         self.out.send(src_addr, self._sync(self.swim.rows(), join=False))
 
+    def _merge_checked_join(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
+        """A held join whose name check came back clean (the old process is gone)."""
+        self.on_sync(msg, src_id, src_addr, now, checked=True)
+
     def member_revived(self, addr: str, now: float) -> None:
         """A member we held DEAD is ALIVE again: exchange with it (see the module rules)."""
         if now < self._next_revival:
@@ -232,8 +266,12 @@ class AntiEntropy:
         self.out.send(addr, self._sync(None, join=False))
 
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
-        announce = not self.joined and src_addr in self._seeds
+        answers_join = msg.xid in self._join_xids
+        if answers_join and self._refusal(msg):
+            return
+        announce = not self.joined and (answers_join or src_addr in self._seeds)
         if announce:
+            self._join_xids.clear()
             self.joined = True
             self.next_join = float("inf")
         self._heard_from(src_id, now)
@@ -252,6 +290,19 @@ class AntiEntropy:
         if deltas or msg.want_members:
             self.out.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          self.swim.rows() if msg.want_members else None))
+
+    def _refusal(self, msg: SyncAck) -> bool:
+        """A join answer listing our name at another live address: a seed refused us as a
+        duplicate. Stop joining and say why (the rows are not merged)."""
+        for r in msg.members or ():
+            if (r.node == self.id and r.addr != self.addr and r.generation != self.generation
+                    and r.state in (MemberState.ALIVE, MemberState.SUSPECT)):
+                self.refused = (f"node name {self.id!r} is already used by a live node at "
+                                f"{r.addr}")
+                self.next_join = _NEVER
+                self._join_xids.clear()
+                return True
+        return False
 
     def on_sync_ack2(self, msg: SyncAck2, src_id: str, now: float) -> None:
         if msg.members is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.antientropy import AntiEntropy
 from gossipreg.core.codec import Codec
 from gossipreg.core.config import NodeConfig
@@ -52,7 +53,7 @@ from gossipreg.core.messages import (
     parse,
 )
 from gossipreg.core.metrics import Metrics
-from gossipreg.core.reader import Reader
+from gossipreg.core.reader import Reader, Vitals
 from gossipreg.core.records import check_id
 from gossipreg.core.replica import OwnerDelta, Replica
 from gossipreg.core.swim import Swim
@@ -87,6 +88,9 @@ class Node:
         stream_id: str | None = None,
     ) -> None:
         self.id = check_id(node_id, "node_id")
+        if is_unspecified(addr):
+            raise InvalidArgumentError(
+                f"cannot advertise {addr}: peers cannot reach an unspecified address")
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
@@ -112,22 +116,38 @@ class Node:
         self._deadline_stale = True
         # Address of the sender of the last valid packet (a transport may answer it inline).
         self.last_src: str | None = None
+        # Why the codec dropped the last packet, if it did (a transport may tell the sender).
+        self.last_drop: str | None = None
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
-        self.ae = AntiEntropy(addr, self.cfg, rng, self.members, self.metrics, self.out,
-                              self.swim, self.dir.replica, self.dir.apply_delta, now)
+        self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
+                              self.metrics, self.out, self.swim, self.dir.replica,
+                              self.dir.apply_delta, now)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
                            self._vitals)
 
-    def _vitals(self) -> tuple[bool, int, int, int]:
-        """(left, health score, broadcast queue depth, events dropped), for the reader."""
-        return (self.left, self.swim.health, self.out.queue_depth(),
-                self.events.dropped)
+    def _vitals(self) -> Vitals:
+        return Vitals(self.left, self.swim.health, self.out.queue_depth(), self.events.dropped,
+                      self.ae.joined, self.ae.refused)
 
     @property
     def joined(self) -> bool:
         """Whether a seed has answered our join (True when there was nothing to join)."""
         return self.ae.joined
+
+    @property
+    def join_refused(self) -> str | None:
+        """Why a seed refused our join (another live node has our name), if one did."""
+        return self.ae.refused
+
+    @property
+    def seeds(self) -> list[str]:
+        """The seed addresses a join goes to."""
+        return self.ae.seeds
+
+    def set_seeds(self, seeds: Sequence[str]) -> None:
+        """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
+        self.ae.set_seeds(seeds)
 
     def wall(self, now: float) -> float:
         """Wall-clock seconds at monotonic ``now`` (the caller keeps the offset current)."""
@@ -173,19 +193,28 @@ class Node:
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
-    def handle_packet(self, payload: bytes, now: float) -> None:
-        """A packet arrived (from anyone: it is authenticated and validated here)."""
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
+        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
+        what the transport knows of the sender (for drop logs only; never trusted)."""
         self.last_src = None
+        self.last_drop = None
         m = self.metrics
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
             _, src_id, src_addr, messages = self.codec.decode(payload)
         except CodecError as e:
-            m.drop(e.reason, now)
+            self.last_drop = e.reason
+            m.drop(e.reason, now, src)
             return
         if src_id == self.id:
-            m.drop("from_self", now)
+            m.drop("from_self", now, src)
+            return
+        if is_unspecified(src_addr):
+            m.drop("unspecified_address", now, src)
+            return
+        if self.ae.guard.refuses(src_id, src_addr, now):
+            m.drop("duplicate_name", now, src)
             return
         self.last_src = src_addr
         acted = False
@@ -206,10 +235,10 @@ class Node:
             try:
                 msg = parse(raw)
             except InvalidArgumentError:
-                m.drop("malformed_message", now)
+                m.drop("malformed_message", now, src)
                 continue
             if msg is None:
-                m.drop("unknown_type", now)
+                m.drop("unknown_type", now, src)
                 continue
             self._dispatch(msg, src_id, src_addr, now)
             acted = True
@@ -322,7 +351,8 @@ class Node:
                 if not swim.on_ping(msg, src_addr):
                     self.metrics.drop("misdirected")
             case Ack():
-                swim.on_ack(msg, now)
+                if not self.ae.guard.on_ack(msg, now):
+                    swim.on_ack(msg, now)
             case PingReq():
                 swim.on_ping_req(msg, src_addr, now)
             case Nack():

@@ -21,9 +21,21 @@ from gossipreg.core.rank import SearchHit
 from gossipreg.core.replica import Replica
 from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, MemberState
 
-__all__ = ["NodeStats", "Reader"]
+__all__ = ["NodeStats", "Reader", "Vitals"]
 
 _ANY = Query(status=None)  # every visible agent
+
+
+class Vitals(NamedTuple):
+    """What the node's other parts know of it: left, health score, broadcast queue depth,
+    events dropped, joined, why a join was refused."""
+
+    left: bool
+    health: int
+    queue_depth: int
+    events_dropped: int
+    joined: bool
+    refused: str | None
 
 
 class NodeStats(NamedTuple):
@@ -41,6 +53,8 @@ class NodeStats(NamedTuple):
     queue_depth: int
     events_dropped: int
     replica_entries: int  # keys held, tombstones included
+    joined: bool  # a seed answered our join (or there was nothing to join)
+    join_refused: str | None  # why a seed refused our join (a duplicate name), if one did
 
 
 class Reader:
@@ -49,7 +63,7 @@ class Reader:
     def __init__(self, node_id: str, address: str, visible: dict[str, AgentView],
                  index: CapabilityIndex, members: MemberTable, metrics: Metrics,
                  replica: Replica, own_agents: Callable[[], list[str]],
-                 live: Callable[[], tuple[bool, int, int, int]]) -> None:
+                 live: Callable[[], Vitals]) -> None:
         self._id = node_id
         self._addr = address
         self._visible = visible
@@ -60,8 +74,7 @@ class Reader:
         self._replica = replica
         self.own_agents = own_agents
         """Ids of the agents this node hosts (its own records, visible or not), sorted."""
-        # (left, health score, queue depth, events dropped): state the node owns elsewhere.
-        self._live = live
+        self._live = live  # state the node's other parts own
 
     # ----------------------------------------------------------------- agents
     def get(self, agent_id: str) -> AgentView | None:
@@ -134,7 +147,7 @@ class Reader:
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> NodeStats:
-        left, health, depth, dropped = self._live()
+        left, health, depth, dropped, joined, refused = self._live()
         return NodeStats(
             node_id=self._id, address=self._addr, left=left,
             members={s: self._members.count(s) for s in MemberState},
@@ -142,4 +155,4 @@ class Reader:
             runtimes=self._index.runtimes(),
             distinct_capabilities=self._index.distinct_capabilities(),
             health_score=health, queue_depth=depth, events_dropped=dropped,
-            replica_entries=len(self._replica))
+            replica_entries=len(self._replica), joined=joined, join_refused=refused)

@@ -180,7 +180,7 @@ class Swim:
         joins does not all get probed last)."""
         self._order.insert(self.rng.randint(self._pos, len(self._order)), node_id)
 
-    def _new_seq(self) -> int:
+    def new_seq(self) -> int:
         self._seq += 1
         return self._seq
 
@@ -194,7 +194,7 @@ class Swim:
         m = self.members.get(target)
         if m is None:
             return
-        seq = self._new_seq()
+        seq = self.new_seq()
         self._probes[seq] = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
                                    now + self._scaled(self.cfg.probe_interval), primary)
         self.out.send(m.addr, Ping(seq, target))
@@ -278,7 +278,7 @@ class Swim:
             p.nacks += 1
 
     def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
-        seq = self._new_seq()
+        seq = self.new_seq()
         # The nack is due within the prober's window, whatever our own health: a relay that
         # stretched it by its own score answered after the prober gave up, and the prober took
         # the missing nack against its own health; across a partition every node's score then

@@ -17,6 +17,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -27,7 +28,10 @@ from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.ard_api import setup_ard
 from gossipreg.io.card_api import card_fields, card_handler
+from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
+from gossipreg.io.health import health_report
 from gossipreg.io.metrics_text import render_metrics
+from gossipreg.io.openapi import serve_openapi
 from gossipreg.io.sse import (
     TICKET_TTL,
     Tickets,
@@ -113,6 +117,7 @@ class _Api:
     def __init__(self, node: GossipNode) -> None:
         self.node = node
         self.tickets = Tickets()
+        self.checks = CheckRunner(node)
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
@@ -145,22 +150,27 @@ class _Api:
              "incarnation": m.incarnation, "generation": m.generation}
             for m in self.node.members()], headers=position_headers(self.node))
 
+    def _health(self) -> dict[str, Any]:
+        node = self.node
+        return health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
+
     async def health(self, request: web.Request) -> web.Response:
-        st = self.node.read.stats()
-        return web.json_response({
-            "status": "ok" if not st.left else "left", "node_id": st.node_id,
-            "address": st.address, "members_alive": st.members[MemberState.ALIVE],
-            "agents": st.agents, "health_score": st.health_score,
-        })
+        return web.json_response(self._health())
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Readiness for orchestrators: 200 once joined, 503 before (and while leaving)."""
+        report = self._health()
+        return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def register(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         unknown = set(body) - {"agent_id", "name", "runtime_id", "capabilities", "description",
-                               "tags", "card"}
+                               "tags", "card", "check"}
         if unknown:
             raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
         if "agent_id" not in body:
             raise InvalidArgumentError("agent_id is required")
+        check = parse_check(body["check"]) if "check" in body else None
         try:  # name, description and capabilities left out come from the card
             record = make_record(
                 body["agent_id"], body.get("name"), body.get("runtime_id", self.node.name),
@@ -169,7 +179,11 @@ class _Api:
         except CardTooLargeError as e:
             return _error(413, str(e))
         view = self.node.register(record)
-        return web.json_response(agent_json(view), status=201)
+        if check is not None:
+            self.checks.add(view.agent_id, check)
+        out = {**agent_json(view), "heartbeat": heartbeat_contract(self.node, check)}
+        return web.json_response(out, status=201,
+                                 headers={"Location": f"/v1/agents/{quote(view.agent_id, '')}"})
 
     async def deregister(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
@@ -209,9 +223,9 @@ class _Api:
                               stream_drops=node.stream_drops,
                               send_errors=node.transport.send_errors,
                               asyncio_tasks=len(asyncio.all_tasks()))
-        return web.Response(text=text,
-                            content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Format": "prometheus-0.0.4"})
+        resp = web.Response(text=text)
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        return resp
 
 
 def _guard(token: str | None, handler: Handler) -> Handler:
@@ -236,6 +250,14 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     api = _Api(node)
     r = app.router
 
+    async def stop_checks(app: web.Application) -> None:
+        await api.checks.close()
+
+    app.on_cleanup.append(stop_checks)
+    from gossipreg.io.http_errors import operator_errors
+
+    app.middlewares.append(operator_errors)
+
     def g(h: Handler) -> Handler:
         return _guard(token, h)
 
@@ -259,7 +281,9 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
             return _error(401, "unknown, used or expired ticket")
         return await guarded_events(request)
 
+    r.add_get("/v1/health/ready", g(api.ready))
     r.add_get("/v1/events", events)
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
     setup_ard(app, node, token=token)
+    r.add_get("/v1/openapi.json", serve_openapi)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from gossipreg.core.metrics import Metrics
+from gossipreg.core.codec import PROTOCOL_VERSION
+from gossipreg.core.metrics import DROP_REASONS, Metrics
 from gossipreg.core.reader import NodeStats
 from gossipreg.core.types import AgentStatus, MemberState
+from gossipreg.version import __version__
 
 __all__ = ["render_metrics"]
 
@@ -36,13 +38,13 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_erro
            [({"status": s.value}, counts.get(s, 0)) for s in AgentStatus])
     metric("packets_in_total", "counter", "Packets received.", [({}, m.packets_in)])
     metric("packets_out_total", "counter", "Packets sent.", [({}, m.packets_out)])
-    metric("bytes_in_total", "counter", "Frame bytes received.", [({}, m.bytes_in)])
-    metric("bytes_out_total", "counter", "Frame bytes sent.", [({}, m.bytes_out)])
-    metric("message_bytes_out_total", "counter", "Message bytes sent by traffic class.",
+    metric("received_bytes_total", "counter", "Frame bytes received.", [({}, m.bytes_in)])
+    metric("sent_bytes_total", "counter", "Frame bytes sent.", [({}, m.bytes_out)])
+    metric("message_sent_bytes_total", "counter", "Message bytes sent by traffic class.",
            [({"class": k}, v) for k, v in sorted(m.bytes_out_by_category.items())])
     metric("packets_dropped_total", "counter", "Packets or messages dropped, by reason.",
-           [({"reason": k}, v) for k, v in sorted(m.dropped.items())] or [({"reason": "none"},
-                                                                            0)])
+           [({"reason": k}, v) for k, v in sorted({**dict.fromkeys(DROP_REASONS, 0),
+                                                    **m.dropped}.items())])
     metric("broadcast_queue_depth", "gauge", "Broadcasts waiting to be gossiped.",
            [({}, stats.queue_depth)])
     metric("health_score", "gauge", "Lifeguard local health score (0 is healthy).",
@@ -56,4 +58,6 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_erro
            [({}, stats.replica_entries)])
     metric("asyncio_tasks", "gauge", "asyncio tasks alive in the node's process.",
            [({}, asyncio_tasks)])
+    metric("build_info", "gauge", "Always 1; the labels say what runs.",
+           [({"version": __version__, "protocol": str(PROTOCOL_VERSION)}, 1)])
     return "\n".join(out) + "\n"

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import NodeStateError
@@ -32,9 +33,12 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
+from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, reset_event
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
+from gossipreg.io.validate import check_seeds
 
 __all__ = ["EventStream", "GossipNode"]
 
@@ -66,7 +70,8 @@ class GossipNode:
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
-        self.seeds = list(seeds)
+        # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
+        self.seeds = list(seeds) if network is not None else check_seeds(seeds)
         self._keyring = keyring
         self.transport: Transport = (
             network.transport(self.name) if network is not None
@@ -86,6 +91,7 @@ class GossipNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
         self._closed = False
+        self.join_watch = JoinWatch(self)
         if isinstance(self.transport, HttpTransport):
             from gossipreg.io.http_api import setup_api
 
@@ -99,12 +105,22 @@ class GossipNode:
         return self._core
 
     @property
+    def started_core(self) -> Node | None:
+        """The core once started (None before ``start``)."""
+        return self._core
+
+    @property
     def address(self) -> str:
         return self.core.addr
 
     @property
     def running(self) -> bool:
         return self._core is not None and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        """Shut down: a closed node cannot start again (build a new one)."""
+        return self._closed
 
     def _now(self) -> float:
         assert self._loop is not None
@@ -115,10 +131,14 @@ class GossipNode:
 
     async def start(self) -> GossipNode:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
+        if self._closed:
+            raise NodeStateError("this node was shut down; create a new GossipNode")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
         addr = await self.transport.start(self._on_packet)
+        if is_unspecified(addr):  # bound to every interface: advertise a routable address
+            addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, wall_offset=time.time() - now,
@@ -126,6 +146,7 @@ class GossipNode:
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
+        self.join_watch.start()
         log.info("node %s listening on %s", self.name, addr)
         return self
 
@@ -159,6 +180,7 @@ class GossipNode:
                 fut.set_result(False)
         for s in list(self._streams):
             s.close()
+        await self.join_watch.stop()
         await self.transport.close()
 
     async def wait_joined(self, timeout: float) -> bool:
@@ -177,13 +199,16 @@ class GossipNode:
             await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ pump
-    def _on_packet(self, payload: bytes) -> bytes | None:
+    def _on_packet(self, payload: bytes, src: str | None = None) -> bytes | None:
         """Handle a frame; the first frame for its sender is returned to ride back in the
-        transport's response."""
+        transport's response. A frame the codec refused (wrong key, cluster or version) raises
+        PacketRefused, so that the sender learns why its join goes unanswered."""
         core = self._core
         if core is None or self._closed:
             return None
-        core.handle_packet(payload, self._now())
+        core.handle_packet(payload, self._now(), src)
+        if core.last_drop in TOLD_SENDER:
+            raise PacketRefused(core.last_drop or "")
         return self._pump(reply_to=core.last_src)
 
     def _on_timer(self) -> None:
