@@ -8,7 +8,7 @@ sits on top.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import (
@@ -17,6 +17,7 @@ from gossipreg.core.errors import (
     ConfigError,
     GossipregError,
     InvalidArgumentError,
+    JoinError,
     NodeStateError,
 )
 from gossipreg.core.types import (
@@ -27,14 +28,21 @@ from gossipreg.core.types import (
     MemberState,
     RegistryEventType,
 )
+from gossipreg.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
     from gossipreg.io.transport import MemoryNetwork
-    from gossipreg.registry import AgentRegistry, AgentRegistryConfig, RegistryEvent
+    from gossipreg.registry import (
+        AgentMetadata,
+        AgentRegistry,
+        AgentRegistryConfig,
+        RegistryEvent,
+    )
 
 __all__ = [
     "AgentExistsError",
+    "AgentMetadata",
     "AgentRecord",
     "AgentRegistry",
     "AgentRegistryConfig",
@@ -45,6 +53,7 @@ __all__ = [
     "GossipNode",
     "GossipregError",
     "InvalidArgumentError",
+    "JoinError",
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",
@@ -54,22 +63,32 @@ __all__ = [
     "RegistryEventType",
 ]
 
-__version__ = "0.1.0"
 
 # aiohttp is imported only when the I/O layer is used, so `import gossipreg` stays light.
 _LAZY = {
     "GossipNode": "gossipreg.io.runner",
     "MemoryNetwork": "gossipreg.io.transport",
+    "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",
     "AgentRegistryConfig": "gossipreg.registry",
     "RegistryEvent": "gossipreg.registry",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gossipreg' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which see the real imports above: a misspelt name is then a
+    # type error (``from gossipreg import AgentRegistyr``), not an ``Any``.
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'gossipreg' has no attribute {name!r}")
+        import importlib
 
-    return getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+
+
+def __dir__() -> list[str]:
+    """The public names, lazy ones included (``dir()`` and ``help()`` list them)."""
+    return sorted({*globals(), *__all__})

@@ -4,6 +4,7 @@
     gossipreg node --name NAME --bind HOST:PORT [--advertise HOST:PORT] [--join HOST:PORT ...]
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
+    gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
     gossipreg keygen
 """
 
@@ -14,56 +15,27 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from gossipreg.cli_search import add_search_parser, run_search
+
 __all__ = ["main"]
-
-PROFILES = ("local", "lan", "wan")
-
-
-def _node_config(profile: str, cluster: str | None) -> Any:
-    from gossipreg.core.config import NodeConfig
-
-    extra = {"cluster": cluster} if cluster else {}
-    return {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}[profile](
-        **extra)
-
-
-async def _run_node(args: argparse.Namespace) -> int:
-    from gossipreg.io.keys import load_key_file
-    from gossipreg.io.runner import GossipNode
-
-    keyring = load_key_file(args.key_file) if args.key_file else None
-    node = GossipNode(args.name, bind=args.bind, advertise=args.advertise, seeds=args.join,
-                      config=_node_config(args.profile, args.cluster), keyring=keyring,
-                      token=args.token)
-    await node.start()
-    print(f"gossipreg node {node.name} listening on {node.address}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await node.leave()
-    await node.shutdown()
-    print(f"gossipreg node {node.name} left the mesh", flush=True)
-    return 0
-
 
 async def _get(args: argparse.Namespace, path: str, params: dict[str, str] | None = None
                ) -> Any:
     import aiohttp
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = f"http://{args.node}{path}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s, \
-            s.get(url, params=params or {}, headers=headers) as resp:
-        if resp.status != 200:
-            raise SystemExit(f"gossipreg: {url} answered {resp.status}: {await resp.text()}")
-        return await resp.json()
+    from gossipreg.cli_commands import ClientError, fetch
+
+    try:
+        status, data = await fetch(args, "GET", path, params=params)
+    except ClientError as e:
+        raise aiohttp.ClientError(str(e)) from None
+    if status != 200:
+        raise SystemExit(f"gossipreg: {args.node} answered {status}: {data}")
+    return data
 
 
 def _table(rows: list[dict[str, Any]], cols: Sequence[str]) -> str:
@@ -86,10 +58,9 @@ async def _query(args: argparse.Namespace) -> int:
             params = {k: v for k, v in (("capability", args.capability), ("status", args.status),
                                         ("runtime", args.runtime)) if v is not None}
             rows = await _get(args, "/v1/agents", params)
-            for r in rows:
-                r["capabilities"] = ", ".join(r["capabilities"])
-            print(json.dumps(rows, indent=2) if args.json else
-                  _table(rows, ("agent_id", "name", "runtime_id", "node_id", "status",
+            flat = [{**r, "capabilities": ", ".join(r["capabilities"])} for r in rows]
+            print(json.dumps(rows, indent=2) if args.json else  # --json keeps real lists
+                  _table(flat, ("agent_id", "name", "runtime_id", "node_id", "status",
                                 "capabilities")))
         else:
             await _events(args)
@@ -100,75 +71,60 @@ async def _query(args: argparse.Namespace) -> int:
 
 
 async def _events(args: argparse.Namespace) -> None:
-    import aiohttp
+    from gossipreg.cli_events import stream
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    seen = 0
-    async with aiohttp.ClientSession() as s, \
-            s.get(f"http://{args.node}/v1/events", headers=headers) as resp:
-        if resp.status != 200:
-            raise SystemExit(f"gossipreg: events answered {resp.status}")
-        async for raw in resp.content:
-            line = raw.decode().strip()
-            if not line.startswith("data: "):
-                continue
-            ev = json.loads(line[6:])
-            if args.json:
-                print(json.dumps(ev), flush=True)
-            else:
-                subject = ev["agent_id"] or ev["runtime_id"] or ev["metadata"].get("node_id")
-                print(f"{ev['timestamp']}  {ev['event_type'].upper():22} {subject}", flush=True)
-            seen += 1
-            if args.count and seen >= args.count:
-                return
+    await stream(args.node, args.token, args.types, args.since, args.count, args.json)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from gossipreg.cli_commands import add_client_options, add_commands
+    from gossipreg.version import __version__
+
     p = argparse.ArgumentParser(prog="gossipreg", description="Decentralized agent registry.")
+    p.add_argument("--version", action="version", version=f"gossipreg {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    add_commands(sub)
 
     sub.add_parser("keygen", help="print a new random key for a key file")
 
     d = sub.add_parser("demo", help="run a live mesh on loopback and watch it work")
     d.add_argument("--nodes", type=int, default=3, help="runtimes to start (2..8)")
 
-    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM")
-    n.add_argument("--name", required=True)
-    n.add_argument("--bind", default="127.0.0.1:7946", help="HOST:PORT (port 0 = any)")
-    n.add_argument("--advertise", help="HOST:PORT peers should use, if not the bind address")
-    n.add_argument("--join", action="append", default=[], metavar="HOST:PORT")
-    n.add_argument("--cluster")
-    n.add_argument("--key-file", help="base64 keys, one per line, the first one signs")
-    n.add_argument("--token", help="bearer token required by the HTTP API")
-    n.add_argument("--profile", choices=PROFILES, default="lan")
-    n.add_argument("--log-level", default="warning")
+    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM",
+                       description="Run a node. Every setting also comes from a TOML file "
+                                   "(--config) or GOSSIPREG_* variables; flags win.")
+    from gossipreg.node_command import add_node_arguments
+
+    add_node_arguments(n)
 
     for name, help_ in (("agents", "list agents a node sees"), ("members", "list members"),
                         ("events", "stream a node's events")):
         q = sub.add_parser(name, help=help_)
-        q.add_argument("--node", required=True, help="HOST:PORT of a running node")
-        q.add_argument("--token")
-        q.add_argument("--json", action="store_true")
+        add_client_options(q)
         if name == "agents":
-            q.add_argument("--capability")
-            q.add_argument("--status")
-            q.add_argument("--runtime")
+            q.add_argument("--capability", help="capability terms to match (default: any)")
+            q.add_argument("--status", help="active, degraded, unhealthy, offline or any "
+                                            "(default: any)")
+            q.add_argument("--runtime", help="only this runtime's agents (default: any)")
         if name == "events":
             q.add_argument("--count", type=int, default=0, help="stop after N events")
+            q.add_argument("--types", help="only these types, comma-separated "
+                                           "(e.g. agent_status_changed,member_failed)")
+            q.add_argument("--since", metavar="ID",
+                           help="resume after this event id (a reset first if it is gone)")
+    add_search_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(),
+    logging.basicConfig(level=(getattr(args, "log_level", None) or "warning").upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.command == "node":
-            from gossipreg.io.transport import split_hostport
+            from gossipreg.node_command import run_node_command
 
-            for a in [args.bind, *args.join] + ([args.advertise] if args.advertise else []):
-                split_hostport(a)
-            return asyncio.run(_run_node(args))
+            return run_node_command(args)
         if args.command == "keygen":
             from gossipreg.io.keys import generate_key
 
@@ -178,8 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gossipreg.io.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
+        from gossipreg.cli_commands import COMMANDS, run_command
+        from gossipreg.io.validate import check_address
+
+        check_address(args.node, "--node")
+        if args.command in COMMANDS:
+            return run_command(args)
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(_query(args))
+            return asyncio.run(run_search(args) if args.command == "search" else _query(args))
         return 130
     except (ValueError, OSError) as e:
         print(f"gossipreg: {e}", file=sys.stderr)

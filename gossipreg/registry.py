@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+from gossipreg.core.cards import agent_capabilities, agent_card
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, JoinError
 from gossipreg.core.keyring import Keyring
+from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
-from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.io.runner import EventStream, GossipNode
 from gossipreg.io.transport import MemoryNetwork
@@ -73,11 +74,14 @@ class RegistryEvent:
     runtime_id: str | None = None
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Beyond kaizen: the event's id in its node's stream, to resume from (events(since=)).
+    event_id: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_core(cls, ev: CoreEvent) -> RegistryEvent:
+    def from_core(cls, ev: CoreEvent, stream_id: str | None = None) -> RegistryEvent:
         return cls(ev.event_type, ev.agent_id, ev.runtime_id,
-                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata))
+                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata),
+                   None if stream_id is None else f"{stream_id}-{ev.seq}")
 
 
 @dataclass
@@ -129,59 +133,18 @@ class _DroppingQueue(asyncio.Queue[RegistryEvent]):
         self.put_nowait(item)
 
 
-def _json_safe(card: Any) -> dict[str, Any] | None:
-    """A JSON-like copy of a card (kaizen cards may hold arbitrary objects)."""
-    if card is None:
-        return None
-    if not isinstance(card, dict):
-        card = {k: v for k, v in vars(card).items() if not k.startswith("_")} \
-            if hasattr(card, "__dict__") else {"card": str(card)}
-    out: dict[str, Any] = json.loads(json.dumps(card, default=str))
-    return out
-
-
 def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> list[str]:
-    """Capabilities of an agent, from (first match): ``explicit``; kaizen's ``_a2a_card`` dict
-    (``capability`` and ``capabilities``); an A2A agent card's skills (name, description, tags)
-    as ``agent_card``/``a2a_card``/``_a2a_card``; a ``capabilities`` attribute. Raises
-    ``InvalidArgumentError`` (a ``ValueError``) for a non-string capability."""
-    caps: list[Any] = []
+    """Capabilities of an agent, from (first match): ``explicit``; its card (kaizen's
+    ``_a2a_card`` dict: ``capability`` and ``capabilities``; an A2A card's skills: name,
+    description and tags) found as ``_a2a_card``/``a2a_card``/``agent_card``; a
+    ``capabilities`` attribute. Raises ``InvalidArgumentError`` (a ``ValueError``) for a
+    non-string capability or a card of an unknown kind."""
     if explicit is not None:
-        caps = list(explicit)
-    else:
-        card = next((c for c in (getattr(agent, n, None)
-                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
-                     if c is not None), None)
-        skills = (card.get("skills") if isinstance(card, dict)
-                  else getattr(card, "skills", None))
-        if isinstance(card, dict) and ("capability" in card or "capabilities" in card):
-            if card.get("capability") is not None:
-                caps.append(card["capability"])
-            more = card.get("capabilities")
-            if isinstance(more, str):
-                caps.append(more)
-            elif isinstance(more, list | tuple):
-                caps.extend(more)
-            elif more is not None:
-                caps.append(more)
-        elif skills:
-            for sk in skills:
-                get = sk.get if isinstance(sk, dict) else (lambda k, s=sk: getattr(s, k, None))
-                for k in ("name", "description"):
-                    if get(k):
-                        caps.append(get(k))
-                caps.extend(get("tags") or [])
-        else:
-            attr = getattr(agent, "capabilities", None)
-            if isinstance(attr, str):
-                caps = [attr]
-            elif isinstance(attr, list | tuple):
-                caps = list(attr)
-    for c in caps:
-        if not isinstance(c, str):
-            raise InvalidArgumentError(
-                f"capability must be a string, not {type(c).__name__}: {c!r}")
-    return list(dict.fromkeys(caps))
+        if isinstance(explicit, str) or not isinstance(explicit, Sequence):
+            # The HTTP API's and make_record's message: a string is not six capabilities.
+            raise InvalidArgumentError("capabilities must be a list of strings")
+        return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
+    return agent_capabilities(agent, agent_card(agent))
 
 
 class AgentRegistry:
@@ -206,6 +169,7 @@ class AgentRegistry:
             "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
             "auto_deregister_timeout": c.auto_deregister_timeout,
         }
+        self._make_node: Callable[[], GossipNode] | None = None
         if node is not None:
             self.node = node
             self._owns_node = False
@@ -214,10 +178,15 @@ class AgentRegistry:
             ncfg = base.model_copy(update=judge) if config is not None or node_config is None \
                 else base
             mesh = node_config is not None or bind is not None or bool(seeds)
-            self.node = GossipNode(
-                name or f"registry-{secrets.token_hex(4)}", bind=bind or "127.0.0.1:0",
-                advertise=advertise, seeds=seeds, config=ncfg, keyring=keyring,
-                network=None if mesh and network is None else (network or MemoryNetwork()))
+            net = None if mesh and network is None else (network or MemoryNetwork())
+            node_name = name or f"registry-{secrets.token_hex(4)}"
+
+            def make_node() -> GossipNode:
+                return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
+                                  seeds=seeds, config=ncfg, keyring=keyring, network=net)
+
+            self._make_node = make_node
+            self.node = make_node()
             self._owns_node = True
         self.event_queue: asyncio.Queue[RegistryEvent] = _DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
@@ -234,6 +203,11 @@ class AgentRegistry:
 
     # -------------------------------------------------------------- lifecycle
     async def _ensure_node(self) -> GossipNode:
+        if self.node.closed and self._make_node is not None:
+            # Started again after shutdown(): a fresh node (same name, address and seeds; a
+            # new generation, so peers see a restart) with empty local state.
+            self.node = self._make_node()
+            self._listening = False
         if not self.node.running:
             await self.node.start()
         if not self._listening:
@@ -241,10 +215,19 @@ class AgentRegistry:
             self.node.add_listener(self._on_core_event)
         return self.node
 
-    async def start(self) -> None:
+    async def start(self, wait_joined: float | None = None) -> None:
         """Start the node (joining the mesh if configured) and the background tasks.
-        Idempotent."""
+        Idempotent. With ``wait_joined`` (seconds) and seeds, wait until a seed answered; if
+        none did in time (or one refused this node's name), shut down and raise
+        :class:`~gossipreg.core.errors.JoinError` saying why."""
         await self._ensure_node()
+        if wait_joined is not None and self.node.seeds:
+            core = self.node.core
+            await self.node.wait_for(lambda: core.joined or bool(core.join_refused), wait_joined)
+            if not core.joined:
+                why = self.node.join_watch.describe()
+                await self.shutdown()
+                raise JoinError(f"not joined within {wait_joined:g} s: {why}")
         if self._running:
             return
         self._running = True
@@ -254,7 +237,9 @@ class AgentRegistry:
 
     async def shutdown(self) -> None:
         """Stop the tasks; leave the mesh gracefully and close the node if this registry
-        created it; clear local state (as kaizen does)."""
+        created it; clear local state (as kaizen does). The registry may be started again
+        afterwards: :meth:`start` (or any call, as before the first start) brings up a fresh
+        node with the same name, address and seeds and nothing registered."""
         self._running = False
         for task in (self._event_broadcaster_task, self._heartbeat_monitor_task):
             if task is not None:
@@ -316,14 +301,18 @@ class AgentRegistry:
         except TimeoutError:
             return None
 
-    async def events(self, types: Sequence[RegistryEventType] | None = None
-                     ) -> AsyncIterator[RegistryEvent]:
-        """Native API: ``async for event in registry.events(...)`` from now on."""
+    async def events(self, types: Sequence[RegistryEventType] | None = None,
+                     since: str | None = None) -> AsyncIterator[RegistryEvent]:
+        """Native API: ``async for event in registry.events(...)`` from now on, or after the
+        ``event_id`` ``since`` (as :meth:`GossipNode.subscribe`: a ``reset`` event first when
+        that position cannot be resumed; list again then)."""
         await self._ensure_node()
-        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size))
+        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size),
+                                     since=since)
+        stream_id = self.node.ring.stream_id
         try:
             async for ev in stream:
-                yield RegistryEvent.from_core(ev)
+                yield RegistryEvent.from_core(ev, stream_id)
         finally:
             stream.close()
 
@@ -339,22 +328,24 @@ class AgentRegistry:
         *,
         capabilities: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        card: Any = None,
     ) -> str:
         """Register ``agent`` on this node under ``runtime_id``; returns its id (the argument,
         else ``agent.agent_id``, else ``"agent_" + 8 hex``). A duplicate id anywhere in the
-        mesh raises ``ValueError`` ("already registered")."""
+        mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
+        its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
+        description and capabilities not given come from it."""
         node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
-        caps = extract_capabilities(agent, capabilities)
-        card = next((c for c in (getattr(agent, n, None)
-                                 for n in ("_a2a_card", "a2a_card", "agent_card"))
-                     if c is not None), None)
-        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or aid
-        description = getattr(agent, "description", None) or (
-            card.get("description") if isinstance(card, dict) else None) or ""
+        card_dict = agent_card(agent, card)
+        caps = (list(capabilities) if capabilities is not None
+                else agent_capabilities(agent, card_dict))
+        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
+            card_dict.get("name") if card_dict is not None else None) or aid
+        description = getattr(agent, "description", None) or ""
         record = make_record(
             aid, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
-            tags=tags, card=_json_safe(card), max_concurrency=max_concurrency,
+            tags=tags, card=card_dict, max_concurrency=max_concurrency,
             memory_limit_mb=memory_limit_mb, budget_limit_usd=budget_limit_usd,
             registered_at=time.time())
         if node.get(aid) is not None:
@@ -435,7 +426,8 @@ class AgentRegistry:
         from the local replica's index."""
         node = await self._ensure_node()
         self.total_queries += 1
-        return [self._metadata(v) for v in node.find(capability, status=status_filter)]
+        return [self._metadata(v)
+                for v in node.find(Query.of(capability, status=status_filter))]
 
     async def find_agents(
         self, capability: str | Sequence[str] = "", *,
@@ -446,9 +438,21 @@ class AgentRegistry:
         """Native query: several terms (AND), runtime, tags, node, limit and offset."""
         node = await self._ensure_node()
         self.total_queries += 1
-        views = node.find(capability, status=status, runtime_id=runtime_id, tags=tags,
-                          node_id=node_id, limit=limit, offset=offset)
+        views = node.find(Query.of(capability, status=status, runtime_id=runtime_id,
+                                   tags=tags, node_id=node_id, limit=limit, offset=offset))
         return [self._metadata(v) for v in views]
+
+    async def search(self, text: str, filters: Mapping[str, Any] | None = None,
+                     limit: int | None = 10, offset: int = 0
+                     ) -> list[tuple[AgentMetadata, float]]:
+        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
+        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
+        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
+        unless ``status`` is given)."""
+        node = await self._ensure_node()
+        self.total_queries += 1
+        return [(self._metadata(h.agent), h.score)
+                for h in node.search(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)
@@ -462,46 +466,44 @@ class AgentRegistry:
         """Agent id -> metadata of every agent this node sees."""
         if not self.node.running:
             return {}
-        return {aid: self._metadata(v) for aid, v in self.node.core.dir.view.visible.items()}
+        return {aid: self._metadata(v) for aid, v in self.node.read.visible.items()}
 
     @property
     def runtime_agents(self) -> dict[str, set[str]]:
         """Runtime id -> ids of its visible agents."""
         if not self.node.running:
             return {}
-        return self.node.core.dir.view.runtimes()
+        return self.node.read.runtimes()
 
     @property
     def capability_index(self) -> dict[str, set[str]]:
         """Lower-cased capability string -> agent ids."""
         if not self.node.running:
             return {}
-        return {c: set(ids) for c, ids in self.node.core.dir.view.index.capability_map().items()}
+        return {c: set(ids) for c, ids in self.node.read.capability_map().items()}
 
     @property
     def status_index(self) -> dict[AgentStatus, set[str]]:
         if not self.node.running:
             return {s: set() for s in AgentStatus}
-        idx = self.node.core.dir.view.index
-        return {s: set(idx.ids_by_status(s)) for s in AgentStatus}
+        read = self.node.read
+        return {s: set(read.ids_by_status(s)) for s in AgentStatus}
 
     async def get_metrics(self) -> dict[str, Any]:
         """kaizen's metrics keys, plus mesh figures."""
         node = await self._ensure_node()
-        view = node.core.dir.view
-        counts = view.index.status_counts()
-        runtimes = view.index.runtimes()
-        members = node.members()
+        st = node.read.stats()
+        counts, runtimes = st.status_counts, st.runtimes
         return {
-            "total_agents": len(view.visible),
+            "total_agents": st.agents,
             "total_runtimes": len(runtimes),
             "status_distribution": {s.value: counts.get(s, 0) for s in AgentStatus},
             "runtime_distribution": runtimes,
             "total_queries": self.total_queries,
             "total_registrations": self.total_registrations,
             "total_deregistrations": self.total_deregistrations,
-            "capability_index_size": view.index.distinct_capabilities(),
-            "events_dropped": getattr(self.event_queue, "dropped", 0) + view.events_dropped,
+            "capability_index_size": st.distinct_capabilities,
+            "events_dropped": getattr(self.event_queue, "dropped", 0) + st.events_dropped,
             "node_id": node.name,
-            "members_alive": sum(1 for m in members if m.state == 0),
+            "members_alive": st.members[MemberState.ALIVE],
         }

@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"crash detection: first {_fmt(d['first'], ' s')}, all {_fmt(d['all'], ' s')} "
           f"(suspicion timeout {rep['suspicion_bound_s']['min']:.1f}.."
           f"{rep['suspicion_bound_s']['max']:.1f} s)")
+    if rep["heal_s"]:
+        heals = ", ".join(_fmt(h, " s") for h in rep["heal_s"])
+        print(f"partition heal (from the heal until every live node sees every other ALIVE):"
+              f" {heals}")
     print(f"false DEAD verdicts: {rep['false_dead']}")
     for v in rep["false_dead_verdicts"]:
         print(f"  t={v['t']:.3f}s {v['observer']} declared {v['subject']} DEAD")

@@ -19,11 +19,14 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.hlc import HybridClock
 from gossipreg.core.index import CapabilityIndex
 from gossipreg.core.node import Node
+from gossipreg.core.query import Query
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, make_record
 from gossipreg.core.replica import Replica
 from gossipreg.core.types import AgentRecord, AgentStatus
@@ -51,8 +54,11 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
-def timed(fn: Callable[[], object], reps: int) -> tuple[list[float], object]:
-    times, out = [], None
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], reps: int) -> tuple[list[float], T]:
+    times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         out = fn()
@@ -152,10 +158,11 @@ def bench(n: int, reps: int) -> dict[str, float]:
                              "status_per_s": len(picks) / st_s}
     row.update(store)
     for name, q in queries.items():
-        idx_t, got = timed(lambda q=q: node.find(q, status=None), reps)
+        query = Query.of(q, status=None)
+        idx_t, got = timed(partial(node.read.find, query), reps)
         scan_reps = max(3, reps // 20) if n >= 100_000 else reps // 4 or 1
-        scan_t, want = timed(lambda q=q: linear_scan(records, q), scan_reps)
-        assert [v.agent_id for v in got] == want, f"index disagrees with scan on {q!r}"  # type: ignore[union-attr]
+        scan_t, want = timed(partial(linear_scan, records, q), scan_reps)
+        assert [v.agent_id for v in got] == want, f"index disagrees with scan on {q!r}"
         row[f"{name}_p50_ms"] = statistics.median(idx_t) * 1e3
         row[f"{name}_p99_ms"] = pct(idx_t, 0.99) * 1e3
         row[f"{name}_scan_p50_ms"] = statistics.median(scan_t) * 1e3

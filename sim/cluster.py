@@ -271,7 +271,7 @@ class Cluster:
 
     # ----------------------------------------------------------------- checks
     def member_view(self, name: str) -> dict[str, MemberState]:
-        return {m.node_id: m.state for m in self.node(name).member_list()}
+        return {m.node_id: m.state for m in self.node(name).read.members()}
 
     def members_agree(self, names: Iterable[str] | None = None) -> bool:
         """Every node sees the same members running (ALIVE or SUSPECT) in the same state.
@@ -296,8 +296,8 @@ class Cluster:
         if not names:
             return True
         # One state at a time: at 1,000 nodes x 10,000 agents, holding them all costs gigabytes.
-        first = self.node(names[0]).dir.replica.live_state()
-        return all(self.node(n).dir.replica.live_state() == first for n in names[1:])
+        first = self.node(names[0]).read.replica_state()
+        return all(self.node(n).read.replica_state() == first for n in names[1:])
 
     def visible_agents(self, name: str) -> dict[str, str]:
-        return {a: v.status.value for a, v in self.node(name).dir.view.visible.items()}
+        return {a: v.status.value for a, v in self.node(name).read.visible.items()}

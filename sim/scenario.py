@@ -19,20 +19,32 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["SCENARIOS", "Action", "Plan", "plan"]
+from sim.faults import Crash, Fault, Heal, Join, Leave, Partition, Pause, Resume, SetLoss
+
+__all__ = ["SCENARIOS", "Action", "Plan", "Work", "plan"]
 
 SCENARIOS = ("steady", "crash", "partition", "churn", "flaky")
 
 
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One workload operation by ``node``; ``draw`` (uniform in [0, 1)) picks which."""
+
+    node: str
+    draw: float
+
+
 @dataclass(order=True)
 class Action:
-    """``kind`` with its arguments, at virtual time ``at``."""
+    """A fault or a workload operation, at virtual time ``at`` (``seq`` orders ties)."""
 
     at: float
     seq: int
-    kind: str = field(compare=False)
-    args: tuple[str, ...] = field(compare=False, default=())
-    value: float = field(compare=False, default=0.0)
+    op: Fault | Work = field(compare=False)
+
+    @property
+    def label(self) -> str:
+        return type(self.op).__name__.lower()
 
 
 @dataclass
@@ -54,10 +66,10 @@ def plan(scenario: str, names: list[str], duration: float, start: float, seed: i
     faulty: set[str] = set()
     seq = 0
 
-    def add(at: float, kind: str, *args: str, value: float = 0.0) -> None:
+    def add(at: float, op: Fault | Work) -> None:
         nonlocal seq
         seq += 1
-        acts.append(Action(at, seq, kind, args, value))
+        acts.append(Action(at, seq, op))
 
     end = start + duration
     last_fault = start
@@ -65,7 +77,7 @@ def plan(scenario: str, names: list[str], duration: float, start: float, seed: i
     if scenario == "crash" and others:
         victim = rng.choice(others)
         t = start + duration / 3
-        add(t, "crash", victim)
+        add(t, Crash(victim))
         faulty.add(victim)
         log.append(f"t={t:.1f}s crash {victim}")
         last_fault = t
@@ -74,8 +86,8 @@ def plan(scenario: str, names: list[str], duration: float, start: float, seed: i
         shuffled = rng.sample(names, len(names))
         a, b = sorted(shuffled[:half]), sorted(shuffled[half:])
         t1, t2 = start + duration / 4, start + duration / 2
-        add(t1, "partition", *a, value=float(len(a)))
-        add(t2, "repair")
+        add(t1, Partition(tuple(a), tuple(b)))
+        add(t2, Heal())
         log.append(f"t={t1:.1f}s partition {len(a)} | {len(b)} nodes; t={t2:.1f}s heal")
         last_fault = t2
     elif scenario == "churn" and others:
@@ -83,8 +95,8 @@ def plan(scenario: str, names: list[str], duration: float, start: float, seed: i
         leavers = rng.sample(others, min(len(others) // 3 or 1, 5))
         t = start + step
         for i, victim in enumerate(leavers):
-            add(t, "leave", victim)
-            add(t + step / 2, "join", f"j{i}")
+            add(t, Leave(victim))
+            add(t + step / 2, Join(f"j{i}"))
             faulty.add(victim)
             log.append(f"t={t:.1f}s {victim} leaves; t={t + step / 2:.1f}s j{i} joins")
             last_fault = t + step / 2
@@ -94,21 +106,21 @@ def plan(scenario: str, names: list[str], duration: float, start: float, seed: i
         burst = max(3 * loss, 0.2)
         t = start + 5.0
         while t + 5.0 < end:
-            add(t, "loss", value=burst)
-            add(t + 5.0, "loss", value=loss)
+            add(t, SetLoss(burst))
+            add(t + 5.0, SetLoss(loss))
             last_fault = t + 5.0
             t += 30.0
         t = start + 2.0
         while t + 1.0 < end:
-            add(t, "pause", slow)
-            add(t + 1.0, "resume", slow)
+            add(t, Pause(slow))
+            add(t + 1.0, Resume(slow))
             last_fault = max(last_fault, t + 1.0)
             t += 10.0
         log.append(f"loss bursts of {burst:.0%} for 5 s every 30 s; {slow} stops 1 s every 10 s")
     if not idle and write_rate > 0:
         t = start + rng.expovariate(write_rate)
         while t < end:
-            add(t, "work", rng.choice(names), value=rng.random())
+            add(t, Work(rng.choice(names), rng.random()))
             t += rng.expovariate(write_rate)
     acts.sort()
     return Plan(acts, last_fault, faulty, log)

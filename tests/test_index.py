@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.index import CapabilityIndex
+from gossipreg.core.query import Query
 from gossipreg.core.types import AgentStatus
 
 STATUSES = list(AgentStatus)
@@ -82,7 +83,8 @@ def test_index_matches_brute_force(actions: list[Any], q: str | list[str],
         elif aid in model:
             idx.set_status(aid, arg)
             model[aid]["status"] = arg
-    got = idx.find(q, status=status, runtime_id=runtime, tags=tags, limit=limit, offset=offset)
+    got = idx.find(Query.of(q, status=status, runtime_id=runtime, tags=tags, limit=limit,
+                             offset=offset))
     assert got == brute(model, q, status, runtime, tags, limit, offset)
     assert len(idx) == len(model)
 
@@ -95,9 +97,9 @@ def test_ranking_by_word_overlap_then_registration_order() -> None:
                registered_at=1.0)
     idx.upsert("weak", ["decoder"], status=AgentStatus.ACTIVE, runtime_id="r",
                registered_at=0.0)
-    assert idx.find("code") == ["early", "late", "weak"]
-    assert idx.find("code generation") == ["late"]
-    assert idx.find(["code", "generation"]) == ["early", "late"]
+    assert idx.find(Query.of("code")) == ["early", "late", "weak"]
+    assert idx.find(Query.of("code generation")) == ["late"]
+    assert idx.find(Query.of(["code", "generation"])) == ["early", "late"]
 
 
 def test_bad_input_raises_typed_errors() -> None:
@@ -107,9 +109,9 @@ def test_bad_input_raises_typed_errors() -> None:
                    registered_at=0.0)
     assert "a" not in idx
     with pytest.raises(InvalidArgumentError):
-        idx.find("x", limit=-1)
+        Query.of("x", limit=-1)
     with pytest.raises(InvalidArgumentError):
-        idx.find(5)  # type: ignore[arg-type]
+        Query.of(5)  # type: ignore[arg-type]
 
 
 def test_compaction_keeps_results() -> None:
@@ -119,6 +121,6 @@ def test_compaction_keeps_results() -> None:
                    runtime_id="r", registered_at=float(i))
     for i in range(0, 3000, 2):
         idx.remove(f"a{i}")
-    assert idx.find("skill 2999") == ["a2999"]
-    assert len(idx.find("shared", limit=None)) == 1500
+    assert idx.find(Query.of("skill 2999")) == ["a2999"]
+    assert len(idx.find(Query.of("shared", limit=None))) == 1500
     assert idx.distinct_capabilities() == 1501

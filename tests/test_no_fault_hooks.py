@@ -8,6 +8,7 @@ import argparse
 import re
 
 from gossipreg.cli import _parser
+from gossipreg.core.config import NodeConfig
 from gossipreg.io.runner import GossipNode
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
@@ -16,10 +17,19 @@ ROUTES = {
     ("GET", "/v1/agents"), ("POST", "/v1/agents"), ("GET", "/v1/agents/{agent_id}"),
     ("DELETE", "/v1/agents/{agent_id}"), ("PUT", "/v1/agents/{agent_id}/status"),
     ("POST", "/v1/agents/{agent_id}/heartbeat"), ("GET", "/v1/members"),
-    ("GET", "/v1/health"), ("GET", "/v1/events"), ("GET", "/metrics"),
+    ("GET", "/v1/health"), ("GET", "/v1/health/ready"), ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/events"), ("POST", "/v1/events/ticket"),
+    ("GET", "/metrics"), ("GET", "/v1/agents/{agent_id}/card"),
+    ("GET", "/.well-known/ard.json"), ("GET", "/.well-known/ai-catalog.json"),
+    ("POST", "/ard/v1/search"), ("GET", "/ard/v1/agents"),
+    ("GET", "/ard/v1/agents/{identifier}"), ("POST", "/ard/v1/explore"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
-                "--key-file", "--token", "--profile", "--log-level"}
+                "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",
+                "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca",
+                # every protocol knob of NodeConfig has its flag (checked against the model)
+                *(f"--{k.replace('_', '-')}" for k in NodeConfig.model_fields
+                  if k != "cluster")}
 FAULTY = re.compile(r"block|partition|control|fault|drop_|loss|delay|cut|isolat", re.I)
 
 

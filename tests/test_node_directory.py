@@ -7,6 +7,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import AgentExistsError
 from gossipreg.core.messages import Tag, WriteMsg, encode
+from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, RegistryEventType
 from sim.cluster import Cluster
@@ -43,12 +44,12 @@ def everywhere(c: Cluster, pred: object) -> bool:
 def test_registration_visible_everywhere_with_events_in_order() -> None:
     c = make(10)
     reg(c, "n3", "a1", "rt-x", ["Python code generation"])
-    took = c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    took = c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     assert took is not None and took < 2.0
     for name in c.live():
         evs = agent_events(c, name, runtime="rt-x")
         assert evs[:2] == [E.RUNTIME_JOINED, E.AGENT_REGISTERED], (name, evs)
-        found = c.node(name).find("python")
+        found = c.node(name).read.find(Query.of("python"))
         assert [v.agent_id for v in found] == ["a1"]
         assert found[0].node_id == "n3"
 
@@ -57,15 +58,15 @@ def test_deregistration_everywhere_then_runtime_left() -> None:
     c = make(5)
     reg(c, "n1", "a1", "rt", ["x"])
     reg(c, "n1", "a2", "rt", ["y"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a2") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is not None), 5.0)
     assert c.node("n1").deregister("a1", c.now) is True
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is None), 5.0)
     for name in c.live():
         assert E.RUNTIME_LEFT not in agent_events(c, name, runtime="rt")
     # From another node: forwarded to the owner.
     out = c.node("n4").deregister("a2", c.now)
     assert isinstance(out, Pending)
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a2") is None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is None), 5.0)
     for name in c.live():
         evs = agent_events(c, name, runtime="rt")
         assert evs[-2:] == [E.AGENT_DEREGISTERED, E.RUNTIME_LEFT], (name, evs)
@@ -74,7 +75,7 @@ def test_deregistration_everywhere_then_runtime_left() -> None:
 def test_duplicate_registration_raises() -> None:
     c = make(3)
     reg(c, "n0", "a1", "rt", ["x"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     try:
         c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now)
     except AgentExistsError as e:
@@ -86,12 +87,12 @@ def test_duplicate_registration_raises() -> None:
 def test_status_from_non_owner_wins_by_hlc() -> None:
     c = make(5)
     reg(c, "n0", "a1", "rt", ["x"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now)
     c.run_for(0.5)
     c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now)
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("a1").status is AgentStatus.UNHEALTHY), 5.0) is not None
+        c, lambda n: n.read.get("a1").status is AgentStatus.UNHEALTHY), 5.0) is not None
     for name in c.live():
         changes = [e for e in c.nodes[name].events if e.event_type is E.AGENT_STATUS_CHANGED]
         assert changes[-1].metadata["new_status"] == "unhealthy"
@@ -104,16 +105,16 @@ def test_heartbeats_then_silence_unhealthy_then_deregistered() -> None:
         c.node("n1").heartbeat("a1", c.now)
         c.run_for(1.0)
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("a1").heartbeat_count == 4), 5.0) is not None
+        c, lambda n: n.read.get("a1").heartbeat_count == 4), 5.0) is not None
     for name in c.live():
         assert E.AGENT_HEARTBEAT in agent_events(c, name, "a1")
     # Heartbeat through a non-owner is forwarded.
     assert isinstance(c.node("n3").heartbeat("a1", c.now), Pending)
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("a1").heartbeat_count == 5), 5.0) is not None
+        c, lambda n: n.read.get("a1").heartbeat_count == 5), 5.0) is not None
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("a1").status is AgentStatus.UNHEALTHY), 10.0) is not None
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 15.0)
+        c, lambda n: n.read.get("a1").status is AgentStatus.UNHEALTHY), 10.0) is not None
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is None), 15.0)
     for name in c.live():
         evs = agent_events(c, name, runtime="rt")
         assert evs[-2:] == [E.AGENT_DEREGISTERED, E.RUNTIME_LEFT]
@@ -122,11 +123,11 @@ def test_heartbeats_then_silence_unhealthy_then_deregistered() -> None:
 def test_crashed_owner_agents_offline_then_deregistered() -> None:
     c = make(5, auto_deregister_timeout=20.0, heartbeat_timeout=None)
     reg(c, "n2", "a1", "rt2", ["x"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     c.crash("n2")
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("a1").status is AgentStatus.OFFLINE), 40.0) is not None
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is None), 30.0)
+        c, lambda n: n.read.get("a1").status is AgentStatus.OFFLINE), 40.0) is not None
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is None), 30.0)
     for name in c.live():
         evs = agent_events(c, name, runtime="rt2")
         assert E.AGENT_STATUS_CHANGED in evs
@@ -136,10 +137,10 @@ def test_crashed_owner_agents_offline_then_deregistered() -> None:
 def test_leave_removes_agents_at_once() -> None:
     c = make(5)
     reg(c, "n4", "a1", "rt4", ["x"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("a1") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     c.leave("n4")
     others = ["n0", "n1", "n2", "n3"]
-    assert c.run_until_true(lambda: all(c.node(s).get("a1") is None for s in others), 2.0)
+    assert c.run_until_true(lambda: all(c.node(s).read.get("a1") is None for s in others), 2.0)
     for s in others:
         assert E.AGENT_STATUS_CHANGED not in agent_events(c, s, "a1")
 
@@ -147,15 +148,15 @@ def test_leave_removes_agents_at_once() -> None:
 def test_restart_old_agents_do_not_come_back() -> None:
     c = make(4, heartbeat_timeout=None)
     reg(c, "n3", "old", "rt3", ["x"])
-    assert c.run_until_true(lambda: everywhere(c, lambda n: n.get("old") is not None), 5.0)
+    assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("old") is not None), 5.0)
     c.crash("n3")
     c.run_for(2.0)
     c.restart("n3", ["n0"])
     reg(c, "n3", "new", "rt3", ["y"])
     assert c.run_until_true(lambda: everywhere(
-        c, lambda n: n.get("new") is not None and n.get("old") is None), 15.0) is not None
+        c, lambda n: n.read.get("new") is not None and n.read.get("old") is None), 15.0) is not None
     c.run_for(60.0)
-    assert everywhere(c, lambda n: n.get("old") is None)
+    assert everywhere(c, lambda n: n.read.get("old") is None)
 
 
 def test_partition_heals_and_directories_converge() -> None:
@@ -165,13 +166,13 @@ def test_partition_heals_and_directories_converge() -> None:
     reg(c, "n1", "left-side", "rtA", ["alpha"])
     reg(c, "n4", "right-side", "rtB", ["beta"])
     c.run_for(30.0)
-    assert all(c.node(x).get("right-side") is None for x in a)
-    assert all(c.node(y).get("left-side") is None for y in b)
+    assert all(c.node(x).read.get("right-side") is None for x in a)
+    assert all(c.node(y).read.get("left-side") is None for y in b)
     c.repair()
     ok = c.run_until_true(
         lambda: c.all_alive_everywhere() and c.replicas_equal()
-        and everywhere(c, lambda n: n.get("left-side") is not None
-                       and n.get("right-side") is not None), 60.0)
+        and everywhere(c, lambda n: n.read.get("left-side") is not None
+                       and n.read.get("right-side") is not None), 60.0)
     assert ok is not None
 
 
@@ -186,11 +187,12 @@ def _missed_last_write(beacon_delay: float) -> tuple[float | None, int]:
     others = [n for n in c.live() if n != "n5"]
     # Until every copy of the write is sent (the beacon is not due yet).
     assert c.run_until_true(
-        lambda: all(c.node(n).get("lonely") is not None and c.node(n).queue_depth() == 0
-                    for n in others), 1.5) is not None
+        lambda: all(c.node(n).read.get("lonely") is not None
+                    and c.node(n).read.stats().queue_depth == 0 for n in others),
+        1.5) is not None
     assert c.now - start < 1.5
     c.unclog("n5")
-    took = c.run_until_true(lambda: c.node("n5").get("lonely") is not None, 8.0)
+    took = c.run_until_true(lambda: c.node("n5").read.get("lonely") is not None, 8.0)
     return took, c.node("n5").metrics.gap_repairs
 
 
@@ -215,18 +217,18 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     c.clog("n2")
     reg(c, "n0", "x", "rt", ["a"])
     reg(c, "n0", "y", "rt", ["b"])
-    second = n0._write_q.peek(("n0", "agent/y"))
+    second = n0.out.queued_write("n0", "agent/y")
     assert second is not None
     c.run_for(3.0)  # every copy sent; n2 heard none
     c.unclog("n2")
     opened = c.now
     n2.handle_packet(n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second))]), c.now)
     c.drain(c.nodes["n2"])
-    assert n2.get("y") is not None and n2.get("x") is None
+    assert n2.read.get("y") is not None and n2.read.get("x") is None
     assert n2.ae.next_deadline() == opened + 2.0
     c.run_until(opened + 1.99)
     assert n2.metrics.gap_repairs == 0
-    took = c.run_until_true(lambda: n2.get("x") is not None, 3.0)
+    took = c.run_until_true(lambda: n2.read.get("x") is not None, 3.0)
     assert took is not None and c.now - opened < 2.5
     assert n2.metrics.gap_repairs == 1
     assert not n2.dir.replica.gaps()
@@ -260,15 +262,15 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
     n0, n2 = c.node("n0"), c.node("n2")
     n0.register(make_record("x", "X", "rt", ["a"]), c.now)
     n0.heartbeat("x", c.now)
-    record = n0._write_q.peek(("n0", "agent/x"))
-    beat = n0._write_q.peek(("n0", "hb/x"))
+    record = n0.out.queued_write("n0", "agent/x")
+    beat = n0.out.queued_write("n0", "hb/x")
     assert record is not None and beat is not None
     assert n2.dir.apply_write(beat, c.now) and n2.dir.apply_write(record, c.now)
-    assert n2.get("x") is not None
+    assert n2.read.get("x") is not None
     c.crash("n0")
     c.restart("n0", ["n1"])
     c.unclog("n2")
     assert c.run_until_true(lambda: n2.members.get("n0") is not None
                             and n2.members.get("n0").generation  # type: ignore[union-attr]
                             == c.node("n0").generation, 30.0) is not None
-    assert n2.get("x") is None
+    assert n2.read.get("x") is None

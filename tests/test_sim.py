@@ -4,19 +4,27 @@ over random fault schedules (partitions, loss up to 20%, crashes, pauses, restar
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import sim.run
+import sim.workload
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.formulas import push_pull_scale, suspicion_timeout_bounds
+from gossipreg.core.formulas import (
+    convergence_bound,
+    push_pull_scale,
+    suspicion_timeout_bounds,
+)
 from gossipreg.core.records import make_record
+from sim.checks import Checks, combine, summarise
 from sim.cluster import Cluster, NetOptions, SimNode
 from sim.run import Options, run
 from sim.scenario import SCENARIOS
@@ -80,24 +88,21 @@ def test_two_workers_split_the_nodes_and_agree(scenario: str) -> None:
 
 
 def test_a_failing_worker_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sim.run._Runner._apply
+    real = sim.workload.Workload.work
+    lead = os.getpid()  # worker 0; worker 1 is its fork
 
-    def failing(self: sim.run._Runner, kind: str, *args: object) -> None:
-        if self.link is not None and self.link.index == 1 and kind == "work":
-            raise ValueError("boom")
-        real(self, kind, *args)  # type: ignore[arg-type]
+    def failing_in(worker: int) -> Any:
+        def work(self: sim.workload.Workload, who: str, draw: float, seq: int) -> None:
+            if (os.getpid() == lead) == (worker == 0):
+                raise ValueError("boom")
+            real(self, who, draw, seq)
+        return work
 
-    monkeypatch.setattr(sim.run._Runner, "_apply", failing)
+    monkeypatch.setattr(sim.workload.Workload, "work", failing_in(1))
     with pytest.raises(RuntimeError, match="worker"):
         run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
                     workers=2))
-
-    def failing_here(self: sim.run._Runner, kind: str, *args: object) -> None:
-        if self.link is not None and self.link.index == 0 and kind == "work":
-            raise ValueError("boom")
-        real(self, kind, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sim.run._Runner, "_apply", failing_here)
+    monkeypatch.setattr(sim.workload.Workload, "work", failing_in(0))
     with pytest.raises(ValueError, match="boom"):  # and worker 1 is not left spinning
         run(Options(nodes=8, agents_per_node=1, duration=20.0, scenario="steady", seed=1,
                     workers=2))
@@ -116,7 +121,7 @@ def test_cli_writes_json_and_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sim", "run", "--nodes", "6", "--duration", "30", "--scenario",
          "crash", "--seed", "2", "--quiet", "--json", str(out)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "seed 2" in proc.stdout and "crash detection" in proc.stdout
     rep = json.loads(out.read_text())
@@ -184,9 +189,48 @@ def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, floa
     # dead member + a full anti-entropy period + the longest suspicion + slack.
     hi = suspicion_timeout_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult, n,
                                   cfg.probe_interval)[1]
-    bound = cfg.reconnect_interval + push_pull_scale(cfg.push_pull_interval, n) + hi + 15.0
+    bound = convergence_bound(cfg.reconnect_interval, push_pull_scale(cfg.push_pull_interval, n),
+                              hi, slack=15.0)
     took = c.run_until_true(
         lambda: c.members_agree() and c.replicas_equal() and c.all_alive_everywhere(),
         bound, step=1.0)
     assert took is not None, (f"seed={seed} n={n} faults={faults}: not converged within "
                               f"{bound:.0f} s")
+
+
+def _three_converged() -> Cluster:
+    c = Cluster(3, NodeConfig.local(heartbeat_timeout=None))
+    c.add_node("n0")
+    c.add_node("n1", ["n0"])
+    c.add_node("n2", ["n0"])
+    c.node("n1").register(make_record("a1", "A", "rt", ["x"]), c.now)
+    c.drain(c.nodes["n1"])
+    assert c.run_until_true(lambda: combine([summarise(c)]).all, 20.0) is not None
+    return c
+
+
+def test_each_check_answers_its_own_question() -> None:
+    c = _three_converged()
+    assert combine([summarise(c)]) == Checks(True, True, True)
+    # A registration that one node cannot see yet: replicas differ, it is not visible
+    # everywhere, and the member tables still agree.
+    c.partition({"n0", "n1"}, {"n2"})
+    c.node("n0").register(make_record("a2", "B", "rt", ["y"]), c.now)
+    c.drain(c.nodes["n0"])
+    c.run_for(0.2)
+    assert combine([summarise(c)]) == Checks(False, True, False)
+    c.repair()
+    assert c.run_until_true(lambda: combine([summarise(c)]).all, 30.0) is not None
+    # A crash nobody has noticed yet: replicas and visibility agree, member tables do not
+    # (every survivor still holds n2 ALIVE).
+    c.crash("n2")
+    assert combine([summarise(c)]) == Checks(True, False, True)
+
+
+def test_checks_combine_worker_summaries() -> None:
+    c = _three_converged()
+    whole = summarise(c)
+    other = whole._replace(registered=whole.registered | {"ghost"})
+    assert combine([whole, other]) == Checks(True, True, False)
+    assert combine([whole, whole._replace(versions=None)]).replicas_equal is False
+    assert combine([whole, whole._replace(members_ok=False)]).member_tables_agree is False

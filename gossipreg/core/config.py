@@ -15,15 +15,39 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["NodeConfig"]
+from gossipreg.core.errors import ConfigError
+
+__all__ = ["NodeConfig", "describe_errors"]
+
+
+def describe_errors(e: ValidationError) -> str:
+    """One line per problem, ``knob: what is wrong (got value)``: the message every source of
+    settings (Python, flags, environment, file) reports."""
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if loc:
+            parts.append(f"{loc}: {msg} (got {err.get('input')!r})")
+        else:
+            parts.append(msg)
+    return "; ".join(parts)
 
 
 class NodeConfig(BaseModel):
     """Protocol settings of one node. Times are seconds, sizes bytes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        """Validate ``data``; raises :class:`ConfigError` (a ``ValueError``) naming each bad
+        knob."""
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise ConfigError(describe_errors(e)) from None
 
     cluster: str = Field("gossipreg", min_length=1, max_length=255,
                          description="Cluster name carried by every packet; others are dropped.")
@@ -88,6 +112,10 @@ class NodeConfig(BaseModel):
         262_144, ge=4096, description="Bytes of deltas in one anti-entropy message.")
     max_packet_size: int = Field(
         1_048_576, ge=65_536, description="Largest packet accepted or sent.")
+    event_ring_size: int = Field(
+        10_000, ge=0,
+        description="Recent events a running node keeps to replay to a stream that resumes "
+                    "(Last-Event-ID, subscribe(since=)); older positions get a reset.")
     hlc_max_drift: float = Field(
         60.0, gt=0,
         description="s a remote clock may run ahead before its stamps are not followed.")

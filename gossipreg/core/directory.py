@@ -3,12 +3,18 @@
 Rules:
 - Only the hosting node writes ``agent/`` and ``hb/`` keys; any node writes its own ``status/``
   key about any visible agent, stamped by its hybrid logical clock.
+- Every change reaches the view the same way: the replica reports typed changes, ``_apply``
+  hands them to ``View.apply`` as one batch and puts the events in the node's queue. Writes
+  received in one packet form one batch (``commit``).
 - The owner judges its agents' heartbeats (when ``heartbeat_timeout`` is set): silent for
-  ``heartbeat_timeout`` -> it writes UNHEALTHY (cause ``heartbeat_timeout``), silent for
-  ``auto_deregister_timeout`` -> it deregisters them. A heartbeat after such an UNHEALTHY
-  restores ACTIVE. One writer per verdict, so every node agrees.
+  ``heartbeat_timeout`` -> it writes UNHEALTHY (reason ``heartbeat_missed``), silent for
+  ``auto_deregister_timeout`` -> it deregisters them (``heartbeat_expired``). A heartbeat after
+  the verdict *withdraws* it (puts back our previous write, or deletes the key), so the newest
+  declaration by anyone else shows again: the judge never writes a fresh status that could
+  outrank a declaration it has not seen yet. One writer per verdict, so every node agrees.
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
-- When an agent stops being visible here, our own status write about it is deleted.
+- When an agent stops being visible here (a deregistration event), our own status write about
+  it is deleted with reason ``gone``.
 """
 
 from __future__ import annotations
@@ -16,23 +22,30 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.events import EventQueue
 from gossipreg.core.hlc import HybridClock
-from gossipreg.core.membership import MemberChange
-from gossipreg.core.messages import Request
+from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.messages import Message, Request
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
-from gossipreg.core.replica import OwnerDelta, Replica, Write
-from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState
-from gossipreg.core.view import View
+from gossipreg.core.replica import Change, OwnerDelta, Replica, Write
+from gossipreg.core.types import (
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    Cause,
+    MemberState,
+    RegistryEvent,
+    RegistryEventType,
+)
+from gossipreg.core.view import JUDGE_REASON, MemberChanged, View
 
-if TYPE_CHECKING:
-    from gossipreg.core.node import Node
-
-__all__ = ["Directory", "Pending", "Result"]
+__all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 
@@ -53,15 +66,30 @@ class Result:
     detail: str
 
 
-class Directory:
-    """Replica + view + the owner logic of one node."""
+class DirectoryOut(Protocol):
+    """Where the directory's messages go (the node's dissemination)."""
 
-    def __init__(self, node: Node, now: float) -> None:
-        self.node = node
-        cfg = node.cfg
-        self.replica = Replica(node.id, node.generation, cfg.tombstone_ttl)
-        self.view = View(node.id, self._member_state, self.replica, cfg.auto_deregister_timeout)
-        self.hlc = HybridClock(node.id, int(cfg.hlc_max_drift * 1000))
+    def send(self, addr: str, msg: Message) -> None: ...
+    def gossip_write(self, w: Write, now: float) -> None: ...
+    def beacon_after(self, now: float) -> None: ...
+
+
+class Directory:
+    """Replica + view + the owner logic of one node. ``wall`` turns the caller's ``now`` into
+    wall-clock seconds; events go to ``events``, messages to ``out``."""
+
+    def __init__(self, node_id: str, cfg: NodeConfig, members: MemberTable, replica: Replica,
+                 events: EventQueue, out: DirectoryOut, wall: Callable[[float], float],
+                 now: float) -> None:
+        self.id = node_id
+        self.cfg = cfg
+        self.members = members
+        self.events = events
+        self.out = out
+        self.wall = wall
+        self.replica = replica
+        self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout)
+        self.hlc = HybridClock(node_id, int(cfg.hlc_max_drift * 1000))
         self._last_hb: dict[str, float] = {}
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
         self._judge: list[tuple[float, str]] = []
@@ -69,34 +97,69 @@ class Directory:
         self._requests: dict[int, float] = {}
         self._req = 0
         self.results: deque[Result] = deque()
+        # Agents under our judge's UNHEALTHY verdict -> the write of ours it replaced.
+        self._verdicts: dict[str, StatusWrite | None] = {}
+        # Remote changes received but not yet handed to the view (one packet's worth).
+        self._pending: list[Change | MemberChanged] = []
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
-        m = self.node.members.get(owner)
+        m = self.members.get(owner)
         return None if m is None else (m.state, m.since)
 
     def _wall_ms(self, now: float) -> int:
-        return int(self.node.wall(now) * 1000)
+        return int(self.wall(now) * 1000)
+
+    # ------------------------------------------------------------ the pipeline
+    def _apply(self, changes: Sequence[Change | MemberChanged], now: float,
+               cause: Cause | None = None) -> None:
+        """Hand a batch (after anything pending) to the view; queue its events; delete our
+        own status writes about agents that disappeared (their deletion is a batch too)."""
+        if self._pending:
+            changes = [*self._pending, *changes]
+            self._pending = []
+        if not changes:
+            return
+        events = self.view.apply(changes, now, self.wall(now), cause)
+        self._react(events, now)
+
+    def _react(self, events: list[RegistryEvent], now: float) -> None:
+        self.events.extend(events)
+        gone = []
+        for ev in events:
+            if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
+                aid = ev.agent_id
+                assert aid is not None
+                if aid not in self.view.visible and self.replica.own_value(STATUS + aid):
+                    gone.append(self._delete(STATUS + aid, now, "gone"))
+        if gone:
+            self._apply([c for c in gone if c is not None], now)
+
+    def commit(self, now: float) -> None:
+        """Hand the pending remote changes to the view (at the end of a packet)."""
+        if self._pending:
+            self._apply([], now)
 
     # ------------------------------------------------------------ own writes
-    def _write(self, key: str, value: Any, now: float) -> None:
-        w = self.replica.write(key, value)
-        self.view.apply(self.node.id, key, value, False, self.node.wall(now))
+    def _write(self, key: str, value: Any, now: float) -> Change:
+        w, change = self.replica.put(key, value)
         self._gossip(w, now)
+        return change
 
-    def _delete(self, key: str, now: float) -> None:
-        w = self.replica.delete(key, now)
-        if w is not None:
-            self.view.apply(self.node.id, key, None, True, self.node.wall(now))
-            self._gossip(w, now)
+    def _delete(self, key: str, now: float, reason: str | None = None) -> Change | None:
+        out = self.replica.remove(key, now, reason)
+        if out is None:
+            return None
+        self._gossip(out[0], now)
+        return out[1]
 
     def _gossip(self, w: Write, now: float) -> None:
-        self.node.gossip_write(w)
-        self.node.beacon_after(now)
+        self.out.gossip_write(w, now)
+        self.out.beacon_after(now)
 
     def own_agents(self) -> list[str]:
         """Ids of the agents this node hosts, sorted."""
         n = len(AGENT)
-        return sorted(k[n:] for k in self.replica.keys_of(self.node.id)
+        return sorted(k[n:] for k in self.replica.keys_of(self.id)
                       if k.startswith(AGENT) and self.replica.own_value(k) is not None)
 
     def _owns(self, agent_id: str) -> bool:
@@ -104,44 +167,61 @@ class Directory:
 
     def register(self, record: AgentRecord, now: float) -> AgentView:
         aid = record.agent_id
+        self.commit(now)
         if aid in self.view.visible or self._owns(aid):
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
-            record = dataclasses.replace(record, registered_at=self.node.wall(now))
-        self._write(AGENT + aid, record, now)
+            record = dataclasses.replace(record, registered_at=self.wall(now))
+        self._apply([self._write(AGENT + aid, record, now)], now)
         self._last_hb[aid] = now
         self._arm(aid, now)
-        self._cleanup(now)
         return self.view.visible[aid]
 
-    def _remove_own(self, agent_id: str, now: float) -> None:
+    def _remove_own(self, agent_id: str, now: float, reason: Cause) -> None:
+        """Delete an agent's record, heartbeat and our status write in one batch (the record
+        first: a peer that gets them apart sees the deregistration first)."""
         self._last_hb.pop(agent_id, None)
-        for prefix in (AGENT, HB, STATUS):
-            self._delete(prefix + agent_id, now)
-        self._cleanup(now)
+        self._verdicts.pop(agent_id, None)
+        changes = [self._delete(AGENT + agent_id, now, reason._value_),
+                   self._delete(HB + agent_id, now),
+                   self._delete(STATUS + agent_id, now, "gone")]
+        self._apply([c for c in changes if c is not None], now)
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
         old: Heartbeat | None = self.replica.own_value(HB + agent_id)
         count = (old.count if old is not None else 0) + 1
-        self._write(HB + agent_id, Heartbeat(count, self._wall_ms(now)), now)
+        changes: list[Change | None] = [
+            self._write(HB + agent_id, Heartbeat(count, self._wall_ms(now)), now)]
         self._last_hb[agent_id] = now
         self._arm(agent_id, now)
-        v = self.view.visible.get(agent_id)
-        if v is not None and v.status is AgentStatus.UNHEALTHY:
-            w = self.view.declared(agent_id, v.record)
-            if w is not None and w.cause == "heartbeat_timeout":
-                self.set_status(agent_id, AgentStatus.ACTIVE, now, "heartbeat_resumed")
+        if agent_id in self._verdicts:
+            # Withdraw the verdict: our previous write shows again, or none.
+            before = self._verdicts.pop(agent_id)
+            changes.append(self._delete(STATUS + agent_id, now) if before is None
+                           else self._write(STATUS + agent_id, before, now))
+        self._apply([c for c in changes if c is not None], now)
 
-    def set_status(self, agent_id: str, status: AgentStatus, now: float, cause: str) -> bool:
+    def set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> bool:
+        """A caller's status write (``reason`` in their words)."""
+        self.commit(now)
         if agent_id not in self.view.visible:
             return False
-        stamp = self.hlc.now(self._wall_ms(now))
-        self._write(STATUS + agent_id, StatusWrite(status, stamp, cause[:64]), now)
+        self._verdicts.pop(agent_id, None)
+        self._set_status(agent_id, status, now, reason)
         return True
 
+    def _set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> None:
+        self._apply([self._status_write(agent_id, status, now, reason)], now)
+
+    def _status_write(self, agent_id: str, status: AgentStatus, now: float,
+                      reason: str) -> Change:
+        stamp = self.hlc.now(self._wall_ms(now))
+        return self._write(STATUS + agent_id, StatusWrite(status, stamp, reason[:64]), now)
+
     def deregister(self, agent_id: str, now: float) -> bool | Pending:
+        self.commit(now)
         if self._owns(agent_id):
-            self._remove_own(agent_id, now)
+            self._remove_own(agent_id, now, Cause.DEREGISTERED)
             return True
         return self._forward("deregister", agent_id, now)
 
@@ -155,19 +235,20 @@ class Directory:
         v = self.view.visible.get(agent_id)
         if v is None:
             return False
-        m = self.node.members.get(v.node_id)
+        m = self.members.get(v.node_id)
         if m is None or m.state not in _LIVE:
             return False
         self._req += 1
-        self._requests[self._req] = now + self.node.cfg.request_timeout
-        self.node.send(m.addr, Request(self._req, op, agent_id))
+        self._requests[self._req] = now + self.cfg.request_timeout
+        self.out.send(m.addr, Request(self._req, op, agent_id))
         return Pending(self._req)
 
     def serve_request(self, op: str, agent_id: str, now: float) -> tuple[bool, str]:
         if not self._owns(agent_id):
             return False, "unknown agent"
+        self.commit(now)
         if op == "deregister":
-            self._remove_own(agent_id, now)
+            self._remove_own(agent_id, now, Cause.DEREGISTERED)
         else:
             self._heartbeat_own(agent_id, now)
         return True, ""
@@ -176,55 +257,54 @@ class Directory:
         return self._requests.pop(req_id, None) is not None
 
     # --------------------------------------------------------------- merging
-    def _changed(self, changes: Iterable[tuple[str, str]], now: float) -> None:
-        wall = self.node.wall(now)
-        for owner, key in changes:
-            e = self.replica.get(owner, key)
-            if e is None or e.deleted:
-                self.view.apply(owner, key, None, True, wall)
-            else:
-                if type(e.value) is StatusWrite:
-                    self.hlc.observe(e.value.stamp, self._wall_ms(now))
-                self.view.apply(owner, key, e.value, False, wall)
-        self._cleanup(now)
-
     def apply_write(self, w: Write, now: float) -> bool:
+        """Merge a broadcast write now; True if it was news."""
+        news = self.receive_write(w, now)
+        self.commit(now)
+        return news
+
+    def receive_write(self, w: Write, now: float) -> bool:
+        """Merge a broadcast write; its changes wait for :meth:`commit` (the packet's end)."""
         changes = self.replica.apply_write(w, now)
-        self._changed(changes, now)
+        if changes:
+            if type(w.value) is StatusWrite:
+                self.hlc.observe(w.value.stamp, self._wall_ms(now))
+            self._pending.extend(changes)
         return bool(changes)
 
     def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
-        self._changed(self.replica.apply_delta(list(deltas), now), now)
+        changes = self.replica.apply_delta(list(deltas), now)
+        for c in changes:
+            v = c.new.value if c.new is not None else None
+            if type(v) is StatusWrite:
+                self.hlc.observe(v.stamp, self._wall_ms(now))
+        self._apply(changes, now)
 
-    def owner_changed(self, change: MemberChange, now: float) -> None:
+    def owner_changed(self, change: MemberChange, source: str | None, now: float) -> None:
+        """A member's state changed: its event and its agents' re-derivation are one batch
+        (with the old generation's keys when it restarted)."""
+        m = self.members.get(change.node_id)
+        assert m is not None
+        meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
+                                "incarnation": m.incarnation, "generation": m.generation}
+        if source is not None and change.new in (MemberState.SUSPECT, MemberState.DEAD):
+            meta["source"] = source
+        batch: list[Change | MemberChanged] = [
+            MemberChanged(change.node_id, change.old, change.new, change.restarted, meta)]
+        cause = None
         if change.restarted:
-            m = self.node.members.get(change.node_id)
-            if m is not None:
-                # The old generation's keys go all at once (holders first, then the agents are
-                # re-derived), as when an owner is forgotten: applied one by one in arrival
-                # order, a heartbeat that came before its record would be looked up without it.
-                keys = [k for _, k in self.replica.reset_owner(change.node_id, m.generation)]
-                self.view.forget_owner(change.node_id, keys, self.node.wall(now))
-        self.view.owner_changed(change.node_id, now, self.node.wall(now))
-        self._cleanup(now)
+            batch.extend(self.replica.reset_owner(change.node_id, m.generation))
+            cause = Cause.OWNER_RESTARTED
+        self._apply(batch, now, cause)
 
     def forget_owner(self, owner: str, now: float) -> None:
-        keys = [k for _, k in self.replica.forget_owner(owner)]
-        self.view.forget_owner(owner, keys, self.node.wall(now))
-        self._cleanup(now)
-
-    def _cleanup(self, now: float) -> None:
-        gone = self.view.disappeared
-        while gone:
-            aid = gone.pop()
-            if aid not in self.view.visible and self.replica.own_value(STATUS + aid) is not None:
-                self._delete(STATUS + aid, now)
+        self._apply(self.replica.forget_owner(owner), now, Cause.OWNER_FAILED)
 
     # ---------------------------------------------------------------- judges
     def _arm(self, agent_id: str, now: float) -> None:
         """Make sure the judge looks at ``agent_id`` by its next deadline. One heap entry per
         agent: a heartbeat only moves ``_last_hb``; the entry re-arms itself when it fires."""
-        cfg = self.node.cfg
+        cfg = self.cfg
         if cfg.heartbeat_timeout is None or agent_id in self._armed:
             return
         heapq.heappush(self._judge, (now + cfg.heartbeat_timeout, agent_id))
@@ -240,7 +320,7 @@ class Directory:
         return t
 
     def tick(self, now: float) -> None:
-        cfg = self.node.cfg
+        cfg = self.cfg
         while self._judge and self._judge[0][0] <= now:
             _, aid = heapq.heappop(self._judge)
             self._armed.discard(aid)
@@ -251,17 +331,19 @@ class Directory:
             unhealthy_at = last + cfg.heartbeat_timeout
             expire_at = last + cfg.auto_deregister_timeout
             if expire_at <= now:
-                self._remove_own(aid, now)
+                self._remove_own(aid, now, Cause.HEARTBEAT_EXPIRED)
                 continue
             if unhealthy_at <= now:
                 v = self.view.visible.get(aid)
-                if v is not None and v.status is not AgentStatus.UNHEALTHY:
-                    self.set_status(aid, AgentStatus.UNHEALTHY, now, "heartbeat_timeout")
+                if (v is not None and v.status is not AgentStatus.UNHEALTHY
+                        and aid not in self._verdicts):
+                    self._verdicts[aid] = self.replica.own_value(STATUS + aid)
+                    self._set_status(aid, AgentStatus.UNHEALTHY, now, JUDGE_REASON)
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
-        self.view.tick(now, self.node.wall(now))
+        self.commit(now)
+        self._react(self.view.tick(now, self.wall(now)), now)
         for req_id, deadline in list(self._requests.items()):
             if deadline <= now:
                 del self._requests[req_id]
                 self.results.append(Result(req_id, False, "timeout"))
-        self._cleanup(now)

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "GossipregError",
     "InvalidArgumentError",
+    "JoinError",
     "NodeStateError",
     "NotOwnerError",
 ]
@@ -36,6 +37,10 @@ class NotOwnerError(GossipregError):
 
 class NodeStateError(GossipregError, RuntimeError):
     """The node is in a state that does not allow the call (e.g. it has left)."""
+
+
+class JoinError(NodeStateError):
+    """No seed answered a join in the time allowed, or a seed refused this node's name."""
 
 
 class ConfigError(InvalidArgumentError):

@@ -6,6 +6,7 @@ import math
 
 __all__ = [
     "awareness_scale",
+    "convergence_bound",
     "miss_probability",
     "push_pull_scale",
     "retransmit_limit",
@@ -66,3 +67,13 @@ def push_pull_scale(interval: float, n: int, threshold: int = 32) -> float:
     if n <= threshold:
         return interval
     return interval * (math.ceil(math.log2(n) - math.log2(threshold)) + 1)
+
+
+def convergence_bound(reconnect_interval: float, push_pull_period: float,
+                      max_suspicion: float, slack: float = 10.0) -> float:
+    """How long after its last fault a cluster may take to agree again (the simulator's and
+    the tests' one bound): a DEAD member is re-contacted within ``reconnect_interval``, a full
+    anti-entropy exchange follows within one ``push_pull_period`` (already scaled to the
+    cluster's size), the longest suspicion (``max_suspicion``) expires or is refuted, plus
+    ``slack`` seconds for the gossip rounds in between."""
+    return reconnect_interval + push_pull_period + max_suspicion + slack

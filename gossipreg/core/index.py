@@ -14,17 +14,23 @@ shortest posting array among its 3-grams, verifies the substring on those candid
 expands to their agents. A query of one or two characters checks every distinct string (still
 no per-agent work). Removed strings are skipped while reading and compacted away once they make
 up half of the postings.
+
+Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
+name, keywords and text), and :meth:`CapabilityIndex.search` ranks by it under the same filters.
 """
 
 from __future__ import annotations
 
+import heapq
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus
+from gossipreg.core.query import Query
+from gossipreg.core.rank import LexicalRanker
+from gossipreg.core.types import AgentRecord, AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
 
@@ -124,6 +130,7 @@ class CapabilityIndex:
         # cost ~100 bytes per agent each.
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
         self._runtime_count: dict[str, int] = {}
+        self.ranker = LexicalRanker()
 
     # ----------------------------------------------------------------- strings
     def _intern(self, text: str) -> _Str:
@@ -177,8 +184,10 @@ class CapabilityIndex:
         self.put(agent_id, capabilities, status, runtime_id, registered_at, tags, node_id)
 
     def put(self, agent_id: str, capabilities: Sequence[str], status: AgentStatus,
-            runtime_id: str, registered_at: float, tags: Sequence[str], node_id: str) -> None:
-        """:meth:`upsert` for values known to be well-typed (a validated record's): no checks."""
+            runtime_id: str, registered_at: float, tags: Sequence[str], node_id: str,
+            record: AgentRecord | None = None) -> None:
+        """:meth:`upsert` for values known to be well-typed (a validated record's): no checks.
+        With ``record``, the ranker indexes its text too."""
         if agent_id in self._agents:
             self.remove(agent_id)  # first: it may release strings the new entry takes again
         strings = self._strings
@@ -195,6 +204,8 @@ class CapabilityIndex:
             frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id)
         self._status_count[status] += 1
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
+        if record is not None:
+            self.ranker.put(agent_id, record)
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
@@ -207,6 +218,7 @@ class CapabilityIndex:
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
+        self.ranker.remove(agent_id)
         self._status_count[a.status] -= 1
         left = self._runtime_count[a.runtime] - 1
         if left:
@@ -240,28 +252,11 @@ class CapabilityIndex:
                 out.append(s)
         return out
 
-    def find(self, capability: str | Sequence[str], *,
-             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
-             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-             offset: int = 0) -> list[str]:
-        """Ids of matching agents, best first. A sequence of terms means AND."""
-        if isinstance(capability, str):
-            terms = [capability]
-        elif isinstance(capability, list | tuple):
-            terms = list(capability)
-        else:
-            raise InvalidArgumentError(
-                f"capability must be a string or a list of strings, not "
-                f"{type(capability).__name__}")
-        for t in terms:
-            if not isinstance(t, str):
-                raise InvalidArgumentError(f"capability must be a string, not {type(t).__name__}")
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidArgumentError("limit must be a non-negative integer")
-        if type(offset) is not int or offset < 0:
-            raise InvalidArgumentError("offset must be a non-negative integer")
-        if not terms:
-            terms = [""]
+    def find(self, q: Query) -> list[str]:
+        """Ids of the agents matching ``q`` (all its capability terms), best first."""
+        terms = list(q.capability) or [""]
+        status, runtime_id, node_id, tags = q.status, q.runtime_id, q.node_id, q.tags
+        limit, offset = q.limit, q.offset
         lowered = [t.lower() for t in terms]
         # "" matches every agent that declares a capability: no string lookup for it.
         real = [t for t in dict.fromkeys(lowered) if t]
@@ -304,6 +299,43 @@ class CapabilityIndex:
         scored.sort()
         end = None if limit is None else offset + limit
         return [t[2] for t in scored[offset:end]]
+
+    def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
+               runtime_id: str | None = None, tags: Sequence[str] = (),
+               node_id: str | None = None, limit: int | None = None, offset: int = 0,
+               accept: Callable[[str], bool] | None = None) -> list[tuple[str, float]]:
+        """``(agent id, score in [0, 1))`` of the agents matching ``text``, best first (ties by
+        registration time, then id), under the filters of :meth:`find` and ``accept`` (a
+        predicate on the id). Empty text: every agent that passes the filters, score 0."""
+        if not isinstance(text, str):
+            raise InvalidArgumentError(f"text must be a string, not {type(text).__name__}")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise InvalidArgumentError("limit must be a non-negative integer")
+        if type(offset) is not int or offset < 0:
+            raise InvalidArgumentError("offset must be a non-negative integer")
+        wanted_tags = frozenset(t.lower() for t in tags)
+        agents = self._agents
+
+        def passes(aid: str) -> bool:
+            a = agents.get(aid)
+            return a is not None and (status is None or a.status is status) and (
+                runtime_id is None or a.runtime == runtime_id) and (
+                node_id is None or a.node == node_id) and (
+                not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
+
+        end = None if limit is None else offset + limit
+        if not text.strip():
+            scores = {aid: 0.0 for aid in agents if passes(aid)}
+        elif end is not None:  # top-k: the ranker skips what cannot make the page
+            scores = self.ranker.top(text, end, passes)
+        else:
+            scores = {aid: v for aid, v in self.ranker.scores(text).items() if passes(aid)}
+        out = [(-sc, agents[aid].registered_at, aid) for aid, sc in scores.items()]
+        if end is not None and end < len(out) // 4:
+            out = heapq.nsmallest(end, out)
+        else:
+            out.sort()
+        return [(aid, -neg) for neg, _, aid in out[offset:end]]
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         """Ids of the agents with ``status`` (a scan: meant for occasional listings)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.records import check_id, to_wire, validate_value
 from gossipreg.core.replica import OwnerDelta, Write
@@ -285,6 +286,8 @@ def _bool(v: object) -> bool:
 def _addr(v: object) -> str:
     if not isinstance(v, str) or not 0 < len(v) <= 255:
         raise InvalidArgumentError("expected an address")
+    if is_unspecified(v):
+        raise InvalidArgumentError("an unspecified address (0.0.0.0, ::) is not reachable")
     return v
 
 

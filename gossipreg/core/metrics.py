@@ -8,11 +8,27 @@ from dataclasses import dataclass, field
 
 from gossipreg.core.messages import Tag
 
-__all__ = ["CATEGORIES", "Metrics"]
+__all__ = ["CATEGORIES", "DROP_REASONS", "Metrics"]
 
 log = logging.getLogger("gossipreg.core.drops")
 # A flood of bad packets must not become a flood of log lines: one line per reason per period.
 DROP_LOG_PERIOD = 10.0
+
+# Every reason a packet or message is dropped for, so that each counter exists from the start.
+DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate_name",
+                "from_self", "malformed", "malformed_message", "misdirected", "oversized",
+                "oversized_out", "truncated", "unencodable_out", "unexpected_signature",
+                "unknown_type", "unsigned", "unspecified_address")
+
+# What an operator should check when a peer's packets are dropped for these reasons.
+DROP_HINTS: dict[str, str] = {
+    "bad_mac": "its key is not in our keyring",
+    "unsigned": "it has no key file; we require one",
+    "unexpected_signature": "it signs with a key; we have no key file",
+    "bad_cluster": "it belongs to another cluster (--cluster)",
+    "bad_version": "it speaks another protocol version",
+    "unspecified_address": "it advertises 0.0.0.0 or ::; give it --advertise",
+}
 
 # Which traffic class each message tag belongs to, for the byte split.
 CATEGORIES: dict[int, str] = {
@@ -40,20 +56,26 @@ class Metrics:
     # Counted per tag (one step per message sent), summed per category when asked.
     bytes_out_by_tag: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
 
-    _logged: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # (reason, sender) -> when last logged.
+    _logged: dict[tuple[str, str | None], float] = field(default_factory=dict)
 
-    def drop(self, reason: str, now: float | None = None) -> None:
-        """Count a dropped packet or message; log it at most once per reason and period."""
+    def drop(self, reason: str, now: float | None = None, src: str | None = None) -> None:
+        """Count a dropped packet or message; log it, with the sender's address when the
+        transport knows it, at most once per reason, sender and period."""
         total = self.dropped.get(reason, 0) + 1
         self.dropped[reason] = total
         if now is None:
             return
-        last = self._logged.get(reason)
-        if last is None or now - last[0] >= DROP_LOG_PERIOD:
-            since = total - (last[1] if last is not None else 0)
-            log.warning("dropped %d packet(s) or message(s): %s (%d in all)", since, reason,
-                        total)
-            self._logged[reason] = (now, total)
+        key = (reason, src)
+        last = self._logged.get(key)
+        if last is None or now - last >= DROP_LOG_PERIOD:
+            hint = DROP_HINTS.get(reason, "")
+            log.warning("dropped a packet or message from %s: %s%s (%d dropped for %s in all)",
+                        src or "an unknown sender", reason, f" ({hint})" if hint else "",
+                        total, reason)
+            if len(self._logged) > 4096:  # many senders: forget, at worst log again
+                self._logged.clear()
+            self._logged[key] = now
 
     @property
     def bytes_out_by_category(self) -> dict[str, int]:

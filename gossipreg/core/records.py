@@ -8,10 +8,20 @@ from the network, passes through the checks here first, so a hostile value never
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from gossipreg.core.cards import (
+    CARD_MAX_BYTES,
+    CardInfo,
+    CardTooLargeError,
+    card_json,
+    card_to_dict,
+    check_json,
+    parse_card,
+)
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.hlc import Stamp
 from gossipreg.core.types import AgentRecord, AgentStatus
@@ -21,6 +31,7 @@ __all__ = [
     "HB",
     "LIMITS",
     "STATUS",
+    "TOMBSTONE_REASONS",
     "Heartbeat",
     "StatusWrite",
     "check_id",
@@ -39,6 +50,9 @@ AGENT = "agent/"
 HB = "hb/"
 STATUS = "status/"
 _PREFIXES = (AGENT, HB, STATUS)
+# Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
+# its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
+TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +64,6 @@ class _Limits:
     description_len: int = 8192
     tags: int = 64
     tag_len: int = 255
-    card_items: int = 4096
     cause_len: int = 64
 
 
@@ -116,49 +129,36 @@ def _float(value: object, what: str) -> float:
     return float(value)
 
 
-def _check_card(card: object) -> dict[str, Any] | None:
-    """A JSON-like dict: str keys; str/int/float/bool/None/list/dict values; bounded size."""
+def _card_from_text(text: str) -> tuple[str, CardInfo]:
+    if len(text) > CARD_MAX_BYTES or len(text.encode()) > CARD_MAX_BYTES:
+        raise CardTooLargeError(f"card is over the limit of {CARD_MAX_BYTES} bytes of JSON")
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidArgumentError("card must be valid JSON") from None
+    if not isinstance(d, dict):
+        raise InvalidArgumentError("card must be a JSON object")
+    check_json(d)  # plain JSON values only (no NaN), nesting bounded
+    return text, parse_card(d)
+
+
+def _card_parts(card: object) -> tuple[str | None, CardInfo | None]:
+    """``(JSON text, derived facts)`` of a card in any accepted form (JSON text included)."""
     if card is None:
-        return None
-    if not isinstance(card, dict):
-        raise InvalidArgumentError("card must be a dict or None")
-    seen = 0
-    stack: list[tuple[object, int]] = [(card, 0)]
-    while stack:
-        item, depth = stack.pop()
-        seen += 1
-        if seen > LIMITS.card_items or depth > 16:
-            raise InvalidArgumentError("card is too large or too deeply nested")
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if not isinstance(k, str):
-                    raise InvalidArgumentError("card keys must be strings")
-                stack.append((v, depth + 1))
-        elif isinstance(item, list | tuple):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise InvalidArgumentError("card numbers must be finite")
-        elif item is not None and not isinstance(item, str | int | bool):
-            raise InvalidArgumentError(f"card holds an unsupported {type(item).__name__}")
-    return card
+        return None, None
+    if isinstance(card, str):
+        return _card_from_text(card)
+    d = card_to_dict(card)
+    if d is None:
+        return None, None
+    return card_json(d), parse_card(d)
 
 
-def make_record(
-    agent_id: str,
-    name: str,
-    runtime_id: str,
-    capabilities: Any,
-    *,
-    description: str = "",
-    tags: Any = (),
-    card: Any = None,
-    max_concurrency: int = 10,
-    memory_limit_mb: int = 512,
-    budget_limit_usd: float = 1.0,
-    registered_at: float = 0.0,
-) -> AgentRecord:
-    """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input."""
+def _build(agent_id: object, name: object, runtime_id: object, capabilities: object,
+           description: object, tags: object, card: tuple[str | None, CardInfo | None],
+           max_concurrency: object, memory_limit_mb: object, budget_limit_usd: object,
+           registered_at: object) -> AgentRecord:
+    text, info = card
     return AgentRecord(
         agent_id=check_id(agent_id),
         name=_str(name, "name", LIMITS.name_len),
@@ -167,29 +167,81 @@ def make_record(
                                LIMITS.capability_len),
         description=_str(description, "description", LIMITS.description_len),
         tags=_str_list(tags, "tags", LIMITS.tags, LIMITS.tag_len),
-        card=_check_card(card),
+        card_json=text,
         max_concurrency=_int(max_concurrency, "max_concurrency", 1, 2**31),
         memory_limit_mb=_int(memory_limit_mb, "memory_limit_mb", 0, 2**31),
         budget_limit_usd=_float(budget_limit_usd, "budget_limit_usd"),
         registered_at=_float(registered_at, "registered_at"),
+        skills=info.skills if info is not None else (),
+        endpoints=info.endpoints if info is not None else (),
+        provider=info.provider if info is not None else None,
+        version=info.version if info is not None else "",
     )
 
 
+def make_record(
+    agent_id: str,
+    name: str | None,
+    runtime_id: str,
+    capabilities: Any = None,
+    *,
+    description: str | None = None,
+    tags: Any = (),
+    card: Any = None,
+    max_concurrency: int = 10,
+    memory_limit_mb: int = 512,
+    budget_limit_usd: float = 1.0,
+    registered_at: float = 0.0,
+) -> AgentRecord:
+    """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input
+    (:class:`CardTooLargeError` for a card over :data:`CARD_MAX_BYTES`).
+
+    ``card`` is any form :func:`gossipreg.core.cards.card_to_dict` accepts, or its JSON text.
+    What the caller leaves out comes from the card: ``capabilities`` (None), ``description``
+    and ``name`` (None or empty; the name falls back to the id). A2A skill tags are added to
+    ``tags``."""
+    parts = _card_parts(card)
+    info = parts[1]
+    if capabilities is None:
+        capabilities = [c for c in info.capabilities
+                        if len(c) <= LIMITS.capability_len] if info is not None else []
+    if not description:
+        description = info.description if info is not None else ""
+    if not name:
+        name = (info.name if info is not None else "") or agent_id
+    if info is not None and info.skills:
+        if isinstance(tags, str) or not isinstance(tags, list | tuple):
+            raise InvalidArgumentError("tags must be a list of strings")
+        tags = list(dict.fromkeys([*tags, *(t for sk in info.skills for t in sk.tags)]))
+    return _build(agent_id, name, runtime_id, capabilities, description, tags, parts,
+                  max_concurrency, memory_limit_mb, budget_limit_usd, registered_at)
+
+
 def record_to_value(r: AgentRecord) -> list[Any]:
+    """The wire form: 11 items; the card travels as its JSON text (skills, endpoints, provider
+    and version are derived from it again by the receiver)."""
     return [
         r.agent_id, r.name, r.runtime_id, list(r.capabilities), r.description, list(r.tags),
-        r.card, r.max_concurrency, r.memory_limit_mb, r.budget_limit_usd, r.registered_at,
+        r.card_json, r.max_concurrency, r.memory_limit_mb, r.budget_limit_usd, r.registered_at,
     ]
 
 
 def record_from_value(value: object) -> AgentRecord:
+    """A record from the network, checked like a caller's (nothing derived but the card's
+    facts). A card may come as JSON text, or as a dict from a node of the previous release."""
     if not isinstance(value, list) or len(value) != 11:
         raise InvalidArgumentError("agent record must be an 11-item list")
-    return make_record(
-        value[0], value[1], value[2], value[3], description=value[4], tags=value[5],
-        card=value[6], max_concurrency=value[7], memory_limit_mb=value[8],
-        budget_limit_usd=value[9], registered_at=value[10],
-    )
+    card = value[6]
+    if card is None:
+        parts: tuple[str | None, CardInfo | None] = (None, None)
+    elif isinstance(card, str):
+        parts = _card_from_text(card)
+    elif isinstance(card, dict):
+        parts = (card_json(card), parse_card(card))
+    else:
+        raise InvalidArgumentError("card must be JSON text or None")
+    return _build(value[0], value[1], value[2], value[3], value[4], value[5], parts,
+                  value[7], value[8], value[9], value[10])
 
 
 def heartbeat_from_value(value: object) -> Heartbeat:
@@ -231,9 +283,9 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
     if type(deleted) is not bool:
         raise InvalidArgumentError("deleted flag must be a bool")
     if deleted:
-        if value is not None:
-            raise InvalidArgumentError("a tombstone carries no value")
-        return None
+        if value is not None and (type(value) is not str or value not in TOMBSTONE_REASONS):
+            raise InvalidArgumentError("a tombstone carries no value but a known reason")
+        return value
     if prefix == AGENT:
         record = record_from_value(value)
         if record.agent_id != agent_id:

@@ -5,7 +5,10 @@ Rules:
   version. Per owner we keep ``generation``, the entries ``key -> Entry`` and a ``watermark``.
 - Per key, the higher version wins, whichever path (broadcast or delta) brought it.
 - A newer generation of an owner replaces its whole older state; an older one is ignored.
-- Deletions are versioned tombstones, collected ``tombstone_ttl`` after they were applied here.
+- Every application reports typed changes ``(owner, key, old entry, new entry)``: the view
+  derives visible state and events from them alone, never by reading a key back.
+- Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
+  was deleted), collected ``tombstone_ttl`` after they were applied here.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -29,7 +32,7 @@ import random
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -37,6 +40,7 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.records import to_wire
 
 __all__ = [
+    "Change",
     "Delta",
     "Digest",
     "Entry",
@@ -44,6 +48,7 @@ __all__ = [
     "Replica",
     "Write",
     "entry_size",
+    "live_value",
 ]
 
 Digest = dict[str, tuple[int, int]]
@@ -66,6 +71,21 @@ class Entry:
     version: int
     deleted: bool
     applied_at: float = 0.0
+
+
+class Change(NamedTuple):
+    """One key that moved: the entry before (None if absent) and after (None if dropped).
+    Entries are replaced, never mutated, so ``old`` stays what it was."""
+
+    owner: str
+    key: str
+    old: Entry | None
+    new: Entry | None
+
+
+def live_value(e: Entry | None) -> Any:
+    """The value of an entry, None if absent or a tombstone."""
+    return None if e is None or e.deleted else e.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +198,7 @@ class _Owner:
 class Replica:
     """One node's copy of the directory, including the part it owns.
 
-    ``changed`` keys are reported as ``(owner, key)`` pairs so that the view can re-derive exactly
-    what moved.
+    Changes are reported as :class:`Change` so that the view can re-derive exactly what moved.
     """
 
     def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0) -> None:
@@ -205,7 +224,7 @@ class Replica:
         if st is None:
             return None
         e = st.entries.get(key)
-        return None if e is None else e.value
+        return None if e is None or e.deleted else e.value
 
     def max_version(self, owner: str) -> int:
         st = self._owners.get(owner)
@@ -256,33 +275,48 @@ class Replica:
     # ------------------------------------------------------------ owner writes
     def write(self, key: str, value: Any) -> Write:
         """Write one of our own keys; returns the write to disseminate."""
+        return self.put(key, value)[0]
+
+    def delete(self, key: str, now: float, reason: str | None = None) -> Write | None:
+        """Delete one of our own keys (a tombstone carrying ``reason``); None if it is absent
+        or already deleted."""
+        out = self.remove(key, now, reason)
+        return None if out is None else out[0]
+
+    def put(self, key: str, value: Any) -> tuple[Write, Change]:
+        """:meth:`write`, also returning the change."""
         st = self._owners[self.self_id]
         version = st.max_version + 1
         old = st.entries.get(key)
-        st.put(key, Entry(value, version, False))
+        new = Entry(value, version, False)
+        st.put(key, new)
         st.wm = version
-        return Write(self.self_id, self.generation, key, version, False, value,
-                     () if old is None else (old.version,))
+        return (Write(self.self_id, self.generation, key, version, False, value,
+                      () if old is None else (old.version,)),
+                Change(self.self_id, key, old, new))
 
-    def delete(self, key: str, now: float) -> Write | None:
-        """Delete one of our own keys (a tombstone); None if it is absent or already deleted."""
+    def remove(self, key: str, now: float, reason: str | None = None
+               ) -> tuple[Write, Change] | None:
+        """:meth:`delete`, also returning the change."""
         st = self._owners[self.self_id]
         old = st.entries.get(key)
         if old is None or old.deleted:
             return None
         version = st.max_version + 1
-        st.put(key, Entry(None, version, True, now))
+        new = Entry(reason, version, True, now)
+        st.put(key, new)
         st.wm = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
-        return Write(self.self_id, self.generation, key, version, True, None, (old.version,))
+        return (Write(self.self_id, self.generation, key, version, True, reason,
+                      (old.version,)),
+                Change(self.self_id, key, old, new))
 
     def own_value(self, key: str) -> Any:
-        e = self._owners[self.self_id].entries.get(key)
-        return None if e is None or e.deleted else e.value
+        return live_value(self._owners[self.self_id].entries.get(key))
 
     # ----------------------------------------------------------------- merging
     def _owner_for(self, owner: str, generation: int,
-                   changed: list[tuple[str, str]]) -> _Owner | None:
+                   changed: list[Change]) -> _Owner | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
         if st is None:
@@ -293,13 +327,13 @@ class Replica:
         if generation > st.generation:
             if owner == self.self_id:
                 return None  # nobody but us writes our state
-            changed.extend((owner, k) for k in st.entries)
+            changed.extend(Change(owner, k, e, None) for k, e in st.entries.items())
             st = self._owners[owner] = _Owner(generation)
         return st
 
-    def apply_write(self, w: Write, now: float) -> list[tuple[str, str]]:
-        """Apply a broadcast write; returns the changed keys (empty if stale)."""
-        changed: list[tuple[str, str]] = []
+    def apply_write(self, w: Write, now: float) -> list[Change]:
+        """Apply a broadcast write; returns the changes (empty if stale)."""
+        changed: list[Change] = []
         if w.owner == self.self_id:
             return changed
         st = self._owner_for(w.owner, w.generation, changed)
@@ -348,7 +382,7 @@ class Replica:
         deleted: bool,
         value: Any,
         now: float,
-        changed: list[tuple[str, str]],
+        changed: list[Change],
     ) -> None:
         old = st.entries.get(key)
         if old is not None:
@@ -358,14 +392,15 @@ class Replica:
             # We hold every current write up to the watermark, so an unknown key below it is
             # stale: superseded, or deleted and its tombstone already collected.
             return
-        st.put(key, Entry(value, version, deleted, now if deleted else 0.0))
+        new = Entry(value, version, deleted, now if deleted else 0.0)
+        st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
-        changed.append((owner, key))
+        changed.append(Change(owner, key, old, new))
 
-    def apply_delta(self, delta: Delta, now: float) -> list[tuple[str, str]]:
-        """Apply a delta (slow path); returns the changed keys."""
-        changed: list[tuple[str, str]] = []
+    def apply_delta(self, delta: Delta, now: float) -> list[Change]:
+        """Apply a delta (slow path); returns the changes."""
+        changed: list[Change] = []
         for od in delta:
             if od.owner == self.self_id:
                 continue
@@ -398,12 +433,13 @@ class Replica:
             st.gc_floor = max(st.gc_floor, min(od.floor, st.wm))
         return changed
 
-    def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[tuple[str, str]]) -> None:
+    def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[Change]) -> None:
         assert od.manifest is not None
         known = dict(od.manifest)
         for key in [k for k, e in st.entries.items() if e.version <= od.upto and k not in known]:
-            if not st.entries[key].deleted:
-                changed.append((od.owner, key))
+            e = st.entries[key]
+            if not e.deleted:
+                changed.append(Change(od.owner, key, e, None))
             st.drop(key)
 
     def delta_for(self, digest: Mapping[str, tuple[int, int]], budget: int,
@@ -471,20 +507,21 @@ class Replica:
             dropped += 1
         return dropped
 
-    def reset_owner(self, owner: str, generation: int) -> list[tuple[str, str]]:
-        """An owner restarted with ``generation``: drop its older state; returns live keys lost."""
+    def reset_owner(self, owner: str, generation: int) -> list[Change]:
+        """An owner restarted with ``generation``: drop its older state; returns the live keys
+        lost."""
         st = self._owners.get(owner)
         if owner == self.self_id or st is None or st.generation >= generation:
             return []
         self._owners[owner] = _Owner(generation)
-        return [(owner, k) for k, e in st.entries.items() if not e.deleted]
+        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
 
-    def forget_owner(self, owner: str) -> list[tuple[str, str]]:
-        """Drop everything about an owner (it is gone for good); returns its live keys."""
+    def forget_owner(self, owner: str) -> list[Change]:
+        """Drop everything about an owner (it is gone for good); returns its live keys lost."""
         if owner == self.self_id:
             raise InvalidArgumentError("cannot forget our own state")
         st = self._owners.pop(owner, None)
         self._gaps.pop(owner, None)
         if st is None:
             return []
-        return [(owner, k) for k, e in st.entries.items() if not e.deleted]
+        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]

@@ -24,13 +24,15 @@ Rules:
 - Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
   incarnation. Membership news is re-gossiped with a retransmit limit.
 
-The machine calls back into its host through :class:`SwimHost` and never touches the directory.
+It sends through :class:`SwimOut`, reports member changes through ``on_change``, and never
+touches the directory.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,17 +54,20 @@ from gossipreg.core.messages import (
 from gossipreg.core.suspicion import Suspicion
 from gossipreg.core.types import MemberState
 
-__all__ = ["Swim", "SwimHost"]
+__all__ = ["OnChange", "Swim", "SwimOut"]
 
 _GOOD_FOR = 10.0  # probe intervals an ack keeps a member a preferred ping-req relay
 
 
-class SwimHost(Protocol):
-    """What the failure detector needs from the node that embeds it."""
+class SwimOut(Protocol):
+    """Where the failure detector's messages go (the node's dissemination)."""
 
     def send(self, addr: str, msg: Message) -> None: ...
-    def gossip_member(self, node_id: str, msg: Message) -> None: ...
-    def member_changed(self, change: MemberChange, source: str | None, now: float) -> None: ...
+    def gossip_member(self, node_id: str, msg: Message, now: float) -> None: ...
+
+
+# A member's state changed: (change, the member whose verdict it was or None, now).
+OnChange = Callable[[MemberChange, str | None, float], None]
 
 
 @dataclass(slots=True)
@@ -89,11 +94,12 @@ class _Relay:
 class Swim:
     """Membership protocol of one node over a :class:`MemberTable`."""
 
-    def __init__(self, cfg: NodeConfig, members: MemberTable, host: SwimHost,
-                 rng: random.Random, now: float) -> None:
+    def __init__(self, cfg: NodeConfig, members: MemberTable, out: SwimOut,
+                 on_change: OnChange, rng: random.Random, now: float) -> None:
         self.cfg = cfg
         self.members = members
-        self.host = host
+        self.out = out
+        self.on_change = on_change
         self.rng = rng
         self.health = 0
         # Moving share of round-robin probes answered directly in time: how lossy the paths
@@ -139,7 +145,7 @@ class Swim:
             self._start_probe(now)
         for seq, r in list(self._relays.items()):
             if r.nack_at > 0 and now >= r.nack_at:
-                self.host.send(r.origin_addr, Nack(r.origin_seq))
+                self.out.send(r.origin_addr, Nack(r.origin_seq))
                 r.nack_at = 0
             if now >= r.expire_at:
                 del self._relays[seq]
@@ -174,7 +180,7 @@ class Swim:
         joins does not all get probed last)."""
         self._order.insert(self.rng.randint(self._pos, len(self._order)), node_id)
 
-    def _new_seq(self) -> int:
+    def new_seq(self) -> int:
         self._seq += 1
         return self._seq
 
@@ -188,10 +194,10 @@ class Swim:
         m = self.members.get(target)
         if m is None:
             return
-        seq = self._new_seq()
+        seq = self.new_seq()
         self._probes[seq] = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
                                    now + self._scaled(self.cfg.probe_interval), primary)
-        self.host.send(m.addr, Ping(seq, target))
+        self.out.send(m.addr, Ping(seq, target))
 
     def _send_indirect(self, p: _Probe, now: float) -> None:
         p.indirect_sent = True
@@ -209,12 +215,12 @@ class Swim:
             rest = [x for x in peers if self._acked.get(x.node_id, -1.0) < horizon]
             chosen += self.rng.sample(rest, k - len(chosen))
         for peer in chosen:
-            self.host.send(peer.addr, PingReq(p.seq, p.target, m.addr))
+            self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
         # And a second direct ping (memberlist's TCP fallback ping, over the same transport
         # here): when our first ping or its ack was lost, it beats the indirect path's four
         # packets, and it cuts the probes that fail on loss alone by about three times.
-        self.host.send(m.addr, Ping(p.seq, p.target))
+        self.out.send(m.addr, Ping(p.seq, p.target))
 
     def delivery(self) -> float:
         """Estimated chance that one packet from here arrives."""
@@ -241,13 +247,13 @@ class Swim:
     def _remind(self, node_id: str) -> None:
         m = self.members.get(node_id)
         if m is not None and m.state is MemberState.SUSPECT and not self.leaving:
-            self.host.send(m.addr, Suspect(node_id, m.generation, m.incarnation,
+            self.out.send(m.addr, Suspect(node_id, m.generation, m.incarnation,
                                            self.members.self_id))
 
     def on_ping(self, msg: Ping, src_addr: str) -> bool:
         if msg.target != self.members.self_id:
             return False
-        self.host.send(src_addr, Ack(msg.seq))
+        self.out.send(src_addr, Ack(msg.seq))
         return True
 
     def on_ack(self, msg: Ack, now: float) -> None:
@@ -264,7 +270,7 @@ class Swim:
             return
         r = self._relays.pop(msg.seq, None)
         if r is not None:
-            self.host.send(r.origin_addr, Ack(r.origin_seq))
+            self.out.send(r.origin_addr, Ack(r.origin_seq))
 
     def on_nack(self, msg: Nack) -> None:
         p = self._probes.get(msg.seq)
@@ -272,7 +278,7 @@ class Swim:
             p.nacks += 1
 
     def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
-        seq = self._new_seq()
+        seq = self.new_seq()
         # The nack is due within the prober's window, whatever our own health: a relay that
         # stretched it by its own score answered after the prober gave up, and the prober took
         # the missing nack against its own health; across a partition every node's score then
@@ -280,22 +286,22 @@ class Swim:
         # ack is still relayed until the entry expires.
         self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * self.cfg.probe_timeout,
                                    now + self._scaled(self.cfg.probe_interval))
-        self.host.send(msg.target_addr, Ping(seq, msg.target))
+        self.out.send(msg.target_addr, Ping(seq, msg.target))
 
     # ------------------------------------------------------------- membership
-    def _gossip(self, node_id: str, msg: Message) -> None:
-        self.host.gossip_member(node_id, msg)
+    def _gossip(self, node_id: str, msg: Message, now: float) -> None:
+        self.out.gossip_member(node_id, msg, now)
 
     def alive_self(self) -> Alive:
         me = self.members.me
         return Alive(me.node_id, me.addr, me.generation, me.incarnation)
 
-    def _refute(self, incarnation: int) -> None:
+    def _refute(self, incarnation: int, now: float) -> None:
         if self.leaving:
             return
         self.members.refute(incarnation)
         self._adjust_health(1)
-        self._gossip(self.members.self_id, self.alive_self())
+        self._gossip(self.members.self_id, self.alive_self(), now)
 
     def on_alive(self, msg: Alive, now: float) -> None:
         if msg.node == self.members.self_id:
@@ -306,10 +312,11 @@ class Swim:
         self.suspicions.pop(msg.node, None)
         if change.old is None:
             self.add_to_rotation(msg.node)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, None, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, None, now)
 
-    def _about_me(self, generation: int, incarnation: int, sender: str | None) -> None:
+    def _about_me(self, generation: int, incarnation: int, sender: str | None,
+                  now: float) -> None:
         """A suspicion or verdict about us: refute it if it is current. Either way, whoever
         sent it still doubts us, so it also gets our Alive straight back: the refutation's
         broadcast misses a member now and then (20% loss, hundreds of members, a suspicion
@@ -318,15 +325,15 @@ class Swim:
         if generation != me.generation or self.leaving:
             return
         if incarnation >= me.incarnation:
-            self._refute(incarnation)
+            self._refute(incarnation, now)
         if sender is not None:
-            self.host.send(sender, self.alive_self())
+            self.out.send(sender, self.alive_self())
 
     def on_suspect(self, msg: Suspect, now: float, sender: str | None = None) -> None:
         """``sender``: the address the message came from (None when it is our own verdict or
         came from a table merge)."""
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         m = self.members.get(msg.node)
         if m is None:
@@ -334,7 +341,7 @@ class Swim:
         if m.state is MemberState.SUSPECT and (msg.generation, msg.incarnation) == m.version:
             s = self.suspicions.get(msg.node)
             if s is not None and s.confirm(msg.source):
-                self._gossip(msg.node, msg)
+                self._gossip(msg.node, msg, now)
             return
         change = self.members.suspect(msg.node, msg.generation, msg.incarnation, now)
         if change is None:
@@ -347,8 +354,8 @@ class Swim:
         if n - 2 < expected:
             expected = 0
         self.suspicions[msg.node] = Suspicion(now, lo, hi, max(expected, 0), msg.source)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.source, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.source, now)
         if msg.source == self.members.self_id:
             # Our own verdict: tell the suspect at once, so that its refutation starts
             # spreading about as early as the suspicion does.
@@ -363,25 +370,25 @@ class Swim:
 
     def on_dead(self, msg: Dead, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now)
         if change is None:
             return
         self.suspicions.pop(msg.node, None)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.source, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.source, now)
 
     def on_left(self, msg: Left, now: float, sender: str | None = None) -> None:
         if msg.node == self.members.self_id:
-            self._about_me(msg.generation, msg.incarnation, sender)
+            self._about_me(msg.generation, msg.incarnation, sender, now)
             return
         change = self.members.dead(msg.node, msg.generation, msg.incarnation, now, left=True)
         if change is None:
             return
         self.suspicions.pop(msg.node, None)
-        self._gossip(msg.node, msg)
-        self.host.member_changed(change, msg.node, now)
+        self._gossip(msg.node, msg, now)
+        self.on_change(change, msg.node, now)
 
     def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float,
                    src_addr: str | None = None) -> None:

@@ -1,15 +1,20 @@
-"""Plain value types shared by every layer: statuses, event kinds, member states, records."""
+"""Plain value types shared by every layer: statuses, event kinds and causes, member states,
+records."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
+
+from gossipreg.core.cards import Endpoint, Provider, Skill
 
 __all__ = [
     "AgentRecord",
     "AgentStatus",
     "AgentView",
+    "Cause",
     "MemberInfo",
     "MemberState",
     "RegistryEvent",
@@ -40,6 +45,34 @@ class RegistryEventType(str, Enum):
     MEMBER_ALIVE = "member_alive"
     MEMBER_FAILED = "member_failed"
     MEMBER_LEFT = "member_left"
+    # A stream could not resume where its consumer asked (unknown position, another stream,
+    # or events dropped): the consumer must list again.
+    STREAM_RESET = "reset"
+
+
+class Cause(str, Enum):
+    """Why an agent was deregistered or changed status (``metadata["cause"]``). One table:
+
+    ``deregistered`` the owner's call; ``heartbeat_expired`` the owner's judge removed it after
+    ``auto_deregister_timeout`` without heartbeats; ``owner_failed`` its owner is DEAD (status
+    OFFLINE, then gone past ``auto_deregister_timeout``); ``owner_left`` its owner left;
+    ``owner_restarted`` its owner came back with a new generation; ``moved`` another record
+    under the same id (another runtime) took its place; ``status_write`` a status written by
+    a caller (their words in ``metadata["reason"]``); ``heartbeat_missed`` the owner's judge
+    saw no heartbeat for ``heartbeat_timeout``; ``heartbeat_resumed`` the judge withdrew that
+    verdict; ``owner_recovered`` its DEAD owner is alive again.
+    """
+
+    DEREGISTERED = "deregistered"
+    HEARTBEAT_EXPIRED = "heartbeat_expired"
+    OWNER_FAILED = "owner_failed"
+    OWNER_LEFT = "owner_left"
+    OWNER_RESTARTED = "owner_restarted"
+    MOVED = "moved"
+    STATUS_WRITE = "status_write"
+    HEARTBEAT_MISSED = "heartbeat_missed"
+    HEARTBEAT_RESUMED = "heartbeat_resumed"
+    OWNER_RECOVERED = "owner_recovered"
 
 
 class MemberState(IntEnum):
@@ -57,7 +90,8 @@ class RegistryEvent(NamedTuple):
     For agent events ``agent_id`` and ``runtime_id`` are set; for member events ``agent_id`` is
     ``None`` and ``metadata["node_id"]`` names the member. A named tuple: immutable like a
     frozen dataclass, and a third of the cost to make (a node makes one per change it applies,
-    ten million when a 1,000-node simulation starts).
+    ten million when a 1,000-node simulation starts). ``seq`` is the event's position in its
+    node's stream (1, 2, ...; 0 until the node numbered it).
     """
 
     event_type: RegistryEventType
@@ -65,14 +99,17 @@ class RegistryEvent(NamedTuple):
     runtime_id: str | None
     timestamp: float
     metadata: dict[str, Any]
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """The replicated description of an agent, written only by the node that hosts it.
 
-    ``card`` is an optional JSON-like dict (an A2A agent card or kaizen's ``_a2a_card``);
-    ``registered_at`` is wall-clock seconds.
+    ``card_json`` is the agent card (A2A, or kaizen's ``_a2a_card``) as compact JSON text, kept
+    verbatim; ``card`` parses it. ``skills``, ``endpoints``, ``provider`` and ``version`` are
+    derived from the card by every node (they do not travel separately). ``registered_at`` is
+    wall-clock seconds.
     """
 
     agent_id: str
@@ -81,11 +118,23 @@ class AgentRecord:
     capabilities: tuple[str, ...]
     description: str = ""
     tags: tuple[str, ...] = ()
-    card: dict[str, Any] | None = None
+    card_json: str | None = None
     max_concurrency: int = 10
     memory_limit_mb: int = 512
     budget_limit_usd: float = 1.0
     registered_at: float = 0.0
+    skills: tuple[Skill, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    provider: Provider | None = None
+    version: str = ""
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The card as registered (a fresh dict per call), or None."""
+        if self.card_json is None:
+            return None
+        out: dict[str, Any] = json.loads(self.card_json)
+        return out
 
 
 class AgentView(NamedTuple):

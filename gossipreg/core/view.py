@@ -1,41 +1,67 @@
 """What a node sees: visible agents, their effective status, and the events that follow.
 
 Rules (DESIGN §4):
+- One pipeline: ``apply(changes, now, wall)`` takes a batch of typed changes (replica changes
+  ``(owner, key, old entry, new entry)`` and member changes) and returns the events, after
+  updating the visible state. Each touched agent is derived once, after the whole batch: a
+  batch deleting an agent's record and its status yields one deregistration, no status event.
 - A record is visible while its owner is this node, ALIVE or SUSPECT, or DEAD for less than
-  ``auto_deregister_timeout``. LEFT or unknown owners show nothing.
+  ``auto_deregister_timeout`` (always judged at ``now``). LEFT or unknown owners show nothing.
 - Two owners may hold a record under one agent id (concurrent registrations): the one with the
   smallest ``(registered_at, owner)`` wins on every node.
 - Effective status: OFFLINE while the owner is DEAD; otherwise the status write with the highest
-  HLC stamp made after the registration, ACTIVE if none.
-- Events are derived by comparing an agent's view before and after a change: REGISTERED /
-  DEREGISTERED when it appears / disappears, STATUS_CHANGED, HEARTBEAT when the counter grows.
-  RUNTIME_JOINED precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last
-  DEREGISTERED. Only the agents touched by a change are re-derived.
+  HLC stamp made after the registration, ACTIVE if none. A status write deleted because its
+  agent is gone (tombstone reason ``gone``) still stands here until the agent is gone here too.
+- Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
+  old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
+  precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from gossipreg.core.index import CapabilityIndex
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
+from gossipreg.core.replica import Change, live_value
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
     AgentView,
+    Cause,
     MemberState,
     RegistryEvent,
     RegistryEventType,
 )
 
-__all__ = ["Store", "View"]
+__all__ = ["JUDGE_REASON", "MemberChanged", "Store", "View", "is_verdict"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
 # Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
 Holders = str | set[str]
+# The reason the owner's heartbeat judge writes with its UNHEALTHY verdict.
+JUDGE_REASON = Cause.HEARTBEAT_MISSED._value_
+_GONE = "gone"
+_TOMBSTONE_CAUSES = {"deregistered": Cause.DEREGISTERED,
+                     "heartbeat_expired": Cause.HEARTBEAT_EXPIRED}
+_MEMBER_EVENTS = {
+    MemberState.SUSPECT: E.MEMBER_SUSPECT,
+    MemberState.DEAD: E.MEMBER_FAILED,
+    MemberState.LEFT: E.MEMBER_LEFT,
+}
+
+
+class MemberChanged(NamedTuple):
+    """A member's state changed: it enters the pipeline like a replica change. ``meta`` is the
+    member event's metadata (node id, address, incarnation, generation, source)."""
+
+    node_id: str
+    old: MemberState | None
+    new: MemberState
+    restarted: bool
+    meta: dict[str, Any]
 
 
 class Store(Protocol):
@@ -43,6 +69,12 @@ class Store(Protocol):
 
     def value(self, owner: str, key: str) -> Any: ...
     def keys_of(self, owner: str) -> Iterable[str]: ...
+
+
+def is_verdict(w: StatusWrite, owner: str) -> bool:
+    """Whether ``w`` is the heartbeat judge's verdict of the agent's ``owner``."""
+    return (w.status is AgentStatus.UNHEALTHY and w.cause == JUDGE_REASON
+            and w.stamp.node == owner)
 
 
 def _add(table: dict[str, Holders], agent_id: str, owner: str) -> None:
@@ -79,7 +111,7 @@ class View:
     and the index."""
 
     def __init__(self, self_id: str, members: MemberLookup, store: Store,
-                 auto_deregister_timeout: float, max_events: int = 100_000) -> None:
+                 auto_deregister_timeout: float) -> None:
         self.self_id = self_id
         self._member = members
         self._store = store
@@ -87,91 +119,120 @@ class View:
         # agent id -> owners holding its record / a status write about it
         self._holders: dict[str, Holders] = {}
         self._raters: dict[str, Holders] = {}
+        # agent id -> {writer: write} deleted by their writers because the agent was gone there
+        self._standing: dict[str, dict[str, StatusWrite]] = {}
         self.visible: dict[str, AgentView] = {}
         self.index = CapabilityIndex()
         self._expiry: dict[str, float] = {}
-        self.events: deque[RegistryEvent] = deque()
-        self.max_events = max_events
-        self.events_dropped = 0
-        # Agents that stopped being visible since the host last looked (it cleans up after them).
-        self.disappeared: list[str] = []
 
     # ------------------------------------------------------------------ inputs
-    def apply(self, owner: str, key: str, value: Any, deleted: bool, wall: float) -> None:
-        """A replica key changed (the replica already holds ``value``): update who holds what
-        and re-derive its agent."""
-        vt = type(value)
-        if vt is AgentRecord:
-            agent_id = value.agent_id  # the record's own string: no second copy of the id
-            _add(self._holders, agent_id, owner)
-        elif vt is Heartbeat:
-            agent_id = key[len(HB):]
-            old = self.visible.get(agent_id)
-            if old is None:
-                return  # a heartbeat of an agent we do not show changes nothing
-            if old.node_id == owner:
-                # Fast path: the shown owner's counter moved, nothing else can have.
-                new = AgentView(old.record, owner, old.status, value.wall_ms / 1000.0,
-                                value.count)
-                self.visible[agent_id] = new
-                if new.heartbeat_count > old.heartbeat_count:
-                    self._emit(E.AGENT_HEARTBEAT, new, wall, {"count": new.heartbeat_count})
-                return
-        else:
-            # Keys in the replica were validated on the way in: a plain split is enough.
-            prefix, agent_id = split_key(key)
-            if prefix == AGENT:
-                _discard(self._holders, agent_id, owner)
-            elif prefix == STATUS:
-                if deleted:
-                    _discard(self._raters, agent_id, owner)
-                else:
-                    _add(self._raters, agent_id, owner)
-            elif agent_id not in self.visible:
-                return
-        self.rederive(agent_id, wall)
+    def apply(self, changes: Sequence[Change | MemberChanged], now: float, wall: float,
+              cause: Cause | None = None) -> list[RegistryEvent]:
+        """Apply a batch (the replica already holds the new entries); returns its events.
+        ``cause`` explains disappearances the batch itself does not (an owner's reset)."""
+        out: list[RegistryEvent] = []
+        touched: dict[str, None] = {}  # an ordered set
+        gone: dict[str, Cause] = {}  # agent id -> the reason on its record's tombstone
+        resumed: set[str] = set()  # agents whose owner's judge withdrew its verdict
+        visible = self.visible
+        for ch in changes:
+            if type(ch) is MemberChanged:
+                self._member_changed(ch, now, wall, out)
+                touched.update(dict.fromkeys(self._agents_of(ch.node_id)))
+                continue
+            owner, key, old, new = ch  # type: ignore[misc]
+            value = None if new is None or new.deleted else new.value
+            if type(value) is Heartbeat:
+                agent_id = key[len(HB):]
+                v = visible.get(agent_id)
+                if v is None:
+                    continue  # a heartbeat of an agent we do not show changes nothing
+                if v.node_id == owner and agent_id not in touched:
+                    # Fast path: the shown owner's counter moved, nothing else can have.
+                    nv = AgentView(v.record, owner, v.status, value.wall_ms / 1000.0,
+                                   value.count)
+                    visible[agent_id] = nv
+                    if nv.heartbeat_count > v.heartbeat_count:
+                        out.append(RegistryEvent(E.AGENT_HEARTBEAT, agent_id,
+                                                 v.record.runtime_id, wall,
+                                                 {"count": nv.heartbeat_count}))
+                    continue
+            elif type(value) is AgentRecord:
+                agent_id = value.agent_id  # the record's own string: no second copy of the id
+                _add(self._holders, agent_id, owner)
+            else:
+                # Keys in the replica were validated on the way in: a plain split is enough.
+                prefix, agent_id = split_key(key)
+                if prefix == AGENT:
+                    _discard(self._holders, agent_id, owner)
+                    why = _TOMBSTONE_CAUSES.get(new.value) if new is not None else None
+                    if why is not None:
+                        gone[agent_id] = why
+                elif prefix == STATUS:
+                    self._status_changed(agent_id, owner, old, new, resumed)
+                elif agent_id not in visible:
+                    continue
+            touched[agent_id] = None
+        for agent_id in touched:
+            self._rederive(agent_id, now, wall, out, gone.get(agent_id, cause),
+                           agent_id in resumed)
+        return out
 
-    def owner_changed(self, owner: str, now: float, wall: float) -> None:
-        """An owner's member state changed: re-derive its agents, arm the DEAD expiry."""
-        st = self._member(owner)
-        if st is not None and st[0] is MemberState.DEAD:
-            self._expiry[owner] = st[1] + self.auto_deregister_timeout
+    def _status_changed(self, agent_id: str, owner: str, old: Any, new: Any,
+                        resumed: set[str]) -> None:
+        before: StatusWrite | None = live_value(old)
+        after: StatusWrite | None = live_value(new)
+        standing = self._standing.get(agent_id)
+        if standing is not None:
+            standing.pop(owner, None)
+            if not standing:
+                del self._standing[agent_id]
+        if after is not None:
+            _add(self._raters, agent_id, owner)
         else:
-            self._expiry.pop(owner, None)
-        for agent_id in self._agents_of(owner):
-            self.rederive(agent_id, wall, now)
+            _discard(self._raters, agent_id, owner)
+            if before is not None and new is not None and new.value == _GONE:
+                if agent_id in self.visible:
+                    self._standing.setdefault(agent_id, {})[owner] = before
+                return
+        if (before is not None and is_verdict(before, owner)
+                and (after is None or after.stamp < before.stamp)):
+            resumed.add(agent_id)
+
+    def _member_changed(self, ch: MemberChanged, now: float, wall: float,
+                        out: list[RegistryEvent]) -> None:
+        if ch.new is MemberState.ALIVE:
+            kind = (E.MEMBER_JOINED if ch.old in (None, MemberState.LEFT) or ch.restarted
+                    else E.MEMBER_ALIVE)
+        else:
+            kind = _MEMBER_EVENTS[ch.new]
+        out.append(RegistryEvent(kind, None, None, wall, ch.meta))
+        if ch.new is MemberState.DEAD:
+            st = self._member(ch.node_id)
+            since = st[1] if st is not None else now
+            self._expiry[ch.node_id] = since + self.auto_deregister_timeout
+        else:
+            self._expiry.pop(ch.node_id, None)
 
     def _agents_of(self, owner: str) -> list[str]:
         n = len(AGENT)
         return sorted(k[n:] for k in self._store.keys_of(owner) if k.startswith(AGENT)
                       and self._store.value(owner, k) is not None)
 
-    def forget_owner(self, owner: str, keys: Iterable[str], wall: float) -> None:
-        """The replica dropped an owner's live ``keys`` (it is gone for good, or restarted with
-        a new generation)."""
-        self._expiry.pop(owner, None)
-        touched = set()
-        for key in keys:
-            prefix, agent_id = split_key(key)
-            if prefix == AGENT:
-                _discard(self._holders, agent_id, owner)
-            elif prefix == STATUS:
-                _discard(self._raters, agent_id, owner)
-            touched.add(agent_id)
-        for agent_id in sorted(touched):
-            self.rederive(agent_id, wall)
-
     def next_deadline(self) -> float | None:
         return min(self._expiry.values()) if self._expiry else None
 
-    def tick(self, now: float, wall: float) -> None:
+    def tick(self, now: float, wall: float) -> list[RegistryEvent]:
+        """DEAD owners past ``auto_deregister_timeout``: their agents go; returns the events."""
+        out: list[RegistryEvent] = []
         for owner in [o for o, t in self._expiry.items() if t <= now]:
             del self._expiry[owner]
             for agent_id in self._agents_of(owner):
-                self.rederive(agent_id, wall, now)
+                self._rederive(agent_id, now, wall, out, None, False)
+        return out
 
     # --------------------------------------------------------------- derivation
-    def _owner_visible(self, owner: str, now: float | None) -> tuple[bool, bool]:
+    def _owner_visible(self, owner: str, now: float) -> tuple[bool, bool]:
         """``(visible, dead)`` for an owner's records."""
         if owner == self.self_id:
             return True, False
@@ -182,15 +243,14 @@ class View:
         if state is MemberState.ALIVE or state is MemberState.SUSPECT:
             return True, False
         if state is MemberState.DEAD:
-            if now is None:
-                return owner in self._expiry, True
             return now < since + self.auto_deregister_timeout, True
         return False, False
 
     def declared(self, agent_id: str, record: AgentRecord) -> StatusWrite | None:
         """The winning status write made after the agent's registration."""
         raters = self._raters.get(agent_id)
-        if raters is None:
+        standing = self._standing.get(agent_id)
+        if raters is None and standing is None:
             return None
         floor = int(record.registered_at * 1000)
         best: StatusWrite | None = None
@@ -200,9 +260,13 @@ class View:
             if w is not None and w.stamp.wall_ms >= floor and (best is None
                                                                 or w.stamp > best.stamp):
                 best = w
+        if standing is not None:
+            for w in standing.values():
+                if w.stamp.wall_ms >= floor and (best is None or w.stamp > best.stamp):
+                    best = w
         return best
 
-    def _derive(self, agent_id: str, now: float | None) -> AgentView | None:
+    def _derive(self, agent_id: str, now: float) -> AgentView | None:
         holders = self._holders.get(agent_id)
         if holders is None:
             return None
@@ -239,87 +303,93 @@ class View:
                          hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
                          hb.count if hb is not None else 0)
 
-    def rederive(self, agent_id: str, wall: float, now: float | None = None) -> None:
+    def _rederive(self, agent_id: str, now: float, wall: float, out: list[RegistryEvent],
+                  cause: Cause | None, resumed: bool) -> None:
         old = self.visible.get(agent_id)
         new = self._derive(agent_id, now)
         if old is None and new is None:
+            self._standing.pop(agent_id, None)
             return
         if new is not None and old is not None and new.record.runtime_id != old.record.runtime_id:
-            self._disappear(old, wall, "moved")
+            self._disappear(old, wall, Cause.MOVED, out)
             old = None
         if old is None and new is not None:
-            self._appear(new, wall)
+            self._appear(new, wall, out)
         elif new is None and old is not None:
-            self._disappear(old, wall, self._cause_gone(old, now))
+            self._standing.pop(agent_id, None)
+            self._disappear(old, wall, cause or self._cause_gone(old), out)
         elif new is not None and old is not None:
             self.visible[agent_id] = new
             if new.record != old.record or new.node_id != old.node_id:
                 self._index_put(new)
-            if new.status != old.status:
+            if new.status is not old.status:
                 self.index.set_status(agent_id, new.status)
-                self._emit(E.AGENT_STATUS_CHANGED, new, wall, {
+                meta = {
                     "old_status": old.status._value_,  # _value_: .value is a slow descriptor
                     "new_status": new.status._value_,
-                    "cause": self._cause_status(agent_id, old, new),
-                })
+                }
+                self._status_cause(agent_id, old, new, resumed, meta)
+                out.append(RegistryEvent(E.AGENT_STATUS_CHANGED, agent_id,
+                                         new.record.runtime_id, wall, meta))
             if new.heartbeat_count > old.heartbeat_count:
-                self._emit(E.AGENT_HEARTBEAT, new, wall, {"count": new.heartbeat_count})
+                out.append(RegistryEvent(E.AGENT_HEARTBEAT, agent_id, new.record.runtime_id,
+                                         wall, {"count": new.heartbeat_count}))
 
-    def _cause_gone(self, old: AgentView, now: float | None) -> str:
+    def _cause_gone(self, old: AgentView) -> Cause:
         st = self._member(old.node_id) if old.node_id != self.self_id else None
-        if st is None:
-            return "deregistered"
-        if st[0] is MemberState.LEFT:
-            return "owner_left"
-        if st[0] is MemberState.DEAD:
-            return "owner_failed"
-        return "deregistered"
+        if st is not None and st[0] is MemberState.LEFT:
+            return Cause.OWNER_LEFT
+        if st is not None and st[0] is MemberState.DEAD:
+            return Cause.OWNER_FAILED
+        return Cause.DEREGISTERED
 
-    def _cause_status(self, agent_id: str, old: AgentView, new: AgentView) -> str:
+    def _status_cause(self, agent_id: str, old: AgentView, new: AgentView, resumed: bool,
+                      meta: dict[str, Any]) -> None:
         if new.status is AgentStatus.OFFLINE:
-            return "owner_failed"
+            meta["cause"] = Cause.OWNER_FAILED._value_
+            return
         if old.status is AgentStatus.OFFLINE:
-            return "owner_recovered"
+            meta["cause"] = Cause.OWNER_RECOVERED._value_
+            return
         w = self.declared(agent_id, new.record)
-        return "status_write" if w is None else w.cause
+        if w is not None and is_verdict(w, new.node_id):
+            meta["cause"] = Cause.HEARTBEAT_MISSED._value_
+        elif resumed:
+            meta["cause"] = Cause.HEARTBEAT_RESUMED._value_
+        else:
+            meta["cause"] = Cause.STATUS_WRITE._value_
+            if w is not None:
+                meta["reason"] = w.cause
+                meta["source"] = w.stamp.node
 
     def _index_put(self, v: AgentView) -> None:
         r = v.record
         self.index.put(r.agent_id, r.capabilities, v.status, r.runtime_id, r.registered_at,
-                       r.tags, v.node_id)
+                       r.tags, v.node_id, r)
 
-    def _appear(self, v: AgentView, wall: float) -> None:
+    def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent]) -> None:
         r = v.record
         if not self.index.runtime_size(r.runtime_id):
-            self._emit(E.RUNTIME_JOINED, v, wall, {"node_id": v.node_id}, agent=False)
+            out.append(RegistryEvent(E.RUNTIME_JOINED, None, r.runtime_id, wall,
+                                     {"node_id": v.node_id}))
         self.visible[r.agent_id] = v
         self._index_put(v)
-        self.push_event(RegistryEvent(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
+        out.append(RegistryEvent(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
             "capabilities": list(r.capabilities),
             "name": r.name,
             "node_id": v.node_id,
             "status": v.status._value_,
         }))
 
-    def _disappear(self, v: AgentView, wall: float, cause: str) -> None:
+    def _disappear(self, v: AgentView, wall: float, cause: Cause,
+                   out: list[RegistryEvent]) -> None:
         del self.visible[v.agent_id]
         self.index.remove(v.agent_id)
-        self.disappeared.append(v.agent_id)
-        self._emit(E.AGENT_DEREGISTERED, v, wall, {"node_id": v.node_id, "cause": cause})
-        if not self.index.runtime_size(v.record.runtime_id):
-            self._emit(E.RUNTIME_LEFT, v, wall, {"node_id": v.node_id}, agent=False)
-
-    def _emit(self, kind: RegistryEventType, v: AgentView, wall: float,
-              meta: dict[str, Any], agent: bool = True) -> None:
-        self.push_event(RegistryEvent(kind, v.agent_id if agent else None, v.record.runtime_id,
-                                      wall, meta))
-
-    def push_event(self, event: RegistryEvent) -> None:
-        """Queue an event; the oldest is dropped (and counted) when the buffer is full."""
-        if len(self.events) >= self.max_events:
-            self.events.popleft()
-            self.events_dropped += 1
-        self.events.append(event)
+        rt = v.record.runtime_id
+        out.append(RegistryEvent(E.AGENT_DEREGISTERED, v.agent_id, rt, wall, {
+            "node_id": v.node_id, "cause": cause._value_, "status": v.status._value_}))
+        if not self.index.runtime_size(rt):
+            out.append(RegistryEvent(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
 
     # ------------------------------------------------------------------ queries
     def runtimes(self) -> dict[str, set[str]]:

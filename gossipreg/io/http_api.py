@@ -17,13 +17,28 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import web
 
+from gossipreg.core.cards import CardTooLargeError
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
+from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.io.ard_api import setup_ard
+from gossipreg.io.card_api import card_fields, card_handler
+from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
+from gossipreg.io.health import health_report
 from gossipreg.io.metrics_text import render_metrics
+from gossipreg.io.openapi import serve_openapi
+from gossipreg.io.sse import (
+    TICKET_TTL,
+    Tickets,
+    blocking_position,
+    position_headers,
+    stream_events,
+)
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import GossipNode
@@ -47,6 +62,7 @@ def agent_json(v: AgentView) -> dict[str, Any]:
         "description": r.description, "tags": list(r.tags), "status": v.status.value,
         "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
         "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
+        **card_fields(r),
     }
 
 
@@ -100,22 +116,26 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 class _Api:
     def __init__(self, node: GossipNode) -> None:
         self.node = node
+        self.tickets = Tickets()
+        self.checks = CheckRunner(node)
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
+        await blocking_position(request, self.node)  # ?index=&wait= (see gossipreg.io.sse)
         status = _status_param(q.get("status"), None)
         limit = _int_param(q.get("limit"), "limit")
         offset = _int_param(q.get("offset"), "offset") or 0
         cap = q.get("capability")
         tags = q.getall("tag", [])
-        if cap is not None or tags or q.get("node"):
-            views = self.node.find(cap or "", status=status, runtime_id=q.get("runtime"),
-                                   tags=tags, node_id=q.get("node"), limit=limit,
-                                   offset=offset)
-        else:
-            views = self.node.list_agents(q.get("runtime"), status)
-            views = views[offset:None if limit is None else offset + limit]
-        return web.json_response([agent_json(v) for v in views])
+        query = Query(capability=(cap,) if cap else (), status=status,
+                      runtime_id=q.get("runtime"), tags=tuple(tags), node_id=q.get("node"),
+                      limit=limit, offset=offset)
+        # With a capability, tag or node filter, the index answers (agents that declare a
+        # capability, ranked); a plain listing shows every agent in registration order.
+        views = (self.node.read.list_agents(query) if query.is_listing and cap is None
+                 else self.node.read.find(query))
+        return web.json_response([agent_json(v) for v in views],
+                                 headers=position_headers(self.node))
 
     async def get_agent(self, request: web.Request) -> web.Response:
         v = self.node.get(request.match_info["agent_id"])
@@ -124,34 +144,46 @@ class _Api:
         return web.json_response(agent_json(v))
 
     async def members(self, request: web.Request) -> web.Response:
+        await blocking_position(request, self.node)
         return web.json_response([
             {"node_id": m.node_id, "address": m.address, "state": _STATES[m.state],
              "incarnation": m.incarnation, "generation": m.generation}
-            for m in self.node.members()])
+            for m in self.node.members()], headers=position_headers(self.node))
+
+    def _health(self) -> dict[str, Any]:
+        node = self.node
+        return health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
 
     async def health(self, request: web.Request) -> web.Response:
-        core = self.node.core
-        return web.json_response({
-            "status": "ok" if not core.left else "left", "node_id": core.id,
-            "address": core.addr, "members_alive": core.members.count(MemberState.ALIVE),
-            "agents": len(core.dir.view.visible), "health_score": core.health_score(),
-        })
+        return web.json_response(self._health())
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Readiness for orchestrators: 200 once joined, 503 before (and while leaving)."""
+        report = self._health()
+        return web.json_response(report, status=200 if report["ready"] else 503)
 
     async def register(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         unknown = set(body) - {"agent_id", "name", "runtime_id", "capabilities", "description",
-                               "tags", "card"}
+                               "tags", "card", "check"}
         if unknown:
             raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
         if "agent_id" not in body:
             raise InvalidArgumentError("agent_id is required")
-        record = make_record(
-            body["agent_id"], body.get("name", body["agent_id"]),
-            body.get("runtime_id", self.node.name), body.get("capabilities", []),
-            description=body.get("description", ""), tags=body.get("tags", []),
-            card=body.get("card"))
+        check = parse_check(body["check"]) if "check" in body else None
+        try:  # name, description and capabilities left out come from the card
+            record = make_record(
+                body["agent_id"], body.get("name"), body.get("runtime_id", self.node.name),
+                body.get("capabilities"), description=body.get("description"),
+                tags=body.get("tags", []), card=body.get("card"))
+        except CardTooLargeError as e:
+            return _error(413, str(e))
         view = self.node.register(record)
-        return web.json_response(agent_json(view), status=201)
+        if check is not None:
+            self.checks.add(view.agent_id, check)
+        out = {**agent_json(view), "heartbeat": heartbeat_contract(self.node, check)}
+        return web.json_response(out, status=201,
+                                 headers={"Location": f"/v1/agents/{quote(view.agent_id, '')}"})
 
     async def deregister(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
@@ -164,12 +196,13 @@ class _Api:
         body = await _json_body(request)
         status = _status_param(body.get("status") if isinstance(body.get("status"), str)
                                else "?", None)
-        cause = body.get("cause", "manual")
-        if status is None or not isinstance(cause, str):
-            raise InvalidArgumentError("status must be a status name; cause a string")
+        # The caller's words: ``reason`` (``cause``, its old name, still accepted).
+        reason = body.get("reason", body.get("cause", "manual"))
+        if status is None or not isinstance(reason, str):
+            raise InvalidArgumentError("status must be a status name; reason a string")
         if self.node.get(aid) is None:
             return _error(404, "unknown agent")
-        return web.json_response({"ok": self.node.set_status(aid, status, cause[:64])})
+        return web.json_response({"ok": self.node.set_status(aid, status, reason[:64])})
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
@@ -178,38 +211,21 @@ class _Api:
         return web.json_response({"ok": await self.node.heartbeat(aid)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        types = None
-        if "types" in request.query:
-            from gossipreg.core.types import RegistryEventType
+        return await stream_events(request, self.node, event_json)
 
-            try:
-                types = [RegistryEventType(t) for t in request.query["types"].split(",") if t]
-            except ValueError:
-                raise InvalidArgumentError("unknown event type in types") from None
-        stream = self.node.subscribe(types)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
-        await resp.prepare(request)
-        try:
-            while True:
-                ev = await stream.get(timeout=15.0)
-                if ev is None:
-                    if stream.closed:
-                        break
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-                data = json.dumps(event_json(ev))
-                await resp.write(f"event: {ev.event_type.value}\ndata: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            stream.close()
-        return resp
+    async def ticket(self, request: web.Request) -> web.Response:
+        return web.json_response({"ticket": self.tickets.issue(), "expires_in": TICKET_TTL},
+                                 status=201)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(self.node),
-                            content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Format": "prometheus-0.0.4"})
+        node = self.node
+        text = render_metrics(node.read.stats(), node.read.metrics,
+                              stream_drops=node.stream_drops,
+                              send_errors=node.transport.send_errors,
+                              asyncio_tasks=len(asyncio.all_tasks()))
+        resp = web.Response(text=text)
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        return resp
 
 
 def _guard(token: str | None, handler: Handler) -> Handler:
@@ -234,16 +250,40 @@ def setup_api(app: web.Application, node: GossipNode, *, token: str | None = Non
     api = _Api(node)
     r = app.router
 
+    async def stop_checks(app: web.Application) -> None:
+        await api.checks.close()
+
+    app.on_cleanup.append(stop_checks)
+    from gossipreg.io.http_errors import operator_errors
+
+    app.middlewares.append(operator_errors)
+
     def g(h: Handler) -> Handler:
         return _guard(token, h)
 
     r.add_get("/v1/agents", g(api.list_agents))
     r.add_post("/v1/agents", g(api.register))
     r.add_get("/v1/agents/{agent_id}", g(api.get_agent))
+    r.add_get("/v1/agents/{agent_id}/card", g(card_handler(node)))
     r.add_delete("/v1/agents/{agent_id}", g(api.deregister))
     r.add_put("/v1/agents/{agent_id}/status", g(api.set_status))
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
     r.add_get("/v1/members", g(api.members))
     r.add_get("/v1/health", g(api.health))
-    r.add_get("/v1/events", g(api.events))
+    guarded_events = g(api.events)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        # A single-use ticket (bought with the token) stands in for the token on one stream.
+        ticket = request.query.get("ticket")
+        if ticket is not None and api.tickets.redeem(ticket):
+            return await _guard(None, api.events)(request)
+        if ticket is not None:
+            return _error(401, "unknown, used or expired ticket")
+        return await guarded_events(request)
+
+    r.add_get("/v1/health/ready", g(api.ready))
+    r.add_get("/v1/events", events)
+    r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.metrics))
+    setup_ard(app, node, token=token)
+    r.add_get("/v1/openapi.json", serve_openapi)

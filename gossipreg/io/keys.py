@@ -1,16 +1,25 @@
-"""Key files: one base64-encoded key of 16..64 bytes per line, the first line primary."""
+"""Key files: one base64-encoded key of 16..64 bytes per line, the first line primary; and
+reloading a running node's keyring from its file."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import logging
 import os
 import secrets
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.keyring import KEY_SIZES, Keyring
 
-__all__ = ["generate_key", "load_key_file", "parse_key"]
+if TYPE_CHECKING:
+    from gossipreg.io.runner import GossipNode
+
+__all__ = ["KeyFileReloader", "fingerprint", "generate_key", "load_key_file", "parse_key"]
+
+log = logging.getLogger("gossipreg.io.keys")
 
 
 def parse_key(text: str) -> bytes:
@@ -43,3 +52,42 @@ def load_key_file(path: str | os.PathLike[str]) -> Keyring:
 def generate_key(n: int = 32) -> str:
     """A new random key, base64-encoded."""
     return base64.b64encode(secrets.token_bytes(n)).decode()
+
+
+def fingerprint(key: bytes) -> str:
+    """A short, non-secret name for a key (the first 8 hex digits of its SHA-256)."""
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+class KeyFileReloader:
+    """Reloads a running node's keyring from its key file (SIGHUP, the admin route).
+
+    The file's order is the keyring's: its first key signs, every key verifies. So the three
+    rotation steps are three edits of the file, each followed by a reload on every node:
+    append the new key; move it to the first line; delete the old one. A file that does not
+    parse leaves the running keyring as it was.
+    """
+
+    def __init__(self, node: GossipNode, path: str | os.PathLike[str]) -> None:
+        self.node = node
+        self.path = path
+        self.reloads = 0
+
+    def reload(self) -> dict[str, Any]:
+        """Read the file and install it; returns what is installed (fingerprints only).
+        Raises InvalidArgumentError (or OSError) and changes nothing when the file is bad."""
+        ring = load_key_file(self.path)
+        self.node.core.codec.keyring = ring
+        self.reloads += 1
+        info = {"keys": [fingerprint(k) for k in ring.keys],
+                "primary": fingerprint(ring.primary), "reloads": self.reloads}
+        log.warning("keyring reloaded from %s: %d key(s), primary %s", self.path,
+                    len(ring.keys), info["primary"])
+        return info
+
+    def reload_logged(self) -> None:
+        """:meth:`reload` for a signal handler: a bad file is logged, never raised."""
+        try:
+            self.reload()
+        except (InvalidArgumentError, OSError) as e:
+            log.error("keyring not reloaded from %s (the old one stays): %s", self.path, e)

@@ -12,15 +12,18 @@ import logging
 import random
 import secrets
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Pending
 from gossipreg.core.errors import NodeStateError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.node import Node
+from gossipreg.core.query import Query
+from gossipreg.core.rank import SearchHit
+from gossipreg.core.reader import Reader
 from gossipreg.core.records import make_record
 from gossipreg.core.types import (
     AgentRecord,
@@ -30,67 +33,16 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+from gossipreg.io.advertise import advertise_for
+from gossipreg.io.event_ring import EventRing
+from gossipreg.io.event_stream import EventStream, reset_event
+from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
+from gossipreg.io.validate import check_seeds
 
 __all__ = ["EventStream", "GossipNode"]
 
 log = logging.getLogger("gossipreg.io.runner")
-
-
-class EventStream:
-    """A bounded subscription to a node's events: when full, the oldest event is dropped and
-    counted, so a slow consumer never blocks the node."""
-
-    def __init__(self, owner: GossipNode, maxsize: int,
-                 types: frozenset[RegistryEventType] | None) -> None:
-        self._owner = owner
-        self._buf: deque[RegistryEvent] = deque()
-        self._maxsize = maxsize
-        self._types = types
-        self._ready = asyncio.Event()
-        self.dropped = 0
-        self.closed = False
-
-    def _put(self, ev: RegistryEvent) -> None:
-        if self._types is not None and ev.event_type not in self._types:
-            return
-        if len(self._buf) >= self._maxsize:
-            self._buf.popleft()
-            self.dropped += 1
-        self._buf.append(ev)
-        self._ready.set()
-
-    async def get(self, timeout: float | None = None) -> RegistryEvent | None:
-        """The next event, or None after ``timeout`` seconds (or once closed and drained)."""
-        while not self._buf:
-            if self.closed:
-                return None
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
-        return self._buf.popleft()
-
-    def get_nowait(self) -> RegistryEvent | None:
-        return self._buf.popleft() if self._buf else None
-
-    def __len__(self) -> int:
-        return len(self._buf)
-
-    def close(self) -> None:
-        self.closed = True
-        self._ready.set()
-        self._owner._streams.discard(self)
-
-    def __aiter__(self) -> AsyncIterator[RegistryEvent]:
-        return self
-
-    async def __anext__(self) -> RegistryEvent:
-        ev = await self.get()
-        if ev is None:
-            raise StopAsyncIteration
-        return ev
 
 
 class GossipNode:
@@ -118,13 +70,17 @@ class GossipNode:
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
-        self.seeds = list(seeds)
+        # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
+        self.seeds = list(seeds) if network is not None else check_seeds(seeds)
         self._keyring = keyring
         self.transport: Transport = (
             network.transport(self.name) if network is not None
             else HttpTransport(bind, advertise, max_body=self.config.max_packet_size))
         self._generation = generation if generation is not None else int(time.time() * 1000)
         self._rng = rng or random.Random(secrets.randbits(64))
+        # Every start is a new event stream; the ring replays its recent events.
+        self.ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
+        self._waiters: list[asyncio.Future[None]] = []
         self._core: Node | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -135,6 +91,7 @@ class GossipNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
         self._closed = False
+        self.join_watch = JoinWatch(self)
         if isinstance(self.transport, HttpTransport):
             from gossipreg.io.http_api import setup_api
 
@@ -148,12 +105,22 @@ class GossipNode:
         return self._core
 
     @property
+    def started_core(self) -> Node | None:
+        """The core once started (None before ``start``)."""
+        return self._core
+
+    @property
     def address(self) -> str:
         return self.core.addr
 
     @property
     def running(self) -> bool:
         return self._core is not None and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        """Shut down: a closed node cannot start again (build a new one)."""
+        return self._closed
 
     def _now(self) -> float:
         assert self._loop is not None
@@ -164,17 +131,22 @@ class GossipNode:
 
     async def start(self) -> GossipNode:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
+        if self._closed:
+            raise NodeStateError("this node was shut down; create a new GossipNode")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
         addr = await self.transport.start(self._on_packet)
+        if is_unspecified(addr):  # bound to every interface: advertise a routable address
+            addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, wall_offset=time.time() - now,
-                          keyring=self._keyring)
+                          keyring=self._keyring, stream_id=self.ring.stream_id)
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
+        self.join_watch.start()
         log.info("node %s listening on %s", self.name, addr)
         return self
 
@@ -208,6 +180,7 @@ class GossipNode:
                 fut.set_result(False)
         for s in list(self._streams):
             s.close()
+        await self.join_watch.stop()
         await self.transport.close()
 
     async def wait_joined(self, timeout: float) -> bool:
@@ -226,13 +199,16 @@ class GossipNode:
             await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ pump
-    def _on_packet(self, payload: bytes) -> bytes | None:
+    def _on_packet(self, payload: bytes, src: str | None = None) -> bytes | None:
         """Handle a frame; the first frame for its sender is returned to ride back in the
-        transport's response."""
+        transport's response. A frame the codec refused (wrong key, cluster or version) raises
+        PacketRefused, so that the sender learns why its join goes unanswered."""
         core = self._core
         if core is None or self._closed:
             return None
-        core.handle_packet(payload, self._now())
+        core.handle_packet(payload, self._now(), src)
+        if core.last_drop in TOLD_SENDER:
+            raise PacketRefused(core.last_drop or "")
         return self._pump(reply_to=core.last_src)
 
     def _on_timer(self) -> None:
@@ -254,9 +230,11 @@ class GossipNode:
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)
+        seq = self.ring.seq
         while (ev := core.poll_event()) is not None:
+            self.ring.add(ev)
             for s in list(self._streams):
-                s._put(ev)
+                s.deliver(ev)
             for cb in list(self._listeners):
                 try:
                     res = cb(ev)
@@ -266,6 +244,11 @@ class GossipNode:
                         task.add_done_callback(self._callbacks.discard)
                 except Exception:  # a listener's bug must not stop the node
                     log.exception("event listener failed")
+        if self.ring.seq != seq and self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
@@ -282,12 +265,46 @@ class GossipNode:
         return reply
 
     # ---------------------------------------------------------------- events
+    @property
+    def stream_drops(self) -> int:
+        """Events dropped by the full buffers of this node's open subscriptions."""
+        return sum(s.dropped for s in self._streams)
+
     def subscribe(self, types: Sequence[RegistryEventType] | None = None,
-                  maxsize: int = 1000) -> EventStream:
-        """A bounded stream of this node's events from now on (optionally only ``types``)."""
-        s = EventStream(self, maxsize, frozenset(types) if types is not None else None)
+                  maxsize: int = 1000, since: str | None = None) -> EventStream:
+        """A bounded stream of this node's events (optionally only ``types``): from now on,
+        or after the event id ``since`` (every later event exactly once, replayed from the
+        ring; a ``STREAM_RESET`` first when that position is unknown, from another stream or
+        no longer held: the consumer must list again)."""
+        s = EventStream(self.ring, self._streams.discard, maxsize,
+                        frozenset(types) if types is not None else None)
+        if since is not None:
+            missed = self.ring.since(since)
+            if missed is None:
+                s.deliver(reset_event(self.ring, "unknown_position"))
+            else:
+                for ev in missed:
+                    s.deliver(ev)
         self._streams.add(s)
         return s
+
+    @property
+    def position(self) -> str:
+        """The id of this node's newest event: list, then subscribe ``since`` it."""
+        return self.ring.position
+
+    async def wait_index(self, index: int, timeout: float) -> None:
+        """Return once this node numbered an event after ``index`` (at once if it already
+        has, or if ``index`` is ahead of it: another stream), or after ``timeout`` s."""
+        if self.ring.seq != index or self._closed:
+            return
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(fut)
+        await asyncio.wait([fut], timeout=timeout)
+        if not fut.done():
+            fut.cancel()
+            self._waiters.remove(fut)
 
     def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""
@@ -305,7 +322,7 @@ class GossipNode:
         if record is None:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
-                fields.pop("runtime_id", self.name), fields.pop("capabilities", ()), **fields)
+                fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
         view = self.core.register(record, self._now())
         self._pump()
         return view
@@ -327,25 +344,46 @@ class GossipNode:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
         return await self._settle(self.core.heartbeat(agent_id, self._now()))
 
-    def set_status(self, agent_id: str, status: AgentStatus, cause: str = "manual") -> bool:
-        ok = self.core.set_status(agent_id, status, self._now(), cause)
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual") -> bool:
+        """Write a status about any visible agent; its event carries ``reason``."""
+        ok = self.core.set_status(agent_id, status, self._now(), reason)
         self._pump()
         return ok
 
     # --------------------------------------------------------------- queries
-    def get(self, agent_id: str) -> AgentView | None:
-        return self.core.get(agent_id)
+    @property
+    def read(self) -> Reader:
+        """The core's read surface (visible agents, members, stats): local, no network."""
+        return self.core.read
 
-    def find(self, capability: str | Sequence[str] = "", **filters: Any) -> list[AgentView]:
-        """See :meth:`gossipreg.core.node.Node.find`."""
-        return self.core.find(capability, **filters)
+    def get(self, agent_id: str) -> AgentView | None:
+        return self.core.read.get(agent_id)
+
+    def find(self, capability: Query | str | Sequence[str] = "", *,
+             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
+             offset: int = 0) -> list[AgentView]:
+        """Agents whose capabilities contain every term (case-insensitive), ranked; pass a
+        :class:`~gossipreg.core.query.Query` or its fields (see there for the semantics)."""
+        q = capability if isinstance(capability, Query) else Query.of(
+            capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
+            limit=limit, offset=offset)
+        return self.core.read.find(q)
+
+    def search(self, text: str, filters: Mapping[str, Any] | None = None,
+               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
+        """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
+        is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
+        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
+        return self.core.read.search(text, filters, limit, offset)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:
-        return self.core.list_agents(runtime_id, status)
+        """Every visible agent (those without capabilities too), by registration order."""
+        return self.core.read.list_agents(Query(status=status, runtime_id=runtime_id))
 
     def members(self) -> list[MemberInfo]:
-        return self.core.member_list()
+        return self.core.read.members()
 
     # ------------------------------------------------------------------ keys
     @property

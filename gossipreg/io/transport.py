@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ __all__ = [
     "HttpTransport",
     "MemoryNetwork",
     "MemoryTransport",
+    "PacketRefused",
     "Transport",
     "format_hostport",
     "split_hostport",
@@ -33,9 +35,22 @@ _SHORT = {"Server": "gr", "Content-Type": ""}
 
 GOSSIP_PATH = "/v1/gossip"
 
-# Called with each received frame; may return one frame to send back to its sender, which then
-# rides in the HTTP response instead of costing a request of its own (the ack to a ping).
-Deliver = Callable[[bytes], "bytes | None"]
+# Called with each received frame and what the transport knows of its sender (for logs); may
+# return one frame to send back to it, which then rides in the HTTP response instead of costing
+# a request of its own (the ack to a ping). Raises PacketRefused to tell the sender why not.
+Deliver = Callable[[bytes, "str | None"], "bytes | None"]
+# Told (destination, reason) when a send fails or the peer refuses the frame.
+SendError = Callable[[str, str], None]
+REFUSED_HEADER = "X-Gossipreg-Refused"
+
+
+class PacketRefused(Exception):
+    """Raised by a deliver callback: answer the sender 403 with ``reason`` (a metric label
+    such as ``bad_mac``), so a joiner with the wrong key or cluster can say what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def split_hostport(text: str) -> tuple[str, int]:
@@ -70,6 +85,7 @@ class Transport(ABC):
 
     address: str = ""
     send_errors: int = 0
+    on_send_error: SendError | None = None
 
     @abstractmethod
     async def start(self, deliver: Deliver) -> str:
@@ -114,11 +130,14 @@ class MemoryTransport(Transport):
         asyncio.get_running_loop().call_soon(self._hand_over, target, payload)
 
     def _hand_over(self, target: Deliver, payload: bytes) -> None:
-        reply = target(payload)
+        try:
+            reply = target(payload, self.address)
+        except PacketRefused:
+            return
         if reply is not None:
             mine = self.network.endpoints.get(self.address)
             if mine is not None:
-                asyncio.get_running_loop().call_soon(mine, reply)
+                asyncio.get_running_loop().call_soon(mine, reply, None)
 
     async def close(self) -> None:
         self.network.endpoints.pop(self.address, None)
@@ -149,16 +168,21 @@ class HttpTransport(Transport):
         self._max_in_flight = max_in_flight
         self.bytes_sent = 0
         self.dropped_backpressure = 0
+        # TLS (gossipreg.io.tls.apply_tls sets these before start): the server's and the
+        # client's contexts, and whether the gossip endpoint demands a client certificate.
+        self.server_ssl: ssl.SSLContext | None = None
+        self.client_ssl: ssl.SSLContext | None = None
+        self.require_peer_cert = False
 
     async def start(self, deliver: Deliver) -> str:
         self._deliver = deliver
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True,
+                           ssl_context=self.server_ssl)
         await site.start()
-        server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
-        port = server.sockets[0].getsockname()[1]
+        # The port actually bound (port 0 asks the kernel for a free one).
+        port = int(self._runner.addresses[0][1])
         self.bind_port = port
         self.address = self.advertise or format_hostport(self.bind_host, port)
         self._session = ClientSession(
@@ -170,8 +194,15 @@ class HttpTransport(Transport):
         return self.address
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
+        tr = request.transport
+        if self.require_peer_cert and (tr is None or not tr.get_extra_info("peercert")):
+            return web.Response(status=403, headers={**_SHORT,
+                                                     REFUSED_HEADER: "no_client_certificate"})
         body = await request.read()
-        reply = self._deliver(body) if self._deliver is not None else None
+        try:
+            reply = self._deliver(body, request.remote) if self._deliver is not None else None
+        except PacketRefused as e:
+            return web.Response(status=403, headers={**_SHORT, REFUSED_HEADER: e.reason})
         if reply is None:
             return web.Response(status=204, headers=_SHORT)
         return web.Response(body=reply, headers=_SHORT)
@@ -190,15 +221,23 @@ class HttpTransport(Transport):
         assert self._session is not None
         try:
             host, port = split_hostport(dest)
-            url = f"http://{format_hostport(host, port)}{GOSSIP_PATH}"
-            async with self._session.post(url, data=payload) as resp:
+            scheme = "https" if self.client_ssl is not None else "http"
+            url = f"{scheme}://{format_hostport(host, port)}{GOSSIP_PATH}"
+            async with self._session.post(url, data=payload,
+                                          ssl=self.client_ssl or True) as resp:
                 reply = await resp.read()
             self.bytes_sent += len(payload)
             if reply and resp.status == 200 and self._deliver is not None:
-                self._deliver(reply)
+                with contextlib.suppress(PacketRefused):
+                    self._deliver(reply, dest)
+            elif resp.status >= 300 and self.on_send_error is not None:
+                why = resp.headers.get(REFUSED_HEADER)
+                self.on_send_error(dest, f"refused: {why}" if why else f"HTTP {resp.status}")
         except (TimeoutError, ClientError, OSError, ValueError) as e:
             self.send_errors += 1
             log.debug("send to %s failed: %s", dest, e)
+            if self.on_send_error is not None:
+                self.on_send_error(dest, str(e) or type(e).__name__)
 
     async def close(self) -> None:
         for t in list(self._tasks):

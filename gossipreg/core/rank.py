@@ -1,0 +1,335 @@
+"""Lexical ranking of agents for free text: BM25F over a record's name, keywords and text.
+
+Rules:
+- Fields and weights (:data:`FIELDS`): ``name`` (the agent's name, 3.0), ``keywords`` (tags,
+  skill ids and names, capability strings of agents without skills, 2.0), ``text`` (the
+  description, skill descriptions and examples, 1.0). A term's pseudo-frequency in a document
+  is the sum over fields of weight × tf / (1 − b + b × len / avg len) (BM25F, per-field length
+  normalisation); its score is idf × tf~ / (k1 + tf~), summed over the query's terms.
+- Scores are normalised by the query's best possible score (the sum of its terms' idf), so a
+  score is in [0, 1) whatever the query or corpus: ready to be fused with another ranker's
+  normalised score (see :class:`Ranker`), and 100 × score is ARD's integer relevance.
+- Incremental: every record change updates the postings (term -> parallel arrays of document
+  slot and packed per-field term counts) and the field-length totals; a query reads only the
+  postings of its own terms, never the whole corpus. A replaced or removed document leaves its
+  slot dead until dead postings outnumber live ones, then the arrays are compacted.
+- Terms: lower-cased runs of letters and digits; a few stop words dropped; a plural ``-s`` /
+  ``-ies`` folded so that "currencies" finds "currency".
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import re
+import sys
+from array import array
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+from gossipreg.core.types import AgentRecord, AgentView
+
+__all__ = ["FIELDS", "LexicalRanker", "Ranker", "SearchHit", "document_fields", "terms"]
+
+FIELDS: tuple[tuple[str, float, float], ...] = (
+    # (field, weight, length normalisation b)
+    ("name", 3.0, 0.5),
+    ("keywords", 2.0, 0.5),
+    ("text", 1.0, 0.75),
+)
+K1 = 1.2
+_WORD = re.compile(r"[^\W_]+")
+_STOP = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+    "me", "my", "of", "on", "or", "that", "the", "this", "to", "with", "you", "your", "i", "we",
+    "our", "can"))
+
+
+def _fold(w: str) -> str:
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def terms(text: str) -> list[str]:
+    """The terms of ``text`` in order (repeats kept), interned."""
+    return [sys.intern(_fold(w)) for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def document_fields(r: AgentRecord) -> tuple[str, str, str]:
+    """The text of each field of :data:`FIELDS` for a record."""
+    kw = [*r.tags]
+    for s in r.skills:
+        kw.extend((s.id.replace("-", " ").replace("_", " "), s.name))
+    if not r.skills:
+        kw.extend(r.capabilities)
+    text = [r.description]
+    for s in r.skills:
+        text.append(s.description)
+        text.extend(s.examples)
+    return r.name, " ".join(kw), " ".join(text)
+
+
+class Ranker(Protocol):
+    """What a ranker offers the search layer: updates per record change, and normalised scores
+    (0..1) for a query, so several rankers (lexical, vectors) can be fused by id."""
+
+    def put(self, agent_id: str, record: AgentRecord) -> None: ...
+    def remove(self, agent_id: str) -> None: ...
+    def scores(self, text: str) -> dict[str, float]: ...
+
+
+class SearchHit(NamedTuple):
+    """One ranked search result: the agent as this node sees it, and its score in [0, 1)."""
+
+    agent: AgentView
+    score: float
+
+
+class _Posting(NamedTuple):
+    slots: array[int]  # ascending (slots only grow; compaction keeps the order)
+    impacts: array[int]  # uint16: round(tf~ / (k1 + tf~) * 65535) under the reference averages
+
+
+_Q = 65535.0
+
+
+class LexicalRanker:
+    """BM25F postings over the visible agents, updated per change."""
+
+    def __init__(self) -> None:
+        self._slot_of: dict[str, int] = {}
+        self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
+        self._postings: dict[str, _Posting] = {}
+        self._df: dict[str, int] = {}  # live documents per term
+        self._max: dict[str, int] = {}  # an upper bound of each term's impacts
+        self._totals = [0] * len(FIELDS)
+        self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
+        self._changes = 0  # since the impacts were last recomputed
+        self._live = 0
+        self._live_postings = 0
+        self._dead_postings = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    @staticmethod
+    def _counts(record: AgentRecord) -> tuple[list[int], dict[str, list[int]]]:
+        lens: list[int] = []
+        counts: dict[str, list[int]] = {}
+        for f, text in enumerate(document_fields(record)):
+            toks = terms(text)
+            lens.append(len(toks))
+            for t in toks:
+                c = counts.get(t)
+                if c is None:
+                    c = counts[t] = [0, 0, 0]
+                c[f] += 1
+        return lens, counts
+
+    def _impacts(self, lens: list[int], counts: dict[str, list[int]]) -> dict[str, int]:
+        norms = [w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
+                 in zip(FIELDS, lens, self._ref, strict=True)]
+        out = {}
+        for t, c in counts.items():
+            tf = c[0] * norms[0] + c[1] * norms[1] + c[2] * norms[2]
+            out[t] = max(1, round(tf / (K1 + tf) * _Q))
+        return out
+
+    def put(self, agent_id: str, record: AgentRecord) -> None:
+        """Index (or re-index) ``record`` under ``agent_id``."""
+        self.remove(agent_id)
+        lens, counts = self._counts(record)
+        for f, n in enumerate(lens):
+            self._totals[f] += n
+        self._live += 1
+        self._changed()
+        slot = len(self._recs)
+        self._recs.append(record)
+        self._slot_of[agent_id] = slot
+        postings, df, mx = self._postings, self._df, self._max
+        for t, imp in self._impacts(lens, counts).items():
+            p = postings.get(t)
+            if p is None:
+                p = postings[t] = _Posting(array("i"), array("H"))
+            p.slots.append(slot)
+            p.impacts.append(imp)
+            df[t] = df.get(t, 0) + 1
+            if imp > mx.get(t, 0):
+                mx[t] = imp
+        self._live_postings += len(counts)
+
+    def remove(self, agent_id: str) -> None:
+        """Forget an agent (a no-op for an unknown one)."""
+        slot = self._slot_of.pop(agent_id, None)
+        if slot is None:
+            return
+        rec = self._recs[slot]
+        assert rec is not None
+        self._recs[slot] = None
+        lens, counts = self._counts(rec)  # the same terms as when it was put
+        for f, n in enumerate(lens):
+            self._totals[f] -= n
+        df = self._df
+        for t in counts:
+            left = df[t] - 1
+            if left:
+                df[t] = left
+            else:
+                del df[t]
+        self._live -= 1
+        self._live_postings -= len(counts)
+        self._dead_postings += len(counts)
+        if self._dead_postings > max(4096, self._live_postings):
+            self._compact()
+        self._changed()
+
+    def _changed(self) -> None:
+        """Impacts are made with reference field-length averages; once the true averages are
+        25% off, and at least a tenth of the corpus changed since (so the work stays O(1) per
+        change, amortised), every impact is made again."""
+        self._changes += 1
+        n = self._live
+        if n and self._changes * 10 >= n and any(
+                abs(t / n - ref) > 0.25 * ref for t, ref in zip(self._totals, self._ref,
+                                                               strict=True)):
+            self.rebalance()
+
+    def rebalance(self) -> None:
+        """Make every impact again under the current field-length averages (and drop dead
+        slots): afterwards scores equal those of a ranker built from scratch."""
+        n = self._live
+        self._ref = [max(t / n, 1.0) if n else 1.0 for t in self._totals]
+        self._changes = 0
+        self._compact(reimpact=True)
+
+    def _compact(self, reimpact: bool = False) -> None:
+        """Drop dead slots and renumber the live ones in order; with ``reimpact`` the impacts
+        are made again from the records."""
+        recs = [r for r in self._recs if r is not None]
+        remap: dict[int, int] = {}
+        j = 0
+        for old, r in enumerate(self._recs):
+            if r is not None:
+                remap[old] = j
+                j += 1
+        if reimpact:
+            postings: dict[str, _Posting] = {}
+            for slot, r in enumerate(recs):
+                lens, counts = self._counts(r)
+                for t, imp in self._impacts(lens, counts).items():
+                    p = postings.get(t)
+                    if p is None:
+                        p = postings[t] = _Posting(array("i"), array("H"))
+                    p.slots.append(slot)
+                    p.impacts.append(imp)
+        else:
+            postings = {}
+            for t, p in self._postings.items():
+                slots: array[int] = array("i")
+                imps: array[int] = array("H")
+                for s, imp in zip(p.slots, p.impacts, strict=True):
+                    k = remap.get(s)
+                    if k is not None:
+                        slots.append(k)
+                        imps.append(imp)
+                if slots:
+                    postings[t] = _Posting(slots, imps)
+        self._postings = postings
+        self._max = {t: max(p.impacts) for t, p in postings.items()}
+        self._recs = list(recs)
+        self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
+        self._live_postings = sum(len(p.slots) for p in postings.values())
+        self._dead_postings = 0
+
+    def _query(self, text: str) -> tuple[list[tuple[float, str]], float]:
+        """``[(idf, term)]`` of the query terms some agent has, and their idf sum (the norm)."""
+        n = self._live
+        out = []
+        for t in dict.fromkeys(terms(text)):
+            df = self._df.get(t)
+            if df:
+                out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t))
+        return out, sum(i for i, _ in out)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Agent id -> normalised score in (0, 1) for every agent matching a term of ``text``.
+        The norm is the sum of the idf of the query terms some agent has (terms nobody has are
+        ignored, so filler words in a sentence do not drag every score down)."""
+        q, norm = self._query(text)
+        if not q:
+            return {}
+        acc: dict[int, float] = {}
+        for idf, t in q:
+            p = self._postings[t]
+            get = acc.get
+            for s, imp in zip(p.slots, p.impacts, strict=True):
+                acc[s] = get(s, 0.0) + idf * imp
+        scale = 1.0 / (_Q * norm)
+        recs = self._recs
+        out: dict[str, float] = {}
+        for s, v in acc.items():
+            r = recs[s]
+            if r is not None:
+                out[r.agent_id] = v * scale
+        return out
+
+    def top(self, text: str, k: int,
+            accept: Callable[[str], bool] | None = None) -> dict[str, float]:
+        """At least the ``k`` best accepted agents for ``text`` (every one that ties the
+        k-th), with their normalised scores: exactly what :meth:`scores` would rank first, found
+        without reading every posting. Terms go rarest first; once the terms left cannot lift
+        an agent seen nowhere yet past the k-th best partial score, only the agents still in
+        reach are completed, by binary search in the remaining (sorted) postings."""
+        q, norm = self._query(text)
+        if not q or k <= 0:
+            return {}
+        recs = self._recs
+        ok: dict[int, bool] = {}
+
+        def good(s: int) -> bool:
+            v = ok.get(s)
+            if v is None:
+                r = recs[s]
+                v = ok[s] = r is not None and (accept is None or accept(r.agent_id))
+            return v
+
+        bounds = [(idf * self._max[t], idf, t) for idf, t in q]
+        bounds.sort(reverse=True)
+        rest = sum(b for b, _, _ in bounds)
+        acc: dict[int, float] = {}
+        theta = 0.0
+        pruning = False
+        for ub, idf, t in bounds:
+            rest -= ub
+            p = self._postings[t]
+            if not pruning:
+                get = acc.get
+                for s, imp in zip(p.slots, p.impacts, strict=True):
+                    acc[s] = get(s, 0.0) + idf * imp
+                if rest > 0.0:
+                    best = heapq.nlargest(k, (v for s, v in acc.items() if good(s)))
+                    if len(best) == k:
+                        theta = best[-1]
+                        pruning = rest < theta
+                continue
+            slots, imps, n = p.slots, p.impacts, len(p.slots)
+            for s in list(acc):
+                v = acc[s]
+                if v + ub + rest < theta or not good(s):
+                    del acc[s]
+                    continue
+                i = bisect.bisect_left(slots, s)
+                if i < n and slots[i] == s:
+                    acc[s] = v + idf * imps[i]
+        scale = 1.0 / (_Q * norm)
+        out = {}
+        for s, v in acc.items():
+            if v >= theta and good(s):
+                r = recs[s]
+                assert r is not None
+                out[r.agent_id] = v * scale
+        return out

@@ -1,0 +1,65 @@
+"""The recent events of a running node, for consumers that resume where they left.
+
+An event's id is ``<stream id>-<seq>`` (the stream id is new at every start). A consumer that
+resumes from an id of this stream still covered by the ring gets every later event exactly
+once; any other id (another stream, one the ring no longer covers, from the future, garbage)
+gets ``None``: the consumer must be told to start over (a reset), never given a silent gap.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from gossipreg.core.types import RegistryEvent
+
+__all__ = ["EventRing", "event_id", "parse_event_id"]
+
+
+def event_id(stream_id: str, seq: int) -> str:
+    return f"{stream_id}-{seq}"
+
+
+def parse_event_id(text: str | None) -> tuple[str, int] | None:
+    """``(stream id, seq)`` of an event id, or None when it is not one."""
+    if not text or len(text) > 200:
+        return None
+    stream, sep, seq = text.rpartition("-")
+    if not sep or not stream or not seq.isdigit() or len(seq) > 18:
+        return None
+    return stream, int(seq)
+
+
+class EventRing:
+    """The last ``size`` events of one stream."""
+
+    def __init__(self, stream_id: str, size: int) -> None:
+        self.stream_id = stream_id
+        self._ring: deque[RegistryEvent] = deque(maxlen=size) if size else deque(maxlen=0)
+        self.seq = 0  # the newest event's number
+
+    def add(self, ev: RegistryEvent) -> None:
+        if ev.seq != self.seq + 1:
+            self._ring.clear()  # never replay across a gap
+        self._ring.append(ev)
+        self.seq = ev.seq
+
+    @property
+    def position(self) -> str:
+        """The id of the newest event (``<stream>-0`` before the first)."""
+        return event_id(self.stream_id, self.seq)
+
+    def since(self, position: str | None) -> list[RegistryEvent] | None:
+        """Every event after ``position``, or None when that cannot be told (reset)."""
+        parsed = parse_event_id(position)
+        if parsed is None or parsed[0] != self.stream_id:
+            return None
+        after = parsed[1]
+        if after > self.seq:
+            return None
+        if after == self.seq:
+            return []
+        ring = self._ring
+        oldest = ring[0].seq if ring else self.seq + 1
+        if after < oldest - 1:
+            return None  # the ring no longer holds what came right after it
+        return [e for e in ring if e.seq > after]

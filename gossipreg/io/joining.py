@@ -1,0 +1,152 @@
+"""Joining out loud: resolve seeds, say why each join attempt failed, warn while alone.
+
+The core retries joins on its own timer; this watcher runs beside it in the runner and
+- resolves seed names again before every attempt (a DNS name with several A/AAAA records, such
+  as a Kubernetes headless service, yields every address; IP literals are kept as they are),
+- logs one warning per failed attempt per seed with its reason (connection refused, timeout,
+  "refused: bad_mac" when the seed's keyring rejects ours, ...),
+- logs "still alone after N s" every ``ALONE_WARNING_PERIOD`` while no seed answered (or, once
+  joined, while no other member is alive),
+- logs the refusal of a duplicate name once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from gossipreg.io.transport import format_hostport, split_hostport
+
+if TYPE_CHECKING:
+    from gossipreg.io.runner import GossipNode
+
+__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "resolve_seeds"]
+
+log = logging.getLogger("gossipreg.io.joining")
+
+ALONE_WARNING_PERIOD = 10.0
+
+# Codec drops the sender is told about (HTTP 403 with the reason): configuration mismatches
+# it can do nothing else about.
+TOLD_SENDER = frozenset({"bad_mac", "unsigned", "unexpected_signature", "bad_cluster",
+                         "bad_version"})
+
+# What a refusal reason means, for the joiner's warning.
+_REFUSALS = {
+    "bad_mac": "our key is not in the seed's keyring",
+    "unsigned": "the seed requires a key file (--key-file) and we have none",
+    "unexpected_signature": "we sign with a key but the seed has no key file",
+    "bad_cluster": "the seed belongs to another cluster (--cluster)",
+    "bad_version": "the seed speaks another protocol version",
+    "duplicate_name": "the seed knows another live node with our name",
+    "unspecified_address": "we advertise an unspecified address",
+}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def resolve_seeds(seeds: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Every address of every seed (``host:port``), and why the seeds that did not resolve
+    failed."""
+    loop = asyncio.get_running_loop()
+    out: list[str] = []
+    errors: dict[str, str] = {}
+    for seed in seeds:
+        host, port = split_hostport(seed)
+        if _is_ip(host):
+            out.append(format_hostport(host, port))
+            continue
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            errors[seed] = f"cannot resolve {host}: {e.strerror or e}"
+            continue
+        for _, _, _, _, sockaddr in infos:
+            out.append(format_hostport(str(sockaddr[0]), port))
+    return list(dict.fromkeys(out)), errors
+
+
+class JoinWatch:
+    """The join-side diagnostics of one :class:`GossipNode`."""
+
+    def __init__(self, node: GossipNode) -> None:
+        self.node = node
+        self.last_errors: dict[str, str] = {}  # seed address -> why the last attempt failed
+        self._task: asyncio.Task[None] | None = None
+        self._started = time.monotonic()
+        self._refusal_logged = False
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self.node.transport.on_send_error = self.send_failed
+        if not self.node.seeds:
+            return  # nothing to join, nobody to be isolated from
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def send_failed(self, dest: str, reason: str) -> None:
+        core = self.node.started_core
+        if core is None or core.joined or dest not in core.seeds:
+            return
+        if reason.startswith("refused: "):
+            label = reason[len("refused: "):]
+            reason = f"{reason} ({_REFUSALS[label]})" if label in _REFUSALS else reason
+        self.last_errors[dest] = reason
+        log.warning("join attempt %d to seed %s failed: %s", core.metrics.join_attempts, dest,
+                    reason)
+
+    def describe(self) -> str:
+        """Why we are not joined, in one line."""
+        core = self.node.core
+        if core.join_refused:
+            return core.join_refused
+        if self.last_errors:
+            return "; ".join(f"{s}: {r}" for s, r in self.last_errors.items())
+        return f"no answer from seeds {', '.join(self.node.seeds)}"
+
+    async def _run(self) -> None:
+        node = self.node
+        interval = node.config.join_retry_interval
+        next_alone = self._started + ALONE_WARNING_PERIOD
+        names = any(not _is_ip(split_hostport(s)[0]) for s in node.seeds)
+        while True:
+            core = node.core
+            if core.join_refused and not self._refusal_logged:
+                self._refusal_logged = True
+                log.error("join refused: %s; this node will not join until restarted with "
+                          "another --name", core.join_refused)
+            if names and not core.joined and not core.join_refused:
+                addrs, errors = await resolve_seeds(node.seeds)
+                for seed, why in errors.items():
+                    log.warning("join: seed %s: %s", seed, why)
+                self.last_errors.update(errors)
+                if addrs:
+                    core.set_seeds(addrs)
+            now = time.monotonic()
+            alone = not core.joined or (bool(node.seeds) and not core.read.has_live_peers())
+            if alone and now >= next_alone and not core.left and not core.join_refused:
+                what = ("no seed answered" if not core.joined
+                        else "no other member is alive")
+                log.warning("still alone after %d s: %s (%s)", now - self._started, what,
+                            self.describe() if not core.joined else "isolated")
+                next_alone = now + ALONE_WARNING_PERIOD
+            elif not alone:
+                next_alone = now + ALONE_WARNING_PERIOD
+            await asyncio.sleep(interval)
