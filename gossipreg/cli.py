@@ -71,9 +71,12 @@ async def _query(args: argparse.Namespace) -> int:
 
 
 async def _events(args: argparse.Namespace) -> None:
+    from gossipreg.cli_commands import token_of
     from gossipreg.cli_events import stream
+    from gossipreg.io.validate import check_address
 
-    await stream(args.node, args.token, args.types, args.since, args.count, args.json)
+    await stream(check_address(args.node, "--node"), token_of(args), args.types, args.since,
+                 args.count, args.json)
 
 
 def _parser() -> argparse.ArgumentParser:

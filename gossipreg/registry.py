@@ -338,7 +338,7 @@ class AgentRegistry:
         node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
         card_dict = agent_card(agent, card)
-        caps = (list(capabilities) if capabilities is not None
+        caps = (extract_capabilities(agent, capabilities) if capabilities is not None
                 else agent_capabilities(agent, card_dict))
         name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
             card_dict.get("name") if card_dict is not None else None) or aid

@@ -151,11 +151,11 @@ class CheckRunner:
             self._failed.add(agent_id)
             log.warning("agent %s: check failed, marked unhealthy", agent_id)
             if view.status is not AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed")
+                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed", check=True)
         elif ok and agent_id in self._failed:
             self._failed.discard(agent_id)
             if view.status is AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed")
+                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed", check=True)
 
     async def _probe(self, url: str, timeout: float) -> bool:
         import aiohttp

@@ -344,9 +344,11 @@ class GossipNode:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
         return await self._settle(self.core.heartbeat(agent_id, self._now()))
 
-    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual") -> bool:
-        """Write a status about any visible agent; its event carries ``reason``."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason)
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
+                   check: bool = False) -> bool:
+        """Write a status about any visible agent; its event carries ``reason`` (``check``:
+        see :meth:`gossipreg.core.node.Node.set_status`)."""
+        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check)
         self._pump()
         return ok
 
