@@ -187,10 +187,6 @@ class Node:
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self.out.member_dead(change.node_id)
-        elif change.old is MemberState.DEAD and change.new is MemberState.ALIVE:
-            m = self.members.get(change.node_id)
-            assert m is not None
-            self.ae.member_revived(m.addr, now)
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
