@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(generate_key())
             return 0
         if args.command == "demo":
-            from gossipreg.io.demo import run_demo
+            from gossipreg.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
         from gossipreg.cli_commands import COMMANDS, run_command

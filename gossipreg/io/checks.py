@@ -28,7 +28,7 @@ from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
 if TYPE_CHECKING:
     import aiohttp
 
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["Check", "CheckRunner", "heartbeat_contract", "parse_check"]
 
@@ -86,7 +86,7 @@ def parse_check(spec: object) -> Check:
     return Check(http=url, interval=interval, timeout=timeout)
 
 
-def heartbeat_contract(node: GossipNode, check: Check | None) -> dict[str, Any]:
+def heartbeat_contract(node: NodeRunner, check: Check | None) -> dict[str, Any]:
     """What keeps a newly registered agent alive, for the 201 answer."""
     cfg = node.config
     if check is not None:
@@ -107,7 +107,7 @@ def heartbeat_contract(node: GossipNode, check: Check | None) -> dict[str, Any]:
 class CheckRunner:
     """The checks of one node's agents, one task each."""
 
-    def __init__(self, node: GossipNode) -> None:
+    def __init__(self, node: NodeRunner) -> None:
         self.node = node
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()
