@@ -31,7 +31,7 @@ from gossipreg.core.types import (
 from gossipreg.version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.gossip_node import GossipNode
     from gossipreg.io.transport import MemoryNetwork
     from gossipreg.registry import (
         AgentMetadata,
@@ -66,7 +66,7 @@ __all__ = [
 
 # aiohttp is imported only when the I/O layer is used, so `import gossipreg` stays light.
 _LAZY = {
-    "GossipNode": "gossipreg.io.runner",
+    "GossipNode": "gossipreg.io.gossip_node",
     "MemoryNetwork": "gossipreg.io.transport",
     "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",

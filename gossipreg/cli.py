@@ -71,9 +71,12 @@ async def _query(args: argparse.Namespace) -> int:
 
 
 async def _events(args: argparse.Namespace) -> None:
+    from gossipreg.cli_commands import token_of
     from gossipreg.cli_events import stream
+    from gossipreg.io.validate import check_address
 
-    await stream(args.node, args.token, args.types, args.since, args.count, args.json)
+    await stream(check_address(args.node, "--node"), token_of(args), args.types, args.since,
+                 args.count, args.json)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(generate_key())
             return 0
         if args.command == "demo":
-            from gossipreg.io.demo import run_demo
+            from gossipreg.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
         from gossipreg.cli_commands import COMMANDS, run_command

@@ -46,7 +46,8 @@ def add_client_options(q: argparse.ArgumentParser) -> None:
                    help="talk HTTPS, verifying the node against this CA bundle")
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def token_of(args: argparse.Namespace) -> str | None:
+    """The bearer token: ``--token``, else ``--token-file``, else ``GOSSIPREG_TOKEN``."""
     if getattr(args, "token", None):
         return str(args.token)
     if getattr(args, "token_file", None):
@@ -65,7 +66,7 @@ async def fetch(args: argparse.Namespace, method: str, path: str, *,
     import aiohttp
 
     node = check_address(args.node, "--node")
-    token = _token(args)
+    token = token_of(args)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ca = getattr(args, "tls_ca", None)
     ctx = ssl.create_default_context(cafile=ca) if ca else None

@@ -17,16 +17,20 @@ __all__ = ["add_search_parser", "run_search"]
 
 def add_search_parser(sub: Any) -> None:
     """Add the ``search`` command to the CLI's subparsers."""
+    from gossipreg.cli_commands import add_client_options
+
     q = sub.add_parser("search", help="rank the agents a node sees for free text")
-    q.add_argument("text")
-    q.add_argument("--node", required=True, help="HOST:PORT of a running node")
-    q.add_argument("--token")
-    q.add_argument("--json", action="store_true")
-    q.add_argument("--limit", type=int, default=10, help="results (1..100)")
-    q.add_argument("--tag", action="append", default=[])
-    q.add_argument("--runtime", action="append", default=[])
-    q.add_argument("--status", action="append", default=[], help="default: active")
-    q.add_argument("--filter", action="append", default=[], metavar="PATH=VALUE")
+    q.add_argument("text", help="words to rank the agents by (name, description, skills)")
+    add_client_options(q)
+    q.add_argument("--limit", type=int, default=10, help="results (1..100; default: 10)")
+    q.add_argument("--tag", action="append", default=[],
+                   help="only agents with this tag (repeat: any of them)")
+    q.add_argument("--runtime", action="append", default=[],
+                   help="only agents of this runtime (repeat: any of them)")
+    q.add_argument("--status", action="append", default=[],
+                   help="only agents in this status (repeat: any of them; default: active)")
+    q.add_argument("--filter", action="append", default=[], metavar="PATH=VALUE",
+                   help="any ARD field path, e.g. skills.tags=finance (repeatable)")
 
 
 def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -45,23 +49,19 @@ def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
 
 async def run_search(args: argparse.Namespace) -> int:
     """Run the query; prints a table (or JSON) and returns the exit code."""
-    import aiohttp
+    from gossipreg.cli_commands import ClientError, fetch
 
     body: dict[str, Any] = {"query": {"text": args.text}, "pageSize": args.limit}
     flt = _filters(args)
     if flt:
         body["query"]["filter"] = flt
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = f"http://{args.node}/ard/v1/search"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s, \
-                s.post(url, json=body, headers=headers) as resp:
-            data = await resp.json(content_type=None)
-    except aiohttp.ClientError as e:
-        print(f"gossipreg: cannot reach {args.node}: {e}", file=sys.stderr)
+        status, data = await fetch(args, "POST", "/ard/v1/search", body=body)
+    except ClientError as e:
+        print(f"gossipreg: {e}", file=sys.stderr)
         return 2
-    if resp.status != 200:
-        print(f"gossipreg: {data.get('errorCode', resp.status)}: {data.get('message', data)}",
+    if status != 200:
+        print(f"gossipreg: {data.get('errorCode', status)}: {data.get('message', data)}",
               file=sys.stderr)
         return 2
     results = data["results"]

@@ -46,20 +46,22 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
 
 async def _serve(s: Settings) -> int:
     from gossipreg.io.admin_api import setup_admin
+    from gossipreg.io.http_api import serve_http
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
+    from gossipreg.io.tls import apply_tls
     from gossipreg.io.transport import HttpTransport
 
     keyring = load_key_file(s.key_file) if s.key_file else None
-    node = GossipNode(s.name, bind=s.bind, advertise=s.advertise, seeds=s.join,
-                      config=s.config, keyring=keyring, token=s.token)
+    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
+    transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
+    apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
+    node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
+                      keyring=keyring)
+    serve_http(node, transport.app, token=s.token)
     reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
-    if isinstance(node.transport, HttpTransport):
-        setup_admin(node.transport.app, node, token=s.token, reloader=reloader)
-        from gossipreg.io.tls import apply_tls
-
-        apply_tls(node.transport, s.tls_cert, s.tls_key, s.tls_ca)
+    setup_admin(transport.app, node, token=s.token, reloader=reloader)
     await node.start()
     print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",
           flush=True)

@@ -31,8 +31,9 @@ from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
-from gossipreg.io.runner import EventStream, GossipNode
-from gossipreg.io.transport import MemoryNetwork
+from gossipreg.io.http_api import serve_http
+from gossipreg.io.runner import EventStream, NodeRunner
+from gossipreg.io.transport import HttpTransport, MemoryNetwork
 
 __all__ = [
     "AgentMetadata",
@@ -160,7 +161,7 @@ class AgentRegistry:
         seeds: Sequence[str] = (),
         name: str | None = None,
         keyring: Keyring | None = None,
-        node: GossipNode | None = None,
+        node: NodeRunner | None = None,
         network: MemoryNetwork | None = None,
     ) -> None:
         self.config = config or AgentRegistryConfig()
@@ -169,7 +170,7 @@ class AgentRegistry:
             "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
             "auto_deregister_timeout": c.auto_deregister_timeout,
         }
-        self._make_node: Callable[[], GossipNode] | None = None
+        self._make_node: Callable[[], NodeRunner] | None = None
         if node is not None:
             self.node = node
             self._owns_node = False
@@ -181,9 +182,17 @@ class AgentRegistry:
             net = None if mesh and network is None else (network or MemoryNetwork())
             node_name = name or f"registry-{secrets.token_hex(4)}"
 
-            def make_node() -> GossipNode:
-                return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
-                                  seeds=seeds, config=ncfg, keyring=keyring, network=net)
+            def make_node() -> NodeRunner:
+                # In memory (no sockets, like kaizen's registry), or over HTTP with the API.
+                if net is not None:
+                    return NodeRunner(node_name, transport=net.transport(node_name),
+                                      seeds=seeds, config=ncfg, keyring=keyring)
+                http = HttpTransport(bind or "127.0.0.1:0", advertise,
+                                     max_body=ncfg.max_packet_size)
+                runner = NodeRunner(node_name, transport=http, seeds=seeds, config=ncfg,
+                                    keyring=keyring)
+                serve_http(runner, http.app)
+                return runner
 
             self._make_node = make_node
             self.node = make_node()
@@ -202,7 +211,7 @@ class AgentRegistry:
         self.total_deregistrations = 0
 
     # -------------------------------------------------------------- lifecycle
-    async def _ensure_node(self) -> GossipNode:
+    async def _ensure_node(self) -> NodeRunner:
         if self.node.closed and self._make_node is not None:
             # Started again after shutdown(): a fresh node (same name, address and seeds; a
             # new generation, so peers see a restart) with empty local state.
@@ -304,7 +313,7 @@ class AgentRegistry:
     async def events(self, types: Sequence[RegistryEventType] | None = None,
                      since: str | None = None) -> AsyncIterator[RegistryEvent]:
         """Native API: ``async for event in registry.events(...)`` from now on, or after the
-        ``event_id`` ``since`` (as :meth:`GossipNode.subscribe`: a ``reset`` event first when
+        ``event_id`` ``since`` (as :meth:`NodeRunner.subscribe`: a ``reset`` event first when
         that position cannot be resumed; list again then)."""
         await self._ensure_node()
         stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size),
@@ -338,7 +347,7 @@ class AgentRegistry:
         node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
         card_dict = agent_card(agent, card)
-        caps = (list(capabilities) if capabilities is not None
+        caps = (extract_capabilities(agent, capabilities) if capabilities is not None
                 else agent_capabilities(agent, card_dict))
         name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
             card_dict.get("name") if card_dict is not None else None) or aid

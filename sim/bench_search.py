@@ -109,7 +109,7 @@ async def _http_times(node: Any, queries: list[str]) -> list[float]:
 async def bench_latency(n: int, reps: int) -> dict[str, float]:
     from gossipreg.core.config import NodeConfig
     from gossipreg.core.records import make_record
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.gossip_node import GossipNode
 
     mix = Mix(n)
     cards = [mix.card(i) for i in range(n)]

@@ -49,7 +49,7 @@ class Held:
         self.dropped = 0
         inner = core.handle_packet
 
-        def handle(payload: bytes, now: float) -> None:
+        def handle(payload: bytes, now: float, src_addr: str | None = None) -> None:
             if self.active:
                 try:
                     src = core.codec.decode(payload)[1]
@@ -59,7 +59,7 @@ class Held:
                     self.dropped += 1
                     core.last_src = None
                     return
-            inner(payload, now)
+            inner(payload, now, src_addr)
 
         core.handle_packet = handle  # type: ignore[method-assign]
 

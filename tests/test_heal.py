@@ -83,7 +83,7 @@ def test_a_table_that_holds_us_dead_gets_our_alive_straight_back() -> None:
     n1 = c.node("n1")
     me = n1.members.me
     sent: list[tuple[str, object]] = []
-    n1.swim.out.send = lambda addr, msg: sent.append((addr, msg))  # type: ignore[method-assign]
+    n1.out.send = lambda addr, msg: sent.append((addr, msg))  # type: ignore[method-assign]
     row = MemberRow(me.node_id, me.addr, me.generation, me.incarnation, MemberState.DEAD)
     n1.swim.merge_rows((row,), "n0", c.now, "n0-address")
     assert n1.members.me.incarnation == row.incarnation + 1  # refuted

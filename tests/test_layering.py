@@ -82,3 +82,57 @@ def test_nothing_outside_the_core_reaches_into_its_parts_or_privates() -> None:
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     assert not bad, "\n".join(bad)
 
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _package_imports(path: Path, name: str) -> set[str]:
+    """Every gossipreg module ``path`` imports (``TYPE_CHECKING`` blocks and relative imports
+    included); ``from pkg import mod`` counts as importing ``pkg.mod`` when that is a module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_pkg = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".")
+                anchor = anchor if is_pkg else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m.split(".")[0] == "gossipreg"}
+
+
+def test_no_import_cycles_in_the_library() -> None:
+    paths = sorted((ROOT / "gossipreg").rglob("*.py"))
+    modules = {_module_name(p): p for p in paths}
+    graph = {m: {i for i in _package_imports(p, m) if i in modules and i != m}
+             for m, p in modules.items()}
+    cycles: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(n):], n]))
+            elif n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

@@ -35,11 +35,6 @@ Rules:
   ``probe_interval``). Each of them, hearing from a member it holds DEAD, does the same, so a
   healed partition merges in a few round trips (an epidemic across the old cut) instead of one
   pairwise exchange per reconnect interval.
-- A member we held DEAD that is ALIVE again (a healed partition) opens an exchange with it at
-  once, at most one such exchange per ``reconnect_interval``: what the other side wrote while
-  it was cut off reached us by no path, and one exchange with any member of that side brings
-  the whole side's state (its members converged among themselves). Without it, a healed
-  partition's writes waited for push-pull: ~260 s at 200 nodes (push-pull every 120 s there).
 """
 
 from __future__ import annotations
@@ -106,7 +101,6 @@ class AntiEntropy:
         self._contacted: dict[str, float] = {}  # unknown senders we opened an exchange with
         self._next_contact = now
         self._repaired: dict[str, float] = {}  # owner -> when we last asked for its gap
-        self._next_revival = now  # when a revived member may next open an exchange
 
     def next_deadline(self) -> float:
         fresh = self.next_fresh if self.out.has_recent_dead() else _NEVER
@@ -257,13 +251,6 @@ class AntiEntropy:
     def _merge_checked_join(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
         """A held join whose name check came back clean (the old process is gone)."""
         self.on_sync(msg, src_id, src_addr, now, checked=True)
-
-    def member_revived(self, addr: str, now: float) -> None:
-        """A member we held DEAD is ALIVE again: exchange with it (see the module rules)."""
-        if now < self._next_revival:
-            return
-        self._next_revival = now + self.cfg.reconnect_interval
-        self.out.send(addr, self._sync(None, join=False))
 
     def on_sync_ack(self, msg: SyncAck, src_id: str, src_addr: str, now: float) -> None:
         answers_join = msg.xid in self._join_xids

@@ -64,6 +64,7 @@ from gossipreg.core.types import (
     MemberState,
     RegistryEvent,
 )
+from gossipreg.core.view import CHECK_CAUSES
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
@@ -186,10 +187,6 @@ class Node:
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self.out.member_dead(change.node_id)
-        elif change.old is MemberState.DEAD and change.new is MemberState.ALIVE:
-            m = self.members.get(change.node_id)
-            assert m is not None
-            self.ae.member_revived(m.addr, now)
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
@@ -317,9 +314,15 @@ class Node:
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   reason: str = "manual") -> bool:
+                   reason: str = "manual", *, check: bool = False) -> bool:
         """Write a status about any visible agent (ours or not); False if it is not visible.
-        Its events say cause ``status_write`` and carry ``reason``."""
+        Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
+        owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
+        which is then the cause, and which no other writer may use)."""
+        if (reason in CHECK_CAUSES) is not check:
+            raise InvalidArgumentError(
+                f"reason {reason!r} is reserved for the owner's health checks" if not check
+                else f"a health check writes check_failed or check_passed, not {reason!r}")
         self._live()
         ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)

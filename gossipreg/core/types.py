@@ -60,7 +60,9 @@ class Cause(str, Enum):
     under the same id (another runtime) took its place; ``status_write`` a status written by
     a caller (their words in ``metadata["reason"]``); ``heartbeat_missed`` the owner's judge
     saw no heartbeat for ``heartbeat_timeout``; ``heartbeat_resumed`` the judge withdrew that
-    verdict; ``owner_recovered`` its DEAD owner is alive again.
+    verdict; ``owner_recovered`` its DEAD owner is alive again; ``check_failed`` /
+    ``check_passed`` the owner's health check of a sidecar-registered agent failed / passed
+    again (callers cannot write these two as their reason).
     """
 
     DEREGISTERED = "deregistered"
@@ -73,6 +75,8 @@ class Cause(str, Enum):
     HEARTBEAT_MISSED = "heartbeat_missed"
     HEARTBEAT_RESUMED = "heartbeat_resumed"
     OWNER_RECOVERED = "owner_recovered"
+    CHECK_FAILED = "check_failed"
+    CHECK_PASSED = "check_passed"
 
 
 class MemberState(IntEnum):

@@ -35,7 +35,7 @@ from gossipreg.core.types import (
     RegistryEventType,
 )
 
-__all__ = ["JUDGE_REASON", "MemberChanged", "Store", "View", "is_verdict"]
+__all__ = ["CHECK_CAUSES", "JUDGE_REASON", "MemberChanged", "Store", "View", "is_verdict"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
@@ -44,6 +44,8 @@ Holders = str | set[str]
 # The reason the owner's heartbeat judge writes with its UNHEALTHY verdict.
 JUDGE_REASON = Cause.HEARTBEAT_MISSED._value_
 _GONE = "gone"
+# What the owner's health checks write as their reason; reserved, so never a caller's words.
+CHECK_CAUSES = frozenset({Cause.CHECK_FAILED._value_, Cause.CHECK_PASSED._value_})
 _TOMBSTONE_CAUSES = {"deregistered": Cause.DEREGISTERED,
                      "heartbeat_expired": Cause.HEARTBEAT_EXPIRED}
 _MEMBER_EVENTS = {
@@ -356,6 +358,8 @@ class View:
             meta["cause"] = Cause.HEARTBEAT_MISSED._value_
         elif resumed:
             meta["cause"] = Cause.HEARTBEAT_RESUMED._value_
+        elif w is not None and w.cause in CHECK_CAUSES and w.stamp.node == new.node_id:
+            meta["cause"] = w.cause  # the owner's health check (callers cannot write these)
         else:
             meta["cause"] = Cause.STATUS_WRITE._value_
             if w is not None:

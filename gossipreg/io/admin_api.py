@@ -14,12 +14,12 @@ from gossipreg.io.http_api import _error, _guard
 
 if TYPE_CHECKING:
     from gossipreg.io.keys import KeyFileReloader
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["setup_admin"]
 
 
-def setup_admin(app: web.Application, node: GossipNode, *, token: str | None,
+def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
                 reloader: KeyFileReloader | None) -> None:
     """Mount the admin routes on ``app`` (before the node starts)."""
 

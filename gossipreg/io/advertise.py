@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.errors import ConfigError
-from gossipreg.io.transport import Transport, format_hostport, split_hostport
+from gossipreg.io.transport import Transport
+from gossipreg.io.validate import format_hostport, split_hostport
 
 __all__ = ["advertise_for", "choose_advertise", "interface_addresses"]
 

@@ -34,7 +34,7 @@ from gossipreg.core.ard import (
 from gossipreg.core.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["BASE", "setup_ard"]
 
@@ -94,7 +94,7 @@ def _query(body: dict[str, Any], text_required: bool) -> tuple[str, dict[str, An
 
 
 class _Ard:
-    def __init__(self, node: GossipNode) -> None:
+    def __init__(self, node: NodeRunner) -> None:
         self.node = node
 
     def _entry(self, request: web.Request, v: Any) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def _guard(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
-def setup_ard(app: web.Application, node: GossipNode, *, token: str | None = None) -> None:
+def setup_ard(app: web.Application, node: NodeRunner, *, token: str | None = None) -> None:
     """Mount the ARD manifests and registry API of ``node`` on ``app``."""
     api = _Ard(node)
     r = app.router

@@ -15,7 +15,7 @@ from aiohttp import web
 from gossipreg.core.types import AgentRecord
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["card_fields", "card_handler"]
 
@@ -35,7 +35,7 @@ def card_fields(r: AgentRecord) -> dict[str, Any]:
     }
 
 
-def card_handler(node: GossipNode) -> Callable[[web.Request], Awaitable[web.Response]]:
+def card_handler(node: NodeRunner) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def card(request: web.Request) -> web.Response:
         v = node.get(request.match_info["agent_id"])
         if v is None or v.record.card_json is None:

@@ -28,7 +28,7 @@ from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
 if TYPE_CHECKING:
     import aiohttp
 
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["Check", "CheckRunner", "heartbeat_contract", "parse_check"]
 
@@ -86,7 +86,7 @@ def parse_check(spec: object) -> Check:
     return Check(http=url, interval=interval, timeout=timeout)
 
 
-def heartbeat_contract(node: GossipNode, check: Check | None) -> dict[str, Any]:
+def heartbeat_contract(node: NodeRunner, check: Check | None) -> dict[str, Any]:
     """What keeps a newly registered agent alive, for the 201 answer."""
     cfg = node.config
     if check is not None:
@@ -107,7 +107,7 @@ def heartbeat_contract(node: GossipNode, check: Check | None) -> dict[str, Any]:
 class CheckRunner:
     """The checks of one node's agents, one task each."""
 
-    def __init__(self, node: GossipNode) -> None:
+    def __init__(self, node: NodeRunner) -> None:
         self.node = node
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()
@@ -151,11 +151,11 @@ class CheckRunner:
             self._failed.add(agent_id)
             log.warning("agent %s: check failed, marked unhealthy", agent_id)
             if view.status is not AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed")
+                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed", check=True)
         elif ok and agent_id in self._failed:
             self._failed.discard(agent_id)
             if view.status is AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed")
+                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed", check=True)
 
     async def _probe(self, url: str, timeout: float) -> bool:
         import aiohttp

@@ -1,4 +1,4 @@
-"""A bounded subscription to a node's events (what ``GossipNode.subscribe`` returns).
+"""A bounded subscription to a node's events (what ``NodeRunner.subscribe`` returns).
 
 A slow consumer never blocks the node: when the buffer is full the oldest event is dropped and
 counted, and the consumer gets a ``STREAM_RESET`` (reason ``dropped``) where the loss happened.

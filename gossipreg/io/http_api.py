@@ -41,9 +41,9 @@ from gossipreg.io.sse import (
 )
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
-__all__ = ["agent_json", "event_json", "setup_api"]
+__all__ = ["agent_json", "event_json", "serve_http"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATES = {s: s.name.lower() for s in MemberState}
@@ -114,7 +114,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 class _Api:
-    def __init__(self, node: GossipNode) -> None:
+    def __init__(self, node: NodeRunner) -> None:
         self.node = node
         self.tickets = Tickets()
         self.checks = CheckRunner(node)
@@ -245,8 +245,10 @@ def _guard(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
-def setup_api(app: web.Application, node: GossipNode, *, token: str | None = None) -> None:
-    """Mount the API on ``app`` for ``node``."""
+def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = None) -> None:
+    """Mount the node's HTTP API (and its ARD and card routes) on ``app``, the aiohttp
+    application of the node's HTTP transport (or any other); with ``token``, every route but
+    the OpenAPI document needs ``Authorization: Bearer <token>``."""
     api = _Api(node)
     r = app.router
 

@@ -8,12 +8,12 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["wait_for_join"]
 
 
-async def wait_for_join(node: GossipNode, timeout: float | None, stop: asyncio.Event) -> bool:
+async def wait_for_join(node: NodeRunner, timeout: float | None, stop: asyncio.Event) -> bool:
     """False (after printing why) when a seed refused us, or none answered within ``timeout``
     seconds; True once joined, or when ``stop`` is set first. Without a timeout only a
     refusal ends the wait early."""

@@ -18,14 +18,27 @@ import ipaddress
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from gossipreg.io.transport import format_hostport, split_hostport
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.node import Node
+from gossipreg.io.transport import Transport
+from gossipreg.io.validate import format_hostport, split_hostport
 
-if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "Joiner", "resolve_seeds"]
 
-__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "resolve_seeds"]
+
+class Joiner(Protocol):
+    """What the watcher needs of the node it watches (the runner that owns it)."""
+
+    config: NodeConfig
+    seeds: list[str]
+    transport: Transport
+
+    @property
+    def core(self) -> Node: ...
+    @property
+    def started_core(self) -> Node | None: ...
 
 log = logging.getLogger("gossipreg.io.joining")
 
@@ -78,9 +91,9 @@ async def resolve_seeds(seeds: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 class JoinWatch:
-    """The join-side diagnostics of one :class:`GossipNode`."""
+    """The join-side diagnostics of one :class:`Joiner`."""
 
-    def __init__(self, node: GossipNode) -> None:
+    def __init__(self, node: Joiner) -> None:
         self.node = node
         self.last_errors: dict[str, str] = {}  # seed address -> why the last attempt failed
         self._task: asyncio.Task[None] | None = None

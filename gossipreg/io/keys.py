@@ -15,7 +15,7 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.keyring import KEY_SIZES, Keyring
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["KeyFileReloader", "fingerprint", "generate_key", "load_key_file", "parse_key"]
 
@@ -68,7 +68,7 @@ class KeyFileReloader:
     parse leaves the running keyring as it was.
     """
 
-    def __init__(self, node: GossipNode, path: str | os.PathLike[str]) -> None:
+    def __init__(self, node: NodeRunner, path: str | os.PathLike[str]) -> None:
         self.node = node
         self.path = path
         self.reloads = 0

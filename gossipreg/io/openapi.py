@@ -42,6 +42,54 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}
 
 
+# ?index=N&wait=30s on listings: block until something changed after position N.
+_BLOCKING = [
+    _query("index", {"type": "integer", "minimum": 0},
+           "position (X-Gossipreg-Index of an earlier answer) to wait past"),
+    _query("wait", {"type": "string"}, "how long to wait, e.g. 30s (with index)"),
+]
+_ARD_ERR = {"$ref": "#/components/schemas/ArdError"}
+
+
+def _ard(summary: str, ok: dict[str, Any], *codes: int, **extra: Any) -> dict[str, Any]:
+    text = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
+            413: "body too large", 415: "body is not application/json"}
+    errors = {str(c): _json(_ARD_ERR, text[c]) for c in (401, *codes)}
+    return {"summary": summary, "responses": {**ok, **errors}, **extra}
+
+
+def _ard_paths() -> dict[str, Any]:
+    """ARD's discovery documents and registry API (see gossipreg/io/ard_api.py)."""
+    obj = {"type": "object"}
+    query_body = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {
+            "query": {"type": "object", "properties": {
+                "text": {"type": "string"}, "filter": {"type": "object"}}},
+            "pageSize": {"type": "integer", "minimum": 1},
+            "pageToken": {"type": "string"}}}}}}
+    ident = {"name": "identifier", "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1}}
+    return {
+        "/.well-known/ard.json": {"get": _ard("the ARD manifest of the agents this node sees",
+                                              {"200": _json(obj, "manifest")})},
+        "/.well-known/ai-catalog.json": {"get": _ard("the manifest, under its older name",
+                                                     {"200": _json(obj, "manifest")})},
+        "/ard/v1/search": {"post": _ard("ranked search", {"200": _json(obj, "results")},
+                                        400, 413, 415, requestBody=query_body)},
+        "/ard/v1/agents": {"get": _ard("every entry, paged", {"200": _json(obj, "items")}, 400,
+                                       parameters=[
+                                           _query("pageSize", {"type": "integer", "minimum": 1},
+                                                  "page size"),
+                                           _query("pageToken", {"type": "string"},
+                                                  "next page")])},
+        "/ard/v1/agents/{identifier}": {"parameters": [ident], "get": _ard(
+            "one entry", {"200": _json(obj, "the entry")}, 400, 404)},
+        "/ard/v1/explore": {"post": _ard("facets over the matched set",
+                                         {"200": _json(obj, "facets")}, 400, 413, 415,
+                                         requestBody=query_body)},
+    }
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     """The document (a fresh dict each call)."""
     agent = {"$ref": "#/components/schemas/Agent"}
@@ -71,7 +119,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                                _query("tag", {"type": "string"}, "tag (repeatable)"),
                                _query("node", {"type": "string"}, "owner node id"),
                                _query("limit", {"type": "integer", "minimum": 0}, "page size"),
-                               _query("offset", {"type": "integer", "minimum": 0}, "skip")]),
+                               _query("offset", {"type": "integer", "minimum": 0}, "skip"),
+                               *_BLOCKING]),
                 "post": _op("register an agent owned by this node",
                             {"201": {**_json(agent, "registered"), "headers": {"Location": {
                                 "schema": {"type": "string"},
@@ -95,9 +144,14 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "post": _op("record a heartbeat (forwarded to the owner)",
                             {"200": _json(ok, "recorded or lost")}, 404, 409, 413, 415),
             },
+            "/v1/agents/{agent_id}/card": {
+                "parameters": [_AGENT_ID],
+                "get": _op("the agent's A2A card, exactly as registered", {"200": _json(
+                    {"type": "object"}, "the card")}, 404),
+            },
             "/v1/members": {"get": _op("the member table", {"200": _json(
                 {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
-                "members")})},
+                "members")}, 400, parameters=_BLOCKING)},
             "/v1/health": {"get": _op("health in one word", {"200": _json(health, "health")})},
             "/v1/health/ready": {"get": _op("readiness: 200 once joined", {
                 "200": _json(health, "ready"), "503": _json(health, "not ready")})},
@@ -105,7 +159,15 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "description": "an event stream",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}}, 400,
                 parameters=[_query("types", {"type": "string"},
-                                   "comma-separated event types")])},
+                                   "comma-separated event types"),
+                            _query("ticket", {"type": "string"},
+                                   "a single-use ticket instead of the token")])},
+            "/v1/events/ticket": {"post": _op(
+                "buy a single-use ticket that opens one event stream within a minute",
+                {"201": _json({"type": "object", "required": ["ticket"], "properties": {
+                    "ticket": {"type": "string"}, "expires_in": {"type": "number"}}},
+                    "the ticket")}, 400)},
+            **_ard_paths(),
             "/v1/admin/reload-keys": {"post": _op(
                 "reload the keyring from the key file (gossipreg node only)",
                 {"200": _json({"type": "object"}, "fingerprints of the installed keys")},
@@ -120,6 +182,9 @@ def openapi_document(version: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "ArdError": {"type": "object", "required": ["errorCode", "message"],
+                             "properties": {"errorCode": {"type": "string"},
+                                            "message": {"type": "string"}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "string"}, "code": {"type": "string"},
                     "status": {"type": "integer"}}},

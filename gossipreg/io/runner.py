@@ -1,8 +1,11 @@
-"""``GossipNode``: one core node driven by asyncio over a transport.
+"""``NodeRunner``: one core node driven by asyncio over a transport it is given.
 
-This is the only place that reads the clock. The loop shape is the simulator's: after every input
-(a packet, a timer, a call) flush transmits to the transport, fan events out to subscribers,
-settle forwarded requests, and re-arm one timer at the core's next deadline.
+It knows no HTTP: ``gossipreg.io.gossip_node.GossipNode`` composes the default transport and
+the HTTP API around it, and a host with other needs composes its own (``transport=``, then
+``gossipreg.io.http_api.serve_http``). This is the only place that reads the clock. The loop
+shape is the simulator's: after every input (a packet, a timer, a call) flush transmits to the
+transport, fan events out to subscribers, settle forwarded requests, and re-arm one timer at
+the core's next deadline.
 """
 
 from __future__ import annotations
@@ -37,45 +40,35 @@ from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused, Transport
-from gossipreg.io.validate import check_seeds
+from gossipreg.io.transport import PacketRefused, Transport
 
-__all__ = ["EventStream", "GossipNode"]
+__all__ = ["EventStream", "NodeRunner"]
 
 log = logging.getLogger("gossipreg.io.runner")
 
 
-class GossipNode:
-    """A running gossip node.
-
-    ``bind`` is ``host:port`` (port 0 picks a free one; IPv6 as ``[::1]:0``), ``advertise`` the
-    address peers should use when it differs (NAT, containers). With ``network`` the node uses
-    an in-memory hub instead of HTTP (tests and single-process examples). Use it as
-    ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
+class NodeRunner:
+    """A running gossip node over ``transport``. Use it as ``async with NodeRunner(...) as
+    node:`` or call :meth:`start` and :meth:`shutdown`; a shut-down node does not start again.
     """
 
     def __init__(
         self,
         name: str | None = None,
         *,
-        bind: str = "127.0.0.1:0",
-        advertise: str | None = None,
+        transport: Transport,
         seeds: Sequence[str] = (),
         config: NodeConfig | None = None,
         keyring: Keyring | None = None,
-        network: MemoryNetwork | None = None,
         generation: int | None = None,
         rng: random.Random | None = None,
-        token: str | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
+        self.transport = transport
         # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
-        self.seeds = list(seeds) if network is not None else check_seeds(seeds)
+        self.seeds = transport.check_seeds(seeds)
         self._keyring = keyring
-        self.transport: Transport = (
-            network.transport(self.name) if network is not None
-            else HttpTransport(bind, advertise, max_body=self.config.max_packet_size))
         self._generation = generation if generation is not None else int(time.time() * 1000)
         self._rng = rng or random.Random(secrets.randbits(64))
         # Every start is a new event stream; the ring replays its recent events.
@@ -92,10 +85,6 @@ class GossipNode:
         self.started_at = 0.0
         self._closed = False
         self.join_watch = JoinWatch(self)
-        if isinstance(self.transport, HttpTransport):
-            from gossipreg.io.http_api import setup_api
-
-            setup_api(self.transport.app, self, token=token)
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -129,10 +118,10 @@ class GossipNode:
             self._core.wall_offset = time.time() - now
         return now
 
-    async def start(self) -> GossipNode:
+    async def start(self) -> NodeRunner:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
         if self._closed:
-            raise NodeStateError("this node was shut down; create a new GossipNode")
+            raise NodeStateError("this node was shut down; create a new one")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
@@ -150,7 +139,7 @@ class GossipNode:
         log.info("node %s listening on %s", self.name, addr)
         return self
 
-    async def __aenter__(self) -> GossipNode:
+    async def __aenter__(self) -> NodeRunner:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -161,7 +150,7 @@ class GossipNode:
         intervals) to spread before the caller shuts down."""
         if self._core is None or self._core.left:
             return
-        has_peers = bool(self._core.members.live_others)
+        has_peers = self._core.read.has_live_peers()
         self._core.leave(self._now())
         self._pump()
         if has_peers:
@@ -344,9 +333,11 @@ class GossipNode:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
         return await self._settle(self.core.heartbeat(agent_id, self._now()))
 
-    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual") -> bool:
-        """Write a status about any visible agent; its event carries ``reason``."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason)
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
+                   check: bool = False) -> bool:
+        """Write a status about any visible agent; its event carries ``reason`` (``check``:
+        see :meth:`gossipreg.core.node.Node.set_status`)."""
+        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check)
         self._pump()
         return ok
 

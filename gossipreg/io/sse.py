@@ -30,7 +30,7 @@ from gossipreg.core.types import RegistryEvent, RegistryEventType
 from gossipreg.io.event_ring import event_id
 
 if TYPE_CHECKING:
-    from gossipreg.io.runner import GossipNode
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["MAX_WAIT", "RETRY_MS", "TICKET_TTL", "Tickets", "blocking_position",
            "position_headers", "stream_events"]
@@ -62,7 +62,7 @@ def parse_index(text: str) -> int:
     return int(text)
 
 
-async def blocking_position(request: web.Request, node: GossipNode) -> None:
+async def blocking_position(request: web.Request, node: NodeRunner) -> None:
     """Honour ``?index=N&wait=D`` (wait defaults to 30s when only index is given)."""
     q = request.query
     if "index" not in q:
@@ -74,7 +74,7 @@ async def blocking_position(request: web.Request, node: GossipNode) -> None:
     await node.wait_index(index, wait)
 
 
-def position_headers(node: GossipNode) -> dict[str, str]:
+def position_headers(node: NodeRunner) -> dict[str, str]:
     ring = node.ring
     return {"X-Gossipreg-Index": str(ring.seq), "X-Gossipreg-Stream": ring.stream_id,
             "X-Gossipreg-Event-Id": ring.position}
@@ -109,7 +109,7 @@ def _frame(ev: RegistryEvent, stream_id: str, data: dict[str, Any]) -> bytes:
             f"data: {json.dumps(data)}\n\n").encode()
 
 
-async def stream_events(request: web.Request, node: GossipNode,
+async def stream_events(request: web.Request, node: NodeRunner,
                         to_json: Any) -> web.StreamResponse:
     """The SSE response of ``GET /v1/events`` (``?types=``, ``Last-Event-ID``/``?since=``)."""
     types = None

@@ -12,9 +12,12 @@ import contextlib
 import logging
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.io.validate import check_seeds, format_hostport, split_hostport
 
 __all__ = [
     "GOSSIP_PATH",
@@ -23,8 +26,6 @@ __all__ = [
     "MemoryTransport",
     "PacketRefused",
     "Transport",
-    "format_hostport",
-    "split_hostport",
 ]
 
 log = logging.getLogger("gossipreg.io.transport")
@@ -53,31 +54,6 @@ class PacketRefused(Exception):
         self.reason = reason
 
 
-def split_hostport(text: str) -> tuple[str, int]:
-    """Parse ``host:port`` or ``[v6]:port``; raises ValueError with a clear message."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"bad address {text!r}: expected [ipv6]:port")
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"bad address {text!r}: expected host:port (IPv6 as [addr]:port)")
-    if not host:
-        raise ValueError(f"bad address {text!r}: empty host")
-    try:
-        p = int(port)
-    except ValueError:
-        raise ValueError(f"bad address {text!r}: port is not a number") from None
-    if not 0 <= p <= 65535:
-        raise ValueError(f"bad address {text!r}: port out of range")
-    return host, p
-
-
-def format_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
 
 class Transport(ABC):
     """Moves frames between addresses. It has no fault hooks: tests cut links in their own
@@ -97,6 +73,15 @@ class Transport(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def check_seeds(self, seeds: Sequence[str]) -> list[str]:
+        """The seeds a node of this transport joins through, checked (addresses over a
+        network, node names in memory). A bare string is refused: iterating it would give one
+        "seed" per character."""
+        if isinstance(seeds, str | bytes):
+            raise InvalidArgumentError(
+                f"seeds must be a list of addresses, not a string: use [{seeds!r}]")
+        return list(seeds)
 
 
 class MemoryNetwork:
@@ -173,6 +158,10 @@ class HttpTransport(Transport):
         self.server_ssl: ssl.SSLContext | None = None
         self.client_ssl: ssl.SSLContext | None = None
         self.require_peer_cert = False
+
+    def check_seeds(self, seeds: Sequence[str]) -> list[str]:
+        """Seeds are ``host:port`` addresses (host names resolve at each join attempt)."""
+        return check_seeds(seeds)
 
     async def start(self, deliver: Deliver) -> str:
         self._deliver = deliver

@@ -9,9 +9,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.io.transport import split_hostport
 
-__all__ = ["check_address", "check_seeds"]
+__all__ = ["check_address", "check_seeds", "format_hostport", "split_hostport"]
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    """Parse ``host:port`` or ``[v6]:port``; raises ValueError with a clear message."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"bad address {text!r}: expected [ipv6]:port")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"bad address {text!r}: expected host:port (IPv6 as [addr]:port)")
+    if not host:
+        raise ValueError(f"bad address {text!r}: empty host")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ValueError(f"bad address {text!r}: port is not a number") from None
+    if not 0 <= p <= 65535:
+        raise ValueError(f"bad address {text!r}: port out of range")
+    return host, p
+
+
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def check_address(text: object, what: str = "address") -> str:

@@ -10,7 +10,7 @@ import asyncio
 import signal
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.io.runner import GossipNode
+from gossipreg.io.gossip_node import GossipNode
 
 __all__ = ["main"]
 

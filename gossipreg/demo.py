@@ -20,7 +20,7 @@ import aiohttp
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEvent, RegistryEventType
-from gossipreg.io.runner import GossipNode
+from gossipreg.io.gossip_node import GossipNode
 
 __all__ = ["run_demo"]
 
