@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import faulthandler
 import json
+import signal
 import sys
 from typing import Any
 
@@ -43,17 +46,34 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", metavar="FILE")
 
 
+def _dump_tasks() -> None:
+    for t in asyncio.all_tasks():
+        t.print_stack(file=sys.stderr)
+
+
 async def _play(lab: NetLab, sch: Schedule, args: argparse.Namespace) -> dict[str, Any]:
+    # kill -USR2 <pid>: the stack of every asyncio task (where a stuck wait is waiting).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, _dump_tasks)
     drivers: list[HostDriver] = [GossipregHosts(lab, sch.nodes, args.profile)]
     if args.peer == "serf":
         binary = ensure_serf()
         if binary is not None:
             drivers.append(SerfHosts(lab, sch.nodes, binary))
     try:
-        return await play(lab, drivers, sch, _log)
+        result = await play(lab, drivers, sch, _log)
+        _emit(result, args)  # before the teardown: a hang there must not lose the figures
+        return result
     finally:
         for d in drivers:
-            await d.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(d.close(), 20.0)
+
+
+def _emit(result: dict[str, Any], args: argparse.Namespace) -> None:
+    print(table(result), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,11 +90,10 @@ def run(args: argparse.Namespace) -> int:
                    timeout=args.timeout, seed=args.seed,
                    steps=frozenset(args.steps.split(",")))
     print(f"faults: {sch.nodes} hosts, seed {sch.seed}, loss {sch.loss:.0%}", file=sys.stderr)
+    # kill -USR1 <pid> prints every thread's stack: a long benchmark that seems stuck can be
+    # looked at without losing it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     with NetLab(sch.nodes) as lab:
         lab.enter_hub()
-        result = asyncio.run(_play(lab, sch, args))
-    print(table(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        asyncio.run(_play(lab, sch, args))
     return 0
