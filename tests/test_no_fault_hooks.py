@@ -9,7 +9,7 @@ import re
 
 from gossipreg.cli import _parser
 from gossipreg.core.config import NodeConfig
-from gossipreg.io.runner import GossipNode
+from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
 ROUTES = {

@@ -121,7 +121,7 @@ class NodeRunner:
     async def start(self) -> NodeRunner:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
         if self._closed:
-            raise NodeStateError("this node was shut down; create a new one")
+            raise NodeStateError(f"this node was shut down; create a new {type(self).__name__}")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
