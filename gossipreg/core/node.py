@@ -32,6 +32,7 @@ from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateErr
 from gossipreg.core.events import EventQueue
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.message_parse import parse
 from gossipreg.core.messages import (
     Ack,
     Alive,
@@ -50,7 +51,6 @@ from gossipreg.core.messages import (
     SyncAck2,
     Tag,
     WriteMsg,
-    parse,
 )
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.reader import Reader, Vitals
