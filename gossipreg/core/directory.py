@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gossipreg.core.causes import GONE, JUDGE_REASON
 from gossipreg.core.errors import AgentExistsError
 from gossipreg.core.hlc import HybridClock
 from gossipreg.core.membership import MemberChange
@@ -41,7 +42,7 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.core.view import JUDGE_REASON, MemberChanged, View
+from gossipreg.core.view import MemberChanged, View
 
 if TYPE_CHECKING:
     from gossipreg.core.node import Node
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Directory", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
+_DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,8 @@ class Directory:
         self.node = node
         cfg = node.cfg
         self.replica = Replica(node.id, node.generation, cfg.tombstone_ttl)
-        self.view = View(node.id, self._member_state, self.replica, cfg.auto_deregister_timeout)
+        self.view = View(node.id, self._member_state, self.replica, cfg.auto_deregister_timeout,
+                         node.events)
         self.hlc = HybridClock(node.id, int(cfg.hlc_max_drift * 1000))
         self._last_hb: dict[str, float] = {}
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
@@ -105,20 +108,25 @@ class Directory:
             self._pending = []
         if not changes:
             return
-        events = self.view.apply(changes, now, self.node.wall(now), cause)
-        self._react(events, now)
+        events = self.view.apply(changes, now, now + self.node.wall_offset, cause)
+        if events:
+            self._react(events, now)
 
     def _react(self, events: list[RegistryEvent], now: float) -> None:
+        """Queue a batch's events; delete our status writes about agents that went."""
         self.node.events.extend(events)
-        gone = []
+        gone = None
+        own_value = self.replica.own_value
         for ev in events:
-            if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
-                aid = ev.agent_id
+            if ev[0] is _DEREGISTERED:
+                aid = ev[1]
                 assert aid is not None
-                if aid not in self.view.visible and self.replica.own_value(STATUS + aid):
-                    gone.append(self._delete(STATUS + aid, now, "gone"))
+                if aid not in self.view.visible and own_value(STATUS + aid):
+                    c = self._delete(STATUS + aid, now, GONE)
+                    if c is not None:
+                        gone = [c] if gone is None else [*gone, c]
         if gone:
-            self._apply([c for c in gone if c is not None], now)
+            self._apply(gone, now)
 
     def commit(self, now: float) -> None:
         """Hand the pending remote changes to the view (at the end of a packet)."""
@@ -170,7 +178,7 @@ class Directory:
         self._verdicts.pop(agent_id, None)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, "gone")]
+                   self._delete(STATUS + agent_id, now, GONE)]
         self._apply([c for c in changes if c is not None], now)
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
@@ -245,9 +253,18 @@ class Directory:
     # --------------------------------------------------------------- merging
     def apply_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write now; True if it was news."""
-        news = self.receive_write(w, now)
-        self.commit(now)
-        return news
+        changes = self.replica.apply_write(w, now)
+        if not changes:
+            return False
+        if type(w.value) is StatusWrite:
+            self.hlc.observe(w.value.stamp, self._wall_ms(now))
+        if self._pending:
+            self._apply(changes, now)
+        else:  # _apply's path without its batch bookkeeping (one write: the usual case)
+            events = self.view.apply(changes, now, now + self.node.wall_offset)
+            if events:
+                self._react(events, now)
+        return True
 
     def receive_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write; its changes wait for :meth:`commit` (the packet's end)."""
@@ -328,7 +345,9 @@ class Directory:
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
         self.commit(now)
-        self._react(self.view.tick(now, self.node.wall(now)), now)
+        expired = self.view.tick(now, self.node.wall(now))
+        if expired:
+            self._react(expired, now)
         for req_id, deadline in list(self._requests.items()):
             if deadline <= now:
                 del self._requests[req_id]

@@ -335,7 +335,8 @@ class Node:
         return self._transmits.popleft() if self._transmits else None
 
     def poll_event(self) -> RegistryEvent | None:
-        return self.events.poll()
+        q = self.events.poll_queue
+        return q.popleft() if q else None
 
     def poll_result(self) -> Result | None:
         res = self.dir.results

@@ -73,6 +73,9 @@ class Entry:
     applied_at: float = 0.0
 
 
+_change = tuple.__new__  # a Change without its Python-level constructor (one per news)
+
+
 class Change(NamedTuple):
     """One key that moved: the entry before (None if absent) and after (None if dropped).
     Entries are replaced, never mutated, so ``old`` stays what it was."""
@@ -396,7 +399,7 @@ class Replica:
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
-        changed.append(Change(owner, key, old, new))
+        changed.append(_change(Change, (owner, key, old, new)))
 
     def apply_delta(self, delta: Delta, now: float) -> list[Change]:
         """Apply a delta (slow path); returns the changes."""

@@ -1,0 +1,128 @@
+"""What the change pipeline costs per applied change (replica merge, view derivation, events),
+for this checkout and another one (e.g. the parent commit in a git worktree), in one run.
+
+    python -m sim.bench_pipeline --parent /work/wt-events-parent [--sizes 1000,100000]
+
+One observer node applies remote writes of one owner (registrations, heartbeats, status writes
+by a third node, deregistrations) and drains its events. Each checkout runs in its own process
+(its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the table shows
+the best time per change of each and the ratio this / other (below 1: this is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PHASES = ("register", "heartbeat", "status", "deregister")
+
+
+def _measure(n: int, m: int) -> dict[str, float]:
+    """µs per applied change, per phase, at ``n`` agents (``m`` changes for the later
+    phases). Runs inside the worker, on whichever gossipreg it imported."""
+    from gossipreg.core.hlc import Stamp
+    from gossipreg.core.node import Node
+    from gossipreg.core.records import Heartbeat, StatusWrite, make_record
+    from gossipreg.core.replica import Write
+    from gossipreg.core.types import AgentStatus
+
+    rng = random.Random(n)
+    obs = Node("obs", "obs:1", rng=random.Random(1), now=0.0)
+    for peer in ("own", "rater"):
+        obs.members.alive(peer, f"{peer}:1", 1, 0, 0.0)
+    ids = [f"agent-{i:07d}" for i in range(n)]
+    records = [make_record(a, a, f"rt{i % 50}", [f"skill {i:07d}", "shared"],
+                           registered_at=1_700_000_000.0) for i, a in enumerate(ids)]
+    picks = [rng.choice(ids) for _ in range(m)]
+    version = 0
+
+    def write(key: str, value: Any, deleted: bool = False) -> Write:
+        nonlocal version
+        version += 1
+        return Write("own", 1, key, version, deleted, value, ())
+
+    batches = {
+        "register": [write("agent/" + r.agent_id, r) for r in records],
+        "heartbeat": [write("hb/" + a, Heartbeat(i + 1, 1_700_000_100_000 + i))
+                      for i, a in enumerate(picks)],
+        "status": [Write("rater", 1, "status/" + a, i + 1, False,
+                         StatusWrite(AgentStatus.DEGRADED if i % 2 else AgentStatus.ACTIVE,
+                                     Stamp(1_700_000_200_000 + i, 0, "rater"), "bench"), ())
+                   for i, a in enumerate(picks)],
+        "deregister": [write("agent/" + a, None, True) for a in dict.fromkeys(picks)],
+    }
+    out: dict[str, float] = {}
+    apply, poll = obs.dir.apply_write, obs.poll_event
+    for phase in PHASES:
+        ws = batches[phase]
+        gc.collect()
+        t0 = time.perf_counter()
+        for w in ws:
+            apply(w, 1.0)
+            while poll() is not None:
+                pass
+        out[phase] = (time.perf_counter() - t0) / len(ws) * 1e6
+    total = sum(len(batches[p]) for p in PHASES)
+    out["all"] = sum(out[p] * len(batches[p]) for p in PHASES) / total
+    return out
+
+
+def _worker(sizes: list[int], changes: int) -> None:
+    print(json.dumps({str(n): _measure(n, changes) for n in sizes}))
+
+
+def _run(tree: Path, sizes: list[int], changes: int) -> dict[str, dict[str, float]]:
+    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path).
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    res = subprocess.run([sys.executable, __file__, "--worker", "--sizes",
+                          ",".join(map(str, sizes)), "--changes", str(changes)],
+                         cwd=tree, env=env, check=True, capture_output=True, text=True)
+    out: dict[str, dict[str, float]] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sim.bench_pipeline", description=__doc__)
+    p.add_argument("--parent", type=Path,
+                   help="another checkout to compare with (its sim/ need not have this file)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--sizes", default="1000,100000")
+    p.add_argument("--changes", type=int, default=20_000,
+                   help="heartbeats / status writes / deregistrations per size")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args(argv)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    if a.worker:
+        _worker(sizes, a.changes)
+        return 0
+    if a.parent is None:
+        p.error("--parent is required")
+    here = Path(__file__).resolve().parent.parent
+    parent = a.parent.resolve()
+    best: dict[str, dict[str, dict[str, float]]] = {"this": {}, "other": {}}
+    for _ in range(a.rounds):
+        for name, tree in (("this", here), ("other", parent)):
+            for n, row in _run(tree, sizes, a.changes).items():
+                cur = best[name].setdefault(n, row)
+                for k, v in row.items():
+                    cur[k] = min(cur[k], v)
+    print(f"pipeline cost per applied change, µs (best of {a.rounds}); this = {here}, "
+          f"other = {parent}")
+    print(f"{'agents':>8} {'phase':>11} {'this':>8} {'other':>8} {'this/other':>10}")
+    for n in map(str, sizes):
+        for k in (*PHASES, "all"):
+            t, o = best["this"][n][k], best["other"][n][k]
+            print(f"{int(n):>8,} {k:>11} {t:8.2f} {o:8.2f} {t / o:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
