@@ -232,3 +232,26 @@ def test_fold_pinned_seed(seed: int) -> None:
 def test_fold_property(ops: list[Op], seed: int) -> None:
     note(f"seed={seed}")
     run_fold(ops, seed)
+
+
+def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration() -> None:
+    c = Cluster(seed=3, config=NodeConfig.lan(heartbeat_timeout=3.0,
+                                              auto_deregister_timeout=60.0))
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    n0 = c.node("n0")
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
+    n0.set_status("x", AgentStatus.DEGRADED, c.now, "own words")
+    c.run_for(5.0)  # no heartbeat: the judge's verdict
+    assert all(c.node(n).get("x").status is AgentStatus.UNHEALTHY for n in ("n0", "n1"))  # type: ignore[union-attr]
+    n0.heartbeat("x", c.now)
+    c.run_for(2.0)
+    for name in ("n0", "n1"):
+        assert c.node(name).get("x").status is AgentStatus.DEGRADED  # type: ignore[union-attr]
+        changes = [(e.metadata["old_status"], e.metadata["new_status"], e.metadata["cause"])
+                   for e in c.nodes[name].events if e.event_type is E.AGENT_STATUS_CHANGED]
+        # (n1 may get the record and the DEGRADED in one batch: registered DEGRADED then.)
+        assert changes[-2:] == [("degraded", "unhealthy", "heartbeat_missed"),
+                                ("unhealthy", "degraded", "heartbeat_resumed")], (name, changes)
+        assert changes[:-2] in ([], [("active", "degraded", "status_write")]), (name, changes)
