@@ -127,6 +127,7 @@ class View:
         self._expiry: dict[str, float] = {}
         self._gone: dict[str, Cause] = {}
         self._resumed: set[str] = set()
+        self._winner: StatusWrite | None = None
 
     # ------------------------------------------------------------------ inputs
     def apply(self, changes: Sequence[Change | MemberChanged], now: float, wall: float,
@@ -316,11 +317,10 @@ class View:
         if rec is None:
             return None
         hb: Heartbeat | None = self._store.value(owner, HB + agent_id)
-        if dead:
-            status = AgentStatus.OFFLINE
-        else:
-            w = self.declared(agent_id, rec)
-            status = AgentStatus.ACTIVE if w is None else w.status
+        # The winning write, kept for the cause of a status change (derived just after).
+        self._winner = w = None if dead else self.declared(agent_id, rec)
+        status = (AgentStatus.OFFLINE if dead else AgentStatus.ACTIVE if w is None
+                  else w.status)
         return AgentView(rec, owner, status,
                          hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
                          hb.count if hb is not None else 0)
@@ -353,7 +353,7 @@ class View:
                     "old_status": old.status._value_,  # _value_: .value is a slow descriptor
                     "new_status": new.status._value_,
                 }
-                status_cause(old, new, self.declared(agent_id, new.record), resumed, meta)
+                status_cause(old, new, self._winner, resumed, meta)
                 out.append(self._event(E.AGENT_STATUS_CHANGED, agent_id,
                                          new.record.runtime_id, wall, meta))
             if new.heartbeat_count > old.heartbeat_count:
