@@ -6,7 +6,9 @@ for this checkout and another one (e.g. the parent commit in a git worktree), in
 One observer node applies remote writes of one owner (registrations, heartbeats, status writes
 by a third node, deregistrations) and drains its events. Each checkout runs in its own process
 (its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the table shows
-the best time per change of each and the ratio this / other (below 1: this is faster).
+the best time per change of each and the ratio this / other (below 1: this is faster). Times
+are the process's CPU time (``time.process_time``): on a shared machine the wall clock also
+counts the other processes.
 """
 
 from __future__ import annotations
@@ -64,19 +66,25 @@ def _measure(n: int, m: int) -> dict[str, float]:
     for phase in PHASES:
         ws = batches[phase]
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for w in ws:
             apply(w, 1.0)
             while poll() is not None:
                 pass
-        out[phase] = (time.perf_counter() - t0) / len(ws) * 1e6
+        out[phase] = (time.process_time() - t0) / len(ws) * 1e6
     total = sum(len(batches[p]) for p in PHASES)
     out["all"] = sum(out[p] * len(batches[p]) for p in PHASES) / total
     return out
 
 
+def _best(n: int, changes: int) -> dict[str, float]:
+    """The best of a few fresh measurements when ``n`` is small (its phases are short)."""
+    runs = [_measure(n, changes) for _ in range(5 if n <= 10_000 else 1)]
+    return {k: min(r[k] for r in runs) for k in runs[0]}
+
+
 def _worker(sizes: list[int], changes: int) -> None:
-    print(json.dumps({str(n): _measure(n, changes) for n in sizes}))
+    print(json.dumps({str(n): _best(n, changes) for n in sizes}))
 
 
 def _run(tree: Path, sizes: list[int], changes: int) -> dict[str, dict[str, float]]:

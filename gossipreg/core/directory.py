@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from gossipreg.core.causes import GONE, JUDGE_REASON
 from gossipreg.core.errors import AgentExistsError
 from gossipreg.core.hlc import HybridClock
+from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.membership import MemberChange
 from gossipreg.core.messages import Request
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
@@ -42,7 +43,7 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.core.view import MemberChanged, View
+from gossipreg.core.view import View
 
 if TYPE_CHECKING:
     from gossipreg.core.node import Node
@@ -88,6 +89,7 @@ class Directory:
         self.results: deque[Result] = deque()
         # Agents under our judge's UNHEALTHY verdict -> the write of ours it replaced.
         self._verdicts: dict[str, StatusWrite | None] = {}
+        self._queue = node.events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
 
@@ -114,7 +116,7 @@ class Directory:
 
     def _react(self, events: list[RegistryEvent], now: float) -> None:
         """Queue a batch's events; delete our status writes about agents that went."""
-        self.node.events.extend(events)
+        self._queue(events)
         gone = None
         own_value = self.replica.own_value
         for ev in events:

@@ -20,7 +20,7 @@ Rules (DESIGN §4):
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from gossipreg.core.causes import (
     GONE,
@@ -32,6 +32,7 @@ from gossipreg.core.causes import (
 )
 from gossipreg.core.events import EventQueue
 from gossipreg.core.index import CapabilityIndex
+from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
 from gossipreg.core.replica import Change, Entry
 from gossipreg.core.types import (
@@ -50,24 +51,6 @@ E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
 # Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
 Holders = str | set[str]
-_MEMBER_EVENTS = {
-    MemberState.SUSPECT: E.MEMBER_SUSPECT,
-    MemberState.DEAD: E.MEMBER_FAILED,
-    MemberState.LEFT: E.MEMBER_LEFT,
-}
-
-
-class MemberChanged(NamedTuple):
-    """A member's state changed: it enters the pipeline like a replica change. ``meta`` is the
-    member event's metadata (node id, address, incarnation, generation, source)."""
-
-    node_id: str
-    old: MemberState | None
-    new: MemberState
-    restarted: bool
-    meta: dict[str, Any]
-
-
 class Store(Protocol):
     """The replica as the view reads it: current values, and the keys of an owner."""
 
@@ -141,19 +124,27 @@ class View:
             self._gone = {}
         if self._resumed:
             self._resumed = set()
-        if len(changes) == 1 and type(changes[0]) is Change:  # the usual batch: one write
-            agent_id = self._note(changes[0], (), wall, out)
-            if agent_id is not None:
-                self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
-                               agent_id in self._resumed)
+        one = changes[0] if len(changes) == 1 else None
+        if type(one) is Change:  # the usual batch: one write
+            new = one[3]
+            aid: str | None
+            if new is not None and type(new.value) is Heartbeat:  # the most frequent write
+                aid = one[1][3:]  # len(HB)
+                if aid not in self.visible or self._beat(one[0], aid, new.value, wall, out):
+                    return out
+            else:
+                aid = self._note(one, (), wall, out)
+            if aid is not None:
+                self._rederive(aid, now, wall, out, self._gone.get(aid, cause),
+                               aid in self._resumed)
             return out
         touched: dict[str, None] = {}  # an ordered set
         for ch in changes:
             if isinstance(ch, MemberChanged):
                 self._member_changed(ch, now, wall, out)
                 touched.update(dict.fromkeys(self._agents_of(ch.node_id)))
-            elif (agent_id := self._note(ch, touched, wall, out)) is not None:
-                touched[agent_id] = None
+            elif (aid := self._note(ch, touched, wall, out)) is not None:
+                touched[aid] = None
         for agent_id in touched:
             self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
                            agent_id in self._resumed)
@@ -179,9 +170,10 @@ class View:
         prefix, agent_id = split_key(key)
         if prefix == AGENT:
             _discard(self._holders, agent_id, owner)
-            why = TOMBSTONE_CAUSES.get(new.value) if new is not None else None
-            if why is not None:
-                self._gone[agent_id] = why
+            if new is not None and new.value is not None:
+                why = TOMBSTONE_CAUSES.get(new.value)
+                if why is not None:
+                    self._gone[agent_id] = why
         elif prefix == STATUS:
             self._status_changed(agent_id, owner, old, new)
         elif agent_id not in self.visible:
@@ -224,12 +216,7 @@ class View:
 
     def _member_changed(self, ch: MemberChanged, now: float, wall: float,
                         out: list[RegistryEvent]) -> None:
-        if ch.new is MemberState.ALIVE:
-            kind = (E.MEMBER_JOINED if ch.old in (None, MemberState.LEFT) or ch.restarted
-                    else E.MEMBER_ALIVE)
-        else:
-            kind = _MEMBER_EVENTS[ch.new]
-        out.append(self._event(kind, None, None, wall, ch.meta))
+        out.append(self._event(ch.kind, None, None, wall, ch.meta))
         if ch.new is MemberState.DEAD:
             st = self._member(ch.node_id)
             since = st[1] if st is not None else now
@@ -272,17 +259,23 @@ class View:
     def declared(self, agent_id: str, record: AgentRecord) -> StatusWrite | None:
         """The winning status write made after the agent's registration."""
         raters = self._raters.get(agent_id)
-        standing = self._standing.get(agent_id)
+        standing = self._standing.get(agent_id) if self._standing else None
         if raters is None and standing is None:
             return None
         floor = int(record.registered_at * 1000)
-        best: StatusWrite | None = None
         key = STATUS + agent_id
-        for owner in _each(raters):
-            w: StatusWrite | None = self._store.value(owner, key)
-            if w is not None and w.stamp.wall_ms >= floor and (best is None
-                                                                or w.stamp > best.stamp):
-                best = w
+        value = self._store.value
+        best: StatusWrite | None = None
+        if type(raters) is str:  # one writer: the usual case
+            best = value(raters, key)
+            if best is not None and best.stamp.wall_ms < floor:
+                best = None
+        else:
+            for owner in _each(raters):
+                w: StatusWrite | None = value(owner, key)
+                if w is not None and w.stamp.wall_ms >= floor and (best is None
+                                                                    or w.stamp > best.stamp):
+                    best = w
         if standing is not None:
             for w in standing.values():
                 if w.stamp.wall_ms >= floor and (best is None or w.stamp > best.stamp):
@@ -330,7 +323,8 @@ class View:
         old = self.visible.get(agent_id)
         new = self._derive(agent_id, now)
         if old is None and new is None:
-            self._standing.pop(agent_id, None)
+            if self._standing:
+                self._standing.pop(agent_id, None)
             return
         if new is not None and old is not None and new.record.runtime_id != old.record.runtime_id:
             self._disappear(old, wall, Cause.MOVED, out)
@@ -338,7 +332,8 @@ class View:
         if old is None and new is not None:
             self._appear(new, wall, out)
         elif new is None and old is not None:
-            self._standing.pop(agent_id, None)
+            if self._standing:
+                self._standing.pop(agent_id, None)
             self._disappear(old, wall, cause or gone_cause(
                 self._member(old.node_id) if old.node_id != self.self_id else None), out)
         elif new is not None and old is not None:
@@ -385,7 +380,7 @@ class View:
         self.index.remove(v.agent_id)
         rt = v.record.runtime_id
         out.append(self._event(E.AGENT_DEREGISTERED, v.agent_id, rt, wall, {
-            "node_id": v.node_id, "cause": cause._value_, "status": v.status._value_}))
+            "node_id": v.node_id, "cause": cause._value_}))
         if not self.index.runtime_size(rt):
             out.append(self._event(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
 
