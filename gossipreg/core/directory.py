@@ -117,7 +117,7 @@ class Directory:
     def _react(self, events: list[RegistryEvent], now: float) -> None:
         """Queue a batch's events; delete our status writes about agents that went."""
         self._queue(events)
-        gone = None
+        gone: list[Change] = []
         own_value = self.replica.own_value
         for ev in events:
             if ev[0] is _DEREGISTERED:
@@ -126,7 +126,7 @@ class Directory:
                 if aid not in self.view.visible and own_value(STATUS + aid):
                     c = self._delete(STATUS + aid, now, GONE)
                     if c is not None:
-                        gone = [c] if gone is None else [*gone, c]
+                        gone.append(c)
         if gone:
             self._apply(gone, now)
 

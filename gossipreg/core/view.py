@@ -51,6 +51,8 @@ E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
 # Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
 Holders = str | set[str]
+
+
 class Store(Protocol):
     """The replica as the view reads it: current values, and the keys of an owner."""
 
