@@ -255,3 +255,25 @@ def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration
         assert changes[-2:] == [("degraded", "unhealthy", "heartbeat_missed"),
                                 ("unhealthy", "degraded", "heartbeat_resumed")], (name, changes)
         assert changes[:-2] in ([], [("active", "degraded", "status_write")]), (name, changes)
+
+
+def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> None:
+    from gossipreg.core.hlc import Stamp
+    from gossipreg.core.records import StatusWrite
+    from gossipreg.core.replica import Write
+
+    c = Cluster(seed=4, config=NodeConfig.lan(heartbeat_timeout=None))
+    for i, name in enumerate(["n0", "n1", "n2"]):
+        c.add_node(name, seeds=[] if i == 0 else ["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    c.node("n0").register(make_record("x", "X", "rt", ["c"]), c.now)
+    c.run_for(2.0)
+    n1, n2 = c.node("n1"), c.node("n2")
+    wall_ms = int(n2.wall(c.now) * 1000) + 1000
+    top = n1.dir.replica.max_version("n1")
+    for version, (node, status) in enumerate(
+            [("n0", AgentStatus.DEGRADED), ("n1", AgentStatus.UNHEALTHY)], start=top + 100):
+        forged = StatusWrite(status, Stamp(wall_ms, 0, node), "words")
+        n2.dir.apply_write(Write("n1", n1.generation, "status/x", version, False, forged), c.now)
+        want = AgentStatus.ACTIVE if node == "n0" else AgentStatus.UNHEALTHY
+        assert n2.get("x").status is want, node  # type: ignore[union-attr]

@@ -10,8 +10,9 @@ Rules (DESIGN §4):
 - Two owners may hold a record under one agent id (concurrent registrations): the one with the
   smallest ``(registered_at, owner)`` wins on every node.
 - Effective status: OFFLINE while the owner is DEAD; otherwise the status write with the highest
-  HLC stamp made after the registration, ACTIVE if none. A status write deleted because its
-  agent is gone (tombstone reason ``gone``) still stands here until the agent is gone here too.
+  HLC stamp made after the registration (and stamped by its writer), ACTIVE if none. A status
+  write deleted because its agent is gone (tombstone reason ``gone``) still stands here until
+  the agent is gone here too.
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
   precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
@@ -268,19 +269,21 @@ class View:
         key = STATUS + agent_id
         value = self._store.value
         best: StatusWrite | None = None
+        # A write counts only if stamped by its writer (a stamp naming another node is forged).
         if type(raters) is str:  # one writer: the usual case
             best = value(raters, key)
-            if best is not None and best.stamp.wall_ms < floor:
+            if best is not None and (best.stamp.wall_ms < floor or best.stamp.node != raters):
                 best = None
         else:
             for owner in _each(raters):
                 w: StatusWrite | None = value(owner, key)
-                if w is not None and w.stamp.wall_ms >= floor and (best is None
-                                                                    or w.stamp > best.stamp):
+                if (w is not None and w.stamp.wall_ms >= floor and w.stamp.node == owner
+                        and (best is None or w.stamp > best.stamp)):
                     best = w
         if standing is not None:
-            for w in standing.values():
-                if w.stamp.wall_ms >= floor and (best is None or w.stamp > best.stamp):
+            for owner, w in standing.items():
+                if (w.stamp.wall_ms >= floor and w.stamp.node == owner
+                        and (best is None or w.stamp > best.stamp)):
                     best = w
         return best
 
