@@ -277,3 +277,16 @@ def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> N
         n2.dir.apply_write(Write("n1", n1.generation, "status/x", version, False, forged), c.now)
         want = AgentStatus.ACTIVE if node == "n0" else AgentStatus.UNHEALTHY
         assert n2.get("x").status is want, node  # type: ignore[union-attr]
+
+
+def test_a_bad_status_write_is_a_typed_error_with_the_https_message() -> None:
+    from gossipreg.core.errors import InvalidArgumentError
+
+    c = Cluster(seed=5, config=NodeConfig.lan(heartbeat_timeout=None))
+    n0 = c.add_node("n0")
+    assert n0 is not None
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
+    for status, reason in ((AgentStatus.DEGRADED, 5), ("degraded", "r")):
+        with pytest.raises(InvalidArgumentError, match="status must be a status name; reason"):
+            n0.set_status("x", status, c.now, reason)  # type: ignore[arg-type]
+    assert n0.get("x").status is AgentStatus.ACTIVE  # type: ignore[union-attr]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.causes import GONE, JUDGE_REASON
-from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.hlc import HybridClock
 from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.membership import MemberChange
@@ -199,6 +199,8 @@ class Directory:
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> bool:
         """A caller's status write (``reason`` in their words)."""
+        if not isinstance(status, AgentStatus) or not isinstance(reason, str):
+            raise InvalidArgumentError("status must be a status name; reason a string")
         self.commit(now)
         if agent_id not in self.view.visible:
             return False
