@@ -282,7 +282,7 @@ class Directory:
     def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
         changes = self.replica.apply_delta(list(deltas), now)
         for c in changes:
-            v = c.new.value if c.new is not None else None
+            v = c[3].value if c[3] is not None else None
             if type(v) is StatusWrite:
                 self.hlc.observe(v.stamp, self._wall_ms(now))
         self._apply(changes, now)

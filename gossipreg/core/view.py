@@ -21,7 +21,7 @@ Rules (DESIGN §4):
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gossipreg.core.causes import (
     GONE,
@@ -52,6 +52,8 @@ E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
 # Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
 Holders = str | set[str]
+# A named tuple without its Python-level constructor (one view per change applied).
+_new = tuple.__new__
 
 
 class Store(Protocol):
@@ -127,8 +129,8 @@ class View:
             self._gone = {}
         if self._resumed:
             self._resumed = set()
-        one = changes[0] if len(changes) == 1 else None
-        if type(one) is Change:  # the usual batch: one write
+        if len(changes) == 1 and type(changes[0]) is tuple:  # the usual batch: one write
+            one = cast(Change, changes[0])
             new = one[3]
             aid: str | None
             if new is not None and type(new.value) is Heartbeat:  # the most frequent write
@@ -143,10 +145,10 @@ class View:
             return out
         touched: dict[str, None] = {}  # an ordered set
         for ch in changes:
-            if isinstance(ch, MemberChanged):
+            if type(ch) is MemberChanged:
                 self._member_changed(ch, now, wall, out)
                 touched.update(dict.fromkeys(self._agents_of(ch.node_id)))
-            elif (aid := self._note(ch, touched, wall, out)) is not None:
+            elif (aid := self._note(cast(Change, ch), touched, wall, out)) is not None:
                 touched[aid] = None
         for agent_id in touched:
             self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
@@ -190,7 +192,7 @@ class View:
         v = self.visible[agent_id]
         if v.node_id != owner:
             return False
-        nv = AgentView(v.record, owner, v.status, hb.wall_ms / 1000.0, hb.count)
+        nv = _new(AgentView, (v.record, owner, v.status, hb.wall_ms / 1000.0, hb.count))
         self.visible[agent_id] = nv
         if nv.heartbeat_count > v.heartbeat_count:
             out.append(self._event(E.AGENT_HEARTBEAT, agent_id, v.record.runtime_id, wall,
@@ -319,9 +321,9 @@ class View:
         self._winner = w = None if dead else self.declared(agent_id, rec)
         status = (AgentStatus.OFFLINE if dead else AgentStatus.ACTIVE if w is None
                   else w.status)
-        return AgentView(rec, owner, status,
-                         hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
-                         hb.count if hb is not None else 0)
+        return _new(AgentView, (rec, owner, status,
+                                hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
+                                hb.count if hb is not None else 0))
 
     def _rederive(self, agent_id: str, now: float, wall: float, out: list[RegistryEvent],
                   cause: Cause | None, resumed: bool) -> None:
