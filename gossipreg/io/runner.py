@@ -248,7 +248,7 @@ class GossipNode:
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:
-                s._put(reset_event(self.ring, "unknown_position"))
+                s._put(reset_event(self.ring, self.ring.why_not(since)))
             else:
                 for ev in missed:
                     s._put(ev)
