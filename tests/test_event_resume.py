@@ -221,3 +221,13 @@ async def test_python_subscribe_and_registry_events_resume() -> None:
         small.close()
     finally:
         await reg_.shutdown()
+
+
+def test_tickets_are_single_use_and_expire() -> None:
+    from gossipreg.io.sse import Tickets
+
+    fresh = Tickets(ttl=60.0)
+    t = fresh.issue()
+    assert fresh.redeem(t) and not fresh.redeem(t) and not fresh.redeem("forged")
+    stale = Tickets(ttl=0.0)  # expired as soon as issued: no sleeping for a minute
+    assert not stale.redeem(stale.issue())
