@@ -123,8 +123,7 @@ class View:
         """Apply a batch (the replica already holds the new entries); returns its events.
         ``cause`` explains disappearances the batch itself does not (an owner's reset)."""
         out: list[RegistryEvent] = []
-        # Per batch: agent id -> the reason on its record's tombstone; agents whose owner's
-        # judge withdrew its verdict (filled by _note).
+        # Per batch (filled by _note): record tombstones' reasons, verdicts withdrawn.
         if self._gone:
             self._gone = {}
         if self._resumed:
@@ -196,7 +195,7 @@ class View:
         self.visible[agent_id] = nv
         if nv.heartbeat_count > v.heartbeat_count:
             out.append(self._event(E.AGENT_HEARTBEAT, agent_id, v.record.runtime_id, wall,
-                                     {"count": nv.heartbeat_count}))
+                                   {"count": nv.heartbeat_count}))
         return True
 
     def _status_changed(self, agent_id: str, owner: str, old: Entry | None,
@@ -357,10 +356,10 @@ class View:
                 }
                 status_cause(old, new, self._winner, resumed, meta)
                 out.append(self._event(E.AGENT_STATUS_CHANGED, agent_id,
-                                         new.record.runtime_id, wall, meta))
+                                       new.record.runtime_id, wall, meta))
             if new.heartbeat_count > old.heartbeat_count:
                 out.append(self._event(E.AGENT_HEARTBEAT, agent_id, new.record.runtime_id,
-                                         wall, {"count": new.heartbeat_count}))
+                                       wall, {"count": new.heartbeat_count}))
 
     def _index_put(self, v: AgentView) -> None:
         r = v.record
@@ -371,7 +370,7 @@ class View:
         r = v.record
         if not self.index.runtime_size(r.runtime_id):
             out.append(self._event(E.RUNTIME_JOINED, None, r.runtime_id, wall,
-                                     {"node_id": v.node_id}))
+                                   {"node_id": v.node_id}))
         self.visible[r.agent_id] = v
         self._index_put(v)
         out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
@@ -383,10 +382,11 @@ class View:
 
     def _disappear(self, v: AgentView, wall: float, cause: Cause,
                    out: list[RegistryEvent]) -> None:
-        del self.visible[v.agent_id]
-        self.index.remove(v.agent_id)
-        rt = v.record.runtime_id
-        out.append(self._event(E.AGENT_DEREGISTERED, v.agent_id, rt, wall, {
+        r = v.record
+        aid, rt = r.agent_id, r.runtime_id
+        del self.visible[aid]
+        self.index.remove(aid)
+        out.append(self._event(E.AGENT_DEREGISTERED, aid, rt, wall, {
             "node_id": v.node_id, "cause": cause._value_}))
         if not self.index.runtime_size(rt):
             out.append(self._event(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
