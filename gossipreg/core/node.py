@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 
 from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.antientropy import AntiEntropy
+from gossipreg.core.causes import CHECK_CAUSES
 from gossipreg.core.codec import Codec
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
@@ -64,7 +65,6 @@ from gossipreg.core.types import (
     MemberState,
     RegistryEvent,
 )
-from gossipreg.core.view import CHECK_CAUSES
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
@@ -277,7 +277,8 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        return self.events.poll()
+        q = self.events.poll_queue
+        return q.popleft() if q else None
 
     def poll_result(self) -> Result | None:
         res = self.dir.results

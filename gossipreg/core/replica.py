@@ -32,7 +32,7 @@ import random
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgpack
 
@@ -73,14 +73,10 @@ class Entry:
     applied_at: float = 0.0
 
 
-class Change(NamedTuple):
-    """One key that moved: the entry before (None if absent) and after (None if dropped).
-    Entries are replaced, never mutated, so ``old`` stays what it was."""
-
-    owner: str
-    key: str
-    old: Entry | None
-    new: Entry | None
+# One key that moved: ``(owner, key, old entry, new entry)``, the entry before (None if absent)
+# and after (None if dropped). Entries are replaced, never mutated, so ``old`` stays what it
+# was. A plain tuple: one is made per piece of news, and a named tuple costs a second one.
+Change = tuple[str, str, "Entry | None", "Entry | None"]
 
 
 def live_value(e: Entry | None) -> Any:
@@ -293,7 +289,7 @@ class Replica:
         st.wm = version
         return (Write(self.self_id, self.generation, key, version, False, value,
                       () if old is None else (old.version,)),
-                Change(self.self_id, key, old, new))
+                (self.self_id, key, old, new))
 
     def remove(self, key: str, now: float, reason: str | None = None
                ) -> tuple[Write, Change] | None:
@@ -309,7 +305,7 @@ class Replica:
         self._tombstones.append((now, self.self_id, self.generation, key, version))
         return (Write(self.self_id, self.generation, key, version, True, reason,
                       (old.version,)),
-                Change(self.self_id, key, old, new))
+                (self.self_id, key, old, new))
 
     def own_value(self, key: str) -> Any:
         return live_value(self._owners[self.self_id].entries.get(key))
@@ -327,7 +323,7 @@ class Replica:
         if generation > st.generation:
             if owner == self.self_id:
                 return None  # nobody but us writes our state
-            changed.extend(Change(owner, k, e, None) for k, e in st.entries.items())
+            changed.extend((owner, k, e, None) for k, e in st.entries.items())
             st = self._owners[owner] = _Owner(generation)
         return st
 
@@ -396,7 +392,7 @@ class Replica:
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
-        changed.append(Change(owner, key, old, new))
+        changed.append((owner, key, old, new))
 
     def apply_delta(self, delta: Delta, now: float) -> list[Change]:
         """Apply a delta (slow path); returns the changes."""
@@ -439,7 +435,7 @@ class Replica:
         for key in [k for k, e in st.entries.items() if e.version <= od.upto and k not in known]:
             e = st.entries[key]
             if not e.deleted:
-                changed.append(Change(od.owner, key, e, None))
+                changed.append((od.owner, key, e, None))
             st.drop(key)
 
     def delta_for(self, digest: Mapping[str, tuple[int, int]], budget: int,
@@ -514,7 +510,7 @@ class Replica:
         if owner == self.self_id or st is None or st.generation >= generation:
             return []
         self._owners[owner] = _Owner(generation)
-        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
+        return [(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
 
     def forget_owner(self, owner: str) -> list[Change]:
         """Drop everything about an owner (it is gone for good); returns its live keys lost."""
@@ -524,4 +520,4 @@ class Replica:
         self._gaps.pop(owner, None)
         if st is None:
             return []
-        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
+        return [(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]

@@ -270,7 +270,7 @@ class NodeRunner:
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:
-                s.deliver(reset_event(self.ring, "unknown_position"))
+                s.deliver(reset_event(self.ring, self.ring.why_not(since)))
             else:
                 for ev in missed:
                     s.deliver(ev)
