@@ -5,8 +5,9 @@ for this checkout and another one (e.g. the parent commit in a git worktree), in
 
 One observer node receives remote writes of one owner (registrations, heartbeats, status writes
 by a third node, deregistrations), one write per packet through ``handle_packet`` (its public
-input: framing and parsing are counted too), and drains its events. Each checkout runs in its own process
-(its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the table shows
+input: framing and parsing are counted too), and drains its events. Each checkout runs in its
+own process (its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the
+table shows
 the best time per change of each and the ratio this / other (below 1: this is faster). Times
 are the process's CPU time (``time.process_time``): on a shared machine the wall clock also
 counts the other processes.
