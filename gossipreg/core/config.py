@@ -1,5 +1,8 @@
 """Node configuration: one pydantic model, every field with its unit and default.
 
+Rules: every knob is checked by the model itself (a bad value raises ``ConfigError`` naming
+it), whichever source it came from; presets only change defaults.
+
 Presets: :meth:`NodeConfig.lan` (the defaults; the same timing as Serf/memberlist's LAN profile),
 :meth:`NodeConfig.local` (fast timers for loopback meshes and tests) and :meth:`NodeConfig.wan`.
 

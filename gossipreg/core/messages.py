@@ -1,6 +1,6 @@
 """Protocol messages: append-only type tags, their dataclasses and their wire shape.
 
-On the wire a message is a msgpack list ``[tag, field, ...]`` inside a codec frame;
+Rules: on the wire a message is a msgpack list ``[tag, field, ...]`` inside a codec frame;
 ``encode`` builds it, ``gossipreg.core.message_parse.parse`` reads it back strictly. Tags are
 never reused; an unknown tag is a message from a newer peer and is dropped (counted as
 ``unknown_type``).

@@ -1,4 +1,8 @@
-"""Counters of one node: packets and bytes in and out, drops by reason, bytes by category."""
+"""Counters of one node: packets and bytes in and out, drops by reason, bytes by category.
+
+Rules: counters only grow; a drop is counted under a stable reason label from one list, so an
+exporter shows every reason (at 0 until it happens).
+"""
 
 from __future__ import annotations
 

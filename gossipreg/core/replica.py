@@ -31,13 +31,20 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.records import to_wire
+from gossipreg.core.owner_state import OwnerState
+from gossipreg.core.replica_types import (
+    Change,
+    Delta,
+    Digest,
+    Entry,
+    OwnerDelta,
+    Write,
+    entry_size,
+    live_value,
+)
 
 __all__ = [
     "Change",
@@ -51,146 +58,6 @@ __all__ = [
     "live_value",
 ]
 
-Digest = dict[str, tuple[int, int]]
-
-# Fixed per-entry cost of a delta or write beyond the key and value bytes (ints, flags, framing).
-_ENTRY_OVERHEAD = 16
-
-
-def entry_size(key: str, value: Any) -> int:
-    """Approximate wire size of one entry: what the byte budgets count."""
-    return len(key) + len(msgpack.packb(to_wire(value))) + _ENTRY_OVERHEAD
-
-
-@dataclass(slots=True)
-class Entry:
-    """One key's current write. ``applied_at`` is the local time a tombstone was applied. (The
-    wire size is computed only when a delta is built: most entries never travel in one.)"""
-
-    value: Any
-    version: int
-    deleted: bool
-    applied_at: float = 0.0
-
-
-# One key that moved: ``(owner, key, old entry, new entry)``, the entry before (None if absent)
-# and after (None if dropped). Entries are replaced, never mutated, so ``old`` stays what it
-# was. A plain tuple: one is made per piece of news, and a named tuple costs a second one.
-Change = tuple[str, str, "Entry | None", "Entry | None"]
-
-
-def live_value(e: Entry | None) -> Any:
-    """The value of an entry, None if absent or a tombstone."""
-    return None if e is None or e.deleted else e.value
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One owner write as it travels on the fast path. ``supersedes`` lists older versions of
-    the same key that this write replaces (so receivers can settle them without seeing them)."""
-
-    owner: str
-    generation: int
-    key: str
-    version: int
-    deleted: bool
-    value: Any
-    supersedes: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerDelta:
-    """The part of a delta about one owner.
-
-    ``since`` is the watermark the receiver advertised, ``upto`` the sender's watermark, ``entries``
-    ``(key, version, deleted, value)`` in ascending version order, ``complete`` whether every entry
-    the sender has above ``since`` is included, ``floor`` the sender's collection horizon,
-    ``manifest`` (when the receiver is behind ``floor``) the sender's live and tombstoned keys
-    with versions.
-    """
-
-    owner: str
-    generation: int
-    since: int
-    upto: int
-    entries: tuple[tuple[str, int, bool, Any], ...]
-    complete: bool
-    manifest: tuple[tuple[str, int], ...] | None = None
-    floor: int = 0
-
-
-Delta = list[OwnerDelta]
-
-
-class _Owner:
-    """State held about one owner."""
-
-    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
-                 "sorted", "wm")
-
-    def __init__(self, generation: int) -> None:
-        self.generation = generation
-        self.entries: dict[str, Entry] = {}
-        # version -> key for the current entries; kept in ascending order when `sorted`.
-        self.by_version: dict[int, str] = {}
-        self.sorted = True
-        self.max_version = 0
-        self.wm = 0
-        self.gc_floor = 0
-        # Versions above the watermark known to be here or superseded.
-        self.settled: set[int] = set()
-
-    def settle(self, versions: tuple[int, ...] | list[int]) -> None:
-        wm = self.wm
-        for v in versions:
-            if v > wm:
-                self.settled.add(v)
-        self.advance()
-
-    def advance(self) -> None:
-        settled = self.settled
-        wm = self.wm
-        while wm + 1 in settled:
-            wm += 1
-            settled.discard(wm)
-        self.wm = wm
-        if settled and min(settled) <= wm:
-            self.settled = {v for v in settled if v > wm}
-        if wm > self.max_version:
-            self.max_version = wm
-
-    def put(self, key: str, entry: Entry) -> None:
-        old = self.entries.get(key)
-        if old is not None:
-            del self.by_version[old.version]
-        self.entries[key] = entry
-        v = entry.version
-        if v > self.max_version:
-            self.max_version = v  # above every held version: the order holds
-        elif self.by_version and v < next(reversed(self.by_version)):
-            self.sorted = False
-        self.by_version[v] = key
-
-    def drop(self, key: str) -> None:
-        old = self.entries.pop(key, None)
-        if old is not None:
-            del self.by_version[old.version]
-
-    def above(self, version: int) -> list[tuple[str, Entry]]:
-        """Current entries with a version above ``version``, ascending."""
-        if not self.sorted:
-            self.by_version = dict(sorted(self.by_version.items()))
-            self.sorted = True
-        out: list[tuple[str, Entry]] = []
-        for v in reversed(self.by_version):
-            if v <= version:
-                break
-            key = self.by_version[v]
-            out.append((key, self.entries[key]))
-        out.reverse()
-        return out
-
-
 class Replica:
     """One node's copy of the directory, including the part it owns.
 
@@ -203,7 +70,7 @@ class Replica:
         self.self_id = self_id
         self.generation = generation
         self.tombstone_ttl = tombstone_ttl
-        self._owners: dict[str, _Owner] = {self_id: _Owner(generation)}
+        self._owners: dict[str, OwnerState] = {self_id: OwnerState(generation)}
         # (applied_at, owner, generation, key, version) in application order, for GC.
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
         # Owners with versions above our watermark that we have not got: since when.
@@ -312,11 +179,11 @@ class Replica:
 
     # ----------------------------------------------------------------- merging
     def _owner_for(self, owner: str, generation: int,
-                   changed: list[Change]) -> _Owner | None:
+                   changed: list[Change]) -> OwnerState | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
         if st is None:
-            st = self._owners[owner] = _Owner(generation)
+            st = self._owners[owner] = OwnerState(generation)
             return st
         if generation < st.generation:
             return None
@@ -324,7 +191,7 @@ class Replica:
             if owner == self.self_id:
                 return None  # nobody but us writes our state
             changed.extend((owner, k, e, None) for k, e in st.entries.items())
-            st = self._owners[owner] = _Owner(generation)
+            st = self._owners[owner] = OwnerState(generation)
         return st
 
     def apply_write(self, w: Write, now: float) -> list[Change]:
@@ -341,7 +208,7 @@ class Replica:
         self._track_gap(w.owner, st, now)
         return changed
 
-    def _track_gap(self, owner: str, st: _Owner, now: float) -> None:
+    def _track_gap(self, owner: str, st: OwnerState, now: float) -> None:
         if st.wm < st.max_version:
             self._gaps.setdefault(owner, now)
         else:
@@ -356,7 +223,7 @@ class Replica:
         st = self._owners.get(owner)
         if st is None:
             # We never got a write of this owner: its first one was lost.
-            st = self._owners[owner] = _Owner(generation)
+            st = self._owners[owner] = OwnerState(generation)
         if st.generation != generation or version <= st.max_version:
             return False
         st.max_version = version
@@ -371,7 +238,7 @@ class Replica:
 
     def _merge_entry(
         self,
-        st: _Owner,
+        st: OwnerState,
         owner: str,
         key: str,
         version: int,
@@ -429,7 +296,7 @@ class Replica:
             st.gc_floor = max(st.gc_floor, min(od.floor, st.wm))
         return changed
 
-    def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[Change]) -> None:
+    def _apply_manifest(self, st: OwnerState, od: OwnerDelta, changed: list[Change]) -> None:
         assert od.manifest is not None
         known = dict(od.manifest)
         for key in [k for k, e in st.entries.items() if e.version <= od.upto and k not in known]:
@@ -509,7 +376,7 @@ class Replica:
         st = self._owners.get(owner)
         if owner == self.self_id or st is None or st.generation >= generation:
             return []
-        self._owners[owner] = _Owner(generation)
+        self._owners[owner] = OwnerState(generation)
         return [(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
 
     def forget_owner(self, owner: str) -> list[Change]:
