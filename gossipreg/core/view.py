@@ -364,7 +364,7 @@ class View:
     def _index_put(self, v: AgentView) -> None:
         r = v.record
         self.index.put(r.agent_id, r.capabilities, v.status, r.runtime_id, r.registered_at,
-                       r.tags, v.node_id)
+                       r.tags, v.node_id, r)
 
     def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent]) -> None:
         r = v.record
