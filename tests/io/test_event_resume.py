@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _meshkit import SseCollector, until
 
 from gossipreg import AgentRegistry, AgentStatus, GossipNode, NodeConfig
 from gossipreg.core.types import RegistryEventType
+from tests._meshkit import SseCollector, until
 
 pytestmark = pytest.mark.network
 

@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.network
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def closed_port() -> int:
