@@ -26,6 +26,7 @@ import re
 import sys
 from array import array
 from collections.abc import Callable
+from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from gossipreg.core.types import AgentRecord, AgentView
@@ -277,13 +278,35 @@ class LexicalRanker:
                 out[r.agent_id] = v * scale
         return out
 
+    @staticmethod
+    def _best(acc: dict[int, float], k: int,
+              good: Callable[[int], bool]) -> list[tuple[int, float]]:
+        """The ``k`` best accepted ``(slot, partial score)``, best first (fewer if fewer are
+        accepted), every one that ties the k-th included. The predicate runs only on the best
+        candidates, in score order, not on every accumulator."""
+        m = 2 * k
+        while True:
+            head = heapq.nlargest(m, acc.items(), key=itemgetter(1))
+            out = [sv for sv in head if good(sv[0])]
+            if len(out) >= k or len(head) < m:
+                break
+            m *= 4
+        if len(out) > k:
+            out = out[:k] if out[k][1] < out[k - 1][1] else out
+        if len(out) == k and len(head) == m and head[-1][1] == out[-1][1]:
+            kth = out[-1][1]  # ties beyond the head: take them all
+            seen = {s for s, _ in out}
+            out.extend((s, v) for s, v in acc.items() if v == kth and s not in seen and good(s))
+        return out
+
     def top(self, text: str, k: int,
             accept: Callable[[str], bool] | None = None) -> dict[str, float]:
-        """At least the ``k`` best accepted agents for ``text`` (every one that ties the
-        k-th), with their normalised scores: exactly what :meth:`scores` would rank first, found
-        without reading every posting. Terms go rarest first; once the terms left cannot lift
-        an agent seen nowhere yet past the k-th best partial score, only the agents still in
-        reach are completed, by binary search in the remaining (sorted) postings."""
+        """The ``k`` best accepted agents for ``text`` (and every one that ties the k-th), with
+        their normalised scores: exactly what :meth:`scores` would rank first, found without
+        reading every posting. Terms go by falling upper bound (rarest first); once the terms
+        left cannot lift an agent seen nowhere yet past the k-th best partial score, only the
+        agents still in reach are completed, by binary search in the remaining (sorted)
+        postings."""
         q, norm = self._query(text)
         if not q or k <= 0:
             return {}
@@ -297,39 +320,45 @@ class LexicalRanker:
                 v = ok[s] = r is not None and (accept is None or accept(r.agent_id))
             return v
 
+        # Scores are kept in units of the first term's idf, so that its postings become the
+        # accumulators in one C-level dict() call (a one-word query costs little more).
         bounds = [(idf * self._max[t], idf, t) for idf, t in q]
         bounds.sort(reverse=True)
-        rest = sum(b for b, _, _ in bounds)
-        acc: dict[int, float] = {}
+        unit = bounds[0][1]
+        rest = sum(b for b, _, _ in bounds) / unit
+        first = self._postings[bounds[0][2]]
+        acc: dict[int, float] = dict(zip(first.slots, first.impacts, strict=True))
         theta = 0.0
         pruning = False
-        for ub, idf, t in bounds:
+        for j, (ub_, idf, t) in enumerate(bounds):
+            ub, f = ub_ / unit, idf / unit
             rest -= ub
             p = self._postings[t]
             if not pruning:
-                get = acc.get
-                for s, imp in zip(p.slots, p.impacts, strict=True):
-                    acc[s] = get(s, 0.0) + idf * imp
-                if rest > 0.0:
-                    best = heapq.nlargest(k, (v for s, v in acc.items() if good(s)))
-                    if len(best) == k:
-                        theta = best[-1]
+                if j:
+                    get = acc.get
+                    for s, imp in zip(p.slots, p.impacts, strict=True):
+                        acc[s] = get(s, 0.0) + f * imp
+                if rest > 0.0 and len(acc) >= k:
+                    best = self._best(acc, k, good)
+                    if len(best) >= k:
+                        theta = best[k - 1][1]
                         pruning = rest < theta
                 continue
             slots, imps, n = p.slots, p.impacts, len(p.slots)
+            reach = theta - ub - rest
             for s in list(acc):
                 v = acc[s]
-                if v + ub + rest < theta or not good(s):
+                if v < reach:
                     del acc[s]
                     continue
                 i = bisect.bisect_left(slots, s)
                 if i < n and slots[i] == s:
-                    acc[s] = v + idf * imps[i]
-        scale = 1.0 / (_Q * norm)
+                    acc[s] = v + f * imps[i]
+        scale = unit / (_Q * norm)
         out = {}
-        for s, v in acc.items():
-            if v >= theta and good(s):
-                r = recs[s]
-                assert r is not None
-                out[r.agent_id] = v * scale
+        for s, v in self._best(acc, k, good):
+            r = recs[s]
+            assert r is not None
+            out[r.agent_id] = v * scale
         return out
