@@ -247,3 +247,18 @@ async def test_search_from_python_and_cli(pair: tuple[GossipNode, GossipNode],
     rc = await asyncio.to_thread(main, ["search", "x", "--node", b.address,
                                         "--filter", "bogus=1"])
     assert rc == 2 and str(py_err.value) in capsys.readouterr().err  # the same message
+
+
+async def test_ard_needs_the_token_when_one_is_set() -> None:
+    node = GossipNode("t", config=NodeConfig.local(heartbeat_timeout=None), token="s3cret")
+    await node.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://{node.address}/ard/v1/agents") as r:
+                assert r.status == 401 and (await r.json())["errorCode"] == "UNAUTHENTICATED"
+            async with s.get(f"http://{node.address}/.well-known/ard.json",
+                             headers={"Authorization": "Bearer s3cret"}) as r:
+                assert r.status == 200 and (await r.json())["entries"][-1]["type"] == \
+                    "application/ai-registry+json"
+    finally:
+        await node.shutdown()
