@@ -25,7 +25,7 @@ import math
 import re
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
@@ -90,12 +90,46 @@ class SearchHit(NamedTuple):
     score: float
 
 
-class _Posting(NamedTuple):
-    slots: array[int]  # ascending (slots only grow; compaction keeps the order)
-    impacts: array[int]  # uint16: round(tf~ / (k1 + tf~) * 65535) under the reference averages
+class _Posting:
+    """The documents of a term held by two or more: slots ascending (slots only grow, and
+    compaction keeps the order), uint16 impacts ``round(tf~ / (k1 + tf~) * 65535)`` under the
+    reference averages, the live document count, and an upper bound of the impacts. A term of
+    one document is kept as the plain int ``slot << 16 | impact`` instead (most terms of a
+    large corpus are: ids, numbers, rare words)."""
+
+    __slots__ = ("df", "impacts", "max", "slots")
+
+    def __init__(self, slots: array[int], impacts: array[int], df: int) -> None:
+        self.slots = slots
+        self.impacts = impacts
+        self.df = df
+        self.max = max(impacts)
 
 
 _Q = 65535.0
+Postings = dict[str, "_Posting | int"]
+
+
+def _add(postings: Postings, t: str, slot: int, imp: int) -> None:
+    p = postings.get(t)
+    if p is None:
+        postings[t] = slot << 16 | imp
+    elif type(p) is int:
+        postings[t] = _Posting(array("i", (p >> 16, slot)), array("H", (p & 0xFFFF, imp)), 2)
+    else:
+        assert isinstance(p, _Posting)
+        p.slots.append(slot)
+        p.impacts.append(imp)
+        p.df += 1
+        if imp > p.max:
+            p.max = imp
+
+
+def _arrays(p: _Posting | int) -> tuple[Sequence[int], Sequence[int]]:
+    if type(p) is int:
+        return (p >> 16,), (p & 0xFFFF,)
+    assert isinstance(p, _Posting)
+    return p.slots, p.impacts
 
 
 class LexicalRanker:
@@ -104,9 +138,7 @@ class LexicalRanker:
     def __init__(self) -> None:
         self._slot_of: dict[str, int] = {}
         self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
-        self._postings: dict[str, _Posting] = {}
-        self._df: dict[str, int] = {}  # live documents per term
-        self._max: dict[str, int] = {}  # an upper bound of each term's impacts
+        self._postings: Postings = {}
         self._totals = [0] * len(FIELDS)
         self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
         self._changes = 0  # since the impacts were last recomputed
@@ -147,21 +179,14 @@ class LexicalRanker:
         for f, n in enumerate(lens):
             self._totals[f] += n
         self._live += 1
-        self._changed()
         slot = len(self._recs)
         self._recs.append(record)
         self._slot_of[agent_id] = slot
-        postings, df, mx = self._postings, self._df, self._max
+        postings = self._postings
         for t, imp in self._impacts(lens, counts).items():
-            p = postings.get(t)
-            if p is None:
-                p = postings[t] = _Posting(array("i"), array("H"))
-            p.slots.append(slot)
-            p.impacts.append(imp)
-            df[t] = df.get(t, 0) + 1
-            if imp > mx.get(t, 0):
-                mx[t] = imp
+            _add(postings, t, slot, imp)
         self._live_postings += len(counts)
+        self._changed()
 
     def remove(self, agent_id: str) -> None:
         """Forget an agent (a no-op for an unknown one)."""
@@ -174,29 +199,35 @@ class LexicalRanker:
         lens, counts = self._counts(rec)  # the same terms as when it was put
         for f, n in enumerate(lens):
             self._totals[f] -= n
-        df = self._df
+        postings = self._postings
+        dead = 0
         for t in counts:
-            left = df[t] - 1
-            if left:
-                df[t] = left
+            p = postings[t]
+            if type(p) is int:
+                del postings[t]  # a term of this document alone
+                continue
+            assert isinstance(p, _Posting)
+            p.df -= 1
+            if p.df:
+                dead += 1
             else:
-                del df[t]
+                del postings[t]
         self._live -= 1
         self._live_postings -= len(counts)
-        self._dead_postings += len(counts)
+        self._dead_postings += dead
         if self._dead_postings > max(4096, self._live_postings):
             self._compact()
         self._changed()
 
     def _changed(self) -> None:
         """Impacts are made with reference field-length averages; once the true averages are
-        25% off, and at least a tenth of the corpus changed since (so the work stays O(1) per
+        25% off, and at least half the corpus changed since (so the work stays O(1) per
         change, amortised), every impact is made again."""
         self._changes += 1
         n = self._live
-        if n and self._changes * 10 >= n and any(
-                abs(t / n - ref) > 0.25 * ref for t, ref in zip(self._totals, self._ref,
-                                                               strict=True)):
+        if n and self._changes * 2 >= n and any(
+                abs(max(t / n, 1.0) - ref) > 0.25 * ref
+                for t, ref in zip(self._totals, self._ref, strict=True)):
             self.rebalance()
 
     def rebalance(self) -> None:
@@ -217,44 +248,44 @@ class LexicalRanker:
             if r is not None:
                 remap[old] = j
                 j += 1
+        postings: Postings = {}
         if reimpact:
-            postings: dict[str, _Posting] = {}
             for slot, r in enumerate(recs):
                 lens, counts = self._counts(r)
                 for t, imp in self._impacts(lens, counts).items():
-                    p = postings.get(t)
-                    if p is None:
-                        p = postings[t] = _Posting(array("i"), array("H"))
-                    p.slots.append(slot)
-                    p.impacts.append(imp)
+                    _add(postings, t, slot, imp)
         else:
-            postings = {}
             for t, p in self._postings.items():
-                slots: array[int] = array("i")
-                imps: array[int] = array("H")
+                if type(p) is int:
+                    postings[t] = remap[p >> 16] << 16 | (p & 0xFFFF)
+                    continue
+                assert isinstance(p, _Posting)
                 for s, imp in zip(p.slots, p.impacts, strict=True):
                     k = remap.get(s)
                     if k is not None:
-                        slots.append(k)
-                        imps.append(imp)
-                if slots:
-                    postings[t] = _Posting(slots, imps)
+                        _add(postings, t, k, imp)
         self._postings = postings
-        self._max = {t: max(p.impacts) for t, p in postings.items()}
         self._recs = list(recs)
         self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
-        self._live_postings = sum(len(p.slots) for p in postings.values())
+        self._live_postings = sum(len(_arrays(p)[0]) for p in postings.values())
         self._dead_postings = 0
 
-    def _query(self, text: str) -> tuple[list[tuple[float, str]], float]:
-        """``[(idf, term)]`` of the query terms some agent has, and their idf sum (the norm)."""
+    def _query(self, text: str) -> tuple[list[tuple[float, str, int]], float]:
+        """``[(idf, term, impact bound)]`` of the query terms some agent has, and their idf sum
+        (the norm)."""
         n = self._live
         out = []
         for t in dict.fromkeys(terms(text)):
-            df = self._df.get(t)
-            if df:
-                out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t))
-        return out, sum(i for i, _ in out)
+            p = self._postings.get(t)
+            if p is None:
+                continue
+            if type(p) is int:
+                df, mx = 1, p & 0xFFFF
+            else:
+                assert isinstance(p, _Posting)
+                df, mx = p.df, p.max
+            out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t, mx))
+        return out, sum(i for i, _, _ in out)
 
     def scores(self, text: str) -> dict[str, float]:
         """Agent id -> normalised score in (0, 1) for every agent matching a term of ``text``.
@@ -264,10 +295,10 @@ class LexicalRanker:
         if not q:
             return {}
         acc: dict[int, float] = {}
-        for idf, t in q:
-            p = self._postings[t]
+        for idf, t, _ in q:
+            slots, impacts = _arrays(self._postings[t])
             get = acc.get
-            for s, imp in zip(p.slots, p.impacts, strict=True):
+            for s, imp in zip(slots, impacts, strict=True):
                 acc[s] = get(s, 0.0) + idf * imp
         scale = 1.0 / (_Q * norm)
         recs = self._recs
@@ -322,22 +353,21 @@ class LexicalRanker:
 
         # Scores are kept in units of the first term's idf, so that its postings become the
         # accumulators in one C-level dict() call (a one-word query costs little more).
-        bounds = [(idf * self._max[t], idf, t) for idf, t in q]
+        bounds = [(idf * mx, idf, t) for idf, t, mx in q]
         bounds.sort(reverse=True)
         unit = bounds[0][1]
         rest = sum(b for b, _, _ in bounds) / unit
-        first = self._postings[bounds[0][2]]
-        acc: dict[int, float] = dict(zip(first.slots, first.impacts, strict=True))
+        acc: dict[int, float] = dict(zip(*_arrays(self._postings[bounds[0][2]]), strict=True))
         theta = 0.0
         pruning = False
         for j, (ub_, idf, t) in enumerate(bounds):
             ub, f = ub_ / unit, idf / unit
             rest -= ub
-            p = self._postings[t]
+            slots, imps = _arrays(self._postings[t])
             if not pruning:
                 if j:
                     get = acc.get
-                    for s, imp in zip(p.slots, p.impacts, strict=True):
+                    for s, imp in zip(slots, imps, strict=True):
                         acc[s] = get(s, 0.0) + f * imp
                 if rest > 0.0 and len(acc) >= k:
                     best = self._best(acc, k, good)
@@ -345,7 +375,7 @@ class LexicalRanker:
                         theta = best[k - 1][1]
                         pruning = rest < theta
                 continue
-            slots, imps, n = p.slots, p.impacts, len(p.slots)
+            n = len(slots)
             reach = theta - ub - rest
             for s in list(acc):
                 v = acc[s]
