@@ -139,6 +139,7 @@ class LexicalRanker:
         self._slot_of: dict[str, int] = {}
         self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
         self._postings: Postings = {}
+        self._words: dict[str, str] = {}  # word -> its term ("" for a stop word)
         self._totals = [0] * len(FIELDS)
         self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
         self._changes = 0  # since the impacts were last recomputed
@@ -149,26 +150,35 @@ class LexicalRanker:
     def __len__(self) -> int:
         return self._live
 
-    @staticmethod
-    def _counts(record: AgentRecord) -> tuple[list[int], dict[str, list[int]]]:
+    def _counts(self, record: AgentRecord) -> tuple[list[int], dict[str, int]]:
+        """Field lengths, and per term its counts in the three fields packed as
+        ``c0 | c1 << 20 | c2 << 40`` (an int per term, not a list)."""
         lens: list[int] = []
-        counts: dict[str, list[int]] = {}
+        counts: dict[str, int] = {}
+        cache = self._words
+        if len(cache) > 200_000:  # bounded: hostile text cannot grow it without limit
+            cache.clear()
+        get = counts.get
         for f, text in enumerate(document_fields(record)):
-            toks = terms(text)
-            lens.append(len(toks))
-            for t in toks:
-                c = counts.get(t)
-                if c is None:
-                    c = counts[t] = [0, 0, 0]
-                c[f] += 1
+            one = 1 << (20 * f)
+            n = 0
+            for w in _WORD.findall(text.lower()):
+                t = cache.get(w)
+                if t is None:
+                    t = cache[w] = "" if w in _STOP else sys.intern(_fold(w))
+                if t:
+                    counts[t] = get(t, 0) + one
+                    n += 1
+            lens.append(n)
         return lens, counts
 
-    def _impacts(self, lens: list[int], counts: dict[str, list[int]]) -> dict[str, int]:
-        norms = [w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
-                 in zip(FIELDS, lens, self._ref, strict=True)]
+    def _impacts(self, lens: list[int], counts: dict[str, int]) -> dict[str, int]:
+        n0, n1, n2 = (w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
+                      in zip(FIELDS, lens, self._ref, strict=True))
         out = {}
+        m = (1 << 20) - 1
         for t, c in counts.items():
-            tf = c[0] * norms[0] + c[1] * norms[1] + c[2] * norms[2]
+            tf = (c & m) * n0 + ((c >> 20) & m) * n1 + (c >> 40) * n2
             out[t] = max(1, round(tf / (K1 + tf) * _Q))
         return out
 
@@ -183,8 +193,19 @@ class LexicalRanker:
         self._recs.append(record)
         self._slot_of[agent_id] = slot
         postings = self._postings
+        get = postings.get
         for t, imp in self._impacts(lens, counts).items():
-            _add(postings, t, slot, imp)
+            p = get(t)
+            if type(p) is _Posting:  # the common cases inlined
+                p.slots.append(slot)
+                p.impacts.append(imp)
+                p.df += 1
+                if imp > p.max:
+                    p.max = imp
+            elif p is None:
+                postings[t] = slot << 16 | imp
+            else:
+                _add(postings, t, slot, imp)
         self._live_postings += len(counts)
         self._changed()
 
