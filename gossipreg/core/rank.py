@@ -156,7 +156,7 @@ class LexicalRanker:
         lens: list[int] = []
         counts: dict[str, int] = {}
         cache = self._words
-        if len(cache) > 200_000:  # bounded: hostile text cannot grow it without limit
+        if len(cache) > 16_384:  # bounded (a fixed cost, not per agent; hostile text too)
             cache.clear()
         get = counts.get
         for f, text in enumerate(document_fields(record)):
