@@ -1,6 +1,6 @@
 """Benchmark of free-text search (ARD ``POST /search``) and of the richer record's memory.
 
-    python -m sim.bench_search [--sizes 1000,10000,100000] [--queries 300]
+    python -m sim.mesh.bench_search [--sizes 1000,10000,100000] [--queries 300]
                                [--parent /work/wt-a2a-parent] [--memory-agents 20000]
 
 Agents carry realistic A2A cards: a name, a description, 1–3 skills with ids, tags and
