@@ -201,7 +201,7 @@ def main() -> None:
               f" {r['http_p50']:>8.3f}ms {r['http_p99']:>7.3f}ms {r['hit_rate']:>11.0%}"
               f" {r['load_per_s']:>9,.0f}", flush=True)
     if args.memory_agents:
-        here = Path(__file__).resolve().parent.parent
+        here = Path(__file__).resolve().parents[2]  # the repository root
         mix = Mix(7)
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
             json.dump([mix.card(i) for i in range(args.memory_agents)], f)
