@@ -9,12 +9,11 @@ Rules:
 - Scores are normalised by the query's best possible score (the sum of its terms' idf), so a
   score is in [0, 1) whatever the query or corpus: ready to be fused with another ranker's
   normalised score (see :class:`Ranker`), and 100 × score is ARD's integer relevance.
-- Incremental: every record change updates the postings (term -> parallel arrays of document
-  slot and packed per-field term counts) and the field-length totals; a query reads only the
+- Incremental: every record change updates the postings (term -> ascending document slots
+  and their precomputed uint16 impacts) and the field-length totals; a query reads only the
   postings of its own terms, never the whole corpus. A replaced or removed document leaves its
   slot dead until dead postings outnumber live ones, then the arrays are compacted.
-- Terms: lower-cased runs of letters and digits; a few stop words dropped; a plural ``-s`` /
-  ``-ies`` folded so that "currencies" finds "currency".
+- Terms and fields: :mod:`gossipreg.core.terms`.
 """
 
 from __future__ import annotations
@@ -22,56 +21,18 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import re
 import sys
 from array import array
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
+from gossipreg.core.terms import FIELDS, STOP, WORD, document_fields, fold, terms
 from gossipreg.core.types import AgentRecord, AgentView
 
 __all__ = ["FIELDS", "LexicalRanker", "Ranker", "SearchHit", "document_fields", "terms"]
 
-FIELDS: tuple[tuple[str, float, float], ...] = (
-    # (field, weight, length normalisation b)
-    ("name", 3.0, 0.5),
-    ("keywords", 2.0, 0.5),
-    ("text", 1.0, 0.75),
-)
 K1 = 1.2
-_WORD = re.compile(r"[^\W_]+")
-_STOP = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-    "me", "my", "of", "on", "or", "that", "the", "this", "to", "with", "you", "your", "i", "we",
-    "our", "can"))
-
-
-def _fold(w: str) -> str:
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
-    return w
-
-
-def terms(text: str) -> list[str]:
-    """The terms of ``text`` in order (repeats kept), interned."""
-    return [sys.intern(_fold(w)) for w in _WORD.findall(text.lower()) if w not in _STOP]
-
-
-def document_fields(r: AgentRecord) -> tuple[str, str, str]:
-    """The text of each field of :data:`FIELDS` for a record."""
-    kw = [*r.tags]
-    for s in r.skills:
-        kw.extend((s.id.replace("-", " ").replace("_", " "), s.name))
-    if not r.skills:
-        kw.extend(r.capabilities)
-    text = [r.description]
-    for s in r.skills:
-        text.append(s.description)
-        text.extend(s.examples)
-    return r.name, " ".join(kw), " ".join(text)
 
 
 class Ranker(Protocol):
@@ -162,10 +123,10 @@ class LexicalRanker:
         for f, text in enumerate(document_fields(record)):
             one = 1 << (20 * f)
             n = 0
-            for w in _WORD.findall(text.lower()):
+            for w in WORD.findall(text.lower()):
                 t = cache.get(w)
                 if t is None:
-                    t = cache[w] = "" if w in _STOP else sys.intern(_fold(w))
+                    t = cache[w] = "" if w in STOP else sys.intern(fold(w))
                 if t:
                     counts[t] = get(t, 0) + one
                     n += 1
