@@ -6,13 +6,18 @@ Rules:
   description, skill descriptions and examples, 1.0). A term's pseudo-frequency in a document
   is the sum over fields of weight × tf / (1 − b + b × len / avg len) (BM25F, per-field length
   normalisation); its score is idf × tf~ / (k1 + tf~), summed over the query's terms.
-- Scores are normalised by the query's best possible score (the sum of its terms' idf), so a
-  score is in [0, 1) whatever the query or corpus: ready to be fused with another ranker's
-  normalised score (see :class:`Ranker`), and 100 × score is ARD's integer relevance.
-- Incremental: every record change updates the postings (term -> ascending document slots
-  and their precomputed uint16 impacts) and the field-length totals; a query reads only the
-  postings of its own terms, never the whole corpus. A replaced or removed document leaves its
-  slot dead until dead postings outnumber live ones, then the arrays are compacted.
+- Scores are normalised by the query's best possible score (the sum of the idf of its terms
+  that some agent has; terms nobody has are ignored), so a score is in [0, 1) whatever the
+  query or corpus: ready to be fused with another ranker's normalised score (see
+  :class:`Ranker`), and 100 × score is ARD's integer relevance.
+- Incremental: every record change updates the postings (term -> ascending document slots and
+  their uint16 impacts tf~ / (k1 + tf~)) and the field-length totals; a query reads only the
+  postings of its own terms, never the whole corpus. Impacts are made with reference field
+  averages, made again when those drift 25% (and half the corpus changed: O(1) amortised). A
+  replaced or removed document leaves its slot dead until dead postings outnumber live ones,
+  then the arrays are compacted.
+- Top k (:meth:`LexicalRanker.top`) is exact, with safe pruning: what cannot reach the k-th
+  best accepted score is never completed.
 - Terms and fields: :mod:`gossipreg.core.terms`.
 """
 
