@@ -10,8 +10,7 @@ import copy
 import importlib
 import os
 import re
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +22,7 @@ from gossipreg.core.cards import CARD_MAX_BYTES
 from gossipreg.core.codec import Codec
 from gossipreg.core.records import make_record, record_to_value
 from gossipreg.core.types import MemberState
+from tests.support import until
 
 pytestmark = pytest.mark.network
 def _need(module: str) -> Any:
@@ -45,14 +45,6 @@ URN = re.compile(r"^urn:air:([a-zA-Z0-9.-]+)(?::([a-zA-Z0-9._:-]+))?:([a-zA-Z0-9
 KAIZEN = {"name": "CodeAgent", "capability": "Code generation and software development",
           "description": "Generate Python code"}
 
-
-async def until(pred: Callable[[], bool], timeout: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.02)
-    return pred()
 
 
 @pytest.fixture
