@@ -76,7 +76,7 @@ class Node:
         # The one event queue: numbered events, for poll_event.
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
-        replica = Replica(self.id, generation, self.cfg.tombstone_ttl)
+        replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones)
         # Outgoing traffic: queues, ticks, beacons, packets (``delivery`` is asked lazily: the
         # failure detector that measures it is built below, on top of this).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,

@@ -8,7 +8,8 @@ Rules:
 - Every application reports typed changes ``(owner, key, old entry, new entry)``: the view
   derives visible state and events from them alone, never by reading a key back.
 - Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
-  was deleted), collected ``tombstone_ttl`` after they were applied here.
+  was deleted), collected ``tombstone_ttl`` after they were applied here, or earlier, oldest
+  first, while more than ``max_tombstones`` are held.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -64,12 +65,16 @@ class Replica:
     Changes are reported as :class:`Change` so that the view can re-derive exactly what moved.
     """
 
-    def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0) -> None:
+    def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0,
+                 max_tombstones: int = 5_000) -> None:
         if tombstone_ttl <= 0:
             raise InvalidArgumentError("tombstone_ttl must be positive")
+        if max_tombstones < 0:
+            raise InvalidArgumentError("max_tombstones must not be negative")
         self.self_id = self_id
         self.generation = generation
         self.tombstone_ttl = tombstone_ttl
+        self.max_tombstones = max_tombstones
         self._owners: dict[str, OwnerState] = {self_id: OwnerState(generation)}
         # (applied_at, owner, generation, key, version) in application order, for GC.
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
@@ -353,11 +358,14 @@ class Replica:
 
     # --------------------------------------------------------------------- GC
     def collect(self, now: float) -> int:
-        """Drop tombstones older than ``tombstone_ttl``; returns how many were dropped."""
+        """Drop tombstones older than ``tombstone_ttl``, and the oldest beyond
+        ``max_tombstones`` (memory stays bounded under any rate of deletions: a peer that
+        missed a deletion collected early is behind the floor and gets a manifest); returns how
+        many were dropped."""
         dropped = 0
         cutoff = now - self.tombstone_ttl
-        q = self._tombstones
-        while q and q[0][0] <= cutoff:
+        q, cap = self._tombstones, self.max_tombstones
+        while q and (q[0][0] <= cutoff or len(q) > cap):
             _, owner, gen, key, version = q.popleft()
             st = self._owners.get(owner)
             if st is None or st.generation != gen:
