@@ -145,6 +145,10 @@ def _register_body(args: argparse.Namespace) -> dict[str, Any]:
                          "timeout": args.check_timeout}
     elif args.check_ttl:
         body["check"] = {"ttl": args.check_ttl}
+    if "check" in body:
+        from gossipreg.io.checks import parse_check
+
+        parse_check(body["check"])  # the node's own check, its message, before any request
     return body
 
 

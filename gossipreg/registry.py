@@ -18,14 +18,11 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from gossipreg.core.cards import agent_capabilities, agent_card
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, JoinError
+from gossipreg.core.errors import AgentExistsError, JoinError
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
@@ -34,118 +31,21 @@ from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.io.http_api import serve_http
 from gossipreg.io.runner import EventStream, NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork
+from gossipreg.registry_types import (
+    AgentMetadata,
+    AgentRegistryConfig,
+    DroppingQueue,
+    RegistryEvent,
+    extract_capabilities,
+    metadata_of,
+)
 
-__all__ = [
-    "AgentMetadata",
-    "AgentRegistry",
-    "AgentRegistryConfig",
-    "AgentStatus",
-    "RegistryEvent",
-    "RegistryEventType",
-    "extract_capabilities",
-]
+__all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
+           "RegistryEvent", "RegistryEventType", "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
 
 Callback = Callable[["RegistryEvent"], Any]
-
-
-@dataclass
-class AgentRegistryConfig:
-    """kaizen's registry settings, same names and defaults. ``heartbeat_timeout`` and
-    ``auto_deregister_timeout`` drive the owner's heartbeat judge; the index is always on."""
-
-    enable_heartbeat_monitoring: bool = True
-    heartbeat_timeout: float = 60.0
-    auto_deregister_timeout: float = 300.0
-    enable_capability_indexing: bool = True
-    rebuild_index_interval: float = 300.0
-    enable_event_broadcasting: bool = True
-    event_queue_size: int = 1000
-    max_concurrent_queries: int = 100
-    query_timeout: float = 5.0
-
-
-@dataclass
-class RegistryEvent:
-    """kaizen's event: ``timestamp`` is a timezone-aware UTC datetime."""
-
-    event_type: RegistryEventType
-    agent_id: str | None = None
-    runtime_id: str | None = None
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # Beyond kaizen: the event's id in its node's stream, to resume from (events(since=)).
-    event_id: str | None = field(default=None, compare=False)
-
-    @classmethod
-    def from_core(cls, ev: CoreEvent, stream_id: str | None = None) -> RegistryEvent:
-        return cls(ev.event_type, ev.agent_id, ev.runtime_id,
-                   datetime.fromtimestamp(ev.timestamp, UTC), dict(ev.metadata),
-                   None if stream_id is None else f"{stream_id}-{ev.seq}")
-
-
-@dataclass
-class AgentMetadata:
-    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id`` and friends).
-
-    ``agent`` is the registered object on the node that registered it, elsewhere a plain
-    description (name, description, capabilities). The task counters are local bookkeeping.
-    """
-
-    agent_id: str
-    agent: Any
-    runtime_id: str
-    node_id: str
-    name: str
-    capabilities: list[str]
-    description: str
-    tags: list[str]
-    a2a_card: dict[str, Any] | None
-    status: AgentStatus
-    last_heartbeat: datetime
-    registered_at: datetime
-    heartbeat_count: int = 0
-    max_concurrency: int = 10
-    memory_limit_mb: int = 512
-    budget_limit_usd: float = 1.0
-    active_tasks: int = 0
-    completed_tasks: int = 0
-    failed_tasks: int = 0
-    budget_spent_usd: float = 0.0
-    error_count: int = 0
-    request_count: int = 0
-
-
-class _DroppingQueue(asyncio.Queue[RegistryEvent]):
-    """An ``asyncio.Queue`` that never blocks a producer: when full, the oldest item goes."""
-
-    def __init__(self, maxsize: int) -> None:
-        super().__init__(maxsize)
-        self.dropped = 0
-
-    def put_nowait(self, item: RegistryEvent) -> None:
-        if self.maxsize > 0 and self.full():
-            self.get_nowait()
-            self.dropped += 1
-        super().put_nowait(item)
-
-    async def put(self, item: RegistryEvent) -> None:
-        self.put_nowait(item)
-
-
-def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> list[str]:
-    """Capabilities of an agent, from (first match): ``explicit``; its card (kaizen's
-    ``_a2a_card`` dict: ``capability`` and ``capabilities``; an A2A card's skills: name,
-    description and tags) found as ``_a2a_card``/``a2a_card``/``agent_card``; a
-    ``capabilities`` attribute. Raises ``InvalidArgumentError`` (a ``ValueError``) for a
-    non-string capability or a card of an unknown kind."""
-    if explicit is not None:
-        if isinstance(explicit, str) or not isinstance(explicit, Sequence):
-            # The HTTP API's and make_record's message: a string is not six capabilities.
-            raise InvalidArgumentError("capabilities must be a list of strings")
-        return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
-    return agent_capabilities(agent, agent_card(agent))
 
 
 class AgentRegistry:
@@ -197,7 +97,7 @@ class AgentRegistry:
             self._make_node = make_node
             self.node = make_node()
             self._owns_node = True
-        self.event_queue: asyncio.Queue[RegistryEvent] = _DroppingQueue(c.event_queue_size)
+        self.event_queue: asyncio.Queue[RegistryEvent] = DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
         self._meta: dict[str, tuple[AgentView, AgentMetadata]] = {}
@@ -396,25 +296,7 @@ class AgentRegistry:
         cached = self._meta.get(v.agent_id)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
             return cached[1]
-        old = None if cached is None else cached[1]
-        r = v.record
-        local = self._objects.get(r.agent_id)
-        m = AgentMetadata(
-            agent_id=r.agent_id,
-            agent=local if local is not None else SimpleNamespace(
-                agent_id=r.agent_id, name=r.name, description=r.description,
-                capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id),
-            runtime_id=r.runtime_id, node_id=v.node_id, name=r.name,
-            capabilities=list(r.capabilities), description=r.description, tags=list(r.tags),
-            a2a_card=r.card, status=v.status,
-            last_heartbeat=datetime.fromtimestamp(v.last_heartbeat, UTC),
-            registered_at=datetime.fromtimestamp(r.registered_at, UTC),
-            heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
-            memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd)
-        if old is not None:  # keep the caller's task bookkeeping across refreshes
-            for k in ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
-                      "error_count", "request_count"):
-                setattr(m, k, getattr(old, k))
+        m = metadata_of(v, self._objects.get(v.agent_id), None if cached is None else cached[1])
         self._meta[v.agent_id] = (v, m)
         return m
 

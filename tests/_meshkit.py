@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,15 +14,7 @@ from httpx_sse import aconnect_sse
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.errors import CodecError
 from gossipreg.core.types import MemberState
-
-
-async def until(pred: Callable[[], bool], timeout: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        await asyncio.sleep(0.02)
-    return pred()
+from tests.support import until  # re-exported for the tests that import it from here
 
 
 async def http_mesh(names: list[str], **cfg: Any) -> list[GossipNode]:

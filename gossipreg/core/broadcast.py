@@ -1,11 +1,11 @@
 """Transmit-limited broadcast queue (the fast path of dissemination).
 
-Each item is a packed message (packed once, framed as often as it is sent) under a replacement
-key: queuing a newer message under the same key drops the older one (a newer write of a key, a
-newer state of a member, the latest heartbeat). Items are handed out least-transmitted first,
-newest first among equals (an item is as new as its last move to its count), and an item is
-retired after ``limit`` transmissions, the limit being computed when items are taken so that it
-follows the cluster size.
+Rules: each item is a packed message (packed once, framed as often as it is sent) under a
+replacement key: queuing a newer message under the same key drops the older one (a newer write
+of a key, a newer state of a member, the latest heartbeat). Items are handed out
+least-transmitted first, newest first among equals (an item is as new as its last move to its
+count), and an item is retired after ``limit`` transmissions, the limit being computed when
+items are taken so that it follows the cluster size.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Frame (version 1)::
     body = msgpack [cluster, src_id, src_addr, [message, ...]]
     mac  = HMAC-SHA256(key, header + body)
 
-Checks run cheapest and safest first: size, magic, version, flags, MAC (no msgpack parsing of
+Rules: checks run cheapest and safest first: size, magic, version, flags, MAC (no msgpack parsing of
 unauthenticated bytes), then a hardened unpack, then the envelope's shape, then the cluster.
 Nesting depth is bounded by msgpack's own unpacker stack; message parsing (``messages.py``)
 accepts only shallow shapes, and the one free-form value (an agent card) is depth-checked there.

@@ -1,5 +1,8 @@
 """Node configuration: one pydantic model, every field with its unit and default.
 
+Rules: every knob is checked by the model itself (a bad value raises ``ConfigError`` naming
+it), whichever source it came from; presets only change defaults.
+
 Presets: :meth:`NodeConfig.lan` (the defaults; the same timing as Serf/memberlist's LAN profile),
 :meth:`NodeConfig.local` (fast timers for loopback meshes and tests) and :meth:`NodeConfig.wan`.
 
@@ -97,6 +100,10 @@ class NodeConfig(BaseModel):
         3600.0, gt=0,
         description="s a LEFT member is remembered, so stale gossip cannot revive it.")
     tombstone_ttl: float = Field(3600.0, gt=0, description="s before a deletion is collected.")
+    max_tombstones: int = Field(
+        5_000, ge=0,
+        description="deletions held at most (about 1 KB each): beyond it the oldest are "
+                    "collected before tombstone_ttl, so memory stays bounded under any churn.")
     heartbeat_timeout: float | None = Field(
         60.0, gt=0,
         description="s without a heartbeat before the owner marks an agent UNHEALTHY; None = off.")

@@ -26,10 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gossipreg.core.causes import GONE, JUDGE_REASON
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.events import EventQueue
 from gossipreg.core.hlc import HybridClock
+from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.membership import MemberChange, MemberTable
 from gossipreg.core.messages import Message, Request
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
@@ -43,11 +45,12 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.core.view import JUDGE_REASON, MemberChanged, View
+from gossipreg.core.view import View
 
 __all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
+_DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +87,11 @@ class Directory:
         self.id = node_id
         self.cfg = cfg
         self.members = members
-        self.events = events
         self.out = out
         self.wall = wall
         self.replica = replica
-        self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout)
+        self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout,
+                         events)
         self.hlc = HybridClock(node_id, int(cfg.hlc_max_drift * 1000))
         self._last_hb: dict[str, float] = {}
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
@@ -99,6 +102,7 @@ class Directory:
         self.results: deque[Result] = deque()
         # Agents under our judge's UNHEALTHY verdict -> the write of ours it replaced.
         self._verdicts: dict[str, StatusWrite | None] = {}
+        self._queue = events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
 
@@ -120,19 +124,24 @@ class Directory:
         if not changes:
             return
         events = self.view.apply(changes, now, self.wall(now), cause)
-        self._react(events, now)
+        if events:
+            self._react(events, now)
 
     def _react(self, events: list[RegistryEvent], now: float) -> None:
-        self.events.extend(events)
-        gone = []
+        """Queue a batch's events; delete our status writes about agents that went."""
+        self._queue(events)
+        gone: list[Change] = []
+        own_value = self.replica.own_value
         for ev in events:
-            if ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
-                aid = ev.agent_id
+            if ev[0] is _DEREGISTERED:
+                aid = ev[1]
                 assert aid is not None
-                if aid not in self.view.visible and self.replica.own_value(STATUS + aid):
-                    gone.append(self._delete(STATUS + aid, now, "gone"))
+                if aid not in self.view.visible and own_value(STATUS + aid):
+                    c = self._delete(STATUS + aid, now, GONE)
+                    if c is not None:
+                        gone.append(c)
         if gone:
-            self._apply([c for c in gone if c is not None], now)
+            self._apply(gone, now)
 
     def commit(self, now: float) -> None:
         """Hand the pending remote changes to the view (at the end of a packet)."""
@@ -184,7 +193,7 @@ class Directory:
         self._verdicts.pop(agent_id, None)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, "gone")]
+                   self._delete(STATUS + agent_id, now, GONE)]
         self._apply([c for c in changes if c is not None], now)
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
@@ -203,6 +212,8 @@ class Directory:
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> bool:
         """A caller's status write (``reason`` in their words)."""
+        if not isinstance(status, AgentStatus) or not isinstance(reason, str):
+            raise InvalidArgumentError("status must be a status name; reason a string")
         self.commit(now)
         if agent_id not in self.view.visible:
             return False
@@ -259,9 +270,18 @@ class Directory:
     # --------------------------------------------------------------- merging
     def apply_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write now; True if it was news."""
-        news = self.receive_write(w, now)
-        self.commit(now)
-        return news
+        changes = self.replica.apply_write(w, now)
+        if not changes:
+            return False
+        if type(w.value) is StatusWrite:
+            self.hlc.observe(w.value.stamp, self._wall_ms(now))
+        if self._pending:
+            self._apply(changes, now)
+        else:  # _apply's path without its batch bookkeeping (one write: the usual case)
+            events = self.view.apply(changes, now, self.wall(now))
+            if events:
+                self._react(events, now)
+        return True
 
     def receive_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write; its changes wait for :meth:`commit` (the packet's end)."""
@@ -275,7 +295,7 @@ class Directory:
     def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
         changes = self.replica.apply_delta(list(deltas), now)
         for c in changes:
-            v = c.new.value if c.new is not None else None
+            v = c[3].value if c[3] is not None else None
             if type(v) is StatusWrite:
                 self.hlc.observe(v.stamp, self._wall_ms(now))
         self._apply(changes, now)
@@ -342,7 +362,9 @@ class Directory:
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
         self.commit(now)
-        self._react(self.view.tick(now, self.wall(now)), now)
+        expired = self.view.tick(now, self.wall(now))
+        if expired:
+            self._react(expired, now)
         for req_id, deadline in list(self._requests.items()):
             if deadline <= now:
                 del self._requests[req_id]

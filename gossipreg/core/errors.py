@@ -1,6 +1,6 @@
 """Error hierarchy.
 
-One root, :class:`GossipregError`. Caller misuse raises a subclass; misbehaviour of a peer
+Rules: one root, :class:`GossipregError`. Caller misuse raises a subclass; misbehaviour of a peer
 never raises out of the core (it is dropped and counted), except inside the codec, whose
 :class:`CodecError` the node catches at its edge.
 """

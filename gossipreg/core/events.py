@@ -2,7 +2,8 @@
 
 Rules:
 - A node's events form one stream: ``stream_id`` (new at every start) and a sequence 1, 2, ...
-  without gaps. ``(stream_id, seq)`` names an event for a consumer that wants to resume.
+  without gaps, given as each event is made (``make``) and queued in that order (``extend``).
+  ``(stream_id, seq)`` names an event for a consumer that wants to resume.
 - The queue holds events until the host polls them; when it holds ``max_events`` the oldest
   is dropped and counted (a node never blocks on its consumers). Replay for reconnecting
   consumers is the host's (a bounded ring in the I/O layer), not the core's.
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
-from gossipreg.core.types import RegistryEvent
+from gossipreg.core.types import RegistryEvent, RegistryEventType
 
 __all__ = ["EventQueue"]
+
+_new = tuple.__new__  # a named tuple without its Python-level constructor: one per event
 
 
 class EventQueue:
@@ -27,13 +31,17 @@ class EventQueue:
         self.seq = 0  # the number of the newest event
         self.dropped = 0
         self._q: deque[RegistryEvent] = deque()
+        self.poll_queue = self._q  # for the host's drain loop: popleft until empty
+
+    def make(self, kind: RegistryEventType, agent_id: str | None, runtime_id: str | None,
+             wall: float, meta: dict[str, Any]) -> RegistryEvent:
+        """The next event of the stream (queue it with :meth:`extend`, in order)."""
+        self.seq = seq = self.seq + 1
+        return _new(RegistryEvent, (kind, agent_id, runtime_id, wall, meta, seq))
 
     def extend(self, events: Iterable[RegistryEvent]) -> None:
-        q, seq = self._q, self.seq
-        for e in events:
-            seq += 1
-            q.append(RegistryEvent(e[0], e[1], e[2], e[3], e[4], seq))
-        self.seq = seq
+        q = self._q
+        q.extend(events)
         over = len(q) - self.max_events
         if over > 0:
             for _ in range(over):

@@ -1,11 +1,12 @@
 """Hybrid logical clock.
 
-A stamp is ``(wall_ms, logical, node)``. Stamps a node issues are strictly increasing; observing a
-remote stamp moves the clock past it, so a write made after seeing another write always sorts
-after it (causality), while ``wall_ms`` never runs ahead of the largest wall time seen. A remote
-stamp further than ``max_drift_ms`` ahead of our wall clock is not followed (a badly skewed or
-hostile peer cannot drag the mesh into the future); the caller still decides what to do with it.
-Ties between equal ``(wall_ms, logical)`` are broken by the writer's node id.
+Rules: a stamp is ``(wall_ms, logical, node)``. Stamps a node issues are strictly increasing;
+observing a remote stamp moves the clock past it, so a write made after seeing another write
+always sorts after it (causality), while ``wall_ms`` never runs ahead of the largest wall time
+seen. A remote stamp further than ``max_drift_ms`` ahead of our wall clock is not followed (a
+badly skewed or hostile peer cannot drag the mesh into the future); the caller still decides
+what to do with it. Ties between equal ``(wall_ms, logical)`` are broken by the writer's node
+id.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Capability index with kaizen's query semantics, answered in sub-linear time.
 
-Semantics (kaizen's ``find_agents_by_capability``): an agent matches when the lower-cased query
-is a substring of one of its lower-cased capability strings; ``status`` filters (None = any);
-results are ranked by word overlap — how many of the query's whitespace-separated words occur
-among the words of the agent's capabilities — highest first, ties by registration time, then id
-(so every node returns the same order). Several terms are ANDed
-(each may match a different capability) and their overlaps add up.
+Rules (kaizen's ``find_agents_by_capability`` semantics): an agent matches when the lower-cased
+query is a substring of one of its lower-cased capability strings; ``status`` filters (None =
+any); results are ranked by word overlap — how many of the query's whitespace-separated words
+occur among the words of the agent's capabilities — highest first, ties by registration time,
+then id (so every node returns the same order). Several terms are ANDed (each may match a
+different capability) and their overlaps add up.
 
 Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed,
 each with the set of agents holding it. Every 3-gram of a string maps to a compact posting

@@ -1,6 +1,6 @@
 """HMAC keyring: the first key signs, every key verifies, so keys rotate without downtime.
 
-Rotation on a running mesh: ``add`` the new key everywhere (it verifies), then ``use`` it
+Rules: rotation on a running mesh: ``add`` the new key everywhere (it verifies), then ``use`` it
 everywhere (it signs), then ``remove`` the old one everywhere.
 """
 

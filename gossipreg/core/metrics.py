@@ -1,4 +1,8 @@
-"""Counters of one node: packets and bytes in and out, drops by reason, bytes by category."""
+"""Counters of one node: packets and bytes in and out, drops by reason, bytes by category.
+
+Rules: counters only grow; a drop is counted under a stable reason label from one list, so an
+exporter shows every reason (at 0 until it happens).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ __all__ = ["CATEGORIES", "DROP_REASONS", "Metrics"]
 log = logging.getLogger("gossipreg.core.drops")
 # A flood of bad packets must not become a flood of log lines: one line per reason per period.
 DROP_LOG_PERIOD = 10.0
+DROP_LOG_SENDERS = 16
 
 # Every reason a packet or message is dropped for, so that each counter exists from the start.
 DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate_name",
@@ -58,6 +63,8 @@ class Metrics:
 
     # (reason, sender) -> when last logged.
     _logged: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    # reason -> (start of the period, lines logged in it).
+    _lines: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def drop(self, reason: str, now: float | None = None, src: str | None = None) -> None:
         """Count a dropped packet or message; log it, with the sender's address when the
@@ -69,6 +76,13 @@ class Metrics:
         key = (reason, src)
         last = self._logged.get(key)
         if last is None or now - last >= DROP_LOG_PERIOD:
+            # Many senders: at most DROP_LOG_SENDERS lines per reason and period.
+            start, lines = self._lines.get(reason, (now, 0))
+            if now - start >= DROP_LOG_PERIOD:
+                start, lines = now, 0
+            if lines >= DROP_LOG_SENDERS:
+                return
+            self._lines[reason] = (start, lines + 1)
             hint = DROP_HINTS.get(reason, "")
             log.warning("dropped a packet or message from %s: %s%s (%d dropped for %s in all)",
                         src or "an unknown sender", reason, f" ({hint})" if hint else "",

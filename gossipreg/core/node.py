@@ -9,9 +9,9 @@ requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
 The node never reads a clock, opens a socket or starts a task. Wall time is
 ``now + wall_offset`` (the caller keeps the offset current).
 
-Rules: a packet is authenticated and validated here, then each message goes to the machine it
-belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's judges),
-anti-entropy (``ae``) or dissemination (``out``: queues, ticks, beacons, packets). A write
+Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
+machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
+judges), anti-entropy (``ae``) or dissemination (``out``: queues, ticks, beacons, packets). A write
 received by broadcast and new to us is re-queued (infection-style), so it reaches everyone in
 O(log n) gossip rounds; push-pull repairs what the broadcasts missed. At the end of every input
 queued messages become packets and the next deadline is looked up again.
@@ -24,52 +24,26 @@ from collections.abc import Iterable, Sequence
 
 from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.antientropy import AntiEntropy
+from gossipreg.core.causes import CHECK_CAUSES
 from gossipreg.core.codec import Codec
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import Directory, Pending, Result
 from gossipreg.core.dissemination import Dissemination, Transmit
-from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
+from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.events import EventQueue
+from gossipreg.core.inbound import Inbound
 from gossipreg.core.keyring import Keyring
 from gossipreg.core.membership import MemberChange, MemberTable
-from gossipreg.core.messages import (
-    Ack,
-    Alive,
-    Beacon,
-    Dead,
-    Left,
-    Message,
-    Nack,
-    Ping,
-    PingReq,
-    Request,
-    Response,
-    Suspect,
-    Sync,
-    SyncAck,
-    SyncAck2,
-    Tag,
-    WriteMsg,
-    parse,
-)
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.reader import Reader, Vitals
 from gossipreg.core.records import check_id
 from gossipreg.core.replica import OwnerDelta, Replica
 from gossipreg.core.swim import Swim
-from gossipreg.core.types import (
-    AgentRecord,
-    AgentStatus,
-    AgentView,
-    MemberState,
-    RegistryEvent,
-)
-from gossipreg.core.view import CHECK_CAUSES
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState, RegistryEvent
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
 _NEVER = float("inf")
-_WRITE, _BEACON = Tag.WRITE, Tag.BEACON
 
 
 class Node:
@@ -102,7 +76,7 @@ class Node:
         # The one event queue: numbered events, for poll_event.
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
-        replica = Replica(self.id, generation, self.cfg.tombstone_ttl)
+        replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones)
         # Outgoing traffic: queues, ticks, beacons, packets (``delivery`` is asked lazily: the
         # failure detector that measures it is built below, on top of this).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
@@ -115,14 +89,12 @@ class Node:
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
         self._deadline = _NEVER
         self._deadline_stale = True
-        # Address of the sender of the last valid packet (a transport may answer it inline).
-        self.last_src: str | None = None
-        # Why the codec dropped the last packet, if it did (a transport may tell the sender).
-        self.last_drop: str | None = None
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
                               self.dir.apply_delta, now)
+        self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
+                               self.dir, self.ae, self.out)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
                            self._vitals)
@@ -193,58 +165,22 @@ class Node:
     def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
         """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
         what the transport knows of the sender (for drop logs only; never trusted)."""
-        self.last_src = None
-        self.last_drop = None
-        m = self.metrics
-        m.packets_in += 1
-        m.bytes_in += len(payload)
-        try:
-            _, src_id, src_addr, messages = self.codec.decode(payload)
-        except CodecError as e:
-            self.last_drop = e.reason
-            m.drop(e.reason, now, src)
-            return
-        if src_id == self.id:
-            m.drop("from_self", now, src)
-            return
-        if is_unspecified(src_addr):
-            m.drop("unspecified_address", now, src)
-            return
-        if self.ae.guard.refuses(src_id, src_addr, now):
-            m.drop("duplicate_name", now, src)
-            return
-        self.last_src = src_addr
-        acted = False
-        if self.members.get(src_id) is None:
-            self.ae.unknown_sender(src_id, src_addr, now)
-            acted = True
-        stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
-        dups = 0
-        for raw in messages:
-            # Gossip brings most writes many times over: drop known ones before validating.
-            tag = raw[0]
-            if tag == _WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
-                dups += 1
-                continue
-            if tag == _BEACON and len(raw) == 4 and beacon_seen(raw[1], raw[2], raw[3]):
-                dups += 1
-                continue
-            try:
-                msg = parse(raw)
-            except InvalidArgumentError:
-                m.drop("malformed_message", now, src)
-                continue
-            if msg is None:
-                m.drop("unknown_type", now, src)
-                continue
-            self._dispatch(msg, src_id, src_addr, now)
-            acted = True
-        m.duplicates_in += dups
-        if acted:
+        if self.inbound.receive(payload, now, src):
             self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
         # else: nothing but known news (most gossip packets), so no timer moved and nothing is
         # queued; poll_timeout's last answer stands.
+
+    @property
+    def last_src(self) -> str | None:
+        """The advertised address of the last valid packet's sender (a transport may answer
+        it inline), None when the packet was dropped."""
+        return self.inbound.last_src
+
+    @property
+    def last_drop(self) -> str | None:
+        """Why the codec dropped the last packet, if it did (a transport may tell the sender)."""
+        return self.inbound.last_drop
 
     def handle_timeout(self, now: float) -> None:
         """Run every timer that is due at ``now``."""
@@ -277,7 +213,8 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        return self.events.poll()
+        q = self.events.poll_queue
+        return q.popleft() if q else None
 
     def poll_result(self) -> Result | None:
         res = self.dir.results
@@ -345,46 +282,6 @@ class Node:
     def _live(self) -> None:
         if self.left:
             raise NodeStateError("this node has left the mesh")
-
-    # --------------------------------------------------------------- dispatch
-    def _dispatch(self, msg: Message, src_id: str, src_addr: str, now: float) -> None:
-        swim = self.swim
-        match msg:
-            case Ping():
-                if not swim.on_ping(msg, src_addr):
-                    self.metrics.drop("misdirected")
-            case Ack():
-                if not self.ae.guard.on_ack(msg, now):
-                    swim.on_ack(msg, now)
-            case PingReq():
-                swim.on_ping_req(msg, src_addr, now)
-            case Nack():
-                swim.on_nack(msg)
-            case Alive():
-                swim.on_alive(msg, now)
-            case Suspect():
-                swim.on_suspect(msg, now, src_addr)
-            case Dead():
-                swim.on_dead(msg, now, src_addr)
-            case Left():
-                swim.on_left(msg, now, src_addr)
-            case WriteMsg():
-                if self.dir.receive_write(msg.write, now):
-                    self.out.gossip_write(msg.write, now)
-            case Beacon():
-                self.out.on_beacon(msg, now)
-            case Sync():
-                self.ae.on_sync(msg, src_id, src_addr, now)
-            case SyncAck():
-                self.ae.on_sync_ack(msg, src_id, src_addr, now)
-            case SyncAck2():
-                self.ae.on_sync_ack2(msg, src_id, now)
-            case Request():
-                ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
-                self.out.send(src_addr, Response(msg.req_id, ok, detail))
-            case Response():
-                if self.dir.request_done(msg.req_id):
-                    self.dir.results.append(Result(msg.req_id, msg.ok, msg.detail))
 
     def _reap(self, now: float) -> None:
         self.dir.replica.collect(now)

@@ -6,15 +6,19 @@ Rules:
   description, skill descriptions and examples, 1.0). A term's pseudo-frequency in a document
   is the sum over fields of weight × tf / (1 − b + b × len / avg len) (BM25F, per-field length
   normalisation); its score is idf × tf~ / (k1 + tf~), summed over the query's terms.
-- Scores are normalised by the query's best possible score (the sum of its terms' idf), so a
-  score is in [0, 1) whatever the query or corpus: ready to be fused with another ranker's
-  normalised score (see :class:`Ranker`), and 100 × score is ARD's integer relevance.
-- Incremental: every record change updates the postings (term -> parallel arrays of document
-  slot and packed per-field term counts) and the field-length totals; a query reads only the
-  postings of its own terms, never the whole corpus. A replaced or removed document leaves its
-  slot dead until dead postings outnumber live ones, then the arrays are compacted.
-- Terms: lower-cased runs of letters and digits; a few stop words dropped; a plural ``-s`` /
-  ``-ies`` folded so that "currencies" finds "currency".
+- Scores are normalised by the query's best possible score (the sum of the idf of its terms
+  that some agent has; terms nobody has are ignored), so a score is in [0, 1) whatever the
+  query or corpus: ready to be fused with another ranker's normalised score (see
+  :class:`Ranker`), and 100 × score is ARD's integer relevance.
+- Incremental: every record change updates the postings (term -> ascending document slots and
+  their uint16 impacts tf~ / (k1 + tf~)) and the field-length totals; a query reads only the
+  postings of its own terms, never the whole corpus. Impacts are made with reference field
+  averages, made again when those drift 25% (and half the corpus changed: O(1) amortised). A
+  replaced or removed document leaves its slot dead until dead postings outnumber live ones,
+  then the arrays are compacted.
+- Top k (:meth:`LexicalRanker.top`) is exact, with safe pruning: what cannot reach the k-th
+  best accepted score is never completed.
+- Terms and fields: :mod:`gossipreg.core.terms`.
 """
 
 from __future__ import annotations
@@ -22,55 +26,18 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import re
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import NamedTuple, Protocol
 
+from gossipreg.core.terms import FIELDS, STOP, WORD, document_fields, fold, terms
 from gossipreg.core.types import AgentRecord, AgentView
 
 __all__ = ["FIELDS", "LexicalRanker", "Ranker", "SearchHit", "document_fields", "terms"]
 
-FIELDS: tuple[tuple[str, float, float], ...] = (
-    # (field, weight, length normalisation b)
-    ("name", 3.0, 0.5),
-    ("keywords", 2.0, 0.5),
-    ("text", 1.0, 0.75),
-)
 K1 = 1.2
-_WORD = re.compile(r"[^\W_]+")
-_STOP = frozenset((
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-    "me", "my", "of", "on", "or", "that", "the", "this", "to", "with", "you", "your", "i", "we",
-    "our", "can"))
-
-
-def _fold(w: str) -> str:
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
-    return w
-
-
-def terms(text: str) -> list[str]:
-    """The terms of ``text`` in order (repeats kept), interned."""
-    return [sys.intern(_fold(w)) for w in _WORD.findall(text.lower()) if w not in _STOP]
-
-
-def document_fields(r: AgentRecord) -> tuple[str, str, str]:
-    """The text of each field of :data:`FIELDS` for a record."""
-    kw = [*r.tags]
-    for s in r.skills:
-        kw.extend((s.id.replace("-", " ").replace("_", " "), s.name))
-    if not r.skills:
-        kw.extend(r.capabilities)
-    text = [r.description]
-    for s in r.skills:
-        text.append(s.description)
-        text.extend(s.examples)
-    return r.name, " ".join(kw), " ".join(text)
 
 
 class Ranker(Protocol):
@@ -89,12 +56,46 @@ class SearchHit(NamedTuple):
     score: float
 
 
-class _Posting(NamedTuple):
-    slots: array[int]  # ascending (slots only grow; compaction keeps the order)
-    impacts: array[int]  # uint16: round(tf~ / (k1 + tf~) * 65535) under the reference averages
+class _Posting:
+    """The documents of a term held by two or more: slots ascending (slots only grow, and
+    compaction keeps the order), uint16 impacts ``round(tf~ / (k1 + tf~) * 65535)`` under the
+    reference averages, the live document count, and an upper bound of the impacts. A term of
+    one document is kept as the plain int ``slot << 16 | impact`` instead (most terms of a
+    large corpus are: ids, numbers, rare words)."""
+
+    __slots__ = ("df", "impacts", "max", "slots")
+
+    def __init__(self, slots: array[int], impacts: array[int], df: int) -> None:
+        self.slots = slots
+        self.impacts = impacts
+        self.df = df
+        self.max = max(impacts)
 
 
 _Q = 65535.0
+Postings = dict[str, "_Posting | int"]
+
+
+def _add(postings: Postings, t: str, slot: int, imp: int) -> None:
+    p = postings.get(t)
+    if p is None:
+        postings[t] = slot << 16 | imp
+    elif type(p) is int:
+        postings[t] = _Posting(array("i", (p >> 16, slot)), array("H", (p & 0xFFFF, imp)), 2)
+    else:
+        assert isinstance(p, _Posting)
+        p.slots.append(slot)
+        p.impacts.append(imp)
+        p.df += 1
+        if imp > p.max:
+            p.max = imp
+
+
+def _arrays(p: _Posting | int) -> tuple[Sequence[int], Sequence[int]]:
+    if type(p) is int:
+        return (p >> 16,), (p & 0xFFFF,)
+    assert isinstance(p, _Posting)
+    return p.slots, p.impacts
 
 
 class LexicalRanker:
@@ -103,9 +104,8 @@ class LexicalRanker:
     def __init__(self) -> None:
         self._slot_of: dict[str, int] = {}
         self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
-        self._postings: dict[str, _Posting] = {}
-        self._df: dict[str, int] = {}  # live documents per term
-        self._max: dict[str, int] = {}  # an upper bound of each term's impacts
+        self._postings: Postings = {}
+        self._words: dict[str, str] = {}  # word -> its term ("" for a stop word)
         self._totals = [0] * len(FIELDS)
         self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
         self._changes = 0  # since the impacts were last recomputed
@@ -116,26 +116,35 @@ class LexicalRanker:
     def __len__(self) -> int:
         return self._live
 
-    @staticmethod
-    def _counts(record: AgentRecord) -> tuple[list[int], dict[str, list[int]]]:
+    def _counts(self, record: AgentRecord) -> tuple[list[int], dict[str, int]]:
+        """Field lengths, and per term its counts in the three fields packed as
+        ``c0 | c1 << 20 | c2 << 40`` (an int per term, not a list)."""
         lens: list[int] = []
-        counts: dict[str, list[int]] = {}
+        counts: dict[str, int] = {}
+        cache = self._words
+        if len(cache) > 16_384:  # bounded (a fixed cost, not per agent; hostile text too)
+            cache.clear()
+        get = counts.get
         for f, text in enumerate(document_fields(record)):
-            toks = terms(text)
-            lens.append(len(toks))
-            for t in toks:
-                c = counts.get(t)
-                if c is None:
-                    c = counts[t] = [0, 0, 0]
-                c[f] += 1
+            one = 1 << (20 * f)
+            n = 0
+            for w in WORD.findall(text.lower()):
+                t = cache.get(w)
+                if t is None:
+                    t = cache[w] = "" if w in STOP else sys.intern(fold(w))
+                if t:
+                    counts[t] = get(t, 0) + one
+                    n += 1
+            lens.append(n)
         return lens, counts
 
-    def _impacts(self, lens: list[int], counts: dict[str, list[int]]) -> dict[str, int]:
-        norms = [w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
-                 in zip(FIELDS, lens, self._ref, strict=True)]
+    def _impacts(self, lens: list[int], counts: dict[str, int]) -> dict[str, int]:
+        n0, n1, n2 = (w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
+                      in zip(FIELDS, lens, self._ref, strict=True))
         out = {}
+        m = (1 << 20) - 1
         for t, c in counts.items():
-            tf = c[0] * norms[0] + c[1] * norms[1] + c[2] * norms[2]
+            tf = (c & m) * n0 + ((c >> 20) & m) * n1 + (c >> 40) * n2
             out[t] = max(1, round(tf / (K1 + tf) * _Q))
         return out
 
@@ -146,21 +155,25 @@ class LexicalRanker:
         for f, n in enumerate(lens):
             self._totals[f] += n
         self._live += 1
-        self._changed()
         slot = len(self._recs)
         self._recs.append(record)
         self._slot_of[agent_id] = slot
-        postings, df, mx = self._postings, self._df, self._max
+        postings = self._postings
+        get = postings.get
         for t, imp in self._impacts(lens, counts).items():
-            p = postings.get(t)
-            if p is None:
-                p = postings[t] = _Posting(array("i"), array("H"))
-            p.slots.append(slot)
-            p.impacts.append(imp)
-            df[t] = df.get(t, 0) + 1
-            if imp > mx.get(t, 0):
-                mx[t] = imp
+            p = get(t)
+            if type(p) is _Posting:  # the common cases inlined
+                p.slots.append(slot)
+                p.impacts.append(imp)
+                p.df += 1
+                if imp > p.max:
+                    p.max = imp
+            elif p is None:
+                postings[t] = slot << 16 | imp
+            else:
+                _add(postings, t, slot, imp)
         self._live_postings += len(counts)
+        self._changed()
 
     def remove(self, agent_id: str) -> None:
         """Forget an agent (a no-op for an unknown one)."""
@@ -173,29 +186,35 @@ class LexicalRanker:
         lens, counts = self._counts(rec)  # the same terms as when it was put
         for f, n in enumerate(lens):
             self._totals[f] -= n
-        df = self._df
+        postings = self._postings
+        dead = 0
         for t in counts:
-            left = df[t] - 1
-            if left:
-                df[t] = left
+            p = postings[t]
+            if type(p) is int:
+                del postings[t]  # a term of this document alone
+                continue
+            assert isinstance(p, _Posting)
+            p.df -= 1
+            if p.df:
+                dead += 1
             else:
-                del df[t]
+                del postings[t]
         self._live -= 1
         self._live_postings -= len(counts)
-        self._dead_postings += len(counts)
+        self._dead_postings += dead
         if self._dead_postings > max(4096, self._live_postings):
             self._compact()
         self._changed()
 
     def _changed(self) -> None:
         """Impacts are made with reference field-length averages; once the true averages are
-        25% off, and at least a tenth of the corpus changed since (so the work stays O(1) per
+        25% off, and at least half the corpus changed since (so the work stays O(1) per
         change, amortised), every impact is made again."""
         self._changes += 1
         n = self._live
-        if n and self._changes * 10 >= n and any(
-                abs(t / n - ref) > 0.25 * ref for t, ref in zip(self._totals, self._ref,
-                                                               strict=True)):
+        if n and self._changes * 2 >= n and any(
+                abs(max(t / n, 1.0) - ref) > 0.25 * ref
+                for t, ref in zip(self._totals, self._ref, strict=True)):
             self.rebalance()
 
     def rebalance(self) -> None:
@@ -216,44 +235,44 @@ class LexicalRanker:
             if r is not None:
                 remap[old] = j
                 j += 1
+        postings: Postings = {}
         if reimpact:
-            postings: dict[str, _Posting] = {}
             for slot, r in enumerate(recs):
                 lens, counts = self._counts(r)
                 for t, imp in self._impacts(lens, counts).items():
-                    p = postings.get(t)
-                    if p is None:
-                        p = postings[t] = _Posting(array("i"), array("H"))
-                    p.slots.append(slot)
-                    p.impacts.append(imp)
+                    _add(postings, t, slot, imp)
         else:
-            postings = {}
             for t, p in self._postings.items():
-                slots: array[int] = array("i")
-                imps: array[int] = array("H")
+                if type(p) is int:
+                    postings[t] = remap[p >> 16] << 16 | (p & 0xFFFF)
+                    continue
+                assert isinstance(p, _Posting)
                 for s, imp in zip(p.slots, p.impacts, strict=True):
                     k = remap.get(s)
                     if k is not None:
-                        slots.append(k)
-                        imps.append(imp)
-                if slots:
-                    postings[t] = _Posting(slots, imps)
+                        _add(postings, t, k, imp)
         self._postings = postings
-        self._max = {t: max(p.impacts) for t, p in postings.items()}
         self._recs = list(recs)
         self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
-        self._live_postings = sum(len(p.slots) for p in postings.values())
+        self._live_postings = sum(len(_arrays(p)[0]) for p in postings.values())
         self._dead_postings = 0
 
-    def _query(self, text: str) -> tuple[list[tuple[float, str]], float]:
-        """``[(idf, term)]`` of the query terms some agent has, and their idf sum (the norm)."""
+    def _query(self, text: str) -> tuple[list[tuple[float, str, int]], float]:
+        """``[(idf, term, impact bound)]`` of the query terms some agent has, and their idf sum
+        (the norm)."""
         n = self._live
         out = []
         for t in dict.fromkeys(terms(text)):
-            df = self._df.get(t)
-            if df:
-                out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t))
-        return out, sum(i for i, _ in out)
+            p = self._postings.get(t)
+            if p is None:
+                continue
+            if type(p) is int:
+                df, mx = 1, p & 0xFFFF
+            else:
+                assert isinstance(p, _Posting)
+                df, mx = p.df, p.max
+            out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t, mx))
+        return out, sum(i for i, _, _ in out)
 
     def scores(self, text: str) -> dict[str, float]:
         """Agent id -> normalised score in (0, 1) for every agent matching a term of ``text``.
@@ -263,10 +282,10 @@ class LexicalRanker:
         if not q:
             return {}
         acc: dict[int, float] = {}
-        for idf, t in q:
-            p = self._postings[t]
+        for idf, t, _ in q:
+            slots, impacts = _arrays(self._postings[t])
             get = acc.get
-            for s, imp in zip(p.slots, p.impacts, strict=True):
+            for s, imp in zip(slots, impacts, strict=True):
                 acc[s] = get(s, 0.0) + idf * imp
         scale = 1.0 / (_Q * norm)
         recs = self._recs
@@ -277,13 +296,35 @@ class LexicalRanker:
                 out[r.agent_id] = v * scale
         return out
 
+    @staticmethod
+    def _best(acc: dict[int, float], k: int,
+              good: Callable[[int], bool]) -> list[tuple[int, float]]:
+        """The ``k`` best accepted ``(slot, partial score)``, best first (fewer if fewer are
+        accepted), every one that ties the k-th included. The predicate runs only on the best
+        candidates, in score order, not on every accumulator."""
+        m = 2 * k
+        while True:
+            head = heapq.nlargest(m, acc.items(), key=itemgetter(1))
+            out = [sv for sv in head if good(sv[0])]
+            if len(out) >= k or len(head) < m:
+                break
+            m *= 4
+        if len(out) > k:
+            out = out[:k] if out[k][1] < out[k - 1][1] else out
+        if len(out) == k and len(head) == m and head[-1][1] == out[-1][1]:
+            kth = out[-1][1]  # ties beyond the head: take them all
+            seen = {s for s, _ in out}
+            out.extend((s, v) for s, v in acc.items() if v == kth and s not in seen and good(s))
+        return out
+
     def top(self, text: str, k: int,
             accept: Callable[[str], bool] | None = None) -> dict[str, float]:
-        """At least the ``k`` best accepted agents for ``text`` (every one that ties the
-        k-th), with their normalised scores: exactly what :meth:`scores` would rank first, found
-        without reading every posting. Terms go rarest first; once the terms left cannot lift
-        an agent seen nowhere yet past the k-th best partial score, only the agents still in
-        reach are completed, by binary search in the remaining (sorted) postings."""
+        """The ``k`` best accepted agents for ``text`` (and every one that ties the k-th), with
+        their normalised scores: exactly what :meth:`scores` would rank first, found without
+        reading every posting. Terms go by falling upper bound (rarest first); once the terms
+        left cannot lift an agent seen nowhere yet past the k-th best partial score, only the
+        agents still in reach are completed, by binary search in the remaining (sorted)
+        postings."""
         q, norm = self._query(text)
         if not q or k <= 0:
             return {}
@@ -297,39 +338,44 @@ class LexicalRanker:
                 v = ok[s] = r is not None and (accept is None or accept(r.agent_id))
             return v
 
-        bounds = [(idf * self._max[t], idf, t) for idf, t in q]
+        # Scores are kept in units of the first term's idf, so that its postings become the
+        # accumulators in one C-level dict() call (a one-word query costs little more).
+        bounds = [(idf * mx, idf, t) for idf, t, mx in q]
         bounds.sort(reverse=True)
-        rest = sum(b for b, _, _ in bounds)
-        acc: dict[int, float] = {}
+        unit = bounds[0][1]
+        rest = sum(b for b, _, _ in bounds) / unit
+        acc: dict[int, float] = dict(zip(*_arrays(self._postings[bounds[0][2]]), strict=True))
         theta = 0.0
         pruning = False
-        for ub, idf, t in bounds:
+        for j, (ub_, idf, t) in enumerate(bounds):
+            ub, f = ub_ / unit, idf / unit
             rest -= ub
-            p = self._postings[t]
+            slots, imps = _arrays(self._postings[t])
             if not pruning:
-                get = acc.get
-                for s, imp in zip(p.slots, p.impacts, strict=True):
-                    acc[s] = get(s, 0.0) + idf * imp
-                if rest > 0.0:
-                    best = heapq.nlargest(k, (v for s, v in acc.items() if good(s)))
-                    if len(best) == k:
-                        theta = best[-1]
+                if j:
+                    get = acc.get
+                    for s, imp in zip(slots, imps, strict=True):
+                        acc[s] = get(s, 0.0) + f * imp
+                if rest > 0.0 and len(acc) >= k:
+                    best = self._best(acc, k, good)
+                    if len(best) >= k:
+                        theta = best[k - 1][1]
                         pruning = rest < theta
                 continue
-            slots, imps, n = p.slots, p.impacts, len(p.slots)
+            n = len(slots)
+            reach = theta - ub - rest
             for s in list(acc):
                 v = acc[s]
-                if v + ub + rest < theta or not good(s):
+                if v < reach:
                     del acc[s]
                     continue
                 i = bisect.bisect_left(slots, s)
                 if i < n and slots[i] == s:
-                    acc[s] = v + idf * imps[i]
-        scale = 1.0 / (_Q * norm)
+                    acc[s] = v + f * imps[i]
+        scale = unit / (_Q * norm)
         out = {}
-        for s, v in acc.items():
-            if v >= theta and good(s):
-                r = recs[s]
-                assert r is not None
-                out[r.agent_id] = v * scale
+        for s, v in self._best(acc, k, good):
+            r = recs[s]
+            assert r is not None
+            out[r.agent_id] = v * scale
         return out

@@ -1,9 +1,10 @@
 """Directory keys and the validated wire form of their values.
 
-Keys: ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat counter
-and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp, cause)``,
-by any node under its own ownership). Every value that enters the replica, from the caller or
-from the network, passes through the checks here first, so a hostile value never lands.
+Rules: keys are ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat
+counter and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp,
+cause)``, by any node under its own ownership). Every value that enters the replica, from the
+caller or from the network, passes through the checks here first, so a hostile value never
+lands.
 """
 
 from __future__ import annotations

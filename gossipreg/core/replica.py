@@ -8,7 +8,8 @@ Rules:
 - Every application reports typed changes ``(owner, key, old entry, new entry)``: the view
   derives visible state and events from them alone, never by reading a key back.
 - Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
-  was deleted), collected ``tombstone_ttl`` after they were applied here.
+  was deleted), collected ``tombstone_ttl`` after they were applied here, or earlier, oldest
+  first, while more than ``max_tombstones`` are held.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -31,13 +32,20 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import msgpack
+from typing import Any
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.records import to_wire
+from gossipreg.core.owner_state import OwnerState
+from gossipreg.core.replica_types import (
+    Change,
+    Delta,
+    Digest,
+    Entry,
+    OwnerDelta,
+    Write,
+    entry_size,
+    live_value,
+)
 
 __all__ = [
     "Change",
@@ -51,163 +59,23 @@ __all__ = [
     "live_value",
 ]
 
-Digest = dict[str, tuple[int, int]]
-
-# Fixed per-entry cost of a delta or write beyond the key and value bytes (ints, flags, framing).
-_ENTRY_OVERHEAD = 16
-
-
-def entry_size(key: str, value: Any) -> int:
-    """Approximate wire size of one entry: what the byte budgets count."""
-    return len(key) + len(msgpack.packb(to_wire(value))) + _ENTRY_OVERHEAD
-
-
-@dataclass(slots=True)
-class Entry:
-    """One key's current write. ``applied_at`` is the local time a tombstone was applied. (The
-    wire size is computed only when a delta is built: most entries never travel in one.)"""
-
-    value: Any
-    version: int
-    deleted: bool
-    applied_at: float = 0.0
-
-
-class Change(NamedTuple):
-    """One key that moved: the entry before (None if absent) and after (None if dropped).
-    Entries are replaced, never mutated, so ``old`` stays what it was."""
-
-    owner: str
-    key: str
-    old: Entry | None
-    new: Entry | None
-
-
-def live_value(e: Entry | None) -> Any:
-    """The value of an entry, None if absent or a tombstone."""
-    return None if e is None or e.deleted else e.value
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One owner write as it travels on the fast path. ``supersedes`` lists older versions of
-    the same key that this write replaces (so receivers can settle them without seeing them)."""
-
-    owner: str
-    generation: int
-    key: str
-    version: int
-    deleted: bool
-    value: Any
-    supersedes: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerDelta:
-    """The part of a delta about one owner.
-
-    ``since`` is the watermark the receiver advertised, ``upto`` the sender's watermark, ``entries``
-    ``(key, version, deleted, value)`` in ascending version order, ``complete`` whether every entry
-    the sender has above ``since`` is included, ``floor`` the sender's collection horizon,
-    ``manifest`` (when the receiver is behind ``floor``) the sender's live and tombstoned keys
-    with versions.
-    """
-
-    owner: str
-    generation: int
-    since: int
-    upto: int
-    entries: tuple[tuple[str, int, bool, Any], ...]
-    complete: bool
-    manifest: tuple[tuple[str, int], ...] | None = None
-    floor: int = 0
-
-
-Delta = list[OwnerDelta]
-
-
-class _Owner:
-    """State held about one owner."""
-
-    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
-                 "sorted", "wm")
-
-    def __init__(self, generation: int) -> None:
-        self.generation = generation
-        self.entries: dict[str, Entry] = {}
-        # version -> key for the current entries; kept in ascending order when `sorted`.
-        self.by_version: dict[int, str] = {}
-        self.sorted = True
-        self.max_version = 0
-        self.wm = 0
-        self.gc_floor = 0
-        # Versions above the watermark known to be here or superseded.
-        self.settled: set[int] = set()
-
-    def settle(self, versions: tuple[int, ...] | list[int]) -> None:
-        wm = self.wm
-        for v in versions:
-            if v > wm:
-                self.settled.add(v)
-        self.advance()
-
-    def advance(self) -> None:
-        settled = self.settled
-        wm = self.wm
-        while wm + 1 in settled:
-            wm += 1
-            settled.discard(wm)
-        self.wm = wm
-        if settled and min(settled) <= wm:
-            self.settled = {v for v in settled if v > wm}
-        if wm > self.max_version:
-            self.max_version = wm
-
-    def put(self, key: str, entry: Entry) -> None:
-        old = self.entries.get(key)
-        if old is not None:
-            del self.by_version[old.version]
-        self.entries[key] = entry
-        v = entry.version
-        if v > self.max_version:
-            self.max_version = v  # above every held version: the order holds
-        elif self.by_version and v < next(reversed(self.by_version)):
-            self.sorted = False
-        self.by_version[v] = key
-
-    def drop(self, key: str) -> None:
-        old = self.entries.pop(key, None)
-        if old is not None:
-            del self.by_version[old.version]
-
-    def above(self, version: int) -> list[tuple[str, Entry]]:
-        """Current entries with a version above ``version``, ascending."""
-        if not self.sorted:
-            self.by_version = dict(sorted(self.by_version.items()))
-            self.sorted = True
-        out: list[tuple[str, Entry]] = []
-        for v in reversed(self.by_version):
-            if v <= version:
-                break
-            key = self.by_version[v]
-            out.append((key, self.entries[key]))
-        out.reverse()
-        return out
-
-
 class Replica:
     """One node's copy of the directory, including the part it owns.
 
     Changes are reported as :class:`Change` so that the view can re-derive exactly what moved.
     """
 
-    def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0) -> None:
+    def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0,
+                 max_tombstones: int = 5_000) -> None:
         if tombstone_ttl <= 0:
             raise InvalidArgumentError("tombstone_ttl must be positive")
+        if max_tombstones < 0:
+            raise InvalidArgumentError("max_tombstones must not be negative")
         self.self_id = self_id
         self.generation = generation
         self.tombstone_ttl = tombstone_ttl
-        self._owners: dict[str, _Owner] = {self_id: _Owner(generation)}
+        self.max_tombstones = max_tombstones
+        self._owners: dict[str, OwnerState] = {self_id: OwnerState(generation)}
         # (applied_at, owner, generation, key, version) in application order, for GC.
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
         # Owners with versions above our watermark that we have not got: since when.
@@ -293,7 +161,7 @@ class Replica:
         st.wm = version
         return (Write(self.self_id, self.generation, key, version, False, value,
                       () if old is None else (old.version,)),
-                Change(self.self_id, key, old, new))
+                (self.self_id, key, old, new))
 
     def remove(self, key: str, now: float, reason: str | None = None
                ) -> tuple[Write, Change] | None:
@@ -309,26 +177,26 @@ class Replica:
         self._tombstones.append((now, self.self_id, self.generation, key, version))
         return (Write(self.self_id, self.generation, key, version, True, reason,
                       (old.version,)),
-                Change(self.self_id, key, old, new))
+                (self.self_id, key, old, new))
 
     def own_value(self, key: str) -> Any:
         return live_value(self._owners[self.self_id].entries.get(key))
 
     # ----------------------------------------------------------------- merging
     def _owner_for(self, owner: str, generation: int,
-                   changed: list[Change]) -> _Owner | None:
+                   changed: list[Change]) -> OwnerState | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
         if st is None:
-            st = self._owners[owner] = _Owner(generation)
+            st = self._owners[owner] = OwnerState(generation)
             return st
         if generation < st.generation:
             return None
         if generation > st.generation:
             if owner == self.self_id:
                 return None  # nobody but us writes our state
-            changed.extend(Change(owner, k, e, None) for k, e in st.entries.items())
-            st = self._owners[owner] = _Owner(generation)
+            changed.extend((owner, k, e, None) for k, e in st.entries.items())
+            st = self._owners[owner] = OwnerState(generation)
         return st
 
     def apply_write(self, w: Write, now: float) -> list[Change]:
@@ -345,7 +213,7 @@ class Replica:
         self._track_gap(w.owner, st, now)
         return changed
 
-    def _track_gap(self, owner: str, st: _Owner, now: float) -> None:
+    def _track_gap(self, owner: str, st: OwnerState, now: float) -> None:
         if st.wm < st.max_version:
             self._gaps.setdefault(owner, now)
         else:
@@ -360,7 +228,7 @@ class Replica:
         st = self._owners.get(owner)
         if st is None:
             # We never got a write of this owner: its first one was lost.
-            st = self._owners[owner] = _Owner(generation)
+            st = self._owners[owner] = OwnerState(generation)
         if st.generation != generation or version <= st.max_version:
             return False
         st.max_version = version
@@ -375,7 +243,7 @@ class Replica:
 
     def _merge_entry(
         self,
-        st: _Owner,
+        st: OwnerState,
         owner: str,
         key: str,
         version: int,
@@ -396,7 +264,7 @@ class Replica:
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
-        changed.append(Change(owner, key, old, new))
+        changed.append((owner, key, old, new))
 
     def apply_delta(self, delta: Delta, now: float) -> list[Change]:
         """Apply a delta (slow path); returns the changes."""
@@ -433,13 +301,13 @@ class Replica:
             st.gc_floor = max(st.gc_floor, min(od.floor, st.wm))
         return changed
 
-    def _apply_manifest(self, st: _Owner, od: OwnerDelta, changed: list[Change]) -> None:
+    def _apply_manifest(self, st: OwnerState, od: OwnerDelta, changed: list[Change]) -> None:
         assert od.manifest is not None
         known = dict(od.manifest)
         for key in [k for k, e in st.entries.items() if e.version <= od.upto and k not in known]:
             e = st.entries[key]
             if not e.deleted:
-                changed.append(Change(od.owner, key, e, None))
+                changed.append((od.owner, key, e, None))
             st.drop(key)
 
     def delta_for(self, digest: Mapping[str, tuple[int, int]], budget: int,
@@ -490,11 +358,14 @@ class Replica:
 
     # --------------------------------------------------------------------- GC
     def collect(self, now: float) -> int:
-        """Drop tombstones older than ``tombstone_ttl``; returns how many were dropped."""
+        """Drop tombstones older than ``tombstone_ttl``, and the oldest beyond
+        ``max_tombstones`` (memory stays bounded under any rate of deletions: a peer that
+        missed a deletion collected early is behind the floor and gets a manifest); returns how
+        many were dropped."""
         dropped = 0
         cutoff = now - self.tombstone_ttl
-        q = self._tombstones
-        while q and q[0][0] <= cutoff:
+        q, cap = self._tombstones, self.max_tombstones
+        while q and (q[0][0] <= cutoff or len(q) > cap):
             _, owner, gen, key, version = q.popleft()
             st = self._owners.get(owner)
             if st is None or st.generation != gen:
@@ -513,8 +384,8 @@ class Replica:
         st = self._owners.get(owner)
         if owner == self.self_id or st is None or st.generation >= generation:
             return []
-        self._owners[owner] = _Owner(generation)
-        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
+        self._owners[owner] = OwnerState(generation)
+        return [(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
 
     def forget_owner(self, owner: str) -> list[Change]:
         """Drop everything about an owner (it is gone for good); returns its live keys lost."""
@@ -524,4 +395,4 @@ class Replica:
         self._gaps.pop(owner, None)
         if st is None:
             return []
-        return [Change(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]
+        return [(owner, k, e, None) for k, e in st.entries.items() if not e.deleted]

@@ -1,5 +1,7 @@
-"""Lifeguard suspicion timer: starts at the maximum timeout and shrinks toward the minimum as
-independent peers confirm the suspicion (each confirmer counted once). It also keeps the time
+"""Lifeguard suspicion timer.
+
+Rules: it starts at the maximum timeout and shrinks toward the minimum as independent peers
+confirm the suspicion (each confirmer counted once). It also keeps the time
 of the next reminder to the suspect (see :mod:`gossipreg.core.swim`)."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Rules:
 - Local health (Lifeguard awareness): a failed probe, a missed nack or a refutation of ourselves
   raises the score, a successful probe lowers it; timers are stretched by ``score + 1``.
 - Ping-req relays are drawn first from members that acked one of our probes within the last
-  ``_GOOD_FOR`` probe intervals, then from the other live members. A missing nack then says
+  ``GOOD_FOR`` probe intervals, then from the other live members. A missing nack then says
   something about us, not about a relay behind the same cut as the target: across a partition,
   random relays on the far side kept the minority side's health at its maximum (probing every
   8 s), and its nodes took up to a minute to see the other side failed.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
@@ -51,12 +50,12 @@ from gossipreg.core.messages import (
     PingReq,
     Suspect,
 )
+from gossipreg.core.probes import GOOD_FOR, Probe, Relay, choose_relays
 from gossipreg.core.suspicion import Suspicion
 from gossipreg.core.types import MemberState
 
 __all__ = ["OnChange", "Swim", "SwimOut"]
 
-_GOOD_FOR = 10.0  # probe intervals an ack keeps a member a preferred ping-req relay
 
 
 class SwimOut(Protocol):
@@ -68,27 +67,6 @@ class SwimOut(Protocol):
 
 # A member's state changed: (change, the member whose verdict it was or None, now).
 OnChange = Callable[[MemberChange, str | None, float], None]
-
-
-@dataclass(slots=True)
-class _Probe:
-    target: str
-    seq: int
-    indirect_at: float
-    end_at: float
-    primary: bool  # the round-robin probe (its outcome feeds local health)
-    acked: bool = False
-    indirect_sent: bool = False
-    expected_nacks: int = 0
-    nacks: int = 0
-
-
-@dataclass(slots=True)
-class _Relay:
-    origin_addr: str
-    origin_seq: int
-    nack_at: float
-    expire_at: float
 
 
 class Swim:
@@ -112,8 +90,8 @@ class Swim:
         # Probes in flight by sequence number: the round-robin one, plus confirmation probes of
         # suspects we heard about (full probes, ping-req included, so loss alone does not
         # confirm a suspicion).
-        self._probes: dict[int, _Probe] = {}
-        self._relays: dict[int, _Relay] = {}
+        self._probes: dict[int, Probe] = {}
+        self._relays: dict[int, Relay] = {}
         self.suspicions: dict[str, Suspicion] = {}
         self._acked: dict[str, float] = {}  # member -> when it last acked a probe of ours
         self.next_probe = now + rng.random() * cfg.probe_interval
@@ -195,11 +173,11 @@ class Swim:
         if m is None:
             return
         seq = self.new_seq()
-        self._probes[seq] = _Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
+        self._probes[seq] = Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
                                    now + self._scaled(self.cfg.probe_interval), primary)
         self.out.send(m.addr, Ping(seq, target))
 
-    def _send_indirect(self, p: _Probe, now: float) -> None:
+    def _send_indirect(self, p: Probe, now: float) -> None:
         p.indirect_sent = True
         m = self.members.get(p.target)
         if m is None:
@@ -208,12 +186,8 @@ class Swim:
                  if x.state is MemberState.ALIVE and x.node_id not in
                  (self.members.self_id, p.target)]
         k = min(self.cfg.indirect_checks, len(peers))
-        horizon = now - _GOOD_FOR * self.cfg.probe_interval
-        good = [x for x in peers if self._acked.get(x.node_id, -1.0) >= horizon]
-        chosen = self.rng.sample(good, min(k, len(good)))
-        if len(chosen) < k:
-            rest = [x for x in peers if self._acked.get(x.node_id, -1.0) < horizon]
-            chosen += self.rng.sample(rest, k - len(chosen))
+        chosen = choose_relays(peers, k, self._acked, now - GOOD_FOR * self.cfg.probe_interval,
+                               self.rng)
         for peer in chosen:
             self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
@@ -226,7 +200,7 @@ class Swim:
         """Estimated chance that one packet from here arrives."""
         return math.sqrt(self.direct_ok)
 
-    def _finish_probe(self, p: _Probe, now: float) -> None:
+    def _finish_probe(self, p: Probe, now: float) -> None:
         del self._probes[p.seq]
         if p.primary:
             ok = 1.0 if p.acked and not p.indirect_sent else 0.0
@@ -284,7 +258,7 @@ class Swim:
         # the missing nack against its own health; across a partition every node's score then
         # climbed to the maximum (probes every 8 s, splits seen after up to a minute). A late
         # ack is still relayed until the entry expires.
-        self._relays[seq] = _Relay(src_addr, msg.seq, now + 0.8 * self.cfg.probe_timeout,
+        self._relays[seq] = Relay(src_addr, msg.seq, now + 0.8 * self.cfg.probe_timeout,
                                    now + self._scaled(self.cfg.probe_interval))
         self.out.send(msg.target_addr, Ping(seq, msg.target))
 

@@ -1,5 +1,7 @@
 """Plain value types shared by every layer: statuses, event kinds and causes, member states,
-records."""
+records.
+
+Rules: values only, immutable once made; enum values are wire and API names and never change."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ Rules (DESIGN §4):
 - Two owners may hold a record under one agent id (concurrent registrations): the one with the
   smallest ``(registered_at, owner)`` wins on every node.
 - Effective status: OFFLINE while the owner is DEAD; otherwise the status write with the highest
-  HLC stamp made after the registration, ACTIVE if none. A status write deleted because its
-  agent is gone (tombstone reason ``gone``) still stands here until the agent is gone here too.
+  HLC stamp made after the registration (and stamped by its writer), ACTIVE if none. A status
+  write deleted because its agent is gone (tombstone reason ``gone``) still stands here until
+  the agent is gone here too.
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
   precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
@@ -19,12 +20,22 @@ Rules (DESIGN §4):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import Any, Protocol, cast
 
+from gossipreg.core.causes import (
+    GONE,
+    JUDGE_REASON,
+    TOMBSTONE_CAUSES,
+    gone_cause,
+    is_verdict,
+    status_cause,
+)
+from gossipreg.core.events import EventQueue
 from gossipreg.core.index import CapabilityIndex
+from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
-from gossipreg.core.replica import Change, live_value
+from gossipreg.core.replica import Change, Entry
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -35,35 +46,14 @@ from gossipreg.core.types import (
     RegistryEventType,
 )
 
-__all__ = ["CHECK_CAUSES", "JUDGE_REASON", "MemberChanged", "Store", "View", "is_verdict"]
+__all__ = ["MemberChanged", "Store", "View"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
 # Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
 Holders = str | set[str]
-# The reason the owner's heartbeat judge writes with its UNHEALTHY verdict.
-JUDGE_REASON = Cause.HEARTBEAT_MISSED._value_
-_GONE = "gone"
-# What the owner's health checks write as their reason; reserved, so never a caller's words.
-CHECK_CAUSES = frozenset({Cause.CHECK_FAILED._value_, Cause.CHECK_PASSED._value_})
-_TOMBSTONE_CAUSES = {"deregistered": Cause.DEREGISTERED,
-                     "heartbeat_expired": Cause.HEARTBEAT_EXPIRED}
-_MEMBER_EVENTS = {
-    MemberState.SUSPECT: E.MEMBER_SUSPECT,
-    MemberState.DEAD: E.MEMBER_FAILED,
-    MemberState.LEFT: E.MEMBER_LEFT,
-}
-
-
-class MemberChanged(NamedTuple):
-    """A member's state changed: it enters the pipeline like a replica change. ``meta`` is the
-    member event's metadata (node id, address, incarnation, generation, source)."""
-
-    node_id: str
-    old: MemberState | None
-    new: MemberState
-    restarted: bool
-    meta: dict[str, Any]
+# A named tuple without its Python-level constructor (one view per change applied).
+_new = tuple.__new__
 
 
 class Store(Protocol):
@@ -71,12 +61,6 @@ class Store(Protocol):
 
     def value(self, owner: str, key: str) -> Any: ...
     def keys_of(self, owner: str) -> Iterable[str]: ...
-
-
-def is_verdict(w: StatusWrite, owner: str) -> bool:
-    """Whether ``w`` is the heartbeat judge's verdict of the agent's ``owner``."""
-    return (w.status is AgentStatus.UNHEALTHY and w.cause == JUDGE_REASON
-            and w.stamp.node == owner)
 
 
 def _add(table: dict[str, Holders], agent_id: str, owner: str) -> None:
@@ -113,8 +97,11 @@ class View:
     and the index."""
 
     def __init__(self, self_id: str, members: MemberLookup, store: Store,
-                 auto_deregister_timeout: float) -> None:
+                 auto_deregister_timeout: float, queue: EventQueue | None = None) -> None:
         self.self_id = self_id
+        # Events are numbered as they are made, by the node's queue (which the host drains).
+        self.queue = queue if queue is not None else EventQueue("view")
+        self._event = self.queue.make
         self._member = members
         self._store = store
         self.auto_deregister_timeout = auto_deregister_timeout
@@ -126,6 +113,9 @@ class View:
         self.visible: dict[str, AgentView] = {}
         self.index = CapabilityIndex()
         self._expiry: dict[str, float] = {}
+        self._gone: dict[str, Cause] = {}
+        self._resumed: set[str] = set()
+        self._winner: StatusWrite | None = None
 
     # ------------------------------------------------------------------ inputs
     def apply(self, changes: Sequence[Change | MemberChanged], now: float, wall: float,
@@ -133,59 +123,86 @@ class View:
         """Apply a batch (the replica already holds the new entries); returns its events.
         ``cause`` explains disappearances the batch itself does not (an owner's reset)."""
         out: list[RegistryEvent] = []
+        # Per batch (filled by _note): record tombstones' reasons, verdicts withdrawn.
+        if self._gone:
+            self._gone = {}
+        if self._resumed:
+            self._resumed = set()
+        if len(changes) == 1 and type(changes[0]) is tuple:  # the usual batch: one write
+            one = cast(Change, changes[0])
+            new = one[3]
+            aid: str | None
+            if new is not None and type(new.value) is Heartbeat:  # the most frequent write
+                aid = one[1][3:]  # len(HB)
+                if aid not in self.visible or self._beat(one[0], aid, new.value, wall, out):
+                    return out
+            else:
+                aid = self._note(one, (), wall, out)
+            if aid is not None:
+                self._rederive(aid, now, wall, out, self._gone.get(aid, cause),
+                               aid in self._resumed)
+            return out
         touched: dict[str, None] = {}  # an ordered set
-        gone: dict[str, Cause] = {}  # agent id -> the reason on its record's tombstone
-        resumed: set[str] = set()  # agents whose owner's judge withdrew its verdict
-        visible = self.visible
         for ch in changes:
             if type(ch) is MemberChanged:
                 self._member_changed(ch, now, wall, out)
                 touched.update(dict.fromkeys(self._agents_of(ch.node_id)))
-                continue
-            owner, key, old, new = ch  # type: ignore[misc]
-            value = None if new is None or new.deleted else new.value
-            if type(value) is Heartbeat:
-                agent_id = key[len(HB):]
-                v = visible.get(agent_id)
-                if v is None:
-                    continue  # a heartbeat of an agent we do not show changes nothing
-                if v.node_id == owner and agent_id not in touched:
-                    # Fast path: the shown owner's counter moved, nothing else can have.
-                    nv = AgentView(v.record, owner, v.status, value.wall_ms / 1000.0,
-                                   value.count)
-                    visible[agent_id] = nv
-                    if nv.heartbeat_count > v.heartbeat_count:
-                        out.append(RegistryEvent(E.AGENT_HEARTBEAT, agent_id,
-                                                 v.record.runtime_id, wall,
-                                                 {"count": nv.heartbeat_count}))
-                    continue
-            elif type(value) is AgentRecord:
-                agent_id = value.agent_id  # the record's own string: no second copy of the id
-                _add(self._holders, agent_id, owner)
-            else:
-                # Keys in the replica were validated on the way in: a plain split is enough.
-                prefix, agent_id = split_key(key)
-                if prefix == AGENT:
-                    _discard(self._holders, agent_id, owner)
-                    why = _TOMBSTONE_CAUSES.get(new.value) if new is not None else None
-                    if why is not None:
-                        gone[agent_id] = why
-                elif prefix == STATUS:
-                    self._status_changed(agent_id, owner, old, new, resumed)
-                elif agent_id not in visible:
-                    continue
-            touched[agent_id] = None
+            elif (aid := self._note(cast(Change, ch), touched, wall, out)) is not None:
+                touched[aid] = None
         for agent_id in touched:
-            self._rederive(agent_id, now, wall, out, gone.get(agent_id, cause),
-                           agent_id in resumed)
+            self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
+                           agent_id in self._resumed)
         return out
 
-    def _status_changed(self, agent_id: str, owner: str, old: Any, new: Any,
-                        resumed: set[str]) -> None:
-        before: StatusWrite | None = live_value(old)
-        after: StatusWrite | None = live_value(new)
-        standing = self._standing.get(agent_id)
-        if standing is not None:
+    def _note(self, ch: Change, touched: Container[str], wall: float,
+              out: list[RegistryEvent]) -> str | None:
+        """Update who holds what for one change; the agent to re-derive, if any."""
+        owner, key, old, new = ch
+        value: Any = None if new is None or new.deleted else new.value
+        vt = type(value)
+        if vt is Heartbeat:
+            agent_id = key[len(HB):]
+            if agent_id not in self.visible or (
+                    agent_id not in touched and self._beat(owner, agent_id, value, wall, out)):
+                return None  # not shown, or the fast path had all there was to do
+            return agent_id
+        if vt is AgentRecord:
+            agent_id = str(value.agent_id)  # the record's own string: no second copy of it
+            _add(self._holders, agent_id, owner)
+            return agent_id
+        # Keys in the replica were validated on the way in: a plain split is enough.
+        prefix, agent_id = split_key(key)
+        if prefix == AGENT:
+            _discard(self._holders, agent_id, owner)
+            if new is not None and new.value is not None:
+                why = TOMBSTONE_CAUSES.get(new.value)
+                if why is not None:
+                    self._gone[agent_id] = why
+        elif prefix == STATUS:
+            self._status_changed(agent_id, owner, old, new)
+        elif agent_id not in self.visible:
+            return None
+        return agent_id
+
+    def _beat(self, owner: str, agent_id: str, hb: Heartbeat, wall: float,
+              out: list[RegistryEvent]) -> bool:
+        """Fast path: the shown owner's counter moved, nothing else can have. False when
+        the heartbeat needs the full derivation (another owner's)."""
+        v = self.visible[agent_id]
+        if v.node_id != owner:
+            return False
+        nv = _new(AgentView, (v.record, owner, v.status, hb.wall_ms / 1000.0, hb.count))
+        self.visible[agent_id] = nv
+        if nv.heartbeat_count > v.heartbeat_count:
+            out.append(self._event(E.AGENT_HEARTBEAT, agent_id, v.record.runtime_id, wall,
+                                   {"count": nv.heartbeat_count}))
+        return True
+
+    def _status_changed(self, agent_id: str, owner: str, old: Entry | None,
+                        new: Entry | None) -> None:
+        before: StatusWrite | None = None if old is None or old.deleted else old.value
+        after: StatusWrite | None = None if new is None or new.deleted else new.value
+        if self._standing and (standing := self._standing.get(agent_id)) is not None:
             standing.pop(owner, None)
             if not standing:
                 del self._standing[agent_id]
@@ -193,22 +210,17 @@ class View:
             _add(self._raters, agent_id, owner)
         else:
             _discard(self._raters, agent_id, owner)
-            if before is not None and new is not None and new.value == _GONE:
+            if before is not None and new is not None and new.value == GONE:
                 if agent_id in self.visible:
                     self._standing.setdefault(agent_id, {})[owner] = before
                 return
-        if (before is not None and is_verdict(before, owner)
+        if (before is not None and before.cause == JUDGE_REASON and is_verdict(before, owner)
                 and (after is None or after.stamp < before.stamp)):
-            resumed.add(agent_id)
+            self._resumed.add(agent_id)
 
     def _member_changed(self, ch: MemberChanged, now: float, wall: float,
                         out: list[RegistryEvent]) -> None:
-        if ch.new is MemberState.ALIVE:
-            kind = (E.MEMBER_JOINED if ch.old in (None, MemberState.LEFT) or ch.restarted
-                    else E.MEMBER_ALIVE)
-        else:
-            kind = _MEMBER_EVENTS[ch.new]
-        out.append(RegistryEvent(kind, None, None, wall, ch.meta))
+        out.append(self._event(ch.kind, None, None, wall, ch.meta))
         if ch.new is MemberState.DEAD:
             st = self._member(ch.node_id)
             since = st[1] if st is not None else now
@@ -251,20 +263,28 @@ class View:
     def declared(self, agent_id: str, record: AgentRecord) -> StatusWrite | None:
         """The winning status write made after the agent's registration."""
         raters = self._raters.get(agent_id)
-        standing = self._standing.get(agent_id)
+        standing = self._standing.get(agent_id) if self._standing else None
         if raters is None and standing is None:
             return None
         floor = int(record.registered_at * 1000)
-        best: StatusWrite | None = None
         key = STATUS + agent_id
-        for owner in _each(raters):
-            w: StatusWrite | None = self._store.value(owner, key)
-            if w is not None and w.stamp.wall_ms >= floor and (best is None
-                                                                or w.stamp > best.stamp):
-                best = w
+        value = self._store.value
+        best: StatusWrite | None = None
+        # A write counts only if stamped by its writer (a stamp naming another node is forged).
+        if type(raters) is str:  # one writer: the usual case
+            best = value(raters, key)
+            if best is not None and (best.stamp.wall_ms < floor or best.stamp.node != raters):
+                best = None
+        else:
+            for owner in _each(raters):
+                w: StatusWrite | None = value(owner, key)
+                if (w is not None and w.stamp.wall_ms >= floor and w.stamp.node == owner
+                        and (best is None or w.stamp > best.stamp)):
+                    best = w
         if standing is not None:
-            for w in standing.values():
-                if w.stamp.wall_ms >= floor and (best is None or w.stamp > best.stamp):
+            for owner, w in standing.items():
+                if (w.stamp.wall_ms >= floor and w.stamp.node == owner
+                        and (best is None or w.stamp > best.stamp)):
                     best = w
         return best
 
@@ -296,21 +316,21 @@ class View:
         if rec is None:
             return None
         hb: Heartbeat | None = self._store.value(owner, HB + agent_id)
-        if dead:
-            status = AgentStatus.OFFLINE
-        else:
-            w = self.declared(agent_id, rec)
-            status = AgentStatus.ACTIVE if w is None else w.status
-        return AgentView(rec, owner, status,
-                         hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
-                         hb.count if hb is not None else 0)
+        # The winning write, kept for the cause of a status change (derived just after).
+        self._winner = w = None if dead else self.declared(agent_id, rec)
+        status = (AgentStatus.OFFLINE if dead else AgentStatus.ACTIVE if w is None
+                  else w.status)
+        return _new(AgentView, (rec, owner, status,
+                                hb.wall_ms / 1000.0 if hb is not None else rec.registered_at,
+                                hb.count if hb is not None else 0))
 
     def _rederive(self, agent_id: str, now: float, wall: float, out: list[RegistryEvent],
                   cause: Cause | None, resumed: bool) -> None:
         old = self.visible.get(agent_id)
         new = self._derive(agent_id, now)
         if old is None and new is None:
-            self._standing.pop(agent_id, None)
+            if self._standing:
+                self._standing.pop(agent_id, None)
             return
         if new is not None and old is not None and new.record.runtime_id != old.record.runtime_id:
             self._disappear(old, wall, Cause.MOVED, out)
@@ -318,11 +338,15 @@ class View:
         if old is None and new is not None:
             self._appear(new, wall, out)
         elif new is None and old is not None:
-            self._standing.pop(agent_id, None)
-            self._disappear(old, wall, cause or self._cause_gone(old), out)
+            if self._standing:
+                self._standing.pop(agent_id, None)
+            self._disappear(old, wall, cause or gone_cause(
+                self._member(old.node_id) if old.node_id != self.self_id else None), out)
         elif new is not None and old is not None:
             self.visible[agent_id] = new
-            if new.record != old.record or new.node_id != old.node_id:
+            # Identity first: the record object is usually the same (a dataclass == is dear).
+            if ((new.record is not old.record and new.record != old.record)
+                    or new.node_id != old.node_id):
                 self._index_put(new)
             if new.status is not old.status:
                 self.index.set_status(agent_id, new.status)
@@ -330,41 +354,12 @@ class View:
                     "old_status": old.status._value_,  # _value_: .value is a slow descriptor
                     "new_status": new.status._value_,
                 }
-                self._status_cause(agent_id, old, new, resumed, meta)
-                out.append(RegistryEvent(E.AGENT_STATUS_CHANGED, agent_id,
-                                         new.record.runtime_id, wall, meta))
+                status_cause(old, new, self._winner, resumed, meta)
+                out.append(self._event(E.AGENT_STATUS_CHANGED, agent_id,
+                                       new.record.runtime_id, wall, meta))
             if new.heartbeat_count > old.heartbeat_count:
-                out.append(RegistryEvent(E.AGENT_HEARTBEAT, agent_id, new.record.runtime_id,
-                                         wall, {"count": new.heartbeat_count}))
-
-    def _cause_gone(self, old: AgentView) -> Cause:
-        st = self._member(old.node_id) if old.node_id != self.self_id else None
-        if st is not None and st[0] is MemberState.LEFT:
-            return Cause.OWNER_LEFT
-        if st is not None and st[0] is MemberState.DEAD:
-            return Cause.OWNER_FAILED
-        return Cause.DEREGISTERED
-
-    def _status_cause(self, agent_id: str, old: AgentView, new: AgentView, resumed: bool,
-                      meta: dict[str, Any]) -> None:
-        if new.status is AgentStatus.OFFLINE:
-            meta["cause"] = Cause.OWNER_FAILED._value_
-            return
-        if old.status is AgentStatus.OFFLINE:
-            meta["cause"] = Cause.OWNER_RECOVERED._value_
-            return
-        w = self.declared(agent_id, new.record)
-        if w is not None and is_verdict(w, new.node_id):
-            meta["cause"] = Cause.HEARTBEAT_MISSED._value_
-        elif resumed:
-            meta["cause"] = Cause.HEARTBEAT_RESUMED._value_
-        elif w is not None and w.cause in CHECK_CAUSES and w.stamp.node == new.node_id:
-            meta["cause"] = w.cause  # the owner's health check (callers cannot write these)
-        else:
-            meta["cause"] = Cause.STATUS_WRITE._value_
-            if w is not None:
-                meta["reason"] = w.cause
-                meta["source"] = w.stamp.node
+                out.append(self._event(E.AGENT_HEARTBEAT, agent_id, new.record.runtime_id,
+                                       wall, {"count": new.heartbeat_count}))
 
     def _index_put(self, v: AgentView) -> None:
         r = v.record
@@ -374,11 +369,11 @@ class View:
     def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent]) -> None:
         r = v.record
         if not self.index.runtime_size(r.runtime_id):
-            out.append(RegistryEvent(E.RUNTIME_JOINED, None, r.runtime_id, wall,
-                                     {"node_id": v.node_id}))
+            out.append(self._event(E.RUNTIME_JOINED, None, r.runtime_id, wall,
+                                   {"node_id": v.node_id}))
         self.visible[r.agent_id] = v
         self._index_put(v)
-        out.append(RegistryEvent(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
+        out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
             "capabilities": list(r.capabilities),
             "name": r.name,
             "node_id": v.node_id,
@@ -387,13 +382,14 @@ class View:
 
     def _disappear(self, v: AgentView, wall: float, cause: Cause,
                    out: list[RegistryEvent]) -> None:
-        del self.visible[v.agent_id]
-        self.index.remove(v.agent_id)
-        rt = v.record.runtime_id
-        out.append(RegistryEvent(E.AGENT_DEREGISTERED, v.agent_id, rt, wall, {
-            "node_id": v.node_id, "cause": cause._value_, "status": v.status._value_}))
+        r = v.record
+        aid, rt = r.agent_id, r.runtime_id
+        del self.visible[aid]
+        self.index.remove(aid)
+        out.append(self._event(E.AGENT_DEREGISTERED, aid, rt, wall, {
+            "node_id": v.node_id, "cause": cause._value_}))
         if not self.index.runtime_size(rt):
-            out.append(RegistryEvent(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
+            out.append(self._event(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
 
     # ------------------------------------------------------------------ queries
     def runtimes(self) -> dict[str, set[str]]:

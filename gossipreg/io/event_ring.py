@@ -48,6 +48,17 @@ class EventRing:
         """The id of the newest event (``<stream>-0`` before the first)."""
         return event_id(self.stream_id, self.seq)
 
+    def why_not(self, position: str | None) -> str:
+        """Why :meth:`since` cannot resume at ``position``: ``garbage`` (not an event id),
+        ``other_stream`` (another node or an earlier start of this one), ``ahead`` (a position
+        this stream has not reached) or ``expired`` (the ring no longer holds what followed)."""
+        parsed = parse_event_id(position)
+        if parsed is None:
+            return "garbage"
+        if parsed[0] != self.stream_id:
+            return "other_stream"
+        return "ahead" if parsed[1] > self.seq else "expired"
+
     def since(self, position: str | None) -> list[RegistryEvent] | None:
         """Every event after ``position``, or None when that cannot be told (reset)."""
         parsed = parse_event_id(position)

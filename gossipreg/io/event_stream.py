@@ -7,14 +7,33 @@ counted, and the consumer gets a ``STREAM_RESET`` (reason ``dropped``) where the
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from gossipreg.core.types import RegistryEvent, RegistryEventType
 from gossipreg.io.event_ring import EventRing
 
-__all__ = ["EventStream", "reset_event"]
+__all__ = ["EventStream", "call_listeners", "reset_event"]
+
+log = logging.getLogger("gossipreg.io.runner")
+
+
+def call_listeners(listeners: list[Callable[[RegistryEvent], Any]], ev: RegistryEvent,
+                   tasks: set[asyncio.Future[Any]]) -> None:
+    """Call every listener with ``ev`` (an async one is scheduled, its task kept in ``tasks``
+    until done); a listener's bug is logged and must not stop the node."""
+    for cb in list(listeners):
+        try:
+            res = cb(ev)
+            if isinstance(res, Awaitable):
+                task = asyncio.ensure_future(res)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except Exception:
+            log.exception("event listener failed")
 
 
 def reset_event(ring: EventRing, reason: str, seq: int | None = None) -> RegistryEvent:

@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.addresses import is_unspecified
@@ -38,7 +38,7 @@ from gossipreg.core.types import (
 )
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
-from gossipreg.io.event_stream import EventStream, reset_event
+from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
 from gossipreg.io.transport import PacketRefused, Transport
 
@@ -121,7 +121,7 @@ class NodeRunner:
     async def start(self) -> NodeRunner:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
         if self._closed:
-            raise NodeStateError("this node was shut down; create a new one")
+            raise NodeStateError(f"this node was shut down; create a new {type(self).__name__}")
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
@@ -224,15 +224,8 @@ class NodeRunner:
             self.ring.add(ev)
             for s in list(self._streams):
                 s.deliver(ev)
-            for cb in list(self._listeners):
-                try:
-                    res = cb(ev)
-                    if isinstance(res, Awaitable):
-                        task = asyncio.ensure_future(res)
-                        self._callbacks.add(task)
-                        task.add_done_callback(self._callbacks.discard)
-                except Exception:  # a listener's bug must not stop the node
-                    log.exception("event listener failed")
+            if self._listeners:
+                call_listeners(self._listeners, ev, self._callbacks)
         if self.ring.seq != seq and self._waiters:
             waiters, self._waiters = self._waiters, []
             for w in waiters:
@@ -270,7 +263,7 @@ class NodeRunner:
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:
-                s.deliver(reset_event(self.ring, "unknown_position"))
+                s.deliver(reset_event(self.ring, self.ring.why_not(since)))
             else:
                 for ev in missed:
                     s.deliver(ev)
@@ -391,14 +384,13 @@ class NodeRunner:
 
     def use_key(self, key: bytes) -> None:
         """Sign with an installed key (rotation step 2)."""
-        ring = self.core.codec.keyring
-        if ring is None:
-            raise NodeStateError("no keyring installed")
-        ring.use(key)
+        self._ring().use(key)
 
     def remove_key(self, key: bytes) -> None:
         """Stop accepting a key (rotation step 3)."""
-        ring = self.core.codec.keyring
-        if ring is None:
+        self._ring().remove(key)
+
+    def _ring(self) -> Keyring:
+        if (ring := self.core.codec.keyring) is None:
             raise NodeStateError("no keyring installed")
-        ring.remove(key)
+        return ring

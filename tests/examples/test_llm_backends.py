@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 pytestmark = pytest.mark.network
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 import _llm  # noqa: E402

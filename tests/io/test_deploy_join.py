@@ -207,3 +207,22 @@ async def test_cli_node_exits_non_zero_when_its_name_is_taken() -> None:
     finally:
         await first.shutdown()
         await seed.shutdown()
+
+
+def test_drop_warnings_name_the_sender_and_stay_bounded(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from gossipreg.core.metrics import DROP_LOG_SENDERS, Metrics
+
+    m = Metrics()
+    with caplog.at_level(logging.WARNING, logger="gossipreg.core.drops"):
+        m.drop("bad_mac", 0.0, "10.0.0.9")
+        m.drop("bad_mac", 0.1, "10.0.0.9")  # same sender, same period: one line
+        assert len(caplog.records) == 1
+        assert "from 10.0.0.9: bad_mac (its key is not in our keyring)" in caplog.records[0].msg \
+            % caplog.records[0].args
+        for i in range(100):  # a crowd of senders: bounded lines per period
+            m.drop("bad_mac", 0.2, f"10.0.1.{i}")
+        assert len(caplog.records) == DROP_LOG_SENDERS
+        m.drop("bad_mac", 11.0, "10.0.0.9")  # the next period logs again
+        assert len(caplog.records) == DROP_LOG_SENDERS + 1
+    assert m.dropped["bad_mac"] == 103

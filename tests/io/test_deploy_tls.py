@@ -12,12 +12,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tlsca import have_openssl, make_ca, make_cert
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.cli import main
 from gossipreg.io.tls import apply_tls
 from gossipreg.io.transport import HttpTransport
+from tests.tlsca import have_openssl, make_ca, make_cert
 
 pytestmark = pytest.mark.network
 

@@ -14,12 +14,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gossipreg.io.keys import fingerprint, generate_key, parse_key
+from tests.support import until_blocking as until
 
 pytestmark = pytest.mark.network
 
@@ -32,14 +32,6 @@ def get(addr: str, path: str) -> str:
     with urllib.request.urlopen(req, timeout=5) as r:
         return str(r.read().decode())
 
-
-def until(pred: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def mac_drops(addr: str) -> int:

@@ -34,7 +34,9 @@ def rec(i: int, rng: random.Random) -> AgentRecord:
     card = {"name": words(2), "capabilities": {}, "skills": [
         {"id": f"s{j}", "name": words(2), "description": words(6), "tags": [rng.choice(WORDS)],
          "examples": [words(5)]} for j in range(rng.randrange(0, 3))]}
-    return make_record(f"a{i}", None, "rt", card=card, description=words(8))
+    # a word of one or a few documents: postings kept as plain ints, then grown, then removed
+    rare = f"rare{i % 97}v{rng.randrange(3)}"
+    return make_record(f"a{i}", None, "rt", card=card, description=f"{words(8)} {rare}")
 
 
 def test_incremental_equals_rebuilt() -> None:
@@ -56,7 +58,8 @@ def test_incremental_equals_rebuilt() -> None:
                 fresh.put(aid, x)
             assert len(inc) == len(live)
             assert len(inc._recs) < step  # replaced and removed slots were compacted away
-            queries = ("currency", "python code", "flight to paris", "invoices expense travel")
+            queries = ("currency", "python code", "flight to paris", "invoices expense travel",
+                       "rare5v1", "rare7v0 currency", "rare96v2 rare1v1")
             # Between rebalances impacts use reference averages (within 25%): close, not equal.
             for q in queries:
                 a, b = inc.scores(q), fresh.scores(q)
@@ -66,6 +69,16 @@ def test_incremental_equals_rebuilt() -> None:
             fresh.rebalance()
             for q in queries:
                 assert inc.scores(q) == fresh.scores(q)
+
+
+def test_impacts_are_remade_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = LexicalRanker.rebalance
+    monkeypatch.setattr(LexicalRanker, "rebalance", lambda self: (calls.append(1), real(self)))
+    r = LexicalRanker()
+    for i in range(4000):  # no description at all: an empty field is no drift
+        r.put(f"a{i}", make_record(f"a{i}", f"agent {i}", "rt", ["python code"]))
+    assert len(calls) <= 12  # O(log n) times while the corpus grows, not every n/10 changes
 
 
 def test_top_k_equals_the_head_of_the_full_ranking() -> None:

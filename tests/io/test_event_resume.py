@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _meshkit import SseCollector, until
 
 from gossipreg import AgentRegistry, AgentStatus, GossipNode, NodeConfig
 from gossipreg.core.types import RegistryEventType
+from tests._meshkit import SseCollector, until
 
 pytestmark = pytest.mark.network
 
@@ -63,12 +63,16 @@ async def test_ring_overflow_and_garbage_ids_get_a_reset_never_a_500() -> None:
         old = node.position
         for i in range(1, 5):
             reg(node, f"a{i}")
-        for bad in (old, "garbage", "x-y-z", "-1", "", "a" * 500, f"{node.ring.stream_id}-99"):
+        sid = node.ring.stream_id
+        for bad, why in ((old, "expired"), ("garbage", "garbage"), ("x-y-z", "garbage"),
+                         ("-1", "garbage"), ("", "garbage"), ("a" * 500, "garbage"),
+                         (f"{sid}-99", "ahead"), ("elsewhere-1", "other_stream")):
             c = await SseCollector(url, {"Last-Event-ID": bad}).start()
             assert await until(lambda c=c: bool(c.events), 5.0), bad
             await c.stop()
             assert c.events[0][0] == "reset", bad
             assert c.events[0][1] == node.position
+            assert c.events[0][2]["metadata"]["reason"] == why, bad
         async with httpx.AsyncClient() as http, http.stream(
                 "GET", url, params={"since": "%%%"}) as r:
             assert r.status_code == 200  # the stream begins (with its reset)
@@ -91,6 +95,7 @@ async def test_a_restarted_node_resets_a_stream_of_its_previous_life() -> None:
         await c.stop()
         assert c.events[0][0] == "reset"
         assert c.events[0][2]["metadata"]["stream_id"] == node.ring.stream_id != before[:12]
+        assert c.events[0][2]["metadata"]["reason"] == "other_stream"
     finally:
         await node.shutdown()
 
@@ -216,3 +221,13 @@ async def test_python_subscribe_and_registry_events_resume() -> None:
         small.close()
     finally:
         await reg_.shutdown()
+
+
+def test_tickets_are_single_use_and_expire() -> None:
+    from gossipreg.io.sse import Tickets
+
+    fresh = Tickets(ttl=60.0)
+    t = fresh.issue()
+    assert fresh.redeem(t) and not fresh.redeem(t) and not fresh.redeem("forged")
+    stale = Tickets(ttl=0.0)  # expired as soon as issued: no sleeping for a minute
+    assert not stale.redeem(stale.issue())

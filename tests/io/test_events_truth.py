@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from _meshkit import Held, SseCollector, http_mesh, until
 
 from gossipreg import AgentStatus, GossipNode
+from tests._meshkit import Held, SseCollector, http_mesh, until
 
 pytestmark = pytest.mark.network
 

@@ -121,7 +121,7 @@ def test_cli_writes_json_and_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sim", "run", "--nodes", "6", "--duration", "30", "--scenario",
          "crash", "--seed", "2", "--quiet", "--json", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "seed 2" in proc.stdout and "crash detection" in proc.stdout
     rep = json.loads(out.read_text())

@@ -1,6 +1,6 @@
 """Benchmark of free-text search (ARD ``POST /search``) and of the richer record's memory.
 
-    python -m sim.bench_search [--sizes 1000,10000,100000] [--queries 300]
+    python -m sim.mesh.bench_search [--sizes 1000,10000,100000] [--queries 300]
                                [--parent /work/wt-a2a-parent] [--memory-agents 20000]
 
 Agents carry realistic A2A cards: a name, a description, 1–3 skills with ids, tags and
@@ -201,7 +201,7 @@ def main() -> None:
               f" {r['http_p50']:>8.3f}ms {r['http_p99']:>7.3f}ms {r['hit_rate']:>11.0%}"
               f" {r['load_per_s']:>9,.0f}", flush=True)
     if args.memory_agents:
-        here = Path(__file__).resolve().parent.parent
+        here = Path(__file__).resolve().parents[2]  # the repository root
         mix = Mix(7)
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
             json.dump([mix.card(i) for i in range(args.memory_agents)], f)

@@ -3,7 +3,7 @@ the agents it serves.
 
     git clone https://github.com/ards-project/ard-spec /tmp/ard-spec    # outside this repo
     pip install jsonschema                                             # strict schema checks
-    python -m sim.ard_conformance --tool /tmp/ard-spec/conformance/bin/conformance-test
+    python -m sim.mesh.ard_conformance --tool /tmp/ard-spec/conformance/bin/conformance-test
 
 Two nodes on 127.0.0.1 (port 0): node ``a`` registers three agents (an A2A 1.0 card with a
 provider, an A2A 0.3 card under an id outside the URN alphabet, a kaizen ``_a2a_card`` dict);

@@ -232,3 +232,61 @@ def test_fold_pinned_seed(seed: int) -> None:
 def test_fold_property(ops: list[Op], seed: int) -> None:
     note(f"seed={seed}")
     run_fold(ops, seed)
+
+
+def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration() -> None:
+    c = Cluster(seed=3, config=NodeConfig.lan(heartbeat_timeout=3.0,
+                                              auto_deregister_timeout=60.0))
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    n0 = c.node("n0")
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
+    n0.set_status("x", AgentStatus.DEGRADED, c.now, "own words")
+    c.run_for(5.0)  # no heartbeat: the judge's verdict
+    assert all(c.node(n).read.get("x").status is AgentStatus.UNHEALTHY for n in ("n0", "n1"))  # type: ignore[union-attr]
+    n0.heartbeat("x", c.now)
+    c.run_for(2.0)
+    for name in ("n0", "n1"):
+        assert c.node(name).read.get("x").status is AgentStatus.DEGRADED  # type: ignore[union-attr]
+        changes = [(e.metadata["old_status"], e.metadata["new_status"], e.metadata["cause"])
+                   for e in c.nodes[name].events if e.event_type is E.AGENT_STATUS_CHANGED]
+        # (n1 may get the record and the DEGRADED in one batch: registered DEGRADED then.)
+        assert changes[-2:] == [("degraded", "unhealthy", "heartbeat_missed"),
+                                ("unhealthy", "degraded", "heartbeat_resumed")], (name, changes)
+        assert changes[:-2] in ([], [("active", "degraded", "status_write")]), (name, changes)
+
+
+def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> None:
+    from gossipreg.core.hlc import Stamp
+    from gossipreg.core.records import StatusWrite
+    from gossipreg.core.replica import Write
+
+    c = Cluster(seed=4, config=NodeConfig.lan(heartbeat_timeout=None))
+    for i, name in enumerate(["n0", "n1", "n2"]):
+        c.add_node(name, seeds=[] if i == 0 else ["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    c.node("n0").register(make_record("x", "X", "rt", ["c"]), c.now)
+    c.run_for(2.0)
+    n1, n2 = c.node("n1"), c.node("n2")
+    wall_ms = int(n2.wall(c.now) * 1000) + 1000
+    top = n1.dir.replica.max_version("n1")
+    for version, (node, status) in enumerate(
+            [("n0", AgentStatus.DEGRADED), ("n1", AgentStatus.UNHEALTHY)], start=top + 100):
+        forged = StatusWrite(status, Stamp(wall_ms, 0, node), "words")
+        n2.dir.apply_write(Write("n1", n1.generation, "status/x", version, False, forged), c.now)
+        want = AgentStatus.ACTIVE if node == "n0" else AgentStatus.UNHEALTHY
+        assert n2.read.get("x").status is want, node  # type: ignore[union-attr]
+
+
+def test_a_bad_status_write_is_a_typed_error_with_the_https_message() -> None:
+    from gossipreg.core.errors import InvalidArgumentError
+
+    c = Cluster(seed=5, config=NodeConfig.lan(heartbeat_timeout=None))
+    n0 = c.add_node("n0")
+    assert n0 is not None
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
+    for status, reason in ((AgentStatus.DEGRADED, 5), ("degraded", "r")):
+        with pytest.raises(InvalidArgumentError, match="status must be a status name; reason"):
+            n0.set_status("x", status, c.now, reason)  # type: ignore[arg-type]
+    assert n0.read.get("x").status is AgentStatus.ACTIVE  # type: ignore[union-attr]

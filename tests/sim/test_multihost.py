@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from sim.mesh import netns
+from tests.support import until_blocking as until
 
 _WHY = netns.missing()
 if _WHY is not None:
@@ -43,17 +42,6 @@ def post(addr: str, path: str, body: dict[str, Any]) -> Any:
     with urllib.request.urlopen(req, timeout=2) as r:
         return json.loads(r.read())
 
-
-def until(pred: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return pred()
 
 
 def test_four_hosts_bound_everywhere_form_one_mesh_with_routable_addresses() -> None:

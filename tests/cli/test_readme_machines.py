@@ -16,7 +16,7 @@ import pytest
 
 from sim.mesh import netns
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 TEXT = README.read_text()
 BLOCKS = dict(re.findall(r"<!-- readme-run: (\w+) -->\n```bash\n(.*?)```", TEXT, re.S))
 UNIT = re.search(r"<!-- readme-unit -->\n```ini\n(.*?)```", TEXT, re.S)
