@@ -17,6 +17,8 @@ up half of the postings.
 
 Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
 name, keywords and text), and :meth:`CapabilityIndex.search` ranks by it under the same filters.
+The ranker takes the changes at the next search (only those: never a rescan), so writes do not
+pay for tokenising.
 """
 
 from __future__ import annotations
@@ -131,6 +133,10 @@ class CapabilityIndex:
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
         self._runtime_count: dict[str, int] = {}
         self.ranker = LexicalRanker()
+        # Record changes the ranker has not taken yet (None: forget the agent). They are taken
+        # at the next search: a registration or deregistration costs a dict entry, not a
+        # tokenisation, and a burst of changes to one agent is indexed once.
+        self._rank_pending: dict[str, AgentRecord | None] = {}
 
     # ----------------------------------------------------------------- strings
     def _intern(self, text: str) -> _Str:
@@ -205,7 +211,7 @@ class CapabilityIndex:
         self._status_count[status] += 1
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
         if record is not None:
-            self.ranker.put(agent_id, record)
+            self._rank_pending[agent_id] = record
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
@@ -218,7 +224,7 @@ class CapabilityIndex:
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
-        self.ranker.remove(agent_id)
+        self._rank_pending[agent_id] = None
         self._status_count[a.status] -= 1
         left = self._runtime_count[a.runtime] - 1
         if left:
@@ -300,6 +306,16 @@ class CapabilityIndex:
         end = None if limit is None else offset + limit
         return [t[2] for t in scored[offset:end]]
 
+    def _take_pending(self) -> None:
+        """Hand the ranker the record changes since the last search (each agent once)."""
+        pending, self._rank_pending = self._rank_pending, {}
+        ranker = self.ranker
+        for aid, record in pending.items():
+            if record is None:
+                ranker.remove(aid)
+            else:
+                ranker.put(aid, record)  # replaces what it held for the agent
+
     def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
                runtime_id: str | None = None, tags: Sequence[str] = (),
                node_id: str | None = None, limit: int | None = None, offset: int = 0,
@@ -324,6 +340,8 @@ class CapabilityIndex:
                 not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
 
         end = None if limit is None else offset + limit
+        if self._rank_pending:
+            self._take_pending()
         if not text.strip():
             scores = {aid: 0.0 for aid in agents if passes(aid)}
         elif end is not None:  # top-k: the ranker skips what cannot make the page
