@@ -7,8 +7,14 @@ predicate's last answer; the tests assert on that answer, never on how long the 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
+import urllib.request
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 POLL_S = 0.02
 
@@ -37,3 +43,25 @@ def until_blocking(pred: Callable[[], bool], timeout: float = 8.0,
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_S)
+
+
+def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
+    """GET ``url`` (or POST ``body`` as JSON) and decode the JSON answer (a bounded request)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def require_netns(what: str) -> None:
+    """Skip the calling test module, with one line, when emulated hosts cannot be built here
+    (root, iproute2 and nftables are needed); under CI the same is a failure."""
+    from sim.mesh import netns
+
+    why = netns.missing()
+    if why is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} need root, iproute2 and nftables under CI: {why}", pytrace=False)
+    pytest.skip(f"{what} skipped: {why}", allow_module_level=True)

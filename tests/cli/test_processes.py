@@ -10,13 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support import until_blocking
+from tests.support import http_json, until_blocking
 
 pytestmark = pytest.mark.network
 
@@ -28,15 +27,11 @@ def free_port() -> int:
 
 
 def get(addr: str, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{addr}{path}", timeout=5) as r:
-        return json.loads(r.read())
+    return http_json(f"http://{addr}{path}")
 
 
 def post(addr: str, path: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(f"http://{addr}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.loads(r.read())
+    return http_json(f"http://{addr}{path}", body)
 
 
 

@@ -6,21 +6,16 @@ figures are the benchmark's: python -m sim.mesh faults). Root with iproute2 and 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import pytest
 
 from sim.mesh import netns
+from tests.support import require_netns
 
 pytestmark = pytest.mark.network
 
-_WHY = netns.missing()
-if _WHY is not None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"fault harness tests need root, iproute2 and nftables under CI: {_WHY}",
-                    pytrace=False)
-    pytest.skip(f"fault harness tests skipped: {_WHY}", allow_module_level=True)
+require_netns("fault harness tests")
 
 from sim.mesh.faults import Schedule, play  # noqa: E402
 from sim.mesh.hosts import GossipregHosts  # noqa: E402

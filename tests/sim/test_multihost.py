@@ -6,25 +6,16 @@ Uses the harness's namespace helper (sim/mesh/netns.py); root with iproute2 and 
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from typing import Any
 
-import pytest
-
 from sim.mesh import netns
+from tests.support import http_json, require_netns
 from tests.support import until_blocking as until
 
-_WHY = netns.missing()
-if _WHY is not None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the multi-host test needs root, iproute2 and nftables under CI: {_WHY}",
-                    pytrace=False)
-    pytest.skip(f"multi-host test skipped: {_WHY}", allow_module_level=True)
+require_netns("the multi-host test")
 
 PORT = 7946
 SEED_NAME = "seeds.mesh.test"
@@ -32,15 +23,11 @@ NOBODY = "198.18.0.99"  # inside the lab's subnet, held by no host
 
 
 def get(addr: str, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{addr}:{PORT}{path}", timeout=2) as r:
-        return json.loads(r.read())
+    return http_json(f"http://{addr}:{PORT}{path}", timeout=2)
 
 
 def post(addr: str, path: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(f"http://{addr}:{PORT}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=2) as r:
-        return json.loads(r.read())
+    return http_json(f"http://{addr}:{PORT}{path}", body, timeout=2)
 
 
 

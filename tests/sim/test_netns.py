@@ -9,16 +9,10 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 from sim.mesh import netns
+from tests.support import require_netns
 
-_WHY = netns.missing()
-if _WHY is not None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"netns tests need root, iproute2 and nftables under CI: {_WHY}",
-                    pytrace=False)
-    pytest.skip(f"netns tests skipped: {_WHY}", allow_module_level=True)
+require_netns("netns tests")
 
 _SERVER = """
 import socket, sys
