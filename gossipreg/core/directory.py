@@ -131,15 +131,13 @@ class Directory:
         """Queue a batch's events; delete our status writes about agents that went."""
         self._queue(events)
         gone: list[Change] = []
-        own_value = self.replica.own_value
+        own, visible = self.replica.own_value, self.view.visible
         for ev in events:
-            if ev[0] is _DEREGISTERED:
-                aid = ev[1]
-                assert aid is not None
-                if aid not in self.view.visible and own_value(STATUS + aid):
-                    c = self._delete(STATUS + aid, now, GONE)
-                    if c is not None:
-                        gone.append(c)
+            if (ev[0] is _DEREGISTERED and (aid := ev[1]) is not None and aid not in visible
+                    and own(STATUS + aid)):
+                c = self._delete(STATUS + aid, now, GONE)
+                if c is not None:
+                    gone.append(c)
         if gone:
             self._apply(gone, now)
 

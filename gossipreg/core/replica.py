@@ -180,7 +180,8 @@ class Replica:
                 (self.self_id, key, old, new))
 
     def own_value(self, key: str) -> Any:
-        return live_value(self._owners[self.self_id].entries.get(key))
+        e = self._owners[self.self_id].entries.get(key)
+        return None if e is None or e.deleted else e.value
 
     # ----------------------------------------------------------------- merging
     def _owner_for(self, owner: str, generation: int,
