@@ -106,7 +106,7 @@ async def test_the_openapi_document_validates_and_matches_the_routes(node: Gossi
 async def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(tmp_path: Path) -> None:
     """Bounded (a few examples per operation); a longer run is in the README. The document is
     the node's own, less the long-poll parameters (``index``/``wait`` hold a request up to
-    30 s by design; tests/test_event_resume.py covers them and their 400s)."""
+    30 s by design; tests/io/test_event_resume.py covers them and their 400s)."""
     node = await GossipNode("st", config=NodeConfig.local()).start()
     try:
         async with aiohttp.ClientSession() as s, \

@@ -1,6 +1,6 @@
 """The multi-process harness end to end on a small real mesh: start, join, propagate, idle,
 a SIGSTOP that must not be a failure, a SIGKILL that must be detected, a restart. Bounded in
-time. (Partitions and loss are kernel faults: tests/test_faults.py.)"""
+time. (Partitions and loss are kernel faults: tests/sim/test_faults.py.)"""
 
 from __future__ import annotations
 
