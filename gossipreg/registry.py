@@ -28,9 +28,9 @@ from gossipreg.core.query import Query
 from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
-from gossipreg.io.http_api import serve_http
+from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.runner import EventStream, NodeRunner
-from gossipreg.io.transport import HttpTransport, MemoryNetwork
+from gossipreg.io.transport import MemoryNetwork
 from gossipreg.registry_types import (
     AgentMetadata,
     AgentRegistryConfig,
@@ -84,15 +84,8 @@ class AgentRegistry:
 
             def make_node() -> NodeRunner:
                 # In memory (no sockets, like kaizen's registry), or over HTTP with the API.
-                if net is not None:
-                    return NodeRunner(node_name, transport=net.transport(node_name),
-                                      seeds=seeds, config=ncfg, keyring=keyring)
-                http = HttpTransport(bind or "127.0.0.1:0", advertise,
-                                     max_body=ncfg.max_packet_size)
-                runner = NodeRunner(node_name, transport=http, seeds=seeds, config=ncfg,
-                                    keyring=keyring)
-                serve_http(runner, http.app)
-                return runner
+                return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
+                                  seeds=seeds, config=ncfg, keyring=keyring, network=net)
 
             self._make_node = make_node
             self.node = make_node()

@@ -46,7 +46,7 @@ from typing import Protocol
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import push_pull_scale
 from gossipreg.core.membership import Member, MemberTable
-from gossipreg.core.messages import MemberRow, Message, Sync, SyncAck, SyncAck2
+from gossipreg.core.messages import MemberRow, Sender, Sync, SyncAck, SyncAck2
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.nameguard import NameGuard
 from gossipreg.core.replica import OwnerDelta, Replica
@@ -59,10 +59,9 @@ ANNOUNCE_MAX = 128
 _NEVER = float("inf")
 
 
-class AntiEntropyOut(Protocol):
+class AntiEntropyOut(Sender, Protocol):
     """Where exchanges go, and who was declared DEAD lately (the node's dissemination)."""
 
-    def send(self, addr: str, msg: Message) -> None: ...
     def has_recent_dead(self) -> bool: ...
     def recent_dead(self, now: float) -> list[Member]: ...
 

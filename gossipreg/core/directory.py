@@ -33,7 +33,7 @@ from gossipreg.core.events import EventQueue
 from gossipreg.core.hlc import HybridClock
 from gossipreg.core.member_change import MemberChanged
 from gossipreg.core.membership import MemberChange, MemberTable
-from gossipreg.core.messages import Message, Request
+from gossipreg.core.messages import Request, Sender
 from gossipreg.core.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
 from gossipreg.core.replica import Change, OwnerDelta, Replica, Write
 from gossipreg.core.types import (
@@ -69,10 +69,9 @@ class Result:
     detail: str
 
 
-class DirectoryOut(Protocol):
+class DirectoryOut(Sender, Protocol):
     """Where the directory's messages go (the node's dissemination)."""
 
-    def send(self, addr: str, msg: Message) -> None: ...
     def gossip_write(self, w: Write, now: float) -> None: ...
     def beacon_after(self, now: float) -> None: ...
 

@@ -16,7 +16,7 @@ Member and digest tuples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.records import to_wire
@@ -36,6 +36,7 @@ __all__ = [
     "PingReq",
     "Request",
     "Response",
+    "Sender",
     "Suspect",
     "Sync",
     "SyncAck",
@@ -198,6 +199,13 @@ Message = (
     Ping | Ack | PingReq | Nack | Alive | Suspect | Dead | Left | WriteMsg | Sync | SyncAck
     | SyncAck2 | Request | Response | Beacon
 )
+
+
+class Sender(Protocol):
+    """Where a state machine's messages go (the node's dissemination: packets are built at
+    the end of the current input)."""
+
+    def send(self, addr: str, msg: Message) -> None: ...
 
 
 # ---------------------------------------------------------------------------- encoding

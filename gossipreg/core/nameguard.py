@@ -17,11 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.membership import MemberTable
-from gossipreg.core.messages import Ack, Message, Ping, Sync, SyncAck
+from gossipreg.core.messages import Ack, Ping, Sender, Sync, SyncAck
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.swim import Swim
 from gossipreg.core.types import MemberState
@@ -45,15 +44,11 @@ class _Held:
     deadline: float
 
 
-class _Sender(Protocol):
-    def send(self, addr: str, msg: Message) -> None: ...
-
-
 class NameGuard:
     """Held joins and refused newcomers of one node. ``merge`` takes a held join in once its
     check came back clean."""
 
-    def __init__(self, members: MemberTable, cfg: NodeConfig, metrics: Metrics, out: _Sender,
+    def __init__(self, members: MemberTable, cfg: NodeConfig, metrics: Metrics, out: Sender,
                  swim: Swim, merge: Callable[[Sync, str, str, float], None]) -> None:
         self.members = members
         self.cfg = cfg

@@ -138,10 +138,6 @@ class Reader:
         """Every member this node knows of (itself included), in any state."""
         return self._members.info()
 
-    def member_state(self, node_id: str) -> MemberState | None:
-        m = self._members.get(node_id)
-        return None if m is None else m.state
-
     def has_live_peers(self) -> bool:
         return bool(self._members.live_others)
 

@@ -48,6 +48,7 @@ from gossipreg.core.messages import (
     Nack,
     Ping,
     PingReq,
+    Sender,
     Suspect,
 )
 from gossipreg.core.probes import GOOD_FOR, Probe, Relay, choose_relays
@@ -58,10 +59,9 @@ __all__ = ["OnChange", "Swim", "SwimOut"]
 
 
 
-class SwimOut(Protocol):
+class SwimOut(Sender, Protocol):
     """Where the failure detector's messages go (the node's dissemination)."""
 
-    def send(self, addr: str, msg: Message) -> None: ...
     def gossip_member(self, node_id: str, msg: Message, now: float) -> None: ...
 
 

@@ -390,11 +390,3 @@ class View:
             "node_id": v.node_id, "cause": cause._value_}))
         if not self.index.runtime_size(rt):
             out.append(self._event(E.RUNTIME_LEFT, None, rt, wall, {"node_id": v.node_id}))
-
-    # ------------------------------------------------------------------ queries
-    def runtimes(self) -> dict[str, set[str]]:
-        """Runtime id -> ids of its visible agents."""
-        out: dict[str, set[str]] = {}
-        for aid, v in self.visible.items():
-            out.setdefault(v.record.runtime_id, set()).add(aid)
-        return out

@@ -3,8 +3,8 @@
 A :class:`~gossipreg.io.runner.NodeRunner` over an HTTP transport bound to ``bind`` with the
 HTTP API mounted on the same server (or over an in-memory hub with ``network``, or over a
 ``transport`` the caller built, without the API: then the caller mounts what it wants with
-:func:`gossipreg.io.http_api.serve_http`). The CLI and the registry compose the same parts
-explicitly; this class is the one-line form of it.
+:func:`gossipreg.io.http_api.serve_http`). The registry uses it; the CLI composes the parts
+itself (TLS and admin routes go on the same server).
 """
 
 from __future__ import annotations
