@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--agents-per-node", type=int, default=2)
     r.add_argument("--duration", type=float, default=120.0, help="virtual seconds")
     r.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
+    r.add_argument("--network", choices=("tcp", "datagram"), default="tcp",
+                   help="what a loss does: tcp (the transport nodes use: a retransmission "
+                        "delay, a frame lost only past the 2 s timeout) or datagram (a lost "
+                        "message)")
     r.add_argument("--scenario", choices=SCENARIOS, default="steady")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--write-rate", type=float, default=2.0, help="workload operations per s")
@@ -45,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         workers = (2 if a.nodes >= 200 and (os.cpu_count() or 1) >= 2 and TWO_WORKERS_SUPPORTED
                    else 1)
     o = Options(a.nodes, a.agents_per_node, a.duration, a.loss, a.scenario, a.seed, a.idle,
-                a.write_rate, progress=not a.quiet, workers=workers)
+                a.write_rate, progress=not a.quiet, workers=workers, network=a.network)
     print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"
-          f" {o.duration:g} s virtual, loss {o.loss:.0%}{' (idle)' if o.idle else ''},"
+          f" {o.duration:g} s virtual, loss {o.loss:.0%} ({o.network})"
+          f"{' (idle)' if o.idle else ''},"
           f" {o.workers} worker{'s' if o.workers > 1 else ''}")
     rep = run(o, keep_frozen=True)  # this process exits after the report
     for line in rep["fault_log"] or ["no faults"]:

@@ -5,10 +5,15 @@ runner: deliver an input (packet or timer), then flush transmits into the networ
 events, and re-arm the node's next deadline. No sockets, no sleeps: a run is a pure function of
 the seed and the calls made.
 
-The network delays each packet by ``latency_min + exp(latency_mean - latency_min)``, may drop or
-duplicate it, and honours partitions (two-way groups, one-way blocks) and clogged nodes. A paused
-node keeps its state and its inbound packets (they wait in its socket buffer); a crashed node
-loses everything; a restarted node comes back with a new generation.
+The network delays each packet by ``latency_min + exp(latency_mean - latency_min)`` one way and
+honours partitions (two-way groups, one-way blocks) and clogged nodes. Its ``model`` says what
+loss does. ``tcp`` (the default) is the transport nodes actually use, HTTP on pooled TCP
+connections (:mod:`sim.tcp`): a lost segment is a retransmission delay, a frame is lost only past
+the client's timeout, and the first reply a node makes to a frame's sender rides back in that
+frame's response, as :class:`gossipreg.io.runner.NodeRunner` does. ``datagram`` drops each packet
+with the loss probability (and may duplicate it): tests of the protocol's own repair use it. A
+paused node keeps its state and its inbound packets (they wait in its socket buffer); a crashed
+node loses everything; a restarted node comes back with a new generation.
 
 A cluster can be one *shard* of a run split across processes (``local``: which nodes it runs).
 The other nodes are placeholders (``remote``) that only track up/crashed/paused; packets for
@@ -27,6 +32,7 @@ from typing import Any
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEvent
+from sim.tcp import TcpOptions, TcpPaths
 
 __all__ = ["Cluster", "NetOptions", "SimNode"]
 
@@ -38,7 +44,15 @@ class NetOptions:
     latency_min: float = 0.0005
     latency_mean: float = 0.002
     loss: float = 0.0
-    duplicate: float = 0.0
+    duplicate: float = 0.0  # datagram model only: TCP never delivers a frame twice
+    model: str = "tcp"  # "tcp" | "datagram" (see the module docstring)
+    tcp: TcpOptions = field(default_factory=TcpOptions)
+
+    def __post_init__(self) -> None:
+        if self.model not in ("tcp", "datagram"):
+            raise ValueError(f"network model must be 'tcp' or 'datagram', not {self.model!r}")
+        if self.model == "tcp" and self.duplicate:
+            raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
 
 
 @dataclass
@@ -49,7 +63,7 @@ class SimNode:
     state: str = "up"  # up | paused | crashed
     wake: float | None = None
     events: list[RegistryEvent] = field(default_factory=list)
-    inbox: list[bytes] = field(default_factory=list)  # packets held while paused
+    inbox: list[Any] = field(default_factory=list)  # deliveries held while paused
     skew: float = 0.0
     bytes_out: int = 0
     remote: bool = False  # run by another shard: no node here
@@ -77,7 +91,9 @@ class Cluster:
         self.on_event: Callable[[str, RegistryEvent, float], None] | None = None
         self.is_local: Callable[[str], bool] = local or (lambda name: True)
         self.sharded = local is not None
-        self.outbox: list[tuple[float, str, bytes]] = []
+        # Packets for another shard's nodes: (when, dest, data), data as in ``_deliver_at``.
+        self.outbox: list[tuple[float, str, Any]] = []
+        self.tcp = TcpPaths(self.rng, self.net.tcp) if self.net.model == "tcp" else None
 
     # -------------------------------------------------------------- scheduling
     def _push(self, t: float, kind: int, name: str, data: Any) -> None:
@@ -92,12 +108,22 @@ class Cluster:
             sn.wake = t
             self._push(max(t, self.now), 0, sn.name, t)
 
-    def drain(self, sn: SimNode) -> None:
-        """Run the loop's output half for one node: transmits, events, results, next wake."""
+    def drain(self, sn: SimNode, reply: tuple[str, float | None] | None = None) -> None:
+        """Run the loop's output half for one node: transmits, events, results, next wake.
+        ``reply``: (sender, arrival) of the response of the frame just handled; the first
+        transmit to that sender rides in it (lost if the arrival is None)."""
         node = sn.node
         assert node is not None
         while (tx := node.poll_transmit()) is not None:
             sn.bytes_out += len(tx.payload)
+            if reply is not None and tx.dest == reply[0]:
+                at = reply[1]
+                reply = None
+                if at is None:
+                    self.dropped += 1
+                else:
+                    self._deliver_at(at, tx.dest, tx.payload)
+                continue
             self._send(sn.name, tx.dest, tx.payload)
         while (ev := node.poll_event()) is not None:
             if self.keep_events:
@@ -109,32 +135,50 @@ class Cluster:
         self._arm(sn)
 
     def _send(self, src: str, dest: str, payload: bytes) -> None:
-        net = self.net
-        if ((self._blocked and (src, dest) in self._blocked)
-                or (self._clogged and (src in self._clogged or dest in self._clogged))):
+        net, rng = self.net, self.rng
+        blocked, clogged = self._blocked, self._clogged
+        lambd = 1.0 / max(1e-9, net.latency_mean - net.latency_min)
+
+        def latency() -> float:  # rng.expovariate(lambd), inlined (it runs for every packet)
+            return net.latency_min + -log(1.0 - rng.random()) / lambd
+
+        cut = bool(clogged) and (src in clogged or dest in clogged)
+        if self.tcp is not None:
+            sent = self.tcp.send(src, dest, self.now, net.loss,
+                                 cut or (bool(blocked) and (src, dest) in blocked),
+                                 cut or (bool(blocked) and (dest, src) in blocked), latency)
+            if sent.deliver_at is None:
+                self.dropped += 1
+            else:
+                self._deliver_at(sent.deliver_at, dest, (payload, src, sent.reply_at))
+            if sent.failed_at is not None:
+                self._push(sent.failed_at, 2, src, dest)
+            return
+        if cut or (blocked and (src, dest) in blocked):
             self.dropped += 1
             return
-        rng = self.rng
         copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
-        lambd = 1.0 / max(1e-9, net.latency_mean - net.latency_min)
         for _ in range(copies):
             if net.loss and rng.random() < net.loss:
                 self.dropped += 1
                 continue
-            # rng.expovariate(lambd), inlined (it runs for every packet)
-            delay = net.latency_min + -log(1.0 - rng.random()) / lambd
-            if self.sharded and (to := self.nodes.get(dest)) is not None and to.remote:
-                self.outbox.append((self.now + delay, dest, payload))
-                continue
-            self._seq += 1
-            heapq.heappush(self._heap, (self.now + delay, self._seq, 1, dest, payload))
+            self._deliver_at(self.now + latency(), dest, payload)
 
-    def inject(self, packets: Iterable[tuple[float, str, bytes]]) -> None:
+    def _deliver_at(self, when: float, dest: str, data: Any) -> None:
+        """Queue a delivery. ``data``: a frame, or (frame, sender, reply arrival) for a request
+        whose response can carry a reply."""
+        if self.sharded and (to := self.nodes.get(dest)) is not None and to.remote:
+            self.outbox.append((when, dest, data))
+            return
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, 1, dest, data))
+
+    def inject(self, packets: Iterable[tuple[float, str, Any]]) -> None:
         """Packets from other shards (delivered no earlier than now)."""
-        for when, dest, payload in packets:
-            self._push(max(when, self.now), 1, dest, payload)
+        for when, dest, data in packets:
+            self._push(max(when, self.now), 1, dest, data)
 
-    def take_outbox(self) -> list[tuple[float, str, bytes]]:
+    def take_outbox(self) -> list[tuple[float, str, Any]]:
         out, self.outbox = self.outbox, []
         return out
 
@@ -152,13 +196,24 @@ class Cluster:
                     continue
                 sn.wake = None
                 node.handle_timeout(when)
+            elif kind == 2:  # the transport reports that a frame could not reach ``data``
+                if sn.state != "up":
+                    continue
+                node.handle_unreachable(data, when)
             else:
                 if sn.state != "up":
                     if sn.state == "paused":
                         sn.inbox.append(data)
                     continue
                 self.delivered += 1
-                node.handle_packet(data, when)
+                if type(data) is tuple:
+                    payload, src, reply_at = data
+                    node.handle_packet(payload, when)
+                    if node.last_src == src:
+                        self.drain(sn, (src, reply_at))
+                        continue
+                else:
+                    node.handle_packet(data, when)
             self.drain(sn)
         self.now = max(self.now, t)
 
@@ -231,8 +286,9 @@ class Cluster:
             return
         assert sn.node is not None
         held, sn.inbox = sn.inbox, []
-        for payload in held:
-            sn.node.handle_packet(payload, self.now)
+        for data in held:
+            # Answered late: what the node says back goes out as frames of its own.
+            sn.node.handle_packet(data[0] if type(data) is tuple else data, self.now)
         sn.node.handle_timeout(self.now)
         sn.wake = None
         self.drain(sn)

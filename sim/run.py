@@ -58,13 +58,14 @@ class Options:
     write_rate: float = 2.0
     progress: bool = False
     workers: int = 1
+    network: str = "tcp"  # what loss does: see sim.cluster (tcp | datagram)
 
     def command(self) -> str:
         idle = " --idle" if self.idle else ""
         return (f"python -m sim run --nodes {self.nodes} --agents-per-node "
                 f"{self.agents_per_node} --duration {self.duration:g} --loss {self.loss:g} "
                 f"--scenario {self.scenario} --seed {self.seed} --write-rate "
-                f"{self.write_rate:g} --workers {self.workers}{idle}")
+                f"{self.write_rate:g} --workers {self.workers} --network {self.network}{idle}")
 
 
 def _warm_start(c: Cluster, names: list[str]) -> None:
@@ -82,7 +83,7 @@ class _Runner:
         self.out = out
         self.link = link
         self.cfg = NodeConfig.lan(heartbeat_timeout=None, auto_deregister_timeout=3600.0)
-        net = NetOptions(loss=o.loss)
+        net = NetOptions(loss=o.loss, model=o.network)
         local = None if link is None else partial(in_shard, shard=link.index)
         self.c = Cluster(o.seed, self.cfg, net, keep_events=False, local=local)
         self.window = net.latency_min  # no packet crosses between workers faster

@@ -53,6 +53,29 @@ class MemberChange:
     restarted: bool = False
 
 
+class _Sampled:
+    """A set of ids kept as a list too (O(1) add and remove, O(k) random sampling)."""
+
+    __slots__ = ("_pos", "ids")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._pos: dict[str, int] = {}
+
+    def put(self, node_id: str, member: bool) -> None:
+        """Make ``node_id`` a member of the set, or not."""
+        pos = self._pos.get(node_id)
+        if member and pos is None:
+            self._pos[node_id] = len(self.ids)
+            self.ids.append(node_id)
+        elif not member and pos is not None:
+            last = self.ids.pop()
+            if last != node_id:
+                self.ids[pos] = last
+                self._pos[last] = pos
+            del self._pos[node_id]
+
+
 class MemberTable:
     """All members, including ourselves (always ALIVE while we run)."""
 
@@ -64,9 +87,10 @@ class MemberTable:
         self._hash: bytes | None = None
         self._counts = {s: 0 for s in MemberState}
         self._counts[MemberState.ALIVE] = 1
-        # Other members that are ALIVE or SUSPECT, kept as a list for O(k) random sampling.
-        self._live: list[str] = []
-        self._live_pos: dict[str, int] = {}
+        # Other members that are ALIVE or SUSPECT, and those ALIVE, for O(k) random sampling.
+        self._live = _Sampled()
+        self._alive = _Sampled()
+        self._by_addr: dict[str, str] = {addr: self_id}  # address -> the last member to claim it
 
     # ------------------------------------------------------------------- reads
     @property
@@ -75,6 +99,11 @@ class MemberTable:
 
     def get(self, node_id: str) -> Member | None:
         return self._m.get(node_id)
+
+    def by_addr(self, addr: str) -> Member | None:
+        """The member reached at ``addr`` (the latest to claim it), if any."""
+        m = self._m.get(self._by_addr.get(addr, ""))
+        return m if m is not None and m.addr == addr else None
 
     def __iter__(self) -> Iterator[Member]:
         return iter(self._m.values())
@@ -93,22 +122,17 @@ class MemberTable:
     def live_others(self) -> list[str]:
         """Ids of the other members that are ALIVE or SUSPECT (read-only; order is arbitrary
         but deterministic)."""
-        return self._live
+        return self._live.ids
+
+    @property
+    def alive_others(self) -> list[str]:
+        """Ids of the other members that are ALIVE (read-only, like :attr:`live_others`)."""
+        return self._alive.ids
 
     def _track(self, m: Member) -> None:
-        if m.node_id == self.self_id:
-            return
-        live = m.state is MemberState.ALIVE or m.state is MemberState.SUSPECT
-        pos = self._live_pos.get(m.node_id)
-        if live and pos is None:
-            self._live_pos[m.node_id] = len(self._live)
-            self._live.append(m.node_id)
-        elif not live and pos is not None:
-            last = self._live.pop()
-            if last != m.node_id:
-                self._live[pos] = last
-                self._live_pos[last] = pos
-            del self._live_pos[m.node_id]
+        if m.node_id != self.self_id:
+            self._live.put(m.node_id, m.state.running)
+            self._alive.put(m.node_id, m.state is MemberState.ALIVE)
 
     def digest_hash(self) -> bytes:
         """Hash of ``(id, generation, incarnation, state)`` of every member: equal tables give
@@ -134,6 +158,7 @@ class MemberTable:
              state: MemberState, now: float) -> Member:
         m = Member(node_id, addr, generation, incarnation, state, now)
         self._m[node_id] = m
+        self._by_addr[addr] = node_id
         self._counts[state] += 1
         self._hash = None
         self._track(m)
@@ -152,6 +177,7 @@ class MemberTable:
         restarted = generation > m.generation
         old = m.state
         m.generation, m.incarnation, m.addr = generation, incarnation, addr
+        self._by_addr[addr] = node_id
         self._hash = None
         if old is not MemberState.ALIVE or restarted:
             self._set(m, MemberState.ALIVE, now)
@@ -206,6 +232,8 @@ class MemberTable:
             m.state = MemberState.LEFT  # so that _track drops it from the live list
             self._track(m)
             del self._m[node_id]
+            if self._by_addr.get(m.addr) == node_id:
+                del self._by_addr[m.addr]
             self._hash = None
 
     def info(self) -> list[MemberInfo]:

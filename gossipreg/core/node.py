@@ -1,13 +1,13 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
 The contract (DESIGN §2). Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_timeout``, ``join``, ``register``, ``deregister``,
-``heartbeat``, ``set_status``, ``leave``. Outputs are drained by the caller:
-``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result`` (answers to
-requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
+the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
+``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
+by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result``
+(answers to requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
 ``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`).
-The node never reads a clock, opens a socket or starts a task. Wall time is
-``now + wall_offset`` (the caller keeps the offset current).
+The node never reads a clock, opens a socket or starts a task. Wall time is ``now +
+wall_offset`` (the caller keeps the offset current).
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -43,8 +43,6 @@ from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberStat
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
-_NEVER = float("inf")
-
 
 class Node:
     """A gossip node. See the module docstring for the contract."""
@@ -73,12 +71,10 @@ class Node:
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
-        # The one event queue: numbered events, for poll_event.
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
         replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones)
-        # Outgoing traffic: queues, ticks, beacons, packets (``delivery`` is asked lazily: the
-        # failure detector that measures it is built below, on top of this).
+        # Outgoing traffic (``delivery`` is asked lazily: the failure detector is built below).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
                                  self.metrics, self.members, replica,
                                  lambda: self.swim.delivery(), now)
@@ -87,7 +83,7 @@ class Node:
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
-        self._deadline = _NEVER
+        self._deadline = float("inf")
         self._deadline_stale = True
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
@@ -97,11 +93,8 @@ class Node:
                                self.dir, self.ae, self.out)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
-                           self._vitals)
-
-    def _vitals(self) -> Vitals:
-        return Vitals(self.left, self.swim.health, self.out.queue_depth(), self.events.dropped,
-                      self.ae.joined, self.ae.refused)
+                           lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
+                                          self.events.dropped, self.ae.joined, self.ae.refused))
 
     @property
     def joined(self) -> bool:
@@ -159,6 +152,8 @@ class Node:
         self.metrics.member_transitions += 1
         if change.new is MemberState.DEAD:
             self.out.member_dead(change.node_id)
+        elif change.old is MemberState.DEAD:
+            self.ae.revived(now)  # a path to a member held DEAD works again: a healed cut?
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
@@ -168,8 +163,7 @@ class Node:
         if self.inbound.receive(payload, now, src):
             self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
-        # else: nothing but known news (most gossip packets), so no timer moved and nothing is
-        # queued; poll_timeout's last answer stands.
+        # else: only known news (most gossip packets): no timer moved, nothing queued.
 
     @property
     def last_src(self) -> str | None:
@@ -181,6 +175,12 @@ class Node:
     def last_drop(self) -> str | None:
         """Why the codec dropped the last packet, if it did (a transport may tell the sender)."""
         return self.inbound.last_drop
+
+    def handle_unreachable(self, addr: str, now: float) -> None:
+        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
+        within its timeout): a hint on which the failure detector probes that member now."""
+        self.swim.on_unreachable(addr, now)
+        self._flush(now)
 
     def handle_timeout(self, now: float) -> None:
         """Run every timer that is due at ``now``."""
@@ -271,8 +271,7 @@ class Node:
             return
         msg = self.swim.start_leave()
         self.out.gossip_member(self.id, msg, now)
-        live = [m for m in self.members if m.node_id != self.id
-                and m.state in (MemberState.ALIVE, MemberState.SUSPECT)]
+        live = [m for m in self.members if m.node_id != self.id and m.state.running]
         for m in self.rng.sample(live, min(len(live), self.cfg.gossip_fanout + 1)):
             self.out.send(m.addr, msg)
         self.members.set_self_left(now)

@@ -89,6 +89,11 @@ class MemberState(IntEnum):
     DEAD = 2
     LEFT = 3
 
+    @property
+    def running(self) -> bool:
+        """ALIVE or SUSPECT: believed to be running."""
+        return self <= MemberState.SUSPECT
+
 
 class RegistryEvent(NamedTuple):
     """Something a node observed. ``timestamp`` is wall-clock seconds (Unix epoch).

@@ -48,9 +48,8 @@ log = logging.getLogger("gossipreg.io.runner")
 
 
 class NodeRunner:
-    """A running gossip node over ``transport``. Use it as ``async with NodeRunner(...) as
-    node:`` or call :meth:`start` and :meth:`shutdown`; a shut-down node does not start again.
-    """
+    """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
+    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again."""
 
     def __init__(
         self,
@@ -126,6 +125,7 @@ class NodeRunner:
             return self
         self._loop = asyncio.get_running_loop()
         addr = await self.transport.start(self._on_packet)
+        self.transport.on_unreachable = self._on_unreachable
         if is_unspecified(addr):  # bound to every interface: advertise a routable address
             addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
@@ -180,12 +180,11 @@ class NodeRunner:
                        interval: float = 0.02) -> bool:
         """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return True
+        while not predicate():
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(interval)
+        return True
 
     # ------------------------------------------------------------------ pump
     def _on_packet(self, payload: bytes, src: str | None = None) -> bytes | None:
@@ -199,6 +198,11 @@ class NodeRunner:
         if core.last_drop in TOLD_SENDER:
             raise PacketRefused(core.last_drop or "")
         return self._pump(reply_to=core.last_src)
+
+    def _on_unreachable(self, dest: str) -> None:  # a hint for the core's failure detector
+        if self._core is not None and not self._closed:
+            self._core.handle_unreachable(dest, self._now())
+            self._pump()
 
     def _on_timer(self) -> None:
         self._timer = None

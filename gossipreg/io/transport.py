@@ -42,6 +42,9 @@ GOSSIP_PATH = "/v1/gossip"
 Deliver = Callable[[bytes, "str | None"], "bytes | None"]
 # Told (destination, reason) when a send fails or the peer refuses the frame.
 SendError = Callable[[str, str], None]
+# Told the destination when a frame could not reach it (no connection, no answer in time); not
+# when the peer answered, even with a refusal. The failure detector takes it as a hint.
+Unreachable = Callable[[str], None]
 REFUSED_HEADER = "X-Gossipreg-Refused"
 
 
@@ -62,6 +65,7 @@ class Transport(ABC):
     address: str = ""
     send_errors: int = 0
     on_send_error: SendError | None = None
+    on_unreachable: Unreachable | None = None
 
     @abstractmethod
     async def start(self, deliver: Deliver) -> str:
@@ -109,10 +113,13 @@ class MemoryTransport(Transport):
 
     def send(self, dest: str, payload: bytes) -> None:
         target = self.network.endpoints.get(dest)
-        if target is None:
+        loop = asyncio.get_running_loop()
+        if target is None:  # as a refused connection
             self.send_errors += 1
+            if self.on_unreachable is not None:
+                loop.call_soon(self.on_unreachable, dest)
             return
-        asyncio.get_running_loop().call_soon(self._hand_over, target, payload)
+        loop.call_soon(self._hand_over, target, payload)
 
     def _hand_over(self, target: Deliver, payload: bytes) -> None:
         try:
@@ -227,6 +234,8 @@ class HttpTransport(Transport):
             log.debug("send to %s failed: %s", dest, e)
             if self.on_send_error is not None:
                 self.on_send_error(dest, str(e) or type(e).__name__)
+            if self.on_unreachable is not None and not isinstance(e, ValueError):
+                self.on_unreachable(dest)
 
     async def close(self) -> None:
         for t in list(self._tasks):

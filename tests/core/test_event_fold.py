@@ -76,10 +76,10 @@ class Fold:
 class World:
     """A 4-node simulated mesh playing a workload, folding every stream as it goes."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, model: str) -> None:
         cfg = NodeConfig.lan(heartbeat_timeout=3.0, auto_deregister_timeout=10.0,
                              dead_retention=30.0)
-        self.c = Cluster(seed=seed, config=cfg, net=NetOptions(), keep_events=False)
+        self.c = Cluster(seed=seed, config=cfg, net=NetOptions(model=model), keep_events=False)
         self.folds: dict[str, Fold] = {}
         self.c.on_event = lambda name, ev, now: self.folds[name].feed(ev)
         self.beating: set[str] = set()
@@ -206,8 +206,8 @@ def random_ops(rng: random.Random, n: int) -> list[Op]:
     return ops
 
 
-def run_fold(ops: list[Op], seed: int) -> None:
-    w = World(seed)
+def run_fold(ops: list[Op], seed: int, model: str) -> None:
+    w = World(seed, model)
     try:
         for i, op in enumerate(ops):
             w.play(op)
@@ -219,19 +219,23 @@ def run_fold(ops: list[Op], seed: int) -> None:
         w.advance(40.0)
         w.check("after healing")
     except AssertionError as e:
-        raise AssertionError(f"fold property failed (seed={seed}, {len(ops)} ops): {e}") from e
+        raise AssertionError(
+            f"fold property failed (seed={seed}, {model}, {len(ops)} ops): {e}") from e
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
-def test_fold_pinned_seed(seed: int) -> None:
-    run_fold(random_ops(random.Random(seed), 30), seed)
+# Both network models: over TCP a loss is a delay, over datagrams a lost message.
+@pytest.mark.parametrize(("seed", "model"), [(1, "tcp"), (2, "tcp"), (3, "tcp"),
+                                             (4, "datagram"), (5, "datagram"), (6, "datagram")])
+def test_fold_pinned_seed(seed: int, model: str) -> None:
+    run_fold(random_ops(random.Random(seed), 30), seed, model)
 
 
 @settings(max_examples=25, deadline=None)
-@given(ops=st.lists(op_st, min_size=1, max_size=25), seed=st.integers(0, 2**32))
-def test_fold_property(ops: list[Op], seed: int) -> None:
-    note(f"seed={seed}")
-    run_fold(ops, seed)
+@given(ops=st.lists(op_st, min_size=1, max_size=25), seed=st.integers(0, 2**32),
+       model=st.sampled_from(["tcp", "datagram"]))
+def test_fold_property(ops: list[Op], seed: int, model: str) -> None:
+    note(f"seed={seed} model={model}")
+    run_fold(ops, seed, model)
 
 
 def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration() -> None:

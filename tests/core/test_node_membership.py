@@ -3,10 +3,14 @@ partitions. Explicit virtual time only."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.messages import Suspect
+from gossipreg.core.message_parse import parse
+from gossipreg.core.messages import Ping, Suspect
+from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
 from sim.cluster import Cluster
 
@@ -209,3 +213,47 @@ def test_a_lost_ping_is_sent_again_before_the_target_is_suspected() -> None:
     c.repair()  # the new probe's first ping is already lost
     c.run_for(5.0)
     assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n1")
+
+
+def _pings_to(node: Node, addr: str) -> int:
+    """Ping messages in ``node``'s pending transmits to ``addr`` (drained)."""
+    n = 0
+    while (tx := node.poll_transmit()) is not None:
+        if tx.dest == addr:
+            msgs = [parse(m) for m in node.codec.decode(tx.payload).messages]
+            n += sum(isinstance(m, Ping) for m in msgs)
+    return n
+
+
+def test_a_frame_the_transport_could_not_deliver_makes_its_member_probed_at_once() -> None:
+    """The hint probes out of turn, once at a time, only a member believed ALIVE; the probe
+    decides (a verdict needs it to fail)."""
+    node = Node("n0", "a0", NodeConfig.lan(), rng=random.Random(1), now=0.0)
+    for i in (1, 2, 3):
+        node.assume_member(f"n{i}", f"a{i}", 1, 0.0)
+    _pings_to(node, "")
+    node.handle_unreachable("a2", 0.0)
+    assert _pings_to(node, "a2") == 1  # now, though no probe was due
+    node.handle_unreachable("a2", 0.1)
+    node.handle_unreachable("a9", 0.1)  # no such member
+    assert _pings_to(node, "a2") == 0  # already being probed
+    t = 0.0
+    while t < 1.2:  # no ack comes: suspected when the probe ends
+        t += 0.05
+        node.handle_timeout(t)
+        _pings_to(node, "")
+    states = {m.node_id: m.state for m in node.read.members()}
+    assert states["n2"] is MemberState.SUSPECT
+    node.handle_unreachable("a2", t)
+    assert _pings_to(node, "a2") == 0  # a suspect is not probed again on a hint
+
+
+def test_an_unreachable_hint_for_a_live_member_leaves_it_alive() -> None:
+    c = make(4)
+    assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
+    for _ in range(5):
+        c.node("n0").handle_unreachable("n2", c.now)
+        c.drain(c.nodes["n0"])
+        c.run_for(2.0)
+    assert c.all_alive_everywhere()
+    assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n2")

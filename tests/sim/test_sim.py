@@ -143,11 +143,11 @@ fault = st.one_of(
 
 @settings(max_examples=12, deadline=None)
 @given(n=st.integers(3, 30), faults=st.lists(fault, min_size=1, max_size=4),
-       seed=st.integers(0, 2**31))
+       seed=st.integers(0, 2**31), model=st.sampled_from(["tcp", "datagram"]))
 def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, float, float]],
-                                            seed: int) -> None:
+                                            seed: int, model: str) -> None:
     cfg = NodeConfig.lan(heartbeat_timeout=None, auto_deregister_timeout=3600.0)
-    c = Cluster(seed, cfg, NetOptions(), keep_events=False)
+    c = Cluster(seed, cfg, NetOptions(model=model), keep_events=False)
     rng = random.Random(seed)
     names = [f"n{i}" for i in range(n)]
     c.add_node("n0")
