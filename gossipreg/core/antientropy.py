@@ -36,8 +36,8 @@ Rules:
   healed partition merges in a few round trips (an epidemic across the old cut) instead of one
   pairwise exchange per reconnect interval.
 - Such a SYNC, or a member we held DEAD coming back ALIVE, opens a healing window of
-  ``HEALING`` probe intervals: in it, every probe interval, a SYNC goes to one member still held
-  DEAD, whatever the odds above. Gossip spreads each refutation only a few times, and after a
+  ``HEALING`` probe intervals: in it, at once and then every probe interval, a SYNC goes to one
+  member still held DEAD, whatever the odds above. Gossip spreads each refutation only a few times, and after a
   heal some member may miss one: it then held a live member DEAD until a reconnect attempt came
   its way (9 s on one 12-node seed, with probability 1/12 per second).
 """
@@ -166,7 +166,7 @@ class AntiEntropy:
     def revived(self, now: float) -> None:
         """A member we held DEAD is ALIVE again: open the healing window (module rules)."""
         self._healing_until = now + HEALING * self.cfg.probe_interval
-        self.next_fresh = min(self.next_fresh, now + self.cfg.probe_interval)
+        self.next_fresh = now  # the first attempt at once
 
     def _heard_from(self, src_id: str, now: float) -> None:
         """A slow-path packet came from ``src_id``: if we hold it DEAD, the path works again,

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import random
 
+from gossipreg.core.antientropy import HEALING
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.messages import MemberRow, PingReq
+from gossipreg.core.message_parse import parse
+from gossipreg.core.messages import Alive, Dead, MemberRow, PingReq, Sync, encode
+from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState
 from sim.cluster import Cluster
 
@@ -88,3 +91,39 @@ def test_a_table_that_holds_us_dead_gets_our_alive_straight_back() -> None:
     n1.swim.merge_rows((row,), "n0", c.now, "n0-address")
     assert n1.members.me.incarnation == row.incarnation + 1  # refuted
     assert [a for a, m in sent if type(m).__name__ == "Alive"] == ["n0-address"]
+
+
+def _syncs_to(node: Node, addr: str) -> int:
+    n = 0
+    while (tx := node.poll_transmit()) is not None:
+        if tx.dest == addr:
+            n += sum(isinstance(parse(m), Sync) for m in node.codec.decode(tx.payload).messages)
+    return n
+
+
+def test_a_member_back_from_dead_opens_a_healing_window_toward_those_still_dead() -> None:
+    """20 members; n1 and n2 DEAD. When n1's refutation arrives, n2 (perhaps behind the same
+    healed cut, its own refutation missed) gets a SYNC every probe interval for HEALING
+    intervals: without the window, a recently dead member is tried with chance 1/20 each."""
+    node = Node("n0", "a0", NodeConfig.lan(), rng=random.Random(5), now=0.0)
+    for i in range(1, 21):
+        node.assume_member(f"n{i}", f"a{i}", 1, 0.0)
+
+    def hear(msg: object, t: float) -> None:
+        node.handle_packet(node.codec.encode("n9", "a9", [encode(msg)]), t)
+
+    hear(Dead("n1", 1, 0, "n9"), 0.0)
+    hear(Dead("n2", 1, 0, "n9"), 0.0)
+    t, before = 0.0, 0
+    while t < 3.0:  # no window yet: the usual odds
+        t += 0.05
+        node.handle_timeout(t)
+        before += _syncs_to(node, "a2")
+    hear(Alive("n1", "a1", 1, 1), t)
+    after, end = 0, t + HEALING * node.cfg.probe_interval
+    while t < end:
+        t += 0.05
+        node.handle_timeout(t)
+        after += _syncs_to(node, "a2")
+    assert {m.node_id: m.state for m in node.read.members()}["n1"] is MemberState.ALIVE
+    assert after == HEALING and before <= 1, (before, after)
