@@ -134,14 +134,17 @@ class Cluster:
             pass
         self._arm(sn)
 
+    def _latency(self) -> float:
+        """One one-way delay: ``latency_min`` + an exponential draw (expovariate, inlined: it
+        runs for every packet)."""
+        net = self.net
+        return net.latency_min + -log(1.0 - self.rng.random()) * max(
+            1e-9, net.latency_mean - net.latency_min)
+
     def _send(self, src: str, dest: str, payload: bytes) -> None:
         net, rng = self.net, self.rng
         blocked, clogged = self._blocked, self._clogged
-        lambd = 1.0 / max(1e-9, net.latency_mean - net.latency_min)
-
-        def latency() -> float:  # rng.expovariate(lambd), inlined (it runs for every packet)
-            return net.latency_min + -log(1.0 - rng.random()) / lambd
-
+        latency = self._latency
         cut = bool(clogged) and (src in clogged or dest in clogged)
         if self.tcp is not None:
             sent = self.tcp.send(src, dest, self.now, net.loss,

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from math import inf, log
 from random import Random
+from typing import NamedTuple
 
 __all__ = ["Sent", "TcpOptions", "TcpPaths"]
 
@@ -50,10 +51,9 @@ class TcpOptions:
     max_in_flight: int = 256  # HttpTransport's max_in_flight
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
+class Sent(NamedTuple):
     """The fate of one frame: when it is delivered and when a reply riding its response would
-    arrive back at the sender (None: lost)."""
+    arrive back at the sender (None: lost). (A named tuple: one is made per frame.)"""
 
     deliver_at: float | None
     reply_at: float | None
@@ -87,18 +87,22 @@ class TcpPaths:
         self.timed_out = 0  # requests not delivered within the timeout
         self.replies_lost = 0  # responses not back within the timeout
 
-    def _backoffs(self, loss: float) -> int:
-        """How many times in a row one segment is lost (geometric: P(k or more) = loss^k)."""
+    def _retries(self, loss: float, rto: float) -> float:
+        """What retransmitting one segment costs: ``rto`` x (1 + 2 + 4 + ...), one term for
+        each time in a row it is lost (lost k times or more with chance loss^k)."""
         if loss <= 0.0:
-            return 0
-        k = int(log(1.0 - self.rng.random()) / log(loss))
-        return min(k, _MAX_BACKOFFS)
+            return 0.0
+        u = self.rng.random()
+        if u >= loss:  # the usual case: it arrives the first time
+            return 0.0
+        k = min(int(log(max(u, 1e-300)) / log(loss)), _MAX_BACKOFFS)
+        return rto * ((1 << k) - 1)
 
     def send(self, src: str, dest: str, now: float, loss: float, cut_fwd: bool, cut_back: bool,
              latency: Callable[[], float]) -> Sent:
         """A frame from ``src`` to ``dest`` at ``now``: ``loss`` is each segment's chance of
         being lost (each way), ``cut_fwd``/``cut_back`` whether the link delivers nothing that
-        way, ``latency`` draws one one-way delay."""
+        way, ``latency`` draws the one-way delay of its path (the same both ways)."""
         o = self.o
         if now >= self._sweep_at:
             self._sweep(now)
@@ -117,18 +121,19 @@ class TcpPaths:
             self.timed_out += 1
             return Sent(None, None, deadline)
         t = start
+        d = latency()  # one way; the path is the same length both ways
         if conn.open_until <= start:  # no usable connection: handshake first
             if cut_fwd or cut_back:
                 t = inf
             else:
                 both_ways = 1.0 - (1.0 - loss) ** 2  # a SYN or its SYN-ACK lost
-                t += o.syn_rto * ((1 << self._backoffs(both_ways)) - 1) + latency() + latency()
-        t = inf if cut_fwd else t + o.rto * ((1 << self._backoffs(loss)) - 1) + latency()
+                t += self._retries(both_ways, o.syn_rto) + 2 * d
+        t = inf if cut_fwd else t + self._retries(loss, o.rto) + d
         if t > deadline:
             self._close(conn, flights, deadline)
             self.timed_out += 1
             return Sent(None, None, deadline)
-        back = inf if cut_back else t + o.rto * ((1 << self._backoffs(loss)) - 1) + latency()
+        back = inf if cut_back else t + self._retries(loss, o.rto) + d
         if back > deadline:  # delivered, but the response never makes it: closed at the timeout
             self._close(conn, flights, deadline)
             self.replies_lost += 1

@@ -37,9 +37,9 @@ Rules:
   pairwise exchange per reconnect interval.
 - Such a SYNC, or a member we held DEAD coming back ALIVE, opens a healing window of
   ``HEALING`` probe intervals: in it, at once and then every probe interval, a SYNC goes to one
-  member still held DEAD, whatever the odds above. Gossip spreads each refutation only a few times, and after a
-  heal some member may miss one: it then held a live member DEAD until a reconnect attempt came
-  its way (9 s on one 12-node seed, with probability 1/12 per second).
+  member still held DEAD, whatever the odds above. Gossip spreads each refutation only a few
+  times, and after a heal some member may miss one: it then held a live member DEAD until a
+  reconnect attempt came its way (9 s on one 12-node seed, with probability 1/12 per second).
 """
 
 from __future__ import annotations
