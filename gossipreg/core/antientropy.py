@@ -20,8 +20,10 @@ Rules:
 - A join answer counts when it answers one of our join SYNCs (by exchange id), whatever address
   the seed advertises (a DNS name, NAT). One that lists our own name at another live address
   is a refusal (``nameguard``): ``refused`` says why, and joining stops.
-- A packet from a sender we do not know opens an exchange with it (at most once per
-  ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact.
+- A packet from a sender we do not know, or hold DEAD, opens an exchange with it (at most once
+  per ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact,
+  and a member cut off alone (which holds the rest SUSPECT, so tries no reconnect itself) learns
+  that it is held DEAD, and refutes, from the first packet it gets through.
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
   and table hash): if it is alive (a healed partition), the hashes differ, the tables are
   exchanged, both sides see themselves reported DEAD, refute (each answering its Alive straight
@@ -253,7 +255,7 @@ class AntiEntropy:
             msg.members is None and hashes_differ))
 
     def unknown_sender(self, src_id: str, src_addr: str, now: float) -> None:
-        """A packet came from a node missing from our table: exchange tables with it."""
+        """A packet came from a node missing from our table or held DEAD: exchange tables."""
         last = self._contacted.get(src_id)
         if last is not None and now - last < self.cfg.reconnect_interval:
             return

@@ -39,6 +39,7 @@ from gossipreg.core.messages import (
 )
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.swim import Swim
+from gossipreg.core.types import MemberState
 
 __all__ = ["Inbound"]
 
@@ -86,7 +87,8 @@ class Inbound:
             return False
         self.last_src = src_addr
         acted = False
-        if self.members.get(src_id) is None:
+        known = self.members.get(src_id)
+        if known is None or known.state is MemberState.DEAD:
             self.ae.unknown_sender(src_id, src_addr, now)
             acted = True
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen

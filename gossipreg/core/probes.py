@@ -15,7 +15,6 @@ import random
 from dataclasses import dataclass
 
 from gossipreg.core.membership import Member, MemberTable
-from gossipreg.core.types import MemberState
 
 __all__ = ["GOOD_FOR", "Probe", "Relay", "Rotation", "choose_relays"]
 
@@ -70,7 +69,7 @@ class Rotation:
                 node_id = self._order[self._pos]
                 self._pos += 1
                 m = self.members.get(node_id)
-                if m is not None and m.state in (MemberState.ALIVE, MemberState.SUSPECT):
+                if m is not None and m.state.running:
                     return node_id
             self._order = [m.node_id for m in self.members if m.node_id != self.members.self_id]
             self.rng.shuffle(self._order)
@@ -78,4 +77,5 @@ class Rotation:
         return None
 
     def add(self, node_id: str) -> None:
+        """A new member joins the current pass at a random place ahead."""
         self._order.insert(self.rng.randint(self._pos, len(self._order)), node_id)

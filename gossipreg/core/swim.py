@@ -144,6 +144,7 @@ class Swim:
 
     # ---------------------------------------------------------------- probing
     def add_to_rotation(self, node_id: str) -> None:
+        """Probe ``node_id`` in the current round-robin pass (a member joined)."""
         self._rotation.add(node_id)
 
     def new_seq(self) -> int:

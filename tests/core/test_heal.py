@@ -8,7 +8,7 @@ import random
 from gossipreg.core.antientropy import HEALING
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.message_parse import parse
-from gossipreg.core.messages import Alive, Dead, MemberRow, PingReq, Sync, encode
+from gossipreg.core.messages import Alive, Dead, MemberRow, Ping, PingReq, Sync, encode
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState
 from sim.cluster import Cluster
@@ -127,3 +127,17 @@ def test_a_member_back_from_dead_opens_a_healing_window_toward_those_still_dead(
         after += _syncs_to(node, "a2")
     assert {m.node_id: m.state for m in node.read.members()}["n1"] is MemberState.ALIVE
     assert after == HEALING and before <= 1, (before, after)
+
+
+def test_a_packet_from_a_member_held_dead_opens_an_exchange_with_it() -> None:
+    """A member cut off alone holds the others SUSPECT, so it tries no reconnect; the first
+    packet it gets through (here a ping) brings it our table, where it finds itself DEAD."""
+    node = Node("n0", "a0", NodeConfig.lan(), rng=random.Random(2), now=0.0)
+    for i in (1, 2):
+        node.assume_member(f"n{i}", f"a{i}", 1, 0.0)
+    node.handle_packet(node.codec.encode("n2", "a2", [encode(Dead("n1", 1, 0, "n2"))]), 0.0)
+    _syncs_to(node, "")
+    node.handle_packet(node.codec.encode("n2", "a2", [encode(Ping(7, "n0"))]), 0.5)
+    assert _syncs_to(node, "a2") == 0  # a live sender: nothing to exchange
+    node.handle_packet(node.codec.encode("n1", "a1", [encode(Ping(8, "n0"))]), 0.5)
+    assert _syncs_to(node, "a1") == 1
