@@ -34,11 +34,15 @@ class Watch:
         self.rounds = 0
         self._tick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Set by stop: a poll whose cancellation a driver's call swallowed still ends (a
+        # harness once hung here after its last step, cancelling forever).
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -46,7 +50,7 @@ class Watch:
 
     async def _poll(self, i: int) -> None:
         """Host ``i``'s own loop: a node that hangs (SIGSTOP) delays nobody else's views."""
-        while i in self.running:
+        while i in self.running and not self._stopping:
             t0 = time.monotonic()
             with contextlib.suppress(Exception):
                 st = await self.d.states(i)
