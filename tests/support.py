@@ -7,6 +7,7 @@ predicate's last answer; the tests assert on that answer, never on how long the 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import time
@@ -65,3 +66,10 @@ def require_netns(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} need root, iproute2 and nftables under CI: {why}", pytrace=False)
     pytest.skip(f"{what} skipped: {why}", allow_module_level=True)
+
+
+def need_a2a_module(module: str) -> Any:
+    """A module of the a2a-sdk test extra: missing under CI is a failure, elsewhere a skip."""
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason="a2a-sdk missing: pip install -e '.[test]'")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -16,17 +14,10 @@ from gossipreg.core.cards import CARD_MAX_BYTES, CardTooLargeError, card_to_dict
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.records import make_record, record_from_value, record_to_value
 from gossipreg.registry import AgentRegistry
+from tests.support import need_a2a_module
 
-
-def _need(module: str) -> Any:
-    """The SDK is in the test extra: missing under CI is a failure, elsewhere a skip."""
-    if os.environ.get("CI") == "true":
-        return importlib.import_module(module)
-    return pytest.importorskip(module, reason="a2a-sdk missing: pip install -e '.[test]'")
-
-
-a2a_types = _need("a2a.types")
-json_format = _need("google.protobuf.json_format")
+a2a_types = need_a2a_module("a2a.types")
+json_format = need_a2a_module("google.protobuf.json_format")
 
 
 def sdk_card(name: str = "FX desk") -> Any:

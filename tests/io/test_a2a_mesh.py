@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import importlib
-import os
 import re
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -22,21 +20,14 @@ from gossipreg.core.cards import CARD_MAX_BYTES
 from gossipreg.core.codec import Codec
 from gossipreg.core.records import make_record, record_to_value
 from gossipreg.core.types import MemberState
-from tests.support import until
+from tests.support import need_a2a_module, until
 
 pytestmark = pytest.mark.network
-def _need(module: str) -> Any:
-    """The SDK is in the test extra: missing under CI is a failure, elsewhere a skip."""
-    if os.environ.get("CI") == "true":
-        return importlib.import_module(module)
-    return pytest.importorskip(module, reason="a2a-sdk missing: pip install -e '.[test]'")
-
-
-httpx = _need("httpx")
-a2a_client = _need("a2a.client")
-card_resolver = _need("a2a.client.card_resolver")
-json_format = _need("google.protobuf.json_format")
-response_helpers = _need("a2a.server.request_handlers.response_helpers")
+httpx = need_a2a_module("httpx")
+a2a_client = need_a2a_module("a2a.client")
+card_resolver = need_a2a_module("a2a.client.card_resolver")
+json_format = need_a2a_module("google.protobuf.json_format")
+response_helpers = need_a2a_module("a2a.server.request_handlers.response_helpers")
 agent_card_to_dict = response_helpers.agent_card_to_dict
 
 from tests.core.test_cards import CARD_03, sdk_card  # noqa: E402
