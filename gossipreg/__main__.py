@@ -1,5 +1,5 @@
 """``python -m gossipreg`` is the ``gossipreg`` command."""
 
-from gossipreg.cli import main
+from gossipreg.cli.app import main
 
 raise SystemExit(main())

@@ -20,14 +20,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from gossipreg.core.cards import agent_capabilities, agent_card
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory.cards import agent_capabilities, agent_card
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, JoinError
-from gossipreg.core.keyring import Keyring
-from gossipreg.core.query import Query
-from gossipreg.core.records import make_record
+from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
+from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.runner import EventStream, NodeRunner
 from gossipreg.io.transport import MemoryNetwork

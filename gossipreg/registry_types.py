@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from gossipreg.core.cards import agent_capabilities, agent_card
+from gossipreg.core.directory.cards import agent_capabilities, agent_card
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent

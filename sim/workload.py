@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gossipreg.core.records import make_record
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
 from sim.cluster import Cluster
 

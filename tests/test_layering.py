@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN §2, checked by reading the imports."""
+"""The layering rules (README "Architecture"), checked by reading the imports of every module."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def imports(path: Path) -> list[tuple[str, int]]:
 
 def test_core_is_sans_io() -> None:
     bad = []
-    for path in sorted((ROOT / "gossipreg" / "core").glob("*.py")):
+    for path in sorted((ROOT / "gossipreg" / "core").rglob("*.py")):
         for name, line in imports(path):
             if name.split(".")[0] in FORBIDDEN_IN_CORE:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
@@ -49,7 +49,7 @@ def test_simulator_uses_only_the_core() -> None:
         if "mesh" in p.relative_to(ROOT).parts:
             continue  # the harness drives real nodes (processes, HTTP) and benchmarks them
         for name, line in imports(p):
-            if name.startswith(("gossipreg.io", "gossipreg.registry", "gossipreg.cli")):
+            if name.startswith(("gossipreg.io", "gossipreg.registry", "gossipreg.cli.app")):
                 bad.append(f"{p.relative_to(ROOT)}:{line} imports {name}")
     assert not bad, "\n".join(bad)
 
@@ -62,8 +62,8 @@ STDLIB_UNDERSCORED = {("os", "_exit"), ("sys", "_getframe")}
 
 def _outside_the_core() -> list[Path]:
     g = ROOT / "gossipreg"
-    return sorted([*(g / "io").rglob("*.py"), g / "registry.py", g / "cli.py",
-                   *(ROOT / "sim").rglob("*.py")])
+    return sorted([*(g / "io").rglob("*.py"), g / "registry.py", g / "registry_types.py",
+                   *(g / "cli").rglob("*.py"), *(ROOT / "sim").rglob("*.py")])
 
 
 def test_nothing_outside_the_core_reaches_into_its_parts_or_privates() -> None:
@@ -148,3 +148,66 @@ def test_modules_stay_small_and_core_modules_open_with_their_rules() -> None:
     silent = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "gossipreg" / "core").glob("*.py"))
               if "Rules" not in (ast.get_docstring(ast.parse(p.read_text())) or "")]
     assert not silent, "core modules whose docstring states no rules:\n" + "\n".join(silent)
+
+
+# What each core sub-package may import of the core (besides itself). The shared vocabulary
+# (errors, types, config, formulas) imports no sub-package; metrics counts wire message kinds.
+_SHARED = {"errors", "types", "config", "formulas"}
+CORE_MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(), "types": {"errors"}, "config": {"errors"}, "formulas": set(),
+    "metrics": {"errors", "types", "wire"},
+    "wire": {"errors", "types"},
+    "membership": _SHARED | {"metrics", "wire"},
+    "replica": _SHARED | {"wire"},
+    "search": _SHARED,
+    "gossip": _SHARED | {"metrics", "wire", "membership", "replica"},
+    "directory": _SHARED | {"wire", "membership", "replica", "search"},
+}
+
+
+def _core_unit(module: str) -> str | None:
+    """The sub-package (or top-level module) of the core a module belongs to."""
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["gossipreg", "core"] and len(parts) > 2 else None
+
+
+def test_core_sub_packages_import_only_downwards() -> None:
+    bad = []
+    for path in sorted((ROOT / "gossipreg" / "core").rglob("*.py")):
+        name = _module_name(path)
+        unit = _core_unit(name)
+        allowed = CORE_MAY_IMPORT.get(unit or "")
+        if allowed is None:  # node, inbound, reader and the package itself route everything
+            continue
+        for dep in _package_imports(path, name):
+            target = _core_unit(dep)
+            if dep.startswith("gossipreg.") and not dep.startswith("gossipreg.core"):
+                bad.append(f"{name} imports {dep} (outside the core)")
+            elif target and target != unit and target not in allowed:
+                bad.append(f"{name} imports {dep} ({unit} may import {sorted(allowed)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_io_registry_and_cli_layers_point_down() -> None:
+    """io imports the core, never the registry or the CLI; the registry never the CLI."""
+    rules = {"gossipreg.io": ("gossipreg.registry", "gossipreg.cli"),
+             "gossipreg.registry": ("gossipreg.cli",)}
+    bad = []
+    for path in sorted((ROOT / "gossipreg").rglob("*.py")):
+        name = _module_name(path)
+        for layer, banned in rules.items():
+            if name == layer or name.startswith(layer + "."):
+                bad += [f"{name} imports {d}" for d in _package_imports(path, name)
+                        if d.startswith(banned)]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_tree_stays_shallow() -> None:
+    core = [p.name for p in (ROOT / "gossipreg" / "core").glob("*.py")]
+    top = [p.name for p in (ROOT / "gossipreg").glob("*.py")]
+    assert len(core) <= 12, f"gossipreg/core has {len(core)} modules directly inside: {core}"
+    assert len(top) <= 8, f"gossipreg/ has {len(top)} modules directly inside: {top}"
+    inits = sorted((ROOT / "gossipreg").rglob("__init__.py"))
+    undocumented = [str(p.relative_to(ROOT)) for p in inits
+                    if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert not undocumented, f"packages without a docstring: {undocumented}"

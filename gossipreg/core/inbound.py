@@ -10,15 +10,17 @@ acted on (only then can a timer have moved or a message be queued).
 
 from __future__ import annotations
 
-from gossipreg.core.addresses import is_unspecified
-from gossipreg.core.antientropy import AntiEntropy
-from gossipreg.core.codec import Codec
-from gossipreg.core.directory import Directory, Result
-from gossipreg.core.dissemination import Dissemination
+from gossipreg.core.directory.directory import Directory, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError
-from gossipreg.core.membership import MemberTable
-from gossipreg.core.message_parse import parse
-from gossipreg.core.messages import (
+from gossipreg.core.gossip.antientropy import AntiEntropy
+from gossipreg.core.gossip.dissemination import Dissemination
+from gossipreg.core.membership.swim import Swim
+from gossipreg.core.membership.table import MemberTable
+from gossipreg.core.metrics import Metrics
+from gossipreg.core.types import MemberState
+from gossipreg.core.wire.addresses import is_unspecified
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.messages import (
     Ack,
     Alive,
     Beacon,
@@ -35,11 +37,10 @@ from gossipreg.core.messages import (
     SyncAck,
     SyncAck2,
     Tag,
+    ValueCodec,
     WriteMsg,
+    parse,
 )
-from gossipreg.core.metrics import Metrics
-from gossipreg.core.swim import Swim
-from gossipreg.core.types import MemberState
 
 __all__ = ["Inbound"]
 
@@ -50,7 +51,8 @@ class Inbound:
     """The packet router of one node (see the module rules)."""
 
     def __init__(self, node_id: str, codec: Codec, metrics: Metrics, members: MemberTable,
-                 swim: Swim, directory: Directory, ae: AntiEntropy, out: Dissemination) -> None:
+                 swim: Swim, directory: Directory, ae: AntiEntropy, out: Dissemination,
+                 values: ValueCodec) -> None:
         self.id = node_id
         self.codec = codec
         self.metrics = metrics
@@ -59,6 +61,7 @@ class Inbound:
         self.dir = directory
         self.ae = ae
         self.out = out
+        self.values = values
         self.last_src: str | None = None  # the last valid packet's sender (its advertised address)
         self.last_drop: str | None = None  # why the codec dropped the last packet, if it did
 
@@ -96,14 +99,14 @@ class Inbound:
         for raw in messages:
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
-            if tag == _WRITE and len(raw) == 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+            if tag == _WRITE and len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
                 dups += 1
                 continue
-            if tag == _BEACON and len(raw) == 4 and beacon_seen(raw[1], raw[2], raw[3]):
+            if tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
                 dups += 1
                 continue
             try:
-                msg = parse(raw)
+                msg = parse(raw, self.values)
             except InvalidArgumentError:
                 m.drop("malformed_message", now, src)
                 continue

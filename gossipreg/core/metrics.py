@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from gossipreg.core.messages import Tag
+from gossipreg.core.wire.messages import Tag
 
 __all__ = ["CATEGORIES", "DROP_REASONS", "Metrics"]
 

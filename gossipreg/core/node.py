@@ -22,24 +22,24 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
-from gossipreg.core.addresses import is_unspecified
-from gossipreg.core.antientropy import AntiEntropy
-from gossipreg.core.causes import CHECK_CAUSES
-from gossipreg.core.codec import Codec
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory import Directory, Pending, Result
-from gossipreg.core.dissemination import Dissemination, Transmit
+from gossipreg.core.directory.causes import CHECK_CAUSES
+from gossipreg.core.directory.directory import Directory, Pending, Result
+from gossipreg.core.directory.events import EventQueue
+from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
-from gossipreg.core.events import EventQueue
+from gossipreg.core.gossip.antientropy import AntiEntropy
+from gossipreg.core.gossip.dissemination import Dissemination, Transmit
 from gossipreg.core.inbound import Inbound
-from gossipreg.core.keyring import Keyring
-from gossipreg.core.membership import MemberChange, MemberTable
+from gossipreg.core.membership.swim import Swim
+from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.reader import Reader, Vitals
-from gossipreg.core.records import check_id
-from gossipreg.core.replica import OwnerDelta, Replica
-from gossipreg.core.swim import Swim
+from gossipreg.core.replica.store import OwnerDelta, Replica
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.core.wire.addresses import is_unspecified
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["Node", "Pending", "Result", "Transmit"]
 
@@ -73,11 +73,12 @@ class Node:
         self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
-        replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones)
+        replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones,
+                          value_size=wire_size)
         # Outgoing traffic (``delivery`` is asked lazily: the failure detector is built below).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
                                  self.metrics, self.members, replica,
-                                 lambda: self.swim.delivery(), now)
+                                 lambda: self.swim.delivery(), now, RECORD_VALUES)
         self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
                              self.wall, now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
@@ -90,7 +91,7 @@ class Node:
                               self.metrics, self.out, self.swim, self.dir.replica,
                               self.dir.apply_delta, now)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
-                               self.dir, self.ae, self.out)
+                               self.dir, self.ae, self.out, RECORD_VALUES)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),

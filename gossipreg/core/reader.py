@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from gossipreg.core.ard import compile_filter
-from gossipreg.core.index import CapabilityIndex
-from gossipreg.core.membership import MemberTable
+from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
-from gossipreg.core.query import Query
-from gossipreg.core.rank import SearchHit
-from gossipreg.core.replica import Replica
+from gossipreg.core.replica.store import Replica
+from gossipreg.core.search.ard import compile_filter
+from gossipreg.core.search.index import CapabilityIndex
+from gossipreg.core.search.query import Query
+from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, MemberState
 
 __all__ = ["NodeStats", "Reader", "Vitals"]
@@ -94,7 +94,8 @@ class Reader:
     def search(self, text: str, filters: Mapping[str, Any] | None = None,
                limit: int | None = None, offset: int = 0) -> list[SearchHit]:
         """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
-        (:func:`gossipreg.core.ard.compile_filter`; ACTIVE only unless ``status`` is given)."""
+        (:func:`~gossipreg.core.search.ard.compile_filter`; ACTIVE only unless ``status`` is
+        given)."""
         vis, index = self._visible, self._index
         if not filters:  # the default filter (ACTIVE) is the index's own status check
             hits = index.search(text, limit=limit, offset=offset)

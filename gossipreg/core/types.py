@@ -10,18 +10,60 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
-from gossipreg.core.cards import Endpoint, Provider, Skill
+from gossipreg.core.errors import InvalidArgumentError
 
 __all__ = [
     "AgentRecord",
     "AgentStatus",
     "AgentView",
     "Cause",
+    "Endpoint",
     "MemberInfo",
     "MemberState",
+    "Provider",
     "RegistryEvent",
     "RegistryEventType",
+    "Skill",
+    "check_id",
 ]
+
+ID_MAX_LEN = 255
+
+
+def check_id(value: object, what: str = "agent_id") -> str:
+    """A non-empty identifier of at most 255 characters without control characters."""
+    if type(value) is str and 0 < len(value) <= ID_MAX_LEN and value.isprintable():
+        return value
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
+    if not 0 < len(value) <= ID_MAX_LEN:
+        raise InvalidArgumentError(f"{what} must have 1..{ID_MAX_LEN} characters")
+    raise InvalidArgumentError(f"{what} must not contain control or non-printable characters")
+
+
+
+class Skill(NamedTuple):
+    """One A2A skill: every text field of it is searchable; its tags are the agent's tags."""
+
+    id: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+class Endpoint(NamedTuple):
+    """Where and how to reach the agent: URL, protocol binding (JSONRPC, GRPC, HTTP+JSON) and
+    protocol version."""
+
+    url: str
+    binding: str
+    version: str
+
+
+class Provider(NamedTuple):
+    organization: str
+    url: str
 
 
 class AgentStatus(str, Enum):

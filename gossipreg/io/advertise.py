@@ -20,8 +20,8 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.errors import ConfigError
+from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.io.transport import Transport
 from gossipreg.io.validate import format_hostport, split_hostport
 

@@ -3,7 +3,7 @@
 A :class:`~gossipreg.io.runner.NodeRunner` over an HTTP transport bound to ``bind`` with the
 HTTP API mounted on the same server (or over an in-memory hub with ``network``, or over a
 ``transport`` the caller built, without the API: then the caller mounts what it wants with
-:func:`gossipreg.io.http_api.serve_http`). The registry uses it; the CLI composes the parts
+:func:`gossipreg.io.api.routes.serve_http`). The registry uses it; the CLI composes the parts
 itself (TLS and admin routes go on the same server).
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.keyring import Keyring
-from gossipreg.io.http_api import serve_http
+from gossipreg.core.wire.keyring import Keyring
+from gossipreg.io.api.routes import serve_http
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 

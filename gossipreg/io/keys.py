@@ -12,7 +12,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.keyring import KEY_SIZES, Keyring
+from gossipreg.core.wire.keyring import KEY_SIZES, Keyring
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner

@@ -2,7 +2,7 @@
 
 It knows no HTTP: ``gossipreg.io.gossip_node.GossipNode`` composes the default transport and
 the HTTP API around it, and a host with other needs composes its own (``transport=``, then
-``gossipreg.io.http_api.serve_http``). This is the only place that reads the clock. The loop
+``gossipreg.io.api.routes.serve_http``). This is the only place that reads the clock. The loop
 shape is the simulator's: after every input (a packet, a timer, a call) flush transmits to the
 transport, fan events out to subscribers, settle forwarded requests, and re-arm one timer at
 the core's next deadline.
@@ -18,16 +18,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gossipreg.core.addresses import is_unspecified
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory import Pending
+from gossipreg.core.directory.directory import Pending
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import NodeStateError
-from gossipreg.core.keyring import Keyring
 from gossipreg.core.node import Node
-from gossipreg.core.query import Query
-from gossipreg.core.rank import SearchHit
 from gossipreg.core.reader import Reader
-from gossipreg.core.records import make_record
+from gossipreg.core.search.query import Query
+from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -36,6 +34,8 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
+from gossipreg.core.wire.addresses import is_unspecified
+from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
@@ -352,7 +352,7 @@ class NodeRunner:
              tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
              offset: int = 0) -> list[AgentView]:
         """Agents whose capabilities contain every term (case-insensitive), ranked; pass a
-        :class:`~gossipreg.core.query.Query` or its fields (see there for the semantics)."""
+        :class:`~gossipreg.core.search.query.Query` or its fields (see there for the semantics)."""
         q = capability if isinstance(capability, Query) else Query.of(
             capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
             limit=limit, offset=offset)

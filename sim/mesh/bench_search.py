@@ -108,7 +108,7 @@ async def _http_times(node: Any, queries: list[str]) -> list[float]:
 
 async def bench_latency(n: int, reps: int) -> dict[str, float]:
     from gossipreg.core.config import NodeConfig
-    from gossipreg.core.records import make_record
+    from gossipreg.core.directory.records import make_record
     from gossipreg.io.gossip_node import GossipNode
 
     mix = Mix(n)
@@ -149,7 +149,7 @@ sys.path.insert(0, sys.argv[1])
 import gossipreg
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
-from gossipreg.core.records import make_record
+from gossipreg.core.directory.records import make_record
 with open(sys.argv[2]) as f:
     cards = json.load(f)
 n = len(cards)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.network
 
 async def cli(*args: str) -> list[str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gossipreg.cli", "events", *args,
+        sys.executable, "-m", "gossipreg.cli.app", "events", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 20.0)
     assert proc.returncode == 0, err.decode()

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from gossipreg import GossipNode, NodeConfig
-from gossipreg.cli import _parser, main
+from gossipreg.cli.app import _parser, main
 
 pytestmark = pytest.mark.network
 

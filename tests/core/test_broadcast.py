@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gossipreg.core.broadcast import BroadcastQueue
+from gossipreg.core.gossip.broadcast import BroadcastQueue
 
 ops = st.lists(st.one_of(
     st.tuples(st.just("put"), st.integers(0, 6), st.integers(1, 40)),

@@ -10,9 +10,14 @@ from unittest.mock import Mock
 
 import pytest
 
-from gossipreg.core.cards import CARD_MAX_BYTES, CardTooLargeError, card_to_dict, parse_card
+from gossipreg.core.directory.cards import (
+    CARD_MAX_BYTES,
+    CardTooLargeError,
+    card_to_dict,
+    parse_card,
+)
+from gossipreg.core.directory.records import make_record, record_from_value, record_to_value
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.records import make_record, record_from_value, record_to_value
 from gossipreg.registry import AgentRegistry
 from tests.support import need_a2a_module
 

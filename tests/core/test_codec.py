@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gossipreg.core.codec import Codec
 from gossipreg.core.errors import CodecError, InvalidArgumentError
-from gossipreg.core.keyring import Keyring
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.keyring import Keyring
 
 K1, K2, K3 = b"k" * 32, b"j" * 32, b"x" * 16
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),

@@ -16,8 +16,8 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, NodeStateError
-from gossipreg.core.records import make_record
 from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
 from sim.cluster import Cluster, NetOptions
 
@@ -262,9 +262,9 @@ def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration
 
 
 def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> None:
-    from gossipreg.core.hlc import Stamp
-    from gossipreg.core.records import StatusWrite
-    from gossipreg.core.replica import Write
+    from gossipreg.core.directory.records import StatusWrite
+    from gossipreg.core.replica.hlc import Stamp
+    from gossipreg.core.replica.store import Write
 
     c = Cluster(seed=4, config=NodeConfig.lan(heartbeat_timeout=None))
     for i, name in enumerate(["n0", "n1", "n2"]):

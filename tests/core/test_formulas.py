@@ -13,7 +13,7 @@ from gossipreg.core.formulas import (
     suspicion_timeout,
     suspicion_timeout_bounds,
 )
-from gossipreg.core.hlc import HybridClock, Stamp
+from gossipreg.core.replica.hlc import HybridClock, Stamp
 
 
 @pytest.mark.parametrize(("mult", "n", "want"), [

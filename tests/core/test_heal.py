@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 
-from gossipreg.core.antientropy import HEALING
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.message_parse import parse
-from gossipreg.core.messages import Alive, Dead, MemberRow, Ping, PingReq, Sync, encode
+from gossipreg.core.directory.records import RECORD_VALUES
+from gossipreg.core.gossip.antientropy import HEALING
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.messages import Alive, Dead, MemberRow, Ping, PingReq, Sync, encode, parse
 from sim.cluster import Cluster
 
 
@@ -97,7 +97,8 @@ def _syncs_to(node: Node, addr: str) -> int:
     n = 0
     while (tx := node.poll_transmit()) is not None:
         if tx.dest == addr:
-            n += sum(isinstance(parse(m), Sync) for m in node.codec.decode(tx.payload).messages)
+            msgs = node.codec.decode(tx.payload).messages
+            n += sum(isinstance(parse(m, RECORD_VALUES), Sync) for m in msgs)
     return n
 
 

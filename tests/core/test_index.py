@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.index import CapabilityIndex
-from gossipreg.core.query import Query
+from gossipreg.core.search.index import CapabilityIndex
+from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentStatus
 
 STATUSES = list(AgentStatus)

@@ -1,4 +1,4 @@
-"""The member table's precedence rules (core/membership.py), as one table.
+"""The member table's precedence rules (core/membership/table.py), as one table.
 
 Rows: the state a member is in at version (generation 1, incarnation 5). Columns: news about it
 at a lower version, the same version, a higher incarnation, a higher generation. Cells: the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gossipreg.core.membership import MemberTable
+from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.types import MemberState
 
 A, S, D, L = MemberState.ALIVE, MemberState.SUSPECT, MemberState.DEAD, MemberState.LEFT

@@ -4,12 +4,12 @@ status writes, heartbeats, owner failure, leave, restart, partitions. Virtual ti
 from __future__ import annotations
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory import Pending
+from gossipreg.core.directory.directory import Pending
+from gossipreg.core.directory.records import RECORD_VALUES, make_record
 from gossipreg.core.errors import AgentExistsError
-from gossipreg.core.messages import Tag, WriteMsg, encode
-from gossipreg.core.query import Query
-from gossipreg.core.records import make_record
+from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentStatus, RegistryEventType
+from gossipreg.core.wire.messages import Tag, WriteMsg, encode
 from sim.cluster import Cluster, NetOptions
 
 E = RegistryEventType
@@ -222,7 +222,8 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     c.run_for(3.0)  # every copy sent; n2 heard none
     c.unclog("n2")
     opened = c.now
-    n2.handle_packet(n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second))]), c.now)
+    frame = n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second), RECORD_VALUES)])
+    n2.handle_packet(frame, c.now)
     c.drain(c.nodes["n2"])
     assert n2.read.get("y") is not None and n2.read.get("x") is None
     assert n2.ae.next_deadline() == opened + 2.0

@@ -8,10 +8,10 @@ import random
 import pytest
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.message_parse import parse
-from gossipreg.core.messages import Ping, Suspect
+from gossipreg.core.directory.records import RECORD_VALUES
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
+from gossipreg.core.wire.messages import Ping, Suspect, parse
 from sim.cluster import Cluster
 
 E = RegistryEventType
@@ -220,7 +220,7 @@ def _pings_to(node: Node, addr: str) -> int:
     n = 0
     while (tx := node.poll_transmit()) is not None:
         if tx.dest == addr:
-            msgs = [parse(m) for m in node.codec.decode(tx.payload).messages]
+            msgs = [parse(m, RECORD_VALUES) for m in node.codec.decode(tx.payload).messages]
             n += sum(isinstance(m, Ping) for m in msgs)
     return n
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gossipreg.core.ard import (
+from gossipreg.core.directory.records import make_record
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.search.ard import (
     compile_filter,
     decode_page_token,
     encode_page_token,
@@ -18,10 +20,8 @@ from gossipreg.core.ard import (
     parse_urn,
     urn_of,
 )
-from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.index import CapabilityIndex
-from gossipreg.core.rank import LexicalRanker, terms
-from gossipreg.core.records import make_record
+from gossipreg.core.search.index import CapabilityIndex
+from gossipreg.core.search.rank import LexicalRanker, terms
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView
 
 WORDS = ["currency", "conversion", "summarize", "contract", "python", "code", "weather",

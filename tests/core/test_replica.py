@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from gossipreg.core.replica import OwnerDelta, Replica, Write
+from gossipreg.core.replica.store import OwnerDelta, Replica, Write
 
 KEYS = [f"{p}a{i}" for p in ("agent/", "hb/", "status/") for i in range(4)]
 OWNERS = ["o1", "o2", "o3"]

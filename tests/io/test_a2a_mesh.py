@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 
 from gossipreg import AgentRegistry, GossipNode, NodeConfig
-from gossipreg.core.cards import CARD_MAX_BYTES
-from gossipreg.core.codec import Codec
-from gossipreg.core.records import make_record, record_to_value
+from gossipreg.core.directory.cards import CARD_MAX_BYTES
+from gossipreg.core.directory.records import make_record, record_to_value
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.codec import Codec
 from tests.support import need_a2a_module, until
 
 pytestmark = pytest.mark.network
@@ -222,7 +222,7 @@ async def test_hostile_cards_from_the_network_are_dropped(pair: tuple[GossipNode
 
 async def test_search_from_python_and_cli(pair: tuple[GossipNode, GossipNode],
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from gossipreg.cli import main
+    from gossipreg.cli.app import main
     from gossipreg.core.errors import InvalidArgumentError
 
     a, b = pair

@@ -8,10 +8,10 @@ import random
 import pytest
 
 from gossipreg import ConfigError, GossipNode, InvalidArgumentError, NodeConfig
-from gossipreg.core.addresses import is_unspecified
-from gossipreg.core.codec import Codec
-from gossipreg.core.messages import Alive, encode
 from gossipreg.core.node import Node
+from gossipreg.core.wire.addresses import is_unspecified
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.messages import Alive, encode
 from gossipreg.io import advertise
 
 pytestmark = pytest.mark.network
@@ -76,7 +76,7 @@ async def test_bind_everywhere_with_nothing_routable_refuses_clearly(
 
 def test_cli_refuses_clearly(monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    from gossipreg.cli import main
+    from gossipreg.cli.app import main
 
     monkeypatch.setattr(advertise, "interface_addresses", lambda family=None: [])
     assert main(["node", "--name", "a", "--bind", "0.0.0.0:0"]) == 2

@@ -118,7 +118,7 @@ def test_bad_checks_are_refused(spec: object, message: str) -> None:
 
 def test_the_cli_refuses_a_bad_check_with_the_same_message(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from gossipreg.cli import main
+    from gossipreg.cli.app import main
 
     assert main(["register", "x", "--check-http", "ftp://x", "--node", "127.0.0.1:9"]) == 2
     assert "check http must be an http:// or https:// URL" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gossipreg import ConfigError, NodeConfig
-from gossipreg.cli import _parser, main
+from gossipreg.cli.app import _parser, main
 from gossipreg.io.settings import KNOBS, env_name, resolve_settings
 
 

@@ -18,7 +18,7 @@ from openapi_spec_validator import validate
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.metrics import DROP_REASONS
-from gossipreg.io.http_errors import API_BODY_LIMIT
+from gossipreg.io.api.errors import API_BODY_LIMIT
 
 pytestmark = pytest.mark.network
 TOKEN = "tok"

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from gossipreg import AgentRegistry, GossipNode, JoinError, NodeConfig
-from gossipreg.core.keyring import Keyring
+from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io import joining
 
 pytestmark = pytest.mark.network
@@ -177,7 +177,7 @@ async def test_registry_start_waits_for_the_join_or_says_why() -> None:
 
 
 def test_cli_join_timeout_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    from gossipreg.cli import main
+    from gossipreg.cli.app import main
 
     seed = f"127.0.0.1:{closed_port()}"
     code = main(["node", "--name", "a", "--bind", "127.0.0.1:0", "--profile", "local",

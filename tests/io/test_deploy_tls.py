@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from gossipreg import GossipNode, NodeConfig
-from gossipreg.cli import main
+from gossipreg.cli.app import main
 from gossipreg.io.tls import apply_tls
 from gossipreg.io.transport import HttpTransport
 from tests.tlsca import have_openssl, make_ca, make_cert

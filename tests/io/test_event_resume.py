@@ -224,7 +224,7 @@ async def test_python_subscribe_and_registry_events_resume() -> None:
 
 
 def test_tickets_are_single_use_and_expire() -> None:
-    from gossipreg.io.sse import Tickets
+    from gossipreg.io.api.sse import Tickets
 
     fresh = Tickets(ttl=60.0)
     t = fresh.issue()

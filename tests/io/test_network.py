@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 
 from gossipreg import AgentRegistry, AgentStatus, GossipNode, NodeConfig
-from gossipreg.core.codec import Codec
-from gossipreg.core.keyring import Keyring
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.keyring import Keyring
 from tests.support import until
 
 pytestmark = pytest.mark.network

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from gossipreg.cli import _parser
+from gossipreg.cli.app import _parser
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport

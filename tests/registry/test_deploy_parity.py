@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from gossipreg import AgentRegistry, GossipNode, InvalidArgumentError, NodeConfig
-from gossipreg.cli import main
+from gossipreg.cli.app import main
 
 pytestmark = pytest.mark.network
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from sim import bench_tls
+from sim.bench import tls as bench_tls
 
 
 @pytest.mark.slow

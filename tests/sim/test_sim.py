@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 import sim.run
 import sim.workload
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.formulas import (
     convergence_bound,
     push_pull_scale,
     suspicion_timeout_bounds,
 )
-from gossipreg.core.records import make_record
 from sim.checks import Checks, combine, summarise
 from sim.cluster import Cluster, NetOptions, SimNode
 from sim.run import Options, run

@@ -1,0 +1,89 @@
+"""``gossipreg node``: flags for every setting (see :mod:`gossipreg.io.settings`), then run a
+node until SIGINT/SIGTERM; SIGHUP reloads the keyring from the key file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resolve_settings
+
+__all__ = ["add_node_arguments", "run_node_command"]
+
+_METAVARS = {"join": "HOST:PORT", "bind": "HOST:PORT", "advertise": "HOST:PORT",
+             "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL"}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def add_node_arguments(p: argparse.ArgumentParser) -> None:
+    """Every node option and NodeConfig knob as a flag (text, validated with the other
+    sources); defaults are shown in the help, applied after file and environment."""
+    p.add_argument("--config", metavar="FILE",
+                   help=f"TOML file of settings (same names as the flags, with _); "
+                        f"precedence: file < environment ({env_name('…')}) < flags; "
+                        f"env {env_name('config')}")
+    for key, (default, help_) in NODE_OPTIONS.items():
+        shown = "" if default in (None, []) else f" (default: {default})"
+        p.add_argument(_flag(key), dest=key, metavar=_METAVARS.get(key, "VALUE" if key not in
+                       ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca") else "FILE"),
+                       action="append" if key == "join" else "store", default=None,
+                       help=f"{help_}{shown}; env {env_name(key)}".replace("%", "%%"))
+    lan = NodeConfig.lan()
+    g = p.add_argument_group("protocol knobs (NodeConfig; defaults of the lan profile)")
+    for key in KNOBS:
+        field = NodeConfig.model_fields[key]
+        g.add_argument(_flag(key), dest=key, metavar="VALUE", default=None,
+                       help=f"{field.description} (default: {getattr(lan, key)}); "
+                            f"env {env_name(key)}".replace("%", "%%"))
+
+
+async def _serve(s: Settings) -> int:
+    from gossipreg.io.api.admin import setup_admin
+    from gossipreg.io.api.routes import serve_http
+    from gossipreg.io.join_exit import wait_for_join
+    from gossipreg.io.keys import KeyFileReloader, load_key_file
+    from gossipreg.io.runner import NodeRunner
+    from gossipreg.io.tls import apply_tls
+    from gossipreg.io.transport import HttpTransport
+
+    keyring = load_key_file(s.key_file) if s.key_file else None
+    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
+    transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
+    apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
+    node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
+                      keyring=keyring)
+    serve_http(node, transport.app, token=s.token)
+    reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
+    setup_admin(transport.app, node, token=s.token, reloader=reloader)
+    await node.start()
+    print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if reloader is not None:
+        loop.add_signal_handler(signal.SIGHUP, reloader.reload_logged)
+    if not await wait_for_join(node, s.join_timeout, stop):
+        await node.shutdown()
+        return 1
+    await stop.wait()
+    await node.leave()
+    await node.shutdown()
+    print(f"gossipreg node {node.name} left the mesh", flush=True)
+    return 0
+
+
+def run_node_command(args: argparse.Namespace) -> int:
+    """Resolve the settings (raises ConfigError with the source of a bad value) and run."""
+    flags: dict[str, Any] = {k: getattr(args, k, None) for k in (*NODE_OPTIONS, *KNOBS)}
+    s = resolve_settings(flags, config_file=args.config)
+    logging.getLogger().setLevel(s.log_level.upper())
+    return asyncio.run(_serve(s))

@@ -1,0 +1,311 @@
+"""Agent cards in every form users have, reduced to one JSON object and the facts a record keeps.
+
+Rules:
+- A card enters as a JSON-like dict, an ``a2a-sdk`` object (1.x protobuf message, serialized
+  with ``google.protobuf.json_format``; 0.x pydantic model, ``model_dump(by_alias=True,
+  exclude_none=True)``), or a kaizen-style card object (a dataclass, or a class defining
+  ``to_dict``). Any other object is an :class:`InvalidArgumentError`; it is never read with
+  ``vars()``.
+- A dict is an A2A card when its ``capabilities`` is an object, or when it has no kaizen keys
+  (``capability``, a string/list ``capabilities``, ``primary_capabilities``) and carries an A2A
+  key (``skills``, ``supportedInterfaces``, ``url``, ``preferredTransport``, ...). A dict with
+  kaizen keys is a kaizen ``_a2a_card``. Anything else is kept, and only its ``name``,
+  ``description`` and ``version`` strings are read.
+- Endpoints come from ``supportedInterfaces`` (A2A 1.0); without it, from ``url`` +
+  ``preferredTransport`` (default JSONRPC) + ``additionalInterfaces`` with ``protocolVersion``
+  (A2A 0.3), as the SDK itself maps the older shape.
+- The card travels as compact JSON text, at most :data:`CARD_MAX_BYTES` UTF-8 bytes, so a record
+  with a full card fits one gossip packet (``gossip_budget``, 16 KiB by default) with room for
+  its other fields. Every parse error names the offending field (``card.skills[1].tags``).
+- Pure: no I/O; ``google.protobuf`` is imported only for an object that is a protobuf message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import sys
+from typing import Any, NamedTuple
+
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.types import Endpoint, Provider, Skill
+
+__all__ = [
+    "CARD_MAX_BYTES",
+    "CardInfo",
+    "CardTooLargeError",
+    "Endpoint",
+    "Provider",
+    "Skill",
+    "agent_capabilities",
+    "agent_card",
+    "card_json",
+    "card_to_dict",
+    "check_json",
+    "parse_card",
+]
+
+CARD_MAX_BYTES = 8192
+_MAX_DEPTH = 16
+
+_A2A_KEYS = frozenset({
+    "skills", "supportedInterfaces", "url", "preferredTransport", "additionalInterfaces",
+    "protocolVersion", "defaultInputModes", "defaultOutputModes", "securitySchemes", "provider",
+})
+
+
+class CardTooLargeError(InvalidArgumentError):
+    """A card whose JSON text is over :data:`CARD_MAX_BYTES` (HTTP answers 413)."""
+
+
+class CardInfo(NamedTuple):
+    """What a record derives from its card. ``kind`` is ``"a2a"``, ``"kaizen"`` or
+    ``"other"``; ``capabilities`` are kaizen's capability strings (A2A cards: each skill's
+    name, description and tags)."""
+
+    kind: str
+    name: str
+    description: str
+    version: str
+    provider: Provider | None
+    skills: tuple[Skill, ...]
+    endpoints: tuple[Endpoint, ...]
+    capabilities: tuple[str, ...]
+
+
+def _is_protobuf(obj: object) -> bool:
+    mod = sys.modules.get("google.protobuf.message")
+    return mod is not None and isinstance(obj, mod.Message)
+
+
+def _is_pydantic(obj: object) -> bool:
+    mod = sys.modules.get("pydantic")
+    return mod is not None and isinstance(obj, mod.BaseModel)
+
+
+def card_to_dict(card: object) -> dict[str, Any] | None:
+    """The JSON object of ``card`` in any accepted form (see the module rules); ``None`` stays
+    ``None``. Raises :class:`InvalidArgumentError` for an object of an unknown kind."""
+    if card is None:
+        return None
+    if isinstance(card, dict):
+        return card
+    out: object
+    if _is_protobuf(card):
+        json_format = importlib.import_module("google.protobuf.json_format")
+        out = json_format.MessageToDict(card)
+    elif _is_pydantic(card):
+        out = card.model_dump(by_alias=True, exclude_none=True, mode="json")  # type: ignore[attr-defined]
+    elif callable(getattr(type(card), "to_dict", None)):
+        out = card.to_dict()  # type: ignore[attr-defined]
+    elif dataclasses.is_dataclass(card) and not isinstance(card, type):
+        out = dataclasses.asdict(card)
+    else:
+        raise InvalidArgumentError(
+            f"card must be a dict, an a2a-sdk AgentCard, a pydantic model or an object with "
+            f"to_dict(), not {type(card).__name__}")
+    if not isinstance(out, dict):
+        raise InvalidArgumentError(f"card of type {type(card).__name__} did not give a dict")
+    return out
+
+
+def check_json(value: object, path: str = "card", depth: int = 0) -> None:
+    """Plain JSON only (kaizen cards may hold enums or objects: those are named, not dumped)."""
+    if depth > _MAX_DEPTH:
+        raise InvalidArgumentError(f"{path} is nested more than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidArgumentError(f"{path} has a key that is not a string")
+            check_json(v, f"{path}.{k}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_json(v, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"{path} must be a finite number")
+    elif value is not None and not isinstance(value, str | int | bool):
+        raise InvalidArgumentError(f"{path} holds an unsupported {type(value).__name__}")
+
+
+def card_json(card: dict[str, Any]) -> str:
+    """The compact JSON text of a card, checked for plain JSON values and the byte limit."""
+    check_json(card, "card", 0)
+    text = json.dumps(card, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode())
+    if size > CARD_MAX_BYTES:
+        raise CardTooLargeError(
+            f"card is {size} bytes of JSON, over the limit of {CARD_MAX_BYTES} bytes")
+    return text
+
+
+def _text(d: dict[str, Any], key: str, path: str) -> str:
+    v = d.get(key)
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise InvalidArgumentError(f"{path}.{key} must be a string, not {type(v).__name__}")
+    return v
+
+
+def _texts(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    v = d.get(key)
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise InvalidArgumentError(f"{path}.{key} must be a list of strings")
+    return tuple(v)
+
+
+def _objects(d: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise InvalidArgumentError(f"{path}.{key} must be a list of objects")
+    return v
+
+
+def _kind(d: dict[str, Any]) -> str:
+    caps = d.get("capabilities")
+    if isinstance(caps, dict):
+        return "a2a"
+    if "capability" in d or isinstance(caps, str | list) or "primary_capabilities" in d:
+        return "kaizen"
+    return "a2a" if not _A2A_KEYS.isdisjoint(d) else "other"
+
+
+def _skills(d: dict[str, Any]) -> tuple[Skill, ...]:
+    out = []
+    for i, s in enumerate(_objects(d, "skills", "card")):
+        p = f"card.skills[{i}]"
+        out.append(Skill(_text(s, "id", p), _text(s, "name", p), _text(s, "description", p),
+                         _texts(s, "tags", p), _texts(s, "examples", p)))
+    return tuple(out)
+
+
+def _endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
+    if "supportedInterfaces" in d:
+        out = []
+        for i, e in enumerate(_objects(d, "supportedInterfaces", "card")):
+            p = f"card.supportedInterfaces[{i}]"
+            out.append(Endpoint(_text(e, "url", p), _text(e, "protocolBinding", p),
+                                _text(e, "protocolVersion", p)))
+        return tuple(out)
+    url = _text(d, "url", "card")
+    if not url:
+        return ()
+    version = _text(d, "protocolVersion", "card")
+    out = [Endpoint(url, _text(d, "preferredTransport", "card") or "JSONRPC", version)]
+    for i, e in enumerate(_objects(d, "additionalInterfaces", "card")):
+        p = f"card.additionalInterfaces[{i}]"
+        ep = Endpoint(_text(e, "url", p), _text(e, "transport", p), version)
+        if ep not in out:
+            out.append(ep)
+    return tuple(out)
+
+
+def _provider(d: dict[str, Any]) -> Provider | None:
+    p = d.get("provider")
+    if p is None:
+        return None
+    if not isinstance(p, dict):
+        raise InvalidArgumentError("card.provider must be an object")
+    return Provider(_text(p, "organization", "card.provider"), _text(p, "url", "card.provider"))
+
+
+def _kaizen_caps(d: dict[str, Any]) -> tuple[str, ...]:
+    """kaizen's reading: ``capability`` (a string) and ``capabilities`` (a string or list); a
+    kaizen ``A2AAgentCard.to_dict()``: the names of its primary and secondary capabilities."""
+    caps: list[str] = []
+    one = d.get("capability")
+    if one is not None:
+        if not isinstance(one, str):
+            raise InvalidArgumentError(f"capability must be a string, not {type(one).__name__}")
+        caps.append(one)
+    more = d.get("capabilities")
+    if isinstance(more, str):
+        caps.append(more)
+    elif isinstance(more, list):
+        for c in more:
+            if not isinstance(c, str):
+                raise InvalidArgumentError(
+                    f"capability must be a string, not {type(c).__name__}: {c!r}")
+            caps.append(c)
+    for key in ("primary_capabilities", "secondary_capabilities"):
+        for i, c in enumerate(_objects(d, key, "card")):
+            name = _text(c, "name", f"card.{key}[{i}]")
+            if name:
+                caps.append(name)
+    return tuple(dict.fromkeys(caps))
+
+
+def parse_card(d: dict[str, Any]) -> CardInfo:
+    """The facts of a card's JSON object; raises :class:`InvalidArgumentError` naming the
+    field that is malformed."""
+    kind = _kind(d)
+    name = _text(d, "name", "card") or (_text(d, "agent_name", "card") if kind == "kaizen"
+                                         else "")
+    description = _text(d, "description", "card")
+    version = _text(d, "version", "card")
+    if kind == "kaizen":
+        return CardInfo(kind, name, description, version, None, (), (), _kaizen_caps(d))
+    if kind == "other":
+        return CardInfo(kind, name, description, version, None, (), (), ())
+    caps = d.get("capabilities")
+    if caps is not None and not isinstance(caps, dict):
+        raise InvalidArgumentError("card.capabilities must be an object")
+    skills = _skills(d)
+    # As before this module: a skill's name, description and tags are capability strings (the
+    # substring queries kaizen users know); the tags are also the agent's tags.
+    capabilities = tuple(dict.fromkeys(
+        t for s in skills for t in (s.name, s.description, *s.tags) if t))
+    return CardInfo(kind, name, description, version, _provider(d), skills, _endpoints(d),
+                    capabilities)
+
+
+_CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
+
+
+def _is_mock(obj: object) -> bool:
+    # An attribute a unittest.mock object made up on access: kaizen ignores such a card (it
+    # reads `_a2a_card` only when it is a dict), and so do we.
+    return type(obj).__module__ == "unittest.mock"
+
+
+def agent_card(agent: object, explicit: object = None) -> dict[str, Any] | None:
+    """The card of an agent object as a JSON-safe dict: ``explicit`` when given, else the first
+    of ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set. Values that are not JSON
+    (kaizen cards may hold enums) become strings, as before. Unknown kinds raise."""
+    card = explicit
+    if card is None:
+        card = next((c for c in (getattr(agent, n, None) for n in _CARD_ATTRS)
+                     if c is not None and not _is_mock(c)), None)
+    d = card_to_dict(card)
+    if d is None:
+        return None
+    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
+    return out
+
+
+def agent_capabilities(agent: object, card: dict[str, Any] | None) -> list[str]:
+    """Capabilities of an agent object without explicit ones: from its card (kaizen's
+    ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
+    attribute (a string or a list). Non-string capabilities raise."""
+    caps: list[Any] = []
+    info = parse_card(card) if card is not None else None
+    if info is not None and (info.capabilities or info.kind == "kaizen"):
+        caps = list(info.capabilities)
+    else:
+        attr = getattr(agent, "capabilities", None)
+        if isinstance(attr, str):
+            caps = [attr]
+        elif isinstance(attr, list | tuple):
+            caps = list(attr)
+    for c in caps:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"capability must be a string, not {type(c).__name__}: {c!r}")
+    return list(dict.fromkeys(caps))

@@ -1,0 +1,323 @@
+"""Directory keys and the validated wire form of their values.
+
+Rules: keys are ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat
+counter and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp,
+cause)``, by any node under its own ownership). Every value that enters the replica, from the
+caller or from the network, passes through the checks here first, so a hostile value never
+lands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from gossipreg.core.directory.cards import (
+    CARD_MAX_BYTES,
+    CardInfo,
+    CardTooLargeError,
+    card_json,
+    card_to_dict,
+    check_json,
+    parse_card,
+)
+from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.replica.hlc import Stamp
+from gossipreg.core.types import ID_MAX_LEN, AgentRecord, AgentStatus, check_id
+
+__all__ = [
+    "AGENT",
+    "HB",
+    "LIMITS",
+    "RECORD_VALUES",
+    "STATUS",
+    "TOMBSTONE_REASONS",
+    "Heartbeat",
+    "RecordValues",
+    "StatusWrite",
+    "check_id",
+    "heartbeat_from_value",
+    "make_record",
+    "parse_key",
+    "record_from_value",
+    "record_to_value",
+    "split_key",
+    "status_from_value",
+    "to_wire",
+    "validate_value",
+    "wire_size",
+]
+
+
+AGENT = "agent/"
+HB = "hb/"
+STATUS = "status/"
+_PREFIXES = (AGENT, HB, STATUS)
+# Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
+# its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
+TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    id_len: int = ID_MAX_LEN
+    name_len: int = 255
+    capabilities: int = 256
+    capability_len: int = 1024
+    description_len: int = 8192
+    tags: int = 64
+    tag_len: int = 255
+    cause_len: int = 64
+
+
+LIMITS = _Limits()
+_STATUS_VALUES = {s.value: s for s in AgentStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The value of an ``hb/`` key: how many heartbeats, and the wall time of the last."""
+
+    count: int
+    wall_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    """The value of a ``status/`` key: a status declared by one node, with its HLC stamp."""
+
+    status: AgentStatus
+    stamp: Stamp
+    cause: str
+
+
+def _str(value: object, what: str, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a string, not {type(value).__name__}")
+    if len(value) > max_len:
+        raise InvalidArgumentError(f"{what} is longer than {max_len} characters")
+    return value
+
+
+def _str_list(value: object, what: str, max_items: int, max_len: int) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise InvalidArgumentError(f"{what} must be a list of strings")
+    if len(value) > max_items:
+        raise InvalidArgumentError(f"{what} has more than {max_items} items")
+    return tuple(_str(v, f"{what} item", max_len) for v in value)
+
+
+def _int(value: object, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise InvalidArgumentError(f"{what} must be an integer in [{lo}, {hi}]")
+    return value
+
+
+def _float(value: object, what: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidArgumentError(f"{what} must be a number")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidArgumentError(f"{what} must be a finite non-negative number")
+    return float(value)
+
+
+def _card_from_text(text: str) -> tuple[str, CardInfo]:
+    if len(text) > CARD_MAX_BYTES or len(text.encode()) > CARD_MAX_BYTES:
+        raise CardTooLargeError(f"card is over the limit of {CARD_MAX_BYTES} bytes of JSON")
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidArgumentError("card must be valid JSON") from None
+    if not isinstance(d, dict):
+        raise InvalidArgumentError("card must be a JSON object")
+    check_json(d)  # plain JSON values only (no NaN), nesting bounded
+    return text, parse_card(d)
+
+
+def _card_parts(card: object) -> tuple[str | None, CardInfo | None]:
+    """``(JSON text, derived facts)`` of a card in any accepted form (JSON text included)."""
+    if card is None:
+        return None, None
+    if isinstance(card, str):
+        return _card_from_text(card)
+    d = card_to_dict(card)
+    if d is None:
+        return None, None
+    return card_json(d), parse_card(d)
+
+
+def _build(agent_id: object, name: object, runtime_id: object, capabilities: object,
+           description: object, tags: object, card: tuple[str | None, CardInfo | None],
+           max_concurrency: object, memory_limit_mb: object, budget_limit_usd: object,
+           registered_at: object) -> AgentRecord:
+    text, info = card
+    return AgentRecord(
+        agent_id=check_id(agent_id),
+        name=_str(name, "name", LIMITS.name_len),
+        runtime_id=check_id(runtime_id, "runtime_id"),
+        capabilities=_str_list(capabilities, "capabilities", LIMITS.capabilities,
+                               LIMITS.capability_len),
+        description=_str(description, "description", LIMITS.description_len),
+        tags=_str_list(tags, "tags", LIMITS.tags, LIMITS.tag_len),
+        card_json=text,
+        max_concurrency=_int(max_concurrency, "max_concurrency", 1, 2**31),
+        memory_limit_mb=_int(memory_limit_mb, "memory_limit_mb", 0, 2**31),
+        budget_limit_usd=_float(budget_limit_usd, "budget_limit_usd"),
+        registered_at=_float(registered_at, "registered_at"),
+        skills=info.skills if info is not None else (),
+        endpoints=info.endpoints if info is not None else (),
+        provider=info.provider if info is not None else None,
+        version=info.version if info is not None else "",
+    )
+
+
+def make_record(
+    agent_id: str,
+    name: str | None,
+    runtime_id: str,
+    capabilities: Any = None,
+    *,
+    description: str | None = None,
+    tags: Any = (),
+    card: Any = None,
+    max_concurrency: int = 10,
+    memory_limit_mb: int = 512,
+    budget_limit_usd: float = 1.0,
+    registered_at: float = 0.0,
+) -> AgentRecord:
+    """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input
+    (:class:`CardTooLargeError` for a card over :data:`CARD_MAX_BYTES`).
+
+    ``card`` is any form :func:`~gossipreg.core.directory.cards.card_to_dict` accepts, or its
+    JSON text.
+    What the caller leaves out comes from the card: ``capabilities`` (None), ``description``
+    and ``name`` (None or empty; the name falls back to the id). A2A skill tags are added to
+    ``tags``."""
+    parts = _card_parts(card)
+    info = parts[1]
+    if capabilities is None:
+        capabilities = [c for c in info.capabilities
+                        if len(c) <= LIMITS.capability_len] if info is not None else []
+    if not description:
+        description = info.description if info is not None else ""
+    if not name:
+        name = (info.name if info is not None else "") or agent_id
+    if info is not None and info.skills:
+        if isinstance(tags, str) or not isinstance(tags, list | tuple):
+            raise InvalidArgumentError("tags must be a list of strings")
+        tags = list(dict.fromkeys([*tags, *(t for sk in info.skills for t in sk.tags)]))
+    return _build(agent_id, name, runtime_id, capabilities, description, tags, parts,
+                  max_concurrency, memory_limit_mb, budget_limit_usd, registered_at)
+
+
+def record_to_value(r: AgentRecord) -> list[Any]:
+    """The wire form: 11 items; the card travels as its JSON text (skills, endpoints, provider
+    and version are derived from it again by the receiver)."""
+    return [
+        r.agent_id, r.name, r.runtime_id, list(r.capabilities), r.description, list(r.tags),
+        r.card_json, r.max_concurrency, r.memory_limit_mb, r.budget_limit_usd, r.registered_at,
+    ]
+
+
+def record_from_value(value: object) -> AgentRecord:
+    """A record from the network, checked like a caller's (nothing derived but the card's
+    facts). A card may come as JSON text, or as a dict from a node of the previous release."""
+    if not isinstance(value, list) or len(value) != 11:
+        raise InvalidArgumentError("agent record must be an 11-item list")
+    card = value[6]
+    if card is None:
+        parts: tuple[str | None, CardInfo | None] = (None, None)
+    elif isinstance(card, str):
+        parts = _card_from_text(card)
+    elif isinstance(card, dict):
+        parts = (card_json(card), parse_card(card))
+    else:
+        raise InvalidArgumentError("card must be JSON text or None")
+    return _build(value[0], value[1], value[2], value[3], value[4], value[5], parts,
+                  value[7], value[8], value[9], value[10])
+
+
+def heartbeat_from_value(value: object) -> Heartbeat:
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidArgumentError("heartbeat must be a 2-item list")
+    return Heartbeat(_int(value[0], "heartbeat count"), _int(value[1], "heartbeat time"))
+
+
+def status_from_value(value: object) -> StatusWrite:
+    if not isinstance(value, list) or len(value) != 3:
+        raise InvalidArgumentError("status write must be a 3-item list")
+    status = _STATUS_VALUES.get(value[0]) if isinstance(value[0], str) else None
+    if status is None:
+        raise InvalidArgumentError("unknown status")
+    return StatusWrite(status, Stamp.from_wire(value[1]), _str(value[2], "cause", LIMITS.cause_len))
+
+
+def parse_key(key: object) -> tuple[str, str]:
+    """Split a key into ``(prefix, agent_id)``; raises on an unknown prefix or a bad id."""
+    if not isinstance(key, str):
+        raise InvalidArgumentError("key must be a string")
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            return prefix, check_id(key[len(prefix):])
+    raise InvalidArgumentError("unknown key prefix")
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(prefix, agent_id)`` of a key already validated by :func:`parse_key`."""
+    i = key.index("/") + 1
+    return key[:i], key[i:]
+
+
+def validate_value(key: object, deleted: object, value: object) -> Any:
+    """Check a (key, deleted, value) triple from the network and return the value to store: an
+    :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
+    reads the replica's objects). Raises InvalidArgumentError."""
+    prefix, agent_id = parse_key(key)
+    if type(deleted) is not bool:
+        raise InvalidArgumentError("deleted flag must be a bool")
+    if deleted:
+        if value is not None and (type(value) is not str or value not in TOMBSTONE_REASONS):
+            raise InvalidArgumentError("a tombstone carries no value but a known reason")
+        return value
+    if prefix == AGENT:
+        record = record_from_value(value)
+        if record.agent_id != agent_id:
+            raise InvalidArgumentError("record id does not match its key")
+        return record
+    if prefix == HB:
+        return heartbeat_from_value(value)
+    return status_from_value(value)
+
+
+class RecordValues:
+    """The directory's value codec for the wire: stored values out, checked values in."""
+
+    def to_wire(self, value: Any) -> Any:
+        return to_wire(value)
+
+    def from_wire(self, key: object, deleted: object, raw: object) -> Any:
+        return validate_value(key, deleted, raw)
+
+
+def wire_size(value: Any) -> int:
+    """The packed size of a stored value as it travels: what the replica's byte budgets count."""
+    return len(msgpack.packb(to_wire(value)))
+
+
+def to_wire(value: Any) -> Any:
+    """The msgpack-able form of a stored value (values travel as lists)."""
+    t = type(value)
+    if t is Heartbeat:
+        return [value.count, value.wall_ms]
+    if t is AgentRecord:
+        return record_to_value(value)
+    if t is StatusWrite:
+        return [value.status.value, value.stamp.to_wire(), value.cause]
+    return value
+
+
+RECORD_VALUES = RecordValues()

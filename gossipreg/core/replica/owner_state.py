@@ -1,0 +1,80 @@
+"""What a replica holds about one owner: its generation, entries, watermark and settled versions.
+
+Rules: the watermark only moves up, over versions accounted for (applied here, or superseded by
+a write that is); ``above`` answers a peer's "everything current above w" in version order.
+"""
+
+from __future__ import annotations
+
+from gossipreg.core.replica.values import Entry
+
+__all__ = ["OwnerState"]
+
+
+class OwnerState:
+    """State held about one owner."""
+
+    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
+                 "sorted", "wm")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.entries: dict[str, Entry] = {}
+        # version -> key for the current entries; kept in ascending order when `sorted`.
+        self.by_version: dict[int, str] = {}
+        self.sorted = True
+        self.max_version = 0
+        self.wm = 0
+        self.gc_floor = 0
+        # Versions above the watermark known to be here or superseded.
+        self.settled: set[int] = set()
+
+    def settle(self, versions: tuple[int, ...] | list[int]) -> None:
+        wm = self.wm
+        for v in versions:
+            if v > wm:
+                self.settled.add(v)
+        self.advance()
+
+    def advance(self) -> None:
+        settled = self.settled
+        wm = self.wm
+        while wm + 1 in settled:
+            wm += 1
+            settled.discard(wm)
+        self.wm = wm
+        if settled and min(settled) <= wm:
+            self.settled = {v for v in settled if v > wm}
+        if wm > self.max_version:
+            self.max_version = wm
+
+    def put(self, key: str, entry: Entry) -> None:
+        old = self.entries.get(key)
+        if old is not None:
+            del self.by_version[old.version]
+        self.entries[key] = entry
+        v = entry.version
+        if v > self.max_version:
+            self.max_version = v  # above every held version: the order holds
+        elif self.by_version and v < next(reversed(self.by_version)):
+            self.sorted = False
+        self.by_version[v] = key
+
+    def drop(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        if old is not None:
+            del self.by_version[old.version]
+
+    def above(self, version: int) -> list[tuple[str, Entry]]:
+        """Current entries with a version above ``version``, ascending."""
+        if not self.sorted:
+            self.by_version = dict(sorted(self.by_version.items()))
+            self.sorted = True
+        out: list[tuple[str, Entry]] = []
+        for v in reversed(self.by_version):
+            if v <= version:
+                break
+            key = self.by_version[v]
+            out.append((key, self.entries[key]))
+        out.reverse()
+        return out

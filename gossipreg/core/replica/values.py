@@ -1,0 +1,57 @@
+"""The values the directory replica deals in: entries, writes, deltas and changes.
+
+Rules: a write and a delta are immutable once made (they travel); an entry is replaced, never
+mutated, so a change's ``old`` entry stays what it was; sizes are what the byte budgets count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from gossipreg.core.wire.messages import Delta, Digest, OwnerDelta, Write
+
+__all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "Write", "entry_size",
+           "live_value", "packed_size"]
+
+
+# Fixed per-entry cost of a delta or write beyond the key and value bytes (ints, flags, framing).
+_ENTRY_OVERHEAD = 16
+
+
+def packed_size(value: Any) -> int:
+    """The msgpack size of a value that is already in its wire form (the default measure)."""
+    return len(msgpack.packb(value))
+
+
+def entry_size(key: str, value: Any, value_size: Callable[[Any], int] = packed_size) -> int:
+    """Approximate wire size of one entry: what the byte budgets count. ``value_size`` measures
+    a stored value as it will travel (the directory injects its value codec's measure)."""
+    return len(key) + value_size(value) + _ENTRY_OVERHEAD
+
+
+@dataclass(slots=True)
+class Entry:
+    """One key's current write. ``applied_at`` is the local time a tombstone was applied. (The
+    wire size is computed only when a delta is built: most entries never travel in one.)"""
+
+    value: Any
+    version: int
+    deleted: bool
+    applied_at: float = 0.0
+
+
+# One key that moved: ``(owner, key, old entry, new entry)``, the entry before (None if absent)
+# and after (None if dropped). Entries are replaced, never mutated, so ``old`` stays what it
+# was. A plain tuple: one is made per piece of news, and a named tuple costs a second one.
+Change = tuple[str, str, "Entry | None", "Entry | None"]
+
+
+def live_value(e: Entry | None) -> Any:
+    """The value of an entry, None if absent or a tombstone."""
+    return None if e is None or e.deleted else e.value
+
+

@@ -1,0 +1,381 @@
+"""Lexical ranking of agents for free text: BM25F over a record's name, keywords and text.
+
+Rules:
+- Fields and weights (:data:`FIELDS`): ``name`` (the agent's name, 3.0), ``keywords`` (tags,
+  skill ids and names, capability strings of agents without skills, 2.0), ``text`` (the
+  description, skill descriptions and examples, 1.0). A term's pseudo-frequency in a document
+  is the sum over fields of weight × tf / (1 − b + b × len / avg len) (BM25F, per-field length
+  normalisation); its score is idf × tf~ / (k1 + tf~), summed over the query's terms.
+- Scores are normalised by the query's best possible score (the sum of the idf of its terms
+  that some agent has; terms nobody has are ignored), so a score is in [0, 1) whatever the
+  query or corpus: ready to be fused with another ranker's normalised score (see
+  :class:`Ranker`), and 100 × score is ARD's integer relevance.
+- Incremental: every record change updates the postings (term -> ascending document slots and
+  their uint16 impacts tf~ / (k1 + tf~)) and the field-length totals; a query reads only the
+  postings of its own terms, never the whole corpus. Impacts are made with reference field
+  averages, made again when those drift 25% (and half the corpus changed: O(1) amortised). A
+  replaced or removed document leaves its slot dead until dead postings outnumber live ones,
+  then the arrays are compacted.
+- Top k (:meth:`LexicalRanker.top`) is exact, with safe pruning: what cannot reach the k-th
+  best accepted score is never completed.
+- Terms and fields: :mod:`gossipreg.core.search.terms`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import sys
+from array import array
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import NamedTuple, Protocol
+
+from gossipreg.core.search.terms import FIELDS, STOP, WORD, document_fields, fold, terms
+from gossipreg.core.types import AgentRecord, AgentView
+
+__all__ = ["FIELDS", "LexicalRanker", "Ranker", "SearchHit", "document_fields", "terms"]
+
+K1 = 1.2
+
+
+class Ranker(Protocol):
+    """What a ranker offers the search layer: updates per record change, and normalised scores
+    (0..1) for a query, so several rankers (lexical, vectors) can be fused by id."""
+
+    def put(self, agent_id: str, record: AgentRecord) -> None: ...
+    def remove(self, agent_id: str) -> None: ...
+    def scores(self, text: str) -> dict[str, float]: ...
+
+
+class SearchHit(NamedTuple):
+    """One ranked search result: the agent as this node sees it, and its score in [0, 1)."""
+
+    agent: AgentView
+    score: float
+
+
+class _Posting:
+    """The documents of a term held by two or more: slots ascending (slots only grow, and
+    compaction keeps the order), uint16 impacts ``round(tf~ / (k1 + tf~) * 65535)`` under the
+    reference averages, the live document count, and an upper bound of the impacts. A term of
+    one document is kept as the plain int ``slot << 16 | impact`` instead (most terms of a
+    large corpus are: ids, numbers, rare words)."""
+
+    __slots__ = ("df", "impacts", "max", "slots")
+
+    def __init__(self, slots: array[int], impacts: array[int], df: int) -> None:
+        self.slots = slots
+        self.impacts = impacts
+        self.df = df
+        self.max = max(impacts)
+
+
+_Q = 65535.0
+Postings = dict[str, "_Posting | int"]
+
+
+def _add(postings: Postings, t: str, slot: int, imp: int) -> None:
+    p = postings.get(t)
+    if p is None:
+        postings[t] = slot << 16 | imp
+    elif type(p) is int:
+        postings[t] = _Posting(array("i", (p >> 16, slot)), array("H", (p & 0xFFFF, imp)), 2)
+    else:
+        assert isinstance(p, _Posting)
+        p.slots.append(slot)
+        p.impacts.append(imp)
+        p.df += 1
+        if imp > p.max:
+            p.max = imp
+
+
+def _arrays(p: _Posting | int) -> tuple[Sequence[int], Sequence[int]]:
+    if type(p) is int:
+        return (p >> 16,), (p & 0xFFFF,)
+    assert isinstance(p, _Posting)
+    return p.slots, p.impacts
+
+
+class LexicalRanker:
+    """BM25F postings over the visible agents, updated per change."""
+
+    def __init__(self) -> None:
+        self._slot_of: dict[str, int] = {}
+        self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
+        self._postings: Postings = {}
+        self._words: dict[str, str] = {}  # word -> its term ("" for a stop word)
+        self._totals = [0] * len(FIELDS)
+        self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
+        self._changes = 0  # since the impacts were last recomputed
+        self._live = 0
+        self._live_postings = 0
+        self._dead_postings = 0
+
+    def __len__(self) -> int:
+        return self._live
+
+    def _counts(self, record: AgentRecord) -> tuple[list[int], dict[str, int]]:
+        """Field lengths, and per term its counts in the three fields packed as
+        ``c0 | c1 << 20 | c2 << 40`` (an int per term, not a list)."""
+        lens: list[int] = []
+        counts: dict[str, int] = {}
+        cache = self._words
+        if len(cache) > 16_384:  # bounded (a fixed cost, not per agent; hostile text too)
+            cache.clear()
+        get = counts.get
+        for f, text in enumerate(document_fields(record)):
+            one = 1 << (20 * f)
+            n = 0
+            for w in WORD.findall(text.lower()):
+                t = cache.get(w)
+                if t is None:
+                    t = cache[w] = "" if w in STOP else sys.intern(fold(w))
+                if t:
+                    counts[t] = get(t, 0) + one
+                    n += 1
+            lens.append(n)
+        return lens, counts
+
+    def _impacts(self, lens: list[int], counts: dict[str, int]) -> dict[str, int]:
+        n0, n1, n2 = (w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
+                      in zip(FIELDS, lens, self._ref, strict=True))
+        out = {}
+        m = (1 << 20) - 1
+        for t, c in counts.items():
+            tf = (c & m) * n0 + ((c >> 20) & m) * n1 + (c >> 40) * n2
+            out[t] = max(1, round(tf / (K1 + tf) * _Q))
+        return out
+
+    def put(self, agent_id: str, record: AgentRecord) -> None:
+        """Index (or re-index) ``record`` under ``agent_id``."""
+        self.remove(agent_id)
+        lens, counts = self._counts(record)
+        for f, n in enumerate(lens):
+            self._totals[f] += n
+        self._live += 1
+        slot = len(self._recs)
+        self._recs.append(record)
+        self._slot_of[agent_id] = slot
+        postings = self._postings
+        get = postings.get
+        for t, imp in self._impacts(lens, counts).items():
+            p = get(t)
+            if type(p) is _Posting:  # the common cases inlined
+                p.slots.append(slot)
+                p.impacts.append(imp)
+                p.df += 1
+                if imp > p.max:
+                    p.max = imp
+            elif p is None:
+                postings[t] = slot << 16 | imp
+            else:
+                _add(postings, t, slot, imp)
+        self._live_postings += len(counts)
+        self._changed()
+
+    def remove(self, agent_id: str) -> None:
+        """Forget an agent (a no-op for an unknown one)."""
+        slot = self._slot_of.pop(agent_id, None)
+        if slot is None:
+            return
+        rec = self._recs[slot]
+        assert rec is not None
+        self._recs[slot] = None
+        lens, counts = self._counts(rec)  # the same terms as when it was put
+        for f, n in enumerate(lens):
+            self._totals[f] -= n
+        postings = self._postings
+        dead = 0
+        for t in counts:
+            p = postings[t]
+            if type(p) is int:
+                del postings[t]  # a term of this document alone
+                continue
+            assert isinstance(p, _Posting)
+            p.df -= 1
+            if p.df:
+                dead += 1
+            else:
+                del postings[t]
+        self._live -= 1
+        self._live_postings -= len(counts)
+        self._dead_postings += dead
+        if self._dead_postings > max(4096, self._live_postings):
+            self._compact()
+        self._changed()
+
+    def _changed(self) -> None:
+        """Impacts are made with reference field-length averages; once the true averages are
+        25% off, and at least half the corpus changed since (so the work stays O(1) per
+        change, amortised), every impact is made again."""
+        self._changes += 1
+        n = self._live
+        if n and self._changes * 2 >= n and any(
+                abs(max(t / n, 1.0) - ref) > 0.25 * ref
+                for t, ref in zip(self._totals, self._ref, strict=True)):
+            self.rebalance()
+
+    def rebalance(self) -> None:
+        """Make every impact again under the current field-length averages (and drop dead
+        slots): afterwards scores equal those of a ranker built from scratch."""
+        n = self._live
+        self._ref = [max(t / n, 1.0) if n else 1.0 for t in self._totals]
+        self._changes = 0
+        self._compact(reimpact=True)
+
+    def _compact(self, reimpact: bool = False) -> None:
+        """Drop dead slots and renumber the live ones in order; with ``reimpact`` the impacts
+        are made again from the records."""
+        recs = [r for r in self._recs if r is not None]
+        remap: dict[int, int] = {}
+        j = 0
+        for old, r in enumerate(self._recs):
+            if r is not None:
+                remap[old] = j
+                j += 1
+        postings: Postings = {}
+        if reimpact:
+            for slot, r in enumerate(recs):
+                lens, counts = self._counts(r)
+                for t, imp in self._impacts(lens, counts).items():
+                    _add(postings, t, slot, imp)
+        else:
+            for t, p in self._postings.items():
+                if type(p) is int:
+                    postings[t] = remap[p >> 16] << 16 | (p & 0xFFFF)
+                    continue
+                assert isinstance(p, _Posting)
+                for s, imp in zip(p.slots, p.impacts, strict=True):
+                    k = remap.get(s)
+                    if k is not None:
+                        _add(postings, t, k, imp)
+        self._postings = postings
+        self._recs = list(recs)
+        self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
+        self._live_postings = sum(len(_arrays(p)[0]) for p in postings.values())
+        self._dead_postings = 0
+
+    def _query(self, text: str) -> tuple[list[tuple[float, str, int]], float]:
+        """``[(idf, term, impact bound)]`` of the query terms some agent has, and their idf sum
+        (the norm)."""
+        n = self._live
+        out = []
+        for t in dict.fromkeys(terms(text)):
+            p = self._postings.get(t)
+            if p is None:
+                continue
+            if type(p) is int:
+                df, mx = 1, p & 0xFFFF
+            else:
+                assert isinstance(p, _Posting)
+                df, mx = p.df, p.max
+            out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t, mx))
+        return out, sum(i for i, _, _ in out)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Agent id -> normalised score in (0, 1) for every agent matching a term of ``text``.
+        The norm is the sum of the idf of the query terms some agent has (terms nobody has are
+        ignored, so filler words in a sentence do not drag every score down)."""
+        q, norm = self._query(text)
+        if not q:
+            return {}
+        acc: dict[int, float] = {}
+        for idf, t, _ in q:
+            slots, impacts = _arrays(self._postings[t])
+            get = acc.get
+            for s, imp in zip(slots, impacts, strict=True):
+                acc[s] = get(s, 0.0) + idf * imp
+        scale = 1.0 / (_Q * norm)
+        recs = self._recs
+        out: dict[str, float] = {}
+        for s, v in acc.items():
+            r = recs[s]
+            if r is not None:
+                out[r.agent_id] = v * scale
+        return out
+
+    @staticmethod
+    def _best(acc: dict[int, float], k: int,
+              good: Callable[[int], bool]) -> list[tuple[int, float]]:
+        """The ``k`` best accepted ``(slot, partial score)``, best first (fewer if fewer are
+        accepted), every one that ties the k-th included. The predicate runs only on the best
+        candidates, in score order, not on every accumulator."""
+        m = 2 * k
+        while True:
+            head = heapq.nlargest(m, acc.items(), key=itemgetter(1))
+            out = [sv for sv in head if good(sv[0])]
+            if len(out) >= k or len(head) < m:
+                break
+            m *= 4
+        if len(out) > k:
+            out = out[:k] if out[k][1] < out[k - 1][1] else out
+        if len(out) == k and len(head) == m and head[-1][1] == out[-1][1]:
+            kth = out[-1][1]  # ties beyond the head: take them all
+            seen = {s for s, _ in out}
+            out.extend((s, v) for s, v in acc.items() if v == kth and s not in seen and good(s))
+        return out
+
+    def top(self, text: str, k: int,
+            accept: Callable[[str], bool] | None = None) -> dict[str, float]:
+        """The ``k`` best accepted agents for ``text`` (and every one that ties the k-th), with
+        their normalised scores: exactly what :meth:`scores` would rank first, found without
+        reading every posting. Terms go by falling upper bound (rarest first); once the terms
+        left cannot lift an agent seen nowhere yet past the k-th best partial score, only the
+        agents still in reach are completed, by binary search in the remaining (sorted)
+        postings."""
+        q, norm = self._query(text)
+        if not q or k <= 0:
+            return {}
+        recs = self._recs
+        ok: dict[int, bool] = {}
+
+        def good(s: int) -> bool:
+            v = ok.get(s)
+            if v is None:
+                r = recs[s]
+                v = ok[s] = r is not None and (accept is None or accept(r.agent_id))
+            return v
+
+        # Scores are kept in units of the first term's idf, so that its postings become the
+        # accumulators in one C-level dict() call (a one-word query costs little more).
+        bounds = [(idf * mx, idf, t) for idf, t, mx in q]
+        bounds.sort(reverse=True)
+        unit = bounds[0][1]
+        rest = sum(b for b, _, _ in bounds) / unit
+        acc: dict[int, float] = dict(zip(*_arrays(self._postings[bounds[0][2]]), strict=True))
+        theta = 0.0
+        pruning = False
+        for j, (ub_, idf, t) in enumerate(bounds):
+            ub, f = ub_ / unit, idf / unit
+            rest -= ub
+            slots, imps = _arrays(self._postings[t])
+            if not pruning:
+                if j:
+                    get = acc.get
+                    for s, imp in zip(slots, imps, strict=True):
+                        acc[s] = get(s, 0.0) + f * imp
+                if rest > 0.0 and len(acc) >= k:
+                    best = self._best(acc, k, good)
+                    if len(best) >= k:
+                        theta = best[k - 1][1]
+                        pruning = rest < theta
+                continue
+            n = len(slots)
+            reach = theta - ub - rest
+            for s in list(acc):
+                v = acc[s]
+                if v < reach:
+                    del acc[s]
+                    continue
+                i = bisect.bisect_left(slots, s)
+                if i < n and slots[i] == s:
+                    acc[s] = v + f * imps[i]
+        scale = unit / (_Q * norm)
+        out = {}
+        for s, v in self._best(acc, k, good):
+            r = recs[s]
+            assert r is not None
+            out[r.agent_id] = v * scale
+        return out

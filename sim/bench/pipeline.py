@@ -1,0 +1,147 @@
+"""What the change pipeline costs per applied change (replica merge, view derivation, events),
+for this checkout and another one (e.g. the parent commit in a git worktree), in one run.
+
+    python -m sim.bench.pipeline --parent /work/wt-events-parent [--sizes 1000,100000]
+
+One observer node receives remote writes of one owner (registrations, heartbeats, status writes
+by a third node, deregistrations), one write per packet through ``handle_packet`` (its public
+input: framing and parsing are counted too), and drains its events. Each checkout runs in its
+own process (its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the
+table shows
+the best time per change of each and the ratio this / other (below 1: this is faster). Times
+are the process's CPU time (``time.process_time``): on a shared machine the wall clock also
+counts the other processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PHASES = ("register", "heartbeat", "status", "deregister")
+
+
+def _measure(n: int, m: int) -> dict[str, float]:
+    """µs per applied change, per phase, at ``n`` agents (``m`` changes for the later
+    phases). Runs inside the worker, on whichever gossipreg it imported."""
+    from gossipreg.core.directory.records import RECORD_VALUES, Heartbeat, StatusWrite, make_record
+    from gossipreg.core.node import Node
+    from gossipreg.core.replica.hlc import Stamp
+    from gossipreg.core.replica.store import Write
+    from gossipreg.core.types import AgentStatus
+    from gossipreg.core.wire.codec import Codec, pack_message
+    from gossipreg.core.wire.messages import write_wire
+
+    rng = random.Random(n)
+    obs = Node("obs", "obs:1", rng=random.Random(1), now=0.0)
+    for peer in ("own", "rater"):
+        obs.members.alive(peer, f"{peer}:1", 1, 0, 0.0)
+    ids = [f"agent-{i:07d}" for i in range(n)]
+    records = [make_record(a, a, f"rt{i % 50}", [f"skill {i:07d}", "shared"],
+                           registered_at=1_700_000_000.0) for i, a in enumerate(ids)]
+    picks = [rng.choice(ids) for _ in range(m)]
+    version = 0
+
+    def write(key: str, value: Any, deleted: bool = False) -> Write:
+        nonlocal version
+        version += 1
+        return Write("own", 1, key, version, deleted, value, ())
+
+    batches = {
+        "register": [write("agent/" + r.agent_id, r) for r in records],
+        "heartbeat": [write("hb/" + a, Heartbeat(i + 1, 1_700_000_100_000 + i))
+                      for i, a in enumerate(picks)],
+        "status": [Write("rater", 1, "status/" + a, i + 1, False,
+                         StatusWrite(AgentStatus.DEGRADED if i % 2 else AgentStatus.ACTIVE,
+                                     Stamp(1_700_000_200_000 + i, 0, "rater"), "bench"), ())
+                   for i, a in enumerate(picks)],
+        "deregister": [write("agent/" + a, None, True) for a in dict.fromkeys(picks)],
+    }
+    codec = Codec(obs.cfg.cluster, None, max_packet_size=obs.cfg.max_packet_size)
+    frames = {phase: [codec.encode_packed(w.owner, f"{w.owner}:1",
+                                          [pack_message(write_wire(w, RECORD_VALUES))]) for w in ws]
+              for phase, ws in batches.items()}
+    out: dict[str, float] = {}
+    receive, poll = obs.handle_packet, obs.poll_event
+    for phase in PHASES:
+        packets = frames[phase]
+        gc.collect()
+        t0 = time.process_time()
+        events = 0
+        for payload in packets:
+            receive(payload, 1.0)
+            while poll() is not None:
+                events += 1
+        out[phase] = (time.process_time() - t0) / len(packets) * 1e6
+        # Every packet was applied (a dropped one would make the figure meaningless).
+        assert events >= len(packets) or phase != "register", (phase, events, len(packets))
+    total = sum(len(batches[p]) for p in PHASES)
+    out["all"] = sum(out[p] * len(batches[p]) for p in PHASES) / total
+    return out
+
+
+def _best(n: int, changes: int) -> dict[str, float]:
+    """The best of a few fresh measurements when ``n`` is small (its phases are short)."""
+    runs = [_measure(n, changes) for _ in range(5 if n <= 10_000 else 1)]
+    return {k: min(r[k] for r in runs) for k in runs[0]}
+
+
+def _worker(sizes: list[int], changes: int) -> None:
+    print(json.dumps({str(n): _best(n, changes) for n in sizes}))
+
+
+def _run(tree: Path, sizes: list[int], changes: int) -> dict[str, dict[str, float]]:
+    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path).
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    res = subprocess.run([sys.executable, __file__, "--worker", "--sizes",
+                          ",".join(map(str, sizes)), "--changes", str(changes)],
+                         cwd=tree, env=env, check=True, capture_output=True, text=True)
+    out: dict[str, dict[str, float]] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sim.bench.pipeline", description=__doc__)
+    p.add_argument("--parent", type=Path,
+                   help="another checkout to compare with (its sim/ need not have this file)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--sizes", default="1000,100000")
+    p.add_argument("--changes", type=int, default=20_000,
+                   help="heartbeats / status writes / deregistrations per size")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args(argv)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    if a.worker:
+        _worker(sizes, a.changes)
+        return 0
+    if a.parent is None:
+        p.error("--parent is required")
+    here = Path(__file__).resolve().parent.parent
+    parent = a.parent.resolve()
+    best: dict[str, dict[str, dict[str, float]]] = {"this": {}, "other": {}}
+    for _ in range(a.rounds):
+        for name, tree in (("this", here), ("other", parent)):
+            for n, row in _run(tree, sizes, a.changes).items():
+                cur = best[name].setdefault(n, row)
+                for k, v in row.items():
+                    cur[k] = min(cur[k], v)
+    print(f"pipeline cost per applied change, µs (best of {a.rounds}); this = {here}, "
+          f"other = {parent}")
+    print(f"{'agents':>8} {'phase':>11} {'this':>8} {'other':>8} {'this/other':>10}")
+    for n in map(str, sizes):
+        for k in (*PHASES, "all"):
+            t, o = best["this"][n][k], best["other"][n][k]
+            print(f"{int(n):>8,} {k:>11} {t:8.2f} {o:8.2f} {t / o:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
