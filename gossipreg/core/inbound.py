@@ -25,6 +25,7 @@ from gossipreg.core.wire.messages import (
     Alive,
     Beacon,
     Dead,
+    Features,
     Left,
     Message,
     Nack,
@@ -145,6 +146,8 @@ class Inbound:
                     self.out.gossip_write(msg.write, now)
             case Beacon():
                 self.out.on_beacon(msg, now)
+            case Features():
+                swim.on_features(msg, now)
             case Sync():
                 self.ae.on_sync(msg, src_id, src_addr, now)
             case SyncAck():

@@ -223,3 +223,4 @@ class MemberInfo:
     state: MemberState
     incarnation: int
     generation: int
+    features: int = 0  # feature bits its running generation announced (wire.Feature)

@@ -226,8 +226,15 @@ class AntiEntropy:
         for seed in self._seeds:
             sync = self._sync(rows, join=True)
             self._join_xids.add(sync.xid)
-            self.out.send(seed, sync)
+            self._send(seed, sync)
         self.metrics.join_attempts += 1
+
+    def _send(self, addr: str, msg: Sync | SyncAck | SyncAck2) -> None:
+        """Send a push-pull message; a member table goes with the members' features (a
+        message of its own, which a first-release peer drops as an unknown kind)."""
+        self.out.send(addr, msg)
+        if msg.members is not None:
+            self.out.send(addr, self.swim.features_table())
 
     def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
         self._xid += 1
@@ -249,7 +256,7 @@ class AntiEntropy:
             for o, gw in msg.digest.items())
         hashes_differ = msg.member_hash != self.members.digest_hash()
         send_rows = msg.members is not None or hashes_differ
-        self.out.send(src_addr, SyncAck(
+        self._send(src_addr, SyncAck(
             msg.xid, tuple(deltas), mine if opener_ahead else None,
             self.swim.rows() if send_rows else None,
             msg.members is None and hashes_differ))
@@ -266,7 +273,7 @@ class AntiEntropy:
         if len(self._contacted) > 4096:
             self._contacted.clear()
         self._contacted[src_id] = now
-        self.out.send(src_addr, self._sync(self.swim.rows(), join=False))
+        self._send(src_addr, self._sync(self.swim.rows(), join=False))
 
     def _merge_checked_join(self, msg: Sync, src_id: str, src_addr: str, now: float) -> None:
         """A held join whose name check came back clean (the old process is gone)."""
@@ -295,7 +302,7 @@ class AntiEntropy:
         deltas = (self.replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
                   if msg.digest is not None else [])
         if deltas or msg.want_members:
-            self.out.send(src_addr, SyncAck2(msg.xid, tuple(deltas),
+            self._send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          self.swim.rows() if msg.want_members else None))
 
     def _refusal(self, msg: SyncAck) -> bool:

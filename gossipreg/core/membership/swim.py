@@ -1,33 +1,22 @@
 """SWIM failure detection with Lifeguard, as one sans-I/O state machine.
 
-Rules:
+Rules (why each holds: docs/design/membership.md):
 - Every ``probe_interval`` (stretched by local health) ping the next member of a shuffled round
-  robin. No ack within ``probe_timeout`` -> ping it again and ask ``indirect_checks`` random
-  peers to ping it (ping-req); they answer with the ack, or a nack when they got none. No ack
-  by the end of the interval -> SUSPECT, announced with ourselves as the source.
-- A suspicion becomes DEAD when its Lifeguard timer fires; each independent confirmation shrinks
-  the timer from the maximum toward the minimum. Hearing a new suspicion we probe the suspect
-  ourselves at once, so that confirmations (or the refutation) come quickly.
-- The suspect hears of a suspicion straight from whoever holds it (Lifeguard's buddy system):
-  the member whose probe failed sends it the Suspect at once, and every third of the minimum
-  timeout while the suspicion lasts, each holder sends it again; the suspect answers each with
-  its Alive straight to the sender. A refutation's broadcast misses a member now and then, and
-  a probe's ping, which carries the suspicion, can be lost too: without these reminders such a
-  member declared a live one DEAD (about once per 300-node run with 20% loss bursts).
-- A frame the transport could not deliver (over TCP: no connection, or no answer within its
-  timeout) is a hint, not a verdict: the member is probed at once, out of turn, and suspected
-  only if that probe fails. Across a cut, a node's gossip reaches the far side's members long
-  before its round robin does; with the hint a 24-node split was seen in a median 10.5 s
-  instead of 17 s (in the simulator, 10% loss), at no cost while sends succeed.
-- Local health (Lifeguard awareness): a failed probe, a missed nack or a refutation of ourselves
-  raises the score, a successful probe lowers it; timers are stretched by ``score + 1``.
+  robin. No ack within ``probe_timeout`` -> ping it again and ask ``indirect_checks`` peers to
+  ping it (ping-req); they answer with the ack, or a nack. No ack by the end of the interval ->
+  SUSPECT, announced with ourselves as the source.
+- A suspicion becomes DEAD when its Lifeguard timer fires; each independent confirmation
+  shrinks the timer toward the minimum. Hearing a new suspicion we probe the suspect at once.
+- Whoever holds a suspicion tells the suspect directly, at once and every third of the minimum
+  timeout; the suspect answers each with its Alive straight to the sender.
+- A frame the transport could not deliver is a hint, not a verdict: the member is probed at
+  once, out of turn, and suspected only if that probe fails.
+- Local health: a failed probe, a missed nack or a refutation of ourselves raises the score, a
+  successful probe lowers it; timers are stretched by ``score + 1``.
 - Ping-req relays are drawn first from members that acked one of our probes within the last
-  ``GOOD_FOR`` probe intervals, then from the other live members. A missing nack then says
-  something about us, not about a relay behind the same cut as the target: across a partition,
-  random relays on the far side kept the minority side's health at its maximum (probing every
-  8 s), and its nodes took up to a minute to see the other side failed.
-- Hearing SUSPECT or DEAD about ourselves at our incarnation or above, we refute with a higher
-  incarnation. Membership news is re-gossiped with a retransmit limit.
+  ``GOOD_FOR`` probe intervals, then from the other live members.
+- SUSPECT or DEAD about ourselves at our incarnation or above is refuted with a higher
+  incarnation. Membership news (and feature bits) is re-gossiped with a retransmit limit.
 
 It sends through :class:`SwimOut`, reports member changes through ``on_change``, and never
 touches the directory.
@@ -50,6 +39,7 @@ from gossipreg.core.wire.messages import (
     Ack,
     Alive,
     Dead,
+    Features,
     Left,
     MemberRow,
     Message,
@@ -252,11 +242,8 @@ class Swim:
 
     def on_ping_req(self, msg: PingReq, src_addr: str, now: float) -> None:
         seq = self.new_seq()
-        # The nack is due within the prober's window, whatever our own health: a relay that
-        # stretched it by its own score answered after the prober gave up, and the prober took
-        # the missing nack against its own health; across a partition every node's score then
-        # climbed to the maximum (probes every 8 s, splits seen after up to a minute). A late
-        # ack is still relayed until the entry expires.
+        # The nack is due within the prober's window, whatever our own health (a late one
+        # counts against the prober's health); a late ack is relayed until the entry expires.
         self._relays[seq] = Relay(src_addr, msg.seq, now + 0.8 * self.cfg.probe_timeout,
                                    now + self._scaled(self.cfg.probe_interval))
         self.out.send(msg.target_addr, Ping(seq, msg.target))
@@ -264,6 +251,24 @@ class Swim:
     # ------------------------------------------------------------- membership
     def _gossip(self, node_id: str, msg: Message, now: float) -> None:
         self.out.gossip_member(node_id, msg, now)
+        if node_id == self.members.self_id:  # our Alive travels with our features
+            me = self.members.me
+            self._gossip_features(me.node_id, me.generation, me.features, now)
+
+    def _gossip_features(self, node_id: str, generation: int, bits: int, now: float) -> None:
+        # A key no node id can take ("\0" is not printable): it replaces only older features.
+        self.out.gossip_member("\0features:" + node_id,
+                               Features(((node_id, generation, bits),)), now)
+
+    def on_features(self, msg: Features, now: float) -> None:
+        """Feature bits of members; news is relayed like an Alive (so it spreads as far)."""
+        for node_id, generation, bits in msg.rows:
+            if self.members.set_features(node_id, generation, bits):
+                self._gossip_features(node_id, generation, bits, now)
+
+    def features_table(self) -> Features:
+        """Every known member's features: sent beside a member table."""
+        return Features(self.members.features_rows())
 
     def alive_self(self) -> Alive:
         me = self.members.me

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gossipreg.core.types import MemberInfo, MemberState
+from gossipreg.core.wire.tags import FEATURES
 
 __all__ = ["Member", "MemberChange", "MemberTable"]
 
@@ -24,7 +25,8 @@ __all__ = ["Member", "MemberChange", "MemberTable"]
 class Member:
     """One row; ``since`` is the local time of the last state change."""
 
-    __slots__ = ("addr", "generation", "incarnation", "node_id", "since", "state")
+    __slots__ = ("addr", "features", "features_generation", "generation", "incarnation",
+                 "node_id", "since", "state")
 
     def __init__(self, node_id: str, addr: str, generation: int, incarnation: int,
                  state: MemberState, since: float) -> None:
@@ -34,13 +36,22 @@ class Member:
         self.incarnation = incarnation
         self.state = state
         self.since = since
+        # Feature bits the member announced for ``features_generation`` (0 and 0: none heard,
+        # a previous release); they hold only while that generation runs.
+        self.features = 0
+        self.features_generation = 0
 
     @property
     def version(self) -> tuple[int, int]:
         return self.generation, self.incarnation
 
     def info(self) -> MemberInfo:
-        return MemberInfo(self.node_id, self.addr, self.state, self.incarnation, self.generation)
+        return MemberInfo(self.node_id, self.addr, self.state, self.incarnation, self.generation,
+                          self.features if self.features_generation == self.generation else 0)
+
+    def understands(self, bits: int) -> bool:
+        """Whether the running generation announced every feature in ``bits``."""
+        return self.features_generation == self.generation and self.features & bits == bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +90,12 @@ class _Sampled:
 class MemberTable:
     """All members, including ourselves (always ALIVE while we run)."""
 
-    def __init__(self, self_id: str, addr: str, generation: int, now: float) -> None:
+    def __init__(self, self_id: str, addr: str, generation: int, now: float,
+                 features: int = FEATURES) -> None:
         self.self_id = self_id
-        self._m: dict[str, Member] = {
-            self_id: Member(self_id, addr, generation, 0, MemberState.ALIVE, now)
-        }
+        me = Member(self_id, addr, generation, 0, MemberState.ALIVE, now)
+        me.features, me.features_generation = features, generation
+        self._m: dict[str, Member] = {self_id: me}
         self._hash: bytes | None = None
         self._counts = {s: 0 for s in MemberState}
         self._counts[MemberState.ALIVE] = 1
@@ -145,7 +157,24 @@ class MemberTable:
             self._hash = h.digest()
         return self._hash
 
+    def features_rows(self) -> tuple[tuple[str, int, int], ...]:
+        """``(node, generation, bits)`` of every member whose running generation announced
+        its features (what a table exchange carries beside the table)."""
+        return tuple((m.node_id, m.generation, m.features) for m in self._m.values()
+                     if m.features_generation == m.generation)
+
     # ----------------------------------------------------------------- writes
+    def set_features(self, node_id: str, generation: int, bits: int) -> bool:
+        """Record what a member announced; whether it was news. Rows for a member we do not
+        know, or for an older generation than the one we know, are ignored."""
+        m = self._m.get(node_id)
+        if m is None or node_id == self.self_id or generation < m.generation:
+            return False
+        if m.features_generation == generation and m.features == bits:
+            return False
+        m.features, m.features_generation = bits, generation
+        return True
+
     def _set(self, m: Member, state: MemberState, now: float) -> None:
         self._counts[m.state] -= 1
         self._counts[state] += 1

@@ -1,0 +1,39 @@
+"""Message tags and feature bits: both append only, never renumbered or reused."""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+__all__ = ["FEATURES", "Feature", "Tag"]
+
+
+class Tag(IntEnum):
+    """Message type tags. Append only: never renumber, never reuse."""
+
+    PING = 1
+    ACK = 2
+    PING_REQ = 3
+    NACK = 4
+    ALIVE = 5
+    SUSPECT = 6
+    DEAD = 7
+    LEFT = 8
+    WRITE = 9
+    SYNC = 10
+    SYNC_ACK = 11
+    SYNC_ACK2 = 12
+    REQUEST = 13
+    RESPONSE = 14
+    BEACON = 15
+    FEATURES = 16
+
+
+class Feature(IntFlag):
+    """What a node understands beyond the first release, announced in ``Features`` (append
+    only). A peer that announced nothing is a first-release node: it parses every shape at its
+    exact length, so it is sent nothing it would refuse."""
+
+    EXTENSIBLE = 1  # reads the fields it knows, ignores trailing ones; understands FEATURES
+
+
+FEATURES = Feature.EXTENSIBLE  # this release's

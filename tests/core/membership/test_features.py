@@ -1,0 +1,51 @@
+"""Feature bits: every member learns what every other running generation understands."""
+
+from __future__ import annotations
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.types import MemberState
+from gossipreg.core.wire.messages import FEATURES, Feature, Features, encode, parse
+from sim.cluster import Cluster
+
+
+def _features(c: Cluster, name: str) -> dict[str, int]:
+    return {m.node_id: m.features for m in c.node(name).read.members()}
+
+
+def test_every_node_learns_every_members_features_through_one_seed() -> None:
+    c = Cluster(seed=3, config=NodeConfig.lan())
+    c.add_node("n0")
+    for i in range(1, 6):
+        c.add_node(f"n{i}", seeds=["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, timeout=10.0) is not None
+    want = {f"n{i}": int(FEATURES) for i in range(6)}
+    took = c.run_until_true(lambda: all(_features(c, n) == want for n in c.live()), timeout=30.0)
+    assert took is not None, {n: _features(c, n) for n in c.live()}
+
+
+def test_a_restart_forgets_the_old_generations_features_until_the_new_one_announces() -> None:
+    c = Cluster(seed=4, config=NodeConfig.lan())
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    c.add_node("n2", seeds=["n0"])
+    assert c.run_until_true(lambda: _features(c, "n0").get("n2") == FEATURES, timeout=30.0)
+    table = c.node("n0").read.members()
+    old_gen = next(m.generation for m in table if m.node_id == "n2")
+    c.crash("n2")
+    c.restart("n2", seeds=["n0"])
+
+    def relearned() -> bool:
+        row = next((m for m in c.node("n0").read.members() if m.node_id == "n2"), None)
+        return (row is not None and row.generation > old_gen
+                and row.state is MemberState.ALIVE and row.features == FEATURES)
+
+    assert c.run_until_true(relearned, timeout=30.0) is not None
+
+
+def test_features_rows_round_trip_and_ignore_what_they_do_not_know() -> None:
+    msg = Features((("n1", 7, int(Feature.EXTENSIBLE)), ("n2", 1, 0)))
+    assert parse(encode(msg)) == msg
+    future = encode(msg)
+    future[1][0].append("a later field")
+    future.append({"later": True})
+    assert parse(future) == msg
