@@ -30,7 +30,7 @@ json_format = need_a2a_module("google.protobuf.json_format")
 response_helpers = need_a2a_module("a2a.server.request_handlers.response_helpers")
 agent_card_to_dict = response_helpers.agent_card_to_dict
 
-from tests.core.test_cards import CARD_03, sdk_card  # noqa: E402
+from tests.core.directory.test_cards import CARD_03, sdk_card  # noqa: E402
 
 URN = re.compile(r"^urn:air:([a-zA-Z0-9.-]+)(?::([a-zA-Z0-9._:-]+))?:([a-zA-Z0-9._-]+)$")
 KAIZEN = {"name": "CodeAgent", "capability": "Code generation and software development",
