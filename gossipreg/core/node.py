@@ -1,6 +1,6 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract (DESIGN §2). Inputs are calls that carry ``now`` (monotonic seconds chosen by
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
 the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
 ``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
 by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result``

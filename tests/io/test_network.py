@@ -95,7 +95,7 @@ async def test_ipv6_and_advertise_address() -> None:
     adv = GossipNode("adv", bind="0.0.0.0:0", config=NodeConfig.local())
     await adv.start()
     try:
-        # Bound everywhere with no --advertise: a routable address is advertised (issue 17).
+        # Bound everywhere with no --advertise: a routable address is advertised.
         assert not adv.address.startswith("0.0.0.0:")
         adv2 = GossipNode("adv2", bind="0.0.0.0:0", advertise=f"127.0.0.1:{port}",
                           config=NodeConfig.local())

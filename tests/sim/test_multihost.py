@@ -1,4 +1,4 @@
-"""Issue 17, acceptance: four emulated hosts (one network namespace each, on a bridge), every
+"""Four emulated hosts (one network namespace each, on a bridge), every
 node started with ``--bind 0.0.0.0:7946`` and no ``--advertise``, seeds given as one DNS name
 with several addresses (``/etc/netns/<ns>/hosts``). One mesh, only routable addresses in every
 member table, an agent registered on one host seen on all, a killed host detected.

@@ -1,6 +1,6 @@
 """What a node sees: visible agents, their effective status, and the events that follow.
 
-Rules (DESIGN §4):
+Rules:
 - One pipeline: ``apply(changes, now, wall)`` takes a batch of typed changes (replica changes
   ``(owner, key, old entry, new entry)`` and member changes) and returns the events, after
   updating the visible state. Each touched agent is derived once, after the whole batch: a

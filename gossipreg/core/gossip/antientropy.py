@@ -1,47 +1,27 @@
 """Anti-entropy exchanges (the slow path), joins and reconnection to dead members.
 
-Rules:
+Rules (the measurements behind them: docs/design/gossip.md):
 - Every ``push_pull_interval`` (stretched above 32 nodes) a node opens a three-way exchange with
-  one random live peer: SYNC (our digest and the hash of our member table) -> SYNC_ACK (the
-  deltas we lack, the peer's digest when we have something for it, its member table when the
-  hashes differ) -> SYNC_ACK2 (the deltas it lacks, our table when asked). Equal tables and
-  digests cost a few dozen bytes.
+  one random live peer: SYNC (our digest, the hash of our member table) -> SYNC_ACK (the deltas
+  we lack, the peer's digest when we have something for it, its table when the hashes differ)
+  -> SYNC_ACK2 (the deltas it lacks, our table when asked). A member table travels with the
+  members' feature bits.
 - A join is a SYNC carrying our member table to every seed, retried every
-  ``join_retry_interval`` until one seed answers; then the joiner announces itself directly to
-  (up to ``ANNOUNCE_MAX``) members, so that no member depends on gossip alone to learn of it:
-  with a retransmit limit of 4 in a small cluster, one member in a few dozen would otherwise
-  miss the news and wait for the next push-pull.
-- A hole in an owner's versions that outlives ``gap_repair_delay`` (a later write arrived, an
-  earlier one never did) opens an exchange with that owner, or with a random live member when
-  the owner is gone: the fast path's rare losses are repaired in seconds, not at the next
-  push-pull (minutes in a large cluster). A hole a beacon revealed is due at once. The
-  repair timer runs only while there is a hole (an owner is asked again at most once per
-  ``gap_repair_delay``).
-- A join answer counts when it answers one of our join SYNCs (by exchange id), whatever address
-  the seed advertises (a DNS name, NAT). One that lists our own name at another live address
-  is a refusal (``nameguard``): ``refused`` says why, and joining stops.
+  ``join_retry_interval`` until one seed answers; the joiner then announces itself directly to
+  up to ``ANNOUNCE_MAX`` members.
+- A hole in an owner's versions that outlives ``gap_repair_delay`` opens an exchange with that
+  owner (or a random live member when it is gone); a hole a beacon revealed is due at once.
+- A join answer counts when it answers one of our join SYNCs (by exchange id). One that lists
+  our own name at another live address is a refusal (``nameguard``): joining stops.
 - A packet from a sender we do not know, or hold DEAD, opens an exchange with it (at most once
-  per ``reconnect_interval`` per sender): whoever missed a join learns of it on first contact,
-  and a member cut off alone (which holds the rest SUSPECT, so tries no reconnect itself) learns
-  that it is held DEAD, and refutes, from the first packet it gets through.
-- Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC (digest
-  and table hash): if it is alive (a healed partition), the hashes differ, the tables are
-  exchanged, both sides see themselves reported DEAD, refute (each answering its Alive straight
-  to the other), and merge.
-- While members are recently DEAD (within ``gossip_to_dead_time``), the same attempt is made
-  every ``probe_interval``, with probability recent/live: a partition that heals soon after
-  the split (most do) is found within about a second, not a reconnect interval. Past that
-  window the cluster falls back to the slow rate above (Serf's only rate is one per 30 s).
-- A SYNC or SYNC_ACK from a member we hold DEAD means the path between us works again: we send
-  a SYNC at once to up to ``gossip_fanout`` other DEAD members (at most once per
-  ``probe_interval``). Each of them, hearing from a member it holds DEAD, does the same, so a
-  healed partition merges in a few round trips (an epidemic across the old cut) instead of one
-  pairwise exchange per reconnect interval.
-- Such a SYNC, or a member we held DEAD coming back ALIVE, opens a healing window of
-  ``HEALING`` probe intervals: in it, at once and then every probe interval, a SYNC goes to one
-  member still held DEAD, whatever the odds above. Gossip spreads each refutation only a few
-  times, and after a heal some member may miss one: it then held a live member DEAD until a
-  reconnect attempt came its way (9 s on one 12-node seed, with probability 1/12 per second).
+  per ``reconnect_interval`` per sender).
+- Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC; while
+  members are recently DEAD (within ``gossip_to_dead_time``) the same happens every
+  ``probe_interval`` with probability recent/live.
+- A SYNC or SYNC_ACK from a member we hold DEAD sends a SYNC at once to up to
+  ``gossip_fanout`` other DEAD members (at most once per ``probe_interval``), and opens a
+  healing window of ``HEALING`` probe intervals in which one member still held DEAD gets a SYNC
+  every probe interval.
 """
 
 from __future__ import annotations

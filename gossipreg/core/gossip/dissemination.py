@@ -1,24 +1,18 @@
 """Dissemination: the broadcast queues, gossip ticks, beacons and packet assembly of one node.
 
-Rules:
+Rules (the measurements behind them: docs/design/gossip.md):
 - Messages for a peer are collected during one input and become one packet at its end
   (``flush``); a packet with room left piggybacks queued broadcasts, membership news first.
 - Every broadcast is sent at most ``retransmit_limit(retransmit_mult, live members)`` times; a
-  newer write of the same key replaces the queued one and inherits the versions it superseded
-  (receivers settle them without ever seeing them).
+  newer write of the same key replaces the queued one and inherits the versions it superseded.
 - A gossip tick, every ``gossip_interval`` while something is queued, sends broadcasts to
-  ``gossip_fanout`` random ALIVE members, one of them replaced by a recently DEAD member (so
-  that a falsely accused member hears of it and refutes) about as often as a uniform draw over
-  both would pick one, but never more than one. Suspects get broadcasts on the probes and
-  reminders sent to them. Across a cut most members are suspect or dead to us: a uniform draw
-  sent most of our gossip where it could not arrive, and a minority side of 6 of 24 took up to
-  21 s to spread its verdicts. An idle node has no tick at all; news arriving at an idle node goes
-  out at once (ticks stay at least half an interval apart), so each hop of the first wave costs
-  a network latency, not half an interval.
+  ``gossip_fanout`` random ALIVE members, at most one of them replaced by a recently DEAD
+  member. An idle node has no tick; news arriving at an idle node goes out at once (ticks stay
+  at least half an interval apart).
 - After an owner writes, it gossips a beacon (its latest version) once it has been quiet for
-  ``beacon_delay``, when the cluster's size and the loss its probes see make it plausible that
-  a broadcast missed a member. Each owner's beacon is forwarded once; one that shows a write we
-  lack opens a repair at once (the replica's hole is due immediately).
+  ``beacon_delay``, when the cluster's size and the loss its probes see make a missed
+  broadcast plausible. Each owner's beacon is forwarded once; one that shows a write we lack
+  opens a repair at once.
 - Bytes are counted per message tag as packets are built.
 """
 

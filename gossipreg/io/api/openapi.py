@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 description of a node's HTTP API, served at ``GET /v1/openapi.json``.
 
 Written by hand next to the routes it describes (``http_api``, ``admin_api``, ``http_errors``);
-``tests/io/test_deploy_http.py`` validates it with openapi-spec-validator and runs schemathesis
+``tests/io/test_http_api.py`` validates it with openapi-spec-validator and runs schemathesis
 against a live node, so a route and its description cannot drift apart unnoticed.
 """
 

@@ -1,4 +1,4 @@
-"""Issue 17, TLS: a mesh whose nodes hold certificates from a test CA made here talks HTTPS
+"""TLS: a mesh whose nodes hold certificates from a test CA made here talks HTTPS
 only (mutual TLS between nodes: every gossip POST is https and presents a certificate); a node
 with a certificate from another CA, or without TLS, is refused; the CLI reaches a TLS node."""
 

@@ -1,4 +1,4 @@
-"""Issue 17: keys rotate on a running mesh of ``gossipreg node`` processes by editing their key
+"""Keys rotate on a running mesh of ``gossipreg node`` processes by editing their key
 files and sending SIGHUP, in the three documented steps, with no packet dropped for a bad or
 missing MAC; the admin route reloads too, and only with the token."""
 

@@ -1,4 +1,4 @@
-"""Issue 17, one configuration model: every knob from a file, the environment or a flag
+"""One configuration model: every knob from a file, the environment or a flag
 (file < env < flag), with NodeConfig's own messages; the token and key file from a file or the
 environment."""
 

@@ -1,4 +1,4 @@
-"""Issue 17, addresses: a node bound to every interface advertises a routable address, never
+"""Addresses: a node bound to every interface advertises a routable address, never
 an unspecified one, and the core drops any unspecified address that arrives."""
 
 from __future__ import annotations

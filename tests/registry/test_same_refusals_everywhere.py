@@ -1,4 +1,4 @@
-"""Issue 17, parity and lifecycle: the Python API refuses what the CLI and HTTP refuse, with
+"""Parity and lifecycle: the Python API refuses what the CLI and HTTP refuse, with
 the same words, and an AgentRegistry starts again cleanly after shutdown()."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 17, loud joins: every failed attempt says why, a node alone says so, a seed names
+"""Loud joins: every failed attempt says why, a node alone says so, a seed names
 who it dropped, a duplicate name is refused, health tells joining from ok, and DNS seeds
 resolve to all their addresses at each attempt."""
 

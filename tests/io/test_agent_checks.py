@@ -1,4 +1,4 @@
-"""Issue 17, checks for agents registered over HTTP: an HTTP check turns an agent UNHEALTHY when
+"""Checks for agents registered over HTTP: an HTTP check turns an agent UNHEALTHY when
 its endpoint stops answering and ACTIVE when it answers again (causes check_failed /
 check_passed); a TTL check does the same for heartbeats; without a check the 201 answer says
 heartbeats are required and how often."""

@@ -1,4 +1,4 @@
-"""Issue 17, the HTTP API as operators and generated clients expect: one JSON error envelope
+"""The HTTP API as operators and generated clients expect: one JSON error envelope
 (aiohttp's own 404/405/413 included), 413 for oversized bodies (chunked too), 415, Bearer on
 401, Location on 201, an OpenAPI 3 document that validates, matches the routes and survives
 schemathesis against a live node, and Prometheus names by the conventions."""

@@ -1,4 +1,4 @@
-"""The two reproductions of issue 14 over real HTTP (2 nodes on 127.0.0.1, port 0): a peer's
+"""Two reproductions over real HTTP (2 nodes on 127.0.0.1, port 0): a peer's
 stream tells no phantom status change before a deregistration, and a declaration survives the
 owner's resumed heartbeats. Bounded waits."""
 

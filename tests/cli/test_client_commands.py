@@ -1,4 +1,4 @@
-"""Issue 17, CLI: write commands, ``agent ID``, ``health``, ``--version``, ``--json`` with real
+"""The CLI's write commands, ``agent ID``, ``health``, ``--version``, ``--json`` with real
 lists, checked addresses, brief reports of answers that are not JSON, help on every flag."""
 
 from __future__ import annotations
