@@ -12,23 +12,30 @@ __all__ = ["Suspicion"]
 
 
 class Suspicion:
-    """Suspicion of one member, started at ``start`` by ``source``."""
+    """Suspicion of one member, started at ``start`` by ``source``.
 
-    __slots__ = ("confirmers", "deadline", "expected", "hi", "lo", "remind_at", "start")
+    Fields: ``min_timeout`` and ``max_timeout`` (seconds) bound the timer, which starts at the
+    maximum; ``expected`` is how many independent confirmations bring it to the minimum;
+    ``confirmers`` the members that reported it (the source included); ``deadline`` when the
+    member is declared DEAD; ``remind_at`` when the suspect is next told directly."""
 
-    def __init__(self, start: float, lo: float, hi: float, expected: int, source: str) -> None:
+    __slots__ = ("confirmers", "deadline", "expected", "max_timeout", "min_timeout", "remind_at",
+                 "start")
+
+    def __init__(self, start: float, min_timeout: float, max_timeout: float, expected: int,
+                 source: str) -> None:
         self.start = start
-        self.lo = lo
-        self.hi = hi
+        self.min_timeout = min_timeout
+        self.max_timeout = max_timeout
         self.expected = expected
         self.confirmers = {source}
-        self.deadline = start + suspicion_timeout(lo, hi, 0, expected)
+        self.deadline = start + suspicion_timeout(min_timeout, max_timeout, 0, expected)
         self.remind_at = start + self.remind_every
 
     @property
     def remind_every(self) -> float:
         """Three reminders fit in the shortest timeout."""
-        return self.lo / 3
+        return self.min_timeout / 3
 
     def confirm(self, source: str) -> bool:
         """Count a confirmation; True when ``source`` is new (then it is worth re-gossiping)."""
@@ -36,5 +43,5 @@ class Suspicion:
             return False
         self.confirmers.add(source)
         self.deadline = self.start + suspicion_timeout(
-            self.lo, self.hi, len(self.confirmers) - 1, self.expected)
+            self.min_timeout, self.max_timeout, len(self.confirmers) - 1, self.expected)
         return True

@@ -12,10 +12,16 @@ __all__ = ["OwnerState"]
 
 
 class OwnerState:
-    """State held about one owner."""
+    """State held about one owner.
+
+    Fields: ``generation`` (the owner's run we hold), ``entries`` (key -> current entry),
+    ``by_version`` (version -> key of the current entries, ascending while ``sorted``),
+    ``max_version`` (the highest version we know of), ``watermark`` (every version up to it is
+    here or superseded), ``settled`` (versions above the watermark known to be here or
+    superseded), ``gc_floor`` (the collection horizon: tombstones at or below it are gone)."""
 
     __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
-                 "sorted", "wm")
+                 "sorted", "watermark")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -24,13 +30,13 @@ class OwnerState:
         self.by_version: dict[int, str] = {}
         self.sorted = True
         self.max_version = 0
-        self.wm = 0
+        self.watermark = 0
         self.gc_floor = 0
         # Versions above the watermark known to be here or superseded.
         self.settled: set[int] = set()
 
     def settle(self, versions: tuple[int, ...] | list[int]) -> None:
-        wm = self.wm
+        wm = self.watermark
         for v in versions:
             if v > wm:
                 self.settled.add(v)
@@ -38,11 +44,11 @@ class OwnerState:
 
     def advance(self) -> None:
         settled = self.settled
-        wm = self.wm
+        wm = self.watermark
         while wm + 1 in settled:
             wm += 1
             settled.discard(wm)
-        self.wm = wm
+        self.watermark = wm
         if settled and min(settled) <= wm:
             self.settled = {v for v in settled if v > wm}
         if wm > self.max_version:

@@ -112,7 +112,7 @@ class Replica:
         """``{owner: (generation, watermark)}`` for ourselves and every owner that wrote
         something (an empty owner state carries no information worth the bytes)."""
         me = self.self_id
-        return {o: (st.generation, st.wm) for o, st in self._owners.items()
+        return {o: (st.generation, st.watermark) for o, st in self._owners.items()
                 if st.max_version or o == me}
 
     def state(self) -> dict[str, tuple[int, dict[str, tuple[int, bool, Any]]]]:
@@ -152,7 +152,7 @@ class Replica:
         old = st.entries.get(key)
         new = Entry(value, version, False)
         st.put(key, new)
-        st.wm = version
+        st.watermark = version
         return (Write(self.self_id, self.generation, key, version, False, value,
                       () if old is None else (old.version,)),
                 (self.self_id, key, old, new))
@@ -167,7 +167,7 @@ class Replica:
         version = st.max_version + 1
         new = Entry(reason, version, True, now)
         st.put(key, new)
-        st.wm = version
+        st.watermark = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
         return (Write(self.self_id, self.generation, key, version, True, reason,
                       (old.version,)),
@@ -209,7 +209,7 @@ class Replica:
         return changed
 
     def _track_gap(self, owner: str, st: OwnerState, now: float) -> None:
-        if st.wm < st.max_version:
+        if st.watermark < st.max_version:
             self._gaps.setdefault(owner, now)
         else:
             self._gaps.pop(owner, None)
@@ -251,7 +251,7 @@ class Replica:
         if old is not None:
             if old.version >= version:
                 return
-        elif version <= st.wm:
+        elif version <= st.watermark:
             # We hold every current write up to the watermark, so an unknown key below it is
             # stale: superseded, or deleted and its tombstone already collected.
             return
@@ -276,7 +276,7 @@ class Replica:
             for key, version, deleted, value in od.entries:
                 self._merge_entry(st, od.owner, key, version, deleted, value, now, changed)
                 last = version
-            if od.since <= st.wm:
+            if od.since <= st.watermark:
                 # Everything current in (since, reached] is now here.
                 if od.complete:
                     reached = od.upto
@@ -284,16 +284,16 @@ class Replica:
                     reached = min(last, od.upto)
                 else:
                     reached = od.since
-                if reached > st.wm:
-                    st.wm = reached
-                if st.wm > st.max_version:
-                    st.max_version = st.wm
+                if reached > st.watermark:
+                    st.watermark = reached
+                if st.watermark > st.max_version:
+                    st.max_version = st.watermark
             st.settle([e[1] for e in od.entries])
             self._track_gap(od.owner, st, now)
             # The sender's collected tombstones never reached us, yet our watermark may now
             # stand above them: we cannot hand them on either, so a peer below them gets a
             # manifest from us too (else it keeps a key it should have seen deleted).
-            st.gc_floor = max(st.gc_floor, min(od.floor, st.wm))
+            st.gc_floor = max(st.gc_floor, min(od.floor, st.watermark))
         return changed
 
     def _apply_manifest(self, st: OwnerState, od: OwnerDelta, changed: list[Change]) -> None:
@@ -347,7 +347,7 @@ class Replica:
                 left -= size
             if not entries and manifest is None and not complete:
                 continue
-            out.append(OwnerDelta(owner, st.generation, since, st.wm, tuple(entries), complete,
+            out.append(OwnerDelta(owner, st.generation, since, st.watermark, tuple(entries), complete,
                                   manifest, st.gc_floor))
         return out
 
