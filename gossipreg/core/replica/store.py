@@ -347,8 +347,8 @@ class Replica:
                 left -= size
             if not entries and manifest is None and not complete:
                 continue
-            out.append(OwnerDelta(owner, st.generation, since, st.watermark, tuple(entries), complete,
-                                  manifest, st.gc_floor))
+            out.append(OwnerDelta(owner, st.generation, since, st.watermark, tuple(entries),
+                                  complete, manifest, st.gc_floor))
         return out
 
     # --------------------------------------------------------------------- GC
