@@ -13,7 +13,7 @@ import warnings
 import pytest
 from _embedkit import need_semantic
 
-from gossipreg.core.search_vectors import quantize
+from gossipreg.core.search.vectors import quantize
 from gossipreg.io.embed import (
     Embedder,
     EmbedderConfigError,

@@ -1,4 +1,4 @@
-"""gossipreg.core.search_vectors: the int8 scheme, exact scores, and hostile vectors refused."""
+"""gossipreg.core.search.vectors: the int8 scheme, exact scores, and hostile vectors refused."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gossipreg.core.errors import GossipregError, InvalidArgumentError
-from gossipreg.core.search_vectors import (
+from gossipreg.core.search.vectors import (
     MAX_DIMS,
     MAX_MODEL_TAG,
     MAX_VECTORS,

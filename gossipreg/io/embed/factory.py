@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from gossipreg.core.search_vectors import MAX_DIMS
+from gossipreg.core.search.vectors import MAX_DIMS
 from gossipreg.io.embed.errors import EmbedderConfigError
 from gossipreg.io.embed.local import WordLlamaEmbedder
 from gossipreg.io.embed.ollama import OllamaEmbedder

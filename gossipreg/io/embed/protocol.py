@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
-from gossipreg.core.search_vectors import MAX_DIMS
+from gossipreg.core.search.vectors import MAX_DIMS
 from gossipreg.io.embed.errors import EmbedderError
 
 __all__ = ["Embedder", "Purpose", "check_texts", "checked_vectors"]
@@ -22,7 +22,7 @@ class Embedder(Protocol):
 
     ``model_id`` names the model (it becomes the model tag of the vectors a record carries, so
     two nodes compare vectors only when their tags match; see
-    :func:`gossipreg.core.search_vectors.check_model_tag`). ``dims`` is the vector length, or 0
+    :func:`gossipreg.core.search.vectors.check_model_tag`). ``dims`` is the vector length, or 0
     while a remote model whose length was not configured has not answered yet.
     """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from gossipreg.core.search_vectors import MAX_DIMS, VectorError, check_model_tag
+from gossipreg.core.search.vectors import MAX_DIMS, VectorError, check_model_tag
 from gossipreg.io.embed.errors import EmbedderConfigError, EmbedderError
 from gossipreg.io.embed.protocol import Purpose, check_texts, checked_vectors
 
