@@ -42,6 +42,7 @@ CATEGORIES: dict[int, str] = {
     Tag.DEAD: "membership", Tag.LEFT: "membership", Tag.WRITE: "broadcast",
     Tag.SYNC: "anti_entropy", Tag.SYNC_ACK: "anti_entropy", Tag.SYNC_ACK2: "anti_entropy",
     Tag.REQUEST: "requests", Tag.RESPONSE: "requests", Tag.BEACON: "broadcast",
+    Tag.FEATURES: "membership",
 }
 
 
