@@ -27,14 +27,14 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from math import log
-from typing import Any
+from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEvent
 from sim.tcp import TcpOptions, TcpPaths
 
-__all__ = ["Cluster", "NetOptions", "SimNode"]
+__all__ = ["Cluster", "NetOptions", "NodeFactory", "SimNode"]
 
 
 @dataclass
@@ -53,6 +53,14 @@ class NetOptions:
             raise ValueError(f"network model must be 'tcp' or 'datagram', not {self.model!r}")
         if self.model == "tcp" and self.duplicate:
             raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
+
+
+class NodeFactory(Protocol):
+    """How a cluster builds each node: :class:`Node` itself, or anything with its constructor
+    and its contract (a mixed-version test builds some nodes of the previous release)."""
+
+    def __call__(self, node_id: str, addr: str, config: NodeConfig, *, rng: random.Random,
+                 now: float, generation: int, wall_offset: float) -> Node: ...
 
 
 @dataclass
@@ -74,8 +82,10 @@ class Cluster:
 
     def __init__(self, seed: int = 0, config: NodeConfig | None = None,
                  net: NetOptions | None = None, keep_events: bool = True,
-                 local: Callable[[str], bool] | None = None) -> None:
+                 local: Callable[[str], bool] | None = None,
+                 make_node: NodeFactory = Node) -> None:
         self.seed = seed
+        self.make_node = make_node
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
         self.net = net or NetOptions()
@@ -235,8 +245,9 @@ class Cluster:
 
     # ------------------------------------------------------------------ nodes
     def _make(self, name: str, generation: int, skew: float) -> Node:
-        return Node(name, name, self.config, rng=random.Random(self.rng.getrandbits(64)),
-                    now=self.now, generation=generation, wall_offset=1_700_000_000.0 + skew)
+        return self.make_node(name, name, self.config,
+                              rng=random.Random(self.rng.getrandbits(64)), now=self.now,
+                              generation=generation, wall_offset=1_700_000_000.0 + skew)
 
     def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
         """Start a node (None for a node another shard runs: a placeholder is kept)."""

@@ -12,7 +12,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,6 +28,16 @@ async def until(pred: Callable[[], bool], timeout: float = 8.0) -> bool:
             return True
         await asyncio.sleep(POLL_S)
     return bool(pred())
+
+
+async def until_awaited(pred: Callable[[], Awaitable[bool]], timeout: float = 8.0) -> bool:
+    """``until`` for a predicate that awaits (HTTP reads of a node served on this loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return True
+        await asyncio.sleep(POLL_S)
+    return bool(await pred())
 
 
 def until_blocking(pred: Callable[[], bool], timeout: float = 8.0,

@@ -1,0 +1,22 @@
+"""Fixtures shared by test packages (most tests build what they need themselves)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import prev_release
+
+
+@pytest.fixture(scope="session")
+def prev_release_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The previous release importable as ``gossipreg_prev``: the directory holding it (for a
+    child's ``PYTHONPATH``), on ``sys.path`` for the session. Skipped (failed under CI) when
+    the commit is not in the clone."""
+    prev_release.require_parent("mixed-version tests")
+    dest = tmp_path_factory.mktemp("prev_release")
+    prev_release.load(dest)
+    yield dest
+    prev_release.unload(dest)

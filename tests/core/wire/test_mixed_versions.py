@@ -1,0 +1,267 @@
+"""A mesh of this release's nodes and the previous release's (``tests.prev_release``) on the
+simulator's virtual clock: they join each other, agree on members and agents, see each
+other's writes (registration with capabilities and a card, status writes, heartbeats and
+deregistrations forwarded across versions), and detect a crash of either kind. The previous
+release drops each FEATURES message alone (``unknown_type``) and nothing else.
+
+Deterministic: one seed, virtual time, no sockets."""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory.directory import Pending
+from gossipreg.core.directory.records import make_record
+from gossipreg.core.node import Node
+from gossipreg.core.search.query import Query
+from gossipreg.core.types import AgentStatus
+from gossipreg.core.wire.tags import FEATURES
+from sim.cluster import Cluster, NodeFactory
+
+NEW = ("n0", "n1", "n2")
+OLD = ("o0", "o1", "o2")
+# Joins alternate between releases: each one's join is answered by the other's.
+ORDER = (("o0", None), ("n0", "o0"), ("o1", "n0"), ("n1", "o1"), ("o2", "n1"), ("n2", "o2"))
+
+CARD = {
+    "name": "Summarizer", "description": "Summarizes documents", "version": "0.3.1",
+    "url": "http://127.0.0.1:9/rpc", "preferredTransport": "JSONRPC", "protocolVersion": "0.3.0",
+    "capabilities": {"streaming": False}, "defaultInputModes": ["text/plain"],
+    "defaultOutputModes": ["text/plain"],
+    "skills": [{"id": "sum", "name": "Summaries", "description": "Summarize a document",
+                "tags": ["text", "summary"], "examples": ["summarize this"]}],
+}
+
+
+class Prev:
+    """The previous release's modules that the test drives."""
+
+    def __init__(self) -> None:
+        self.node = importlib.import_module("gossipreg_prev.core.node")
+        self.config = importlib.import_module("gossipreg_prev.core.config")
+        self.records = importlib.import_module("gossipreg_prev.core.records")
+        self.types = importlib.import_module("gossipreg_prev.core.types")
+        self.query = importlib.import_module("gossipreg_prev.core.query")
+
+
+@pytest.fixture
+def prev(prev_release_dir: Path) -> Prev:
+    return Prev()
+
+
+def mixed(prev: Prev) -> NodeFactory:
+    """Builds the previous release's ``Node`` for the OLD names, this release's otherwise."""
+
+    def make(node_id: str, addr: str, config: NodeConfig, *, rng: random.Random, now: float,
+             generation: int, wall_offset: float) -> Node:
+        if node_id not in OLD:
+            return Node(node_id, addr, config, rng=rng, now=now, generation=generation,
+                        wall_offset=wall_offset)
+        old_config = prev.config.NodeConfig(**config.model_dump())
+        old: Node = prev.node.Node(node_id, addr, old_config, rng=rng, now=now,
+                                   generation=generation, wall_offset=wall_offset)
+        return old
+
+    return make
+
+
+def record(prev: Prev, owner: str, agent_id: str, **kw: Any) -> Any:
+    """A record built by the owner's own release."""
+    build = prev.records.make_record if owner in OLD else make_record
+    return build(agent_id, agent_id.upper(), f"rt-{owner}", **kw)
+
+
+def status(prev: Prev, name: str, s: AgentStatus) -> Any:
+    return prev.types.AgentStatus(s.value) if name in OLD else s
+
+
+def states(c: Cluster, name: str) -> dict[str, str]:
+    """Members as ``name`` sees them, by state name (the two releases' enums differ)."""
+    return {m.node_id: m.state.name for m in c.node(name).read.members()}
+
+
+def features(c: Cluster, name: str) -> dict[str, int]:
+    """The feature bits a new node holds for each member."""
+    return {m.node_id: int(m.features) for m in c.node(name).read.members()}
+
+
+class Shown(NamedTuple):
+    """What a node shows of an agent, in plain values comparable across the releases."""
+
+    owner: str
+    status: str
+    heartbeats: int
+    last_heartbeat: float
+    name: str
+    runtime: str
+    capabilities: tuple[str, ...]
+    description: str
+    tags: tuple[str, ...]
+    card_json: str | None
+    skills: tuple[str, ...]
+    version: str
+
+
+def agents(c: Cluster, name: str) -> dict[str, Shown]:
+    out = {}
+    for a, v in c.node(name).read.visible.items():
+        r = v.record
+        out[a] = Shown(v.node_id, v.status.value, v.heartbeat_count, v.last_heartbeat, r.name,
+                       r.runtime_id, r.capabilities, r.description, r.tags, r.card_json,
+                       tuple(s.id for s in r.skills), r.version)
+    return out
+
+
+def drops(c: Cluster, name: str) -> dict[str, int]:
+    """The drop counters of a node (of either release) that are not zero."""
+    return {k: v for k, v in c.node(name).metrics.dropped.items() if v}
+
+
+def same_agents(c: Cluster, names: list[str]) -> bool:
+    first = agents(c, names[0])
+    return all(agents(c, n) == first for n in names[1:])
+
+
+def everywhere(c: Cluster, names: list[str], pred: Callable[[str], bool],
+               timeout: float) -> bool:
+    return c.run_until_true(lambda: all(pred(n) for n in names), timeout) is not None
+
+
+def start(prev: Prev, order: tuple[tuple[str, str | None], ...], seed: int = 7,
+          **cfg: Any) -> Cluster:
+    c = Cluster(seed=seed, config=NodeConfig.lan(**cfg), make_node=mixed(prev))
+    for name, via in order:
+        c.add_node(name, [via] if via else [])
+    return c
+
+
+def test_old_and_new_nodes_converge(prev: Prev) -> None:
+    c = start(prev, ORDER, heartbeat_timeout=None, auto_deregister_timeout=30.0)
+    names = [n for n, _ in ORDER]
+    assert type(c.node("o0")).__module__ == "gossipreg_prev.core.node"
+    assert type(c.node("n0")).__module__ == "gossipreg.core.node"
+
+    # Every node sees every member ALIVE.
+    alive = dict.fromkeys(names, "ALIVE")
+    assert everywhere(c, names, lambda n: states(c, n) == alive, 15.0), {
+        n: states(c, n) for n in names}
+
+    # The old nodes announced no features (their bits are 0 on every new node); whether the
+    # new ones learn each other's is the next tests' matter (the seeds decide it).
+    for n in NEW:
+        feats = features(c, n)
+        assert {k: feats[k] for k in OLD} == dict.fromkeys(OLD, 0), (n, feats)
+        assert feats[n] == FEATURES
+
+    # Writes on both releases: capabilities, a card, status writes, heartbeats and
+    # deregistrations (the last two also forwarded to an owner of the other release).
+    c.node("n0").register(record(prev, "n0", "a-new", capabilities=["Python code"]), c.now)
+    c.node("o0").register(record(prev, "o0", "a-old", card=CARD), c.now)
+    c.node("n1").register(record(prev, "n1", "b-new", card=CARD, tags=["t1"]), c.now)
+    c.node("o1").register(record(prev, "o1", "b-old", capabilities=["data analysis", "sql"],
+                                 description="Old runtime"), c.now)
+    c.node("n2").register(record(prev, "n2", "c-new", capabilities=["x"]), c.now)
+    c.node("o2").register(record(prev, "o2", "c-old", capabilities=["y"]), c.now)
+    c.run_for(0.0)
+    six = {"a-new", "a-old", "b-new", "b-old", "c-new", "c-old"}
+    assert everywhere(c, names, lambda n: set(agents(c, n)) == six, 5.0)
+
+    # Status writes by a node of the other release than the owner's.
+    assert c.node("o2").set_status("a-new", status(prev, "o2", AgentStatus.DEGRADED), c.now)
+    assert c.node("n2").set_status("a-old", status(prev, "n2", AgentStatus.UNHEALTHY), c.now)
+    # Heartbeats: by the owner, and forwarded from the other release.
+    assert c.node("n0").heartbeat("a-new", c.now) is True
+    assert c.node("o0").heartbeat("a-old", c.now) is True
+    assert isinstance(c.node("o1").heartbeat("a-new", c.now), prev.node.Pending)
+    assert isinstance(c.node("n1").heartbeat("a-old", c.now), Pending)
+    # Deregistrations: by the owner, and forwarded from the other release.
+    assert c.node("n2").deregister("c-new", c.now) is True
+    assert isinstance(c.node("n1").deregister("c-old", c.now), Pending)
+    c.run_for(0.0)
+    four = {"a-new", "a-old", "b-new", "b-old"}
+
+    def settled(n: str) -> bool:
+        v = agents(c, n)
+        return (set(v) == four and v["a-new"].status == "degraded"
+                and v["a-old"].status == "unhealthy"
+                and v["a-new"].heartbeats == v["a-old"].heartbeats == 2)
+
+    assert everywhere(c, names, settled, 5.0), {n: agents(c, n) for n in names}
+    assert same_agents(c, names), {n: agents(c, n) for n in names}
+    assert agents(c, "o2")["b-new"].skills == ("sum",)  # the card, parsed by an old node
+    assert agents(c, "n2")["a-old"].skills == ("sum",)
+    # Searched by capability across releases.
+    found = c.node("o1").read.find(prev.query.Query.of("python", status=None))
+    assert [v.agent_id for v in found] == ["a-new"]
+    assert [v.agent_id for v in c.node("n2").read.find(Query.of("sql"))] == ["b-old"]
+
+    # The old nodes dropped FEATURES messages alone, as an unknown kind, and nothing else (their
+    # metrics are what /metrics renders); the new nodes dropped nothing.
+    for n in names:
+        want = {"unknown_type"} if n in OLD else set()
+        assert set(drops(c, n)) == want, (n, drops(c, n))
+
+    # A crash of one node of each release: DEAD everywhere else, their agents OFFLINE, then
+    # deregistered (past auto_deregister_timeout).
+    c.crash("n0")
+    c.crash("o0")
+    rest = ["n1", "n2", "o1", "o2"]
+    assert everywhere(c, rest, lambda n: states(c, n) == {
+        **dict.fromkeys(rest, "ALIVE"), "n0": "DEAD", "o0": "DEAD"}, 30.0), {
+        n: states(c, n) for n in rest}
+    assert everywhere(c, rest, lambda n: {
+        a: v.status for a, v in agents(c, n).items() if a in ("a-new", "a-old")} == {
+        "a-new": "offline", "a-old": "offline"}, 5.0), {n: agents(c, n) for n in rest}
+    assert everywhere(c, rest, lambda n: set(agents(c, n)) == {"b-new", "b-old"}, 40.0)
+    assert same_agents(c, rest)
+    for n in rest:
+        evs = [(e.agent_id, e.event_type.value) for e in c.nodes[n].events
+               if e.agent_id in ("a-new", "a-old")]
+        for a in ("a-new", "a-old"):
+            kinds = [k for i, k in evs if i == a]
+            assert kinds[-2:] == ["agent_status_changed", "agent_deregistered"], (n, a, kinds)
+
+    for n in rest:
+        assert set(drops(c, n)) == ({"unknown_type"} if n in OLD else set()), (n, drops(c, n))
+
+
+def features_agree(c: Cluster) -> bool:
+    want = {**dict.fromkeys(OLD, 0), **dict.fromkeys(NEW, int(FEATURES))}
+    return all(features(c, n) == want for n in NEW)
+
+
+# Feature bits spread by gossip relays (a previous-release node relays none: it drops FEATURES)
+# and beside the member table of a join or of a push-pull whose member hashes differ (the bits
+# are not in the hash). Nothing repairs a row the relays missed, so in a mixed mesh new nodes
+# may never learn each other's bits. Through a previous-release seed they never do (the seed
+# drops the joiner's row and sends no table; the joiner's announcement is a bare Alive);
+# through a new one they do, or not, by the relays' draws (8 simulator seeds of 40 missed a
+# row for good, 600 s of virtual time; the rest agreed within 1 s). A pure-new mesh agrees
+# even at 20% loss. Strict: these pass, and must be made plain tests, once the bits converge.
+FEATURES_DIVERGE = (
+    "feature bits do not converge between new nodes in a mixed mesh: no anti-entropy repairs "
+    "a FEATURES row that the gossip relays missed, and previous-release nodes relay none")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FEATURES_DIVERGE)
+def test_new_nodes_learn_each_others_features_through_an_old_seed(prev: Prev) -> None:
+    c = start(prev, ORDER)
+    # Many push-pull rounds (every 30 s under the LAN profile).
+    assert c.run_until_true(lambda: features_agree(c), 300.0, step=1.0) is not None, {
+        n: features(c, n) for n in NEW}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FEATURES_DIVERGE)
+def test_new_nodes_learn_each_others_features_through_a_new_seed(prev: Prev) -> None:
+    # Seed 5: n0's relays of n2's row reach only old nodes; n1 never learns it.
+    c = start(prev, (("n0", None), ("o0", "n0"), ("n1", "n0"), ("o1", "n0"), ("n2", "n0"),
+                     ("o2", "n0")), seed=5)
+    assert c.run_until_true(lambda: features_agree(c), 300.0, step=1.0) is not None, {
+        n: features(c, n) for n in NEW}
