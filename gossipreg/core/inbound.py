@@ -147,7 +147,7 @@ class Inbound:
             case Beacon():
                 self.out.on_beacon(msg, now)
             case Features():
-                swim.on_features(msg, now)
+                swim.on_features(msg, now, src_addr)
             case Sync():
                 self.ae.on_sync(msg, src_id, src_addr, now)
             case SyncAck():

@@ -155,6 +155,8 @@ class Swim:
         self._probes[seq] = Probe(target, seq, now + self._scaled(self.cfg.probe_timeout),
                                    now + self._scaled(self.cfg.probe_interval), primary)
         self.out.send(m.addr, Ping(seq, target))
+        if not m.features_known:  # until it answers with its own row (see on_features)
+            self.out.send(m.addr, self._own_features(ask=True))
 
     def _send_indirect(self, p: Probe, now: float) -> None:
         p.indirect_sent = True
@@ -170,9 +172,8 @@ class Swim:
         for peer in chosen:
             self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
-        # And a second direct ping (memberlist's TCP fallback ping, over the same transport
-        # here): when our first ping or its ack was lost, it beats the indirect path's four
-        # packets, and it cuts the probes that fail on loss alone by about three times.
+        # And a second direct ping (memberlist's fallback ping): it beats the indirect path's
+        # four packets when our first ping or its ack was lost.
         self.out.send(m.addr, Ping(p.seq, p.target))
 
     def delivery(self) -> float:
@@ -252,19 +253,26 @@ class Swim:
     def _gossip(self, node_id: str, msg: Message, now: float) -> None:
         self.out.gossip_member(node_id, msg, now)
         if node_id == self.members.self_id:  # our Alive travels with our features
-            me = self.members.me
-            self._gossip_features(me.node_id, me.generation, me.features, now)
+            self._gossip_features(*self._own_features().rows[0], now)
 
     def _gossip_features(self, node_id: str, generation: int, bits: int, now: float) -> None:
         # A key no node id can take ("\0" is not printable): it replaces only older features.
         self.out.gossip_member("\0features:" + node_id,
                                Features(((node_id, generation, bits),)), now)
 
-    def on_features(self, msg: Features, now: float) -> None:
-        """Feature bits of members; news is relayed like an Alive (so it spreads as far)."""
+    def _own_features(self, ask: bool = False) -> Features:
+        me = self.members.me
+        return Features(((me.node_id, me.generation, me.features),), ask)
+
+    def on_features(self, msg: Features, now: float, src_addr: str) -> None:
+        """Feature bits of members; news is relayed like an Alive. A sender that asks (it
+        lacks our bits) gets our row straight back, so two nodes learn each other's bits
+        directly whatever the gossip path (a previous-release relay drops them)."""
         for node_id, generation, bits in msg.rows:
             if self.members.set_features(node_id, generation, bits):
                 self._gossip_features(node_id, generation, bits, now)
+        if msg.ask:
+            self.out.send(src_addr, self._own_features())
 
     def features_table(self) -> Features:
         """Every known member's features: sent beside a member table."""
@@ -296,9 +304,8 @@ class Swim:
     def _about_me(self, generation: int, incarnation: int, sender: str | None,
                   now: float) -> None:
         """A suspicion or verdict about us: refute it if it is current. Either way, whoever
-        sent it still doubts us, so it also gets our Alive straight back: the refutation's
-        broadcast misses a member now and then (20% loss, hundreds of members, a suspicion
-        heard just before the refutation spread), and that member would declare us DEAD."""
+        sent it still doubts us, so it also gets our Alive straight back (a refutation's
+        broadcast misses a member now and then)."""
         me = self.members.me
         if generation != me.generation or self.leaving:
             return
@@ -339,11 +346,8 @@ class Swim:
             # spreading about as early as the suspicion does.
             self._remind(msg.node)
         elif not self.leaving:
-            # Probe the suspect ourselves: our verdict confirms the suspicion; if the suspect
-            # is alive, the suspicion rides on our ping and its ack brings back its refutation
-            # (the freshest broadcast it has), so we re-gossip the refutation, not the
-            # suspicion. Sampling a few checkers instead cut the probe traffic but let the
-            # suspicion outrun the refutation: 17 times more SUSPECT/ALIVE flaps at 1,000 nodes.
+            # Probe the suspect ourselves: our verdict confirms the suspicion; if it is alive,
+            # its ack brings back its refutation (docs/design/membership.md: why every holder).
             self._probe_member(msg.node, now, primary=False)
 
     def on_dead(self, msg: Dead, now: float, sender: str | None = None) -> None:
@@ -370,11 +374,9 @@ class Swim:
 
     def merge_rows(self, rows: tuple[MemberRow, ...], source: str, now: float,
                    src_addr: str | None = None) -> None:
-        """Merge a peer's member table. A remote DEAD is only a SUSPECT here: we do not take a
-        failure verdict second-hand without our own timer (and the member's chance to refute).
-        A table (from ``src_addr``) that holds us SUSPECT or DEAD gets our Alive straight back:
-        after a partition the peer holds us DEAD, and our refutation's broadcast may not reach
-        it (we may hold it DEAD too, out of our gossip's reach)."""
+        """Merge a peer's member table. A remote DEAD is only a SUSPECT here (no second-hand
+        verdict without our own timer). A table (from ``src_addr``) that holds us SUSPECT or
+        DEAD gets our Alive straight back (after a partition our broadcast may not reach it)."""
         for r in rows:
             if r.state is MemberState.ALIVE:
                 self.on_alive(Alive(r.node, r.addr, r.generation, r.incarnation), now)

@@ -49,6 +49,11 @@ class Member:
         return MemberInfo(self.node_id, self.addr, self.state, self.incarnation, self.generation,
                           self.features if self.features_generation == self.generation else 0)
 
+    @property
+    def features_known(self) -> bool:
+        """Whether the running generation announced its features (0 bits is an answer too)."""
+        return self.features_generation == self.generation
+
     def understands(self, bits: int) -> bool:
         """Whether the running generation announced every feature in ``bits``."""
         return self.features_generation == self.generation and self.features & bits == bits

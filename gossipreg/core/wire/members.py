@@ -83,21 +83,23 @@ class Left:
 @dataclass(frozen=True, slots=True)
 class Features:
     """What members understand: ``rows`` of ``(node, generation, feature bits)``. A node sends
-    its own row with its ``Alive`` and every known row with its member table; a peer that sent
-    none (a previous release) is spoken to as that release understands (see ``wire``)."""
+    its own row with its ``Alive``, every known row with its member table, and its own row with
+    ``ask`` set beside a probe of a member whose bits it lacks (which answers with its own); a
+    peer that sent none (a previous release) is spoken to as that release understands."""
 
     TAG: ClassVar[Tag] = Tag.FEATURES
     rows: tuple[tuple[str, int, int], ...]
+    ask: bool = False
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [Tag.FEATURES, [list(r) for r in self.rows]]
+        return [Tag.FEATURES, [list(r) for r in self.rows], self.ask]
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Features:
-        f.at_least(raw, 2, "features")
+        f.at_least(raw, 3, "features")
         rows = []
         for r in f.bounded_list(raw[1]):
             row = f.bounded_list(r, 16)
             f.at_least(row, 3, "features row")
             rows.append((f.node_id(row[0]), f.uint(row[1]), f.uint(row[2])))
-        return cls(tuple(rows))
+        return cls(tuple(rows), f.flag(raw[2]))

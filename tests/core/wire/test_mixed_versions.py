@@ -237,20 +237,11 @@ def features_agree(c: Cluster) -> bool:
     return all(features(c, n) == want for n in NEW)
 
 
-# Feature bits spread by gossip relays (a previous-release node relays none: it drops FEATURES)
-# and beside the member table of a join or of a push-pull whose member hashes differ (the bits
-# are not in the hash). Nothing repairs a row the relays missed, so in a mixed mesh new nodes
-# may never learn each other's bits. Through a previous-release seed they never do (the seed
-# drops the joiner's row and sends no table; the joiner's announcement is a bare Alive);
-# through a new one they do, or not, by the relays' draws (8 simulator seeds of 40 missed a
-# row for good, 600 s of virtual time; the rest agreed within 1 s). A pure-new mesh agrees
-# even at 20% loss. Strict: these pass, and must be made plain tests, once the bits converge.
-FEATURES_DIVERGE = (
-    "feature bits do not converge between new nodes in a mixed mesh: no anti-entropy repairs "
-    "a FEATURES row that the gossip relays missed, and previous-release nodes relay none")
+# Gossip relays alone do not carry feature bits across a mixed mesh (a previous-release node
+# drops FEATURES), and a row missed once is not in the member hash; a probe of a member whose
+# bits are unknown asks for them. Through a previous-release seed, relays never carry them.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FEATURES_DIVERGE)
 def test_new_nodes_learn_each_others_features_through_an_old_seed(prev: Prev) -> None:
     c = start(prev, ORDER)
     # Many push-pull rounds (every 30 s under the LAN profile).
@@ -258,7 +249,6 @@ def test_new_nodes_learn_each_others_features_through_an_old_seed(prev: Prev) ->
         n: features(c, n) for n in NEW}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FEATURES_DIVERGE)
 def test_new_nodes_learn_each_others_features_through_a_new_seed(prev: Prev) -> None:
     # Seed 5: n0's relays of n2's row reach only old nodes; n1 never learns it.
     c = start(prev, (("n0", None), ("o0", "n0"), ("n1", "n0"), ("o1", "n0"), ("n2", "n0"),
