@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from gossipreg.core.directory.cards import (
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
 from gossipreg.core.types import ID_MAX_LEN, AgentRecord, AgentStatus, check_id
+from gossipreg.core.wire.fields import NO_FORM
 
 __all__ = [
     "AGENT",
@@ -37,6 +39,7 @@ __all__ = [
     "STATUS",
     "TOMBSTONE_REASONS",
     "Heartbeat",
+    "Opaque",
     "RecordValues",
     "StatusWrite",
     "check_id",
@@ -272,10 +275,29 @@ def split_key(key: str) -> tuple[str, str]:
     return key[:i], key[i:]
 
 
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """The value of a key family this release does not know (a later release's): stored and
+    relayed as it came, so replicas stay equal, and shown nowhere."""
+
+    raw: Any
+
+
+_FAMILY = re.compile(r"[a-z][a-z0-9_]{0,15}/")
+
+
 def validate_value(key: object, deleted: object, value: object) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
     :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
-    reads the replica's objects). Raises InvalidArgumentError."""
+    reads the replica's objects), or :class:`Opaque` under a key family a later release added.
+    Raises InvalidArgumentError."""
+    if type(key) is str and not key.startswith(_PREFIXES) and (m := _FAMILY.match(key)):
+        check_id(key[m.end():])
+        if type(deleted) is not bool:
+            raise InvalidArgumentError("deleted flag must be a bool")
+        if not deleted:
+            return Opaque(value)
+        return None if value is None else _str(value, "reason", 64)
     prefix, agent_id = parse_key(key)
     if type(deleted) is not bool:
         raise InvalidArgumentError("deleted flag must be a bool")
@@ -302,6 +324,10 @@ class RecordValues:
     def from_wire(self, key: object, deleted: object, raw: object) -> Any:
         return validate_value(key, deleted, raw)
 
+    def first_release(self, key: str, value: Any) -> Any:
+        # The first release knows these three prefixes and values of exactly these shapes.
+        return to_wire(value) if key.startswith(_PREFIXES) else NO_FORM
+
 
 def wire_size(value: Any) -> int:
     """The packed size of a stored value as it travels: what the replica's byte budgets count."""
@@ -311,6 +337,8 @@ def wire_size(value: Any) -> int:
 def to_wire(value: Any) -> Any:
     """The msgpack-able form of a stored value (values travel as lists)."""
     t = type(value)
+    if t is Opaque:
+        return value.raw
     if t is Heartbeat:
         return [value.count, value.wall_ms]
     if t is AgentRecord:

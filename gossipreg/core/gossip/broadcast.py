@@ -16,7 +16,10 @@ from typing import Any
 __all__ = ["BroadcastQueue"]
 
 
-Message = tuple[int, bytes]  # (tag, packed message): what a take hands out, as stored
+# (tag, packed message, its first-release form or None): what a take hands out, as stored. The
+# second packing is the first one itself unless the message has trailing items or keys that a
+# first-release node refuses.
+Message = tuple[int, bytes, bytes | None]
 
 
 class BroadcastQueue:
@@ -33,11 +36,13 @@ class BroadcastQueue:
     def __len__(self) -> int:
         return len(self._where)
 
-    def put(self, key: Hashable, tag: int, packed: bytes, meta: Any = None) -> None:
+    def put(self, key: Hashable, tag: int, packed: bytes, meta: Any = None,
+            first_release: bytes | bool | None = True) -> None:
         """Queue the message ``packed`` (tagged ``tag``), replacing any item under ``key``;
-        ``meta`` is kept beside it for :meth:`peek`."""
+        ``meta`` is kept beside it for :meth:`peek`; ``first_release`` is its form for a
+        first-release node (True: the same bytes; None: not sent to such a node)."""
         self.discard(key)
-        item = (tag, packed)
+        item = (tag, packed, packed if first_release is True else first_release or None)
         self._where[key] = item
         self._buckets[0][key] = item
         if meta is not None:

@@ -27,12 +27,22 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.formulas import miss_probability, retransmit_limit
 from gossipreg.core.gossip.broadcast import BroadcastQueue
+from gossipreg.core.gossip.broadcast import Message as Packed
 from gossipreg.core.membership.table import Member, MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica, Write
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.codec import Codec, pack_message
-from gossipreg.core.wire.messages import Beacon, Message, Tag, ValueCodec, encode, write_wire
+from gossipreg.core.wire.messages import (
+    Beacon,
+    Message,
+    Tag,
+    ValueCodec,
+    encode,
+    encode_first_release,
+    write_first_release,
+    write_wire,
+)
 
 __all__ = ["Dissemination", "Transmit"]
 
@@ -84,7 +94,7 @@ class Dissemination:
         self._member_q = BroadcastQueue()
         self._write_q = BroadcastQueue()
         # Per destination, the (tag, packed message) pairs of the packet being built.
-        self._out: dict[str, list[tuple[int, bytes]]] = {}
+        self._out: dict[str, list[Packed]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
         self._transmits: deque[Transmit] = deque()
         self._dead_recent: list[str] = []
@@ -96,14 +106,22 @@ class Dissemination:
 
     # ---------------------------------------------------------------- queuing
     def send(self, addr: str, msg: Message) -> None:
-        """Queue a message for ``addr``; packets are built when the current input ends."""
-        wire = encode(msg, self.values)
+        """Queue a message for ``addr``; packets are built when the current input ends. A peer
+        whose running generation announced no features gets the first-release form."""
+        first = msg.TAG != Tag.FEATURES and not self._knows(addr)
+        wire = encode_first_release(msg, self.values) if first else encode(msg, self.values)
+        if wire is None:
+            return
         try:
             packed = pack_message(wire)
         except InvalidArgumentError:
             self.metrics.drop("unencodable_out")
             return
-        self._out.setdefault(addr, []).append((wire[0], packed))
+        self._out.setdefault(addr, []).append((wire[0], packed, packed))
+
+    def _knows(self, addr: str) -> bool:
+        m = self.members.by_addr(addr)
+        return m is not None and m.features_known
 
     def _wake(self, now: float) -> None:
         if not self._member_q and not self._write_q:
@@ -124,7 +142,10 @@ class Dissemination:
         if old is not None and old.generation == w.generation and old.version < w.version:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
-        self._write_q.put(key, Tag.WRITE, pack_message(write_wire(w, self.values)), w)
+        packed = pack_message(write_wire(w, self.values))
+        old_form = write_first_release(w, self.values)
+        first = pack_message(old_form) if old_form is not None else None
+        self._write_q.put(key, Tag.WRITE, packed, w, first if first != packed else True)
 
     def queued_write(self, owner: str, key: str) -> Write | None:
         """The write of ``key`` by ``owner`` waiting to be gossiped, if any."""
@@ -208,7 +229,7 @@ class Dissemination:
             self._limit_for = (n, retransmit_limit(self.cfg.retransmit_mult, n))
         return self._limit_for[1]
 
-    def _take_broadcasts(self, budget: int) -> list[tuple[int, bytes]]:
+    def _take_broadcasts(self, budget: int) -> list[Packed]:
         """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
         member_q, write_q = self._member_q, self._write_q
@@ -216,7 +237,7 @@ class Dissemination:
             return write_q.take(budget, limit)
         out = member_q.take(budget, limit)
         if write_q:
-            left = budget - sum(len(packed) for _, packed in out)
+            left = budget - sum(len(m[1]) for m in out)
             if left > 0:
                 out.extend(write_q.take(left, limit))
         return out
@@ -268,20 +289,23 @@ class Dissemination:
         budget = self.cfg.gossip_budget
         encode_packed, me, my_addr = self.codec.encode_packed, self.id, self.addr
         for addr, msgs in out.items():
-            size = 0
-            for tag, packed in msgs:
-                n = len(packed)
-                size += n
-                by_tag[tag] += n
-            room = budget - size
+            room = budget - sum(len(m[1]) for m in msgs)
             # Cheapest tests first: most packets here are gossip, which carries broadcasts.
             if (addr not in gossiped and room > 64 and msgs[0][0] not in _SYNC_TAGS
                     and (self._member_q or self._write_q)):
-                for tag, packed in self._take_broadcasts(room):
-                    by_tag[tag] += len(packed)
-                    msgs.append((tag, packed))
+                msgs.extend(self._take_broadcasts(room))
+            # A peer that announced no features gets each message's first-release form.
+            current = self._knows(addr)
+            packets = []
+            for tag, packed, first_release in msgs:
+                sent = packed if current else first_release
+                if sent is not None:
+                    by_tag[tag] += len(sent)
+                    packets.append(sent)
+            if not packets:
+                continue
             try:
-                payload = encode_packed(me, my_addr, [packed for _, packed in msgs])
+                payload = encode_packed(me, my_addr, packets)
             except InvalidArgumentError:
                 metrics.drop("oversized_out")
                 continue

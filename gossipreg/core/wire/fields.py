@@ -19,6 +19,7 @@ from gossipreg.core.wire.addresses import is_unspecified
 __all__ = [
     "MAX_INT",
     "MAX_ITEMS",
+    "NO_FORM",
     "Delta",
     "Digest",
     "MemberRow",
@@ -57,6 +58,19 @@ class ValueCodec(Protocol):
         """Check a ``(key, deleted, value)`` triple from the network and return the value to
         store; raises InvalidArgumentError."""
         ...
+
+    def first_release(self, key: str, value: Any) -> Any:
+        """The form of a stored value that a first-release node accepts, or :data:`NO_FORM`
+        when it would refuse the key or the value (it is then not sent to such a node)."""
+        ...
+
+
+class _NoForm:
+    def __repr__(self) -> str:
+        return "NO_FORM"
+
+
+NO_FORM: Any = _NoForm()  # what a first-release node cannot be sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +196,21 @@ def digest_from_wire(v: object) -> Digest:
     return out
 
 
-def deltas_to_wire(deltas: tuple[OwnerDelta, ...], values: ValueCodec) -> list[list[Any]]:
-    to_wire = values.to_wire
-    return [[d.owner, d.generation, d.since, d.upto, d.complete,
-             [[k, v, deleted, to_wire(value)] for k, v, deleted, value in d.entries],
+def deltas_to_wire(deltas: tuple[OwnerDelta, ...], values: ValueCodec,
+                   first_release: bool = False) -> list[list[Any]]:
+    """Deltas as they travel; for a first-release node, without the entries it would refuse
+    (they are irrelevant to it, and the watermark still covers their versions)."""
+    if first_release:
+        form = values.first_release
+        rows = [[[k, v, deleted, w] for k, v, deleted, value in d.entries
+                 if (w := form(k, value)) is not NO_FORM] for d in deltas]
+    else:
+        to_wire = values.to_wire
+        rows = [[[k, v, deleted, to_wire(value)] for k, v, deleted, value in d.entries]
+                for d in deltas]
+    return [[d.owner, d.generation, d.since, d.upto, d.complete, entries,
              None if d.manifest is None else [list(m) for m in d.manifest],
-             d.floor] for d in deltas]
+             d.floor] for d, entries in zip(deltas, rows, strict=True)]
 
 
 def deltas_from_wire(v: object, values: ValueCodec) -> tuple[OwnerDelta, ...]:

@@ -23,6 +23,7 @@ from gossipreg.core.wire.sync import (
     SyncAck,
     SyncAck2,
     WriteMsg,
+    write_first_release,
     write_wire,
 )
 from gossipreg.core.wire.tags import FEATURES, Feature, Tag
@@ -31,7 +32,8 @@ __all__ = [
     "FEATURES", "KINDS", "Ack", "Alive", "Beacon", "Dead", "Delta", "Digest", "Feature",
     "Features", "Left", "MemberRow", "Message", "Nack", "OwnerDelta", "Ping", "PingReq",
     "Request", "Response", "Sender", "Suspect", "Sync", "SyncAck", "SyncAck2", "Tag",
-    "ValueCodec", "Write", "WriteMsg", "encode", "parse", "write_wire",
+    "ValueCodec", "Write", "WriteMsg", "encode", "encode_first_release", "parse",
+    "write_first_release", "write_wire",
 ]
 
 
@@ -56,6 +58,16 @@ class Sender(Protocol):
 def encode(m: Message, values: ValueCodec | None = None) -> list[Any]:
     """The wire list of a message (``values`` is needed by the kinds that carry writes)."""
     return m.to_wire(values)
+
+
+def encode_first_release(m: Message, values: ValueCodec | None = None) -> list[Any] | None:
+    """The message as a first-release node accepts it (no trailing items, no entries under keys
+    it does not know), or None when it has no such form."""
+    form = getattr(m, "first_release_wire", None)
+    if form is None:
+        return m.to_wire(values)
+    out: list[Any] | None = form(values)
+    return out
 
 
 def parse(raw: list[Any], values: ValueCodec | None = None) -> Message | None:

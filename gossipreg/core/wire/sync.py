@@ -12,7 +12,7 @@ from gossipreg.core.wire.fields import Digest, MemberRow, OwnerDelta, ValueCodec
 from gossipreg.core.wire.tags import Tag
 
 __all__ = ["Beacon", "Request", "Response", "Sync", "SyncAck", "SyncAck2", "WriteMsg",
-           "write_wire"]
+           "write_first_release", "write_wire"]
 
 _OPS = ("deregister", "heartbeat")
 
@@ -29,6 +29,15 @@ def write_wire(w: Write, values: ValueCodec) -> list[Any]:
             values.to_wire(w.value), list(w.supersedes)]
 
 
+def write_first_release(w: Write, values: ValueCodec) -> list[Any] | None:
+    """A WRITE as a first-release node accepts it, or None when it would refuse it."""
+    value = values.first_release(w.key, w.value)
+    if value is f.NO_FORM:
+        return None
+    return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted, value,
+            list(w.supersedes)]
+
+
 @dataclass(frozen=True, slots=True)
 class WriteMsg:
     TAG: ClassVar[Tag] = Tag.WRITE
@@ -36,6 +45,9 @@ class WriteMsg:
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
         return write_wire(self.write, _need(values))
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any] | None:
+        return write_first_release(self.write, _need(values))
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> WriteMsg:
@@ -106,9 +118,14 @@ class SyncAck:
     members: tuple[MemberRow, ...] | None
     want_members: bool
 
-    def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [Tag.SYNC_ACK, self.xid, f.deltas_to_wire(self.deltas, _need(values)),
+    def to_wire(self, values: ValueCodec | None = None, first_release: bool = False
+                ) -> list[Any]:
+        return [Tag.SYNC_ACK, self.xid,
+                f.deltas_to_wire(self.deltas, _need(values), first_release),
                 f.digest_to_wire(self.digest), f.rows_to_wire(self.members), self.want_members]
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
+        return self.to_wire(values, first_release=True)
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> SyncAck:
@@ -125,9 +142,14 @@ class SyncAck2:
     deltas: tuple[OwnerDelta, ...]
     members: tuple[MemberRow, ...] | None
 
-    def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [Tag.SYNC_ACK2, self.xid, f.deltas_to_wire(self.deltas, _need(values)),
+    def to_wire(self, values: ValueCodec | None = None, first_release: bool = False
+                ) -> list[Any]:
+        return [Tag.SYNC_ACK2, self.xid,
+                f.deltas_to_wire(self.deltas, _need(values), first_release),
                 f.rows_to_wire(self.members)]
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
+        return self.to_wire(values, first_release=True)
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> SyncAck2:

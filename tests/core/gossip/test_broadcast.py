@@ -56,7 +56,7 @@ def test_queue_matches_the_model(script: list[tuple[str, int, int]]) -> None:
             q.discard(a)
             m.items.pop(a, None)
         else:
-            got = [packed[0] for _, packed in q.take(a, b)]
+            got = [packed[0] for _, packed, _ in q.take(a, b)]
             want = m.take(a, b)
             assert got == want
         assert len(q) == len(m.items)
