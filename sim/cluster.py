@@ -211,8 +211,7 @@ class Cluster:
                 self.delivered += 1
                 if type(data) is tuple:
                     payload, src, reply_at = data
-                    node.handle_packet(payload, when)
-                    if node.last_src == src:
+                    if node.handle_packet(payload, when).reply_to == src:
                         self.drain(sn, (src, reply_at))
                         continue
                 else:

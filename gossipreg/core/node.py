@@ -2,12 +2,12 @@
 
 The contract (DESIGN §2). Inputs are calls that carry ``now`` (monotonic seconds chosen by
 the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
-by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result``
-(answers to requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
-``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`).
-The node never reads a clock, opens a socket or starts a task. Wall time is ``now +
-wall_offset`` (the caller keeps the offset current).
+``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+(``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
+``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
+owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
+(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
+a task. Wall time is ``now + wall_offset`` (the caller keeps the offset current).
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -30,7 +30,7 @@ from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
-from gossipreg.core.inbound import Inbound
+from gossipreg.core.inbound import Inbound, Received
 from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.metrics import Metrics
@@ -41,7 +41,7 @@ from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 
-__all__ = ["Node", "Pending", "Result", "Transmit"]
+__all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 
 
 class Node:
@@ -158,24 +158,16 @@ class Node:
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
-    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> Received:
         """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted)."""
-        if self.inbound.receive(payload, now, src):
+        what the transport knows of the sender (for drop logs only; never trusted). The answer
+        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        got, acted = self.inbound.receive(payload, now, src)
+        if acted:
             self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
         # else: only known news (most gossip packets): no timer moved, nothing queued.
-
-    @property
-    def last_src(self) -> str | None:
-        """The advertised address of the last valid packet's sender (a transport may answer
-        it inline), None when the packet was dropped."""
-        return self.inbound.last_src
-
-    @property
-    def last_drop(self) -> str | None:
-        """Why the codec dropped the last packet, if it did (a transport may tell the sender)."""
-        return self.inbound.last_drop
+        return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
         """The transport could not deliver a frame to ``addr`` (no connection, or no answer

@@ -194,10 +194,10 @@ class NodeRunner:
         core = self._core
         if core is None or self._closed:
             return None
-        core.handle_packet(payload, self._now(), src)
-        if core.last_drop in TOLD_SENDER:
-            raise PacketRefused(core.last_drop or "")
-        return self._pump(reply_to=core.last_src)
+        got = core.handle_packet(payload, self._now(), src)
+        if got.drop in TOLD_SENDER:
+            raise PacketRefused(got.drop)
+        return self._pump(reply_to=got.reply_to)
 
     def _on_unreachable(self, dest: str) -> None:  # a hint for the core's failure detector
         if self._core is not None and not self._closed:
