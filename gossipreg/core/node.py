@@ -23,7 +23,7 @@ import random
 from collections.abc import Iterable, Sequence
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.causes import CHECK_CAUSES
+from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
@@ -47,19 +47,9 @@ __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 class Node:
     """A gossip node. See the module docstring for the contract."""
 
-    def __init__(
-        self,
-        node_id: str,
-        addr: str,
-        config: NodeConfig | None = None,
-        *,
-        rng: random.Random,
-        now: float,
-        generation: int = 1,
-        wall_offset: float = 0.0,
-        keyring: Keyring | None = None,
-        stream_id: str | None = None,
-    ) -> None:
+    def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
+                 rng: random.Random, now: float, generation: int = 1, wall_offset: float = 0.0,
+                 keyring: Keyring | None = None, stream_id: str | None = None) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(
@@ -141,9 +131,8 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon: for a caller that has handed
-        this node's state to every peer by other means (the simulator's warm start, a
-        benchmark with no peers)."""
+        """Forget queued directory writes and a pending beacon (the caller handed this node's
+        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -249,10 +238,7 @@ class Node:
         Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
         owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
         which is then the cause, and which no other writer may use)."""
-        if (reason in CHECK_CAUSES) is not check:
-            raise InvalidArgumentError(
-                f"reason {reason!r} is reserved for the owner's health checks" if not check
-                else f"a health check writes check_failed or check_passed, not {reason!r}")
+        check_reason(reason, check)
         self._live()
         ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)
@@ -270,6 +256,28 @@ class Node:
         self.members.set_self_left(now)
         self._flush(now)
         self.left = True
+
+    # ------------------------------------------------------------------- keys
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The keys frames are verified with, the signing one first (none: unsigned)."""
+        return self.codec.keys
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies (rotation step 1, on every node); a first key also signs."""
+        self.codec.install_key(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key (rotation step 2); NodeStateError without a keyring."""
+        self.codec.use_key(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (rotation step 3); the signing one cannot be removed."""
+        self.codec.remove_key(key)
+
+    def replace_keyring(self, keys: Iterable[bytes]) -> None:
+        """Install exactly ``keys``, the first signing; an invalid key changes nothing."""
+        self.codec.keyring = Keyring(keys)
 
     def _live(self) -> None:
         if self.left:

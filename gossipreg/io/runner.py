@@ -376,25 +376,19 @@ class NodeRunner:
     # ------------------------------------------------------------------ keys
     @property
     def keyring(self) -> Keyring | None:
-        return self.core.codec.keyring
+        """A copy of the node's keyring (None: frames are unsigned); change it through
+        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
+        keys = self.core.keys
+        return Keyring(keys) if keys else None
 
     def install_key(self, key: bytes) -> None:
         """Add a key that verifies (rotation step 1, on every node)."""
-        ring = self.core.codec.keyring
-        if ring is None:
-            self.core.codec.keyring = Keyring([key])
-        else:
-            ring.add(key)
+        self.core.install_key(key)
 
     def use_key(self, key: bytes) -> None:
         """Sign with an installed key (rotation step 2)."""
-        self._ring().use(key)
+        self.core.use_key(key)
 
     def remove_key(self, key: bytes) -> None:
         """Stop accepting a key (rotation step 3)."""
-        self._ring().remove(key)
-
-    def _ring(self) -> Keyring:
-        if (ring := self.core.codec.keyring) is None:
-            raise NodeStateError("no keyring installed")
-        return ring
+        self.core.remove_key(key)
