@@ -7,7 +7,7 @@ the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``jo
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
 (:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
-a task. Wall time is ``now + wall_offset`` (the caller keeps the offset current).
+a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -48,7 +48,7 @@ class Node:
     """A gossip node. See the module docstring for the contract."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
-                 rng: random.Random, now: float, generation: int = 1, wall_offset: float = 0.0,
+                 rng: random.Random, now: float, generation: int = 1,
                  keyring: Keyring | None = None, stream_id: str | None = None) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
@@ -57,7 +57,7 @@ class Node:
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
-        self.wall_offset = wall_offset
+        self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
@@ -70,7 +70,7 @@ class Node:
                                  self.metrics, self.members, replica,
                                  lambda: self.swim.delivery(), now, RECORD_VALUES)
         self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
-                             self.wall, now)
+                             lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
@@ -106,14 +106,9 @@ class Node:
         """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
         self.ae.set_seeds(seeds)
 
-    def wall(self, now: float) -> float:
-        """Wall-clock seconds at monotonic ``now`` (the caller keeps the offset current)."""
-        return now + self.wall_offset
-
     # ------------------------------------------------- bulk state (warm starts)
     def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
-        """Take ``node_id`` as an ALIVE member without a join (a caller that knows the
-        membership already: the simulator's warm start)."""
+        """Take ``node_id`` as ALIVE without a join (a caller that knows the membership)."""
         self.members.alive(node_id, addr, generation, 0, now)
         self.swim.add_to_rotation(node_id)
 
@@ -121,8 +116,9 @@ class Node:
         """This replica's whole state, every owner's, as anti-entropy deltas."""
         return self.dir.replica.delta_for({}, 1 << 40)
 
-    def import_state(self, deltas: Iterable[OwnerDelta], now: float) -> None:
+    def import_state(self, deltas: Iterable[OwnerDelta], now: float, *, wall: float) -> None:
         """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual)."""
+        self._clock = (now, wall)
         self.dir.apply_delta(deltas, now)
         self._flush(now)
 
@@ -147,10 +143,12 @@ class Node:
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
-    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> Received:
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
+                      wall: float) -> Received:
         """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
         what the transport knows of the sender (for drop logs only; never trusted). The answer
         says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:
             self.dir.commit(now)  # the packet's writes reach the view as one batch
@@ -164,8 +162,9 @@ class Node:
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
-    def handle_timeout(self, now: float) -> None:
+    def handle_timeout(self, now: float, *, wall: float) -> None:
         """Run every timer that is due at ``now``."""
+        self._clock = (now, wall)
         if self.left:
             self._flush(now)
             return
@@ -210,36 +209,36 @@ class Node:
         self._flush(now)
 
     # ----------------------------------------------------------------- writes
-    def register(self, record: AgentRecord, now: float) -> AgentView:
+    def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
-        self._live()
+        self._begin(now, wall)
         view = self.dir.register(record, now)
         self._flush(now)
         return view
 
-    def deregister(self, agent_id: str, now: float) -> bool | Pending:
+    def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
-        self._live()
+        self._begin(now, wall)
         out = self.dir.deregister(agent_id, now)
         self._flush(now)
         return out
 
-    def heartbeat(self, agent_id: str, now: float) -> bool | Pending:
+    def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
-        self._live()
+        self._begin(now, wall)
         out = self.dir.heartbeat(agent_id, now)
         self._flush(now)
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   reason: str = "manual", *, check: bool = False) -> bool:
+                   reason: str = "manual", *, check: bool = False, wall: float) -> bool:
         """Write a status about any visible agent (ours or not); False if it is not visible.
         Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
         owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
         which is then the cause, and which no other writer may use)."""
         check_reason(reason, check)
-        self._live()
+        self._begin(now, wall)
         ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)
         return ok
@@ -279,9 +278,10 @@ class Node:
         """Install exactly ``keys``, the first signing; an invalid key changes nothing."""
         self.codec.keyring = Keyring(keys)
 
-    def _live(self) -> None:
+    def _begin(self, now: float, wall: float) -> None:  # a write: refused once we left
         if self.left:
             raise NodeStateError("this node has left the mesh")
+        self._clock = (now, wall)
 
     def _reap(self, now: float) -> None:
         self.dir.replica.collect(now)

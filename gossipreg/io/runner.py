@@ -111,11 +111,9 @@ class NodeRunner:
         return self._closed
 
     def _now(self) -> float:
+        """The loop's monotonic clock (the core's ``now``; its ``wall`` is ``time.time()``)."""
         assert self._loop is not None
-        now = self._loop.time()
-        if self._core is not None:
-            self._core.wall_offset = time.time() - now
-        return now
+        return self._loop.time()
 
     async def start(self) -> NodeRunner:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
@@ -130,8 +128,8 @@ class NodeRunner:
             addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
-                          generation=self._generation, wall_offset=time.time() - now,
-                          keyring=self._keyring, stream_id=self.ring.stream_id)
+                          generation=self._generation, keyring=self._keyring,
+                          stream_id=self.ring.stream_id)
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -194,7 +192,7 @@ class NodeRunner:
         core = self._core
         if core is None or self._closed:
             return None
-        got = core.handle_packet(payload, self._now(), src)
+        got = core.handle_packet(payload, self._now(), src, wall=time.time())
         if got.drop in TOLD_SENDER:
             raise PacketRefused(got.drop)
         return self._pump(reply_to=got.reply_to)
@@ -209,7 +207,7 @@ class NodeRunner:
         self._armed = None
         if self._core is None or self._closed:
             return
-        self._core.handle_timeout(self._now())
+        self._core.handle_timeout(self._now(), wall=time.time())
         self._pump()
 
     def _pump(self, reply_to: str | None = None) -> bytes | None:
@@ -309,7 +307,7 @@ class NodeRunner:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
                 fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
-        view = self.core.register(record, self._now())
+        view = self.core.register(record, self._now(), wall=time.time())
         self._pump()
         return view
 
@@ -324,17 +322,18 @@ class NodeRunner:
 
     async def deregister(self, agent_id: str) -> bool:
         """Deregister an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.deregister(agent_id, self._now()))
+        return await self._settle(self.core.deregister(agent_id, self._now(), wall=time.time()))
 
     async def heartbeat(self, agent_id: str) -> bool:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.heartbeat(agent_id, self._now()))
+        return await self._settle(self.core.heartbeat(agent_id, self._now(), wall=time.time()))
 
     def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
                    check: bool = False) -> bool:
         """Write a status about any visible agent; its event carries ``reason`` (``check``:
         see :meth:`gossipreg.core.node.Node.set_status`)."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check)
+        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check,
+                                  wall=time.time())
         self._pump()
         return ok
 

@@ -25,7 +25,8 @@ def make(n: int, seed: int = 1, model: str = "tcp", **cfg: float | None) -> Clus
 
 
 def reg(c: Cluster, node: str, agent_id: str, runtime: str, caps: list[str]) -> None:
-    c.node(node).register(make_record(agent_id, agent_id.upper(), runtime, caps), c.now)
+    c.node(node).register(make_record(agent_id, agent_id.upper(), runtime, caps), c.now,
+                          wall=c.wall(node))
     c.run_for(0.0)
 
 
@@ -59,12 +60,12 @@ def test_deregistration_everywhere_then_runtime_left() -> None:
     reg(c, "n1", "a1", "rt", ["x"])
     reg(c, "n1", "a2", "rt", ["y"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is not None), 5.0)
-    assert c.node("n1").deregister("a1", c.now) is True
+    assert c.node("n1").deregister("a1", c.now, wall=c.wall("n1")) is True
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is None), 5.0)
     for name in c.live():
         assert E.RUNTIME_LEFT not in agent_events(c, name, runtime="rt")
     # From another node: forwarded to the owner.
-    out = c.node("n4").deregister("a2", c.now)
+    out = c.node("n4").deregister("a2", c.now, wall=c.wall("n4"))
     assert isinstance(out, Pending)
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is None), 5.0)
     for name in c.live():
@@ -77,7 +78,7 @@ def test_duplicate_registration_raises() -> None:
     reg(c, "n0", "a1", "rt", ["x"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     try:
-        c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now)
+        c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now, wall=c.wall("n2"))
     except AgentExistsError as e:
         assert "already registered" in str(e)
     else:
@@ -88,9 +89,9 @@ def test_status_from_non_owner_wins_by_hlc() -> None:
     c = make(5)
     reg(c, "n0", "a1", "rt", ["x"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
-    c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now)
+    c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now, wall=c.wall("n0"))
     c.run_for(0.5)
-    c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now)
+    c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now, wall=c.wall("n3"))
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").status is AgentStatus.UNHEALTHY), 5.0) is not None
     for name in c.live():
@@ -102,14 +103,14 @@ def test_heartbeats_then_silence_unhealthy_then_deregistered() -> None:
     c = make(4, heartbeat_timeout=5.0, auto_deregister_timeout=12.0)
     reg(c, "n1", "a1", "rt", ["x"])
     for _ in range(4):
-        c.node("n1").heartbeat("a1", c.now)
+        c.node("n1").heartbeat("a1", c.now, wall=c.wall("n1"))
         c.run_for(1.0)
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").heartbeat_count == 4), 5.0) is not None
     for name in c.live():
         assert E.AGENT_HEARTBEAT in agent_events(c, name, "a1")
     # Heartbeat through a non-owner is forwarded.
-    assert isinstance(c.node("n3").heartbeat("a1", c.now), Pending)
+    assert isinstance(c.node("n3").heartbeat("a1", c.now, wall=c.wall("n3")), Pending)
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").heartbeat_count == 5), 5.0) is not None
     assert c.run_until_true(lambda: everywhere(
@@ -223,7 +224,7 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     c.unclog("n2")
     opened = c.now
     frame = n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second), RECORD_VALUES)])
-    n2.handle_packet(frame, c.now)
+    n2.handle_packet(frame, c.now, wall=c.wall("n2"))
     c.drain(c.nodes["n2"])
     assert n2.read.get("y") is not None and n2.read.get("x") is None
     assert n2.ae.next_deadline() == opened + 2.0
@@ -262,8 +263,8 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
     c = make(3, seed=4, heartbeat_timeout=None)
     c.clog("n2")
     n0, n2 = c.node("n0"), c.node("n2")
-    n0.register(make_record("x", "X", "rt", ["a"]), c.now)
-    n0.heartbeat("x", c.now)
+    n0.register(make_record("x", "X", "rt", ["a"]), c.now, wall=c.wall("n0"))
+    n0.heartbeat("x", c.now, wall=c.wall("n0"))
     record = n0.out.queued_write("n0", "agent/x")
     beat = n0.out.queued_write("n0", "hb/x")
     assert record is not None and beat is not None
