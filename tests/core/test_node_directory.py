@@ -194,7 +194,7 @@ def _missed_last_write(beacon_delay: float) -> tuple[float | None, int]:
     assert c.now - start < 1.5
     c.unclog("n5")
     took = c.run_until_true(lambda: c.node("n5").read.get("lonely") is not None, 8.0)
-    return took, c.node("n5").metrics.gap_repairs
+    return took, c.node("n5").read.metrics().gap_repairs
 
 
 def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
@@ -229,10 +229,10 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     assert n2.read.get("y") is not None and n2.read.get("x") is None
     assert n2.ae.next_deadline() == opened + 2.0
     c.run_until(opened + 1.99)
-    assert n2.metrics.gap_repairs == 0
+    assert n2.read.metrics().gap_repairs == 0
     took = c.run_until_true(lambda: n2.read.get("x") is not None, 3.0)
     assert took is not None and c.now - opened < 2.5
-    assert n2.metrics.gap_repairs == 1
+    assert n2.read.metrics().gap_repairs == 1
     assert not n2.dir.replica.gaps()
     assert n2.ae.next_deadline() == min(n2.ae.next_push_pull, n2.ae.next_reconnect)
 
@@ -246,7 +246,7 @@ def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
     n0 = c.node("n0")
     reg(c, "n0", "first", "rt", ["a"])
     c.run_for(5.0)
-    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] == 0
+    assert n0.read.metrics().bytes_out_by_tag[Tag.BEACON] == 0
     assert n0.swim.delivery() == 1.0
     c.net.loss = 0.15
     c.run_for(40.0)
@@ -254,7 +254,7 @@ def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
     assert 0.6 < n0.swim.delivery() < 0.95
     reg(c, "n0", "second", "rt", ["b"])
     c.run_for(5.0)
-    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] > 0
+    assert n0.read.metrics().bytes_out_by_tag[Tag.BEACON] > 0
 
 
 def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None:

@@ -153,7 +153,7 @@ def test_bad_packets_are_counted_and_logged_at_a_limited_rate(
     with caplog.at_level("WARNING", logger="gossipreg.core.drops"):
         for i in range(100):
             node.handle_packet(b"garbage" + bytes([i]), c.now, wall=c.wall("n0"))
-        assert node.metrics.dropped["bad_magic"] == 100
+        assert node.read.metrics().dropped["bad_magic"] == 100
         assert len(caplog.records) == 1
         node.handle_packet(b"garbage", c.now + 11.0, wall=c.wall("n0") + 11.0)
         assert len(caplog.records) == 2 and "bad_magic" in caplog.records[-1].getMessage()

@@ -32,13 +32,13 @@ def test_the_core_never_takes_an_unspecified_address() -> None:
     # As the sender's own address: the packet is dropped whole, nothing learned.
     got = node.handle_packet(codec.encode("b", "0.0.0.0:7946", []), 0.1, wall=0.1)
     assert got == Received(False, "unspecified_address", None)
-    assert node.metrics.dropped == {"unspecified_address": 1}
+    assert node.read.metrics().dropped == {"unspecified_address": 1}
     # Gossiped about a third member: that message is dropped, the member never added.
     alive = encode(Alive("c", "[::]:7946", 1, 0))
     got = node.handle_packet(codec.encode("b", "10.0.0.2:7946", [alive]), 0.2, wall=0.2)
     assert got == Received(True, None, "10.0.0.2:7946")
-    assert node.metrics.dropped["malformed_message"] == 1
-    assert node.members.get("c") is None
+    assert node.read.metrics().dropped["malformed_message"] == 1
+    assert "c" not in {m.node_id for m in node.read.members()}
 
 
 async def test_bind_everywhere_advertises_the_route_towards_the_first_seed() -> None:
