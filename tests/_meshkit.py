@@ -15,6 +15,8 @@ from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.errors import CodecError
 from gossipreg.core.node import Received
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.keyring import Keyring
 from tests.support import until  # re-exported for the tests that import it from here
 
 
@@ -44,7 +46,9 @@ class Held:
                    **kw: Any) -> Received:
             if self.active:
                 try:
-                    src = core.codec.decode(payload)[1]
+                    keys = core.keys
+                    codec = Codec(receiver.config.cluster, Keyring(keys) if keys else None)
+                    src = codec.decode(payload)[1]
                 except CodecError:
                     src = None
                 if src == sender_id:
