@@ -277,3 +277,25 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
                             and n2.members.get("n0").generation  # type: ignore[union-attr]
                             == c.node("n0").generation, 30.0) is not None
     assert n2.read.get("x") is None
+
+
+def test_what_an_input_stamps_is_its_wall_time_and_its_timers_run_on_now() -> None:
+    """Records, heartbeats and events carry the ``wall`` of the input that made them; the
+    heartbeat judge counts on the monotonic ``now`` (a wall clock that jumps changes nothing)."""
+    import random
+
+    from gossipreg.core.node import Node
+
+    cfg = NodeConfig.lan(heartbeat_timeout=10.0, auto_deregister_timeout=60.0)
+    node = Node("n0", "a0", cfg, rng=random.Random(1), now=5.0)
+    view = node.register(make_record("x", "X", "rt", ["c"]), 5.0, wall=1_700_000_000.5)
+    assert view.record.registered_at == 1_700_000_000.5
+    assert {e.timestamp for e in iter(node.poll_event, None)} == {1_700_000_000.5}
+    node.heartbeat("x", 6.0, wall=1_700_000_000.25)  # the wall clock stepped back
+    assert node.read.get("x").last_heartbeat == 1_700_000_000.25  # type: ignore[union-attr]
+    assert [e.timestamp for e in iter(node.poll_event, None)] == [1_700_000_000.25]
+    node.handle_timeout(15.9, wall=1_900_000_000.0)  # ... then leapt: no verdict before 16
+    assert node.read.get("x").status is AgentStatus.ACTIVE  # type: ignore[union-attr]
+    node.handle_timeout(16.0, wall=1_700_000_011.5)
+    assert node.read.get("x").status is AgentStatus.UNHEALTHY  # type: ignore[union-attr]
+    assert [e.timestamp for e in iter(node.poll_event, None)] == [1_700_000_011.5]
