@@ -389,5 +389,5 @@ class AgentRegistry:
             "capability_index_size": st.distinct_capabilities,
             "events_dropped": getattr(self.event_queue, "dropped", 0) + st.events_dropped,
             "node_id": node.name,
-            "members_alive": st.members[MemberState.ALIVE],
+            "members_alive": st.member_counts[MemberState.ALIVE],
         }

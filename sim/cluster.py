@@ -34,7 +34,9 @@ from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEvent
 from sim.tcp import TcpOptions, TcpPaths
 
-__all__ = ["Cluster", "NetOptions", "NodeFactory", "SimNode"]
+__all__ = ["EPOCH", "Cluster", "NetOptions", "NodeFactory", "SimNode"]
+
+EPOCH = 1_700_000_000.0  # the wall clock at virtual time 0 (a node's skew is added to it)
 
 
 @dataclass
@@ -60,7 +62,7 @@ class NodeFactory(Protocol):
     and its contract (a mixed-version test builds some nodes of the previous release)."""
 
     def __call__(self, node_id: str, addr: str, config: NodeConfig, *, rng: random.Random,
-                 now: float, generation: int, wall_offset: float) -> Node: ...
+                 now: float, generation: int) -> Node: ...
 
 
 @dataclass
@@ -75,6 +77,10 @@ class SimNode:
     skew: float = 0.0
     bytes_out: int = 0
     remote: bool = False  # run by another shard: no node here
+
+    def wall(self, now: float) -> float:
+        """This node's wall clock at virtual time ``now`` (:data:`EPOCH` plus its skew)."""
+        return now + (EPOCH + self.skew)
 
 
 class Cluster:
@@ -208,7 +214,7 @@ class Cluster:
                 if data != sn.wake or sn.state != "up":
                     continue
                 sn.wake = None
-                node.handle_timeout(when)
+                node.handle_timeout(when, wall=sn.wall(when))
             elif kind == 2:  # the transport reports that a frame could not reach ``data``
                 if sn.state != "up":
                     continue
@@ -221,12 +227,11 @@ class Cluster:
                 self.delivered += 1
                 if type(data) is tuple:
                     payload, src, reply_at = data
-                    node.handle_packet(payload, when)
-                    if node.last_src == src:
+                    if node.handle_packet(payload, when, wall=sn.wall(when)).reply_to == src:
                         self.drain(sn, (src, reply_at))
                         continue
                 else:
-                    node.handle_packet(data, when)
+                    node.handle_packet(data, when, wall=sn.wall(when))
             self.drain(sn)
         self.now = max(self.now, t)
 
@@ -244,10 +249,10 @@ class Cluster:
         return None
 
     # ------------------------------------------------------------------ nodes
-    def _make(self, name: str, generation: int, skew: float) -> Node:
+    def _make(self, name: str, generation: int) -> Node:
         return self.make_node(name, name, self.config,
                               rng=random.Random(self.rng.getrandbits(64)), now=self.now,
-                              generation=generation, wall_offset=1_700_000_000.0 + skew)
+                              generation=generation)
 
     def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
         """Start a node (None for a node another shard runs: a placeholder is kept)."""
@@ -257,7 +262,7 @@ class Cluster:
             self.rng.getrandbits(64)  # what _make draws: every shard's stream stays the same
             self.nodes[name] = SimNode(name, None, generation, skew=skew, remote=True)
             return None
-        node = self._make(name, generation, skew)
+        node = self._make(name, generation)
         sn = SimNode(name, node, generation, skew=skew)
         if old is not None:
             sn.events = old.events
@@ -270,6 +275,10 @@ class Cluster:
         n = self.nodes[name].node
         assert n is not None
         return n
+
+    def wall(self, name: str) -> float:
+        """Node ``name``'s wall clock now (what a test passes as ``wall`` to its inputs)."""
+        return self.nodes[name].wall(self.now)
 
     def live(self) -> list[str]:
         """Nodes up (in every shard: a remote node counts until it is crashed or paused)."""
@@ -302,8 +311,9 @@ class Cluster:
         held, sn.inbox = sn.inbox, []
         for data in held:
             # Answered late: what the node says back goes out as frames of its own.
-            sn.node.handle_packet(data[0] if type(data) is tuple else data, self.now)
-        sn.node.handle_timeout(self.now)
+            sn.node.handle_packet(data[0] if type(data) is tuple else data, self.now,
+                                  wall=sn.wall(self.now))
+        sn.node.handle_timeout(self.now, wall=sn.wall(self.now))
         sn.wake = None
         self.drain(sn)
 

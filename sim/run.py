@@ -136,8 +136,8 @@ class _Runner:
         want = len(live)
         ok = True
         for n in c.local_live():
-            st = c.node(n).read.stats()
-            if st.members[MemberState.ALIVE] != want or st.members[MemberState.SUSPECT]:
+            counts = c.node(n).read.stats().member_counts
+            if counts[MemberState.ALIVE] != want or counts[MemberState.SUSPECT]:
                 ok = False
                 break
         if ok:
@@ -194,7 +194,7 @@ class _Runner:
         local = c.local_live()
         for i, n in enumerate(local):
             node = c.node(n)
-            node.import_state(full, c.now)
+            node.import_state(full, c.now, wall=c.wall(n))
             node.drop_pending_events()  # the warm start's events: not part of the run
             if i % 100 == 0:
                 self._progress(0.0, f"setup: replicating to {i}/{len(local)} nodes")
@@ -271,7 +271,7 @@ class _Runner:
         tot: dict[str, int] = {}
         for sn in self.c.nodes.values():
             if sn.node is not None:
-                for k, v in sn.node.metrics.bytes_out_by_category.items():
+                for k, v in sn.node.read.metrics().bytes_out_by_category.items():
                     tot[k] = tot.get(k, 0) + v
         return tot
 

@@ -64,7 +64,8 @@ class Workload:
         c = self.c
         n = int(aid[1:])
         caps = [f"skill {n % 97}", f"domain {n % 13}"]
-        c.node(owner).register(make_record(aid, aid.upper(), f"rt-{owner}", caps), c.now)
+        c.node(owner).register(make_record(aid, aid.upper(), f"rt-{owner}", caps), c.now,
+                               wall=c.wall(owner))
         if probe and not self.partitioned():
             self.t.probes[aid] = Probe(c.now, frozenset(c.live()), {owner: c.now})
         c.drain(c.nodes[owner])
@@ -81,12 +82,13 @@ class Workload:
         if draw < 0.4 or not mine:
             self.register(who, f"w{seq}", probe=True)
             return
-        node = c.node(who)
+        node, wall = c.node(who), sn.wall(c.now)
         if draw < 0.6:
             node.set_status(self.rng.choice(list(read.visible)),
-                            self.rng.choice([AgentStatus.ACTIVE, AgentStatus.DEGRADED]), c.now)
+                            self.rng.choice([AgentStatus.ACTIVE, AgentStatus.DEGRADED]), c.now,
+                            wall=wall)
         elif draw < 0.85:
-            node.heartbeat(self.rng.choice(sorted(mine)), c.now)
+            node.heartbeat(self.rng.choice(sorted(mine)), c.now, wall=wall)
         else:
-            node.deregister(self.rng.choice(sorted(mine)), c.now)
+            node.deregister(self.rng.choice(sorted(mine)), c.now, wall=wall)
         c.drain(sn)

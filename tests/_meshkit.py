@@ -13,7 +13,10 @@ from httpx_sse import aconnect_sse
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.errors import CodecError
+from gossipreg.core.node import Received
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.keyring import Keyring
 from tests.support import until  # re-exported for the tests that import it from here
 
 
@@ -39,17 +42,19 @@ class Held:
         self.dropped = 0
         inner = core.handle_packet
 
-        def handle(payload: bytes, now: float, src_addr: str | None = None) -> None:
+        def handle(payload: bytes, now: float, src_addr: str | None = None,
+                   **kw: Any) -> Received:
             if self.active:
                 try:
-                    src = core.codec.decode(payload)[1]
+                    keys = core.keys
+                    codec = Codec(receiver.config.cluster, Keyring(keys) if keys else None)
+                    src = codec.decode(payload)[1]
                 except CodecError:
                     src = None
                 if src == sender_id:
                     self.dropped += 1
-                    core.last_src = None
-                    return
-            inner(payload, now, src_addr)
+                    return Received(False, "held_by_test", None)
+            return inner(payload, now, src_addr, **kw)
 
         core.handle_packet = handle  # type: ignore[method-assign]
 

@@ -4,11 +4,14 @@ Rules: a frame that fails the codec (version, cluster, MAC, shape), comes from o
 an unspecified address or a refused duplicate name is dropped and counted, and changes nothing.
 Writes and beacons we already hold are dropped before validation (gossip brings most of them
 many times over). Every other message is parsed strictly, then handed to the machine it
-belongs to; a malformed one is dropped and counted alone. ``receive`` says whether anything was
-acted on (only then can a timer have moved or a message be queued).
+belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
+may act on (a :class:`Received`) and whether anything was acted on (only then can a timer have
+moved or a message be queued).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from gossipreg.core.directory.directory import Directory, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError
@@ -43,9 +46,20 @@ from gossipreg.core.wire.messages import (
     parse,
 )
 
-__all__ = ["Inbound"]
+__all__ = ["Inbound", "Received"]
 
 _WRITE, _BEACON = Tag.WRITE, Tag.BEACON
+
+
+class Received(NamedTuple):
+    """What a packet's arrival tells its caller: whether it was ``accepted`` (authentic,
+    well-framed, from a sender we may hear), else why it was dropped (``drop``, a drop reason
+    of :mod:`gossipreg.core.metrics`); and ``reply_to``, the sender's advertised address when
+    accepted (a transport may carry the first packet for it back in its response)."""
+
+    accepted: bool
+    drop: str | None
+    reply_to: str | None
 
 
 class Inbound:
@@ -63,33 +77,23 @@ class Inbound:
         self.ae = ae
         self.out = out
         self.values = values
-        self.last_src: str | None = None  # the last valid packet's sender (its advertised address)
-        self.last_drop: str | None = None  # why the codec dropped the last packet, if it did
 
-    def receive(self, payload: bytes, now: float, src: str | None) -> bool:
-        """Handle one packet; whether anything was acted on. ``src`` is what the transport
-        knows of the sender (for drop logs only; never trusted)."""
-        self.last_src = None
-        self.last_drop = None
+    def receive(self, payload: bytes, now: float, src: str | None) -> tuple[Received, bool]:
+        """Handle one packet: what its caller may act on, and whether anything was acted on.
+        ``src`` is what the transport knows of the sender (for drop logs only; never trusted)."""
         m = self.metrics
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
             _, src_id, src_addr, messages = self.codec.decode(payload)
         except CodecError as e:
-            self.last_drop = e.reason
-            m.drop(e.reason, now, src)
-            return False
+            return self._drop(e.reason, now, src)
         if src_id == self.id:
-            m.drop("from_self", now, src)
-            return False
+            return self._drop("from_self", now, src)
         if is_unspecified(src_addr):
-            m.drop("unspecified_address", now, src)
-            return False
+            return self._drop("unspecified_address", now, src)
         if self.ae.guard.refuses(src_id, src_addr, now):
-            m.drop("duplicate_name", now, src)
-            return False
-        self.last_src = src_addr
+            return self._drop("duplicate_name", now, src)
         acted = False
         known = self.members.get(src_id)
         if known is None or known.state is MemberState.DEAD:
@@ -117,7 +121,11 @@ class Inbound:
             self._dispatch(msg, src_id, src_addr, now)
             acted = True
         m.duplicates_in += dups
-        return acted
+        return Received(True, None, src_addr), acted
+
+    def _drop(self, reason: str, now: float, src: str | None) -> tuple[Received, bool]:
+        self.metrics.drop(reason, now, src)
+        return Received(False, reason, None), False
 
 
     def _dispatch(self, msg: Message, src_id: str, src_addr: str, now: float) -> None:

@@ -2,12 +2,12 @@
 
 The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
 the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
-by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result``
-(answers to requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
-``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`).
-The node never reads a clock, opens a socket or starts a task. Wall time is ``now +
-wall_offset`` (the caller keeps the offset current).
+``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+(``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
+``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
+owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
+(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
+a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -23,14 +23,14 @@ import random
 from collections.abc import Iterable, Sequence
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.causes import CHECK_CAUSES
+from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
-from gossipreg.core.inbound import Inbound
+from gossipreg.core.inbound import Inbound, Received
 from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.metrics import Metrics
@@ -41,25 +41,15 @@ from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 
-__all__ = ["Node", "Pending", "Result", "Transmit"]
+__all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 
 
 class Node:
     """A gossip node. See the module docstring for the contract."""
 
-    def __init__(
-        self,
-        node_id: str,
-        addr: str,
-        config: NodeConfig | None = None,
-        *,
-        rng: random.Random,
-        now: float,
-        generation: int = 1,
-        wall_offset: float = 0.0,
-        keyring: Keyring | None = None,
-        stream_id: str | None = None,
-    ) -> None:
+    def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
+                 rng: random.Random, now: float, generation: int = 1,
+                 keyring: Keyring | None = None, stream_id: str | None = None) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(
@@ -67,7 +57,7 @@ class Node:
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
-        self.wall_offset = wall_offset
+        self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
@@ -80,7 +70,7 @@ class Node:
                                  self.metrics, self.members, replica,
                                  lambda: self.swim.delivery(), now, RECORD_VALUES)
         self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
-                             self.wall, now)
+                             lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
@@ -116,14 +106,9 @@ class Node:
         """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
         self.ae.set_seeds(seeds)
 
-    def wall(self, now: float) -> float:
-        """Wall-clock seconds at monotonic ``now`` (the caller keeps the offset current)."""
-        return now + self.wall_offset
-
     # ------------------------------------------------- bulk state (warm starts)
     def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
-        """Take ``node_id`` as an ALIVE member without a join (a caller that knows the
-        membership already: the simulator's warm start)."""
+        """Take ``node_id`` as ALIVE without a join (a caller that knows the membership)."""
         self.members.alive(node_id, addr, generation, 0, now)
         self.swim.add_to_rotation(node_id)
 
@@ -131,8 +116,9 @@ class Node:
         """This replica's whole state, every owner's, as anti-entropy deltas."""
         return self.dir.replica.delta_for({}, 1 << 40)
 
-    def import_state(self, deltas: Iterable[OwnerDelta], now: float) -> None:
+    def import_state(self, deltas: Iterable[OwnerDelta], now: float, *, wall: float) -> None:
         """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual)."""
+        self._clock = (now, wall)
         self.dir.apply_delta(deltas, now)
         self._flush(now)
 
@@ -141,9 +127,8 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon: for a caller that has handed
-        this node's state to every peer by other means (the simulator's warm start, a
-        benchmark with no peers)."""
+        """Forget queued directory writes and a pending beacon (the caller handed this node's
+        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -158,24 +143,18 @@ class Node:
         self.dir.owner_changed(change, source, now)  # its event, then its agents
 
     # ----------------------------------------------------------------- inputs
-    def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
+                      wall: float) -> Received:
         """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted)."""
-        if self.inbound.receive(payload, now, src):
+        what the transport knows of the sender (for drop logs only; never trusted). The answer
+        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        self._clock = (now, wall)
+        got, acted = self.inbound.receive(payload, now, src)
+        if acted:
             self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
         # else: only known news (most gossip packets): no timer moved, nothing queued.
-
-    @property
-    def last_src(self) -> str | None:
-        """The advertised address of the last valid packet's sender (a transport may answer
-        it inline), None when the packet was dropped."""
-        return self.inbound.last_src
-
-    @property
-    def last_drop(self) -> str | None:
-        """Why the codec dropped the last packet, if it did (a transport may tell the sender)."""
-        return self.inbound.last_drop
+        return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
         """The transport could not deliver a frame to ``addr`` (no connection, or no answer
@@ -183,8 +162,9 @@ class Node:
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
-    def handle_timeout(self, now: float) -> None:
+    def handle_timeout(self, now: float, *, wall: float) -> None:
         """Run every timer that is due at ``now``."""
+        self._clock = (now, wall)
         if self.left:
             self._flush(now)
             return
@@ -229,39 +209,36 @@ class Node:
         self._flush(now)
 
     # ----------------------------------------------------------------- writes
-    def register(self, record: AgentRecord, now: float) -> AgentView:
+    def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
-        self._live()
+        self._begin(now, wall)
         view = self.dir.register(record, now)
         self._flush(now)
         return view
 
-    def deregister(self, agent_id: str, now: float) -> bool | Pending:
+    def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
-        self._live()
+        self._begin(now, wall)
         out = self.dir.deregister(agent_id, now)
         self._flush(now)
         return out
 
-    def heartbeat(self, agent_id: str, now: float) -> bool | Pending:
+    def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
-        self._live()
+        self._begin(now, wall)
         out = self.dir.heartbeat(agent_id, now)
         self._flush(now)
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   reason: str = "manual", *, check: bool = False) -> bool:
+                   reason: str = "manual", *, check: bool = False, wall: float) -> bool:
         """Write a status about any visible agent (ours or not); False if it is not visible.
         Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
         owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
         which is then the cause, and which no other writer may use)."""
-        if (reason in CHECK_CAUSES) is not check:
-            raise InvalidArgumentError(
-                f"reason {reason!r} is reserved for the owner's health checks" if not check
-                else f"a health check writes check_failed or check_passed, not {reason!r}")
-        self._live()
+        check_reason(reason, check)
+        self._begin(now, wall)
         ok = self.dir.set_status(agent_id, status, now, reason)
         self._flush(now)
         return ok
@@ -279,9 +256,32 @@ class Node:
         self._flush(now)
         self.left = True
 
-    def _live(self) -> None:
+    # ------------------------------------------------------------------- keys
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The keys frames are verified with, the signing one first (none: unsigned)."""
+        return self.codec.keys
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies (rotation step 1, on every node); a first key also signs."""
+        self.codec.install_key(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key (rotation step 2); NodeStateError without a keyring."""
+        self.codec.use_key(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (rotation step 3); the signing one cannot be removed."""
+        self.codec.remove_key(key)
+
+    def replace_keyring(self, keys: Iterable[bytes]) -> None:
+        """Install exactly ``keys``, the first signing; an invalid key changes nothing."""
+        self.codec.keyring = Keyring(keys)
+
+    def _begin(self, now: float, wall: float) -> None:  # a write: refused once we left
         if self.left:
             raise NodeStateError("this node has left the mesh")
+        self._clock = (now, wall)
 
     def _reap(self, now: float) -> None:
         self.dir.replica.collect(now)

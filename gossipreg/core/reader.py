@@ -44,7 +44,7 @@ class NodeStats(NamedTuple):
     node_id: str
     address: str
     left: bool
-    members: dict[MemberState, int]
+    member_counts: dict[MemberState, int]  # members by state (this node included)
     agents: int
     status_counts: dict[AgentStatus, int]
     runtimes: dict[str, int]
@@ -70,7 +70,7 @@ class Reader:
         self._visible_ro = MappingProxyType(visible)
         self._index = index
         self._members = members
-        self.metrics = metrics
+        self._metrics = metrics
         self._replica = replica
         self.own_agents = own_agents
         """Ids of the agents this node hosts (its own records, visible or not), sorted."""
@@ -143,11 +143,16 @@ class Reader:
         return bool(self._members.live_others)
 
     # ------------------------------------------------------------------ stats
+    def metrics(self) -> Metrics:
+        """The node's counters (packets, bytes, drops by reason, probes...), live: read them,
+        never change them."""
+        return self._metrics
+
     def stats(self) -> NodeStats:
         left, health, depth, dropped, joined, refused = self._live()
         return NodeStats(
             node_id=self._id, address=self._addr, left=left,
-            members={s: self._members.count(s) for s in MemberState},
+            member_counts={s: self._members.count(s) for s in MemberState},
             agents=len(self._visible), status_counts=self._index.status_counts(),
             runtimes=self._index.runtimes(),
             distinct_capabilities=self._index.distinct_capabilities(),

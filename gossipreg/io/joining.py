@@ -122,8 +122,8 @@ class JoinWatch:
             label = reason[len("refused: "):]
             reason = f"{reason} ({_REFUSALS[label]})" if label in _REFUSALS else reason
         self.last_errors[dest] = reason
-        log.warning("join attempt %d to seed %s failed: %s", core.metrics.join_attempts, dest,
-                    reason)
+        log.warning("join attempt %d to seed %s failed: %s",
+                    core.read.metrics().join_attempts, dest, reason)
 
     def describe(self) -> str:
         """Why we are not joined, in one line."""

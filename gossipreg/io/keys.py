@@ -77,7 +77,7 @@ class KeyFileReloader:
         """Read the file and install it; returns what is installed (fingerprints only).
         Raises InvalidArgumentError (or OSError) and changes nothing when the file is bad."""
         ring = load_key_file(self.path)
-        self.node.core.codec.keyring = ring
+        self.node.core.replace_keyring(ring.keys)
         self.reloads += 1
         info = {"keys": [fingerprint(k) for k in ring.keys],
                 "primary": fingerprint(ring.primary), "reloads": self.reloads}

@@ -111,11 +111,9 @@ class NodeRunner:
         return self._closed
 
     def _now(self) -> float:
+        """The loop's monotonic clock (the core's ``now``; its ``wall`` is ``time.time()``)."""
         assert self._loop is not None
-        now = self._loop.time()
-        if self._core is not None:
-            self._core.wall_offset = time.time() - now
-        return now
+        return self._loop.time()
 
     async def start(self) -> NodeRunner:
         """Bind, start the protocol, and begin joining the seeds (retried in the background)."""
@@ -130,8 +128,8 @@ class NodeRunner:
             addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
-                          generation=self._generation, wall_offset=time.time() - now,
-                          keyring=self._keyring, stream_id=self.ring.stream_id)
+                          generation=self._generation, keyring=self._keyring,
+                          stream_id=self.ring.stream_id)
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -194,10 +192,10 @@ class NodeRunner:
         core = self._core
         if core is None or self._closed:
             return None
-        core.handle_packet(payload, self._now(), src)
-        if core.last_drop in TOLD_SENDER:
-            raise PacketRefused(core.last_drop or "")
-        return self._pump(reply_to=core.last_src)
+        got = core.handle_packet(payload, self._now(), src, wall=time.time())
+        if got.drop in TOLD_SENDER:
+            raise PacketRefused(got.drop)
+        return self._pump(reply_to=got.reply_to)
 
     def _on_unreachable(self, dest: str) -> None:  # a hint for the core's failure detector
         if self._core is not None and not self._closed:
@@ -209,7 +207,7 @@ class NodeRunner:
         self._armed = None
         if self._core is None or self._closed:
             return
-        self._core.handle_timeout(self._now())
+        self._core.handle_timeout(self._now(), wall=time.time())
         self._pump()
 
     def _pump(self, reply_to: str | None = None) -> bytes | None:
@@ -309,7 +307,7 @@ class NodeRunner:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
                 fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
-        view = self.core.register(record, self._now())
+        view = self.core.register(record, self._now(), wall=time.time())
         self._pump()
         return view
 
@@ -324,17 +322,18 @@ class NodeRunner:
 
     async def deregister(self, agent_id: str) -> bool:
         """Deregister an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.deregister(agent_id, self._now()))
+        return await self._settle(self.core.deregister(agent_id, self._now(), wall=time.time()))
 
     async def heartbeat(self, agent_id: str) -> bool:
         """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.heartbeat(agent_id, self._now()))
+        return await self._settle(self.core.heartbeat(agent_id, self._now(), wall=time.time()))
 
     def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
                    check: bool = False) -> bool:
         """Write a status about any visible agent; its event carries ``reason`` (``check``:
         see :meth:`gossipreg.core.node.Node.set_status`)."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check)
+        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check,
+                                  wall=time.time())
         self._pump()
         return ok
 
@@ -376,25 +375,19 @@ class NodeRunner:
     # ------------------------------------------------------------------ keys
     @property
     def keyring(self) -> Keyring | None:
-        return self.core.codec.keyring
+        """A copy of the node's keyring (None: frames are unsigned); change it through
+        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
+        keys = self.core.keys
+        return Keyring(keys) if keys else None
 
     def install_key(self, key: bytes) -> None:
         """Add a key that verifies (rotation step 1, on every node)."""
-        ring = self.core.codec.keyring
-        if ring is None:
-            self.core.codec.keyring = Keyring([key])
-        else:
-            ring.add(key)
+        self.core.install_key(key)
 
     def use_key(self, key: bytes) -> None:
         """Sign with an installed key (rotation step 2)."""
-        self._ring().use(key)
+        self.core.use_key(key)
 
     def remove_key(self, key: bytes) -> None:
         """Stop accepting a key (rotation step 3)."""
-        self._ring().remove(key)
-
-    def _ring(self) -> Keyring:
-        if (ring := self.core.codec.keyring) is None:
-            raise NodeStateError("no keyring installed")
-        return ring
+        self.core.remove_key(key)

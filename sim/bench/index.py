@@ -120,7 +120,7 @@ def bench(n: int, reps: int) -> dict[str, float]:
     node = Node("bench", "bench:1", cfg, rng=random.Random(1), now=0.0)
     for r in records:
         # A fresh copy, so that the record objects themselves are counted too.
-        node.register(dataclasses.replace(r), 0.0)
+        node.register(dataclasses.replace(r), 0.0, wall=0.0)
         while node.poll_event() is not None:
             pass
     node.drop_pending_gossip()  # benchmark: no peers to send the queued broadcasts to
@@ -137,15 +137,16 @@ def bench(n: int, reps: int) -> dict[str, float]:
     node = Node("bench", "bench:1", cfg, rng=random.Random(1), now=0.0)
     t0 = time.perf_counter()
     for r in records:
-        node.register(r, 0.0)
+        node.register(r, 0.0, wall=0.0)
     write_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for aid in picks:
-        node.heartbeat(aid, 1.0)
+        node.heartbeat(aid, 1.0, wall=1.0)
     hb_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for i, aid in enumerate(picks):
-        node.set_status(aid, AgentStatus.DEGRADED if i % 2 else AgentStatus.ACTIVE, 2.0)
+        node.set_status(aid, AgentStatus.DEGRADED if i % 2 else AgentStatus.ACTIVE, 2.0,
+                        wall=2.0)
     st_s = time.perf_counter() - t0
     queries = {
         "1-hit": f"skill {n // 2:07d}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import random
@@ -32,6 +33,7 @@ PHASES = ("register", "heartbeat", "status", "deregister")
 def _measure(n: int, m: int) -> dict[str, float]:
     """µs per applied change, per phase, at ``n`` agents (``m`` changes for the later
     phases). Runs inside the worker, on whichever gossipreg it imported."""
+    from gossipreg.core.config import NodeConfig
     from gossipreg.core.directory.records import RECORD_VALUES, Heartbeat, StatusWrite, make_record
     from gossipreg.core.node import Node
     from gossipreg.core.replica.hlc import Stamp
@@ -41,9 +43,10 @@ def _measure(n: int, m: int) -> dict[str, float]:
     from gossipreg.core.wire.messages import write_wire
 
     rng = random.Random(n)
-    obs = Node("obs", "obs:1", rng=random.Random(1), now=0.0)
+    cfg = NodeConfig()
+    obs = Node("obs", "obs:1", cfg, rng=random.Random(1), now=0.0)
     for peer in ("own", "rater"):
-        obs.members.alive(peer, f"{peer}:1", 1, 0, 0.0)
+        obs.assume_member(peer, f"{peer}:1", 1, 0.0)
     ids = [f"agent-{i:07d}" for i in range(n)]
     records = [make_record(a, a, f"rt{i % 50}", [f"skill {i:07d}", "shared"],
                            registered_at=1_700_000_000.0) for i, a in enumerate(ids)]
@@ -65,19 +68,22 @@ def _measure(n: int, m: int) -> dict[str, float]:
                    for i, a in enumerate(picks)],
         "deregister": [write("agent/" + a, None, True) for a in dict.fromkeys(picks)],
     }
-    codec = Codec(obs.cfg.cluster, None, max_packet_size=obs.cfg.max_packet_size)
+    codec = Codec(cfg.cluster, None, max_packet_size=cfg.max_packet_size)
     frames = {phase: [codec.encode_packed(w.owner, f"{w.owner}:1",
                                           [pack_message(write_wire(w, RECORD_VALUES))]) for w in ws]
               for phase, ws in batches.items()}
     out: dict[str, float] = {}
     receive, poll = obs.handle_packet, obs.poll_event
+    # Trees from before wall time became an argument of the inputs take no ``wall``.
+    takes_wall = "wall" in inspect.signature(Node.handle_packet).parameters
+    kw: dict[str, Any] = {"wall": 1.0} if takes_wall else {}
     for phase in PHASES:
         packets = frames[phase]
         gc.collect()
         t0 = time.process_time()
         events = 0
         for payload in packets:
-            receive(payload, 1.0)
+            receive(payload, 1.0, **kw)
             while poll() is not None:
                 events += 1
         out[phase] = (time.process_time() - t0) / len(packets) * 1e6

@@ -119,7 +119,7 @@ async def bench_latency(n: int, reps: int) -> dict[str, float]:
         t0 = time.perf_counter()
         for i, c in enumerate(cards):
             node.core.register(make_record(f"agent-{i:07d}", None, "rt", card=c,
-                                           registered_at=1.7e9 + i), 0.0)
+                                           registered_at=1.7e9 + i), 0.0, wall=time.time())
         node.read.search("warm")  # the ranker takes the loaded records at the first search
         load_s = time.perf_counter() - t0
         node.core.drop_pending_gossip()
@@ -144,7 +144,7 @@ async def bench_latency(n: int, reps: int) -> dict[str, float]:
 
 # Runs in this tree or in the parent's (only APIs both have): prints bytes per agent as JSON.
 _MEMORY = r"""
-import gc, json, random, sys, tracemalloc
+import gc, inspect, json, random, sys, tracemalloc
 sys.path.insert(0, sys.argv[1])
 import gossipreg
 from gossipreg.core.config import NodeConfig
@@ -153,6 +153,8 @@ from gossipreg.core.directory.records import make_record
 with open(sys.argv[2]) as f:
     cards = json.load(f)
 n = len(cards)
+# Trees from before wall time became an argument of the inputs take no ``wall``.
+kw = {"wall": 0.0} if "wall" in inspect.signature(Node.register).parameters else {}
 out = {"module": gossipreg.__file__}
 for kind in ("plain", "a2a"):
     gc.collect()
@@ -166,7 +168,7 @@ for kind in ("plain", "a2a"):
         card = json.loads(json.dumps(c)) if kind == "a2a" else None
         r = make_record(f"agent-{i:07d}", c["name"], "rt", caps, description=c["description"],
                         card=card, registered_at=1.7e9 + i)
-        node.register(r, 0.0)
+        node.register(r, 0.0, **kw)
         while node.poll_event() is not None:
             pass
     node.drop_pending_gossip()

@@ -25,7 +25,8 @@ def make(n: int, seed: int = 1, model: str = "tcp", **cfg: float | None) -> Clus
 
 
 def reg(c: Cluster, node: str, agent_id: str, runtime: str, caps: list[str]) -> None:
-    c.node(node).register(make_record(agent_id, agent_id.upper(), runtime, caps), c.now)
+    c.node(node).register(make_record(agent_id, agent_id.upper(), runtime, caps), c.now,
+                          wall=c.wall(node))
     c.run_for(0.0)
 
 
@@ -59,12 +60,12 @@ def test_deregistration_everywhere_then_runtime_left() -> None:
     reg(c, "n1", "a1", "rt", ["x"])
     reg(c, "n1", "a2", "rt", ["y"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is not None), 5.0)
-    assert c.node("n1").deregister("a1", c.now) is True
+    assert c.node("n1").deregister("a1", c.now, wall=c.wall("n1")) is True
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is None), 5.0)
     for name in c.live():
         assert E.RUNTIME_LEFT not in agent_events(c, name, runtime="rt")
     # From another node: forwarded to the owner.
-    out = c.node("n4").deregister("a2", c.now)
+    out = c.node("n4").deregister("a2", c.now, wall=c.wall("n4"))
     assert isinstance(out, Pending)
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a2") is None), 5.0)
     for name in c.live():
@@ -77,7 +78,7 @@ def test_duplicate_registration_raises() -> None:
     reg(c, "n0", "a1", "rt", ["x"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
     try:
-        c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now)
+        c.node("n2").register(make_record("a1", "dup", "rt", ["x"]), c.now, wall=c.wall("n2"))
     except AgentExistsError as e:
         assert "already registered" in str(e)
     else:
@@ -88,9 +89,9 @@ def test_status_from_non_owner_wins_by_hlc() -> None:
     c = make(5)
     reg(c, "n0", "a1", "rt", ["x"])
     assert c.run_until_true(lambda: everywhere(c, lambda n: n.read.get("a1") is not None), 5.0)
-    c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now)
+    c.node("n0").set_status("a1", AgentStatus.DEGRADED, c.now, wall=c.wall("n0"))
     c.run_for(0.5)
-    c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now)
+    c.node("n3").set_status("a1", AgentStatus.UNHEALTHY, c.now, wall=c.wall("n3"))
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").status is AgentStatus.UNHEALTHY), 5.0) is not None
     for name in c.live():
@@ -102,14 +103,14 @@ def test_heartbeats_then_silence_unhealthy_then_deregistered() -> None:
     c = make(4, heartbeat_timeout=5.0, auto_deregister_timeout=12.0)
     reg(c, "n1", "a1", "rt", ["x"])
     for _ in range(4):
-        c.node("n1").heartbeat("a1", c.now)
+        c.node("n1").heartbeat("a1", c.now, wall=c.wall("n1"))
         c.run_for(1.0)
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").heartbeat_count == 4), 5.0) is not None
     for name in c.live():
         assert E.AGENT_HEARTBEAT in agent_events(c, name, "a1")
     # Heartbeat through a non-owner is forwarded.
-    assert isinstance(c.node("n3").heartbeat("a1", c.now), Pending)
+    assert isinstance(c.node("n3").heartbeat("a1", c.now, wall=c.wall("n3")), Pending)
     assert c.run_until_true(lambda: everywhere(
         c, lambda n: n.read.get("a1").heartbeat_count == 5), 5.0) is not None
     assert c.run_until_true(lambda: everywhere(
@@ -193,7 +194,7 @@ def _missed_last_write(beacon_delay: float) -> tuple[float | None, int]:
     assert c.now - start < 1.5
     c.unclog("n5")
     took = c.run_until_true(lambda: c.node("n5").read.get("lonely") is not None, 8.0)
-    return took, c.node("n5").metrics.gap_repairs
+    return took, c.node("n5").read.metrics().gap_repairs
 
 
 def test_a_lost_last_write_is_repaired_after_the_owners_beacon() -> None:
@@ -223,15 +224,15 @@ def test_a_hole_is_asked_for_once_the_repair_delay_has_passed() -> None:
     c.unclog("n2")
     opened = c.now
     frame = n0.codec.encode(n0.id, n0.addr, [encode(WriteMsg(second), RECORD_VALUES)])
-    n2.handle_packet(frame, c.now)
+    n2.handle_packet(frame, c.now, wall=c.wall("n2"))
     c.drain(c.nodes["n2"])
     assert n2.read.get("y") is not None and n2.read.get("x") is None
     assert n2.ae.next_deadline() == opened + 2.0
     c.run_until(opened + 1.99)
-    assert n2.metrics.gap_repairs == 0
+    assert n2.read.metrics().gap_repairs == 0
     took = c.run_until_true(lambda: n2.read.get("x") is not None, 3.0)
     assert took is not None and c.now - opened < 2.5
-    assert n2.metrics.gap_repairs == 1
+    assert n2.read.metrics().gap_repairs == 1
     assert not n2.dir.replica.gaps()
     assert n2.ae.next_deadline() == min(n2.ae.next_push_pull, n2.ae.next_reconnect)
 
@@ -245,7 +246,7 @@ def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
     n0 = c.node("n0")
     reg(c, "n0", "first", "rt", ["a"])
     c.run_for(5.0)
-    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] == 0
+    assert n0.read.metrics().bytes_out_by_tag[Tag.BEACON] == 0
     assert n0.swim.delivery() == 1.0
     c.net.loss = 0.15
     c.run_for(40.0)
@@ -253,7 +254,7 @@ def test_owners_beacon_where_the_loss_they_see_makes_a_miss_plausible() -> None:
     assert 0.6 < n0.swim.delivery() < 0.95
     reg(c, "n0", "second", "rt", ["b"])
     c.run_for(5.0)
-    assert n0.metrics.bytes_out_by_tag[Tag.BEACON] > 0
+    assert n0.read.metrics().bytes_out_by_tag[Tag.BEACON] > 0
 
 
 def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None:
@@ -262,8 +263,8 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
     c = make(3, seed=4, heartbeat_timeout=None)
     c.clog("n2")
     n0, n2 = c.node("n0"), c.node("n2")
-    n0.register(make_record("x", "X", "rt", ["a"]), c.now)
-    n0.heartbeat("x", c.now)
+    n0.register(make_record("x", "X", "rt", ["a"]), c.now, wall=c.wall("n0"))
+    n0.heartbeat("x", c.now, wall=c.wall("n0"))
     record = n0.out.queued_write("n0", "agent/x")
     beat = n0.out.queued_write("n0", "hb/x")
     assert record is not None and beat is not None
@@ -276,3 +277,25 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
                             and n2.members.get("n0").generation  # type: ignore[union-attr]
                             == c.node("n0").generation, 30.0) is not None
     assert n2.read.get("x") is None
+
+
+def test_what_an_input_stamps_is_its_wall_time_and_its_timers_run_on_now() -> None:
+    """Records, heartbeats and events carry the ``wall`` of the input that made them; the
+    heartbeat judge counts on the monotonic ``now`` (a wall clock that jumps changes nothing)."""
+    import random
+
+    from gossipreg.core.node import Node
+
+    cfg = NodeConfig.lan(heartbeat_timeout=10.0, auto_deregister_timeout=60.0)
+    node = Node("n0", "a0", cfg, rng=random.Random(1), now=5.0)
+    view = node.register(make_record("x", "X", "rt", ["c"]), 5.0, wall=1_700_000_000.5)
+    assert view.record.registered_at == 1_700_000_000.5
+    assert {e.timestamp for e in iter(node.poll_event, None)} == {1_700_000_000.5}
+    node.heartbeat("x", 6.0, wall=1_700_000_000.25)  # the wall clock stepped back
+    assert node.read.get("x").last_heartbeat == 1_700_000_000.25  # type: ignore[union-attr]
+    assert [e.timestamp for e in iter(node.poll_event, None)] == [1_700_000_000.25]
+    node.handle_timeout(15.9, wall=1_900_000_000.0)  # ... then leapt: no verdict before 16
+    assert node.read.get("x").status is AgentStatus.ACTIVE  # type: ignore[union-attr]
+    node.handle_timeout(16.0, wall=1_700_000_011.5)
+    assert node.read.get("x").status is AgentStatus.UNHEALTHY  # type: ignore[union-attr]
+    assert [e.timestamp for e in iter(node.poll_event, None)] == [1_700_000_011.5]

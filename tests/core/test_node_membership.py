@@ -152,10 +152,10 @@ def test_bad_packets_are_counted_and_logged_at_a_limited_rate(
     before = c.member_view("n0")
     with caplog.at_level("WARNING", logger="gossipreg.core.drops"):
         for i in range(100):
-            node.handle_packet(b"garbage" + bytes([i]), c.now)
-        assert node.metrics.dropped["bad_magic"] == 100
+            node.handle_packet(b"garbage" + bytes([i]), c.now, wall=c.wall("n0"))
+        assert node.read.metrics().dropped["bad_magic"] == 100
         assert len(caplog.records) == 1
-        node.handle_packet(b"garbage", c.now + 11.0)
+        node.handle_packet(b"garbage", c.now + 11.0, wall=c.wall("n0") + 11.0)
         assert len(caplog.records) == 2 and "bad_magic" in caplog.records[-1].getMessage()
     assert c.member_view("n0") == before
 
@@ -240,7 +240,7 @@ def test_a_frame_the_transport_could_not_deliver_makes_its_member_probed_at_once
     t = 0.0
     while t < 1.2:  # no ack comes: suspected when the probe ends
         t += 0.05
-        node.handle_timeout(t)
+        node.handle_timeout(t, wall=t)
         _pings_to(node, "")
     states = {m.node_id: m.state for m in node.read.members()}
     assert states["n2"] is MemberState.SUSPECT

@@ -202,14 +202,14 @@ async def test_hostile_cards_from_the_network_are_dropped(pair: tuple[GossipNode
         frames.append(codec.encode("b", b.address,
                                    [[9, "b", b.core.generation, "agent/h", 50 + i, False, value,
                                      []]]))
-    before = a.core.dir.replica.live_state()
-    dropped0 = a.core.metrics.dropped_total
+    before = a.core.read.replica_state()
+    dropped0 = a.core.read.metrics().dropped_total
     async with aiohttp.ClientSession() as s:
         for body in frames:
             async with s.post(f"http://{a.address}/v1/gossip", data=body) as r:
                 assert r.status in (200, 204)
-    assert a.core.metrics.dropped_total - dropped0 == len(frames)
-    assert a.core.dir.replica.live_state() == before and a.get("h") is None
+    assert a.core.read.metrics().dropped_total - dropped0 == len(frames)
+    assert a.core.read.replica_state() == before and a.get("h") is None
     # The same write with its card intact is taken: the drops above were the cards' doing.
     ok = codec.encode("b", b.address, [[9, "b", b.core.generation, "agent/h", 60, False, good,
                                         []]])

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from gossipreg import ConfigError, GossipNode, InvalidArgumentError, NodeConfig
-from gossipreg.core.node import Node
+from gossipreg.core.node import Node, Received
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.messages import Alive, encode
@@ -30,13 +30,15 @@ def test_the_core_never_takes_an_unspecified_address() -> None:
     node = Node("a", "10.0.0.1:7946", NodeConfig.local(), rng=random.Random(1), now=0.0)
     codec = Codec("gossipreg")
     # As the sender's own address: the packet is dropped whole, nothing learned.
-    node.handle_packet(codec.encode("b", "0.0.0.0:7946", []), 0.1)
-    assert node.metrics.dropped == {"unspecified_address": 1}
+    got = node.handle_packet(codec.encode("b", "0.0.0.0:7946", []), 0.1, wall=0.1)
+    assert got == Received(False, "unspecified_address", None)
+    assert node.read.metrics().dropped == {"unspecified_address": 1}
     # Gossiped about a third member: that message is dropped, the member never added.
     alive = encode(Alive("c", "[::]:7946", 1, 0))
-    node.handle_packet(codec.encode("b", "10.0.0.2:7946", [alive]), 0.2)
-    assert node.metrics.dropped["malformed_message"] == 1
-    assert node.members.get("c") is None
+    got = node.handle_packet(codec.encode("b", "10.0.0.2:7946", [alive]), 0.2, wall=0.2)
+    assert got == Received(True, None, "10.0.0.2:7946")
+    assert node.read.metrics().dropped["malformed_message"] == 1
+    assert "c" not in {m.node_id for m in node.read.members()}
 
 
 async def test_bind_everywhere_advertises_the_route_towards_the_first_seed() -> None:

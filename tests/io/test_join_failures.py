@@ -104,8 +104,8 @@ async def test_a_duplicate_live_name_is_refused_but_a_restart_is_accepted(
     try:
         with caplog.at_level(logging.WARNING):
             await dup.start()
-            assert await dup.wait_for(lambda: dup.core.ae.refused is not None, 5.0)
-        assert first.address in str(dup.core.ae.refused)
+            assert await dup.wait_for(lambda: dup.core.join_refused is not None, 5.0)
+        assert first.address in str(dup.core.join_refused)
         assert any("refused a join as 'b'" in r.getMessage() and dup.address in r.getMessage()
                    for r in caplog.records)
         status, body = await health(dup)
@@ -123,7 +123,7 @@ async def test_a_duplicate_live_name_is_refused_but_a_restart_is_accepted(
         assert await again.wait_joined(5.0)
         assert await seed.wait_for(lambda: {m.node_id: m.address for m in seed.members()}
                                    ["b"] == again.address, 5.0)
-        assert again.core.ae.refused is None
+        assert again.core.join_refused is None
     finally:
         await again.shutdown()
         await seed.shutdown()
@@ -137,7 +137,7 @@ async def test_health_is_ok_once_joined_then_isolated() -> None:
         status, body = await health(node, "/v1/health/ready")
         assert status == 200 and body["status"] == "ok"
         await seed.shutdown()
-        assert await node.wait_for(lambda: not node.core.members.live_others, 20.0)
+        assert await node.wait_for(lambda: not node.core.read.has_live_peers(), 20.0)
         status, body = await health(node)
         assert body["status"] == "isolated"
     finally:

@@ -219,7 +219,7 @@ async def test_key_rotation_without_lost_packets() -> None:
     ns = await mesh(3, keys=[KEY1])
     try:
         def drops() -> int:
-            return sum(sum(n.core.metrics.dropped.values()) for n in ns)
+            return sum(sum(n.core.read.metrics().dropped.values()) for n in ns)
 
         for step, op in enumerate(("install", "use", "remove")):
             for n in ns:
@@ -233,7 +233,7 @@ async def test_key_rotation_without_lost_packets() -> None:
             ns[step].register(agent_id=f"k{step}", name="K", runtime_id="rt",
                               capabilities=["c"])
             assert await until(lambda s=step: all(n.get(f"k{s}") for n in ns), 3.0)
-            assert drops() == 0, {n.name: n.core.metrics.dropped for n in ns}
+            assert drops() == 0, {n.name: n.core.read.metrics().dropped for n in ns}
     finally:
         for n in ns:
             await n.shutdown()
@@ -251,7 +251,7 @@ async def test_outsiders_cannot_join_or_write(intruder: str) -> None:
         want = {"wrong-key": "bad_mac", "wrong-cluster": "bad_cluster", "no-key": "unsigned"}
 
         def dropped(reason: str) -> int:
-            return sum(n.core.metrics.dropped.get(reason, 0) for n in ns)
+            return sum(n.core.read.metrics().dropped.get(reason, 0) for n in ns)
 
         # Several of its join attempts and gossip packets have been refused, none let in.
         assert await until(lambda: dropped(want[intruder]) >= 3, 5.0)
@@ -267,8 +267,8 @@ async def test_outsiders_cannot_join_or_write(intruder: str) -> None:
 async def test_hostile_input_changes_nothing(nodes: list[GossipNode]) -> None:
     target = nodes[0]
     core = target.core
-    before = (core.dir.replica.live_state(), sorted((m.node_id, m.state, m.incarnation)
-                                                     for m in core.members))
+    before = (core.read.replica_state(),
+              sorted((m.node_id, m.state, m.incarnation) for m in core.read.members()))
     codec = Codec("gossipreg")
     signed = [  # valid frames whose messages carry hostile values
         codec.encode("x", "127.0.0.1:1", [[1, -5, "n0"]]),
@@ -284,7 +284,7 @@ async def test_hostile_input_changes_nothing(nodes: list[GossipNode]) -> None:
     rng = random.Random(3)
     junk = [os.urandom(rng.randrange(1, 200)) for _ in range(30)]
     captured = codec.encode("n1", nodes[1].address, [[2, 12345]])
-    dropped0 = core.metrics.dropped_total
+    dropped0 = core.read.metrics().dropped_total
     async with aiohttp.ClientSession() as s:
         url = f"http://{target.address}/v1/gossip"
         for body in [*junk, *signed, captured, captured, b"GR\x01\x00" + b"\xc1" * 10]:
@@ -294,8 +294,8 @@ async def test_hostile_input_changes_nothing(nodes: list[GossipNode]) -> None:
             assert r.status == 413
         async with s.get(f"http://{target.address}/v1/health") as r:
             assert r.status == 200
-    after = (core.dir.replica.live_state(), sorted((m.node_id, m.state, m.incarnation)
-                                                    for m in core.members))
+    after = (core.read.replica_state(),
+             sorted((m.node_id, m.state, m.incarnation) for m in core.read.members()))
     assert after == before
-    assert core.metrics.dropped_total - dropped0 >= len(junk) + len(signed) - 1
-    assert {"bad_magic", "malformed_message", "unknown_type"} <= set(core.metrics.dropped)
+    assert core.read.metrics().dropped_total - dropped0 >= len(junk) + len(signed) - 1
+    assert {"bad_magic", "malformed_message", "unknown_type"} <= set(core.read.metrics().dropped)

@@ -155,7 +155,7 @@ def test_converges_after_any_fault_schedule(n: int, faults: list[tuple[str, floa
         c.add_node(name, ["n0"])
     c.run_for(5.0)
     for i, name in enumerate(names):
-        c.node(name).register(make_record(f"a{i}", "A", f"rt{i}", ["x"]), c.now)
+        c.node(name).register(make_record(f"a{i}", "A", f"rt{i}", ["x"]), c.now, wall=c.wall(name))
         c.run_for(0.0)
     down: set[str] = set()
     for kind, x, length in faults:
@@ -203,7 +203,7 @@ def _three_converged() -> Cluster:
     c.add_node("n0")
     c.add_node("n1", ["n0"])
     c.add_node("n2", ["n0"])
-    c.node("n1").register(make_record("a1", "A", "rt", ["x"]), c.now)
+    c.node("n1").register(make_record("a1", "A", "rt", ["x"]), c.now, wall=c.wall("n1"))
     c.drain(c.nodes["n1"])
     assert c.run_until_true(lambda: combine([summarise(c)]).all, 20.0) is not None
     return c
@@ -215,7 +215,7 @@ def test_each_check_answers_its_own_question() -> None:
     # A registration that one node cannot see yet: replicas differ, it is not visible
     # everywhere, and the member tables still agree.
     c.partition({"n0", "n1"}, {"n2"})
-    c.node("n0").register(make_record("a2", "B", "rt", ["y"]), c.now)
+    c.node("n0").register(make_record("a2", "B", "rt", ["y"]), c.now, wall=c.wall("n0"))
     c.drain(c.nodes["n0"])
     c.run_for(0.2)
     assert combine([summarise(c)]) == Checks(False, True, False)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from gossipreg.core.directory.records import StatusWrite
+from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentStatus, AgentView, Cause, MemberState
 
-__all__ = ["CHECK_CAUSES", "GONE", "JUDGE_REASON", "TOMBSTONE_CAUSES", "gone_cause", "is_verdict",
-           "status_cause"]
+__all__ = ["CHECK_CAUSES", "GONE", "JUDGE_REASON", "TOMBSTONE_CAUSES", "check_reason",
+           "gone_cause", "is_verdict", "status_cause"]
 
 # The reason the owner's heartbeat judge writes with its UNHEALTHY verdict.
 JUDGE_REASON = Cause.HEARTBEAT_MISSED._value_
@@ -30,6 +31,15 @@ CHECK_CAUSES = frozenset({Cause.CHECK_FAILED._value_, Cause.CHECK_PASSED._value_
 GONE = "gone"
 TOMBSTONE_CAUSES = {"deregistered": Cause.DEREGISTERED,
                     "heartbeat_expired": Cause.HEARTBEAT_EXPIRED}
+
+
+def check_reason(reason: str, check: bool) -> None:
+    """Refuse a caller's status write that uses a health check's reason, and a health check's
+    (``check``) that uses another: InvalidArgumentError."""
+    if (reason in CHECK_CAUSES) is not check:
+        raise InvalidArgumentError(
+            f"reason {reason!r} is reserved for the owner's health checks" if not check
+            else f"a health check writes check_failed or check_passed, not {reason!r}")
 
 
 def is_verdict(w: StatusWrite, owner: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from gossipreg.core.errors import CodecError, InvalidArgumentError
+from gossipreg.core.errors import CodecError, InvalidArgumentError, NodeStateError
 from gossipreg.core.wire.keyring import Keyring
 
 __all__ = [
@@ -88,7 +88,8 @@ def _short_str(v: object) -> bool:
 
 class Codec:
     """Encodes and verifies frames for one cluster. ``keyring`` may be swapped or rotated at
-    run time; with no keyring, frames are unsigned and signed frames are refused."""
+    run time (its owner's key methods do that); with no keyring, frames are unsigned and
+    signed frames are refused."""
 
     def __init__(self, cluster: str, keyring: Keyring | None = None, *,
                  max_packet_size: int = 1_048_576) -> None:
@@ -100,6 +101,31 @@ class Codec:
         self._signed_header = MAGIC + bytes([PROTOCOL_VERSION, SIGNED])
         self._plain_header = MAGIC + bytes([PROTOCOL_VERSION, 0])
         self._prefixes: dict[tuple[str, str], bytes] = {}
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The keys frames are verified with, the signing one first (none: unsigned)."""
+        return self.keyring.keys if self.keyring is not None else ()
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies; the first one (no keyring yet) also signs."""
+        if self.keyring is None:
+            self.keyring = Keyring([key])
+        else:
+            self.keyring.add(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key; NodeStateError without a keyring."""
+        self._ring().use(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (not the signing one); NodeStateError without a keyring."""
+        self._ring().remove(key)
+
+    def _ring(self) -> Keyring:
+        if self.keyring is None:
+            raise NodeStateError("no keyring installed")
+        return self.keyring
 
     def encode(self, src_id: str, src_addr: str, messages: Sequence[Sequence[Any]]) -> bytes:
         """A frame carrying ``messages``; raises InvalidArgumentError when it would be too big

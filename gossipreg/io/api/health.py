@@ -28,8 +28,9 @@ def health_state(st: NodeStats, has_seeds: bool) -> str:
         return "refused"
     if not st.joined:
         return "joining"
-    alive_others = st.members[MemberState.ALIVE] + st.members[MemberState.SUSPECT] - 1
-    if alive_others <= 0 and (has_seeds or sum(st.members.values()) > 1):
+    counts = st.member_counts
+    alive_others = counts[MemberState.ALIVE] + counts[MemberState.SUSPECT] - 1
+    if alive_others <= 0 and (has_seeds or sum(counts.values()) > 1):
         return "isolated"
     return "ok"
 
@@ -44,7 +45,7 @@ def health_report(st: NodeStats, has_seeds: bool,
     state = health_state(st, has_seeds)
     out: dict[str, Any] = {
         "status": state, "ready": state in ("ok", "isolated"), "node_id": st.node_id,
-        "address": st.address, "members_alive": st.members[MemberState.ALIVE],
+        "address": st.address, "members_alive": st.member_counts[MemberState.ALIVE],
         "agents": st.agents, "health_score": st.health_score,
     }
     if state in ("joining", "refused"):

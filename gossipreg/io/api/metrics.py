@@ -32,7 +32,7 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_erro
                        else f"gossipreg_{name} {value}")
 
     metric("members", "gauge", "Members by state.",
-           [({"state": s.name.lower()}, stats.members[s]) for s in MemberState])
+           [({"state": s.name.lower()}, stats.member_counts[s]) for s in MemberState])
     counts = stats.status_counts
     metric("agents", "gauge", "Visible agents by status.",
            [({"status": s.value}, counts.get(s, 0)) for s in AgentStatus])

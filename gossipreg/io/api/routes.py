@@ -143,7 +143,7 @@ class _Api:
             return _error(404, "unknown agent")
         return web.json_response(agent_json(v))
 
-    async def members(self, request: web.Request) -> web.Response:
+    async def list_members(self, request: web.Request) -> web.Response:
         await blocking_position(request, self.node)
         return web.json_response([
             {"node_id": m.node_id, "address": m.address, "state": _STATES[m.state],
@@ -217,9 +217,9 @@ class _Api:
         return web.json_response({"ticket": self.tickets.issue(), "expires_in": TICKET_TTL},
                                  status=201)
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def prometheus(self, request: web.Request) -> web.Response:
         node = self.node
-        text = render_metrics(node.read.stats(), node.read.metrics,
+        text = render_metrics(node.read.stats(), node.read.metrics(),
                               stream_drops=node.stream_drops,
                               send_errors=node.transport.send_errors,
                               asyncio_tasks=len(asyncio.all_tasks()))
@@ -270,7 +270,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_delete("/v1/agents/{agent_id}", g(api.deregister))
     r.add_put("/v1/agents/{agent_id}/status", g(api.set_status))
     r.add_post("/v1/agents/{agent_id}/heartbeat", g(api.heartbeat))
-    r.add_get("/v1/members", g(api.members))
+    r.add_get("/v1/members", g(api.list_members))
     r.add_get("/v1/health", g(api.health))
     guarded_events = g(api.events)
 
@@ -286,6 +286,6 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_get("/v1/health/ready", g(api.ready))
     r.add_get("/v1/events", events)
     r.add_post("/v1/events/ticket", g(api.ticket))
-    r.add_get("/metrics", g(api.metrics))
+    r.add_get("/metrics", g(api.prometheus))
     setup_ard(app, node, token=token)
     r.add_get("/v1/openapi.json", serve_openapi)

@@ -113,16 +113,16 @@ class World:
         try:
             if kind == "register" and op[1] in up:
                 rec = make_record(op[2], op[2].upper(), op[3], ["cap " + op[2]])
-                c.node(op[1]).register(rec, c.now)
+                c.node(op[1]).register(rec, c.now, wall=c.wall(op[1]))
                 self.beating.add(op[2])
             elif kind == "status" and op[1] in up:
-                c.node(op[1]).set_status(op[2], op[3], c.now, "test")
+                c.node(op[1]).set_status(op[2], op[3], c.now, "test", wall=c.wall(op[1]))
             elif kind == "heartbeat" and op[1] in up:
-                c.node(op[1]).heartbeat(op[2], c.now)
+                c.node(op[1]).heartbeat(op[2], c.now, wall=c.wall(op[1]))
             elif kind == "stop":
                 self.beating.discard(op[1])
             elif kind == "deregister" and op[1] in up:
-                c.node(op[1]).deregister(op[2], c.now)
+                c.node(op[1]).deregister(op[2], c.now, wall=c.wall(op[1]))
             elif kind == "crash" and op[1] in up and len(up) > 2:
                 c.crash(op[1])
             elif kind == "restart" and c.nodes[op[1]].state == "crashed":
@@ -158,7 +158,7 @@ class World:
                 for aid in sorted(self.beating):
                     v = node.read.get(aid)
                     if v is not None and v.node_id == name:
-                        node.heartbeat(aid, self.c.now)
+                        node.heartbeat(aid, self.c.now, wall=self.c.wall(name))
                 self.c.drain(self.c.nodes[name])
 
 
@@ -245,11 +245,11 @@ def test_the_judge_withdraws_its_verdict_and_restores_the_owners_own_declaration
     c.add_node("n1", seeds=["n0"])
     assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
     n0 = c.node("n0")
-    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
-    n0.set_status("x", AgentStatus.DEGRADED, c.now, "own words")
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now, wall=c.wall("n0"))
+    n0.set_status("x", AgentStatus.DEGRADED, c.now, "own words", wall=c.wall("n0"))
     c.run_for(5.0)  # no heartbeat: the judge's verdict
     assert all(c.node(n).read.get("x").status is AgentStatus.UNHEALTHY for n in ("n0", "n1"))  # type: ignore[union-attr]
-    n0.heartbeat("x", c.now)
+    n0.heartbeat("x", c.now, wall=c.wall("n0"))
     c.run_for(2.0)
     for name in ("n0", "n1"):
         assert c.node(name).read.get("x").status is AgentStatus.DEGRADED  # type: ignore[union-attr]
@@ -270,10 +270,10 @@ def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> N
     for i, name in enumerate(["n0", "n1", "n2"]):
         c.add_node(name, seeds=[] if i == 0 else ["n0"])
     assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
-    c.node("n0").register(make_record("x", "X", "rt", ["c"]), c.now)
+    c.node("n0").register(make_record("x", "X", "rt", ["c"]), c.now, wall=c.wall("n0"))
     c.run_for(2.0)
     n1, n2 = c.node("n1"), c.node("n2")
-    wall_ms = int(n2.wall(c.now) * 1000) + 1000
+    wall_ms = int(c.wall("n2") * 1000) + 1000
     top = n1.dir.replica.max_version("n1")
     for version, (node, status) in enumerate(
             [("n0", AgentStatus.DEGRADED), ("n1", AgentStatus.UNHEALTHY)], start=top + 100):
@@ -289,8 +289,9 @@ def test_a_bad_status_write_is_a_typed_error_with_the_https_message() -> None:
     c = Cluster(seed=5, config=NodeConfig.lan(heartbeat_timeout=None))
     n0 = c.add_node("n0")
     assert n0 is not None
-    n0.register(make_record("x", "X", "rt", ["c"]), c.now)
+    n0.register(make_record("x", "X", "rt", ["c"]), c.now, wall=c.wall("n0"))
     for status, reason in ((AgentStatus.DEGRADED, 5), ("degraded", "r")):
         with pytest.raises(InvalidArgumentError, match="status must be a status name; reason"):
-            n0.set_status("x", status, c.now, reason)  # type: ignore[arg-type]
+            n0.set_status("x", status, c.now, reason,  # type: ignore[arg-type]
+                          wall=c.wall("n0"))
     assert n0.read.get("x").status is AgentStatus.ACTIVE  # type: ignore[union-attr]

@@ -111,20 +111,20 @@ def test_a_member_back_from_dead_opens_a_healing_window_toward_those_still_dead(
         node.assume_member(f"n{i}", f"a{i}", 1, 0.0)
 
     def hear(msg: object, t: float) -> None:
-        node.handle_packet(node.codec.encode("n9", "a9", [encode(msg)]), t)
+        node.handle_packet(node.codec.encode("n9", "a9", [encode(msg)]), t, wall=t)
 
     hear(Dead("n1", 1, 0, "n9"), 0.0)
     hear(Dead("n2", 1, 0, "n9"), 0.0)
     t, before = 0.0, 0
     while t < 3.0:  # no window yet: the usual odds
         t += 0.05
-        node.handle_timeout(t)
+        node.handle_timeout(t, wall=t)
         before += _syncs_to(node, "a2")
     hear(Alive("n1", "a1", 1, 1), t)
     after, end = 0, t + HEALING * node.cfg.probe_interval
     while t < end:
         t += 0.05
-        node.handle_timeout(t)
+        node.handle_timeout(t, wall=t)
         after += _syncs_to(node, "a2")
     assert {m.node_id: m.state for m in node.read.members()}["n1"] is MemberState.ALIVE
     assert after == HEALING and before <= 1, (before, after)
@@ -136,9 +136,10 @@ def test_a_packet_from_a_member_held_dead_opens_an_exchange_with_it() -> None:
     node = Node("n0", "a0", NodeConfig.lan(), rng=random.Random(2), now=0.0)
     for i in (1, 2):
         node.assume_member(f"n{i}", f"a{i}", 1, 0.0)
-    node.handle_packet(node.codec.encode("n2", "a2", [encode(Dead("n1", 1, 0, "n2"))]), 0.0)
+    node.handle_packet(node.codec.encode("n2", "a2", [encode(Dead("n1", 1, 0, "n2"))]), 0.0,
+                       wall=0.0)
     _syncs_to(node, "")
-    node.handle_packet(node.codec.encode("n2", "a2", [encode(Ping(7, "n0"))]), 0.5)
+    node.handle_packet(node.codec.encode("n2", "a2", [encode(Ping(7, "n0"))]), 0.5, wall=0.5)
     assert _syncs_to(node, "a2") == 0  # a live sender: nothing to exchange
-    node.handle_packet(node.codec.encode("n1", "a1", [encode(Ping(8, "n0"))]), 0.5)
+    node.handle_packet(node.codec.encode("n1", "a1", [encode(Ping(8, "n0"))]), 0.5, wall=0.5)
     assert _syncs_to(node, "a1") == 1

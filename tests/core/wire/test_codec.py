@@ -143,3 +143,35 @@ def test_keyring_rules() -> None:
     with pytest.raises(InvalidArgumentError):
         ring.use(K2)
     assert "kkkk" not in repr(ring) and "xxxx" not in repr(ring)
+
+
+def test_a_nodes_key_methods_rotate_its_keyring_and_a_bad_replacement_changes_nothing() -> None:
+    import random
+
+    from gossipreg.core.errors import NodeStateError
+    from gossipreg.core.node import Node, Received
+
+    node = Node("n", "a:1", rng=random.Random(1), now=0.0)
+    assert node.keys == ()
+    with pytest.raises(NodeStateError, match="no keyring"):
+        node.use_key(K1)
+    with pytest.raises(NodeStateError, match="no keyring"):
+        node.remove_key(K1)
+    node.install_key(K1)  # the first key signs
+    node.install_key(K2)
+    assert node.keys == (K1, K2)
+    hello = Codec(node.cfg.cluster, Keyring([K2])).encode("p", "b:1", [])
+    assert node.handle_packet(hello, 0.1, wall=0.1) == Received(True, None, "b:1")
+    node.use_key(K2)
+    with pytest.raises(InvalidArgumentError, match="primary"):
+        node.remove_key(K2)
+    node.remove_key(K1)
+    assert node.keys == (K2,)
+    with pytest.raises(InvalidArgumentError):
+        node.replace_keyring([K3, b"short"])
+    with pytest.raises(InvalidArgumentError):
+        node.replace_keyring([])
+    assert node.keys == (K2,)
+    node.replace_keyring([K3, K1])
+    assert node.keys == (K3, K1)
+    assert node.handle_packet(hello, 0.2, wall=0.2) == Received(False, "bad_mac", None)

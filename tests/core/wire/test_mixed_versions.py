@@ -19,6 +19,7 @@ import pytest
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.directory import Pending
 from gossipreg.core.directory.records import make_record
+from gossipreg.core.inbound import Received
 from gossipreg.core.node import Node
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentStatus
@@ -56,17 +57,58 @@ def prev(prev_release_dir: Path) -> Prev:
     return Prev()
 
 
+class PrevNode:
+    """A previous-release ``Node`` behind this release's contract: wall time arrives with each
+    input here, where that release read it from an offset; ``handle_packet`` answers with the
+    ``Received`` this release returns, built from the side channels that release had."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.node, name)
+
+    def _clock(self, now: float, wall: float) -> None:
+        self.node.wall_offset = wall - now
+
+    def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
+                      wall: float) -> Received:
+        self._clock(now, wall)
+        self.node.handle_packet(payload, now, src)
+        drop = self.node.last_drop
+        return Received(drop is None, drop, self.node.last_src)
+
+    def handle_timeout(self, now: float, *, wall: float) -> None:
+        self._clock(now, wall)
+        self.node.handle_timeout(now)
+
+    def _call(self, name: str, *args: Any, wall: float, **kw: Any) -> Any:
+        self._clock(args[-1], wall)
+        return getattr(self.node, name)(*args, **kw)
+
+    def register(self, *args: Any, wall: float, **kw: Any) -> Any:
+        return self._call("register", *args, wall=wall, **kw)
+
+    def set_status(self, *args: Any, wall: float, **kw: Any) -> Any:
+        return self._call("set_status", *args, wall=wall, **kw)
+
+    def heartbeat(self, *args: Any, wall: float, **kw: Any) -> Any:
+        return self._call("heartbeat", *args, wall=wall, **kw)
+
+    def deregister(self, *args: Any, wall: float, **kw: Any) -> Any:
+        return self._call("deregister", *args, wall=wall, **kw)
+
+
 def mixed(prev: Prev) -> NodeFactory:
     """Builds the previous release's ``Node`` for the OLD names, this release's otherwise."""
 
     def make(node_id: str, addr: str, config: NodeConfig, *, rng: random.Random, now: float,
-             generation: int, wall_offset: float) -> Node:
+             generation: int) -> Node:
         if node_id not in OLD:
-            return Node(node_id, addr, config, rng=rng, now=now, generation=generation,
-                        wall_offset=wall_offset)
+            return Node(node_id, addr, config, rng=rng, now=now, generation=generation)
         old_config = prev.config.NodeConfig(**config.model_dump())
-        old: Node = prev.node.Node(node_id, addr, old_config, rng=rng, now=now,
-                                   generation=generation, wall_offset=wall_offset)
+        old: Node = PrevNode(prev.node.Node(node_id, addr, old_config, rng=rng, now=now,
+                                            generation=generation))  # type: ignore[assignment]
         return old
 
     return make
@@ -145,7 +187,7 @@ def start(prev: Prev, order: tuple[tuple[str, str | None], ...], seed: int = 7,
 def test_old_and_new_nodes_converge(prev: Prev) -> None:
     c = start(prev, ORDER, heartbeat_timeout=None, auto_deregister_timeout=30.0)
     names = [n for n, _ in ORDER]
-    assert type(c.node("o0")).__module__ == "gossipreg_prev.core.node"
+    assert type(c.node("o0").node).__module__ == "gossipreg_prev.core.node"  # type: ignore[attr-defined]
     assert type(c.node("n0")).__module__ == "gossipreg.core.node"
 
     # Every node sees every member ALIVE.
@@ -162,28 +204,32 @@ def test_old_and_new_nodes_converge(prev: Prev) -> None:
 
     # Writes on both releases: capabilities, a card, status writes, heartbeats and
     # deregistrations (the last two also forwarded to an owner of the other release).
-    c.node("n0").register(record(prev, "n0", "a-new", capabilities=["Python code"]), c.now)
-    c.node("o0").register(record(prev, "o0", "a-old", card=CARD), c.now)
-    c.node("n1").register(record(prev, "n1", "b-new", card=CARD, tags=["t1"]), c.now)
+    c.node("n0").register(record(prev, "n0", "a-new", capabilities=["Python code"]),
+        c.now, wall=c.wall("n0"))
+    c.node("o0").register(record(prev, "o0", "a-old", card=CARD), c.now, wall=c.wall("o0"))
+    c.node("n1").register(record(prev, "n1", "b-new", card=CARD, tags=["t1"]),
+        c.now, wall=c.wall("n1"))
     c.node("o1").register(record(prev, "o1", "b-old", capabilities=["data analysis", "sql"],
-                                 description="Old runtime"), c.now)
-    c.node("n2").register(record(prev, "n2", "c-new", capabilities=["x"]), c.now)
-    c.node("o2").register(record(prev, "o2", "c-old", capabilities=["y"]), c.now)
+                                 description="Old runtime"), c.now, wall=c.wall("o1"))
+    c.node("n2").register(record(prev, "n2", "c-new", capabilities=["x"]), c.now, wall=c.wall("n2"))
+    c.node("o2").register(record(prev, "o2", "c-old", capabilities=["y"]), c.now, wall=c.wall("o2"))
     c.run_for(0.0)
     six = {"a-new", "a-old", "b-new", "b-old", "c-new", "c-old"}
     assert everywhere(c, names, lambda n: set(agents(c, n)) == six, 5.0)
 
     # Status writes by a node of the other release than the owner's.
-    assert c.node("o2").set_status("a-new", status(prev, "o2", AgentStatus.DEGRADED), c.now)
-    assert c.node("n2").set_status("a-old", status(prev, "n2", AgentStatus.UNHEALTHY), c.now)
+    assert c.node("o2").set_status("a-new", status(prev, "o2", AgentStatus.DEGRADED),
+        c.now, wall=c.wall("o2"))
+    assert c.node("n2").set_status("a-old", status(prev, "n2", AgentStatus.UNHEALTHY),
+        c.now, wall=c.wall("n2"))
     # Heartbeats: by the owner, and forwarded from the other release.
-    assert c.node("n0").heartbeat("a-new", c.now) is True
-    assert c.node("o0").heartbeat("a-old", c.now) is True
-    assert isinstance(c.node("o1").heartbeat("a-new", c.now), prev.node.Pending)
-    assert isinstance(c.node("n1").heartbeat("a-old", c.now), Pending)
+    assert c.node("n0").heartbeat("a-new", c.now, wall=c.wall("n0")) is True
+    assert c.node("o0").heartbeat("a-old", c.now, wall=c.wall("o0")) is True
+    assert isinstance(c.node("o1").heartbeat("a-new", c.now, wall=c.wall("o1")), prev.node.Pending)
+    assert isinstance(c.node("n1").heartbeat("a-old", c.now, wall=c.wall("n1")), Pending)
     # Deregistrations: by the owner, and forwarded from the other release.
-    assert c.node("n2").deregister("c-new", c.now) is True
-    assert isinstance(c.node("n1").deregister("c-old", c.now), Pending)
+    assert c.node("n2").deregister("c-new", c.now, wall=c.wall("n2")) is True
+    assert isinstance(c.node("n1").deregister("c-old", c.now, wall=c.wall("n1")), Pending)
     c.run_for(0.0)
     four = {"a-new", "a-old", "b-new", "b-old"}
 
