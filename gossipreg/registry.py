@@ -277,7 +277,7 @@ class AgentRegistry:
         v = node.get(agent_id)
         if v is None or (runtime_id is not None and v.runtime_id != runtime_id):
             return False
-        return node.set_status(agent_id, AgentStatus(status))
+        return await node.set_status(agent_id, AgentStatus(status))
 
     async def update_agent_heartbeat(self, agent_id: str) -> bool:
         """Record a heartbeat (forwarded to the agent's owner node)."""

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--write-rate", type=float, default=2.0, help="workload operations per s")
     r.add_argument("--idle", action="store_true", help="no writes and no heartbeats")
+    r.add_argument("--signing", action="store_true",
+                   help="nodes sign every owner write and member statement and check every "
+                        "received one (a deterministic stub of Ed25519: the same checks, not "
+                        "the same CPU cost)")
     r.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--workers", type=int, choices=(1, 2), default=None,
@@ -49,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         workers = (2 if a.nodes >= 200 and (os.cpu_count() or 1) >= 2 and TWO_WORKERS_SUPPORTED
                    else 1)
     o = Options(a.nodes, a.agents_per_node, a.duration, a.loss, a.scenario, a.seed, a.idle,
-                a.write_rate, progress=not a.quiet, workers=workers, network=a.network)
+                a.write_rate, progress=not a.quiet, workers=workers, network=a.network,
+                signing=a.signing)
     print(f"seed {o.seed}: {o.nodes} nodes x {o.agents_per_node} agents, scenario {o.scenario},"
           f" {o.duration:g} s virtual, loss {o.loss:.0%} ({o.network})"
-          f"{' (idle)' if o.idle else ''},"
+          f"{' (idle)' if o.idle else ''}{' (signing)' if o.signing else ''},"
           f" {o.workers} worker{'s' if o.workers > 1 else ''}")
     rep = run(o, keep_frozen=True)  # this process exits after the report
     for line in rep["fault_log"] or ["no faults"]:

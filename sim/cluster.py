@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
+from gossipreg.core.trust.proofs import stub_identity
 from gossipreg.core.types import MemberState, RegistryEvent
 from sim.tcp import TcpOptions, TcpPaths
 
@@ -89,8 +90,11 @@ class Cluster:
     def __init__(self, seed: int = 0, config: NodeConfig | None = None,
                  net: NetOptions | None = None, keep_events: bool = True,
                  local: Callable[[str], bool] | None = None,
-                 make_node: NodeFactory = Node) -> None:
+                 make_node: NodeFactory = Node, signing: bool = False) -> None:
         self.seed = seed
+        # Nodes sign with a deterministic stub of Ed25519 (one key per name, kept across
+        # restarts, as a key file is) and run every check of the real thing.
+        self.signing = signing
         self.make_node = make_node
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
@@ -250,9 +254,16 @@ class Cluster:
 
     # ------------------------------------------------------------------ nodes
     def _make(self, name: str, generation: int) -> Node:
-        return self.make_node(name, name, self.config,
-                              rng=random.Random(self.rng.getrandbits(64)), now=self.now,
+        rng = random.Random(self.rng.getrandbits(64))
+        if self.signing:
+            return self.make_node(name, name, self.config, rng=rng, now=self.now,
+                                  generation=generation, identity=self.identity(name))
+        return self.make_node(name, name, self.config, rng=rng, now=self.now,
                               generation=generation)
+
+    def identity(self, name: str) -> Any:
+        """The stub identity node ``name`` signs with (the same across its restarts)."""
+        return stub_identity(name, self.seed)
 
     def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
         """Start a node (None for a node another shard runs: a placeholder is kept)."""

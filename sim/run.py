@@ -59,9 +59,10 @@ class Options:
     progress: bool = False
     workers: int = 1
     network: str = "tcp"  # what loss does: see sim.cluster (tcp | datagram)
+    signing: bool = False  # nodes sign (a deterministic stub of Ed25519) and check signatures
 
     def command(self) -> str:
-        idle = " --idle" if self.idle else ""
+        idle = (" --idle" if self.idle else "") + (" --signing" if self.signing else "")
         return (f"python -m sim run --nodes {self.nodes} --agents-per-node "
                 f"{self.agents_per_node} --duration {self.duration:g} --loss {self.loss:g} "
                 f"--scenario {self.scenario} --seed {self.seed} --write-rate "
@@ -74,7 +75,8 @@ def _warm_start(c: Cluster, names: list[str]) -> None:
         for other in names:
             if other != name:
                 # In the simulator a node's address is its name.
-                node.assume_member(other, other, c.nodes[other].generation, c.now)
+                key = c.identity(other).signer.public_key if c.signing else None
+                node.assume_member(other, other, c.nodes[other].generation, c.now, key)
 
 
 class _Runner:
@@ -85,7 +87,8 @@ class _Runner:
         self.cfg = NodeConfig.lan(heartbeat_timeout=None, auto_deregister_timeout=3600.0)
         net = NetOptions(loss=o.loss, model=o.network)
         local = None if link is None else partial(in_shard, shard=link.index)
-        self.c = Cluster(o.seed, self.cfg, net, keep_events=False, local=local)
+        self.c = Cluster(o.seed, self.cfg, net, keep_events=False, local=local,
+                         signing=o.signing)
         self.window = net.latency_min  # no packet crosses between workers faster
         self.t = Tracker()
         self.c.on_event = self.t.on_event

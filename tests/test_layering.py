@@ -166,7 +166,11 @@ CORE_MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(), "types": {"errors"}, "config": {"errors"}, "formulas": set(),
     "metrics": {"errors", "types", "wire"},
     "wire": {"errors", "types"},
-    "membership": _SHARED | {"metrics", "wire"},
+    # trust: the judge counts drops (metrics) and reads the shapes it judges (wire); the
+    # signer and verifier are injected, so no cryptography and no other machine.
+    "trust": _SHARED | {"metrics", "wire"},
+    # membership signs our own Alive, Left and row, and relays members' proofs (trust).
+    "membership": _SHARED | {"metrics", "wire", "trust"},
     "replica": _SHARED | {"wire"},
     "search": _SHARED,
     "gossip": _SHARED | {"metrics", "wire", "membership", "replica"},

@@ -123,6 +123,13 @@ class NodeConfig(BaseModel):
         10_000, ge=0,
         description="Recent events a running node keeps to replay to a stream that resumes "
                     "(Last-Event-ID, subscribe(since=)); older positions get a reset.")
+    require_signatures: bool | None = Field(
+        None,
+        description="refuse unsigned writes and member statements from anyone (a node needs "
+                    "an identity to sign). None = automatic: required by a node that starts a "
+                    "new cluster (it has nothing to join), and by one whose join a node "
+                    "requiring them answered; not required in a mesh with earlier releases. "
+                    "Upgrading a mesh: set it true on every node once all run this release.")
     hlc_max_drift: float = Field(
         60.0, gt=0,
         description="s a remote clock may run ahead before its stamps are not followed.")

@@ -11,6 +11,7 @@ moved or a message be queued).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from gossipreg.core.directory.directory import Directory, Result
@@ -20,6 +21,7 @@ from gossipreg.core.gossip.dissemination import Dissemination
 from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
+from gossipreg.core.trust.judge import KNOWN, Trust
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
@@ -28,6 +30,7 @@ from gossipreg.core.wire.messages import (
     Alive,
     Beacon,
     Dead,
+    Feature,
     Features,
     Left,
     Message,
@@ -49,6 +52,7 @@ from gossipreg.core.wire.messages import (
 __all__ = ["Inbound", "Received"]
 
 _WRITE, _BEACON = Tag.WRITE, Tag.BEACON
+_SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
 
 
 class Received(NamedTuple):
@@ -67,7 +71,7 @@ class Inbound:
 
     def __init__(self, node_id: str, codec: Codec, metrics: Metrics, members: MemberTable,
                  swim: Swim, directory: Directory, ae: AntiEntropy, out: Dissemination,
-                 values: ValueCodec) -> None:
+                 values: ValueCodec, trust: Trust | None = None) -> None:
         self.id = node_id
         self.codec = codec
         self.metrics = metrics
@@ -77,6 +81,7 @@ class Inbound:
         self.ae = ae
         self.out = out
         self.values = values
+        self.trust = trust  # judges what members say of themselves (None: nothing is signed)
 
     def receive(self, payload: bytes, now: float, src: str | None) -> tuple[Received, bool]:
         """Handle one packet: what its caller may act on, and whether anything was acted on.
@@ -100,6 +105,10 @@ class Inbound:
             self.ae.unknown_sender(src_id, src_addr, now)
             acted = True
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
+        trust = self.trust
+        if trust is not None:
+            trust.source, trust.now, trust.mismatched = src or src_addr, now, None
+            trust.stripped = known is None or not known.features_known
         dups = 0
         for raw in messages:
             # Gossip brings most writes many times over: drop known ones before validating.
@@ -118,15 +127,70 @@ class Inbound:
             if msg is None:
                 m.drop("unknown_type", now, src)
                 continue
+            if trust is not None and (msg := self._judge(trust, msg, now, src, src_id)) is None:
+                continue
             self._dispatch(msg, src_id, src_addr, now)
             acted = True
+            if trust is not None and not trust.decided and tag in _SETTLING:
+                self._settle_mode(trust, now)
         m.duplicates_in += dups
+        if trust is not None and trust.unproven:
+            self._ask_proofs(trust, now)
+        if trust is not None and trust.mismatched == src_id:
+            # It speaks with another key than its name's pinned one: tell it (it cannot join).
+            return Received(False, "key_mismatch", None), acted
         return Received(True, None, src_addr), acted
 
     def _drop(self, reason: str, now: float, src: str | None) -> tuple[Received, bool]:
         self.metrics.drop(reason, now, src)
         return Received(False, reason, None), False
 
+
+    def _judge(self, t: Trust, msg: Message, now: float, src: str | None,
+               src_id: str) -> Message | None:
+        """The message as it may be acted on (member tables without the rows that fail), or
+        None when it is dropped (counted, unless it was known news)."""
+        match msg:
+            case WriteMsg():
+                why = t.check_write(msg.write)
+                if why == "not_owner":  # authentic: its version is accounted for
+                    self.dir.replica.account(msg.write, now)
+            case Alive():
+                why = t.check_alive(msg.node, msg.addr, msg.generation, msg.incarnation,
+                                    msg.proof)
+            case Left():
+                why = t.check_left(msg.node, msg.generation, msg.incarnation, msg.sig)
+            case Suspect() | Dead():
+                why = t.check_suspicion(msg.node, msg.generation, msg.incarnation)
+            case Sync() | SyncAck() | SyncAck2() if msg.members is not None:
+                return dataclasses.replace(msg, members=t.filter_rows(msg.members, src_id))
+            case _:
+                return msg
+        if why is None:
+            return msg
+        if why != KNOWN:  # (unsigned from a sender that may have stripped it: not logged)
+            quiet = why == "old_generation" or (t.stripped and why.startswith("unsigned"))
+            self.metrics.drop(why, None if quiet else now, src)
+        return None
+
+    def _ask_proofs(self, t: Trust, now: float) -> None:
+        """Owners whose signed writes came before their signed Alive (or before we checked
+        signatures): exchange tables with them, which brings their own proof."""
+        for owner in t.unproven:
+            m = self.members.get(owner)
+            if m is not None and m.state.running:
+                self.ae.unknown_sender(owner, m.addr, now)
+        t.unproven.clear()
+
+    def _settle_mode(self, t: Trust, now: float) -> None:
+        """Automatic mode takes the setting of the seed that answered our join (its bits
+        follow its answer): required there, required here, and announced."""
+        via = self.ae.joined_via
+        m = self.members.get(via) if via is not None else None
+        if m is not None and m.features_known and t.adopt(m.features,
+                                                         Feature.REQUIRES_SIGNATURES):
+            self.members.me.features |= Feature.REQUIRES_SIGNATURES
+            self.swim.announce_features(now)
 
     def _dispatch(self, msg: Message, src_id: str, src_addr: str, now: float) -> None:
         swim = self.swim
@@ -163,7 +227,7 @@ class Inbound:
             case SyncAck2():
                 self.ae.on_sync_ack2(msg, src_id, now)
             case Request():
-                ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
+                ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now, msg.args)
                 self.out.send(src_addr, Response(msg.req_id, ok, detail))
             case Response():
                 if self.dir.request_done(msg.req_id):

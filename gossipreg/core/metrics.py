@@ -23,7 +23,11 @@ DROP_LOG_SENDERS = 16
 DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate_name",
                 "from_self", "malformed", "malformed_message", "misdirected", "oversized",
                 "oversized_out", "truncated", "unencodable_out", "unexpected_signature",
-                "unknown_type", "unsigned", "unspecified_address")
+                "unknown_type", "unsigned", "unspecified_address",
+                # owner signatures (gossipreg.core.trust.judge)
+                "ahead_of_alive", "bad_signature", "key_mismatch", "not_owner",
+                "old_generation", "relayed_manifest", "sig_rate_limited", "unknown_agent",
+                "unknown_generation", "unknown_owner", "unsigned_member", "unsigned_write")
 
 # What an operator should check when a peer's packets are dropped for these reasons.
 DROP_HINTS: dict[str, str] = {
@@ -33,6 +37,11 @@ DROP_HINTS: dict[str, str] = {
     "bad_cluster": "it belongs to another cluster (--cluster)",
     "bad_version": "it speaks another protocol version",
     "unspecified_address": "it advertises 0.0.0.0 or ::; give it --advertise",
+    "key_mismatch": "a node presents another identity key than the one pinned for its name; "
+                    "if on purpose: gossipreg admin forget-node NAME on this node",
+    "unsigned_write": "an unsigned write of an owner that signs, or signatures are required",
+    "unsigned_member": "an unsigned Alive or Left of a node that signs, or signatures are "
+                       "required (a previous release cannot join such a mesh)",
 }
 
 # Which traffic class each message tag belongs to, for the byte split.

@@ -20,7 +20,7 @@ queued messages become packets and the next deadline is looked up again.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import check_reason
@@ -35,21 +35,31 @@ from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.reader import Reader, Vitals
-from gossipreg.core.replica.store import OwnerDelta, Replica
+from gossipreg.core.replica.store import Replica
+from gossipreg.core.trust.judge import Trust
+from gossipreg.core.trust.proofs import Identity
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.core.warm import WarmStart
 from gossipreg.core.wire.addresses import is_unspecified
-from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.codec import Codec, FrameKeys
 from gossipreg.core.wire.keyring import Keyring
+from gossipreg.core.wire.tags import Feature
 
 __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 
 
-class Node:
-    """A gossip node. See the module docstring for the contract."""
+class Node(FrameKeys, WarmStart):
+    """A gossip node. See the module docstring for the contract (the frame keys' methods are
+    :class:`~gossipreg.core.wire.codec.FrameKeys`', the warm start's
+    :class:`~gossipreg.core.warm.WarmStart`')."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
-                 keyring: Keyring | None = None, stream_id: str | None = None) -> None:
+                 keyring: Keyring | None = None, stream_id: str | None = None,
+                 identity: Identity | None = None, pins: Mapping[str, bytes] | None = None
+                 ) -> None:
+        """``identity`` signs our writes and checks everyone's (None: nothing is; an embedded
+        registry); ``pins``: keys an earlier run pinned (:mod:`gossipreg.core.trust.judge`)."""
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(
@@ -63,15 +73,18 @@ class Node:
         self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
+        t = self.trust = None if identity is None else Trust(
+            self.id, self.cfg.cluster, identity, RECORD_VALUES, self.metrics, self.members,
+            required=self.cfg.require_signatures, pins=pins)
         replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones,
-                          value_size=wire_size)
+                          value_size=wire_size, sign=None if t is None else t.sign_write)
         # Outgoing traffic (``delivery`` is asked lazily: the failure detector is built below).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
                                  self.metrics, self.members, replica,
                                  lambda: self.swim.delivery(), now, RECORD_VALUES)
         self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
                              lambda t: self._clock[1] + (t - self._clock[0]), now)
-        self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
+        self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now, t)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
         self._deadline = float("inf")
@@ -79,9 +92,12 @@ class Node:
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
-                              self.dir.apply_delta, now)
+                              self.dir.apply_delta if t is None else t.guard(self.dir.apply_delta),
+                              now, None if t is None else t.seal)
+        if t is not None:
+            t.bind(replica.is_stale, replica.announce, self.dir.holder)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
-                               self.dir, self.ae, self.out, RECORD_VALUES)
+                               self.dir, self.ae, self.out, RECORD_VALUES, t)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
@@ -98,39 +114,12 @@ class Node:
         return self.ae.refused
 
     @property
-    def seeds(self) -> list[str]:
-        """The seed addresses a join goes to."""
+    def seeds(self) -> list[str]:  # the seed addresses a join goes to
         return self.ae.seeds
 
     def set_seeds(self, seeds: Sequence[str]) -> None:
         """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
         self.ae.set_seeds(seeds)
-
-    # ------------------------------------------------- bulk state (warm starts)
-    def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
-        """Take ``node_id`` as ALIVE without a join (a caller that knows the membership)."""
-        self.members.alive(node_id, addr, generation, 0, now)
-        self.swim.add_to_rotation(node_id)
-
-    def export_state(self) -> list[OwnerDelta]:
-        """This replica's whole state, every owner's, as anti-entropy deltas."""
-        return self.dir.replica.delta_for({}, 1 << 40)
-
-    def import_state(self, deltas: Iterable[OwnerDelta], now: float, *, wall: float) -> None:
-        """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual)."""
-        self._clock = (now, wall)
-        self.dir.apply_delta(deltas, now)
-        self._flush(now)
-
-    def drop_pending_events(self) -> None:
-        """Forget the events not yet polled (a warm start's, which are not part of a run)."""
-        self.events.clear()
-
-    def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon (the caller handed this node's
-        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
-        self.out.drop_pending()
-        self._deadline_stale = True
 
     def _member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
@@ -206,6 +195,8 @@ class Node:
         """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
         answers."""
         self.ae.join(seeds, now)
+        if self.trust is not None and self.trust.bootstrap(bool(self.ae.seeds)):
+            self.members.me.features |= Feature.REQUIRES_SIGNATURES
         self._flush(now)
 
     # ----------------------------------------------------------------- writes
@@ -232,11 +223,12 @@ class Node:
         return out
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
-                   reason: str = "manual", *, check: bool = False, wall: float) -> bool:
-        """Write a status about any visible agent (ours or not); False if it is not visible.
-        Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
-        owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
-        which is then the cause, and which no other writer may use)."""
+                   reason: str = "manual", *, check: bool = False, wall: float
+                   ) -> bool | Pending:
+        """Set the status of any visible agent (False if it is not visible): written here for
+        ours, asked of the owner otherwise, like :meth:`deregister`. Its events say cause
+        ``status_write`` and carry ``reason``; with ``check`` it is the owner's health check
+        speaking (``check_failed`` or ``check_passed``, which no other writer may use)."""
         check_reason(reason, check)
         self._begin(now, wall)
         ok = self.dir.set_status(agent_id, status, now, reason)
@@ -256,27 +248,25 @@ class Node:
         self._flush(now)
         self.left = True
 
-    # ------------------------------------------------------------------- keys
-    @property
-    def keys(self) -> tuple[bytes, ...]:
-        """The keys frames are verified with, the signing one first (none: unsigned)."""
-        return self.codec.keys
+    # ------------------------------------------------------------- identity
+    def rotate_identity(self, identity: Identity, now: float) -> None:
+        """Sign with a new key (``identity.rotation`` signed by the current one): announced
+        at once at a new incarnation. NodeStateError without an identity."""
+        if self.trust is None:
+            raise NodeStateError("this node has no identity to rotate")
+        self.trust.rotate(identity)
+        self.swim.refute_now(now)
+        self._flush(now)
 
-    def install_key(self, key: bytes) -> None:
-        """Add a key that verifies (rotation step 1, on every node); a first key also signs."""
-        self.codec.install_key(key)
+    def forget_node(self, name: str) -> bool:
+        """Release ``name``'s pinned key on this node only (an operator's call; never
+        gossiped): the next key seen for it is pinned. False when none was pinned."""
+        return self.trust is not None and self.trust.forget(name)
 
-    def use_key(self, key: bytes) -> None:
-        """Sign with an installed key (rotation step 2); NodeStateError without a keyring."""
-        self.codec.use_key(key)
-
-    def remove_key(self, key: bytes) -> None:
-        """Stop accepting a key (rotation step 3); the signing one cannot be removed."""
-        self.codec.remove_key(key)
-
-    def replace_keyring(self, keys: Iterable[bytes]) -> None:
-        """Install exactly ``keys``, the first signing; an invalid key changes nothing."""
-        self.codec.keyring = Keyring(keys)
+    def pinned(self) -> tuple[dict[str, bytes], int]:
+        """The keys pinned for other names (a copy) and a counter of their changes."""
+        t = self.trust
+        return ({}, 0) if t is None else (dict(t.pins), t.pins_changed)
 
     def _begin(self, now: float, wall: float) -> None:  # a write: refused once we left
         if self.left:
@@ -292,6 +282,8 @@ class Node:
                 self.members.remove(m.node_id)
                 self.out.forget_owner(m.node_id)
                 self.dir.forget_owner(m.node_id, now)
+        if self.trust is not None:
+            self.trust.expire(now, self.cfg.dead_retention)
 
     def _flush(self, now: float) -> None:
         """The end of an input: timers may have moved (``poll_timeout`` looks again), and

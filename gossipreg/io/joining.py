@@ -47,7 +47,7 @@ ALONE_WARNING_PERIOD = 10.0
 # Codec drops the sender is told about (HTTP 403 with the reason): configuration mismatches
 # it can do nothing else about.
 TOLD_SENDER = frozenset({"bad_mac", "unsigned", "unexpected_signature", "bad_cluster",
-                         "bad_version"})
+                         "bad_version", "key_mismatch"})
 
 # What a refusal reason means, for the joiner's warning.
 _REFUSALS = {
@@ -58,6 +58,9 @@ _REFUSALS = {
     "bad_version": "the seed speaks another protocol version",
     "duplicate_name": "the seed knows another live node with our name",
     "unspecified_address": "we advertise an unspecified address",
+    "key_mismatch": "the seed pinned another identity key for our name (our key changed "
+                    "without a rotation): restore the key file, or run `gossipreg admin "
+                    "forget-node NAME` on each node that refuses us",
 }
 
 

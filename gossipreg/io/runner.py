@@ -39,7 +39,9 @@ from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
+from gossipreg.io.identity import KeyCalls, NodeIdentity
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.outcome import Outcome
 from gossipreg.io.transport import PacketRefused, Transport
 
 __all__ = ["EventStream", "NodeRunner"]
@@ -47,9 +49,10 @@ __all__ = ["EventStream", "NodeRunner"]
 log = logging.getLogger("gossipreg.io.runner")
 
 
-class NodeRunner:
+class NodeRunner(KeyCalls):
     """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
-    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again."""
+    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again. With
+    ``identity`` (its key file) it signs what it writes and checks what others sign."""
 
     def __init__(
         self,
@@ -61,8 +64,10 @@ class NodeRunner:
         keyring: Keyring | None = None,
         generation: int | None = None,
         rng: random.Random | None = None,
+        identity: NodeIdentity | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
+        self.identity = identity
         self.config = config or NodeConfig.lan()
         self.transport = transport
         # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
@@ -127,9 +132,12 @@ class NodeRunner:
         if is_unspecified(addr):  # bound to every interface: advertise a routable address
             addr = await advertise_for(self.transport, self.seeds)
         now = self._loop.time()
+        ident = self.identity
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, keyring=self._keyring,
-                          stream_id=self.ring.stream_id)
+                          stream_id=self.ring.stream_id,
+                          identity=None if ident is None else ident.load(),
+                          pins=None if ident is None else ident.load_pins())
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -160,6 +168,8 @@ class NodeRunner:
         if self._closed:
             return
         self._closed = True
+        if self._core is not None:
+            self.save_pins()
         if self._timer is not None:
             self._timer.cancel()
         for fut in self._futures.values():
@@ -209,6 +219,8 @@ class NodeRunner:
             return
         self._core.handle_timeout(self._now(), wall=time.time())
         self._pump()
+        if self.identity is not None:
+            self.save_pins()
 
     def _pump(self, reply_to: str | None = None) -> bytes | None:
         core = self._core
@@ -312,13 +324,16 @@ class NodeRunner:
         return view
 
     async def _settle(self, out: bool | Pending) -> bool:
+        return await self._outcome(out)
+
+    def _outcome(self, out: bool | Pending) -> Outcome:
         self._pump()
         if not isinstance(out, Pending):
-            return out
+            return Outcome(out)
         assert self._loop is not None
         fut: asyncio.Future[bool] = self._loop.create_future()
         self._futures[out.req_id] = fut
-        return await fut
+        return Outcome(True, fut)
 
     async def deregister(self, agent_id: str) -> bool:
         """Deregister an agent anywhere in the mesh (forwarded to its owner)."""
@@ -329,13 +344,13 @@ class NodeRunner:
         return await self._settle(self.core.heartbeat(agent_id, self._now(), wall=time.time()))
 
     def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
-                   check: bool = False) -> bool:
-        """Write a status about any visible agent; its event carries ``reason`` (``check``:
-        see :meth:`gossipreg.core.node.Node.set_status`)."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check,
-                                  wall=time.time())
-        self._pump()
-        return ok
+                   check: bool = False) -> Outcome:
+        """Set the status of any visible agent, written by its owner (forwarded when that is
+        another node); its event carries ``reason`` (``check``: see
+        :meth:`gossipreg.core.node.Node.set_status`). Acts at once; ``await`` the result for
+        the owner's answer (an :class:`~gossipreg.io.outcome.Outcome`)."""
+        return self._outcome(self.core.set_status(agent_id, status, self._now(), reason,
+                                                  check=check, wall=time.time()))
 
     # --------------------------------------------------------------- queries
     @property
@@ -371,23 +386,3 @@ class NodeRunner:
 
     def members(self) -> list[MemberInfo]:
         return self.core.read.members()
-
-    # ------------------------------------------------------------------ keys
-    @property
-    def keyring(self) -> Keyring | None:
-        """A copy of the node's keyring (None: frames are unsigned); change it through
-        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
-        keys = self.core.keys
-        return Keyring(keys) if keys else None
-
-    def install_key(self, key: bytes) -> None:
-        """Add a key that verifies (rotation step 1, on every node)."""
-        self.core.install_key(key)
-
-    def use_key(self, key: bytes) -> None:
-        """Sign with an installed key (rotation step 2)."""
-        self.core.use_key(key)
-
-    def remove_key(self, key: bytes) -> None:
-        """Stop accepting a key (rotation step 3)."""
-        self.core.remove_key(key)

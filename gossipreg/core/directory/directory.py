@@ -1,18 +1,21 @@
 """The directory side of a node: owner writes, merging remote writes, and the owner's judges.
 
 Rules:
-- Only the hosting node writes ``agent/`` and ``hb/`` keys; any node writes its own ``status/``
-  key about any visible agent, stamped by its hybrid logical clock.
+- Only the hosting node writes ``agent/``, ``hb/`` and ``status/`` keys (a status set through
+  another node is a request to the owner, which writes and signs it). An owner of the previous
+  release takes no such request: the writer then writes its own ``status/`` key, as that
+  release does; such keys are merged by their hybrid logical clock stamps.
 - Every change reaches the view the same way: the replica reports typed changes, ``_apply``
   hands them to ``View.apply`` as one batch and puts the events in the node's queue. Writes
   received in one packet form one batch (``commit``).
 - The owner judges its agents' heartbeats (when ``heartbeat_timeout`` is set): silent for
   ``heartbeat_timeout`` -> it writes UNHEALTHY (reason ``heartbeat_missed``), silent for
   ``auto_deregister_timeout`` -> it deregisters them (``heartbeat_expired``). A heartbeat after
-  the verdict *withdraws* it (puts back our previous write, or deletes the key), so the newest
-  declaration by anyone else shows again: the judge never writes a fresh status that could
-  outrank a declaration it has not seen yet. One writer per verdict, so every node agrees.
-- Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
+  the verdict *withdraws* it: the status key gets back the owner's previous write (or is
+  deleted). With one writer the verdict and its withdrawal are just two versions of the key;
+  stamps only order it against a previous release's keys.
+- Deregistering, heartbeating or setting the status of another node's agent is forwarded to
+  its owner as a request.
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
 """
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.causes import GONE, JUDGE_REASON
+from gossipreg.core.directory.causes import CHECK_CAUSES, GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
 from gossipreg.core.directory.view import View
@@ -45,12 +48,13 @@ from gossipreg.core.types import (
     RegistryEvent,
     RegistryEventType,
 )
-from gossipreg.core.wire.messages import Request, Sender
+from gossipreg.core.wire.messages import Feature, Request, Sender
 
 __all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 _DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
+_STATUSES = {s.value: s for s in AgentStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +168,8 @@ class Directory:
 
     def own_agents(self) -> list[str]:
         """Ids of the agents this node hosts, sorted."""
-        n = len(AGENT)
-        return sorted(k[n:] for k in self.replica.keys_of(self.id)
-                      if k.startswith(AGENT) and self.replica.own_value(k) is not None)
+        own = self.replica.own_value
+        return sorted(k[6:] for k in self.replica.keys_of(self.id) if k[:6] == AGENT and own(k))
 
     def _owns(self, agent_id: str) -> bool:
         return self.replica.own_value(AGENT + agent_id) is not None
@@ -207,13 +210,21 @@ class Directory:
                            else self._write(STATUS + agent_id, before, now))
         self._apply([c for c in changes if c is not None], now)
 
-    def set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> bool:
-        """A caller's status write (``reason`` in their words)."""
+    def set_status(self, agent_id: str, status: AgentStatus, now: float,
+                   reason: str) -> bool | Pending:
+        """A caller's status write (``reason`` in their words): ours, written here; another
+        node's, asked of that owner (a :class:`Pending`), unless the owner is of a release
+        that takes no such request (then written under our own key, as that release does)."""
         if not isinstance(status, AgentStatus) or not isinstance(reason, str):
             raise InvalidArgumentError("status must be a status name; reason a string")
         self.commit(now)
-        if agent_id not in self.view.visible:
+        v = self.view.visible.get(agent_id)
+        if v is None:
             return False
+        if not self._owns(agent_id):
+            m = self.members.get(v.node_id)
+            if m is not None and m.understands(Feature.SIGNED):
+                return self._forward("status", agent_id, now, (status.value, reason[:64]))
         self._verdicts.pop(agent_id, None)
         self._set_status(agent_id, status, now, reason)
         return True
@@ -239,7 +250,8 @@ class Directory:
             return True
         return self._forward("heartbeat", agent_id, now)
 
-    def _forward(self, op: str, agent_id: str, now: float) -> bool | Pending:
+    def _forward(self, op: str, agent_id: str, now: float, args: tuple[str, str] | None = None
+                 ) -> bool | Pending:
         v = self.view.visible.get(agent_id)
         if v is None:
             return False
@@ -248,18 +260,38 @@ class Directory:
             return False
         self._req += 1
         self._requests[self._req] = now + self.cfg.request_timeout
-        self.out.send(m.addr, Request(self._req, op, agent_id))
+        self.out.send(m.addr, Request(self._req, op, agent_id, args))
         return Pending(self._req)
 
-    def serve_request(self, op: str, agent_id: str, now: float) -> tuple[bool, str]:
+    def serve_request(self, op: str, agent_id: str, now: float,
+                      args: tuple[str, str] | None = None) -> tuple[bool, str]:
+        """Act on a request another node forwarded for one of our agents."""
         if not self._owns(agent_id):
             return False, "unknown agent"
         self.commit(now)
         if op == "deregister":
             self._remove_own(agent_id, now, Cause.DEREGISTERED)
-        else:
+        elif op == "heartbeat":
             self._heartbeat_own(agent_id, now)
+        else:
+            status = _STATUSES.get(args[0]) if args is not None else None
+            if status is None or args is None or args[1] in CHECK_CAUSES:
+                return False, "not a status, or a reason reserved for the owner's checks"
+            self._verdicts.pop(agent_id, None)
+            self._set_status(agent_id, status, now, args[1])
         return True, ""
+
+    def holder(self, owner: str, key: str, deleted: bool, batch: set[str]) -> str | None:
+        """For a write by ``owner``: None when it is the owner's to make; else the node that
+        shows the agent it speaks of ("" when none does here). Only a live ``status/`` key can
+        be another's; ``batch`` holds keys of ``owner`` taken along with this write."""
+        if deleted or not key.startswith(STATUS):
+            return None
+        aid = key[len(STATUS):]
+        if AGENT + aid in batch or self.replica.value(owner, AGENT + aid) is not None:
+            return None
+        v = self.view.visible.get(aid)
+        return "" if v is None else v.node_id
 
     def request_done(self, req_id: int) -> bool:
         return self._requests.pop(req_id, None) is not None

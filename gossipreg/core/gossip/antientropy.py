@@ -56,13 +56,14 @@ class AntiEntropyOut(Sender, Protocol):
 
 class AntiEntropy:
     """The exchange timers and handlers of one self. ``apply_delta`` takes a peer's deltas
-    into the directory (its replica and view)."""
+    into the directory (its replica and view); ``seal`` signs what we send of our own state."""
 
     def __init__(self, node_id: str, addr: str, generation: int, cfg: NodeConfig,
                  rng: random.Random, members: MemberTable, metrics: Metrics,
                  out: AntiEntropyOut, swim: Swim, replica: Replica,
                  apply_delta: Callable[[Iterable[OwnerDelta], float], None],
-                 now: float) -> None:
+                 now: float, seal: Callable[[list[OwnerDelta]], list[OwnerDelta]] | None = None
+                 ) -> None:
         self.id = node_id
         self.addr = addr
         self.generation = generation
@@ -74,6 +75,8 @@ class AntiEntropy:
         self.swim = swim
         self.replica = replica
         self.apply_delta = apply_delta
+        self.seal = seal if seal is not None else (lambda deltas: deltas)
+        self.joined_via: str | None = None  # the member whose answer took our join
         self.joined = True
         self.refused: str | None = None  # why a seed refused our join (a duplicate name)
         self.guard = NameGuard(members, cfg, metrics, out, swim, self._merge_checked_join)
@@ -229,7 +232,7 @@ class AntiEntropy:
         if msg.members is not None:
             self.swim.merge_rows(msg.members, src_id, now, src_addr)
         replica = self.replica
-        deltas = replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
+        deltas = self.seal(replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng))
         mine = replica.digest()
         opener_ahead = any(
             o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
@@ -266,21 +269,25 @@ class AntiEntropy:
         announce = not self.joined and (answers_join or src_addr in self._seeds)
         if announce:
             self._join_xids.clear()
+            self.joined_via = src_id
             self.joined = True
             self.next_join = float("inf")
         self._heard_from(src_id, now)
         if msg.members is not None:
             self.swim.merge_rows(msg.members, src_id, now, src_addr)
         if announce:
+            # The seed too when we sign: it refuses the unsigned row our join carried (a join
+            # goes in the first-release form until the seed's features are known).
             me = self.swim.alive_self()
-            others = [m for m in self.members.live_others if m != src_id]
+            others = [m for m in self.members.live_others
+                      if m != src_id or me.proof is not None]
             for member in self.rng.sample(others, min(len(others), ANNOUNCE_MAX)):
                 m = self.members.get(member)
                 if m is not None:
                     self.out.send(m.addr, me)
         self.apply_delta(msg.deltas, now)
-        deltas = (self.replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng)
-                  if msg.digest is not None else [])
+        deltas = (self.seal(self.replica.delta_for(msg.digest, self.cfg.push_pull_budget,
+                                                   self.rng)) if msg.digest is not None else [])
         if deltas or msg.want_members:
             self._send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          self.swim.rows() if msg.want_members else None))

@@ -107,17 +107,22 @@ class Dissemination:
     # ---------------------------------------------------------------- queuing
     def send(self, addr: str, msg: Message) -> None:
         """Queue a message for ``addr``; packets are built when the current input ends. A peer
-        whose running generation announced no features gets the first-release form."""
-        first = msg.TAG != Tag.FEATURES and not self._knows(addr)
-        wire = encode_first_release(msg, self.values) if first else encode(msg, self.values)
-        if wire is None:
-            return
+        whose running generation announced no features gets the first-release form: while its
+        features are unknown both forms are kept, and the packet takes the one that holds when
+        it is built (the features may arrive later in the same input, as a join's answer's
+        do)."""
+        known = msg.TAG == Tag.FEATURES or self._knows(addr)
         try:
+            wire = encode(msg, self.values)
             packed = pack_message(wire)
+            first: bytes | None = packed
+            if not known:
+                old = encode_first_release(msg, self.values)
+                first = None if old is None else packed if old == wire else pack_message(old)
         except InvalidArgumentError:
             self.metrics.drop("unencodable_out")
             return
-        self._out.setdefault(addr, []).append((wire[0], packed, packed))
+        self._out.setdefault(addr, []).append((wire[0], packed, first))
 
     def _knows(self, addr: str) -> bool:
         m = self.members.by_addr(addr)
@@ -132,14 +137,18 @@ class Dissemination:
         """Broadcast membership news about ``node_id`` (replacing older news about it)."""
         self._wake(now)
         wire = encode(msg, self.values)
-        self._member_q.put(node_id, wire[0], pack_message(wire))
+        packed = pack_message(wire)
+        old = encode_first_release(msg, self.values)
+        first = packed if old is None or len(old) == len(wire) else pack_message(old)
+        self._member_q.put(node_id, wire[0], packed, None, True if first is packed else first)
 
     def gossip_write(self, w: Write, now: float) -> None:
         """Broadcast a directory write (see the module rules on replacement)."""
         self._wake(now)
         key = (w.owner, w.key)
         old: Write | None = self._write_q.peek(key)
-        if old is not None and old.generation == w.generation and old.version < w.version:
+        if (old is not None and old.generation == w.generation and old.version < w.version
+                and w.sig is None):  # a signed write travels as its owner signed it
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         packed = pack_message(write_wire(w, self.values))

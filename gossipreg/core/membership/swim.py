@@ -31,45 +31,44 @@ from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import awareness_scale, suspicion_timeout_bounds
+from gossipreg.core.membership.features import FeatureGossip, GossipOut
 from gossipreg.core.membership.probes import GOOD_FOR, Probe, Relay, Rotation, choose_relays
 from gossipreg.core.membership.suspicion import Suspicion
 from gossipreg.core.membership.table import MemberChange, MemberTable
+from gossipreg.core.trust.judge import Trust
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.messages import (
     Ack,
     Alive,
     Dead,
-    Features,
     Left,
     MemberRow,
     Message,
     Nack,
     Ping,
     PingReq,
-    Sender,
     Suspect,
 )
 
 __all__ = ["OnChange", "Swim", "SwimOut"]
 
 
-
-class SwimOut(Sender, Protocol):
+class SwimOut(GossipOut, Protocol):
     """Where the failure detector's messages go (the node's dissemination)."""
-
-    def gossip_member(self, node_id: str, msg: Message, now: float) -> None: ...
 
 
 # A member's state changed: (change, the member whose verdict it was or None, now).
 OnChange = Callable[[MemberChange, str | None, float], None]
 
 
-class Swim:
+class Swim(FeatureGossip):
     """Membership protocol of one node over a :class:`MemberTable`."""
 
     def __init__(self, cfg: NodeConfig, members: MemberTable, out: SwimOut,
-                 on_change: OnChange, rng: random.Random, now: float) -> None:
+                 on_change: OnChange, rng: random.Random, now: float,
+                 trust: Trust | None = None) -> None:
         self.cfg = cfg
+        self.trust = trust  # signs our Alive, Left and row (None: they travel unsigned)
         self.members = members
         self.out = out
         self.on_change = on_change
@@ -255,32 +254,15 @@ class Swim:
         if node_id == self.members.self_id:  # our Alive travels with our features
             self._gossip_features(*self._own_features().rows[0], now)
 
-    def _gossip_features(self, node_id: str, generation: int, bits: int, now: float) -> None:
-        # A key no node id can take ("\0" is not printable): it replaces only older features.
-        self.out.gossip_member("\0features:" + node_id,
-                               Features(((node_id, generation, bits),)), now)
-
-    def _own_features(self, ask: bool = False) -> Features:
-        me = self.members.me
-        return Features(((me.node_id, me.generation, me.features),), ask)
-
-    def on_features(self, msg: Features, now: float, src_addr: str) -> None:
-        """Feature bits of members; news is relayed like an Alive. A sender that asks (it
-        lacks our bits) gets our row straight back, so two nodes learn each other's bits
-        directly whatever the gossip path (a previous-release relay drops them)."""
-        for node_id, generation, bits in msg.rows:
-            if self.members.set_features(node_id, generation, bits):
-                self._gossip_features(node_id, generation, bits, now)
-        if msg.ask:
-            self.out.send(src_addr, self._own_features())
-
-    def features_table(self) -> Features:
-        """Every known member's features: sent beside a member table."""
-        return Features(self.members.features_rows())
-
     def alive_self(self) -> Alive:
         me = self.members.me
-        return Alive(me.node_id, me.addr, me.generation, me.incarnation)
+        t = self.trust
+        return Alive(me.node_id, me.addr, me.generation, me.incarnation,
+                     None if t is None else t.own_proof(me.addr, me.generation, me.incarnation))
+
+    def refute_now(self, now: float) -> None:
+        """Announce ourselves at a new incarnation (our key changed)."""
+        self._refute(self.members.me.incarnation, now)
 
     def _refute(self, incarnation: int, now: float) -> None:
         if self.leaving:
@@ -379,9 +361,10 @@ class Swim:
         DEAD gets our Alive straight back (after a partition our broadcast may not reach it)."""
         for r in rows:
             if r.state is MemberState.ALIVE:
-                self.on_alive(Alive(r.node, r.addr, r.generation, r.incarnation), now)
+                self.on_alive(Alive(r.node, r.addr, r.generation, r.incarnation, r.proof), now)
             elif r.state is MemberState.LEFT:
-                self.on_left(Left(r.node, r.generation, r.incarnation), now)
+                self.on_left(Left(r.node, r.generation, r.incarnation,
+                                  r.proof.sig if r.proof is not None else None), now)
             else:
                 if self.members.get(r.node) is None and r.node != self.members.self_id:
                     continue
@@ -390,11 +373,13 @@ class Swim:
                                 sender)
 
     def rows(self) -> tuple[MemberRow, ...]:
-        return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state)
-                     for m in self.members)
+        """The member table as it travels, each row with its member's own proof if signed."""
+        return self.members.rows(self.trust)
 
     def start_leave(self) -> Left:
         self.leaving = True
         self._probes.clear()
         me = self.members.me
-        return Left(me.node_id, me.generation, me.incarnation)
+        t = self.trust
+        return Left(me.node_id, me.generation, me.incarnation,
+                    None if t is None else t.sign_left(me.generation, me.incarnation))

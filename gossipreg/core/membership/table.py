@@ -16,7 +16,9 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from gossipreg.core.trust.judge import Trust
 from gossipreg.core.types import MemberInfo, MemberState
+from gossipreg.core.wire.fields import MemberRow
 from gossipreg.core.wire.tags import FEATURES
 
 __all__ = ["Member", "MemberChange", "MemberTable"]
@@ -162,6 +164,18 @@ class MemberTable:
             self._hash = h.digest()
         return self._hash
 
+    def rows(self, trust: Trust | None = None) -> tuple[MemberRow, ...]:
+        """Every member as a table exchange carries it; with ``trust``, each row with its
+        member's own signed statement (ours signed here)."""
+        if trust is None:
+            return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state)
+                         for m in self._m.values())
+        me = self.self_id
+        return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state,
+                               trust.own_proof(m.addr, m.generation, m.incarnation)
+                               if m.node_id == me else trust.proof_of(m.node_id))
+                     for m in self._m.values())
+
     def features_rows(self) -> tuple[tuple[str, int, int], ...]:
         """``(node, generation, bits)`` of every member whose running generation announced
         its features (what a table exchange carries beside the table)."""
@@ -175,8 +189,12 @@ class MemberTable:
         m = self._m.get(node_id)
         if m is None or node_id == self.self_id or generation < m.generation:
             return False
-        if m.features_generation == generation and m.features == bits:
-            return False
+        if m.features_generation == generation:
+            # A generation's bits only grow (REQUIRES_SIGNATURES once it settles): a stale
+            # relayed row cannot take one back.
+            bits |= m.features
+            if m.features == bits:
+                return False
         m.features, m.features_generation = bits, generation
         return True
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.replica.deltas import delta_for
 from gossipreg.core.replica.owner_state import OwnerState
 from gossipreg.core.replica.values import (
     Change,
@@ -59,10 +60,12 @@ class Replica:
 
     def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0,
                  max_tombstones: int = 5_000, *,
-                 value_size: Callable[[Any], int] = packed_size) -> None:
+                 value_size: Callable[[Any], int] = packed_size,
+                 sign: Callable[[Write], bytes] | None = None) -> None:
         if tombstone_ttl <= 0:
             raise InvalidArgumentError("tombstone_ttl must be positive")
         self._value_size = value_size
+        self.sign = sign  # signs our own writes (None: they travel unsigned)
         if max_tombstones < 0:
             raise InvalidArgumentError("max_tombstones must not be negative")
         self.self_id = self_id
@@ -136,12 +139,12 @@ class Replica:
 
     # ------------------------------------------------------------ owner writes
     def write(self, key: str, value: Any) -> Write:
-        """Write one of our own keys; returns the write to disseminate."""
+        """Write one of our own keys; returns the write to disseminate (signed when the
+        replica has a ``sign``)."""
         return self.put(key, value)[0]
 
     def delete(self, key: str, now: float, reason: str | None = None) -> Write | None:
-        """Delete one of our own keys (a tombstone carrying ``reason``); None if it is absent
-        or already deleted."""
+        """Delete one of our own keys (a tombstone carrying ``reason``); None if absent."""
         out = self.remove(key, now, reason)
         return None if out is None else out[0]
 
@@ -150,12 +153,17 @@ class Replica:
         st = self._owners[self.self_id]
         version = st.max_version + 1
         old = st.entries.get(key)
-        new = Entry(value, version, False)
+        w = self._signed(Write(self.self_id, self.generation, key, version, False, value,
+                               () if old is None else (old.version,)))
+        new = Entry(value, version, False, 0.0, w.sig, w.supersedes if w.sig else ())
         st.put(key, new)
         st.watermark = version
-        return (Write(self.self_id, self.generation, key, version, False, value,
-                      () if old is None else (old.version,)),
-                (self.self_id, key, old, new))
+        return w, (self.self_id, key, old, new)
+
+    def _signed(self, w: Write) -> Write:
+        sign = self.sign
+        return w if sign is None else Write(w.owner, w.generation, w.key, w.version, w.deleted,
+                                            w.value, w.supersedes, sign(w))
 
     def remove(self, key: str, now: float, reason: str | None = None
                ) -> tuple[Write, Change] | None:
@@ -165,13 +173,13 @@ class Replica:
         if old is None or old.deleted:
             return None
         version = st.max_version + 1
-        new = Entry(reason, version, True, now)
+        w = self._signed(Write(self.self_id, self.generation, key, version, True, reason,
+                               (old.version,)))
+        new = Entry(reason, version, True, now, w.sig, w.supersedes if w.sig else ())
         st.put(key, new)
         st.watermark = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
-        return (Write(self.self_id, self.generation, key, version, True, reason,
-                      (old.version,)),
-                (self.self_id, key, old, new))
+        return w, (self.self_id, key, old, new)
 
     def own_value(self, key: str) -> Any:
         e = self._owners[self.self_id].entries.get(key)
@@ -202,11 +210,20 @@ class Replica:
         st = self._owner_for(w.owner, w.generation, changed)
         if st is None:
             return changed
-        self._merge_entry(st, w.owner, w.key, w.version, w.deleted, w.value, now, changed)
+        self._merge_entry(st, w.owner, w.key, w.version, w.deleted, w.value, now, changed,
+                          w.sig, w.supersedes)
         # Whether it was news or not, its version and those it supersedes are settled here.
         st.settle((w.version, *w.supersedes))
         self._track_gap(w.owner, st, now)
         return changed
+
+    def account(self, w: Write, now: float) -> None:
+        """An authentic write refused for what it says: not stored, but its versions are
+        settled (no hole to repair: every node refuses it alike)."""
+        st = self._owners.get(w.owner)
+        if w.owner != self.self_id and st is not None and st.generation == w.generation:
+            st.settle((w.version, *w.supersedes))
+            self._track_gap(w.owner, st, now)
 
     def _track_gap(self, owner: str, st: OwnerState, now: float) -> None:
         if st.watermark < st.max_version:
@@ -236,17 +253,9 @@ class Replica:
         Read-only."""
         return self._gaps
 
-    def _merge_entry(
-        self,
-        st: OwnerState,
-        owner: str,
-        key: str,
-        version: int,
-        deleted: bool,
-        value: Any,
-        now: float,
-        changed: list[Change],
-    ) -> None:
+    def _merge_entry(self, st: OwnerState, owner: str, key: str, version: int, deleted: bool,
+                     value: Any, now: float, changed: list[Change], sig: bytes | None = None,
+                     sup: tuple[int, ...] = ()) -> None:
         old = st.entries.get(key)
         if old is not None:
             if old.version >= version:
@@ -255,7 +264,7 @@ class Replica:
             # We hold every current write up to the watermark, so an unknown key below it is
             # stale: superseded, or deleted and its tombstone already collected.
             return
-        new = Entry(value, version, deleted, now if deleted else 0.0)
+        new = Entry(value, version, deleted, now if deleted else 0.0, sig, sup if sig else ())
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
@@ -273,8 +282,11 @@ class Replica:
             if od.manifest is not None:
                 self._apply_manifest(st, od, changed)
             last = None
-            for key, version, deleted, value in od.entries:
-                self._merge_entry(st, od.owner, key, version, deleted, value, now, changed)
+            proofs = od.proofs
+            for i, (key, version, deleted, value) in enumerate(od.entries):
+                p = proofs[i] if proofs is not None else None
+                self._merge_entry(st, od.owner, key, version, deleted, value, now, changed,
+                                  *(p or ()))
                 last = version
             if od.since <= st.watermark:
                 # Everything current in (since, reached] is now here.
@@ -307,49 +319,9 @@ class Replica:
 
     def delta_for(self, digest: Mapping[str, tuple[int, int]], budget: int,
                   rng: random.Random | None = None) -> Delta:
-        """What a peer with ``digest`` lacks, in version order per owner, within ``budget`` bytes.
-
-        Owners are visited from a random starting point so that a small budget cannot starve the
-        same owners forever.
-        """
-        owners = list(self._owners)
-        if rng is not None and len(owners) > 1:
-            start = rng.randrange(len(owners))
-            owners = owners[start:] + owners[:start]
-        out: Delta = []
-        left = budget
-        for owner in owners:
-            if left <= 0:
-                break
-            st = self._owners[owner]
-            gen, wm = digest.get(owner, (-1, 0))
-            if not st.max_version and (gen == -1 or gen >= st.generation):
-                # Nothing to send, unless the peer still holds an older generation: then an
-                # empty delta of the new generation makes it drop the old state.
-                continue
-            if gen > st.generation:
-                continue
-            since = wm if gen == st.generation else 0
-            if gen == st.generation and since >= st.max_version:
-                continue
-            manifest = None
-            if gen == st.generation and since < st.gc_floor:
-                manifest = tuple((k, e.version) for k, e in st.entries.items())
-                left -= sum(len(k) + 6 for k, _ in manifest)
-            entries: list[tuple[str, int, bool, Any]] = []
-            complete = True
-            for key, e in st.above(since):
-                size = entry_size(key, e.value, self._value_size)
-                if size > left and entries:
-                    complete = False
-                    break
-                entries.append((key, e.version, e.deleted, e.value))
-                left -= size
-            if not entries and manifest is None and not complete:
-                continue
-            out.append(OwnerDelta(owner, st.generation, since, st.watermark, tuple(entries),
-                                  complete, manifest, st.gc_floor))
-        return out
+        """What a peer with ``digest`` lacks, in version order per owner, within ``budget`` bytes
+        (:func:`~gossipreg.core.replica.deltas.delta_for`)."""
+        return delta_for(self._owners, digest, budget, rng, self._value_size)
 
     # --------------------------------------------------------------------- GC
     def collect(self, now: float) -> int:

@@ -35,13 +35,17 @@ def entry_size(key: str, value: Any, value_size: Callable[[Any], int] = packed_s
 
 @dataclass(slots=True)
 class Entry:
-    """One key's current write. ``applied_at`` is the local time a tombstone was applied. (The
-    wire size is computed only when a delta is built: most entries never travel in one.)"""
+    """One key's current write. ``applied_at`` is the local time a tombstone was applied;
+    ``sig`` and ``sup`` are its owner's signature and the supersedes it signed (kept so that a
+    relay and a delta carry them). (The wire size is computed only when a delta is built: most
+    entries never travel in one.)"""
 
     value: Any
     version: int
     deleted: bool
     applied_at: float = 0.0
+    sig: bytes | None = None
+    sup: tuple[int, ...] = ()
 
 
 # One key that moved: ``(owner, key, old entry, new entry)``, the entry before (None if absent)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -31,6 +31,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Codec",
     "Envelope",
+    "FrameKeys",
     "pack_message",
 ]
 
@@ -217,3 +218,31 @@ class Codec:
         if cluster != self.cluster:
             raise CodecError("bad_cluster", cluster[:64])
         return Envelope(cluster, src_id, src_addr, messages)
+
+
+class FrameKeys:
+    """The keyring methods of a node, over its ``codec`` (a mixin): rotation on a running mesh
+    is ``install_key`` everywhere, then ``use_key`` everywhere, then ``remove_key``."""
+
+    codec: Codec
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The keys frames are verified with, the signing one first (none: unsigned)."""
+        return self.codec.keys
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies (rotation step 1, on every node); a first key also signs."""
+        self.codec.install_key(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key (rotation step 2); NodeStateError without a keyring."""
+        self.codec.use_key(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (rotation step 3); the signing one cannot be removed."""
+        self.codec.remove_key(key)
+
+    def replace_keyring(self, keys: Iterable[bytes]) -> None:
+        """Install exactly ``keys``, the first signing; an invalid key changes nothing."""
+        self.codec.keyring = Keyring(keys)

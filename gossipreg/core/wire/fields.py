@@ -10,20 +10,23 @@ more items than this release knows is read up to what it knows (the wire rule in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import MemberState, check_id
 from gossipreg.core.wire.addresses import is_unspecified
 
 __all__ = [
+    "KEY_SIZE",
     "MAX_INT",
     "MAX_ITEMS",
     "NO_FORM",
+    "SIG_SIZE",
     "Delta",
     "Digest",
     "MemberRow",
     "OwnerDelta",
+    "Proof",
     "ValueCodec",
     "Write",
     "addr",
@@ -34,14 +37,22 @@ __all__ = [
     "digest_from_wire",
     "digest_to_wire",
     "flag",
+    "key_bytes",
     "node_id",
+    "opt_sig",
+    "proof_from_wire",
+    "proof_to_wire",
     "rows_from_wire",
     "rows_to_wire",
+    "sig_bytes",
+    "supersedes",
     "uint",
 ]
 
 MAX_INT = 2**63 - 1
 MAX_ITEMS = 100_000
+KEY_SIZE = 32  # an Ed25519 public key
+SIG_SIZE = 64  # an Ed25519 signature
 
 Digest = dict[str, tuple[int, int]]
 
@@ -73,10 +84,21 @@ class _NoForm:
 NO_FORM: Any = _NoForm()  # what a first-release node cannot be sent
 
 
+class Proof(NamedTuple):
+    """A member's signed statement about itself, as it travels with its ``Alive``, its ``Left``
+    and its member row: its public ``key``, its signature ``sig`` of the statement, and ``rot``,
+    the signature by its previous key of the move to ``key`` (a rotation), if it rotated."""
+
+    key: bytes
+    sig: bytes
+    rot: bytes | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One owner write as it travels on the fast path. ``supersedes`` lists older versions of
-    the same key that this write replaces (so receivers can settle them without seeing them)."""
+    the same key that this write replaces (so receivers can settle them without seeing them);
+    ``sig`` is the owner's signature over every other field (None: an unsigned owner's)."""
 
     owner: str
     generation: int
@@ -85,6 +107,7 @@ class Write:
     deleted: bool
     value: Any
     supersedes: tuple[int, ...] = ()
+    sig: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +118,9 @@ class OwnerDelta:
     ``entries`` ``(key, version, deleted, value)`` in ascending version order, ``complete``
     whether every entry the sender has above ``since`` is included, ``floor`` the sender's
     collection horizon, ``manifest`` (when the receiver is behind ``floor``) the sender's live
-    and tombstoned keys with versions.
+    and tombstoned keys with versions. ``proofs`` (None when no entry is signed) holds, per
+    entry, ``(signature, supersedes)`` as its owner signed it, or None; ``manifest_sig`` is the
+    owner's signature of its own manifest (a relay's manifest has none).
     """
 
     owner: str
@@ -106,6 +131,8 @@ class OwnerDelta:
     complete: bool
     manifest: tuple[tuple[str, int], ...] | None = None
     floor: int = 0
+    proofs: tuple[tuple[bytes, tuple[int, ...]] | None, ...] | None = None
+    manifest_sig: bytes | None = None
 
 
 Delta = list[OwnerDelta]
@@ -120,6 +147,7 @@ class MemberRow:
     generation: int
     incarnation: int
     state: MemberState
+    proof: Proof | None = None  # the member's own statement at this version (see Proof)
 
 
 # ------------------------------------------------------------------------------ field readers
@@ -147,6 +175,35 @@ def addr(v: object) -> str:
     return v
 
 
+def key_bytes(v: object) -> bytes:
+    if type(v) is not bytes or len(v) != KEY_SIZE:
+        raise InvalidArgumentError(f"expected a {KEY_SIZE}-byte public key")
+    return v
+
+
+def sig_bytes(v: object) -> bytes:
+    if type(v) is not bytes or len(v) != SIG_SIZE:
+        raise InvalidArgumentError(f"expected a {SIG_SIZE}-byte signature")
+    return v
+
+
+def opt_sig(v: object) -> bytes | None:
+    return None if v is None else sig_bytes(v)
+
+
+def proof_to_wire(p: Proof | None) -> list[Any]:
+    """The trailing items ``[key, sig, rot]`` of an Alive or a member row (none: unsigned)."""
+    return [] if p is None else [p.key, p.sig, p.rot]
+
+
+def proof_from_wire(raw: list[Any], at: int) -> Proof | None:
+    """The proof trailing a shape from item ``at`` (absent or None: unsigned)."""
+    if len(raw) <= at + 1 or raw[at] is None:
+        return None
+    return Proof(key_bytes(raw[at]), sig_bytes(raw[at + 1]),
+                 opt_sig(raw[at + 2]) if len(raw) > at + 2 else None)
+
+
 def bounded_list(v: object, max_items: int = MAX_ITEMS) -> list[Any]:
     if not isinstance(v, list) or len(v) > max_items:
         raise InvalidArgumentError("expected a bounded list")
@@ -160,10 +217,15 @@ def at_least(raw: list[Any], n: int, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------ shared shapes
-def rows_to_wire(rows: tuple[MemberRow, ...] | None) -> list[list[Any]] | None:
+def rows_to_wire(rows: tuple[MemberRow, ...] | None, first_release: bool = False
+                 ) -> list[list[Any]] | None:
+    """Member rows as they travel; for a first-release node, without their proofs."""
     if rows is None:
         return None
-    return [[r.node, r.addr, r.generation, r.incarnation, int(r.state)] for r in rows]
+    if first_release:
+        return [[r.node, r.addr, r.generation, r.incarnation, int(r.state)] for r in rows]
+    return [[r.node, r.addr, r.generation, r.incarnation, int(r.state), *proof_to_wire(r.proof)]
+            for r in rows]
 
 
 def rows_from_wire(v: object) -> tuple[MemberRow, ...] | None:
@@ -177,7 +239,7 @@ def rows_from_wire(v: object) -> tuple[MemberRow, ...] | None:
         if state > MemberState.LEFT:
             raise InvalidArgumentError("unknown member state")
         rows.append(MemberRow(node_id(row[0]), addr(row[1]), uint(row[2]), uint(row[3]),
-                              MemberState(state)))
+                              MemberState(state), proof_from_wire(row, 5)))
     return tuple(rows)
 
 
@@ -204,13 +266,22 @@ def deltas_to_wire(deltas: tuple[OwnerDelta, ...], values: ValueCodec,
         form = values.first_release
         rows = [[[k, v, deleted, w] for k, v, deleted, value in d.entries
                  if (w := form(k, value)) is not NO_FORM] for d in deltas]
-    else:
-        to_wire = values.to_wire
-        rows = [[[k, v, deleted, to_wire(value)] for k, v, deleted, value in d.entries]
-                for d in deltas]
+        return [[d.owner, d.generation, d.since, d.upto, d.complete, entries,
+                 None if d.manifest is None else [list(m) for m in d.manifest],
+                 d.floor] for d, entries in zip(deltas, rows, strict=True)]
+    to_wire = values.to_wire
+    rows = []
+    for d in deltas:
+        if d.proofs is None:
+            rows.append([[k, v, deleted, to_wire(value)] for k, v, deleted, value in d.entries])
+        else:  # a signed entry carries its signature and what it superseded
+            rows.append([[k, v, deleted, to_wire(value)] if p is None
+                         else [k, v, deleted, to_wire(value), p[0], list(p[1])]
+                         for (k, v, deleted, value), p in zip(d.entries, d.proofs, strict=True)])
     return [[d.owner, d.generation, d.since, d.upto, d.complete, entries,
-             None if d.manifest is None else [list(m) for m in d.manifest],
-             d.floor] for d, entries in zip(deltas, rows, strict=True)]
+             None if d.manifest is None else [list(m) for m in d.manifest], d.floor,
+             *(() if d.manifest_sig is None else (d.manifest_sig,))]
+            for d, entries in zip(deltas, rows, strict=True)]
 
 
 def deltas_from_wire(v: object, values: ValueCodec) -> tuple[OwnerDelta, ...]:
@@ -220,6 +291,7 @@ def deltas_from_wire(v: object, values: ValueCodec) -> tuple[OwnerDelta, ...]:
         at_least(d, 8, "owner delta")
         owner = node_id(d[0], "owner")
         entries = []
+        proofs: list[tuple[bytes, tuple[int, ...]] | None] = []
         last = 0
         for e in bounded_list(d[5]):
             item = bounded_list(e, 64)
@@ -230,6 +302,8 @@ def deltas_from_wire(v: object, values: ValueCodec) -> tuple[OwnerDelta, ...]:
                 raise InvalidArgumentError("delta entries must ascend by version")
             last = version
             entries.append((key, version, deleted, values.from_wire(key, deleted, value)))
+            proofs.append(None if len(item) < 6 or item[4] is None else
+                          (sig_bytes(item[4]), supersedes(item[5], version)))
         manifest = None
         if d[6] is not None:
             pairs = []
@@ -241,5 +315,15 @@ def deltas_from_wire(v: object, values: ValueCodec) -> tuple[OwnerDelta, ...]:
                 pairs.append((pair[0], uint(pair[1])))
             manifest = tuple(pairs)
         out.append(OwnerDelta(owner, uint(d[1]), uint(d[2]), uint(d[3]), tuple(entries),
-                              flag(d[4]), manifest, uint(d[7])))
+                              flag(d[4]), manifest, uint(d[7]),
+                              tuple(proofs) if any(p is not None for p in proofs) else None,
+                              opt_sig(d[8]) if len(d) > 8 else None))
     return tuple(out)
+
+
+def supersedes(v: object, version: int) -> tuple[int, ...]:
+    """The older versions a write names as superseded (each below ``version``)."""
+    sup = tuple(uint(x) for x in bounded_list(v, 64))
+    if any(x >= version for x in sup):
+        raise InvalidArgumentError("a write can only supersede older versions")
+    return sup

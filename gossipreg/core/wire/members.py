@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from gossipreg.core.wire import fields as f
-from gossipreg.core.wire.fields import ValueCodec
+from gossipreg.core.wire.fields import Proof, ValueCodec
 from gossipreg.core.wire.tags import Tag
 
 __all__ = ["Alive", "Dead", "Features", "Left", "Suspect"]
@@ -15,19 +15,28 @@ __all__ = ["Alive", "Dead", "Features", "Left", "Suspect"]
 
 @dataclass(frozen=True, slots=True)
 class Alive:
+    """A member is running at ``(generation, incarnation)``; ``proof`` is its own signature of
+    that (trailing ``key, sig, rot``; absent from an unsigned node and a first-release one)."""
+
     TAG: ClassVar[Tag] = Tag.ALIVE
     node: str
     addr: str
     generation: int
     incarnation: int
+    proof: Proof | None = None
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
+        return [Tag.ALIVE, self.node, self.addr, self.generation, self.incarnation,
+                *f.proof_to_wire(self.proof)]
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
         return [Tag.ALIVE, self.node, self.addr, self.generation, self.incarnation]
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Alive:
         f.at_least(raw, 5, "alive")
-        return cls(f.node_id(raw[1]), f.addr(raw[2]), f.uint(raw[3]), f.uint(raw[4]))
+        return cls(f.node_id(raw[1]), f.addr(raw[2]), f.uint(raw[3]), f.uint(raw[4]),
+                   f.proof_from_wire(raw, 5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +75,26 @@ class Dead:
 
 @dataclass(frozen=True, slots=True)
 class Left:
+    """A member leaves; ``sig`` is its own signature of that (trailing; see ``Alive``)."""
+
     TAG: ClassVar[Tag] = Tag.LEFT
     node: str
     generation: int
     incarnation: int
+    sig: bytes | None = None
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
+        out = [Tag.LEFT, self.node, self.generation, self.incarnation]
+        return out if self.sig is None else [*out, self.sig]
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
         return [Tag.LEFT, self.node, self.generation, self.incarnation]
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Left:
         f.at_least(raw, 4, "left")
-        return cls(f.node_id(raw[1]), f.uint(raw[2]), f.uint(raw[3]))
+        return cls(f.node_id(raw[1]), f.uint(raw[2]), f.uint(raw[3]),
+                   f.opt_sig(raw[4]) if len(raw) > 4 else None)
 
 
 @dataclass(frozen=True, slots=True)

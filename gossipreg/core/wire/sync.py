@@ -14,7 +14,7 @@ from gossipreg.core.wire.tags import Tag
 __all__ = ["Beacon", "Request", "Response", "Sync", "SyncAck", "SyncAck2", "WriteMsg",
            "write_first_release", "write_wire"]
 
-_OPS = ("deregister", "heartbeat")
+_OPS = ("deregister", "heartbeat", "status")
 
 
 def _need(values: ValueCodec | None) -> ValueCodec:
@@ -24,9 +24,13 @@ def _need(values: ValueCodec | None) -> ValueCodec:
 
 
 def write_wire(w: Write, values: ValueCodec) -> list[Any]:
-    """The wire list of a WRITE (the most frequent message: no dispatch on the way)."""
-    return [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted,
-            values.to_wire(w.value), list(w.supersedes)]
+    """The wire list of a WRITE (the most frequent message: no dispatch on the way); a signed
+    one carries its signature as a trailing item."""
+    out = [Tag.WRITE, w.owner, w.generation, w.key, w.version, w.deleted,
+           values.to_wire(w.value), list(w.supersedes)]
+    if w.sig is not None:
+        out.append(w.sig)
+    return out
 
 
 def write_first_release(w: Write, values: ValueCodec) -> list[Any] | None:
@@ -54,11 +58,9 @@ class WriteMsg:
         f.at_least(raw, 8, "write")
         value = _need(values).from_wire(raw[3], raw[5], raw[6])
         version = f.uint(raw[4])
-        sup = tuple(f.uint(v) for v in f.bounded_list(raw[7], 64))
-        if any(v >= version for v in sup):
-            raise InvalidArgumentError("a write can only supersede older versions")
         return cls(Write(f.node_id(raw[1], "owner"), f.uint(raw[2]), raw[3], version, raw[5],
-                         value, sup))
+                         value, f.supersedes(raw[7], version),
+                         f.opt_sig(raw[8]) if len(raw) > 8 else None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +94,13 @@ class Sync:
     members: tuple[MemberRow, ...] | None
     join: bool
 
-    def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
+    def to_wire(self, values: ValueCodec | None = None, first_release: bool = False
+                ) -> list[Any]:
         return [Tag.SYNC, self.xid, f.digest_to_wire(self.digest), self.member_hash,
-                f.rows_to_wire(self.members), self.join]
+                f.rows_to_wire(self.members, first_release), self.join]
+
+    def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
+        return self.to_wire(values, first_release=True)
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Sync:
@@ -122,7 +128,8 @@ class SyncAck:
                 ) -> list[Any]:
         return [Tag.SYNC_ACK, self.xid,
                 f.deltas_to_wire(self.deltas, _need(values), first_release),
-                f.digest_to_wire(self.digest), f.rows_to_wire(self.members), self.want_members]
+                f.digest_to_wire(self.digest), f.rows_to_wire(self.members, first_release),
+                self.want_members]
 
     def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
         return self.to_wire(values, first_release=True)
@@ -146,7 +153,7 @@ class SyncAck2:
                 ) -> list[Any]:
         return [Tag.SYNC_ACK2, self.xid,
                 f.deltas_to_wire(self.deltas, _need(values), first_release),
-                f.rows_to_wire(self.members)]
+                f.rows_to_wire(self.members, first_release)]
 
     def first_release_wire(self, values: ValueCodec | None = None) -> list[Any]:
         return self.to_wire(values, first_release=True)
@@ -160,22 +167,34 @@ class SyncAck2:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Ask an agent's owner to act on it (``op`` is ``deregister`` or ``heartbeat``)."""
+    """Ask an agent's owner to act on it: ``op`` is ``deregister``, ``heartbeat`` or
+    ``status`` (sent only to owners that announced ``Feature.SIGNED``), whose ``args`` are
+    ``(status, cause)`` (a trailing item: the other ops have none)."""
 
     TAG: ClassVar[Tag] = Tag.REQUEST
     req_id: int
     op: str
     agent_id: str
+    args: tuple[str, str] | None = None
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [Tag.REQUEST, self.req_id, self.op, self.agent_id]
+        out = [Tag.REQUEST, self.req_id, self.op, self.agent_id]
+        return out if self.args is None else [*out, list(self.args)]
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Request:
         f.at_least(raw, 4, "request")
         if raw[2] not in _OPS:
             raise InvalidArgumentError("unknown request op")
-        return cls(f.uint(raw[1]), raw[2], f.node_id(raw[3], "agent_id"))
+        args = None
+        if raw[2] == "status":
+            f.at_least(raw, 5, "status request")
+            a = f.bounded_list(raw[4], 8)
+            f.at_least(a, 2, "status request arguments")
+            if not (isinstance(a[0], str) and isinstance(a[1], str) and len(a[1]) <= 64):
+                raise InvalidArgumentError("status request arguments are [status, cause]")
+            args = (a[0], a[1])
+        return cls(f.uint(raw[1]), raw[2], f.node_id(raw[3], "agent_id"), args)
 
 
 @dataclass(frozen=True, slots=True)

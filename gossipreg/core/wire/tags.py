@@ -34,6 +34,11 @@ class Feature(IntFlag):
     exact length, so it is sent nothing it would refuse."""
 
     EXTENSIBLE = 1  # reads the fields it knows, ignores trailing ones; understands FEATURES
+    # Keeps owners' signatures with their entries and relays them, checks them when it has an
+    # identity, and takes the ``status`` request op (status keys are written by owners only).
+    SIGNED = 2
+    # Refuses whatever is unsigned; a node that joins through it in automatic mode does too.
+    REQUIRES_SIGNATURES = 4
 
 
-FEATURES = Feature.EXTENSIBLE  # this release's
+FEATURES = Feature.EXTENSIBLE | Feature.SIGNED  # this release's

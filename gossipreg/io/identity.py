@@ -1,0 +1,283 @@
+"""A node's identity on disk: its Ed25519 key, the rotation that endorsed it, the keys it pinned.
+
+Files (docs/design/shapes.md §3), found from the key file's path:
+
+- ``identity.key``: the node's Ed25519 private key, PKCS#8 PEM, mode 0600 (its directory is
+  created 0700), made at the first start;
+- ``identity.key.rotation``: after a rotation, the previous public key and its signature of
+  the move to the current one (JSON; peers that pinned the previous key need it);
+- ``identity.pin``: the public keys this node pinned for other names (JSON with the cluster
+  and node it belongs to; a file of another cluster or node is refused, never half-loaded).
+
+Every file is written atomically (a temporary file in the same directory, fsync, rename, fsync
+of the directory). Signing and verifying use ``cryptography``; the core gets them as the
+injected :class:`~gossipreg.core.trust.proofs.Identity`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from gossipreg.core.errors import ConfigError, NodeStateError
+from gossipreg.core.node import Node
+from gossipreg.core.trust.proofs import Identity, Payloads
+from gossipreg.core.wire.keyring import Keyring
+
+__all__ = ["Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
+           "atomic_write"]
+
+_FORMAT = 1
+
+
+class Ed25519Signer:
+    """Signs with one Ed25519 private key."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self._public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                     serialization.PublicFormat.Raw)
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte public key."""
+        return self._public
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class Ed25519Verifier:
+    """Verifies Ed25519 signatures (public key objects are kept, one per key seen)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[bytes, Ed25519PublicKey] = {}
+
+    def verify(self, public_key: bytes, signature: bytes, data: bytes) -> bool:
+        k = self._keys.get(public_key)
+        if k is None:
+            try:
+                k = Ed25519PublicKey.from_public_bytes(public_key)
+            except ValueError:
+                return False
+            if len(self._keys) > 65536:
+                self._keys.clear()
+            self._keys[public_key] = k
+        try:
+            k.verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, fsync dir)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s: object, what: str, size: int) -> bytes:
+    try:
+        b = base64.b64decode(str(s), validate=True)
+    except ValueError:
+        b = b""
+    if len(b) != size:
+        raise ConfigError(f"{what}: not a base64 value of {size} bytes")
+    return b
+
+
+class NodeIdentity:
+    """The identity files of one node (``node`` of ``cluster``), from its key file's path.
+    :meth:`load` reads them, creating the key at the first start."""
+
+    def __init__(self, key_file: str | os.PathLike[str], *, node: str, cluster: str) -> None:
+        self.path = Path(key_file)
+        self.node = node
+        self.cluster = cluster
+        self.rotation_path = self.path.with_name(self.path.name + ".rotation")
+        self.pin_path = self.path.with_suffix(".pin")
+        self._saved = -1
+        self.signer: Ed25519Signer | None = None
+        self.rotation: bytes | None = None
+
+    # ------------------------------------------------------------------ key
+    def load(self) -> Identity:
+        """The identity the core signs with: read, or created (0600, in a 0700 directory) when
+        the key file does not exist. Raises ConfigError for an unreadable or foreign file."""
+        if not self.path.exists():
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = Ed25519PrivateKey.generate()
+            atomic_write(self.path, self._pem(key))
+            self.rotation_path.unlink(missing_ok=True)  # a rotation of another key
+        self.signer = Ed25519Signer(self._read_key())
+        self.rotation = self._read_rotation()
+        return Identity(self.signer, Ed25519Verifier(), self.rotation)
+
+    @staticmethod
+    def _pem(key: Ed25519PrivateKey) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    def _read_key(self) -> Ed25519PrivateKey:
+        try:
+            data = self.path.read_bytes()
+            key = serialization.load_pem_private_key(data, password=None)
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"cannot read the identity key {self.path}: {e}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"the identity key {self.path} is not an Ed25519 key")
+        return key
+
+    def _read_rotation(self) -> bytes | None:
+        if not self.rotation_path.exists():
+            return None
+        try:
+            d = json.loads(self.rotation_path.read_text())
+            new = _unb64(d["key"], str(self.rotation_path), 32)
+            sig = _unb64(d["signature"], str(self.rotation_path), 64)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot read {self.rotation_path}: {e}") from None
+        assert self.signer is not None
+        # A rotation proof of another key (the key file was replaced since) is not ours.
+        return sig if new == self.signer.public_key else None
+
+    def rotate(self) -> Identity:
+        """A new key, endorsed by the current one: both files are written (the key file last
+        would lose the proof on a crash, so the proof goes first) and the new identity is
+        returned for :meth:`gossipreg.core.node.Node.rotate_identity`."""
+        if self.signer is None:
+            self.load()
+        assert self.signer is not None
+        key = Ed25519PrivateKey.generate()
+        new = Ed25519Signer(key)
+        sig = self.signer.sign(Payloads(self.cluster).rotation(self.node, new.public_key))
+        atomic_write(self.rotation_path, json.dumps(
+            {"format": _FORMAT, "node": self.node, "cluster": self.cluster,
+             "previous": _b64(self.signer.public_key), "key": _b64(new.public_key),
+             "signature": _b64(sig)}).encode())
+        atomic_write(self.path, self._pem(key))
+        self.signer, self.rotation = new, sig
+        return Identity(new, Ed25519Verifier(), sig)
+
+    # ----------------------------------------------------------------- pins
+    def load_pins(self) -> dict[str, bytes]:
+        """The pins an earlier run saved (none yet: empty)."""
+        if not self.pin_path.exists():
+            return {}
+        try:
+            d = json.loads(self.pin_path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read {self.pin_path}: {e}") from None
+        if not isinstance(d, dict) or d.get("format") != _FORMAT:
+            raise ConfigError(f"{self.pin_path}: not a gossipreg pin file (format {_FORMAT})")
+        if d.get("cluster") != self.cluster or d.get("node") != self.node:
+            raise ConfigError(f"{self.pin_path} belongs to node {d.get('node')!r} of cluster "
+                              f"{d.get('cluster')!r}, not {self.node!r} of {self.cluster!r}")
+        pins = d.get("pins")
+        if not isinstance(pins, dict):
+            raise ConfigError(f"{self.pin_path}: pins must be an object")
+        return {str(k): _unb64(v, f"{self.pin_path} pin of {k}", 32) for k, v in pins.items()}
+
+    def save_pins(self, pins: Mapping[str, bytes], version: int) -> bool:
+        """Write ``pins`` when ``version`` (the judge's change counter) moved since the last
+        save; whether it wrote."""
+        if version == self._saved:
+            return False
+        atomic_write(self.pin_path, json.dumps(
+            {"format": _FORMAT, "cluster": self.cluster, "node": self.node,
+             "pins": {k: _b64(v) for k, v in sorted(pins.items())}}, indent=1).encode())
+        self._saved = version
+        return True
+
+
+class KeyCalls:
+    """The key calls of :class:`~gossipreg.io.runner.NodeRunner`: its frame keyring and its
+    identity (a mixin over the runner's core, clock and pump)."""
+
+    identity: NodeIdentity | None
+
+    @property
+    def core(self) -> Node:
+        raise NotImplementedError
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _pump(self, reply_to: str | None = None) -> bytes | None:
+        raise NotImplementedError
+
+    def save_pins(self) -> bool:
+        """Write the pinned keys when they changed since the last save (the runner calls it
+        on its timer and at shutdown); whether it wrote."""
+        if self.identity is None:
+            return False
+        pins, version = self.core.pinned()
+        return self.identity.save_pins(pins, version)
+
+    def rotate_identity(self) -> bytes:
+        """Replace this node's key with a new one endorsed by the current key (the key file and
+        its rotation proof are rewritten; peers that pinned the old key take the new one);
+        returns the new public key. NodeStateError without an identity file."""
+        if self.identity is None:
+            raise NodeStateError("this node has no identity file to rotate")
+        new = self.identity.rotate()
+        self.core.rotate_identity(new, self._now())
+        self._pump()
+        return new.signer.public_key
+
+    def forget_node(self, name: str) -> bool:
+        """Release the key pinned for ``name`` on this node only (see
+        :meth:`gossipreg.core.node.Node.forget_node`); saved at once."""
+        out = self.core.forget_node(name)
+        self.save_pins()
+        return out
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """A copy of the node's keyring (None: frames are unsigned); change it through
+        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
+        keys = self.core.keys
+        return Keyring(keys) if keys else None
+
+    def install_key(self, key: bytes) -> None:
+        """Add a key that verifies (rotation step 1, on every node)."""
+        self.core.install_key(key)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign with an installed key (rotation step 2)."""
+        self.core.use_key(key)
+
+    def remove_key(self, key: bytes) -> None:
+        """Stop accepting a key (rotation step 3)."""
+        self.core.remove_key(key)
