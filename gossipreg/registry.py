@@ -63,6 +63,7 @@ class AgentRegistry:
         keyring: Keyring | None = None,
         node: NodeRunner | None = None,
         network: MemoryNetwork | None = None,
+        identity_file: str | None = None,
     ) -> None:
         self.config = config or AgentRegistryConfig()
         c = self.config
@@ -84,8 +85,10 @@ class AgentRegistry:
 
             def make_node() -> NodeRunner:
                 # In memory (no sockets, like kaizen's registry), or over HTTP with the API.
+                # Signs only with an identity file (an embedded registry signs nothing).
                 return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
-                                  seeds=seeds, config=ncfg, keyring=keyring, network=net)
+                                  seeds=seeds, config=ncfg, keyring=keyring, network=net,
+                                  identity_file=identity_file)
 
             self._make_node = make_node
             self.node = make_node()

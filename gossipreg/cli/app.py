@@ -5,6 +5,7 @@
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
     gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
+    gossipreg admin forget-node NAME | rotate-identity --node HOST:PORT --token T
     gossipreg keygen
 """
 
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--since", metavar="ID",
                            help="resume after this event id (a reset first if it is gone)")
     add_search_parser(sub)
+    from gossipreg.cli.admin import add_admin_parser
+
+    add_admin_parser(sub)
     return p
 
 
@@ -141,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gossipreg.io.validate import check_address
 
         check_address(args.node, "--node")
+        if args.command == "admin":
+            from gossipreg.cli.admin import run_admin
+
+            return run_admin(args)
         if args.command in COMMANDS:
             return run_command(args)
         with contextlib.suppress(KeyboardInterrupt):

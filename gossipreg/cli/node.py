@@ -32,7 +32,8 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
     for key, (default, help_) in NODE_OPTIONS.items():
         shown = "" if default in (None, []) else f" (default: {default})"
         p.add_argument(_flag(key), dest=key, metavar=_METAVARS.get(key, "VALUE" if key not in
-                       ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca") else "FILE"),
+                       ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca",
+                        "identity_file") else "FILE"),
                        action="append" if key == "join" else "store", default=None,
                        help=f"{help_}{shown}; env {env_name(key)}".replace("%", "%%"))
     lan = NodeConfig.lan()
@@ -47,6 +48,7 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
 async def _serve(s: Settings) -> int:
     from gossipreg.io.api.admin import setup_admin
     from gossipreg.io.api.routes import serve_http
+    from gossipreg.io.identity import NodeIdentity
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
     from gossipreg.io.runner import NodeRunner
@@ -57,8 +59,10 @@ async def _serve(s: Settings) -> int:
     # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
     transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
+    identity = (NodeIdentity(s.identity_file, node=s.name, cluster=s.config.cluster)
+                if s.identity_file else None)
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
-                      keyring=keyring)
+                      keyring=keyring, identity=identity)
     serve_http(node, transport.app, token=s.token)
     reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
     setup_admin(transport.app, node, token=s.token, reloader=reloader)

@@ -107,7 +107,10 @@ class Inbound:
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
         trust = self.trust
         if trust is not None:
-            trust.source, trust.now, trust.mismatched = src or src_addr, now, None
+            # Failures are charged to the connection's address and the claimed one together:
+            # peers behind one address keep apart, and new claims meet the overall budget.
+            trust.source = src_addr if src is None else f"{src} ({src_addr})"
+            trust.now, trust.mismatched = now, None
             trust.stripped = known is None or not known.features_known
         dups = 0
         for raw in messages:
@@ -127,8 +130,12 @@ class Inbound:
             if msg is None:
                 m.drop("unknown_type", now, src)
                 continue
-            if trust is not None and (msg := self._judge(trust, msg, now, src, src_id)) is None:
-                continue
+            if trust is not None:
+                msg = self._judge(trust, msg, now, src, src_id)
+                if trust.mismatched == src_id:
+                    break  # its own key was refused: nothing more of it is taken (see below)
+                if msg is None:
+                    continue
             self._dispatch(msg, src_id, src_addr, now)
             acted = True
             if trust is not None and not trust.decided and tag in _SETTLING:
@@ -164,6 +171,11 @@ class Inbound:
                 why = t.check_suspicion(msg.node, msg.generation, msg.incarnation)
             case Sync() | SyncAck() | SyncAck2() if msg.members is not None:
                 return dataclasses.replace(msg, members=t.filter_rows(msg.members, src_id))
+            case Features() if msg.alive is not None:
+                why = t.check_statement(msg.alive)
+                if why is not None:  # its bits still count; its statement is refused
+                    self.metrics.drop(why, now, src)
+                return msg
             case _:
                 return msg
         if why is None:

@@ -95,7 +95,8 @@ class Node(FrameKeys, WarmStart):
                               self.dir.apply_delta if t is None else t.guard(self.dir.apply_delta),
                               now, None if t is None else t.seal)
         if t is not None:
-            t.bind(replica.is_stale, replica.announce, self.dir.holder)
+            t.bind(replica.is_stale, replica.announce, self.dir.holder,
+                   lambda: replica.max_version(self.id))
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, RECORD_VALUES, t)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,

@@ -17,6 +17,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
+from gossipreg.io.identity import NodeIdentity
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
@@ -30,7 +31,9 @@ class GossipNode(NodeRunner):
     advertises the address of the route towards the first seed), ``advertise`` the address
     peers should use when it differs (NAT, containers), ``token`` the bearer token of the
     HTTP API. With ``network`` the node uses an in-memory hub instead of HTTP (tests and
-    single-process examples); with ``transport`` one the caller built. Use it as
+    single-process examples); with ``transport`` one the caller built. ``identity_file`` is
+    the node's Ed25519 key (created at the first start; see :mod:`gossipreg.io.identity`):
+    with it the node signs what it writes and checks what others sign. Use it as
     ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
     """
 
@@ -48,6 +51,7 @@ class GossipNode(NodeRunner):
         generation: int | None = None,
         rng: random.Random | None = None,
         token: str | None = None,
+        identity_file: str | None = None,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -59,7 +63,9 @@ class GossipNode(NodeRunner):
                 transport = network.transport(name)
             else:
                 transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
+        identity = (NodeIdentity(identity_file, node=name, cluster=cfg.cluster)
+                    if identity_file is not None else None)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
-                         generation=generation, rng=rng)
+                         generation=generation, rng=rng, identity=identity)
         if http is not None:
             serve_http(self, http.app, token=token)

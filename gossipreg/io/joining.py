@@ -102,6 +102,7 @@ class JoinWatch:
         self._task: asyncio.Task[None] | None = None
         self._started = time.monotonic()
         self._refusal_logged = False
+        self._key_refused: set[str] = set()  # peers that refused our identity key (logged)
 
     def start(self) -> None:
         self._started = time.monotonic()
@@ -119,6 +120,10 @@ class JoinWatch:
 
     def send_failed(self, dest: str, reason: str) -> None:
         core = self.node.started_core
+        if reason == "refused: key_mismatch" and dest not in self._key_refused:
+            # Joined or not: a peer that pinned another key for our name ignores us.
+            self._key_refused.add(dest)
+            log.error("%s refuses this node: %s", dest, _REFUSALS["key_mismatch"])
         if core is None or core.joined or dest not in core.seeds:
             return
         if reason.startswith("refused: "):

@@ -28,7 +28,7 @@ __all__ = ["ENV_PREFIX", "KNOBS", "NODE_OPTIONS", "Settings", "env_name", "resol
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
 KNOBS = tuple(NodeConfig.model_fields)
-_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca")
+_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca", "identity_file")
 
 # name -> (default, help). Defaults apply after every source was read.
 NODE_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -52,6 +52,10 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "tls_key": (None, "PEM private key of tls_cert"),
     "tls_ca": (None, "PEM CA bundle: peers must present a certificate it signed (mutual "
                      "TLS), and servers are verified against it"),
+    "identity_file": (None, "this node's Ed25519 identity key (PKCS#8 PEM, created 0600 at "
+                            "the first start; its pins are kept beside it): the node signs "
+                            "what it writes and checks what others sign. Without it nothing "
+                            "is signed or checked"),
 }
 
 
@@ -76,6 +80,7 @@ class Settings:
     tls_cert: str | None
     tls_key: str | None
     tls_ca: str | None
+    identity_file: str | None = None
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -153,6 +158,9 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
     if isinstance(knobs.get("heartbeat_timeout"), str) and \
             knobs["heartbeat_timeout"].lower() in ("off", "none", ""):
         knobs["heartbeat_timeout"] = None
+    if isinstance(knobs.get("require_signatures"), str) and \
+            knobs["require_signatures"].lower() in ("auto", "none", ""):
+        knobs["require_signatures"] = None
     try:
         config = PROFILES[profile](**knobs)
     except ConfigError as e:
@@ -189,4 +197,4 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
         name=str(name), bind=bind, advertise=advertise, join=join, profile=profile,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
         log_level=str(opt("log_level")), tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
-        tls_ca=opt("tls_ca"))
+        tls_ca=opt("tls_ca"), identity_file=opt("identity_file"))

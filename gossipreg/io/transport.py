@@ -224,8 +224,11 @@ class HttpTransport(Transport):
                 reply = await resp.read()
             self.bytes_sent += len(payload)
             if reply and resp.status == 200 and self._deliver is not None:
+                back = None
                 with contextlib.suppress(PacketRefused):
-                    self._deliver(reply, dest)
+                    back = self._deliver(reply, dest)
+                if back:  # what we say back to a response goes as a frame of its own
+                    self.send(dest, back)
             elif resp.status >= 300 and self.on_send_error is not None:
                 why = resp.headers.get(REFUSED_HEADER)
                 self.on_send_error(dest, f"refused: {why}" if why else f"HTTP {resp.status}")

@@ -22,6 +22,8 @@ def flags_of(*argv: str) -> dict[str, Any]:
 def other_value(knob: str) -> Any:
     """A valid value for ``knob`` other than its lan default."""
     default = getattr(NodeConfig.lan(), knob)
+    if default is None:  # require_signatures: automatic unless set
+        return True
     if isinstance(default, str):
         return "other"
     if isinstance(default, bool) or not isinstance(default, int | float):
@@ -34,7 +36,8 @@ def test_every_knob_from_every_source(knob: str, tmp_path: Path) -> None:
     want = other_value(knob)
     assert getattr(NodeConfig.lan(), knob) != want
     toml = tmp_path / "node.toml"
-    toml.write_text(f'name = "a"\n{knob} = {want!r}\n'.replace("'", '"'))
+    value = str(want).lower() if isinstance(want, bool) else repr(want).replace("'", '"')
+    toml.write_text(f'name = "a"\n{knob} = {value}\n')
     by_file = resolve_settings({}, environ={}, config_file=str(toml))
     by_env = resolve_settings({}, environ={env_name("name"): "a", env_name(knob): str(want)})
     by_flag = resolve_settings(flags_of("--name", "a", "--" + knob.replace("_", "-"),

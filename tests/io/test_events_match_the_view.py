@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gossipreg import AgentStatus, GossipNode
-from tests._meshkit import Held, SseCollector, http_mesh, until
+from tests._meshkit import SseCollector, http_mesh, until
 
 pytestmark = pytest.mark.network
 
@@ -70,31 +70,25 @@ async def test_peer_stream_after_heartbeats_stop_until_expiry() -> None:
 
 
 async def test_a_declaration_survives_the_owners_resumed_heartbeat() -> None:
+    """Status is written by the agent's owner (issue 24): a status set through the peer while
+    the owner's judge holds the agent UNHEALTHY is asked of the owner, which writes it in place
+    of its verdict; the owner's resumed heartbeat leaves it (no verdict left to withdraw)."""
     owner, peer = await http_mesh(["owner", "peer"], heartbeat_timeout=0.4,
                                   auto_deregister_timeout=60.0)
     try:
         owner.register(agent_id="x", name="X", runtime_id="rt", capabilities=["c"])
         assert await until(lambda: (v := peer.get("x")) is not None
                            and v.status is AgentStatus.UNHEALTHY, 5.0)
-        held = Held(owner, "peer")  # the peer's writes do not reach the owner meanwhile
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=10.0) as http:
             r = await http.put(f"http://{peer.address}/v1/agents/x/status",
                                json={"status": "degraded"})
-            assert r.json()["ok"]
+            assert r.json()["ok"] is True  # written by the owner before it answered
+            own = owner.get("x")
+            assert own is not None and own.status is AgentStatus.DEGRADED
             r = await http.post(f"http://{owner.address}/v1/agents/x/heartbeat")
             assert r.json()["ok"]
-        # The owner applied the heartbeat before it could see the DEGRADED.
-        own = owner.get("x")
-        assert own is not None and own.heartbeat_count == 1
-        assert own.status is AgentStatus.ACTIVE  # its verdict withdrawn, nothing else seen
         assert await until(lambda: (v := peer.get("x")) is not None
                            and v.heartbeat_count == 1, 5.0)
-        v = peer.get("x")
-        assert v is not None and v.status is AgentStatus.DEGRADED
-        held.release()
-        assert held.dropped > 0
-        assert await until(lambda: (v := owner.get("x")) is not None
-                           and v.status is AgentStatus.DEGRADED, 10.0)
         assert [n.get("x").status for n in (owner, peer)] == [AgentStatus.DEGRADED] * 2  # type: ignore[union-attr]
     finally:
         await owner.shutdown()

@@ -214,10 +214,12 @@ class AntiEntropy:
 
     def _send(self, addr: str, msg: Sync | SyncAck | SyncAck2) -> None:
         """Send a push-pull message; a member table goes with the members' features (a
-        message of its own, which a first-release peer drops as an unknown kind)."""
-        self.out.send(addr, msg)
+        message of its own, which a first-release peer drops as an unknown kind), sent first:
+        it carries our signed Alive, which a peer needs to take our row when the table went
+        in the first-release form (a join's does)."""
         if msg.members is not None:
             self.out.send(addr, self.swim.features_table())
+        self.out.send(addr, msg)
 
     def _sync(self, rows: tuple[MemberRow, ...] | None, join: bool) -> Sync:
         self._xid += 1

@@ -7,10 +7,11 @@ re-gossiped under a key of its own, which replaces only older bits of the same m
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from gossipreg.core.membership.table import MemberTable
-from gossipreg.core.wire.messages import Features, Message, Sender
+from gossipreg.core.wire.messages import Alive, Features, Message, Sender
 
 __all__ = ["FeatureGossip", "GossipOut"]
 
@@ -37,6 +38,14 @@ class FeatureGossip:
         """Our feature bits changed: gossip them."""
         self._gossip_features(*self._own_features().rows[0], now)
 
+    def alive_self(self) -> Alive:
+        raise NotImplementedError
+
+    def _signed_alive(self) -> Alive | None:
+        """Our Alive when it is signed (it goes with the features we send directly)."""
+        alive = self.alive_self()
+        return alive if alive.proof is not None else None
+
     def _own_features(self, ask: bool = False) -> Features:
         me = self.members.me
         return Features(((me.node_id, me.generation, me.features),), ask)
@@ -49,8 +58,9 @@ class FeatureGossip:
             if self.members.set_features(node_id, generation, bits):
                 self._gossip_features(node_id, generation, bits, now)
         if msg.ask:
-            self.out.send(src_addr, self._own_features())
+            self.out.send(src_addr, dataclasses.replace(self._own_features(),
+                                                        alive=self._signed_alive()))
 
     def features_table(self) -> Features:
-        """Every known member's features: sent beside a member table."""
-        return Features(self.members.features_rows())
+        """Every known member's features, and our signed Alive: sent beside a member table."""
+        return Features(self.members.features_rows(), False, self._signed_alive())

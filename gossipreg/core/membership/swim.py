@@ -41,6 +41,7 @@ from gossipreg.core.wire.messages import (
     Ack,
     Alive,
     Dead,
+    Features,
     Left,
     MemberRow,
     Message,
@@ -155,7 +156,8 @@ class Swim(FeatureGossip):
                                    now + self._scaled(self.cfg.probe_interval), primary)
         self.out.send(m.addr, Ping(seq, target))
         if not m.features_known:  # until it answers with its own row (see on_features)
-            self.out.send(m.addr, self._own_features(ask=True))
+            self.out.send(m.addr, Features(self._own_features().rows, True,
+                                           self._signed_alive()))
 
     def _send_indirect(self, p: Probe, now: float) -> None:
         p.indirect_sent = True

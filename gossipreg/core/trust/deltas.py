@@ -54,9 +54,13 @@ class DeltaJudge:
         for od in deltas:
             owner = od.owner
             key = self.pins.get(owner)
-            if owner == self.id or (key is None and not self._mode and od.proofs is None
-                                    and od.manifest_sig is None):
-                out.append(od)  # ours (ignored), or an unsigned owner's as before
+            if owner == self.id:  # ours: the replica ignores it, but a manifest is not ours
+                if od.manifest is not None and od.manifest_sig is None:
+                    self._drop("relayed_manifest")
+                out.append(od)
+                continue
+            if key is None and not self._mode and od.proofs is None and od.manifest_sig is None:
+                out.append(od)  # an unsigned owner's, as before
                 continue
             why = "unknown_owner" if key is None else self._generation(owner, od.generation)
             if key is None:

@@ -36,6 +36,7 @@ from gossipreg.core.trust.proofs import Identity, Payloads
 from gossipreg.core.trust.verdicts import Verdicts
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.fields import MemberRow, OwnerDelta, Proof, ValueCodec, Write
+from gossipreg.core.wire.members import Alive
 
 __all__ = ["KNOWN", "MemberLookup", "Trust"]
 
@@ -83,11 +84,14 @@ class Trust(DeltaJudge):
         self.pins_changed = 0  # bumped on every change, for the host that saves them
         self._absent: dict[str, float] = {}  # pinned name without a member -> until when
         self._proofs: dict[str, Proof] = {}  # member -> its statement at its current version
+        # member -> ((addr, generation, incarnation), proof) its own Features carried
+        self._stated: dict[str, tuple[tuple[str, int, int], Proof]] = {}
         self._own: tuple[tuple[str, int, int], Proof] | None = None
         self.verdicts = Verdicts(identity.verifier)
         self._warned: set[str] = set()
         self._holder: Holder = lambda owner, key, deleted, batch: None
         self.stale: Callable[[str, int, str, int], bool] = lambda o, g, k, v: False
+        self.own_version: Callable[[], int] = lambda: 0
         self._ask: Callable[[str, int, int], object] = lambda o, g, v: None
         self.source: str | None = None  # the sender of the packet being handled
         self.now = 0.0
@@ -99,11 +103,14 @@ class Trust(DeltaJudge):
         self.stripped = False
 
     def bind(self, stale: Callable[[str, int, str, int], bool],
-             ask: Callable[[str, int, int], object], holder: Holder) -> None:
+             ask: Callable[[str, int, int], object], holder: Holder,
+             own_version: Callable[[], int]) -> None:
         """Wire the judge to its node: ``stale`` tells known writes (the replica's early
         check), ``ask(owner, generation, version)`` opens a repair from the owner (the replica's
-        ``announce``), ``holder`` says whose agent a write speaks of (the directory)."""
+        ``announce``), ``holder`` says whose agent a write speaks of (the directory),
+        ``own_version`` is the latest version we wrote."""
         self.stale, self._ask, self._holder = stale, ask, holder
+        self.own_version = own_version
 
     def guard(self, apply: Callable[[list[OwnerDelta], float], None]
               ) -> Callable[[Iterable[OwnerDelta], float], None]:
@@ -219,7 +226,8 @@ class Trust(DeltaJudge):
         """Why a received write may not merge (None: it may)."""
         owner = w.owner
         if owner == self.id:
-            return None  # our own, relayed back: the replica ignores it
+            # Ours relayed back (the replica ignores it), or one newer than any we wrote.
+            return None if w.version <= self.own_version() else self._forged(w)
         key = self.pins.get(owner)
         if w.sig is None:
             return "unsigned_write" if key is not None or self._mode else None
@@ -231,13 +239,26 @@ class Trust(DeltaJudge):
                                             self.values.to_wire(w.value), w.supersedes))
         return why or self.admits(owner, w.key, w.deleted)
 
+    def _forged(self, w: Write) -> str:
+        """A write in our name, newer than any we made: nobody else may sign one."""
+        if w.sig is None:
+            return "unsigned_write"
+        if w.generation != self.members.get(self.id).generation:
+            return "old_generation"
+        return self._verified(self.public_key, w.sig, self.payloads.write(
+            w.owner, w.generation, w.key, w.version, w.deleted, self.values.to_wire(w.value),
+            w.supersedes)) or "bad_signature"
+
     def check_alive(self, node: str, addr: str, generation: int, incarnation: int,
                     proof: Proof | None) -> str | None:
         """Why an Alive (or an ALIVE row) may not be applied: None, :data:`KNOWN` (no news),
         or a drop reason. A first key for a name is pinned here."""
-        if node == self.id:
-            return None
         m = self.members.get(node)
+        if node == self.id:  # newer than ours: not ours (SWIM ignores it; it is counted)
+            if m is None or (generation, incarnation) <= (m.generation, m.incarnation):
+                return None
+            return ("unsigned_member" if proof is None else "key_mismatch"
+                    if proof.key != self.public_key else "bad_signature")
         pinned = self.pins.get(node)
         known = m is not None and (generation, incarnation) <= (m.generation, m.incarnation)
         if known and (pinned is not None or proof is None
@@ -264,6 +285,21 @@ class Trust(DeltaJudge):
         self._proofs[node] = proof
         return KNOWN if known else None
 
+    def check_statement(self, alive: Alive) -> str | None:
+        """The signed Alive a sender's Features carried: checked (a first key pinned), and
+        remembered for its own row, which came unsigned in a first-release table."""
+        if alive.proof is None or alive.node == self.id:
+            return None
+        why = self.check_alive(alive.node, alive.addr, alive.generation, alive.incarnation,
+                               alive.proof)
+        if why is None or why == KNOWN:
+            if len(self._stated) > 4096:
+                self._stated.clear()
+            self._stated[alive.node] = ((alive.addr, alive.generation, alive.incarnation),
+                                        alive.proof)
+            return None
+        return why
+
     def _mismatch(self, node: str, why: str) -> None:
         self.mismatched = node
         if node not in self._warned and why != "sig_rate_limited":
@@ -276,8 +312,10 @@ class Trust(DeltaJudge):
     def check_left(self, node: str, generation: int, incarnation: int,
                    sig: bytes | None) -> str | None:
         """Why a Left (or a LEFT row) may not be applied (None, KNOWN or a reason)."""
-        if node == self.id:
-            return None
+        if node == self.id:  # SWIM refutes it; one that is not ours is counted
+            return None if sig is not None and self._verified(
+                self.public_key, sig, self.payloads.left(node, generation, incarnation)
+            ) is None else "unsigned_member" if sig is None else "bad_signature"
         m = self.members.get(node)
         if (m is None or (generation, incarnation) < (m.generation, m.incarnation)
                 or m.state is _LEFT):
@@ -309,6 +347,9 @@ class Trust(DeltaJudge):
         first-release forms until it knows our features, and then sends its signed Alive)."""
         out = []
         for r in rows:
+            if r.proof is None and (st := self._stated.get(r.node)) is not None \
+                    and st[0] == (r.addr, r.generation, r.incarnation):
+                r = dataclasses.replace(r, proof=st[1])  # its Features carried it, checked
             if r.state is MemberState.ALIVE:
                 why = self.check_alive(r.node, r.addr, r.generation, r.incarnation, r.proof)
             elif r.state is _LEFT:

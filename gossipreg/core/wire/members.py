@@ -107,9 +107,13 @@ class Features:
     TAG: ClassVar[Tag] = Tag.FEATURES
     rows: tuple[tuple[str, int, int], ...]
     ask: bool = False
+    # The sender's own signed Alive (a trailing item): a peer that got the sender's table in
+    # the first-release form (no proofs: it did not know our features yet) can check it.
+    alive: Alive | None = None
 
     def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [Tag.FEATURES, [list(r) for r in self.rows], self.ask]
+        out = [Tag.FEATURES, [list(r) for r in self.rows], self.ask]
+        return out if self.alive is None else [*out, self.alive.to_wire()[1:]]
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Features:
@@ -119,4 +123,7 @@ class Features:
             row = f.bounded_list(r, 16)
             f.at_least(row, 3, "features row")
             rows.append((f.node_id(row[0]), f.uint(row[1]), f.uint(row[2])))
-        return cls(tuple(rows), f.flag(raw[2]))
+        alive = None
+        if len(raw) > 3 and raw[3] is not None:
+            alive = Alive.from_wire([Tag.ALIVE, *f.bounded_list(raw[3], 16)])
+        return cls(tuple(rows), f.flag(raw[2]), alive)

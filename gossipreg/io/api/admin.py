@@ -1,4 +1,8 @@
-"""Operator routes: ``POST /v1/admin/reload-keys`` reloads the keyring from the key file.
+"""Operator routes: ``POST /v1/admin/reload-keys`` reloads the keyring from the key file;
+``POST /v1/admin/forget-node`` (``{"name": NAME}``) releases the identity key this node pinned
+for a name (this node only: never gossiped, so the cluster key alone cannot release a name);
+``POST /v1/admin/rotate-identity`` replaces this node's identity key with a new one that the
+current key endorses (peers that pinned the old key take the new one).
 
 Admin routes always need the node's bearer token; a node started without one refuses them
 (403), so an open API never lets anyone swap keys.
@@ -10,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from gossipreg.io.api.routes import _error, _guard
+from gossipreg.core.errors import InvalidArgumentError, NodeStateError
+from gossipreg.io.api.routes import _error, _guard, _json_body
 
 if TYPE_CHECKING:
     from gossipreg.io.keys import KeyFileReloader
@@ -31,8 +36,25 @@ def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
         except OSError as e:
             return _error(409, f"cannot read the key file: {e.strerror or e}")
 
+    async def forget_node(request: web.Request) -> web.Response:
+        name = (await _json_body(request)).get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name must be a node name")
+        if name == node.name:
+            raise InvalidArgumentError("a node does not pin its own name")
+        return web.json_response({"name": name, "forgotten": node.forget_node(name)})
+
+    async def rotate_identity(request: web.Request) -> web.Response:
+        try:
+            key = node.rotate_identity()
+        except NodeStateError as e:
+            return _error(409, str(e))
+        return web.json_response({"public_key": key.hex()})
+
     async def refused(request: web.Request) -> web.Response:
         return _error(403, "admin routes need the node to have a token (--token)")
 
-    handler = _guard(token, reload_keys) if token is not None else refused
-    app.router.add_post("/v1/admin/reload-keys", handler)
+    for path, h in (("/v1/admin/reload-keys", reload_keys),
+                    ("/v1/admin/forget-node", forget_node),
+                    ("/v1/admin/rotate-identity", rotate_identity)):
+        app.router.add_post(path, _guard(token, h) if token is not None else refused)

@@ -47,5 +47,6 @@ def test_features_rows_round_trip_and_ignore_what_they_do_not_know() -> None:
     assert parse(encode(msg)) == msg
     future = encode(msg)
     future[1][0].append("a later field")
+    future.append(None)  # the sender's signed Alive (issue 24): none here
     future.append({"later": True})
     assert parse(future) == msg

@@ -189,7 +189,8 @@ def test_features_bytes() -> None:
 
 # Optional trailing items this release reads (a signature, a proof), absent from the unsigned
 # examples: a later release that appends a field after them fills them with None.
-OPTIONAL_TAIL = {Tag.ALIVE: [None, None, None], Tag.LEFT: [None], Tag.WRITE: [None]}
+OPTIONAL_TAIL = {Tag.ALIVE: [None, None, None], Tag.LEFT: [None], Tag.WRITE: [None],
+                 Tag.FEATURES: [None]}
 
 
 @pytest.mark.parametrize("tag", sorted(KINDS), ids=tag_name)
