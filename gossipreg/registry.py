@@ -64,6 +64,7 @@ class AgentRegistry:
         node: NodeRunner | None = None,
         network: MemoryNetwork | None = None,
         identity_file: str | None = None,
+        publisher_keys: str | None = None,
     ) -> None:
         self.config = config or AgentRegistryConfig()
         c = self.config
@@ -88,7 +89,7 @@ class AgentRegistry:
                 # Signs only with an identity file (an embedded registry signs nothing).
                 return GossipNode(node_name, bind=bind or "127.0.0.1:0", advertise=advertise,
                                   seeds=seeds, config=ncfg, keyring=keyring, network=net,
-                                  identity_file=identity_file)
+                                  identity_file=identity_file, publisher_keys=publisher_keys)
 
             self._make_node = make_node
             self.node = make_node()

@@ -33,7 +33,7 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
         shown = "" if default in (None, []) else f" (default: {default})"
         p.add_argument(_flag(key), dest=key, metavar=_METAVARS.get(key, "VALUE" if key not in
                        ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca",
-                        "identity_file") else "FILE"),
+                        "identity_file", "publisher_keys") else "FILE"),
                        action="append" if key == "join" else "store", default=None,
                        help=f"{help_}{shown}; env {env_name(key)}".replace("%", "%%"))
     lan = NodeConfig.lan()
@@ -51,6 +51,7 @@ async def _serve(s: Settings) -> int:
     from gossipreg.io.identity import NodeIdentity
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
+    from gossipreg.io.publishers import PublisherKeys
     from gossipreg.io.runner import NodeRunner
     from gossipreg.io.tls import apply_tls
     from gossipreg.io.transport import HttpTransport
@@ -61,8 +62,9 @@ async def _serve(s: Settings) -> int:
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
     identity = (NodeIdentity(s.identity_file, node=s.name, cluster=s.config.cluster)
                 if s.identity_file else None)
+    publishers = PublisherKeys(s.publisher_keys) if s.publisher_keys else None
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
-                      keyring=keyring, identity=identity)
+                      keyring=keyring, identity=identity, publishers=publishers)
     serve_http(node, transport.app, token=s.token)
     reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
     setup_admin(transport.app, node, token=s.token, reloader=reloader)

@@ -23,10 +23,10 @@ import random
 from collections.abc import Mapping, Sequence
 
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.directory import records as rec
 from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -56,11 +56,12 @@ class Node(FrameKeys, WarmStart):
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
                  keyring: Keyring | None = None, stream_id: str | None = None,
-                 identity: Identity | None = None, pins: Mapping[str, bytes] | None = None
-                 ) -> None:
+                 identity: Identity | None = None, pins: Mapping[str, bytes] | None = None,
+                 cards: rec.CardJudge | None = None) -> None:
         """``identity`` signs our writes and checks everyone's (None: nothing is; an embedded
-        registry); ``pins``: keys an earlier run pinned (:mod:`gossipreg.core.trust.judge`)."""
-        self.id = check_id(node_id, "node_id")
+        registry); ``pins``: keys an earlier run pinned (:mod:`gossipreg.core.trust.judge`);
+        ``cards`` judges signed agent cards by this node's publisher keys."""
+        self.id = rec.check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(
                 f"cannot advertise {addr}: peers cannot reach an unspecified address")
@@ -73,15 +74,17 @@ class Node(FrameKeys, WarmStart):
         self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now)
+        self.cards = cards
+        values = rec.RECORD_VALUES if cards is None else rec.RecordValues(cards)
         t = self.trust = None if identity is None else Trust(
-            self.id, self.cfg.cluster, identity, RECORD_VALUES, self.metrics, self.members,
+            self.id, self.cfg.cluster, identity, values, self.metrics, self.members,
             required=self.cfg.require_signatures, pins=pins)
         replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones,
-                          value_size=wire_size, sign=None if t is None else t.sign_write)
+                          value_size=rec.wire_size, sign=None if t is None else t.sign_write)
         # Outgoing traffic (``delivery`` is asked lazily: the failure detector is built below).
         self.out = Dissemination(self.id, addr, generation, self.cfg, rng, self.codec,
                                  self.metrics, self.members, replica,
-                                 lambda: self.swim.delivery(), now, RECORD_VALUES)
+                                 lambda: self.swim.delivery(), now, values)
         self.dir = Directory(self.id, self.cfg, self.members, replica, self.events, self.out,
                              lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now, t)
@@ -98,7 +101,7 @@ class Node(FrameKeys, WarmStart):
             t.bind(replica.is_stale, replica.announce, self.dir.holder,
                    lambda: replica.max_version(self.id))
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
-                               self.dir, self.ae, self.out, RECORD_VALUES, t)
+                               self.dir, self.ae, self.out, values, t)
         self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
                            self.members, self.metrics, self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
@@ -204,7 +207,7 @@ class Node(FrameKeys, WarmStart):
     def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(record, now)
+        view = self.dir.register(rec.judged(record, self.cards), now)
         self._flush(now)
         return view
 

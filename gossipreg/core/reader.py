@@ -8,6 +8,7 @@ handed out are read-only views or fresh copies.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -89,14 +90,21 @@ class Reader:
     def find(self, q: Query) -> list[AgentView]:
         """Agents matching ``q``, ranked (kaizen's semantics; see :class:`Query`)."""
         vis = self._visible
-        return [vis[i] for i in self._index.find(q)]
+        if not q.verified_only:
+            return [vis[i] for i in self._index.find(q)]
+        out = [v for i in self._index.find(dataclasses.replace(q, limit=None, offset=0))
+               if (v := vis[i]).record.card_verified == "true"]
+        return out[q.offset:None if q.limit is None else q.offset + q.limit]
 
     def search(self, text: str, filters: Mapping[str, Any] | None = None,
-               limit: int | None = None, offset: int = 0) -> list[SearchHit]:
+               limit: int | None = None, offset: int = 0, *,
+               verified_only: bool = False) -> list[SearchHit]:
         """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
         (:func:`~gossipreg.core.search.ard.compile_filter`; ACTIVE only unless ``status`` is
-        given)."""
+        given); ``verified_only``: only agents whose card signature this node verified."""
         vis, index = self._visible, self._index
+        if verified_only:
+            filters = {**(filters or {}), "cardVerified": "true"}
         if not filters:  # the default filter (ACTIVE) is the index's own status check
             hits = index.search(text, limit=limit, offset=offset)
         else:
@@ -110,7 +118,8 @@ class Reader:
         order (agents without capabilities included)."""
         out = [v for v in self._visible.values()
                if (q.runtime_id is None or v.record.runtime_id == q.runtime_id)
-               and (q.status is None or v.status is q.status)]
+               and (q.status is None or v.status is q.status)
+               and (not q.verified_only or v.record.card_verified == "true")]
         out.sort(key=lambda v: (v.record.registered_at, v.agent_id))
         end = None if q.limit is None else q.offset + q.limit
         return out[q.offset:end]

@@ -180,6 +180,10 @@ class AgentRecord:
     endpoints: tuple[Endpoint, ...] = ()
     provider: Provider | None = None
     version: str = ""
+    # Whether the card's A2A signatures verify against this node's publisher keys: "true",
+    # "false" (signed, but not by a key this node trusts, or altered) or "unsigned". Derived
+    # by each node from its own keys (two nodes may disagree); it does not travel.
+    card_verified: str = "unsigned"
 
     @property
     def card(self) -> dict[str, Any] | None:

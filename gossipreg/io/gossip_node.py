@@ -18,6 +18,7 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
 from gossipreg.io.identity import NodeIdentity
+from gossipreg.io.publishers import PublisherKeys
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
@@ -33,7 +34,9 @@ class GossipNode(NodeRunner):
     HTTP API. With ``network`` the node uses an in-memory hub instead of HTTP (tests and
     single-process examples); with ``transport`` one the caller built. ``identity_file`` is
     the node's Ed25519 key (created at the first start; see :mod:`gossipreg.io.identity`):
-    with it the node signs what it writes and checks what others sign. Use it as
+    with it the node signs what it writes and checks what others sign. ``publisher_keys`` is a
+    JWKS file (or a directory of them) of the card publishers it trusts: signed agent cards
+    show ``card_verified`` by them (:mod:`gossipreg.io.publishers`). Use it as
     ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
     """
 
@@ -52,6 +55,7 @@ class GossipNode(NodeRunner):
         rng: random.Random | None = None,
         token: str | None = None,
         identity_file: str | None = None,
+        publisher_keys: str | None = None,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -66,6 +70,8 @@ class GossipNode(NodeRunner):
         identity = (NodeIdentity(identity_file, node=name, cluster=cfg.cluster)
                     if identity_file is not None else None)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
-                         generation=generation, rng=rng, identity=identity)
+                         generation=generation, rng=rng, identity=identity,
+                         publishers=None if publisher_keys is None
+                         else PublisherKeys(publisher_keys))
         if http is not None:
             serve_http(self, http.app, token=token)

@@ -52,7 +52,8 @@ log = logging.getLogger("gossipreg.io.runner")
 class NodeRunner(KeyCalls):
     """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
     :meth:`start` then :meth:`shutdown`); a shut-down node does not start again. With
-    ``identity`` (its key file) it signs what it writes and checks what others sign."""
+    ``identity`` (its key file) it signs what it writes and checks what others sign; with
+    ``publishers`` it verifies signed agent cards (``card_verified``)."""
 
     def __init__(
         self,
@@ -65,9 +66,11 @@ class NodeRunner(KeyCalls):
         generation: int | None = None,
         rng: random.Random | None = None,
         identity: NodeIdentity | None = None,
+        publishers: Callable[[str], str] | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.identity = identity
+        self.publishers = publishers  # the card judge (gossipreg.io.publishers.PublisherKeys)
         self.config = config or NodeConfig.lan()
         self.transport = transport
         # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.
@@ -137,7 +140,8 @@ class NodeRunner(KeyCalls):
                           generation=self._generation, keyring=self._keyring,
                           stream_id=self.ring.stream_id,
                           identity=None if ident is None else ident.load(),
-                          pins=None if ident is None else ident.load_pins())
+                          pins=None if ident is None else ident.load_pins(),
+                          cards=self.publishers)
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -364,20 +368,22 @@ class NodeRunner(KeyCalls):
     def find(self, capability: Query | str | Sequence[str] = "", *,
              status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
              tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-             offset: int = 0) -> list[AgentView]:
+             offset: int = 0, verified_only: bool = False) -> list[AgentView]:
         """Agents whose capabilities contain every term (case-insensitive), ranked; pass a
         :class:`~gossipreg.core.search.query.Query` or its fields (see there for the semantics)."""
         q = capability if isinstance(capability, Query) else Query.of(
             capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
-            limit=limit, offset=offset)
+            limit=limit, offset=offset, verified_only=verified_only)
         return self.core.read.find(q)
 
     def search(self, text: str, filters: Mapping[str, Any] | None = None,
-               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
+               limit: int | None = 10, offset: int = 0, *,
+               verified_only: bool = False) -> list[SearchHit]:
         """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
         is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
-        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
-        return self.core.read.search(text, filters, limit, offset)
+        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given);
+        ``verified_only`` keeps agents whose card signature this node verified."""
+        return self.core.read.search(text, filters, limit, offset, verified_only=verified_only)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:

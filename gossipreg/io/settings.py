@@ -28,7 +28,8 @@ __all__ = ["ENV_PREFIX", "KNOBS", "NODE_OPTIONS", "Settings", "env_name", "resol
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
 KNOBS = tuple(NodeConfig.model_fields)
-_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca", "identity_file")
+_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca", "identity_file",
+          "publisher_keys")
 
 # name -> (default, help). Defaults apply after every source was read.
 NODE_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -56,6 +57,9 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
                             "the first start; its pins are kept beside it): the node signs "
                             "what it writes and checks what others sign. Without it nothing "
                             "is signed or checked"),
+    "publisher_keys": (None, "JWKS file, or directory of them, of the agent-card publishers "
+                             "this node trusts: a card whose A2A signature verifies with one "
+                             "shows card_verified true (needs gossipreg[cards])"),
 }
 
 
@@ -81,6 +85,7 @@ class Settings:
     tls_key: str | None
     tls_ca: str | None
     identity_file: str | None = None
+    publisher_keys: str | None = None
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -197,4 +202,5 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
         name=str(name), bind=bind, advertise=advertise, join=join, profile=profile,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
         log_level=str(opt("log_level")), tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
-        tls_ca=opt("tls_ca"), identity_file=opt("identity_file"))
+        tls_ca=opt("tls_ca"), identity_file=opt("identity_file"),
+        publisher_keys=opt("publisher_keys"))

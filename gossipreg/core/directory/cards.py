@@ -73,6 +73,7 @@ class CardInfo(NamedTuple):
     skills: tuple[Skill, ...]
     endpoints: tuple[Endpoint, ...]
     capabilities: tuple[str, ...]
+    signed: bool = False  # an A2A card with ``signatures`` (JWS; verified where keys are)
 
 
 def _is_protobuf(obj: object) -> bool:
@@ -262,8 +263,9 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     # substring queries kaizen users know); the tags are also the agent's tags.
     capabilities = tuple(dict.fromkeys(
         t for s in skills for t in (s.name, s.description, *s.tags) if t))
+    sigs = d.get("signatures")
     return CardInfo(kind, name, description, version, _provider(d), skills, _endpoints(d),
-                    capabilities)
+                    capabilities, isinstance(sigs, list) and bool(sigs))
 
 
 _CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")

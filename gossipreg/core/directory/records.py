@@ -9,9 +9,11 @@ lands.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +40,14 @@ __all__ = [
     "RECORD_VALUES",
     "STATUS",
     "TOMBSTONE_REASONS",
+    "CardJudge",
     "Heartbeat",
     "Opaque",
     "RecordValues",
     "StatusWrite",
     "check_id",
     "heartbeat_from_value",
+    "judged",
     "make_record",
     "parse_key",
     "record_from_value",
@@ -55,6 +59,9 @@ __all__ = [
     "wire_size",
 ]
 
+
+# A node's verdict on a signed card's JSON text ("true" or "false"), by its publisher keys.
+CardJudge = Callable[[str], str]
 
 AGENT = "agent/"
 HB = "hb/"
@@ -153,10 +160,26 @@ def _card_parts(card: object) -> tuple[str | None, CardInfo | None]:
     return card_json(d), parse_card(d)
 
 
+def card_verdict(text: str | None, info: CardInfo | None, judge: CardJudge | None) -> str:
+    """``card_verified`` of a record: "unsigned" without signatures; else the node's judge's
+    verdict, "false" when it has no publisher keys (nothing it could verify against)."""
+    if text is None or info is None or not info.signed:
+        return "unsigned"
+    return judge(text) if judge is not None else "false"
+
+
+def judged(r: AgentRecord, judge: CardJudge | None) -> AgentRecord:
+    """``r`` with its card judged by ``judge`` (a caller's record: made without one)."""
+    if judge is None or r.card_json is None:
+        return r
+    return dataclasses.replace(r, card_verified=card_verdict(
+        r.card_json, _card_from_text(r.card_json)[1], judge))
+
+
 def _build(agent_id: object, name: object, runtime_id: object, capabilities: object,
            description: object, tags: object, card: tuple[str | None, CardInfo | None],
            max_concurrency: object, memory_limit_mb: object, budget_limit_usd: object,
-           registered_at: object) -> AgentRecord:
+           registered_at: object, judge: CardJudge | None = None) -> AgentRecord:
     text, info = card
     return AgentRecord(
         agent_id=check_id(agent_id),
@@ -175,6 +198,7 @@ def _build(agent_id: object, name: object, runtime_id: object, capabilities: obj
         endpoints=info.endpoints if info is not None else (),
         provider=info.provider if info is not None else None,
         version=info.version if info is not None else "",
+        card_verified=card_verdict(text, info, judge),
     )
 
 
@@ -226,9 +250,10 @@ def record_to_value(r: AgentRecord) -> list[Any]:
     ]
 
 
-def record_from_value(value: object) -> AgentRecord:
+def record_from_value(value: object, judge: CardJudge | None = None) -> AgentRecord:
     """A record from the network, checked like a caller's (nothing derived but the card's
-    facts). A card may come as JSON text, or as a dict from a node of the previous release."""
+    facts, and the ``judge``'s verdict on its signatures). A card may come as JSON text, or as
+    a dict from a node of the previous release."""
     if not isinstance(value, list) or len(value) != 11:
         raise InvalidArgumentError("agent record must be an 11-item list")
     card = value[6]
@@ -241,7 +266,7 @@ def record_from_value(value: object) -> AgentRecord:
     else:
         raise InvalidArgumentError("card must be JSON text or None")
     return _build(value[0], value[1], value[2], value[3], value[4], value[5], parts,
-                  value[7], value[8], value[9], value[10])
+                  value[7], value[8], value[9], value[10], judge)
 
 
 def heartbeat_from_value(value: object) -> Heartbeat:
@@ -286,7 +311,8 @@ class Opaque:
 _FAMILY = re.compile(r"[a-z][a-z0-9_]{0,15}/")
 
 
-def validate_value(key: object, deleted: object, value: object) -> Any:
+def validate_value(key: object, deleted: object, value: object,
+                   judge: CardJudge | None = None) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
     :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
     reads the replica's objects), or :class:`Opaque` under a key family a later release added.
@@ -306,7 +332,7 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
             raise InvalidArgumentError("a tombstone carries no value but a known reason")
         return value
     if prefix == AGENT:
-        record = record_from_value(value)
+        record = record_from_value(value, judge)
         if record.agent_id != agent_id:
             raise InvalidArgumentError("record id does not match its key")
         return record
@@ -316,13 +342,17 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
 
 
 class RecordValues:
-    """The directory's value codec for the wire: stored values out, checked values in."""
+    """The directory's value codec for the wire: stored values out, checked values in (a
+    record's card judged by ``cards``, the node's publisher keys)."""
+
+    def __init__(self, cards: CardJudge | None = None) -> None:
+        self.cards = cards
 
     def to_wire(self, value: Any) -> Any:
         return to_wire(value)
 
     def from_wire(self, key: object, deleted: object, raw: object) -> Any:
-        return validate_value(key, deleted, raw)
+        return validate_value(key, deleted, raw, self.cards)
 
     def first_release(self, key: str, value: Any) -> Any:
         # The first release knows these three prefixes and values of exactly these shapes.

@@ -46,6 +46,7 @@ __all__ = [
     "manifest",
     "parse_urn",
     "publisher_of",
+    "trust_manifest",
     "urn_of",
 ]
 
@@ -168,8 +169,35 @@ def entry(v: AgentView, card_base: str) -> dict[str, Any]:
         e["version"] = r.version
     e["updatedAt"] = iso_utc(r.registered_at)
     e["metadata"] = {"agentId": r.agent_id, "runtime": r.runtime_id,
-                     "status": v.status._value_, "node": v.node_id}
+                     "status": v.status._value_, "node": v.node_id,
+                     "cardVerified": r.card_verified}
+    tm = trust_manifest(r)
+    if tm is not None:
+        e["trustManifest"] = tm
     return e
+
+
+def trust_manifest(r: AgentRecord) -> dict[str, Any] | None:
+    """AI Catalog's Trust Manifest for a card that carries A2A signatures: its ``identity`` the
+    publisher (``did:web`` of the card's provider domain, as the entry's identifier names it),
+    its attestations the card's own detached JWS signatures (inline ``data:`` URIs) for a
+    consumer to verify against its own anchor. A verifier's verdict is not a trust-manifest
+    member: this node's is ``metadata.cardVerified``. None for an unsigned card, or one whose
+    publisher has no domain (a manifest's identity must be a URI aligned with it)."""
+    if r.card_verified == "unsigned" or r.card_json is None:
+        return None
+    pub = publisher_of(r)
+    if pub == DEFAULT_PUBLISHER:
+        return None
+    card = r.card or {}
+    sigs = [s for s in card.get("signatures") or () if isinstance(s, dict)]
+    atts = [{"type": "a2a-agent-card-signature",
+             "uri": "data:application/jose," + quote(
+                 f"{s.get('protected', '')}..{s.get('signature', '')}", safe=""),
+             "description": "detached JWS (RFC 7515) over the JCS form of the card without "
+                            "its signatures (A2A)"} for s in sigs]
+    return {"identity": f"did:web:{pub}", "identityType": "did", "attestations": atts} \
+        if atts else None
 
 
 def manifest(entries: list[dict[str, Any]], host_name: str,
@@ -209,6 +237,7 @@ _FIELDS: dict[str, Callable[[AgentView], tuple[str, ...]]] = {
     "status": lambda v: (v.status._value_,),
     "runtime": lambda v: (v.record.runtime_id,),
     "node": lambda v: (v.node_id,),
+    "cardVerified": lambda v: (v.record.card_verified,),
     "metadata.agentId": lambda v: (v.record.agent_id,),
     "skills.id": _skill_field("id"),
     "skills.name": _skill_field("name"),
@@ -221,6 +250,7 @@ _FIELDS: dict[str, Callable[[AgentView], tuple[str, ...]]] = {
 _FIELDS["metadata.runtime"] = _FIELDS["runtime"]
 _FIELDS["metadata.status"] = _FIELDS["status"]
 _FIELDS["metadata.node"] = _FIELDS["node"]
+_FIELDS["metadata.cardVerified"] = _FIELDS["cardVerified"]
 FILTER_KEYS = tuple(sorted(_FIELDS))
 _STATUS_KEYS = ("status", "metadata.status")
 

@@ -5,6 +5,8 @@ CLI, HTTP) shows; layers pass it on and never re-spell its fields. ``capability`
 ANDed, each a case-insensitive substring of some capability string (kaizen's semantics for one
 term). ``status`` defaults to ACTIVE as in kaizen; ``None`` means any status. ``tags`` must all
 be present. An empty capability list matches every agent that declares a capability.
+``verified_only`` keeps the agents whose card's signature this node verified
+(``card_verified == "true"``: by its own publisher keys).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Query:
     node_id: str | None = None
     limit: int | None = None
     offset: int = 0
+    verified_only: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "capability", _strings(self.capability, "capability"))
@@ -61,15 +64,17 @@ class Query:
                 raise InvalidArgumentError(f"{name} must be a string, not {type(v).__name__}")
         _count(self.limit, "limit")
         _count(self.offset, "offset")
+        if type(self.verified_only) is not bool:
+            raise InvalidArgumentError("verified_only must be true or false")
 
     @classmethod
     def of(cls, capability: str | Sequence[str] = "", *,
            status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
            tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-           offset: int = 0) -> Query:
+           offset: int = 0, verified_only: bool = False) -> Query:
         """The keyword form the Python API takes (a string or a sequence of terms)."""
         return cls(capability, status, runtime_id, tags, node_id,  # type: ignore[arg-type]
-                   limit, offset)
+                   limit, offset, verified_only)
 
     @property
     def is_listing(self) -> bool:

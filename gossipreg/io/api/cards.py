@@ -22,7 +22,7 @@ __all__ = ["card_fields", "card_handler"]
 
 def card_fields(r: AgentRecord) -> dict[str, Any]:
     """What ``GET /v1/agents/{id}`` adds from the card: the card, endpoints, skills, provider,
-    version."""
+    version, and ``card_verified`` (this node's verdict on the card's signatures)."""
     return {
         "card": r.card,
         "endpoints": [{"url": e.url, "protocolBinding": e.binding, "protocolVersion": e.version}
@@ -32,6 +32,7 @@ def card_fields(r: AgentRecord) -> dict[str, Any]:
         "provider": None if r.provider is None else {"organization": r.provider.organization,
                                                      "url": r.provider.url},
         "version": r.version,
+        "card_verified": r.card_verified,
     }
 
 

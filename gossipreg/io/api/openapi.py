@@ -120,6 +120,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                                _query("node", {"type": "string"}, "owner node id"),
                                _query("limit", {"type": "integer", "minimum": 0}, "page size"),
                                _query("offset", {"type": "integer", "minimum": 0}, "skip"),
+                               _query("verified_only", {"type": "boolean"},
+                                      "only agents whose card signature this node verified"),
                                *_BLOCKING]),
                 "post": _op("register an agent owned by this node",
                             {"201": {**_json(agent, "registered"), "headers": {"Location": {
@@ -214,6 +216,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "last_heartbeat_unix": {"type": "number"},
                         "heartbeat_count": {"type": "integer"},
                         "registered_at": {"type": "string"},
+                        "card_verified": {"type": "string",
+                                          "enum": ["true", "false", "unsigned"],
+                                          "description": "whether the card's A2A signatures "
+                                          "verify with this node's publisher keys"},
                         "heartbeat": {"type": "object", "description": "how this agent must "
                                       "stay alive (in the 201 answer)"}}},
                 "Member": {"type": "object", "required": ["node_id", "address", "state"],

@@ -72,6 +72,14 @@ def event_json(ev: RegistryEvent) -> dict[str, Any]:
             "metadata": ev.metadata}
 
 
+def _bool_param(v: str | None, name: str) -> bool:
+    if v is None or v.lower() in ("false", "0", ""):
+        return False
+    if v.lower() in ("true", "1"):
+        return True
+    raise InvalidArgumentError(f"{name} must be true or false")
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -129,7 +137,8 @@ class _Api:
         tags = q.getall("tag", [])
         query = Query(capability=(cap,) if cap else (), status=status,
                       runtime_id=q.get("runtime"), tags=tuple(tags), node_id=q.get("node"),
-                      limit=limit, offset=offset)
+                      limit=limit, offset=offset,
+                      verified_only=_bool_param(q.get("verified_only"), "verified_only"))
         # With a capability, tag or node filter, the index answers (agents that declare a
         # capability, ranked); a plain listing shows every agent in registration order.
         views = (self.node.read.list_agents(query) if query.is_listing and cap is None
