@@ -21,7 +21,7 @@ from gossipreg.core.gossip.dissemination import Dissemination
 from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
-from gossipreg.core.trust.judge import KNOWN, Trust
+from gossipreg.core.trust.judge import KNOWN, QUIET, Trust
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
@@ -111,7 +111,7 @@ class Inbound:
             # peers behind one address keep apart, and new claims meet the overall budget.
             trust.source = src_addr if src is None else f"{src} ({src_addr})"
             trust.now, trust.mismatched = now, None
-            trust.stripped = known is None or not known.features_known
+            trust.stripped = known is None or not known.understands(Feature.SIGNED)
         dups = 0
         for raw in messages:
             # Gossip brings most writes many times over: drop known ones before validating.
@@ -181,7 +181,7 @@ class Inbound:
         if why is None:
             return msg
         if why != KNOWN:  # (unsigned from a sender that may have stripped it: not logged)
-            quiet = why == "old_generation" or (t.stripped and why.startswith("unsigned"))
+            quiet = why in QUIET or (t.stripped and why.startswith("unsigned"))
             self.metrics.drop(why, None if quiet else now, src)
         return None
 

@@ -55,10 +55,14 @@ def old_node(prev_release_dir: Path, tmp_path: Path) -> Iterator[str]:
             p.stdout.close()
 
 
-@pytest.fixture
-async def new_node(old_node: str) -> AsyncIterator[GossipNode]:
+@pytest.fixture(params=[False, True], ids=["unsigned", "new-node-signs"])
+async def new_node(old_node: str, request: pytest.FixtureRequest,
+                   tmp_path: Path) -> AsyncIterator[GossipNode]:
+    """This release's node; with an identity it signs, and (joined through a node of the
+    previous release) does not require signatures."""
+    ident = str(tmp_path / "new" / "identity.key") if request.param else None
     node = GossipNode("new", config=NodeConfig.local(heartbeat_timeout=None),
-                      seeds=[old_node])
+                      seeds=[old_node], identity_file=ident)
     await node.start()
     yield node
     await node.shutdown()
@@ -127,6 +131,8 @@ async def test_old_and_new_nodes_over_http(old_node: str, new_node: GossipNode) 
         # The new node holds no features for the old one; the old node dropped the FEATURES
         # it was sent as an unknown kind, and nothing else; the new node dropped nothing.
         assert {m.node_id: m.features for m in new_node.members()}["old"] == 0
+        trust = new_node.core.trust
+        assert trust is None or not trust.required
         old_drops = dropped(await api.call("GET", old, "/metrics"))
         assert set(old_drops) == {"unknown_type"}, old_drops
         assert dropped(await api.call("GET", new, "/metrics")) == {}

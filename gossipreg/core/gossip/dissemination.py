@@ -300,7 +300,9 @@ class Dissemination:
         for addr, msgs in out.items():
             room = budget - sum(len(m[1]) for m in msgs)
             # Cheapest tests first: most packets here are gossip, which carries broadcasts.
+            # (A member table goes after its Features: the exchange is the second message.)
             if (addr not in gossiped and room > 64 and msgs[0][0] not in _SYNC_TAGS
+                    and (len(msgs) < 2 or msgs[1][0] not in _SYNC_TAGS)
                     and (self._member_q or self._write_q)):
                 msgs.extend(self._take_broadcasts(room))
             # A peer that announced no features gets each message's first-release form.

@@ -38,11 +38,14 @@ from gossipreg.core.types import MemberState
 from gossipreg.core.wire.fields import MemberRow, OwnerDelta, Proof, ValueCodec, Write
 from gossipreg.core.wire.members import Alive
 
-__all__ = ["KNOWN", "MemberLookup", "Trust"]
+__all__ = ["KNOWN", "QUIET", "MemberLookup", "Trust"]
 
 log = logging.getLogger("gossipreg.core.trust")
 
 KNOWN = "known"  # not a drop: known news, ignored before any check
+# Counted but not logged: what ordinary traffic brings around joins and restarts (writes
+# ahead of their owner's Alive, writes of its previous run).
+QUIET = frozenset({"old_generation", "unknown_owner", "unknown_generation"})
 _LEFT = MemberState.LEFT
 
 
@@ -97,9 +100,9 @@ class Trust(DeltaJudge):
         self.now = 0.0
         self.mismatched: str | None = None  # a name refused for its key in that packet
         self.unproven: set[str] = set()  # owners whose writes we could not judge yet
-        # Whether the packet's sender may have stripped signatures by the wire rule (it does
-        # not know our features yet: it sends first-release forms): unsigned items from it
-        # are dropped without being counted.
+        # Whether the packet's sender may have stripped signatures: a node of the previous
+        # release (it keeps none), or one that does not know our features yet (it sends us
+        # first-release forms). Unsigned items from it are counted, not logged.
         self.stripped = False
 
     def bind(self, stale: Callable[[str, int, str, int], bool],
@@ -201,10 +204,9 @@ class Trust(DeltaJudge):
 
     # ------------------------------------------------------------- checking
     def _drop(self, reason: str, quiet: bool = False) -> None:
-        # Unsigned items from a sender that may have stripped them (see ``stripped``), and
-        # an older generation's writes, are counted, not logged: joins and restarts make a few.
-        if quiet or reason == "old_generation" or (
-                self.stripped and reason.startswith("unsigned")):
+        # Unsigned items from a sender that may have stripped them (see ``stripped``), and the
+        # reasons of QUIET, are counted, not logged.
+        if quiet or reason in QUIET or (self.stripped and reason.startswith("unsigned")):
             self.metrics.drop(reason)
         else:
             self.metrics.drop(reason, self.now, self.source)

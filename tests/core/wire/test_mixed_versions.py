@@ -22,6 +22,7 @@ from gossipreg.core.directory.records import make_record
 from gossipreg.core.inbound import Received
 from gossipreg.core.node import Node
 from gossipreg.core.search.query import Query
+from gossipreg.core.trust.proofs import stub_identity
 from gossipreg.core.types import AgentStatus
 from gossipreg.core.wire.tags import FEATURES
 from sim.cluster import Cluster, NodeFactory
@@ -99,13 +100,16 @@ class PrevNode:
         return self._call("deregister", *args, wall=wall, **kw)
 
 
-def mixed(prev: Prev) -> NodeFactory:
-    """Builds the previous release's ``Node`` for the OLD names, this release's otherwise."""
+def mixed(prev: Prev, signing: bool = False) -> NodeFactory:
+    """Builds the previous release's ``Node`` for the OLD names, this release's otherwise
+    (with ``signing``, signing with a stub identity: signatures are then not required, as
+    the mesh has nodes of the previous release)."""
 
     def make(node_id: str, addr: str, config: NodeConfig, *, rng: random.Random, now: float,
              generation: int) -> Node:
         if node_id not in OLD:
-            return Node(node_id, addr, config, rng=rng, now=now, generation=generation)
+            return Node(node_id, addr, config, rng=rng, now=now, generation=generation,
+                        identity=stub_identity(node_id) if signing else None)
         # The knobs that release has (this one's new ones, e.g. require_signatures, stay out).
         known = prev.config.NodeConfig.model_fields
         old_config = prev.config.NodeConfig(
@@ -180,22 +184,26 @@ def everywhere(c: Cluster, names: list[str], pred: Callable[[str], bool],
 
 
 def start(prev: Prev, order: tuple[tuple[str, str | None], ...], seed: int = 7,
-          **cfg: Any) -> Cluster:
-    c = Cluster(seed=seed, config=NodeConfig.lan(**cfg), make_node=mixed(prev))
+          signing: bool = False, **cfg: Any) -> Cluster:
+    c = Cluster(seed=seed, config=NodeConfig.lan(**cfg), make_node=mixed(prev, signing))
     for name, via in order:
         c.add_node(name, [via] if via else [])
     return c
 
 
-def test_old_and_new_nodes_converge(prev: Prev) -> None:
-    c = start(prev, ORDER, heartbeat_timeout=None, auto_deregister_timeout=30.0)
+@pytest.mark.parametrize("signing", [False, True], ids=["unsigned", "new-nodes-sign"])
+def test_old_and_new_nodes_converge(prev: Prev, signing: bool) -> None:
+    c = start(prev, ORDER, signing=signing, heartbeat_timeout=None,
+              auto_deregister_timeout=30.0)
     names = [n for n, _ in ORDER]
     assert type(c.node("o0").node).__module__ == "gossipreg_prev.core.node"  # type: ignore[attr-defined]
     assert type(c.node("n0")).__module__ == "gossipreg.core.node"
 
-    # Every node sees every member ALIVE.
+    # Every node sees every member ALIVE. (With signing the random paths differ: over seeds
+    # 1-20 gossip alone did it within 2 s unsigned and within 2 s but for seeds 7 and 10
+    # signed, which a push-pull round, every 30 s, completed.)
     alive = dict.fromkeys(names, "ALIVE")
-    assert everywhere(c, names, lambda n: states(c, n) == alive, 15.0), {
+    assert everywhere(c, names, lambda n: states(c, n) == alive, 40.0 if signing else 15.0), {
         n: states(c, n) for n in names}
 
     # The old nodes announced no features (their bits are 0 on every new node); whether the
@@ -204,6 +212,8 @@ def test_old_and_new_nodes_converge(prev: Prev) -> None:
         feats = features(c, n)
         assert {k: feats[k] for k in OLD} == dict.fromkeys(OLD, 0), (n, feats)
         assert feats[n] == FEATURES
+        trust = c.node(n).trust  # type: ignore[attr-defined]
+        assert (trust is not None) is signing and not (trust and trust.required)
 
     # Writes on both releases: capabilities, a card, status writes, heartbeats and
     # deregistrations (the last two also forwarded to an owner of the other release).
@@ -252,10 +262,16 @@ def test_old_and_new_nodes_converge(prev: Prev) -> None:
     assert [v.agent_id for v in c.node("n2").read.find(Query.of("sql"))] == ["b-old"]
 
     # The old nodes dropped FEATURES messages alone, as an unknown kind, and nothing else (their
-    # metrics are what /metrics renders); the new nodes dropped nothing.
+    # metrics are what /metrics renders); the new nodes dropped nothing, but, when they sign,
+    # the unsigned copies of each other's writes that old nodes relay (an old node keeps no
+    # signature: the write comes again from its owner or a new relay) and writes ahead of
+    # their owner's Alive.
+    lenient = {"unsigned_write", "unknown_owner"} if signing else set()
     for n in names:
-        want = {"unknown_type"} if n in OLD else set()
-        assert set(drops(c, n)) == want, (n, drops(c, n))
+        if n in OLD:
+            assert set(drops(c, n)) == {"unknown_type"}, (n, drops(c, n))
+        else:
+            assert set(drops(c, n)) <= lenient, (n, drops(c, n))
 
     # A crash of one node of each release: DEAD everywhere else, their agents OFFLINE, then
     # deregistered (past auto_deregister_timeout).
@@ -278,7 +294,10 @@ def test_old_and_new_nodes_converge(prev: Prev) -> None:
             assert kinds[-2:] == ["agent_status_changed", "agent_deregistered"], (n, a, kinds)
 
     for n in rest:
-        assert set(drops(c, n)) == ({"unknown_type"} if n in OLD else set()), (n, drops(c, n))
+        if n in OLD:
+            assert set(drops(c, n)) == {"unknown_type"}, (n, drops(c, n))
+        else:
+            assert set(drops(c, n)) <= lenient, (n, drops(c, n))
 
 
 def features_agree(c: Cluster) -> bool:
