@@ -60,7 +60,9 @@ async def _serve(s: Settings) -> int:
     # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
     transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
-    identity = (NodeIdentity(s.identity_file, node=s.name, cluster=s.config.cluster)
+    # With a mesh CA, the TLS certificate certifies the identity key (it is the TLS key).
+    identity = (NodeIdentity(s.identity_file, node=s.name, cluster=s.config.cluster,
+                             cert_file=s.tls_cert if s.tls_ca else None, ca_file=s.tls_ca)
                 if s.identity_file else None)
     publishers = PublisherKeys(s.publisher_keys) if s.publisher_keys else None
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,

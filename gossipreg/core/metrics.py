@@ -26,8 +26,9 @@ DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate
                 "unknown_type", "unsigned", "unspecified_address",
                 # owner signatures (gossipreg.core.trust.judge)
                 "ahead_of_alive", "bad_signature", "key_mismatch", "not_owner",
-                "old_generation", "relayed_manifest", "sig_rate_limited", "unknown_agent",
-                "unknown_generation", "unknown_owner", "unsigned_member", "unsigned_write")
+                "old_generation", "relayed_manifest", "sig_rate_limited", "unbound_key",
+                "unknown_agent", "unknown_generation", "unknown_owner", "unsigned_member",
+                "unsigned_write")
 
 # What an operator should check when a peer's packets are dropped for these reasons.
 DROP_HINTS: dict[str, str] = {
@@ -40,6 +41,8 @@ DROP_HINTS: dict[str, str] = {
     "key_mismatch": "a node presents another identity key than the one pinned for its name; "
                     "if on purpose: gossipreg admin forget-node NAME on this node",
     "unsigned_write": "an unsigned write of an owner that signs, or signatures are required",
+    "unbound_key": "its identity key comes without a certificate of the mesh CA (--tls-ca) "
+                   "naming it",
     "unsigned_member": "an unsigned Alive or Left of a node that signs, or signatures are "
                        "required (a previous release cannot join such a mesh)",
 }

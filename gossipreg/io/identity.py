@@ -12,18 +12,27 @@ Files (docs/design/shapes.md §3), found from the key file's path:
 Every file is written atomically (a temporary file in the same directory, fsync, rename, fsync
 of the directory). Signing and verifying use ``cryptography``; the core gets them as the
 injected :class:`~gossipreg.core.trust.proofs.Identity`.
+
+With a mesh CA (``--tls-ca``) the node's TLS key is its identity key: the CA certifies it with
+the SAN URI ``gossipreg://<cluster>/<name>`` (beside the IP SANs TLS dialing needs), the
+certificate travels with the node's Alive, and peers take a key for a name only with such a
+certificate (:class:`CaBinder`): no trust on first use, and a re-issued certificate for a new
+key is accepted as it is (nothing to forget).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -36,8 +45,8 @@ from gossipreg.core.node import Node
 from gossipreg.core.trust.proofs import Identity, Payloads
 from gossipreg.core.wire.keyring import Keyring
 
-__all__ = ["Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
-           "atomic_write"]
+__all__ = ["CaBinder", "Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
+           "atomic_write", "name_uri"]
 
 _FORMAT = 1
 
@@ -117,14 +126,62 @@ def _unb64(s: object, what: str, size: int) -> bytes:
     return b
 
 
+def name_uri(cluster: str, node: str) -> str:
+    """The SAN URI by which a mesh CA's certificate names a node."""
+    return f"gossipreg://{quote(cluster, safe='')}/{quote(node, safe='')}"
+
+
+class CaBinder:
+    """With ``--tls-ca``: whether a certificate (DER) from the mesh CA binds a node name to an
+    Ed25519 public key (it chains to the CA, is within its validity, names the node by the SAN
+    URI ``gossipreg://<cluster>/<name>``, and certifies that key)."""
+
+    def __init__(self, ca_file: str | os.PathLike[str], cluster: str) -> None:
+        try:
+            self.cas = x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read the CA bundle {ca_file}: {e}") from None
+        self.cluster = cluster
+
+    def __call__(self, node: str, key: bytes, der: bytes) -> bool:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            pub = cert.public_key()
+            if not isinstance(pub, Ed25519PublicKey) or pub.public_bytes(
+                    serialization.Encoding.Raw, serialization.PublicFormat.Raw) != key:
+                return False
+            now = datetime.datetime.now(datetime.UTC)
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                return False
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            if name_uri(self.cluster, node) not in san.get_values_for_type(
+                    x509.UniformResourceIdentifier):
+                return False
+        except (ValueError, x509.ExtensionNotFound):
+            return False
+        for ca in self.cas:
+            try:
+                cert.verify_directly_issued_by(ca)
+                return True
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+        return False
+
+
 class NodeIdentity:
     """The identity files of one node (``node`` of ``cluster``), from its key file's path.
-    :meth:`load` reads them, creating the key at the first start."""
+    :meth:`load` reads them, creating the key at the first start. With ``ca_file`` (the mesh
+    CA, ``--tls-ca``) names are bound by the CA: ``cert_file`` is this node's certificate for
+    its identity key (the same key serves TLS), and peers' keys are taken only with theirs."""
 
-    def __init__(self, key_file: str | os.PathLike[str], *, node: str, cluster: str) -> None:
+    def __init__(self, key_file: str | os.PathLike[str], *, node: str, cluster: str,
+                 cert_file: str | os.PathLike[str] | None = None,
+                 ca_file: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(key_file)
         self.node = node
         self.cluster = cluster
+        self.cert_file = None if cert_file is None else Path(cert_file)
+        self.ca_file = ca_file
         self.rotation_path = self.path.with_name(self.path.name + ".rotation")
         self.pin_path = self.path.with_suffix(".pin")
         self._saved = -1
@@ -142,7 +199,27 @@ class NodeIdentity:
             self.rotation_path.unlink(missing_ok=True)  # a rotation of another key
         self.signer = Ed25519Signer(self._read_key())
         self.rotation = self._read_rotation()
-        return Identity(self.signer, Ed25519Verifier(), self.rotation)
+        return self._identity()
+
+    def _identity(self) -> Identity:
+        assert self.signer is not None
+        if self.ca_file is None:
+            return Identity(self.signer, Ed25519Verifier(), self.rotation)
+        binder = CaBinder(self.ca_file, self.cluster)
+        if self.cert_file is None:
+            raise ConfigError("with a mesh CA (--tls-ca) a node's certificate must certify its "
+                              "identity key: give --tls-cert for the --identity-file key")
+        try:
+            der = x509.load_pem_x509_certificate(self.cert_file.read_bytes()).public_bytes(
+                serialization.Encoding.DER)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read the certificate {self.cert_file}: {e}") from None
+        if not binder(self.node, self.signer.public_key, der):
+            raise ConfigError(
+                f"{self.cert_file} does not bind this node to its identity key: the mesh CA "
+                f"must certify the key of {self.path} with the SAN URI "
+                f"{name_uri(self.cluster, self.node)}")
+        return Identity(self.signer, Ed25519Verifier(), None, der, binder)
 
     @staticmethod
     def _pem(key: Ed25519PrivateKey) -> bytes:
@@ -176,6 +253,9 @@ class NodeIdentity:
         """A new key, endorsed by the current one: both files are written (the key file last
         would lose the proof on a crash, so the proof goes first) and the new identity is
         returned for :meth:`gossipreg.core.node.Node.rotate_identity`."""
+        if self.ca_file is not None:
+            raise NodeStateError("with a mesh CA a new key needs a new certificate: have the "
+                                 "CA certify a new key, then restart the node with both")
         if self.signer is None:
             self.load()
         assert self.signer is not None

@@ -56,7 +56,9 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "identity_file": (None, "this node's Ed25519 identity key (PKCS#8 PEM, created 0600 at "
                             "the first start; its pins are kept beside it): the node signs "
                             "what it writes and checks what others sign. Without it nothing "
-                            "is signed or checked"),
+                            "is signed or checked. With tls_ca it is also the TLS key, and "
+                            "tls_cert the CA's certificate of it naming the node "
+                            "(gossipreg://CLUSTER/NAME)"),
     "publisher_keys": (None, "JWKS file, or directory of them, of the agent-card publishers "
                              "this node trusts: a card whose A2A signature verifies with one "
                              "shows card_verified true (needs gossipreg[cards])"),

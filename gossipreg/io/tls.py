@@ -9,7 +9,10 @@ aiohttp server and on the transport's client session covers every node-to-node b
   one fails the handshake, and the gossip endpoint refuses a client that presented none
   (403 ``no_client_certificate``), so a node without a certificate from the CA never joins,
   while API clients are not forced to hold one (the bearer token guards the API). Peers are
-  dialed by address, so node certificates carry their IP addresses (or names) as SANs.
+  dialed by address, so node certificates carry their IP addresses (or names) as SANs. With an
+  identity key (``--identity-file``, the same key as ``--tls-key``) the certificate also names
+  the node, SAN URI ``gossipreg://<cluster>/<name>``: peers then take its identity key from it
+  (:mod:`gossipreg.io.identity`).
 - Without ``ca`` the client verifies servers against the system's trust store.
 """
 

@@ -1,6 +1,8 @@
 """The judge of one node: pinned keys, signature checks, verdicts and their costs.
 
 Rules:
+- With a mesh CA (``Identity.binds``) a key is taken for a name when the CA's certificate in
+  the statement binds them (``unbound_key`` otherwise), and the pin only caches it. Without:
 - A name's key is the first one seen in a verified statement of that name (an ``Alive`` or a
   member row): it is pinned. Another key for that name is refused (``key_mismatch``) unless
   the statement carries a rotation signed by the pinned key; ``forget`` (an operator's, on
@@ -26,13 +28,15 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.trust.deltas import DeltaJudge
-from gossipreg.core.trust.proofs import Identity, Payloads
+from gossipreg.core.trust.proofs import Binder, Identity, Payloads
+from gossipreg.core.trust.signing import OwnSigning
 from gossipreg.core.trust.verdicts import Verdicts
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.fields import MemberRow, OwnerDelta, Proof, ValueCodec, Write
@@ -70,7 +74,7 @@ class MemberLookup(Protocol):
 Holder = Callable[[str, str, bool, "set[str]"], "str | None"]
 
 
-class Trust(DeltaJudge):
+class Trust(DeltaJudge, OwnSigning):
     """Signs this node's statements and judges everyone else's (see the module rules)."""
 
     def __init__(self, self_id: str, cluster: str, identity: Identity, values: ValueCodec,
@@ -89,6 +93,7 @@ class Trust(DeltaJudge):
         self._proofs: dict[str, Proof] = {}  # member -> its statement at its current version
         # member -> ((addr, generation, incarnation), proof) its own Features carried
         self._stated: dict[str, tuple[tuple[str, int, int], Proof]] = {}
+        self._bindings: dict[tuple[str, bytes, bytes], bool] = {}
         self._own: tuple[tuple[str, int, int], Proof] | None = None
         self.verdicts = Verdicts(identity.verifier)
         self._warned: set[str] = set()
@@ -159,44 +164,6 @@ class Trust(DeltaJudge):
             return False
         self._mode = bool(seed_bits & required_bit)
         return self._mode
-
-    # -------------------------------------------------------------- signing
-    @property
-    def public_key(self) -> bytes:
-        return self.identity.signer.public_key
-
-    def sign_write(self, w: Write) -> bytes:
-        p = self.payloads.write(w.owner, w.generation, w.key, w.version, w.deleted,
-                                self.values.to_wire(w.value), w.supersedes)
-        return self.identity.signer.sign(p)
-
-    def own_proof(self, addr: str, generation: int, incarnation: int) -> Proof:
-        """Our signed Alive at this version (signed once per version)."""
-        at = (addr, generation, incarnation)
-        if self._own is None or self._own[0] != at:
-            key = self.public_key
-            sig = self.identity.signer.sign(
-                self.payloads.alive(self.id, addr, generation, incarnation, key))
-            self._own = (at, Proof(key, sig, self.identity.rotation))
-        return self._own[1]
-
-    def sign_left(self, generation: int, incarnation: int) -> bytes:
-        return self.identity.signer.sign(self.payloads.left(self.id, generation, incarnation))
-
-    def rotate(self, identity: Identity) -> None:
-        """Sign with ``identity`` from now on (its ``rotation`` signed by the current key)."""
-        self.identity = identity
-        self.verdicts.verifier = identity.verifier
-        self._own = None
-
-    def seal(self, deltas: list[OwnerDelta]) -> list[OwnerDelta]:
-        """Sign the manifests of our own state in ``deltas`` (a relay's cannot be)."""
-        if not any(d.owner == self.id and d.manifest is not None for d in deltas):
-            return deltas
-        sign, pay = self.identity.signer.sign, self.payloads.manifest
-        return [dataclasses.replace(d, manifest_sig=sign(pay(d.owner, d.generation, d.upto,
-                                                              d.manifest)))
-                if d.owner == self.id and d.manifest is not None else d for d in deltas]
 
     def proof_of(self, node: str) -> Proof | None:
         """A member's statement at its current version, to relay in its row."""
@@ -269,7 +236,12 @@ class Trust(DeltaJudge):
         # (Known, but taken before we checked signatures: its first proof pins its key.)
         if proof is None:
             return "unsigned_member" if pinned is not None or self._mode else None
-        if pinned is not None and pinned != proof.key:
+        binds = self.identity.binds
+        if binds is not None:  # the mesh CA binds names to keys: a key it certified is taken
+            if pinned != proof.key and (proof.cert is None or not self._bound(
+                    binds, node, proof.key, proof.cert)):
+                return "unbound_key"
+        elif pinned is not None and pinned != proof.key:
             why = ("key_mismatch" if proof.rot is None else
                    self._verified(pinned, proof.rot, self.payloads.rotation(node, proof.key)))
             if why is not None:
@@ -281,11 +253,23 @@ class Trust(DeltaJudge):
             return why
         if pinned != proof.key:
             if pinned is not None:
-                log.warning("node %r rotated its key (signed by the key pinned for it)", node)
+                log.warning("node %r changed its key (%s)", node,
+                            "certified by the mesh CA" if binds is not None
+                            else "a rotation signed by the key pinned for it")
             self.pins[node] = proof.key
             self.pins_changed += 1
         self._proofs[node] = proof
         return KNOWN if known else None
+
+    def _bound(self, binds: Binder, node: str, key: bytes, cert: bytes) -> bool:
+        """Whether the CA's ``cert`` binds ``node`` to ``key`` (verdicts cached)."""
+        h = (node, key, hashlib.blake2b(cert, digest_size=16).digest())
+        ok = self._bindings.get(h)
+        if ok is None:
+            if len(self._bindings) > 4096:
+                self._bindings.clear()
+            ok = self._bindings[h] = binds(node, key, cert)
+        return ok
 
     def check_statement(self, alive: Alive) -> str | None:
         """The signed Alive a sender's Features carried: checked (a first key pinned), and

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import msgpack
 
-__all__ = ["Identity", "Payloads", "Signer", "StubSigner", "StubVerifier", "Verifier",
+__all__ = ["Binder", "Identity", "Payloads", "Signer", "StubSigner", "StubVerifier", "Verifier",
            "stub_identity"]
 
 
@@ -39,14 +39,22 @@ class Verifier(Protocol):
     def verify(self, public_key: bytes, signature: bytes, data: bytes) -> bool: ...
 
 
+# With a mesh CA: whether a certificate (DER) binds a node name to a public key.
+Binder = Callable[[str, bytes, bytes], bool]
+
+
 class Identity(NamedTuple):
     """What a node signs with: its ``signer``, the ``verifier`` of everyone's signatures and,
     when its key replaced an earlier one, ``rotation``: the earlier key's signature of the move
-    (:meth:`Payloads.rotation`), which peers that pinned the earlier key need."""
+    (:meth:`Payloads.rotation`), which peers that pinned the earlier key need. With a mesh CA,
+    ``cert`` is the CA's certificate of our name and key (DER) and ``binds`` checks others'
+    (names are then bound by the CA: nothing is pinned on first use)."""
 
     signer: Signer
     verifier: Verifier
     rotation: bytes | None = None
+    cert: bytes | None = None
+    binds: Binder | None = None
 
 
 def _pack(items: list[Any]) -> bytes:

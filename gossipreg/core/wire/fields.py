@@ -86,12 +86,14 @@ NO_FORM: Any = _NoForm()  # what a first-release node cannot be sent
 
 class Proof(NamedTuple):
     """A member's signed statement about itself, as it travels with its ``Alive``, its ``Left``
-    and its member row: its public ``key``, its signature ``sig`` of the statement, and ``rot``,
-    the signature by its previous key of the move to ``key`` (a rotation), if it rotated."""
+    and its member row: its public ``key``, its signature ``sig`` of the statement, ``rot``,
+    the signature by its previous key of the move to ``key`` (a rotation), if it rotated, and
+    ``cert``, a certificate of the mesh CA binding its name to ``key`` (DER), if it has one."""
 
     key: bytes
     sig: bytes
     rot: bytes | None = None
+    cert: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,16 +194,22 @@ def opt_sig(v: object) -> bytes | None:
 
 
 def proof_to_wire(p: Proof | None) -> list[Any]:
-    """The trailing items ``[key, sig, rot]`` of an Alive or a member row (none: unsigned)."""
-    return [] if p is None else [p.key, p.sig, p.rot]
+    """The trailing items ``[key, sig, rot(, cert)]`` of an Alive or a member row (none:
+    unsigned)."""
+    if p is None:
+        return []
+    return [p.key, p.sig, p.rot] if p.cert is None else [p.key, p.sig, p.rot, p.cert]
 
 
 def proof_from_wire(raw: list[Any], at: int) -> Proof | None:
     """The proof trailing a shape from item ``at`` (absent or None: unsigned)."""
     if len(raw) <= at + 1 or raw[at] is None:
         return None
+    cert = raw[at + 3] if len(raw) > at + 3 else None
+    if cert is not None and (type(cert) is not bytes or not 0 < len(cert) <= 8192):
+        raise InvalidArgumentError("expected a certificate of at most 8192 bytes")
     return Proof(key_bytes(raw[at]), sig_bytes(raw[at + 1]),
-                 opt_sig(raw[at + 2]) if len(raw) > at + 2 else None)
+                 opt_sig(raw[at + 2]) if len(raw) > at + 2 else None, cert)
 
 
 def bounded_list(v: object, max_items: int = MAX_ITEMS) -> list[Any]:
