@@ -2,7 +2,8 @@
 
 The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
 the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave`` (and the operator's
+``rotate_identity``, ``forget_node``). Outputs are returned
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``

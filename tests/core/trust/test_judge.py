@@ -293,3 +293,17 @@ def test_a_flood_of_bad_signatures_is_rate_limited() -> None:
     assert node.trust.verdicts.verifications - before - spent <= GLOBAL_BURST + 1
     # A signed write of the owner still goes through (its sender never failed).
     register(c, "n1", "y")
+
+
+async def test_an_embedded_registry_signs_nothing() -> None:
+    from gossipreg import AgentRegistry
+
+    reg = AgentRegistry()
+    await reg.start()
+    try:
+        assert reg.node.core.trust is None
+        aid = await reg.register_agent(object(), "rt", capabilities=["x"])
+        entry = reg.node.core.dir.replica.get(reg.node.name, f"agent/{aid}")
+        assert entry is not None and entry.sig is None
+    finally:
+        await reg.shutdown()
