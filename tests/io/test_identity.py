@@ -138,7 +138,7 @@ async def test_restart_and_rotation_keep_the_name_a_new_key_is_refused_until_for
             async with http.post(url, json={"name": "B"},
                                  headers={"Authorization": f"Bearer {TOKEN}"}) as r:
                 assert r.status == 200 and (await r.json())["forgotten"] is True
-    assert await mesh.alive_everywhere("B", b.core.generation)
+    assert await mesh.alive_everywhere("B", b.core.generation), mesh.seen("B")
     # The pins outlive a restart of the node that holds them.
     a = mesh.nodes["A"]
     pins = json.loads((Path(mesh.key_file("A")).with_suffix(".pin")).read_text())["pins"]

@@ -173,7 +173,8 @@ class MemberTable:
         me = self.self_id
         return tuple(MemberRow(m.node_id, m.addr, m.generation, m.incarnation, m.state,
                                trust.own_proof(m.addr, m.generation, m.incarnation)
-                               if m.node_id == me else trust.proof_of(m.node_id))
+                               if m.node_id == me else trust.proof_of(
+                                   m.node_id, m.addr, m.generation, m.incarnation))
                      for m in self._m.values())
 
     def features_rows(self) -> tuple[tuple[str, int, int], ...]:

@@ -90,10 +90,14 @@ class Trust(DeltaJudge, OwnSigning):
         self.pins: dict[str, bytes] = dict(pins or {})
         self.pins_changed = 0  # bumped on every change, for the host that saves them
         self._absent: dict[str, float] = {}  # pinned name without a member -> until when
-        self._proofs: dict[str, Proof] = {}  # member -> its statement at its current version
+        # member -> ((addr or None for a Left, generation, incarnation), its statement there)
+        self._proofs: dict[str, tuple[tuple[str | None, int, int], Proof]] = {}
         # member -> ((addr, generation, incarnation), proof) its own Features carried
         self._stated: dict[str, tuple[tuple[str, int, int], Proof]] = {}
         self._bindings: dict[tuple[str, bytes, bytes], bool] = {}
+        # Names an operator released -> the version held then: a statement of that version or
+        # older (the old key's, still relayed) does not pin the name again.
+        self._released: dict[str, tuple[int, int]] = {}
         self._own: tuple[tuple[str, int, int], Proof] | None = None
         self.verdicts = Verdicts(identity.verifier)
         self._warned: set[str] = set()
@@ -165,9 +169,15 @@ class Trust(DeltaJudge, OwnSigning):
         self._mode = bool(seed_bits & required_bit)
         return self._mode
 
-    def proof_of(self, node: str) -> Proof | None:
-        """A member's statement at its current version, to relay in its row."""
-        return self._proofs.get(node)
+    def proof_of(self, node: str, addr: str, generation: int, incarnation: int
+                 ) -> Proof | None:
+        """A member's own statement at this version, to relay in its row (None: we hold none
+        for that version)."""
+        held = self._proofs.get(node)
+        if held is None:
+            return None
+        (a, g, i), proof = held
+        return proof if (g, i) == (generation, incarnation) and a in (None, addr) else None
 
     # ------------------------------------------------------------- checking
     def _drop(self, reason: str, quiet: bool = False) -> None:
@@ -231,7 +241,8 @@ class Trust(DeltaJudge, OwnSigning):
         pinned = self.pins.get(node)
         known = m is not None and (generation, incarnation) <= (m.generation, m.incarnation)
         if known and (pinned is not None or proof is None
-                      or (generation, incarnation) != (m.generation, m.incarnation)):
+                      or (generation, incarnation) != (m.generation, m.incarnation)
+                      or (generation, incarnation) <= self._released.get(node, (-1, -1))):
             return KNOWN
         # (Known, but taken before we checked signatures: its first proof pins its key.)
         if proof is None:
@@ -258,7 +269,7 @@ class Trust(DeltaJudge, OwnSigning):
                             else "a rotation signed by the key pinned for it")
             self.pins[node] = proof.key
             self.pins_changed += 1
-        self._proofs[node] = proof
+        self._proofs[node] = ((addr, generation, incarnation), proof)
         return KNOWN if known else None
 
     def _bound(self, binds: Binder, node: str, key: bytes, cert: bytes) -> bool:
@@ -314,7 +325,9 @@ class Trust(DeltaJudge, OwnSigning):
         why = self._verified(pinned, sig, self.payloads.left(node, generation, incarnation))
         if why is None:
             old = self._proofs.get(node)
-            self._proofs[node] = Proof(pinned, sig, old.rot if old is not None else None)
+            self._proofs[node] = ((None, generation, incarnation), Proof(
+                pinned, sig, old[1].rot if old is not None else None,
+                old[1].cert if old is not None else None))
         return why
 
     def check_suspicion(self, node: str, generation: int, incarnation: int) -> str | None:
@@ -359,6 +372,11 @@ class Trust(DeltaJudge, OwnSigning):
         self._proofs.pop(node, None)
         self._absent.pop(node, None)
         self._warned.discard(node)
+        m = self.members.get(node)
+        if m is not None:
+            if len(self._released) > 4096:
+                self._released.clear()
+            self._released[node] = (m.generation, m.incarnation)
         if self.pins.pop(node, None) is None:
             return False
         self.pins_changed += 1
