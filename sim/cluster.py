@@ -199,7 +199,7 @@ class Cluster:
             self.outbox.append((when, dest, data))
             return
         self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, 1, dest, data))
+        heapq.heappush(self._heap, (when, self._seq, Due.PACKET, dest, data))
 
     def inject(self, packets: Iterable[tuple[float, str, Any]]) -> None:
         """Packets from other shards (delivered no earlier than now)."""
