@@ -48,7 +48,7 @@ from gossipreg.core.wire.messages import (
 
 __all__ = ["Inbound", "Received"]
 
-_WRITE, _BEACON = Tag.WRITE, Tag.BEACON
+_WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
 
 
 class Received(NamedTuple):

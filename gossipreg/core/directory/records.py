@@ -328,6 +328,9 @@ class RecordValues:
         # The first release knows these three prefixes and values of exactly these shapes.
         return to_wire(value) if key.startswith(_PREFIXES) else NO_FORM
 
+    def first_release_unchanged(self, key: str) -> bool:
+        return key.startswith(_PREFIXES)
+
 
 def wire_size(value: Any) -> int:
     """The packed size of a stored value as it travels: what the replica's byte budgets count."""
