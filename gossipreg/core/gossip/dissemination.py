@@ -143,7 +143,7 @@ class Dissemination:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         packed = pack_message(write_wire(w, self.values))
-        first: bytes | None | bool = True
+        first: bytes | bool | None = True
         if not self.values.first_release_unchanged(w.key):
             old_form = write_first_release(w, self.values)
             first = pack_message(old_form) if old_form is not None else None
