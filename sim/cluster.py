@@ -101,6 +101,8 @@ class Cluster:
                  make_node: NodeFactory = Node) -> None:
         self.seed = seed
         self.make_node = make_node
+        # Sees every frame a node sends, before the network (tests decode what was said).
+        self.tap: Callable[[str, str, bytes], None] | None = None
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
         self.net = net or NetOptions()
@@ -167,6 +169,8 @@ class Cluster:
             1e-9, net.latency_mean - net.latency_min)
 
     def _send(self, src: str, dest: str, payload: bytes) -> None:
+        if self.tap is not None:
+            self.tap(src, dest, payload)
         net, rng = self.net, self.rng
         blocked, clogged = self._blocked, self._clogged
         latency = self._latency
