@@ -277,6 +277,11 @@ class NodeRunner:
         """The id of this node's newest event: list, then subscribe ``since`` it."""
         return self.ring.position
 
+    @property
+    def waiting_queries(self) -> int:
+        """Blocking queries parked until this node numbers its next event."""
+        return len(self._waiters)
+
     async def wait_index(self, index: int, timeout: float) -> None:
         """Return once this node numbered an event after ``index`` (at once if it already
         has, or if ``index`` is ahead of it: another stream), or after ``timeout`` s."""

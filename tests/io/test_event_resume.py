@@ -44,11 +44,15 @@ async def test_resume_after_reconnect_gets_the_missed_events_once() -> None:
         assert await node.deregister("a1")
         again = await SseCollector(url, {"Last-Event-ID": last}).start()
         assert await until(lambda: len(again.events) >= 4, 5.0)
-        await asyncio.sleep(0.1)
+        # A marker after the resume: once it arrives, whatever came before it has arrived.
+        reg(node, "marker")
+        assert await until(lambda: any(d.get("agent_id") == "marker"
+                                       for _, _, d in again.events), 5.0)
         await again.stop()
         kinds = [(k, d["agent_id"]) for k, _, d in again.events]
-        assert kinds == [("agent_registered", "a2"), ("agent_registered", "a3"),
-                         ("agent_status_changed", "a2"), ("agent_deregistered", "a1")]
+        assert kinds[:4] == [("agent_registered", "a2"), ("agent_registered", "a3"),
+                             ("agent_status_changed", "a2"), ("agent_deregistered", "a1")]
+        assert kinds[4] == ("agent_registered", "marker")
         seqs = [int(i.rsplit("-", 1)[1]) for _, i, _ in first.events + again.events]
         assert seqs == list(range(1, len(seqs) + 1))  # none missed, none twice
     finally:
@@ -143,8 +147,9 @@ async def test_blocking_list_query_and_its_limits() -> None:
             index = int(r.headers["X-Gossipreg-Index"])
             waiting = asyncio.create_task(http.get("/v1/agents",
                                                    params={"index": index, "wait": "20s"}))
-            await asyncio.sleep(0.2)
-            assert not waiting.done()  # nothing happened after index yet
+            # Parked on the node (nothing happened after index yet), then woken by a write.
+            assert await until(lambda: node.waiting_queries == 1, 5.0)
+            assert not waiting.done()
             reg(node, "late")
             r = await asyncio.wait_for(waiting, 10.0)
             assert [a["agent_id"] for a in r.json()] == ["late"]
