@@ -18,6 +18,7 @@ node the harness did not kill has exited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import subprocess
 import sys
@@ -231,10 +232,9 @@ class SerfDriver:
                    f"-rpc-addr=127.0.0.1:{rpc}", "-log-level=err"]
             if not seed:
                 cmd.append(f"-join={self.binds[0]}")
+            ready = functools.partial(accepts, "127.0.0.1", rpc) if seed else None
             try:
-                proc = self.children.start(
-                    cmd, ready=(lambda rpc=rpc: accepts("127.0.0.1", rpc)) if seed else None,
-                    label=self.node_name(i))
+                proc = self.children.start(cmd, ready=ready, label=self.node_name(i))
                 break
             except ProcessDied as e:
                 if not _in_use(e) or attempt == BIND_RETRIES - 1:
