@@ -40,6 +40,7 @@ from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.transport import PacketRefused, Transport
 
 __all__ = ["EventStream", "NodeRunner"]
@@ -84,6 +85,7 @@ class NodeRunner:
         self.started_at = 0.0
         self._closed = False
         self.join_watch = JoinWatch(self)
+        self.mesh_log = MeshLog()  # operator lines: members joined, suspected, failed, left
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -222,7 +224,9 @@ class NodeRunner:
             else:
                 send(tx.dest, tx.payload)
         seq = self.ring.seq
+        self.mesh_log.joined(core.joined and bool(self.seeds), core.read.stats)
         while (ev := core.poll_event()) is not None:
+            self.mesh_log.event(ev)
             self.ring.add(ev)
             for s in list(self._streams):
                 s.deliver(ev)
