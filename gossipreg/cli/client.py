@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from gossipreg.io.validate import check_address
 
-__all__ = ["DEFAULT_NODE", "ApiError", "add_client_options", "agent_path", "fail", "fetch",
+__all__ = ["DEFAULT_NODE", "ApiError", "add_client_options", "agent_path", "die", "fail", "fetch",
            "node_url", "refusal", "token_of", "unreachable"]
 
 DEFAULT_NODE = "127.0.0.1:7946"
