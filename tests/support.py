@@ -10,10 +10,11 @@ import asyncio
 import importlib
 import json
 import os
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -83,3 +84,20 @@ def need_a2a_module(module: str) -> Any:
     if os.environ.get("CI") == "true":
         return importlib.import_module(module)
     return pytest.importorskip(module, reason="a2a-sdk missing: pip install -e '.[test]'")
+
+
+class PipeLines:
+    """The lines a process writes to a pipe, collected as they come (for ``until_blocking``)."""
+
+    def __init__(self, pipe: IO[str] | None) -> None:
+        assert pipe is not None
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: IO[str]) -> None:
+        for text in pipe:
+            self.lines.append(text.rstrip("\n"))
+
+    def having(self, part: str) -> list[str]:
+        """The lines so far that contain ``part``."""
+        return [x for x in list(self.lines) if part in x]

@@ -2,6 +2,10 @@
 
 Rules: a frame that fails the codec (version, cluster, MAC, shape), comes from ourselves, names
 an unspecified address or a refused duplicate name is dropped and counted, and changes nothing.
+A join that claims our own name from another address is another process with our name using
+us as its seed: it is refused as any duplicate name is (an answer listing our name at our
+address, the one the joiner reads as a refusal), and counted as ``duplicate_name``; on the
+joiner's side, that answer comes in its own name and is read only as a refusal.
 Writes and beacons we already hold are dropped before validation (gossip brings most of them
 many times over). Every other message is parsed strictly, then handed to the machine it
 belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
@@ -11,7 +15,8 @@ moved or a message be queued).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+from typing import Any, NamedTuple
 
 from gossipreg.core.directory.directory import Directory, Result
 from gossipreg.core.errors import CodecError, InvalidArgumentError
@@ -49,6 +54,7 @@ from gossipreg.core.wire.messages import (
 __all__ = ["Inbound", "Received"]
 
 _WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
+log = logging.getLogger("gossipreg.core.names")
 
 
 class Received(NamedTuple):
@@ -89,6 +95,8 @@ class Inbound:
         except CodecError as e:
             return self._drop(e.reason, now, src)
         if src_id == self.id:
+            if src_addr != self.members.me.addr and self._own_name(src_addr, messages, now):
+                return Received(False, "duplicate_name", src_addr), True
             return self._drop("from_self", now, src)
         if is_unspecified(src_addr):
             return self._drop("unspecified_address", now, src)
@@ -122,6 +130,26 @@ class Inbound:
             acted = True
         m.duplicates_in += dups
         return Received(True, None, src_addr), acted
+
+    def _own_name(self, src_addr: str, messages: list[Any], now: float) -> bool:
+        """Another process with our name: refuse its join with our table, where it finds
+        its name held at our address; or read the refusal of ours (True: acted on)."""
+        for raw in messages:
+            if not raw or raw[0] not in (Tag.SYNC, Tag.SYNC_ACK):
+                continue
+            try:
+                msg = parse(raw, self.values)
+            except InvalidArgumentError:
+                continue
+            if isinstance(msg, Sync) and msg.join:
+                self.metrics.drop("duplicate_name", now, src_addr)
+                log.warning("refused a join as %r from %s: that name is this node's",
+                            self.id, src_addr)
+                self.out.send(src_addr, SyncAck(msg.xid, (), None, self.swim.rows(), False))
+                return True
+            if isinstance(msg, SyncAck) and self.ae.refused_by(msg):
+                return True
+        return False
 
     def _drop(self, reason: str, now: float, src: str | None) -> tuple[Received, bool]:
         self.metrics.drop(reason, now, src)

@@ -37,9 +37,10 @@ from gossipreg.core.types import (
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
-from gossipreg.io.event_ring import EventRing
+from gossipreg.io.event_ring import EventRing, Waiters
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.transport import PacketRefused, Transport
 
 __all__ = ["EventStream", "NodeRunner"]
@@ -72,7 +73,7 @@ class NodeRunner:
         self._rng = rng or random.Random(secrets.randbits(64))
         # Every start is a new event stream; the ring replays its recent events.
         self.ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters = Waiters()
         self._core: Node | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -84,6 +85,7 @@ class NodeRunner:
         self.started_at = 0.0
         self._closed = False
         self.join_watch = JoinWatch(self)
+        self.mesh_log = MeshLog()  # operator lines: members joined, suspected, failed, left
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -222,17 +224,16 @@ class NodeRunner:
             else:
                 send(tx.dest, tx.payload)
         seq = self.ring.seq
+        self.mesh_log.joined(core.joined and bool(self.seeds), core.read.stats)
         while (ev := core.poll_event()) is not None:
+            self.mesh_log.event(ev)
             self.ring.add(ev)
             for s in list(self._streams):
                 s.deliver(ev)
             if self._listeners:
                 call_listeners(self._listeners, ev, self._callbacks)
         if self.ring.seq != seq and self._waiters:
-            waiters, self._waiters = self._waiters, []
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+            self._waiters.wake()
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
@@ -285,15 +286,9 @@ class NodeRunner:
     async def wait_index(self, index: int, timeout: float) -> None:
         """Return once this node numbered an event after ``index`` (at once if it already
         has, or if ``index`` is ahead of it: another stream), or after ``timeout`` s."""
-        if self.ring.seq != index or self._closed:
-            return
-        assert self._loop is not None
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append(fut)
-        await asyncio.wait([fut], timeout=timeout)
-        if not fut.done():
-            fut.cancel()
-            self._waiters.remove(fut)
+        if self.ring.seq == index and not self._closed:
+            assert self._loop is not None
+            await self._waiters.park(self._loop, timeout)
 
     def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""

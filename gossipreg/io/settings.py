@@ -23,7 +23,8 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, InvalidArgumentError
 from gossipreg.io.validate import check_address, check_seeds
 
-__all__ = ["ENV_PREFIX", "KNOBS", "NODE_OPTIONS", "Settings", "env_name", "resolve_settings"]
+__all__ = ["ENV_PREFIX", "KNOBS", "LOG_LEVELS", "NODE_OPTIONS", "Settings", "env_name",
+           "resolve_settings"]
 
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
@@ -47,7 +48,9 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "token_file": (None, "file holding the bearer token"),
     "join_timeout": (None, "exit with status 1 if no seed answered within this many seconds "
                            "(default: keep retrying)"),
-    "log_level": ("warning", "debug, info, warning or error"),
+    "log_level": ("warning", "debug, info, warning or error (info: one line per member "
+                             "joined, suspected, failed, left or refuted)"),
+    "metrics_open": (None, "serve /metrics without the token (true/false; default: false)"),
     "tls_cert": (None, "PEM certificate of this node's HTTPS server (with tls_key)"),
     "tls_key": (None, "PEM private key of tls_cert"),
     "tls_ca": (None, "PEM CA bundle: peers must present a certificate it signed (mutual "
@@ -76,6 +79,11 @@ class Settings:
     tls_cert: str | None
     tls_key: str | None
     tls_ca: str | None
+    metrics_open: bool = False
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -185,8 +193,17 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
     except ValueError:
         raise ConfigError(f"join_timeout must be a positive number of seconds, not {timeout!r}"
                           f"{origin('join_timeout')}") from None
+    level = str(opt("log_level")).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not "
+                          f"{opt('log_level')!r}{origin('log_level')}")
+    flag = opt("metrics_open")
+    metrics_open = flag if isinstance(flag, bool) else str(flag or "false").lower()
+    if metrics_open not in (True, False, *_TRUE, *_FALSE):
+        raise ConfigError(f"metrics_open must be true or false, not {flag!r}"
+                          f"{origin('metrics_open')}")
     return Settings(
         name=str(name), bind=bind, advertise=advertise, join=join, profile=profile,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
-        log_level=str(opt("log_level")), tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
-        tls_ca=opt("tls_ca"))
+        log_level=level, tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
+        tls_ca=opt("tls_ca"), metrics_open=metrics_open in (True, *_TRUE))

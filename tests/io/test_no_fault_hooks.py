@@ -26,7 +26,7 @@ ROUTES = {
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",
-                "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca",
+                "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca", "--metrics-open",
                 # every protocol knob of NodeConfig has its flag (checked against the model)
                 *(f"--{k.replace('_', '-')}" for k in NodeConfig.model_fields
                   if k != "cluster")}

@@ -285,6 +285,11 @@ class AntiEntropy:
             self._send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          self.swim.rows() if msg.want_members else None))
 
+    def refused_by(self, msg: SyncAck) -> bool:
+        """Whether ``msg`` answers our join with a refusal (then we stop joining). For an
+        answer that comes in our own name: the seed is the live node that holds it."""
+        return msg.xid in self._join_xids and self._refusal(msg)
+
     def _refusal(self, msg: SyncAck) -> bool:
         """A join answer listing our name at another live address: a seed refused us as a
         duplicate. Stop joining and say why (the rows are not merged)."""
