@@ -22,7 +22,7 @@ async def test_a_seed_refuses_a_join_in_its_own_name(caplog: pytest.LogCaptureFi
     try:
         with caplog.at_level(logging.WARNING, logger="gossipreg.core.names"):
             await twin.start()
-            assert await twin.wait_for(lambda: twin.core.join_refused is not None, 5.0)
+            assert await twin.wait_for(lambda: twin.core.join_refused is not None, 15.0)
         assert twin.core.join_refused == (f"node name 'a' is already used by a live node at "
                                           f"{seed.address}")
         assert any(f"refused a join as 'a' from {twin.address}" in r.getMessage()
