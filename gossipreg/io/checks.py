@@ -141,7 +141,7 @@ class CheckRunner:
             await self._session.close()
             self._session = None
 
-    def _mark(self, agent_id: str, ok: bool) -> None:
+    async def _mark(self, agent_id: str, ok: bool) -> None:
         """Write the verdict on a change only; undo only our own UNHEALTHY (an operator's
         status write stands)."""
         view = self.node.get(agent_id)
@@ -151,11 +151,13 @@ class CheckRunner:
             self._failed.add(agent_id)
             log.warning("agent %s: check failed, marked unhealthy", agent_id)
             if view.status is not AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed", check=True)
+                await self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed",
+                                           check=True)
         elif ok and agent_id in self._failed:
             self._failed.discard(agent_id)
             if view.status is AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed", check=True)
+                await self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed",
+                                           check=True)
 
     async def _probe(self, url: str, timeout: float) -> bool:
         import aiohttp
@@ -177,11 +179,11 @@ class CheckRunner:
             ok = await self._probe(check.http, check.timeout)
             if ok:
                 await self.node.heartbeat(agent_id)
-            self._mark(agent_id, ok)
+            await self._mark(agent_id, ok)
             await asyncio.sleep(check.interval)
 
     async def _ttl(self, agent_id: str, check: Check) -> None:
         assert check.ttl is not None
         while (view := self.node.get(agent_id)) is not None:
-            self._mark(agent_id, time.time() - view.last_heartbeat <= check.ttl)
+            await self._mark(agent_id, time.time() - view.last_heartbeat <= check.ttl)
             await asyncio.sleep(min(check.ttl / 4, 1.0))

@@ -178,7 +178,7 @@ class _Api:
                 tags=body.get("tags", []), card=body.get("card"))
         except CardTooLargeError as e:
             return _error(413, str(e))
-        view = self.node.register(record)
+        view = await self.node.register(record)
         if check is not None:
             self.checks.add(view.agent_id, check)
         out = {**agent_json(view), "heartbeat": heartbeat_contract(self.node, check)}
@@ -202,7 +202,7 @@ class _Api:
             raise InvalidArgumentError("status must be a status name; reason a string")
         if self.node.get(aid) is None:
             return _error(404, "unknown agent")
-        return web.json_response({"ok": self.node.set_status(aid, status, reason[:64])})
+        return web.json_response({"ok": await self.node.set_status(aid, status, reason[:64])})
 
     async def heartbeat(self, request: web.Request) -> web.Response:
         aid = request.match_info["agent_id"]
