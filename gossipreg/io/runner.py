@@ -29,9 +29,11 @@ from gossipreg.core.types import (
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
+from gossipreg.io.checks import CheckRunner
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
+from gossipreg.io.persist import AgentStore, Saved
 from gossipreg.io.reads import NodeReads
 from gossipreg.io.transport import PacketRefused, Transport
 from gossipreg.io.writes import MeshWrites, Outcome
@@ -80,6 +82,8 @@ class NodeRunner(NodeReads, MeshWrites):
         self._closed = False
         self._guard: asyncio.Task[None] | None = None
         self.join_watch = JoinWatch(self)
+        self.checks = CheckRunner(self)  # health checks of agents registered over HTTP
+        self.store: AgentStore | None = None  # agents.json, with a data directory
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -118,6 +122,9 @@ class NodeRunner(NodeReads, MeshWrites):
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
+        saved: list[Saved] = []
+        if self.config.data_dir is not None:  # a bad file refuses the start, before binding
+            self.store, saved = AgentStore.open(self)
         addr = await self.transport.start(self._on_packet)
         self.transport.on_unreachable = self._on_unreachable
         if is_unspecified(addr):  # bound to every interface: advertise a routable address
@@ -127,8 +134,14 @@ class NodeRunner(NodeReads, MeshWrites):
                           generation=self._generation, keyring=self._keyring,
                           stream_id=self.ring.stream_id)
         self.started_at = time.time()
+        if self.store is not None:  # the agents it kept, before it joins (see persist)
+            self.store.restore(saved, now)
+            self.add_listener(self.store.on_event)
+            self.checks.on_change = self.store.changed
         self._core.join(self.seeds, now)
         self._pump()
+        if self.store is not None:
+            self.store.start_checks(saved)
         self.join_watch.start()
         self._guard = self._loop.create_task(self._close_with_the_loop())
         log.info("node %s listening on %s", self.name, addr)
@@ -182,6 +195,9 @@ class NodeRunner(NodeReads, MeshWrites):
                 fut.set_result(False)
         for s in list(self._streams):
             s.close()
+        await self.checks.close()
+        if self.store is not None:
+            await self.store.close()
         await self.join_watch.stop()
         await self.transport.close()
 

@@ -38,7 +38,7 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
-from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
+from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
@@ -117,7 +117,7 @@ class _Api:
     def __init__(self, node: NodeRunner) -> None:
         self.node = node
         self.tickets = Tickets()
-        self.checks = CheckRunner(node)
+        self.checks = node.checks
 
     async def list_agents(self, request: web.Request) -> web.Response:
         q = request.query
