@@ -33,6 +33,7 @@ from gossipreg.version import __version__ as __version__
 if TYPE_CHECKING:
     from gossipreg.io.gossip_node import GossipNode
     from gossipreg.io.transport import MemoryNetwork
+    from gossipreg.io.writes import Outcome
     from gossipreg.registry import (
         AgentMetadata,
         AgentRegistry,
@@ -59,6 +60,7 @@ __all__ = [
     "MemoryNetwork",
     "NodeConfig",
     "NodeStateError",
+    "Outcome",
     "RegistryEvent",
     "RegistryEventType",
 ]
@@ -68,6 +70,7 @@ __all__ = [
 _LAZY = {
     "GossipNode": "gossipreg.io.gossip_node",
     "MemoryNetwork": "gossipreg.io.transport",
+    "Outcome": "gossipreg.io.writes",
     "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",
     "AgentRegistryConfig": "gossipreg.registry",

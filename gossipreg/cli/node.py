@@ -43,7 +43,8 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol knobs (NodeConfig; defaults of the lan profile)")
     for key in KNOBS:
         field = NodeConfig.model_fields[key]
-        g.add_argument(_flag(key), dest=key, metavar="VALUE", default=None,
+        g.add_argument(_flag(key), dest=key, metavar="DIR" if key == "data_dir" else "VALUE",
+                       default=None,
                        help=f"{field.description} (default: {getattr(lan, key)}); "
                             f"env {env_name(key)}".replace("%", "%%"))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gossipreg.core.errors import ConfigError
 
@@ -126,6 +126,18 @@ class NodeConfig(BaseModel):
     hlc_max_drift: float = Field(
         60.0, gt=0,
         description="s a remote clock may run ahead before its stamps are not followed.")
+    data_dir: str | None = Field(
+        None, min_length=1,
+        description="Directory where the node keeps what survives a restart (the agents it "
+                    "owns and their checks); None = nothing is written.")
+
+    @field_validator("heartbeat_timeout", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """``"off"`` (or ``"none"``, or empty), as TOML and the CLI spell it, is None."""
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -122,8 +122,7 @@ class Node:
         self.dir.apply_delta(deltas, now)
         self._flush(now)
 
-    def drop_pending_events(self) -> None:
-        """Forget the events not yet polled (a warm start's, which are not part of a run)."""
+    def drop_pending_events(self) -> None:  # a warm start's, which are not part of a run
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
@@ -140,7 +139,8 @@ class Node:
             self.out.member_dead(change.node_id)
         elif change.old is MemberState.DEAD:
             self.ae.revived(now)  # a path to a member held DEAD works again: a healed cut?
-        self.dir.owner_changed(change, source, now)  # its event, then its agents
+        if self.dir.owner_changed(change, source, now):  # its event, then its agents
+            self.ae.ask_state(change.node_id)  # held after a restart: its new state, now
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from gossipreg.core.directory.records import AGENT
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica
@@ -19,7 +20,7 @@ from gossipreg.core.search.ard import compile_filter
 from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import SearchHit
-from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, MemberState
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberInfo, MemberState
 
 __all__ = ["NodeStats", "Reader", "Vitals"]
 
@@ -114,6 +115,11 @@ class Reader:
         out.sort(key=lambda v: (v.record.registered_at, v.agent_id))
         end = None if q.limit is None else q.offset + q.limit
         return out[q.offset:end]
+
+    def own_records(self) -> list[AgentRecord]:
+        """The records of the agents this node hosts (visible here or not), by id."""
+        own = self._replica.own_value
+        return [r for aid in self.own_agents() if (r := own(AGENT + aid)) is not None]
 
     def runtimes(self) -> dict[str, set[str]]:
         """Runtime id -> ids of its visible agents."""

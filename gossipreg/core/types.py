@@ -25,6 +25,8 @@ __all__ = [
     "RegistryEventType",
     "Skill",
     "check_id",
+    "event_type_of",
+    "status_of",
 ]
 
 ID_MAX_LEN = 255
@@ -75,6 +77,20 @@ class AgentStatus(str, Enum):
     OFFLINE = "offline"
 
 
+def status_of(value: object, what: str = "status") -> AgentStatus:
+    """``value`` as an :class:`AgentStatus`: the member itself or its string value
+    (``"degraded"``); anything else raises InvalidArgumentError naming the valid values."""
+    if isinstance(value, AgentStatus):
+        return value
+    if isinstance(value, str):
+        try:
+            return AgentStatus(value.lower())
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"unknown {what} {value!r}: use one of {[s.value for s in AgentStatus]}")
+
+
 class RegistryEventType(str, Enum):
     """Kinds of events. The first six are kaizen's; the ``MEMBER_*`` ones are node-level."""
 
@@ -92,6 +108,20 @@ class RegistryEventType(str, Enum):
     # A stream could not resume where its consumer asked (unknown position, another stream,
     # or events dropped): the consumer must list again.
     STREAM_RESET = "reset"
+
+
+def event_type_of(value: object) -> RegistryEventType:
+    """``value`` as a :class:`RegistryEventType`: the member or its string value
+    (``"agent_registered"``); anything else raises InvalidArgumentError naming the valid ones."""
+    if isinstance(value, RegistryEventType):
+        return value
+    if isinstance(value, str):
+        try:
+            return RegistryEventType(value.lower())
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"unknown event type {value!r}: use one of {[t.value for t in RegistryEventType]}")
 
 
 class Cause(str, Enum):

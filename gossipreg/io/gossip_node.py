@@ -31,7 +31,9 @@ class GossipNode(NodeRunner):
     peers should use when it differs (NAT, containers), ``token`` the bearer token of the
     HTTP API. With ``network`` the node uses an in-memory hub instead of HTTP (tests and
     single-process examples); with ``transport`` one the caller built. Use it as
-    ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
+    ``async with GossipNode(...) as node:`` (leaving the block leaves the mesh gracefully) or
+    call :meth:`start`, then :meth:`leave` and :meth:`shutdown`. With ``config.data_dir`` it
+    keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`).
     """
 
     def __init__(

@@ -8,7 +8,9 @@ environment, ``--probe-interval`` on the command line. Values from the environme
 are text; they are validated by the same :class:`NodeConfig` (or the same address check) as
 Python values, so every source reports the same message, followed by where the value came from.
 ``join`` takes a list in the file and a comma-separated list in the environment (repeat
-``--join`` on the command line). ``heartbeat_timeout = "off"`` (or ``none``) turns it off.
+``--join`` on the command line). ``heartbeat_timeout = "off"`` (or ``none``) turns it off, as
+``NodeConfig(heartbeat_timeout="off")`` does. ``data_dir`` (``--data-dir``,
+``GOSSIPREG_DATA_DIR``) is where the node keeps its agents across restarts.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ __all__ = ["ENV_PREFIX", "KNOBS", "LOG_LEVELS", "NODE_OPTIONS", "Settings", "env
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
 KNOBS = tuple(NodeConfig.model_fields)
-_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca")
+_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca", "data_dir")
 
 # name -> (default, help). Defaults apply after every source was read.
 NODE_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -158,9 +160,6 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
         raise ConfigError(f"profile must be one of {sorted(PROFILES)}, not {profile!r}"
                           f"{origin('profile')}")
     knobs = {k: merged[k] for k in KNOBS if k in merged}
-    if isinstance(knobs.get("heartbeat_timeout"), str) and \
-            knobs["heartbeat_timeout"].lower() in ("off", "none", ""):
-        knobs["heartbeat_timeout"] = None
     try:
         config = PROFILES[profile](**knobs)
     except ConfigError as e:

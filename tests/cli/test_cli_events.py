@@ -29,9 +29,9 @@ async def cli(*args: str) -> list[str]:
 async def test_events_command_details_types_and_since() -> None:
     node = await GossipNode("cli", config=NodeConfig.local(heartbeat_timeout=None)).start()
     try:
-        node.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["python"])
+        await node.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["python"])
         start = node.position
-        node.set_status("a1", AgentStatus.DEGRADED, "slow disk")
+        await node.set_status("a1", AgentStatus.DEGRADED, "slow disk")
         assert await node.deregister("a1")
         lines = await cli("--node", node.address, "--since", start, "--count", "3")
         assert "AGENT_STATUS_CHANGED" in lines[0]

@@ -15,6 +15,8 @@ Rules:
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
+- A member that restarts while we hold its previous generation's agents is held until its new
+  state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
+from gossipreg.core.directory.holds import Holds
 from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
@@ -104,8 +107,12 @@ class Directory:
         self._queue = events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
+        self._holds = Holds(members, replica, cfg.request_timeout, cfg.auto_deregister_timeout)
+        self._replaced = False  # a batch replaced an owner's generation: owner_restarted
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
+        if self._holds and (held := self._holds.state(owner)) is not None:
+            return held
         m = self.members.get(owner)
         return None if m is None else (m.state, m.since)
 
@@ -120,6 +127,11 @@ class Directory:
         if self._pending:
             changes = [*self._pending, *changes]
             self._pending = []
+        if self._holds and self._holds.caught_up():
+            self._replaced = True
+        if self._replaced:
+            self._replaced = False
+            cause = cause or Cause.OWNER_RESTARTED
         if not changes:
             return
         events = self.view.apply(changes, now, self.wall(now), cause)
@@ -272,7 +284,9 @@ class Directory:
             return False
         if type(w.value) is StatusWrite:
             self.hlc.observe(w.value.stamp, self._wall_ms(now))
-        if self._pending:
+        if changes[0][3] is None:  # an older generation's keys went first: a restart
+            self._replaced = True
+        if self._pending or self._holds or self._replaced:
             self._apply(changes, now)
         else:  # _apply's path without its batch bookkeeping (one write: the usual case)
             events = self.view.apply(changes, now, self.wall(now))
@@ -286,20 +300,26 @@ class Directory:
         if changes:
             if type(w.value) is StatusWrite:
                 self.hlc.observe(w.value.stamp, self._wall_ms(now))
+            if changes[0][3] is None:  # an older generation's keys went first: a restart
+                self._replaced = True
             self._pending.extend(changes)
         return bool(changes)
 
     def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
-        changes = self.replica.apply_delta(list(deltas), now)
+        gen, deltas = self.replica.generation_of, list(deltas)
+        before = {od.owner: gen(od.owner) for od in deltas}
+        changes = self.replica.apply_delta(deltas, now)
+        self._replaced |= any(0 < g < gen(o) for o, g in before.items())  # a restart
         for c in changes:
             v = c[3].value if c[3] is not None else None
             if type(v) is StatusWrite:
                 self.hlc.observe(v.stamp, self._wall_ms(now))
         self._apply(changes, now)
 
-    def owner_changed(self, change: MemberChange, source: str | None, now: float) -> None:
+    def owner_changed(self, change: MemberChange, source: str | None, now: float) -> bool:
         """A member's state changed: its event and its agents' re-derivation are one batch
-        (with the old generation's keys when it restarted)."""
+        (with the old generation's keys when it restarted). True when the member restarted
+        and is now held: the caller asks it for its new state (see the rules)."""
         m = self.members.get(change.node_id)
         assert m is not None
         meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
@@ -308,13 +328,17 @@ class Directory:
             meta["source"] = source
         batch: list[Change | MemberChanged] = [
             MemberChanged(change.node_id, change.old, change.new, change.restarted, meta)]
-        cause = None
-        if change.restarted:
-            batch.extend(self.replica.reset_owner(change.node_id, m.generation))
+        owner, cause = m.node_id, None
+        held = change.restarted and self._holds.hold(owner, change.old, m.generation,
+                                                     self.view.expiry(owner), now)
+        if not held and (change.restarted or self._holds.drop(owner)):
+            batch.extend(self.replica.reset_owner(owner, m.generation))
             cause = Cause.OWNER_RESTARTED
         self._apply(batch, now, cause)
+        return held
 
     def forget_owner(self, owner: str, now: float) -> None:
+        self._holds.drop(owner)
         self._apply(self.replica.forget_owner(owner), now, Cause.OWNER_FAILED)
 
     # ---------------------------------------------------------------- judges
@@ -329,6 +353,8 @@ class Directory:
 
     def next_deadline(self) -> float | None:
         t = self.view.next_deadline()
+        if (h := self._holds.next_deadline()) is not None:
+            t = h if t is None else min(t, h)
         if self._judge:
             t = self._judge[0][0] if t is None else min(t, self._judge[0][0])
         if self._requests:
@@ -358,6 +384,11 @@ class Directory:
                     self._set_status(aid, AgentStatus.UNHEALTHY, now, JUDGE_REASON)
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
+        for owner in self._holds.due(now) if self._holds else ():
+            m = self.members.get(owner)  # no new state came: the old one goes, as before
+            if m is not None:
+                self._apply(self.replica.reset_owner(owner, m.generation), now,
+                            Cause.OWNER_RESTARTED)
         self.commit(now)
         expired = self.view.tick(now, self.wall(now))
         if expired:

@@ -236,6 +236,10 @@ class View:
     def next_deadline(self) -> float | None:
         return min(self._expiry.values()) if self._expiry else None
 
+    def expiry(self, owner: str) -> float | None:
+        """When a DEAD owner's agents go (None: not DEAD here, or already gone)."""
+        return self._expiry.get(owner)
+
     def tick(self, now: float, wall: float) -> list[RegistryEvent]:
         """DEAD owners past ``auto_deregister_timeout``: their agents go; returns the events."""
         out: list[RegistryEvent] = []

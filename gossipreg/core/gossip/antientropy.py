@@ -14,7 +14,8 @@ Rules (the measurements behind them: docs/design/gossip.md):
 - A join answer counts when it answers one of our join SYNCs (by exchange id). One that lists
   our own name at another live address is a refusal (``nameguard``): joining stops.
 - A packet from a sender we do not know, or hold DEAD, opens an exchange with it (at most once
-  per ``reconnect_interval`` per sender).
+  per ``reconnect_interval`` per sender); so does a member that restarted while we hold its
+  previous generation's state (the directory holds it until the new state is here).
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC; while
   members are recently DEAD (within ``gossip_to_dead_time``) the same happens every
   ``probe_interval`` with probability recent/live.
@@ -240,6 +241,13 @@ class AntiEntropy:
             msg.xid, tuple(deltas), mine if opener_ahead else None,
             self.swim.rows() if send_rows else None,
             msg.members is None and hashes_differ))
+
+    def ask_state(self, owner: str) -> None:
+        """``owner`` restarted while we hold its previous state: a SYNC with our digest now,
+        whose answer carries its new generation's state (or an empty delta of it)."""
+        m = self.members.get(owner)
+        if m is not None and m.addr:
+            self.out.send(m.addr, self._sync(None, join=False))
 
     def unknown_sender(self, src_id: str, src_addr: str, now: float) -> None:
         """A packet came from a node missing from our table or held DEAD: exchange tables."""

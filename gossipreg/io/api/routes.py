@@ -48,7 +48,7 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
-from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
+from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
@@ -105,7 +105,7 @@ class _Api:
         self.node = node
         self.token = token
         self.tickets = Tickets()
-        self.checks = CheckRunner(node)
+        self.checks = node.checks
 
     async def list_agents(self, request: web.Request) -> web.Response:
         p = query_of(request, AgentsParams)
@@ -170,7 +170,7 @@ class _Api:
                 card=body.card)
         except CardTooLargeError as e:
             return _error(413, str(e))
-        view = self.node.register(record)
+        view = await self.node.register(record)
         if check is not None:
             self.checks.add(view.agent_id, check)
         out = {**agent_json(view), "heartbeat": heartbeat_contract(self.node, check)}
@@ -192,7 +192,7 @@ class _Api:
         reason = body.reason if body.reason is not None else (body.cause or "manual")
         if self.node.get(aid) is None:
             return _unknown(aid)
-        ok = self.node.set_status(aid, AgentStatus(body.status), reason[:64])
+        ok = await self.node.set_status(aid, AgentStatus(body.status), reason[:64])
         return web.json_response({"ok": ok})
 
     async def heartbeat(self, request: web.Request) -> web.Response:
