@@ -38,7 +38,7 @@ from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.event_ring import EventRing
-from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
+from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
 from gossipreg.io.transport import PacketRefused, Transport
 
@@ -77,7 +77,7 @@ class NodeRunner:
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self._futures: dict[int, asyncio.Future[bool]] = {}
-        self._streams: set[EventStream] = set()
+        self._streams = Subscriptions()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -251,8 +251,13 @@ class NodeRunner:
     # ---------------------------------------------------------------- events
     @property
     def stream_drops(self) -> int:
-        """Events dropped by the full buffers of this node's open subscriptions."""
-        return sum(s.dropped for s in self._streams)
+        """Events dropped by the full buffers of this node's subscriptions (closed ones too)."""
+        return self._streams.dropped
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """The open subscriptions (read their count, ``depth`` and ``dropped``)."""
+        return self._streams
 
     def subscribe(self, types: Sequence[RegistryEventType] | None = None,
                   maxsize: int = 1000, since: str | None = None) -> EventStream:
@@ -260,7 +265,7 @@ class NodeRunner:
         or after the event id ``since`` (every later event exactly once, replayed from the
         ring; a ``STREAM_RESET`` first when that position is unknown, from another stream or
         no longer held: the consumer must list again)."""
-        s = EventStream(self.ring, self._streams.discard, maxsize,
+        s = EventStream(self.ring, self._streams.closed, maxsize,
                         frozenset(types) if types is not None else None)
         if since is not None:
             missed = self.ring.since(since)

@@ -11,7 +11,6 @@ There is no fault-injection route: the harness injects faults in the kernel (sim
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -29,7 +28,7 @@ from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEv
 from gossipreg.io.api.ard import setup_ard
 from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report
-from gossipreg.io.api.metrics import render_metrics
+from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.openapi import serve_openapi
 from gossipreg.io.api.sse import (
     TICKET_TTL,
@@ -114,8 +113,9 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 class _Api:
-    def __init__(self, node: NodeRunner) -> None:
+    def __init__(self, node: NodeRunner, app: web.Application) -> None:
         self.node = node
+        self.metrics = NodeMetrics(node, app)
         self.tickets = Tickets()
         self.checks = CheckRunner(node)
 
@@ -218,13 +218,8 @@ class _Api:
                                  status=201)
 
     async def prometheus(self, request: web.Request) -> web.Response:
-        node = self.node
-        text = render_metrics(node.read.stats(), node.read.metrics(),
-                              stream_drops=node.stream_drops,
-                              send_errors=node.transport.send_errors,
-                              asyncio_tasks=len(asyncio.all_tasks()))
-        resp = web.Response(text=text)
-        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        resp = web.Response(body=self.metrics.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE
         return resp
 
 
@@ -249,7 +244,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     """Mount the node's HTTP API (and its ARD and card routes) on ``app``, the aiohttp
     application of the node's HTTP transport (or any other); with ``token``, every route but
     the OpenAPI document needs ``Authorization: Bearer <token>``."""
-    api = _Api(node)
+    api = _Api(node, app)
     r = app.router
 
     async def stop_checks(app: web.Application) -> None:
@@ -259,6 +254,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     from gossipreg.io.api.errors import operator_errors
 
     app.middlewares.append(operator_errors)
+    app.middlewares.append(api.metrics.middleware)
 
     def g(h: Handler) -> Handler:
         return _guard(token, h)
