@@ -197,7 +197,7 @@ class _Collector(Collector):
         yield _counter("gossipreg_agent_registrations_total",
                        "Agents that appeared here: own (hosted by this node) or peer.",
                        ["origin"], [((o,), t.registrations[o]) for o in ("own", "peer")])
-        causes = {**{c._value_: 0 for c in DEREGISTRATION_CAUSES}, **t.deregistrations}
+        causes = {**{c.value: 0 for c in DEREGISTRATION_CAUSES}, **t.deregistrations}
         yield _counter("gossipreg_agent_deregistrations_total",
                        "Agents that disappeared here, by cause.", ["cause"],
                        sorted(((c,), v) for c, v in causes.items()))

@@ -115,7 +115,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 class _Api:
     def __init__(self, node: NodeRunner, app: web.Application) -> None:
         self.node = node
-        self.metrics = NodeMetrics(node, app)
+        self.exposition = NodeMetrics(node, app)
         self.tickets = Tickets()
         self.checks = CheckRunner(node)
 
@@ -218,7 +218,7 @@ class _Api:
                                  status=201)
 
     async def prometheus(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=self.metrics.render())
+        resp = web.Response(body=self.exposition.render())
         resp.headers["Content-Type"] = CONTENT_TYPE
         return resp
 
@@ -254,7 +254,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     from gossipreg.io.api.errors import operator_errors
 
     app.middlewares.append(operator_errors)
-    app.middlewares.append(api.metrics.middleware)
+    app.middlewares.append(api.exposition.middleware)
 
     def g(h: Handler) -> Handler:
         return _guard(token, h)

@@ -30,8 +30,8 @@ E = RegistryEventType
 DEREGISTRATION_CAUSES = (Cause.DEREGISTERED, Cause.HEARTBEAT_EXPIRED, Cause.OWNER_FAILED,
                          Cause.OWNER_LEFT, Cause.OWNER_RESTARTED, Cause.MOVED)
 HEARTBEAT_OUTCOMES = ("received", "missed", "expired")
-_MISSED = Cause.HEARTBEAT_MISSED._value_
-_EXPIRED = Cause.HEARTBEAT_EXPIRED._value_
+_MISSED = Cause.HEARTBEAT_MISSED.value
+_EXPIRED = Cause.HEARTBEAT_EXPIRED.value
 
 
 class EventTally:
@@ -50,7 +50,7 @@ class EventTally:
     def count(self, ev: RegistryEvent) -> None:
         """Count one event (the node's listener: called once per event, in order)."""
         kind = ev.event_type
-        self.events[kind._value_] += 1
+        self.events[kind.value] += 1
         meta = ev.metadata
         if kind is E.AGENT_HEARTBEAT:
             if ev.agent_id is not None and self._owner_of(ev.agent_id) == self.node_id:
@@ -71,4 +71,4 @@ class EventTally:
 
     def runtime_changes(self) -> tuple[int, int]:
         """Runtimes that joined and that left, as this node saw them."""
-        return self.events[E.RUNTIME_JOINED._value_], self.events[E.RUNTIME_LEFT._value_]
+        return self.events[E.RUNTIME_JOINED.value], self.events[E.RUNTIME_LEFT.value]
