@@ -193,7 +193,7 @@ class _Collector(Collector):
     def _events(self) -> Iterator[Metric]:
         t = self.nm.tally
         yield _counter("gossipreg_events_total", "Events this node made, by type.", ["type"],
-                       sorted(((k,), v) for k, v in t.events.items()))
+                       sorted(((k.value,), v) for k, v in t.events.items()))
         yield _counter("gossipreg_agent_registrations_total",
                        "Agents that appeared here: own (hosted by this node) or peer.",
                        ["origin"], [((o,), t.registrations[o]) for o in ("own", "peer")])

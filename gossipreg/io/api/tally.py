@@ -32,6 +32,9 @@ DEREGISTRATION_CAUSES = (Cause.DEREGISTERED, Cause.HEARTBEAT_EXPIRED, Cause.OWNE
 HEARTBEAT_OUTCOMES = ("received", "missed", "expired")
 _MISSED = Cause.HEARTBEAT_MISSED.value
 _EXPIRED = Cause.HEARTBEAT_EXPIRED.value
+# Looked up once: an enum member read off its class costs more than the rest of a count.
+_HEARTBEAT, _REGISTERED = E.AGENT_HEARTBEAT, E.AGENT_REGISTERED
+_DEREGISTERED, _STATUS = E.AGENT_DEREGISTERED, E.AGENT_STATUS_CHANGED
 
 
 class EventTally:
@@ -41,7 +44,7 @@ class EventTally:
     def __init__(self, node_id: str, owner_of: Callable[[str], str | None]) -> None:
         self.node_id = node_id
         self._owner_of = owner_of
-        self.events: Counter[str] = Counter()  # event type -> count
+        self.events: Counter[RegistryEventType] = Counter()  # event type -> count
         self.registrations: Counter[str] = Counter()  # "own" (hosted here) or "peer"
         self.deregistrations: Counter[str] = Counter()  # cause -> count
         self.status_changes: Counter[tuple[str, str]] = Counter()  # (new status, cause)
@@ -50,19 +53,19 @@ class EventTally:
     def count(self, ev: RegistryEvent) -> None:
         """Count one event (the node's listener: called once per event, in order)."""
         kind = ev.event_type
-        self.events[kind.value] += 1
+        self.events[kind] += 1
         meta = ev.metadata
-        if kind is E.AGENT_HEARTBEAT:
+        if kind is _HEARTBEAT:
             if ev.agent_id is not None and self._owner_of(ev.agent_id) == self.node_id:
                 self.heartbeats["received"] += 1
-        elif kind is E.AGENT_REGISTERED:
+        elif kind is _REGISTERED:
             self.registrations["own" if meta.get("node_id") == self.node_id else "peer"] += 1
-        elif kind is E.AGENT_DEREGISTERED:
+        elif kind is _DEREGISTERED:
             cause = str(meta.get("cause", ""))
             self.deregistrations[cause] += 1
             if cause == _EXPIRED and meta.get("node_id") == self.node_id:
                 self.heartbeats["expired"] += 1
-        elif kind is E.AGENT_STATUS_CHANGED:
+        elif kind is _STATUS:
             cause = str(meta.get("cause", ""))
             self.status_changes[(str(meta.get("new_status", "")), cause)] += 1
             if (cause == _MISSED and ev.agent_id is not None
@@ -71,4 +74,4 @@ class EventTally:
 
     def runtime_changes(self) -> tuple[int, int]:
         """Runtimes that joined and that left, as this node saw them."""
-        return self.events[E.RUNTIME_JOINED.value], self.events[E.RUNTIME_LEFT.value]
+        return self.events[E.RUNTIME_JOINED], self.events[E.RUNTIME_LEFT]
