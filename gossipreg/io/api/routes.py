@@ -37,6 +37,7 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
+from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import CheckRunner, heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ def _guard(token: str | None, handler: Handler) -> Handler:
 def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = None) -> None:
     """Mount the node's HTTP API (and its ARD and card routes) on ``app``, the aiohttp
     application of the node's HTTP transport (or any other); with ``token``, every route but
-    the OpenAPI document needs ``Authorization: Bearer <token>``."""
+    the OpenAPI document and the page (``/ui``) needs ``Authorization: Bearer <token>``."""
     api = _Api(node, app)
     r = app.router
 
@@ -285,3 +286,4 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_get("/metrics", g(api.prometheus))
     setup_ard(app, node, token=token)
     r.add_get("/v1/openapi.json", serve_openapi)
+    setup_ui(app)  # the page: static files, served without the token
