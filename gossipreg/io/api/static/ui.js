@@ -14,7 +14,7 @@
     "runtime_joined", "runtime_left", ...Object.keys(MEMBER_EVENTS)];
   const HISTORY_S = 300, SAMPLE_S = 2, MAX_EVENTS = 200;
   const st = {token: sessionStorage.getItem(KEY), health: null, members: [], agents: [],
-    history: [], lastId: null, stream: null, resumes: 0, select: null, timer: null};
+    history: [], marks: [], lastId: null, stream: null, resumes: 0, select: null, timer: null};
 
   class AuthError extends Error {}
 
@@ -199,27 +199,32 @@
     return e;
   }
   function drawTimeline(now) {
-    const W = 900, left = 110, right = 12, bandH = 64, top = 8, gap = 34;
+    const W = 900, left = 110, right = 12, bandH = 64, top = 14, gap = 34;
     const plotW = W - left - right, H = top + 2 * bandH + gap + 40;
-    const x = (t) => left + plotW * (1 - (now - t) / HISTORY_S);
+    // The window grows with the page's age, from one minute up to HISTORY_S.
+    const span = Math.min(HISTORY_S, Math.max(60, now - (st.history[0]?.t ?? now)));
+    const step = span <= 90 ? 15 : span <= 180 ? 30 : 60;
+    const x = (t) => left + plotW * (1 - (now - t) / span);
     const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-labelledby": "timeline-title"});
     root.append(svg("title", {id: "timeline-title"},
-      "Members by state and agents by status over the last five minutes"));
+      "Members by state and agents by status since this page opened (up to five minutes), "
+      + "with member failures, joins and leaves marked"));
+    const shown = st.history.filter((s, j) => now - (st.history[j + 1]?.t ?? now) <= span);
     const bands = [["Members", "m", MEMBER_STATES], ["Agents", "a", STATUSES]];
     bands.forEach(([label, key, words], i) => {
-      const y0 = top + i * (bandH + gap), max = Math.max(1, ...st.history.map(
+      const y0 = top + i * (bandH + gap), max = Math.max(1, ...shown.map(
         (s) => words.reduce((n, w) => n + s[key][w], 0)));
       root.append(svg("text", {x: 4, y: y0 + 14}, label));
       root.append(svg("text", {x: 4, y: y0 + 30}, `max ${max}`));
       root.append(svg("rect", {x: left, y: y0, width: plotW, height: bandH, fill: "#f4f5f7"}));
-      for (let m = 1; m < HISTORY_S / 60; m++) {
-        const xm = x(now - m * 60);
-        root.append(svg("line", {x1: xm, x2: xm, y1: y0, y2: y0 + bandH, stroke: "#c5cad1",
-          "stroke-dasharray": "2 3"}));
+      for (let t = step; t < span; t += step) {
+        root.append(svg("line", {x1: x(now - t), x2: x(now - t), y1: y0, y2: y0 + bandH,
+          stroke: "#c5cad1", "stroke-dasharray": "2 3"}));
       }
-      st.history.forEach((s, j) => {
-        const next = st.history[j + 1], x1 = x(s.t), x2 = next ? x(next.t) : x(now) + 1;
+      shown.forEach((s, j) => {
+        const next = shown[j + 1], x1 = Math.max(left, x(s.t));
+        const x2 = next ? x(next.t) : x(now) + 1;
         let y = y0 + bandH;
         for (const w of words) {
           const h = (bandH * s[key][w]) / max;
@@ -231,7 +236,7 @@
           y -= h;
         }
       });
-      const latest = st.history[st.history.length - 1];
+      const latest = shown[shown.length - 1];
       let lx = left;
       for (const w of words) {  // the legend: colour, word and the count now
         root.append(svg("rect", {x: lx, y: y0 + bandH + 6, width: 10, height: 10,
@@ -241,16 +246,24 @@
         lx += 24 + t.length * 6.5;
       }
     });
-    for (let m = 0; m <= HISTORY_S / 60; m++) {
-      root.append(svg("text", {x: x(now - m * 60) - (m ? 16 : 22), y: H - 8},
-        m ? `-${m} min` : "now"));
+    for (const mk of st.marks) {  // a triangle over the members band per failure, join, leave
+      if (now - mk.t > span) continue;
+      const mx = x(mk.t), tri = svg("path", {d: `M${mx - 5} 2 L${mx + 5} 2 L${mx} 11 Z`,
+        fill: COLORS[mk.state]});
+      tri.append(svg("title", {}, mk.text));
+      root.append(tri);
+    }
+    for (let t = 0; t <= span; t += step) {
+      const label = t === 0 ? "now" : t % 60 ? `-${t} s` : `-${t / 60} min`;
+      root.append(svg("text", {x: x(now - t) - (t ? 16 : 22), y: H - 8}, label));
     }
     $("timeline").replaceChildren(root);
     const s = st.history[st.history.length - 1];
     const words = (c, list) => list.filter((w) => c[w]).map((w) => `${c[w]} ${w}`).join(", ")
       || "none";
     $("timeline-text").textContent = s ? `Now: members ${words(s.m, MEMBER_STATES)}; agents `
-      + `${words(s.a, STATUSES)}. Sampled every ${SAMPLE_S} s while this page is open.` : "";
+      + `${words(s.a, STATUSES)}. Sampled every ${SAMPLE_S} s while this page is open; `
+      + "triangles mark members failing (red), joining (green) and leaving (grey)." : "";
   }
 
   // ------------------------------------------------------------------ live events
@@ -306,6 +319,11 @@
       const m = st.members.find((x) => x.node_id === meta.node_id);
       change = `${m ? m.state : "new"} → ${MEMBER_EVENTS[type]}`;
       if (m) m.state = MEMBER_EVENTS[type];
+      if (type !== "member_suspect" && type !== "member_alive") {
+        st.marks.push({t: Date.now() / 1000, state: MEMBER_EVENTS[type],
+          text: `${meta.node_id} ${type.slice(7)} at ${new Date().toTimeString().slice(0, 8)}`});
+        if (st.marks.length > 100) st.marks.shift();
+      }
       if (meta.source) cause = "reported by " + meta.source;
     } else if (type === "reset") {
       subject = "stream"; cause = meta.reason || "";
