@@ -133,12 +133,14 @@ class Page:
                 return value
             await asyncio.sleep(0.05)
 
-    async def screenshot(self, path: Path, scale: float = 1.0) -> int:
-        """Save the whole page as a PNG (scaled by ``scale``); its size in bytes."""
+    async def screenshot(self, path: Path, scale: float = 1.0,
+                         height: float | None = None) -> int:
+        """Save the page as a PNG (its top ``height`` CSS pixels, or all of it; scaled by
+        ``scale``); its size in bytes."""
         m = await self.send("Page.getLayoutMetrics")
         size = m.get("cssContentSize") or m["contentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                "scale": scale}
+        h = size["height"] if height is None else min(height, size["height"])
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": h, "scale": scale}
         out = await self.send("Page.captureScreenshot", format="png", clip=clip,
                               captureBeyondViewport=True)
         data = base64.b64decode(out["data"])

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["CSP", "FILES", "page_weight", "setup_ui", "ui_paths"]
+__all__ = ["CSP", "FILES", "page_weight", "setup_ui", "static_bytes", "ui_paths"]
 
 CSP = "default-src 'self'"
 # URL path -> (file in gossipreg/io/api/static, content type)
@@ -33,19 +33,20 @@ _HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
 
 
-def _read(name: str) -> bytes:
+def static_bytes(name: str) -> bytes:
+    """One of the page's files as shipped."""
     return resources.files("gossipreg.io.api").joinpath("static", name).read_bytes()
 
 
 def page_weight() -> int:
     """Bytes of the page's files together (HTML, CSS, JavaScript and its icon)."""
-    return sum(len(_read(name)) for name, _ in FILES.values())
+    return sum(len(static_bytes(name)) for name, _ in FILES.values())
 
 
 def setup_ui(app: web.Application) -> None:
     """Serve the page's files on ``app`` (no token), and redirect ``/`` to ``/ui``."""
     for path, (name, ctype) in FILES.items():
-        body = _read(name)
+        body = static_bytes(name)
 
         async def serve(request: web.Request, body: bytes = body,
                         ctype: str = ctype) -> web.Response:
