@@ -167,6 +167,11 @@ async def test_the_page_shows_the_mesh_live(mesh: list[GossipNode]) -> None:
         timeline = await page.eval("document.getElementById('timeline-text').textContent")
         assert "1 dead" in timeline
 
+        # The monitoring list, from /metrics: n0 hosts fx; inv, evil, late and gap came by gossip.
+        monitor = await page.until("document.querySelector('#monitor tbody').textContent")
+        assert "Agents that appeared here" in monitor and "own 1 · peer 4" in monitor
+        assert "owner_failed" in monitor and "ard_search 1" in monitor
+
         assert await page.eval("window.__marker") == "same document"
         assert await page.eval("window.__pwned === undefined")
         # The token went in headers only; the API refused nothing once it had it.

@@ -14,7 +14,7 @@
     "runtime_joined", "runtime_left", ...Object.keys(MEMBER_EVENTS)];
   const HISTORY_S = 300, SAMPLE_S = 2, MAX_EVENTS = 200;
   const st = {token: sessionStorage.getItem(KEY), health: null, members: [], agents: [],
-    history: [], marks: [], lastId: null, stream: null, resumes: 0, select: null, timer: null};
+    history: [], marks: [], prom: [], lastId: null, stream: null, resumes: 0, select: null, timer: null};
 
   class AuthError extends Error {}
 
@@ -36,7 +36,7 @@
     return td;
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, asText) {
     const headers = {};
     if (st.token) headers.Authorization = "Bearer " + st.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -44,7 +44,7 @@
       body: body === undefined ? undefined : JSON.stringify(body)});
     if (r.status === 401) { askToken(); throw new AuthError("token"); }
     let data = null;
-    try { data = await r.json(); } catch (e) { data = null; }
+    try { data = await (asText ? r.text() : r.json()); } catch (e) { data = null; }
     return {status: r.status, data, headers: r.headers};
   }
 
@@ -63,8 +63,10 @@
 
   // ------------------------------------------------------------------ reading the API
   async function refresh() {
-    const [h, m, a] = await Promise.all([api("GET", "/v1/health"), api("GET", "/v1/members"),
-      api("GET", "/v1/agents?status=any")]);
+    const [h, m, a, x] = await Promise.all([api("GET", "/v1/health"),
+      api("GET", "/v1/members"), api("GET", "/v1/agents?status=any"),
+      api("GET", "/metrics", undefined, true)]);
+    if (x.status === 200 && typeof x.data === "string") monitor(x.data);
     st.health = h.data;
     st.members = Array.isArray(m.data) ? m.data : [];
     st.agents = Array.isArray(a.data) ? a.data : [];
@@ -264,6 +266,53 @@
     $("timeline-text").textContent = s ? `Now: members ${words(s.m, MEMBER_STATES)}; agents `
       + `${words(s.a, STATUSES)}. Sampled every ${SAMPLE_S} s while this page is open; `
       + "triangles mark members failing (red), joining (green) and leaving (grey)." : "";
+  }
+
+  // ------------------------------------------------------------------ the monitoring list
+  const PROM = /^([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)$/;
+  const by = (name, label, values) => values.map((v) => [v, `${name}{${label}="${v}"}`]);
+  const MONITOR = [
+    ["Agents that appeared here", by("gossipreg_agent_registrations_total", "origin",
+      ["own", "peer"])],
+    ["Agents that went, by cause", by("gossipreg_agent_deregistrations_total", "cause",
+      ["deregistered", "heartbeat_expired", "owner_failed", "owner_left", "owner_restarted",
+        "moved"])],
+    ["Heartbeats of this node's agents (the owner's figures)", by("gossipreg_heartbeats_total",
+      "outcome", ["received", "missed", "expired"])],
+    ["Runtimes", [["now", "gossipreg_runtimes"], ["joined", "gossipreg_runtimes_joined_total"],
+      ["left", "gossipreg_runtimes_left_total"]]],
+    ["Event buffers", [["waiting", "gossipreg_event_queue_depth"],
+      ["subscribers", "gossipreg_event_subscribers"], ["dropped", "gossipreg_events_dropped_total"]]],
+  ];
+  function monitor(text) {
+    const now = Date.now() / 1000, fig = new Map();
+    for (const line of text.split("\n")) {
+      const m = PROM.exec(line);
+      if (m) fig.set(m[1] + (m[2] || ""), Number(m[3]));
+    }
+    st.prom.push({t: now, fig});
+    while (st.prom.length > 2 && now - st.prom[1].t >= 60) st.prom.shift();
+    const old = st.prom[0].fig, rows = [...MONITOR];
+    const surfaces = [...fig.keys()].filter((k) => k.startsWith(
+      "gossipreg_search_duration_seconds_count")).map((k) => k.slice(k.indexOf("{")));
+    rows.push(["Search latency (answers · mean ms)", surfaces.map((l) => [l.slice(10, -2),
+      "gossipreg_search_duration_seconds_count" + l, "gossipreg_search_duration_seconds_sum" + l])]);
+    for (const kind of ["select", "send"]) {  // once the node serves POST /v1/select, /v1/send
+      const keys = [...fig.keys()].filter((k) => k.startsWith(`gossipreg_${kind}_total{`));
+      if (keys.length) rows.push([`${kind} outcomes`, keys.map((k) => [k.slice(k.indexOf('"') + 1,
+        -2), k])]);
+    }
+    const mean = (c, sm, f) => (f.get(c) ? ` · ${(1000 * f.get(sm) / f.get(c)).toFixed(2)} ms` : "");
+    $("monitor").tBodies[0].replaceChildren(...rows.map(([title, parts]) => {
+      const tr = el("tr"), th = el("th", title);
+      th.scope = "row";
+      tr.append(th);
+      cell(tr, parts.map(([w, k, sm]) => `${w} ${fig.get(k) ?? 0}${sm ? mean(k, sm, fig) : ""}`)
+        .join(" · "));
+      cell(tr, parts.filter(([, k]) => k.includes("_total") || k.includes("_count")).map(
+        ([w, k]) => `${w} +${(fig.get(k) ?? 0) - (old.get(k) ?? 0)}`).join(" · "));
+      return tr;
+    }));
   }
 
   // ------------------------------------------------------------------ live events
