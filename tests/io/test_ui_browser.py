@@ -187,3 +187,8 @@ async def test_the_page_shows_the_mesh_live(mesh: list[GossipNode]) -> None:
         assert len(authed) >= len(api_calls) - 3  # the three reads before the token was given
         errors = [e for e in page.errors if "401" not in e]
         assert not errors, errors
+
+        # Asked once: a reload in the same tab goes straight to the tables.
+        await page.navigate(f"http://{n0.address}/ui")
+        assert await page.until(f"{rows('members')}.length === 3")
+        assert await page.eval("document.getElementById('login').hidden")
