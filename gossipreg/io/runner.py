@@ -31,7 +31,7 @@ from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.checks import CheckRunner
 from gossipreg.io.event_ring import EventRing, Waiters
-from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
+from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
 from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.persist import AgentStore, Saved
@@ -75,7 +75,7 @@ class NodeRunner(NodeReads, MeshWrites):
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self._futures: dict[int, asyncio.Future[bool]] = {}
-        self._streams: set[EventStream] = set()
+        self._streams = Subscriptions()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -288,8 +288,13 @@ class NodeRunner(NodeReads, MeshWrites):
     # ---------------------------------------------------------------- events
     @property
     def stream_drops(self) -> int:
-        """Events dropped by the full buffers of this node's open subscriptions."""
-        return sum(s.dropped for s in self._streams)
+        """Events dropped by the full buffers of this node's subscriptions (closed ones too)."""
+        return self._streams.dropped
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """The open subscriptions (read their count, ``depth`` and ``dropped``)."""
+        return self._streams
 
     def subscribe(self, types: Sequence[RegistryEventType | str] | None = None,
                   maxsize: int = 1000, since: str | None = None) -> EventStream:
@@ -299,7 +304,7 @@ class NodeRunner(NodeReads, MeshWrites):
         no longer held: the consumer must list again)."""
         kinds = None if types is None else frozenset(
             event_type_of(t) for t in ([types] if isinstance(types, str) else types))
-        s = EventStream(self.ring, self._streams.discard, maxsize, kinds)
+        s = EventStream(self.ring, self._streams.closed, maxsize, kinds)
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:

@@ -23,6 +23,9 @@ ROUTES = {
     ("GET", "/.well-known/ard.json"), ("GET", "/.well-known/ai-catalog.json"),
     ("POST", "/ard/v1/search"), ("GET", "/ard/v1/agents"),
     ("GET", "/ard/v1/agents/{identifier}"), ("POST", "/ard/v1/explore"),
+    # the node's page: static files and the redirect to it (gossipreg/io/api/ui.py)
+    ("GET", "/"), ("GET", "/ui"), ("GET", "/ui/ui.css"), ("GET", "/ui/ui.js"),
+    ("GET", "/ui/icon.svg"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",

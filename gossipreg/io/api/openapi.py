@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gossipreg.io.api import models as m
 from gossipreg.io.api.params import is_list_field
+from gossipreg.io.api.ui import ui_paths
 
 __all__ = ["openapi_document", "serve_openapi"]
 
@@ -205,6 +206,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         item[method] = _operation(path, op, components)
     paths["/v1/openapi.json"] = {"get": {"summary": "this document", "security": [{}],
                                          "responses": {"200": _json(_ANY, "OpenAPI 3")}}}
+    paths.update(ui_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "gossipreg node API", "version": version,

@@ -13,7 +13,6 @@ There is no fault-injection route: the harness injects faults in the kernel (sim
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEv
 from gossipreg.io.api.ard import setup_ard
 from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report, public_health
-from gossipreg.io.api.metrics import render_metrics
+from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.models import (
     AgentIn,
     AgentsParams,
@@ -48,6 +47,7 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
+from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
@@ -101,9 +101,10 @@ def token_ok(token: str | None, request: web.Request) -> bool:
 
 
 class _Api:
-    def __init__(self, node: NodeRunner, token: str | None) -> None:
+    def __init__(self, node: NodeRunner, token: str | None, app: web.Application) -> None:
         self.node = node
         self.token = token
+        self.exposition = NodeMetrics(node, app)
         self.tickets = Tickets()
         self.checks = node.checks
 
@@ -213,13 +214,8 @@ class _Api:
 
     async def prometheus(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
-        node = self.node
-        text = render_metrics(node.read.stats(), node.read.metrics(),
-                              stream_drops=node.stream_drops,
-                              send_errors=node.transport.send_errors,
-                              asyncio_tasks=len(asyncio.all_tasks()))
-        resp = web.Response(text=text)
-        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        resp = web.Response(body=self.exposition.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE
         return resp
 
 
@@ -242,9 +238,10 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
                metrics_open: bool = False) -> None:
     """Mount the node's HTTP API (and its ARD and card routes) on ``app``, the aiohttp
     application of the node's HTTP transport (or any other). With ``token``, every route needs
-    ``Authorization: Bearer <token>`` but the OpenAPI document, the health routes (which
-    without it say only the state and version) and, when ``metrics_open``, ``/metrics``."""
-    api = _Api(node, token)
+    ``Authorization: Bearer <token>`` but the OpenAPI document, the page (``/ui``), the health
+    routes (which without it say only the state and version) and, when ``metrics_open``,
+    ``/metrics``."""
+    api = _Api(node, token, app)
     r = app.router
 
     async def stop_checks(app: web.Application) -> None:
@@ -254,6 +251,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     from gossipreg.io.api.errors import operator_errors
 
     app.middlewares.append(operator_errors)
+    app.middlewares.append(api.exposition.middleware)
 
     def g(h: Handler) -> Handler:
         return _guard(token, h)
@@ -285,3 +283,4 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
     setup_ard(app, node, token=token)
     r.add_get("/v1/openapi.json", _guard(None, serve_openapi))
+    setup_ui(app)  # the page: static files, served without the token
