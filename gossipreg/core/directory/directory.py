@@ -13,6 +13,7 @@ Rules:
   declaration by anyone else shows again: the judge never writes a fresh status that could
   outrank a declaration it has not seen yet. One writer per verdict, so every node agrees.
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
+- The owner writes its agents' ``load/`` keys through its load gate (``directory.load``).
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
 """
@@ -29,7 +30,16 @@ from typing import Any, Protocol
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
+from gossipreg.core.directory.load import LoadGate
+from gossipreg.core.directory.records import (
+    AGENT,
+    HB,
+    LOAD,
+    STATUS,
+    Heartbeat,
+    StatusWrite,
+    load_from_value,
+)
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
@@ -104,6 +114,7 @@ class Directory:
         self._queue = events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
+        self.loads = LoadGate(cfg.load_interval)
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
         m = self.members.get(owner)
@@ -188,9 +199,11 @@ class Directory:
         first: a peer that gets them apart sees the deregistration first)."""
         self._last_hb.pop(agent_id, None)
         self._verdicts.pop(agent_id, None)
+        self.loads.forget(agent_id)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, GONE)]
+                   self._delete(STATUS + agent_id, now, GONE),
+                   self._delete(LOAD + agent_id, now)]
         self._apply([c for c in changes if c is not None], now)
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
@@ -225,6 +238,18 @@ class Directory:
                       reason: str) -> Change:
         stamp = self.hlc.now(self._wall_ms(now))
         return self._write(STATUS + agent_id, StatusWrite(status, stamp, reason[:64]), now)
+
+    def set_load(self, agent_id: str, active_tasks: int, max_concurrency: int,
+                 now: float) -> bool:
+        """The owner's new load of an agent it hosts (False: not ours); written by the gate.
+        Raises InvalidArgumentError for counts out of range."""
+        load = load_from_value([active_tasks, max_concurrency])
+        if not self._owns(agent_id):
+            return False
+        due = self.loads.offer(agent_id, load, now)
+        if due is not None:
+            self._apply([self._write(LOAD + agent_id, due, now)], now)
+        return True
 
     def deregister(self, agent_id: str, now: float) -> bool | Pending:
         self.commit(now)
@@ -331,9 +356,9 @@ class Directory:
         t = self.view.next_deadline()
         if self._judge:
             t = self._judge[0][0] if t is None else min(t, self._judge[0][0])
-        if self._requests:
-            r = min(self._requests.values())
-            t = r if t is None else min(t, r)
+        for r in (min(self._requests.values(), default=None), self.loads.next_deadline()):
+            if r is not None:
+                t = r if t is None else min(t, r)
         return t
 
     def tick(self, now: float) -> None:
@@ -358,6 +383,9 @@ class Directory:
                     self._set_status(aid, AgentStatus.UNHEALTHY, now, JUDGE_REASON)
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
+        for aid, load in self.loads.due(now):
+            if self._owns(aid):
+                self._apply([self._write(LOAD + aid, load, now)], now)
         self.commit(now)
         expired = self.view.tick(now, self.wall(now))
         if expired:
