@@ -337,6 +337,13 @@ class NodeRunner:
         self._pump()
         return ok
 
+    async def set_load(self, agent_id: str, active: int, cap: int) -> bool:
+        """Publish ``active_tasks`` / ``max_concurrency`` of an agent hosted here (written when
+        it matters: ``core.directory.load``); False when another node hosts it."""
+        ok = self.core.set_load(agent_id, active, cap, self._now(), wall=time.time())
+        self._pump()
+        return ok
+
     # --------------------------------------------------------------- queries
     @property
     def read(self) -> Reader:
