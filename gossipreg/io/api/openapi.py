@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gossipreg.io.api.route import route_paths
+
 __all__ = ["openapi_document", "serve_openapi"]
 
 _ERR = {"$ref": "#/components/schemas/Error"}
@@ -168,6 +170,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "ticket": {"type": "string"}, "expires_in": {"type": "number"}}},
                     "the ticket")}, 400)},
             **_ard_paths(),
+            **route_paths(_op, _json, _AGENT_ID),
             "/v1/admin/reload-keys": {"post": _op(
                 "reload the keyring from the key file (gossipreg node only)",
                 {"200": _json({"type": "object"}, "fingerprints of the installed keys")},

@@ -4,8 +4,10 @@ Reads (JSON): ``GET /v1/agents`` (capability, status, runtime, tag, node, limit,
 ``GET /v1/agents/{id}``, ``GET /v1/members``, ``GET /v1/health``, ``GET /v1/events`` (server-sent
 events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Python (the node that
 receives the call owns the agent): ``POST /v1/agents``, ``DELETE /v1/agents/{id}``,
-``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``. With a token configured every
-route needs ``Authorization: Bearer <token>``. Bad input gets a 4xx with a message, never a 5xx.
+``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``; select and send
+(``POST /v1/select``, ``POST /v1/send``, ``PUT /v1/agents/{id}/load``: ``io/api/route``).
+With a token configured every route needs ``Authorization: Bearer <token>``. Bad input gets a
+4xx with a message, never a 5xx.
 There is no fault-injection route: the harness injects faults in the kernel (sim/mesh/netns.py).
 """
 
@@ -31,6 +33,7 @@ from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report
 from gossipreg.io.api.metrics import render_metrics
 from gossipreg.io.api.openapi import serve_openapi
+from gossipreg.io.api.route import setup_route
 from gossipreg.io.api.sse import (
     TICKET_TTL,
     Tickets,
@@ -288,4 +291,5 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", g(api.prometheus))
     setup_ard(app, node, token=token)
+    setup_route(app, node, token=token)  # /v1/select, /v1/send, /v1/agents/{id}/load
     r.add_get("/v1/openapi.json", serve_openapi)
