@@ -100,7 +100,10 @@ async def serve(agent: Agent, port: int = 0) -> Agent:
     card = pb.AgentCard(name=agent.name, description="test", version="1",
                         supported_interfaces=[pb.AgentInterface(
                             url=agent.url, protocol_binding="JSONRPC", protocol_version="1.0")],
-                        capabilities=pb.AgentCapabilities(streaming=agent.streaming))
+                        capabilities=pb.AgentCapabilities(streaming=agent.streaming),
+                        default_input_modes=["text"], default_output_modes=["text"],
+                        skills=[pb.AgentSkill(id="any", name="any", description="any",
+                                              tags=["any"])])
     handler = handlers.DefaultRequestHandlerV2(_Executor(agent), tasks.InMemoryTaskStore(), card)
     rpc = routes.create_jsonrpc_routes(handler, "/a2a", enable_v0_3_compat=True)
 

@@ -5,6 +5,10 @@
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
     gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
+    gossipreg select "TEXT" --node HOST:PORT [--strategy S] [-k N]
+    gossipreg send "TEXT" --message "..." --node HOST:PORT [--strategy S] [--deadline S]
+    gossipreg load AGENT_ID ACTIVE MAX --node HOST:PORT
+    gossipreg mcp --node HOST:PORT      (an MCP server on stdio: find/select/send as tools)
     gossipreg keygen
 """
 
@@ -58,10 +62,12 @@ async def _query(args: argparse.Namespace) -> int:
             params = {k: v for k, v in (("capability", args.capability), ("status", args.status),
                                         ("runtime", args.runtime)) if v is not None}
             rows = await _get(args, "/v1/agents", params)
-            flat = [{**r, "capabilities": ", ".join(r["capabilities"])} for r in rows]
+            flat = [{**r, "capabilities": ", ".join(r["capabilities"]),
+                     "endpoint": (r.get("endpoints") or [{"url": "-"}])[0]["url"]}
+                    for r in rows]
             print(json.dumps(rows, indent=2) if args.json else  # --json keeps real lists
                   _table(flat, ("agent_id", "name", "runtime_id", "node_id", "status",
-                                "capabilities")))
+                                "endpoint", "capabilities")))
         else:
             await _events(args)
     except aiohttp.ClientError as e:
@@ -116,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--since", metavar="ID",
                            help="resume after this event id (a reset first if it is gone)")
     add_search_parser(sub)
+    from gossipreg.cli.mcp import add_mcp_parser
+    from gossipreg.cli.route import add_route_parsers
+
+    add_route_parsers(sub)
+    add_mcp_parser(sub)
     return p
 
 
@@ -143,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_address(args.node, "--node")
         if args.command in COMMANDS:
             return run_command(args)
+        from gossipreg.cli.route import ROUTE_COMMANDS, run_route
+
+        if args.command in ROUTE_COMMANDS:
+            return run_route(args)
+        if args.command == "mcp":
+            from gossipreg.cli.mcp import run_mcp
+
+            return run_mcp(args)
         with contextlib.suppress(KeyboardInterrupt):
             return asyncio.run(run_search(args) if args.command == "search" else _query(args))
         return 130

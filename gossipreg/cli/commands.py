@@ -97,6 +97,23 @@ def _message(data: Any) -> str:
     return json.dumps(data)
 
 
+def _shown(key: str, value: Any) -> str:
+    """One field of ``gossipreg agent`` on one line (cards and lists of objects included)."""
+    if key == "endpoints":
+        return "; ".join(f"{e['url']} ({e['protocolBinding']} {e['protocolVersion']})".strip()
+                         for e in value) or "-"
+    if key == "skills":
+        return ", ".join(s["name"] or s["id"] for s in value) or "-"
+    if key == "card":
+        return "-" if value is None else f"(GET /v1/agents/<id>/card: {len(json.dumps(value))}" \
+                                         " bytes of JSON)"
+    if isinstance(value, list):
+        return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
 def add_commands(sub: Any) -> None:
     """Register the client commands on the ``gossipreg`` subparsers."""
     r = sub.add_parser("register", help="register an agent hosted by a node (for runtimes "
@@ -181,9 +198,7 @@ async def _run(args: argparse.Namespace) -> tuple[int, Any, str]:
     elif cmd == "agent":
         status, data = await fetch(args, "GET", path)
         if status == 200:
-            lines = [f"{k}: {', '.join(v) if isinstance(v, list) else v}"
-                     for k, v in data.items()]
-            return 0, data, "\n".join(lines)
+            return 0, data, "\n".join(f"{k}: {_shown(k, v)}" for k, v in data.items())
     else:  # health
         status, data = await fetch(args, "GET", "/v1/health")
         if status == 200:

@@ -1,7 +1,9 @@
 """``gossipreg search "TEXT" --node HOST:PORT``: ranked free-text search of a running node.
 
 It asks the node's ARD API (``POST /ard/v1/search``), so the results, scores (0–100) and error
-messages are the HTTP API's. Filters: ``--tag``, ``--runtime``, ``--status`` (each repeatable:
+messages are the HTTP API's. Each result's ``url`` is the card's (as ARD defines it); the
+agent's own endpoints are ``metadata.endpoints`` (the ENDPOINT column: the first).
+Filters: ``--tag``, ``--runtime``, ``--status`` (each repeatable:
 OR within one, AND across), or ``--filter PATH=VALUE`` for any ARD field path.
 """
 
@@ -69,8 +71,9 @@ async def run_search(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
         return 0
     rows = [(str(r["score"]), r["metadata"]["agentId"], r["displayName"],
+             (r["metadata"].get("endpoints") or [{"url": "-"}])[0]["url"],
              ", ".join(r.get("tags", [])), r["identifier"]) for r in results]
-    head = ("SCORE", "AGENT_ID", "NAME", "TAGS", "IDENTIFIER")
+    head = ("SCORE", "AGENT_ID", "NAME", "ENDPOINT", "TAGS", "IDENTIFIER")
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(head)]
     for row in [head, *rows]:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
