@@ -67,7 +67,7 @@ class Candidate(NamedTuple):
     status: AgentStatus
     load: AgentLoad | None
     why: str
-    view: AgentView
+    agent: AgentView
 
 
 StrategyFn = Callable[[list[Candidate]], Sequence[Candidate] | Candidate | None]
@@ -76,7 +76,7 @@ StrategyFn = Callable[[list[Candidate]], Sequence[Candidate] | Candidate | None]
 class Match(NamedTuple):
     """A pool entry: the agent, its relevance, its owner's state and its published load."""
 
-    view: AgentView
+    agent: AgentView
     score: float
     owner: MemberState | None
     load: AgentLoad | None
@@ -181,9 +181,9 @@ class SelectQuery:
 
 
 def _active(m: Match, inflight: Mapping[str, int]) -> tuple[int, int]:
-    own = inflight.get(m.view.agent_id, 0)
+    own = inflight.get(m.agent.agent_id, 0)
     if m.load is None:
-        return own, m.view.record.max_concurrency
+        return own, m.agent.record.max_concurrency
     return m.load.active_tasks + own, m.load.max_concurrency
 
 
@@ -194,7 +194,7 @@ def _order(tier: list[Match], strategy: Strategy, rng: random.Random, cursor: in
         return [(m, f"best: relevance {m.score:.3f}, rank {i + 1} of {n}")
                 for i, m in enumerate(tier)]
     if strategy is Strategy.ROUND_ROBIN:
-        ring = sorted(tier, key=lambda m: m.view.agent_id)
+        ring = sorted(tier, key=lambda m: m.agent.agent_id)
         start = cursor % n
         return [(m, f"round_robin: turn {cursor + i} over {n} agents")
                 for i, m in enumerate(ring[start:] + ring[:start])]
@@ -220,7 +220,7 @@ def _tiers(pool: Sequence[Match], cooling: Container[str]
            ) -> tuple[list[Match], str]:
     healthy, suspect, cool = [], [], []
     for m in pool:
-        if m.view.agent_id in cooling:
+        if m.agent.agent_id in cooling:
             cool.append(m)
         elif m.owner is MemberState.SUSPECT:
             suspect.append(m)
@@ -234,7 +234,7 @@ def _tiers(pool: Sequence[Match], cooling: Container[str]
 
 
 def _candidate(m: Match, why: str, bindings: Sequence[str]) -> Candidate:
-    v = m.view
+    v = m.agent
     return Candidate(v.agent_id, v.node_id, v.record.name, usable_endpoint(v.record, bindings),
                      m.score, v.status, m.load, why, v)
 

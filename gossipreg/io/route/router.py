@@ -185,7 +185,7 @@ class Router:
         counters.active_tasks = max(0, counters.active_tasks + delta)
         if c.node_id == self.node.name and c.agent_id not in self._explicit:
             await self.node.set_load(c.agent_id, counters.active_tasks,
-                                     c.view.record.max_concurrency)
+                                     c.agent.record.max_concurrency)
 
     # ------------------------------------------------------------------- send
     def plan(self, message: object, q: SelectQuery, strategy: object = "best", *,
@@ -245,7 +245,7 @@ class Router:
             passed_on, last = 0, None
             outcome, detail = "ok", ""
             try:
-                it = a2a.stream_agent(http, a2a.client_card(c.view.record, c.endpoint), msg,
+                it = a2a.stream_agent(http, a2a.client_card(c.agent.record, c.endpoint), msg,
                                       p.stream)
                 try:
                     while True:
