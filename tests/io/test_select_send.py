@@ -6,6 +6,8 @@ anything is sent."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -73,8 +75,7 @@ async def test_a_killed_agent_fails_over_within_the_deadline_into_cooldown(mesh:
     assert [(a.agent_id, a.outcome) for a in res.attempts] == [
         ("summarizer", "unreachable"), ("translator", "ok")]
     assert sum(a.latency for a in res.attempts) < 5.0
-    assert c.router.breakers.state("summarizer", __import__("time").monotonic()) \
-        is BreakerState.OPEN
+    assert c.router.breakers.state("summarizer", time.monotonic()) is BreakerState.OPEN
     counters = c.router.counters["summarizer"]
     assert (counters.failed_tasks, counters.error_count, counters.completed_tasks) == (1, 1, 0)
     # Skipped while cooling: the next send goes straight to the translator.
@@ -162,3 +163,15 @@ async def test_hostile_input_is_refused_before_anything_is_sent(mesh: Mesh) -> N
     with pytest.raises(NoMatchError, match="no reachable agent matches text 'quantum"):
         await c.send("quantum chromodynamics lattice", message="hi")
     assert mesh.served() == {"summarizer": 0, "translator": 0, "coder": 0}
+
+
+async def test_the_owner_publishes_the_sends_in_flight_through_it(mesh: Mesh) -> None:
+    owner, other = mesh.nodes[0], mesh.nodes[1]  # n0 hosts the summarizer
+    mesh.agents["summarizer"].mode = "stall"  # holds the request, then answers 500
+    sending = asyncio.create_task(owner.send(agent_ids=["summarizer"], message="slow",
+                                             deadline=3.0))
+    assert await until(lambda: other.read.load("summarizer") == AgentLoad(1, 10))
+    with pytest.raises(SendFailedError) as e:
+        await sending
+    assert [a.outcome for a in e.value.attempts] == ["timeout"]
+    assert await until(lambda: other.read.load("summarizer") == AgentLoad(0, 10))
