@@ -260,7 +260,7 @@ class Router:
                     await it.aclose()
                 if last is None:
                     outcome, detail = a2a.AGENT_ERROR, "the agent sent no answer"
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the caller stopped
                 self.breakers.release(c.agent_id)
                 await self._count_own(c, -1)
                 raise
