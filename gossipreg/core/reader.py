@@ -119,25 +119,32 @@ class Reader:
              bindings: tuple[str, ...] = BINDINGS) -> list[Match]:
         """The agents matching a selection query, most relevant first (at most ``limit``),
         each with its owner's state and published load (see ``core.route.select``)."""
-        vis, members = self._visible, self._members
-        accept = compile_filter({**q.filters, "status": [s.value for s in q.statuses]})
+        vis, members, value = self._visible, self._members, self._replica.value
+        plain = not q.filters and q.statuses == {AgentStatus.ACTIVE}  # the index's own check
+        accept = None if plain else compile_filter(
+            {**q.filters, "status": [s.value for s in q.statuses]})
 
         def ok(v: AgentView) -> bool:
-            return accept(v) and (not q.sendable or usable_endpoint(v.record, bindings)
-                                  is not None)
+            return (accept is None or accept(v)) and (
+                not q.sendable or usable_endpoint(v.record, bindings) is not None)
         if q.text is not None:
             pairs = [(vis[a], s) for a, s in self._index.search(
-                q.text, status=None, limit=limit, accept=lambda aid: ok(vis[aid]))]
+                q.text, status=AgentStatus.ACTIVE if plain else None, limit=limit,
+                accept=None if plain and not q.sendable else lambda aid: ok(vis[aid]))]
         elif q.capability is not None:
-            views = [v for v in self.find(Query.of(q.capability, status=None)) if ok(v)]
+            views = [v for v in self.find(Query.of(q.capability, status=None)) if ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
             pairs = [(v, 1.0 - i / len(views)) for i, v in enumerate(views[:limit])]
         else:
-            found = [v for a in q.agent_ids or () if (v := vis.get(a)) is not None and ok(v)]
+            found = [v for a in q.agent_ids or () if (v := vis.get(a)) is not None and ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
             pairs = [(v, 1.0) for v in found[:limit]]
         out = []
         for v, score in pairs:
             m = members.get(v.node_id)
-            out.append(Match(v, score, None if m is None else m.state, self.load(v.agent_id)))
+            load = value(v.node_id, LOAD + v.record.agent_id)
+            out.append(Match(v, score, None if m is None else m.state,
+                             load if type(load) is AgentLoad else None))
         return out
 
     def list_agents(self, q: Query = _ANY) -> list[AgentView]:

@@ -132,7 +132,10 @@ async def stream_agent(http: httpx.AsyncClient, card: AgentCard, msg: Message,
     pb = sdk("a2a.types.a2a_pb2")
     config = client_mod.ClientConfig(httpx_client=http, streaming=stream,
                                      supported_protocol_bindings=["JSONRPC", "HTTP+JSON"])
-    client = client_mod.ClientFactory(config).create(card)
+    try:
+        client = client_mod.ClientFactory(config).create(card)
+    except ValueError as e:  # no interface the client speaks: as good as unreachable
+        raise ConnectionError(f"no usable interface: {e}") from None
     async for ev in client.send_message(pb.SendMessageRequest(message=msg)):
         yield ev
 
@@ -147,7 +150,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
     names = {type(c).__name__ for c in chain}
     detail = str(chain[-1] if chain else exc)[:200] or type(exc).__name__
     if names & {"ConnectError", "ConnectTimeout", "ConnectionRefusedError",
-                "ConnectionResetError", "RemoteProtocolError", "gaierror"}:
+                "ConnectionResetError", "RemoteProtocolError", "gaierror", "UnsupportedProtocol",
+                "ConnectionError"}:
         return UNREACHABLE, detail
     if isinstance(exc, TimeoutError) or names & {"ReadTimeout", "WriteTimeout", "PoolTimeout",
                                                  "A2AClientTimeoutError", "TimeoutError"}:
