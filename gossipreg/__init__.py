@@ -19,6 +19,7 @@ from gossipreg.core.errors import (
     InvalidArgumentError,
     JoinError,
     NodeStateError,
+    NoMatchError,
 )
 from gossipreg.core.types import (
     AgentRecord,
@@ -57,6 +58,7 @@ __all__ = [
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",
+    "NoMatchError",
     "NodeConfig",
     "NodeStateError",
     "RegistryEvent",
