@@ -6,8 +6,9 @@
 Select: a core node holding N agents with A2A cards (each with an endpoint, 2 of 12 shared
 skills and one of its own) answers text selections end to end on the core path the node's
 router takes (``Reader.pool`` then ``core.route.select.choose``): ``best`` (the top 3 of the
-ranked search), ``round_robin`` and ``least_loaded`` (every matching ACTIVE agent, about a
-sixth of N per query). p50/p99 per strategy and size.
+ranked search), ``round_robin`` and ``least_loaded`` (over the 256 most relevant of the
+matching ACTIVE agents; a query matches a sixth to a third of N). p50/p99 per strategy and
+size.
 
 Send (``sim.mesh.bench_send``: real sockets on 127.0.0.1): the overhead of ``GossipNode.send``
 against calling the same a2a-sdk agent directly with the a2a-sdk client (medians, one run,
@@ -26,7 +27,7 @@ import time
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.node import Node
-from gossipreg.core.route.select import SelectQuery, Strategy, choose
+from gossipreg.core.route.select import SelectQuery, Strategy, choose, pool_limit
 from gossipreg.core.types import AgentRecord
 
 SKILLS = ["python code generation", "data analysis", "content writing", "code review",
@@ -77,7 +78,7 @@ def bench_select(n: int, reps: int) -> dict[str, tuple[float, float]]:
         for i in range(reps):
             q = SelectQuery.of(pick.choice(QUERIES), k=3, sendable=True)
             t0 = time.perf_counter()
-            pool = node.read.pool(q, limit=64 if strategy is Strategy.BEST else None)
+            pool = node.read.pool(q, limit=pool_limit(q, strategy))
             got = choose(pool, q, strategy, pick, cursor=i)
             times.append(time.perf_counter() - t0)
             assert got

@@ -11,6 +11,9 @@ Rules:
 - Tiers: agents whose owner is ALIVE and that the caller does not hold in cooldown come first
   and alone; agents whose owner is SUSPECT are chosen only when no such agent matches, and
   agents in the caller's cooldown only when nothing else does. ``why`` says which tier.
+- The pool of a text need is its most relevant matches: ``max(64, 8 k)`` for ``best``,
+  :data:`POOL_MAX` for the other strategies (a rotation over the 30,000 agents that mention
+  "code" serves nobody); a capability's or named ids' pool is every match.
 - Strategies order the chosen tier: ``best`` (relevance, the pool's order), ``round_robin``
   (by agent id, rotated by the caller's cursor), ``random`` (the injected ``random.Random``),
   ``least_loaded`` (published ``active_tasks`` plus the caller's own sends in flight, over
@@ -37,10 +40,11 @@ from gossipreg.core.types import (
     MemberState,
 )
 
-__all__ = ["BINDINGS", "K_MAX", "TEXT_MAX", "Candidate", "Match", "SelectQuery", "Strategy",
-           "StrategyFn", "choose", "parse_strategy", "usable_endpoint"]
+__all__ = ["BINDINGS", "K_MAX", "POOL_MAX", "TEXT_MAX", "Candidate", "Match", "SelectQuery",
+           "Strategy", "StrategyFn", "choose", "parse_strategy", "pool_limit", "usable_endpoint"]
 
 K_MAX = 100
+POOL_MAX = 256
 TEXT_MAX = 4096
 # The protocol bindings the send path's client speaks (a2a-sdk's HTTP transports).
 BINDINGS = ("JSONRPC", "HTTP+JSON")
@@ -178,6 +182,13 @@ class SelectQuery:
             return f"capability {self.capability[:80]!r}"
         ids = list(self.agent_ids or ())
         return f"agent_ids {ids[:5]}" + (" ..." if len(ids) > 5 else "")
+
+
+def pool_limit(q: SelectQuery, strategy: Strategy | StrategyFn) -> int | None:
+    """How many matches the pool of ``q`` holds at most (see the module rules)."""
+    if q.text is None:
+        return None
+    return max(64, 8 * q.k) if strategy is Strategy.BEST else POOL_MAX
 
 
 def _active(m: Match, inflight: Mapping[str, int]) -> tuple[int, int]:

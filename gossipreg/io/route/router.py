@@ -35,6 +35,7 @@ from gossipreg.core.route.select import (
     StrategyFn,
     choose,
     parse_strategy,
+    pool_limit,
 )
 from gossipreg.io.route import a2a
 from gossipreg.io.route.breaker import Breakers
@@ -154,8 +155,7 @@ class Router:
         """The ranked candidates for ``q`` (``core.route.select``), with this node's cursors,
         cooldowns and sends in flight."""
         strat = parse_strategy(strategy)
-        best_only = strat is Strategy.BEST
-        pool = self.node.read.pool(q, limit=max(64, 8 * q.k) if best_only else None)
+        pool = self.node.read.pool(q, limit=pool_limit(q, strat))
         key = (strat, q.text, q.capability, q.agent_ids, tuple(sorted(map(str, q.filters))),
                str(sorted(q.filters.items(), key=str)), q.statuses, q.sendable)
         cursor = self._cursors.get(key, 0) if strat is Strategy.ROUND_ROBIN else 0

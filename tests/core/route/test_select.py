@@ -17,6 +17,7 @@ from gossipreg.core.route.select import (
     Strategy,
     choose,
     parse_strategy,
+    pool_limit,
     usable_endpoint,
 )
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState
@@ -68,6 +69,14 @@ def test_query_checks_say_what_is_wrong() -> None:
     assert parse_strategy("ROUND_ROBIN") is Strategy.ROUND_ROBIN
     assert SelectQuery.of(agent_ids=["a", "a", "b"]).agent_ids == ("a", "b")
     assert SelectQuery.of("a", status="any").statuses == frozenset(AgentStatus)
+
+
+def test_pool_limits() -> None:
+    assert pool_limit(SelectQuery.of("x", k=3), Strategy.BEST) == 64
+    assert pool_limit(SelectQuery.of("x", k=20), Strategy.BEST) == 160
+    assert pool_limit(SelectQuery.of("x"), Strategy.ROUND_ROBIN) == 256
+    assert pool_limit(SelectQuery.of(capability="x"), Strategy.ROUND_ROBIN) is None
+    assert pool_limit(SelectQuery.of(agent_ids=["a"]), Strategy.BEST) is None
 
 
 def test_best_keeps_relevance_and_k() -> None:
