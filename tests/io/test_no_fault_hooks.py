@@ -23,6 +23,8 @@ ROUTES = {
     ("GET", "/.well-known/ard.json"), ("GET", "/.well-known/ai-catalog.json"),
     ("POST", "/ard/v1/search"), ("GET", "/ard/v1/agents"),
     ("GET", "/ard/v1/agents/{identifier}"), ("POST", "/ard/v1/explore"),
+    # select and send (issue 25): choose an agent, deliver a message over A2A, publish load
+    ("POST", "/v1/select"), ("POST", "/v1/send"), ("PUT", "/v1/agents/{agent_id}/load"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",
