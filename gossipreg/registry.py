@@ -47,17 +47,20 @@ from gossipreg.registry_types import (
     metadata_of,
 )
 from gossipreg.registry_views import RegistryViews
+from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
 
 __all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
-           "RegistryEvent", "RegistryEventType", "extract_capabilities"]
+           "MeshOrchestrationRuntime", "RegistryEvent", "RegistryEventType", "RoutingStrategy",
+           "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
 
 Callback = Callable[["RegistryEvent"], Any]
 
 
-class AgentRegistry(RegistryViews):
-    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh)."""
+class AgentRegistry(RoutingMixin, RegistryViews):
+    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh), with
+    select/send/set_load over A2A (``gossipreg.routing``)."""
 
     def __init__(
         self,
@@ -324,10 +327,10 @@ class AgentRegistry(RegistryViews):
     def _metadata(self, v: AgentView) -> AgentMetadata:
         cached = self._meta.get(v.agent_id)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
-            return cached[1]
+            return self._apply_counters(cached[1])
         m = metadata_of(v, self._objects.get(v.agent_id), None if cached is None else cached[1])
         self._meta[v.agent_id] = (v, m)
-        return m
+        return self._apply_counters(m)
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()

@@ -111,6 +111,10 @@ class NodeConfig(BaseModel):
         300.0, gt=0,
         description="s without heartbeat (owner side) or with the owner DEAD before an agent is "
                     "deregistered.")
+    load_interval: float = Field(
+        1.0, gt=0,
+        description="s between two load writes (load/<id>) of one agent at most; a load "
+                    "that changed by less than a step does not count (see core.route.load).")
     request_timeout: float = Field(
         5.0, gt=0, description="s to wait for an owner's answer to a forwarded request.")
     gossip_budget: int = Field(
@@ -162,7 +166,7 @@ class NodeConfig(BaseModel):
             probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05,
             push_pull_interval=5.0, reconnect_interval=2.0, join_retry_interval=0.2,
             gap_repair_delay=0.5, beacon_delay=0.25,
-            gossip_to_dead_time=6.0, request_timeout=2.0,
+            gossip_to_dead_time=6.0, request_timeout=2.0, load_interval=0.2,
         )
         base.update(overrides)
         return cls(**base)

@@ -1,8 +1,8 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
+``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
+``deregister``, ``heartbeat``, ``set_status``, ``set_load``, ``leave``. Outputs are returned
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import check_reason
@@ -42,6 +43,7 @@ from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
+_T = TypeVar("_T")
 
 
 class Node:
@@ -194,14 +196,11 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        q = self.events.poll_queue
-        return q.popleft() if q else None
+        return self.events.poll_queue.popleft() if self.events.poll_queue else None
 
     def poll_result(self) -> Result | None:
-        res = self.dir.results
-        return res.popleft() if res else None
+        return self.dir.requests.results.popleft() if self.dir.requests.results else None
 
-    # ---------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:
         """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
         answers."""
@@ -212,24 +211,18 @@ class Node:
     def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(record, now)
-        self._flush(now)
-        return view
+        return self._flushed(self.dir.register(record, now), now)
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
         self._begin(now, wall)
-        out = self.dir.deregister(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.deregister(agent_id, now), now)
 
     def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
         self._begin(now, wall)
-        out = self.dir.heartbeat(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.heartbeat(agent_id, now), now)
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
                    reason: str = "manual", *, check: bool = False, wall: float) -> bool:
@@ -239,9 +232,13 @@ class Node:
         which is then the cause, and which no other writer may use)."""
         check_reason(reason, check)
         self._begin(now, wall)
-        ok = self.dir.set_status(agent_id, status, now, reason)
-        self._flush(now)
-        return ok
+        return self._flushed(self.dir.set_status(agent_id, status, now, reason), now)
+
+    def set_load(self, agent_id: str, active: int, cap: int, now: float, *, wall: float) -> bool:
+        """The load (``active_tasks``, ``max_concurrency``) of an agent hosted here, written
+        when it matters (``directory.load``); False when this node does not host it."""
+        self._begin(now, wall)
+        return self._flushed(self.dir.set_load(agent_id, active, cap, now), now)
 
     def leave(self, now: float) -> None:
         """Leave gracefully: tell ``gossip_fanout`` peers at once and gossip the intent."""
@@ -256,7 +253,6 @@ class Node:
         self._flush(now)
         self.left = True
 
-    # ------------------------------------------------------------------- keys
     @property
     def keys(self) -> tuple[bytes, ...]:
         """The keys frames are verified with, the signing one first (none: unsigned)."""
@@ -298,3 +294,7 @@ class Node:
         queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()
+
+    def _flushed(self, out: _T, now: float) -> _T:  # an input's answer, after _flush
+        self._flush(now)
+        return out

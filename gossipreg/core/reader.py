@@ -12,15 +12,23 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from gossipreg.core.directory.records import AGENT
+from gossipreg.core.directory.records import AGENT, LOAD
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica
+from gossipreg.core.route.select import BINDINGS, Match, SelectQuery, usable_endpoint
 from gossipreg.core.search.ard import compile_filter
 from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import SearchHit
-from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, MemberInfo, MemberState
+from gossipreg.core.types import (
+    AgentLoad,
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    MemberInfo,
+    MemberState,
+)
 
 __all__ = ["NodeStats", "Reader", "Vitals"]
 
@@ -105,6 +113,46 @@ class Reader:
             hits = index.search(text, status=None, limit=limit, offset=offset,
                                 accept=lambda aid: accept(vis[aid]))
         return [SearchHit(vis[i], s) for i, s in hits]
+
+    def load(self, agent_id: str) -> AgentLoad | None:
+        """The load the visible agent's owner published (``load/<id>``), or None."""
+        v = self._visible.get(agent_id)
+        if v is None:
+            return None
+        value = self._replica.value(v.node_id, LOAD + agent_id)
+        return value if type(value) is AgentLoad else None
+
+    def pool(self, q: SelectQuery, limit: int | None = None,
+             bindings: tuple[str, ...] = BINDINGS) -> list[Match]:
+        """The agents matching a selection query, most relevant first (at most ``limit``),
+        each with its owner's state and published load (see ``core.route.select``)."""
+        vis, members, value = self._visible, self._members, self._replica.value
+        plain = not q.filters and q.statuses == {AgentStatus.ACTIVE}  # the index's own check
+        accept = None if plain else compile_filter(
+            {**q.filters, "status": [s.value for s in q.statuses]})
+
+        def ok(v: AgentView) -> bool:
+            return (accept is None or accept(v)) and (
+                not q.sendable or usable_endpoint(v.record, bindings) is not None)
+        if q.text is not None:
+            pairs = [(vis[a], s) for a, s in self._index.search(
+                q.text, status=AgentStatus.ACTIVE if plain else None, limit=limit,
+                accept=None if plain and not q.sendable else lambda aid: ok(vis[aid]))]
+        elif q.capability is not None:
+            views = [v for v in self.find(Query.of(q.capability, status=None)) if ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
+            pairs = [(v, 1.0 - i / len(views)) for i, v in enumerate(views[:limit])]
+        else:
+            found = [v for a in q.agent_ids or () if (v := vis.get(a)) is not None and ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
+            pairs = [(v, 1.0) for v in found[:limit]]
+        out = []
+        for v, score in pairs:
+            m = members.get(v.node_id)
+            load = value(v.node_id, LOAD + v.record.agent_id)
+            out.append(Match(v, score, None if m is None else m.state,
+                             load if type(load) is AgentLoad else None))
+        return out
 
     def list_agents(self, q: Query = _ANY) -> list[AgentView]:
         """Every visible agent passing ``q``'s status and runtime filters, by registration

@@ -11,7 +11,8 @@ Rules:
 - Entries: ``type`` ``application/a2a-agent-card+json``, ``url`` the node's card route,
   ``representativeQueries`` the first 2–5 of the skills' examples, then skill descriptions
   (left out when fewer than two exist), ``updatedAt`` the registration time (a record changes
-  only by being registered again), ``metadata`` the runtime, status, owner node and agent id.
+  only by being registered again), ``metadata`` the runtime, status, owner node and agent id,
+  and the agent's own ``endpoints`` (``url`` stays the card's, as ARD defines it).
 - Filters (ARD's query model): keys are dot paths, values a string or a list of strings; OR
   within a key, AND across keys; case-insensitive equality; a path whose value is a list matches
   when any element does. Keys: :data:`FILTER_KEYS`; any other key is an InvalidArgumentError.
@@ -169,6 +170,9 @@ def entry(v: AgentView, card_base: str) -> dict[str, Any]:
     e["updatedAt"] = iso_utc(r.registered_at)
     e["metadata"] = {"agentId": r.agent_id, "runtime": r.runtime_id,
                      "status": v.status._value_, "node": v.node_id}
+    if r.endpoints:
+        e["metadata"]["endpoints"] = [{"url": x.url, "protocolBinding": x.binding,
+                                       "protocolVersion": x.version} for x in r.endpoints]
     return e
 
 

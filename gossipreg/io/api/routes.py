@@ -4,10 +4,12 @@ Reads (JSON): ``GET /v1/agents`` (capability, status, runtime, tag, node, limit,
 ``GET /v1/agents/{id}``, ``GET /v1/members``, ``GET /v1/health``, ``GET /v1/events`` (server-sent
 events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Python (the node that
 receives the call owns the agent): ``POST /v1/agents``, ``DELETE /v1/agents/{id}``,
-``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``. With a token configured every
-route needs ``Authorization: Bearer <token>`` (the health routes answer without it, with the
-state and version only). Bodies and parameters are the models of :mod:`gossipreg.io.api.models`:
-an unknown field or parameter is refused. Bad input gets a 4xx with a message, never a 5xx.
+``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``; select and send
+(``POST /v1/select``, ``POST /v1/send``, ``PUT /v1/agents/{id}/load``: ``io/api/route``).
+With a token configured every route needs ``Authorization: Bearer <token>`` (the health routes
+answer without it, with the state and version only). Bodies and parameters are the models of
+:mod:`gossipreg.io.api.models`: an unknown field or parameter is refused. Bad input gets a 4xx
+with a message, never a 5xx.
 There is no fault-injection route: the harness injects faults in the kernel (sim/mesh/netns.py).
 """
 
@@ -40,6 +42,7 @@ from gossipreg.io.api.models import (
 )
 from gossipreg.io.api.openapi import serve_openapi
 from gossipreg.io.api.params import body_of, query_of
+from gossipreg.io.api.route import setup_route
 from gossipreg.io.api.sse import (
     TICKET_TTL,
     Tickets,
@@ -282,5 +285,6 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
     setup_ard(app, node, token=token)
+    setup_route(app, node, token=token)  # /v1/select, /v1/send, /v1/agents/{id}/load
     r.add_get("/v1/openapi.json", _guard(None, serve_openapi))
     setup_ui(app)  # the page: static files, served without the token
