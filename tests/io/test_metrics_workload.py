@@ -7,14 +7,12 @@ and has no ``_created`` series; select / send outcomes appear once a node serves
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from gossipreg import GossipNode, NodeConfig
