@@ -284,6 +284,8 @@ class AgentOut(BaseModel):
     skills: list[dict[str, Any]]
     provider: dict[str, Any] | None
     version: str
+    load: dict[str, int] | None = Field(
+        None, description="active_tasks and max_concurrency as the owner published them")
     heartbeat: dict[str, Any] | None = Field(
         None, description="how this agent must stay alive (in the 201 answer only)")
 

@@ -27,7 +27,7 @@ from gossipreg.core.directory.cards import CardTooLargeError
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.api.ard import setup_ard
 from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report, public_health
@@ -66,7 +66,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def agent_json(v: AgentView) -> dict[str, Any]:
+def agent_json(v: AgentView, load: AgentLoad | None = None) -> dict[str, Any]:
+    """An agent as the API shows it; ``load`` is what its owner published, if anything."""
     r = v.record
     return {
         "agent_id": r.agent_id, "name": r.name, "runtime_id": r.runtime_id,
@@ -75,6 +76,8 @@ def agent_json(v: AgentView) -> dict[str, Any]:
         "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
         "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
         **card_fields(r),
+        "load": None if load is None else {"active_tasks": load.active_tasks,
+                                           "max_concurrency": load.max_concurrency},
     }
 
 
@@ -122,7 +125,8 @@ class _Api:
         # capability, ranked); a plain listing shows every agent in registration order.
         views = (self.node.read.list_agents(query) if query.is_listing and p.capability is None
                  else self.node.read.find(query))
-        return web.json_response([agent_json(v) for v in views],
+        load = self.node.read.load
+        return web.json_response([agent_json(v, load(v.record.agent_id)) for v in views],
                                  headers=position_headers(self.node))
 
     async def get_agent(self, request: web.Request) -> web.Response:
@@ -131,7 +135,7 @@ class _Api:
         v = self.node.get(aid)
         if v is None:
             return _unknown(aid)
-        return web.json_response(agent_json(v))
+        return web.json_response(agent_json(v, self.node.read.load(v.record.agent_id)))
 
     async def list_members(self, request: web.Request) -> web.Response:
         p = query_of(request, MembersParams)
