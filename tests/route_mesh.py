@@ -47,7 +47,7 @@ async def route_mesh(token: str | None = None) -> AsyncIterator[Mesh]:
             sum(m.state is MemberState.ALIVE for m in n.members()) == 3 for n in nodes))
         for node, (name, skills) in zip(nodes, SKILLS.items(), strict=True):
             agents[name] = a = await start_agent(name.capitalize())
-            node.register(agent_id=name, name=name.capitalize(), card=a.card(skills))
+            await node.register(agent_id=name, name=name.capitalize(), card=a.card(skills))
         assert await until(lambda: all(n.get(a) is not None for n in nodes for a in SKILLS))
         yield Mesh(nodes, agents)
     finally:

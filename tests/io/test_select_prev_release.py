@@ -35,7 +35,7 @@ async def test_an_old_nodes_agent_is_selectable_and_reachable(old_node: str,  # 
         res = await new_node.send("history questions", message="Who built Rome?")
         assert res.agent_id == "oldtimer" and res.text == "Oldtimer: Who built Rome?"
 
-        new_node.register(agent_id="newcomer", card=mine.card(
+        await new_node.register(agent_id="newcomer", card=mine.card(
             [("geo", "Geography answers", ["geography"])]))
         assert await new_node.set_load("newcomer", 3, 4)
         assert new_node.read.load("newcomer") == AgentLoad(3, 4)

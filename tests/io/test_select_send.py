@@ -87,7 +87,7 @@ async def test_a_killed_agent_fails_over_within_the_deadline_into_cooldown(mesh:
 
 async def test_a_non_active_agent_is_never_chosen(mesh: Mesh) -> None:
     c = mesh.caller
-    mesh.nodes[1].set_status("translator", AgentStatus.DEGRADED)
+    await mesh.nodes[1].set_status("translator", AgentStatus.DEGRADED)
     assert await until(lambda: c.get("translator").status is AgentStatus.DEGRADED)
     for strategy in ("best", "round_robin", "random", "least_loaded"):
         for _ in range(5):
@@ -117,7 +117,7 @@ async def test_idempotent_sends_retry_5xx_with_one_message_id(mesh: Mesh) -> Non
 async def test_streaming_answers_are_passed_through(mesh: Mesh) -> None:
     streamer = await start_agent("Streamer", streaming=True)
     try:
-        mesh.nodes[0].register(agent_id="streamer", card=streamer.card(
+        await mesh.nodes[0].register(agent_id="streamer", card=streamer.card(
             [("poem", "Write poems", ["poetry"])]))
         c = mesh.caller
         assert await until(lambda: c.get("streamer") is not None)
@@ -133,7 +133,7 @@ async def test_streaming_answers_are_passed_through(mesh: Mesh) -> None:
 async def test_an_a2a_0_3_agent_through_the_sdks_compatibility_layer(mesh: Mesh) -> None:
     old = await start_agent("Legacy", version="0.3")
     try:
-        mesh.nodes[1].register(agent_id="legacy", card=old.card(
+        await mesh.nodes[1].register(agent_id="legacy", card=old.card(
             [("weather", "Weather forecasts", ["weather"])]))
         c = mesh.caller
         assert await until(lambda: c.get("legacy") is not None)

@@ -99,7 +99,7 @@ async def test_failover_and_non_active_over_http(mesh: Mesh) -> None:
         "agent_ids": ["coder"], "message": "hi", "deadline": 5})
     assert status == 502 and body["code"] == "unavailable"
     assert [a["outcome"] for a in body["attempts"]] == ["unreachable"]
-    mesh.nodes[0].set_status("summarizer", AgentStatus.UNHEALTHY)
+    await mesh.nodes[0].set_status("summarizer", AgentStatus.UNHEALTHY)
     assert await until(lambda: mesh.caller.get("summarizer").status is AgentStatus.UNHEALTHY)
     status, body = await post(mesh.caller.address, "/v1/select", {
         "capability": "general assistance", "strategy": "random", "k": 3})
@@ -111,7 +111,7 @@ async def test_streaming_over_http_is_server_sent_events(mesh: Mesh) -> None:
 
     streamer = await start_agent("Streamer", streaming=True)
     try:
-        mesh.caller.register(agent_id="streamer", card=streamer.card(
+        await mesh.caller.register(agent_id="streamer", card=streamer.card(
             [("poem", "Write poems", ["poetry"])]))
         async with aiohttp.ClientSession() as s, s.post(
                 f"http://{mesh.caller.address}/v1/send",
