@@ -1,11 +1,12 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
+``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
+``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are drained
 by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events), ``poll_result``
 (answers to requests forwarded to an agent's owner) and ``poll_timeout`` (when to call
-``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`).
+``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`),
+search vectors through ``vectors`` (:class:`~gossipreg.core.directory.vectors.VectorInputs`).
 The node never reads a clock, opens a socket or starts a task. Wall time is ``now +
 wall_offset`` (the caller keeps the offset current).
 
@@ -27,6 +28,7 @@ from gossipreg.core.directory.causes import CHECK_CAUSES
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
+from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -92,8 +94,10 @@ class Node:
                               self.dir.apply_delta, now)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, RECORD_VALUES)
-        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
-                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+        self.vectors = VectorInputs(self.dir.view.vectors, self.dir, self._flush)
+        self.dir.view.vectors.on_bad = lambda why: self.metrics.drop("bad_vectors")
+        self.read = Reader(self.id, addr, self.dir.view, self.members, self.metrics,
+                           self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
                                           self.events.dropped, self.ae.joined, self.ae.refused))
 
@@ -122,8 +126,7 @@ class Node:
 
     # ------------------------------------------------- bulk state (warm starts)
     def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
-        """Take ``node_id`` as an ALIVE member without a join (a caller that knows the
-        membership already: the simulator's warm start)."""
+        """Take ``node_id`` as ALIVE without a join (the simulator's warm start)."""
         self.members.alive(node_id, addr, generation, 0, now)
         self.swim.add_to_rotation(node_id)
 
@@ -141,9 +144,8 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon: for a caller that has handed
-        this node's state to every peer by other means (the simulator's warm start, a
-        benchmark with no peers)."""
+        """Forget queued directory writes and a pending beacon (a caller that handed this
+        node's state to every peer by other means: a warm start, a benchmark)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -159,8 +161,8 @@ class Node:
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None) -> None:
-        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted)."""
+        """A packet arrived (authenticated and validated here); ``src``: the sender as the
+        transport knows it (for drop logs only; never trusted)."""
         if self.inbound.receive(payload, now, src):
             self.dir.commit(now)  # the packet's writes reach the view as one batch
             self._flush(now)
@@ -168,8 +170,7 @@ class Node:
 
     @property
     def last_src(self) -> str | None:
-        """The advertised address of the last valid packet's sender (a transport may answer
-        it inline), None when the packet was dropped."""
+        """The last valid packet's sender (a transport may answer it inline), or None."""
         return self.inbound.last_src
 
     @property
@@ -178,8 +179,7 @@ class Node:
         return self.inbound.last_drop
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
-        within its timeout): a hint on which the failure detector probes that member now."""
+        """A frame to ``addr`` was not delivered: the failure detector probes it now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 

@@ -15,6 +15,8 @@ Rules:
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
+- The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
+  record it still holds; deregistering deletes them with the record.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ from typing import Any, Protocol
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
+from gossipreg.core.directory.records import AGENT, HB, STATUS, VEC, Heartbeat, StatusWrite
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.hlc import HybridClock
 from gossipreg.core.replica.store import Change, OwnerDelta, Replica, Write
+from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -190,8 +193,18 @@ class Directory:
         self._verdicts.pop(agent_id, None)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, GONE)]
+                   self._delete(STATUS + agent_id, now, GONE),
+                   self._delete(VEC + agent_id, now)]
         self._apply([c for c in changes if c is not None], now)
+
+    def write_vectors(self, record: AgentRecord, vectors: VectorSet, now: float) -> bool:
+        """Write the search vectors of an agent we own (False, nothing written, when the
+        record is no longer ours or no longer the one we hold)."""
+        aid = record.agent_id
+        if self.replica.own_value(AGENT + aid) is not record:
+            return False
+        self._apply([self._write(VEC + aid, vectors, now)], now)
+        return True
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
         old: Heartbeat | None = self.replica.own_value(HB + agent_id)

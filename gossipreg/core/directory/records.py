@@ -2,9 +2,14 @@
 
 Rules: keys are ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat
 counter and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp,
-cause)``, by any node under its own ownership). Every value that enters the replica, from the
-caller or from the network, passes through the checks here first, so a hostile value never
-lands.
+cause)``, by any node under its own ownership), ``vec/<id>`` (the record's search vectors
+``[model tag, [int8 bytes, ...]]``, by the record's owner, after the record). Every value that
+enters the replica, from the caller or from the network, passes through the checks here first,
+so a hostile value never lands. One exception keeps replicas equal: vectors that fail
+:func:`~gossipreg.core.search.vectors.vector_set_from_wire` (wrong or mixed lengths, too many,
+values out of range, a bad model tag) are stored as :class:`BadVectors`, relayed as they came
+and never used, so that a hostile owner leaves no hole in its versions for anti-entropy to
+trip on. A first-release peer knows only the first three families and is sent nothing else.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from gossipreg.core.directory.cards import (
 )
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
+from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
 from gossipreg.core.types import ID_MAX_LEN, AgentRecord, AgentStatus, check_id
 from gossipreg.core.wire.fields import NO_FORM
 
@@ -38,6 +44,8 @@ __all__ = [
     "RECORD_VALUES",
     "STATUS",
     "TOMBSTONE_REASONS",
+    "VEC",
+    "BadVectors",
     "Heartbeat",
     "Opaque",
     "RecordValues",
@@ -52,6 +60,7 @@ __all__ = [
     "status_from_value",
     "to_wire",
     "validate_value",
+    "vectors_from_value",
     "wire_size",
 ]
 
@@ -59,7 +68,9 @@ __all__ = [
 AGENT = "agent/"
 HB = "hb/"
 STATUS = "status/"
-_PREFIXES = (AGENT, HB, STATUS)
+VEC = "vec/"
+_FIRST = (AGENT, HB, STATUS)  # the families the first release knows
+_PREFIXES = (*_FIRST, VEC)
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -276,6 +287,23 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class BadVectors:
+    """The value of a ``vec/`` key that failed the vector checks: kept and relayed as it came,
+    never used; ``reason`` is the check's label (``type``, ``count``, ``dims``, ...)."""
+
+    raw: Any
+    reason: str
+
+
+def vectors_from_value(value: object) -> VectorSet | BadVectors:
+    """A ``vec/`` value from the network: checked vectors, or :class:`BadVectors`."""
+    try:
+        return vector_set_from_wire(value)
+    except VectorError as e:
+        return BadVectors(value, e.reason)
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """The value of a key family this release does not know (a later release's): stored and
     relayed as it came, so replicas stay equal, and shown nowhere."""
@@ -288,8 +316,9 @@ _FAMILY = re.compile(r"[a-z][a-z0-9_]{0,15}/")
 
 def validate_value(key: object, deleted: object, value: object) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
-    :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
-    reads the replica's objects), or :class:`Opaque` under a key family a later release added.
+    :class:`AgentRecord`, :class:`Heartbeat`, :class:`StatusWrite` or vectors (parsed once; the
+    view reads the replica's objects), or :class:`Opaque` under a key family a later release
+    added.
     Raises InvalidArgumentError."""
     if type(key) is str and not key.startswith(_PREFIXES) and (m := _FAMILY.match(key)):
         check_id(key[m.end():])
@@ -312,6 +341,8 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
         return record
     if prefix == HB:
         return heartbeat_from_value(value)
+    if prefix == VEC:
+        return vectors_from_value(value)
     return status_from_value(value)
 
 
@@ -326,7 +357,7 @@ class RecordValues:
 
     def first_release(self, key: str, value: Any) -> Any:
         # The first release knows these three prefixes and values of exactly these shapes.
-        return to_wire(value) if key.startswith(_PREFIXES) else NO_FORM
+        return to_wire(value) if key.startswith(_FIRST) else NO_FORM
 
 
 def wire_size(value: Any) -> int:
@@ -337,8 +368,10 @@ def wire_size(value: Any) -> int:
 def to_wire(value: Any) -> Any:
     """The msgpack-able form of a stored value (values travel as lists)."""
     t = type(value)
-    if t is Opaque:
+    if t is Opaque or t is BadVectors:
         return value.raw
+    if t is VectorSet:
+        return value.to_wire()
     if t is Heartbeat:
         return [value.count, value.wall_ms]
     if t is AgentRecord:
