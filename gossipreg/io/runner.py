@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -25,7 +25,6 @@ from gossipreg.core.errors import NodeStateError
 from gossipreg.core.node import Node
 from gossipreg.core.reader import Reader
 from gossipreg.core.search.query import Query
-from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -37,9 +36,11 @@ from gossipreg.core.types import (
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
+from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.event_ring import EventRing
 from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.searching import NodeSearch, SearchCalls
 from gossipreg.io.transport import PacketRefused, Transport
 
 __all__ = ["EventStream", "NodeRunner"]
@@ -47,9 +48,10 @@ __all__ = ["EventStream", "NodeRunner"]
 log = logging.getLogger("gossipreg.io.runner")
 
 
-class NodeRunner:
+class NodeRunner(SearchCalls):
     """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
-    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again."""
+    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again. Searches
+    (:class:`~gossipreg.io.searching.SearchCalls`) use ``embedder``, else ``config.embedder``."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class NodeRunner:
         keyring: Keyring | None = None,
         generation: int | None = None,
         rng: random.Random | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
@@ -84,6 +87,7 @@ class NodeRunner:
         self.started_at = 0.0
         self._closed = False
         self.join_watch = JoinWatch(self)
+        self.searching = NodeSearch(self.name, self.config.embedder, embedder)  # or ConfigError
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -136,6 +140,7 @@ class NodeRunner:
         self._core.join(self.seeds, now)
         self._pump()
         self.join_watch.start()
+        self.searching.start(self._core, self._now, self._pump)
         log.info("node %s listening on %s", self.name, addr)
         return self
 
@@ -170,6 +175,7 @@ class NodeRunner:
         for s in list(self._streams):
             s.close()
         await self.join_watch.stop()
+        await self.searching.stop()
         await self.transport.close()
 
     async def wait_joined(self, timeout: float) -> bool:
@@ -239,6 +245,7 @@ class NodeRunner:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(r.ok)
+        self.searching.poke()
         t = core.poll_timeout()
         if t != self._armed:
             if self._timer is not None:
@@ -357,13 +364,6 @@ class NodeRunner:
             capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
             limit=limit, offset=offset)
         return self.core.read.find(q)
-
-    def search(self, text: str, filters: Mapping[str, Any] | None = None,
-               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
-        """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
-        is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
-        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
-        return self.core.read.search(text, filters, limit, offset)
 
     def list_agents(self, runtime_id: str | None = None,
                     status: AgentStatus | None = None) -> list[AgentView]:

@@ -7,6 +7,8 @@
 - ``leaving``: a graceful leave is under way.
 
 A node is *ready* (for an orchestrator's readiness probe) once joined and until it leaves.
+The HTTP body also says how searches are ranked (``search``: ``{"mode": "hybrid", "model": ...}``
+or ``{"mode": "lexical", "reason": ...}``; :meth:`gossipreg.io.searching.NodeSearch.status`).
 """
 
 from __future__ import annotations

@@ -229,7 +229,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "ready": {"type": "boolean"}, "node_id": {"type": "string"},
                     "address": {"type": "string"}, "members_alive": {"type": "integer"},
                     "agents": {"type": "integer"}, "health_score": {"type": "integer"},
-                    "reason": {"type": "string"}}},
+                    "reason": {"type": "string"},
+                    "search": {"type": "object", "required": ["mode"], "properties": {
+                        "mode": {"type": "string", "enum": ["hybrid", "lexical"]},
+                        "reason": {"type": "string"}, "model": {"type": "string"},
+                        "dims": {"type": "integer"}, "embeds": {"type": "string"},
+                        "agents_with_vectors": {"type": "integer"},
+                        "pending": {"type": "integer"}, "error": {"type": "string"}}}}},
             },
         },
     }

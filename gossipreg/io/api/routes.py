@@ -152,7 +152,9 @@ class _Api:
 
     def _health(self) -> dict[str, Any]:
         node = self.node
-        return health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
+        report = health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
+        report["search"] = node.searching.status()
+        return report
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response(self._health())

@@ -17,6 +17,7 @@ from gossipreg.core.search.ard import (
     decode_page_token,
     encode_page_token,
     facets,
+    is_identifier,
     iso_utc,
     parse_urn,
     urn_of,
@@ -129,7 +130,7 @@ def test_index_search_filters_and_pages() -> None:
 def test_urn_is_reversible(agent_id: str) -> None:
     r = make_record(agent_id, "n", "rt", [])
     urn = urn_of(r)
-    assert parse_urn(urn) == agent_id
+    assert parse_urn(urn) == agent_id and is_identifier(urn)
     name = urn.rsplit(":", 1)[1]
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
 
@@ -140,7 +141,9 @@ def test_plain_ids_are_unchanged_and_foreign_urns_refused() -> None:
     assert urn_of(make_record("a:b", "n", "rt", [])) == "urn:air:agent.localhost:agent-x:a_3ab"
     for bad in ("urn:air:x.com:other:a", "urn:air:x.com:agent-x:a_zz", "urn:air:x.com:agent-x:a_",
                 "urn:air:x.com:agent-x:plain", "urn:air:x.com:agent-x:_ff"):
-        assert parse_urn(bad) is None
+        assert parse_urn(bad) is None and is_identifier(bad)  # well formed, not ours
+    for malformed in ("fx", "urn:air:x.com:agent", "urn:air::agent:a", "URN:AIR:x:agent:a"):
+        assert not is_identifier(malformed) and parse_urn(malformed) is None
 
 
 def view(r: AgentRecord, status: AgentStatus = AgentStatus.ACTIVE) -> AgentView:
