@@ -1,8 +1,10 @@
 """``gossipreg search "TEXT" --node HOST:PORT``: ranked free-text search of a running node.
 
 It asks the node's ARD API (``POST /ard/v1/search``), so the results, scores (0–100) and error
-messages are the HTTP API's. Filters: ``--tag``, ``--runtime``, ``--status`` (each repeatable:
-OR within one, AND across), or ``--filter PATH=VALUE`` for any ARD field path.
+messages are the HTTP API's, and the ranking is the node's: hybrid (words and vectors) when it
+has an embedder, lexical otherwise (``GET /v1/health`` says which). Filters: ``--tag``,
+``--runtime``, ``--status`` (each repeatable: OR within one, AND across), or ``--filter
+PATH=VALUE`` for any ARD field path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ def add_search_parser(sub: Any) -> None:
     from gossipreg.cli.commands import add_client_options
 
     q = sub.add_parser("search", help="rank the agents a node sees for free text")
-    q.add_argument("text", help="words to rank the agents by (name, description, skills)")
+    q.add_argument("text", help="what is needed, in words: ranked by the agents' names, "
+                                "descriptions and skills (and their meaning, on a node with an "
+                                "embedder)")
     add_client_options(q)
     q.add_argument("--limit", type=int, default=10, help="results (1..100; default: 10)")
     q.add_argument("--tag", action="append", default=[],
