@@ -8,8 +8,9 @@ the installed package; ``WordLlama.load`` looks for the tokenizer elsewhere by d
 then download it, so this module points its cache directory at the package's own folder and
 disables downloads: nothing is fetched at run time, ever.
 
-Embedding runs in a worker thread (``asyncio.to_thread``), under a lock, so the event loop never
-blocks on it. Constructing one imports nothing (it only finds the package); importing and
+Embedding runs in a worker thread (``asyncio.to_thread``), so the event loop never blocks on
+it; loading happens once, under a lock, and embedding needs none (the tokenizer and the table
+are only read), so threads embed side by side. Constructing one imports nothing (it only finds the package); importing and
 loading (about 0.3 s together) happen on the first call, in that thread, or up front with
 :meth:`WordLlamaEmbedder.load`. A loaded model is shared by every embedder of the same size in
 the process (several nodes in one process hold one table).
@@ -167,12 +168,12 @@ class WordLlamaEmbedder:
         import numpy as np
 
         clipped = [t[: self._max_chars] for t in texts]
-        with self._lock:
+        with self._lock:  # loading only: a query need not wait for a batch being embedded
             model = self._load_locked()
-            try:
-                sums = _token_sums(model, clipped)
-            except Exception as e:
-                raise EmbedderError(f"wordllama failed to embed: {e}") from e
+        try:
+            sums = _token_sums(model, clipped)
+        except Exception as e:
+            raise EmbedderError(f"wordllama failed to embed: {e}") from e
         return sums.astype(np.float64)
 
     async def embed(self, texts: list[str], *, purpose: Purpose = "passage") -> list[list[float]]:
