@@ -19,7 +19,13 @@ Rules:
   Without one (lexical only) any agent matching a query term is returned.
 - Order: score descending, ties by agent id. Filters select candidates; they never change a
   score.
-- ARD's integer ``score`` is :func:`ard_score`: ``round(100 × score)``, 0–100.
+- Top k without scoring everyone (exact): the ``m`` best agents by each kind of evidence get
+  both scores, giving a provisional page whose last score is ``T``. An agent outside the
+  lexical list has at most the m-th lexical score ``L``, so it can reach ``T`` only with a
+  cosine of ``(T − 2L) / 3`` or more: those agents (found from the vector scores, which are
+  all computed anyway) are scored too, and the page is final. Agents without vectors reach at
+  most ``5L``; while that is not below ``T``, ``m`` doubles. Past a quarter of the agents
+  everyone is scored.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gossipreg.core.search.rank import LexicalRanker
-from gossipreg.core.search.vecindex import VectorIndex
+from gossipreg.core.search.vecindex import VectorIndex, VectorScores
 from gossipreg.core.search.vectors import SCORE_SCALE
 
 __all__ = ["LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
@@ -79,13 +85,54 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
         lex = lexical.top(text, end, accept) if end is not None else lexical.scores(text)
         scored = [(-round(v * _MICRO), aid) for aid, v in lex.items()]
         return [(aid, s / _MICRO) for aid, s in _page(scored, accept, end, offset)]
-    lex = lexical.scores(text)
     got = vectors.scores(query)
-    fused: dict[str, int] = {aid: _VEC * _cos_u(dot) for aid, dot in got.above(_FLOOR_DOT)}
+    page = None if end is None else _top(text, lexical, got, len(lexical), accept, end)
+    if page is None:  # every agent scored
+        lex = lexical.scores(text)
+        fused = {aid: _VEC * _cos_u(dot) for aid, dot in got.above(_FLOOR_DOT)}
+        fused.update(_fuse(lex, got))
+        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+    return [(aid, s / _UNIT) for aid, s in page[offset:]]
+
+
+def _fuse(lex: dict[str, float], got: VectorScores) -> dict[str, int]:
+    """The fused integer of each agent with a lexical score."""
+    out = {}
     for aid, v in lex.items():
         dot = got.get(aid)
         lex_u = round(v * _MICRO)
-        fused[aid] = (_LEX * lex_u + _VEC * _cos_u(dot) if dot is not None
-                      else (_LEX + _VEC) * lex_u)
-    scored = [(-s, aid) for aid, s in fused.items() if s >= _MIN]
-    return [(aid, s / _UNIT) for aid, s in _page(scored, accept, end, offset)]
+        out[aid] = (_LEX * lex_u + _VEC * _cos_u(dot) if dot is not None
+                    else (_LEX + _VEC) * lex_u)
+    return out
+
+
+def _top(text: str, lexical: LexicalRanker, got: VectorScores, n: int, accept: Accept,
+         end: int) -> list[tuple[str, int]] | None:
+    """The first ``end`` accepted results, exactly (see the module rules); None when that
+    would take scoring a quarter of the agents or more."""
+    m = max(32, 4 * end)
+    all_have_vectors = got.count() >= n
+    while 4 * m < n:
+        lex_top = lexical.top(text, m)
+        # The most an agent outside the lexical list scores lexically (one micro-unit of
+        # slack: top() sums in another order than scores_of()).
+        lex_m = min(lex_top.values()) if len(lex_top) >= m else 0.0
+        lex_u = round(lex_m * _MICRO) + (1 if lex_m else 0)
+        vec_top, _ = got.top(m)
+        fused = {aid: _VEC * _cos_u(dot) for aid, dot in vec_top}
+        fused.update(_fuse(lexical.scores_of(text, {*lex_top, *fused}), got))
+        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+        least = page[end - 1][1] if len(page) >= end else _MIN
+        if not all_have_vectors and (_LEX + _VEC) * lex_u >= least:
+            m *= 2  # an agent without vectors, outside the list, could still make the page
+            continue
+        # Outside the lexical list, reaching `least` takes a cosine of (least - 2L) / 3.
+        need = max(0, least - _LEX * lex_u)
+        floor = -(-need * SCORE_SCALE // (_VEC * _MICRO))
+        extra = [(aid, dot) for aid, dot in got.above(floor) if aid not in fused]
+        if 4 * (len(fused) + len(extra)) >= n:
+            return None
+        fused.update((aid, _VEC * _cos_u(dot)) for aid, dot in extra)
+        fused.update(_fuse(lexical.scores_of(text, (aid for aid, _ in extra)), got))
+        return _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+    return None

@@ -16,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+import heapq
 import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ _np: Any = _numpy()
 
 __all__ = ["BLOCK_ROWS", "VectorIndex", "VectorScores", "numpy_available"]
 
+_DEAD = -(1 << 62)  # the score of a dead segment: below any real one
 #: Rows converted to float32 at a time (a query's scratch: BLOCK_ROWS × dims × 4 bytes).
 BLOCK_ROWS = 1024
 
@@ -64,6 +66,7 @@ class VectorIndex:
         self._segs: list[list[Any]] = []
         self._seg_of: dict[str, list[Any]] = {}
         self._starts: Any = None  # numpy: each segment's first row, by position
+        self._dead_pos: list[int] = []  # positions of dead segments (until compacted)
         self._scratch: Any = None
 
     def __len__(self) -> int:
@@ -139,6 +142,7 @@ class VectorIndex:
         if seg is None:
             return False
         seg[2] = None
+        self._dead_pos.append(seg[3])
         self._dead += seg[1]
         if self._dead > max(256, self._rows - self._dead):
             self._compact()
@@ -165,6 +169,7 @@ class VectorIndex:
             s[0], s[3] = row, pos
             row += s[1]
         self._segs, self._rows, self._dead = live, row, 0
+        self._dead_pos = []
         if np is not None:
             self._starts = np.zeros(max(64, 2 * len(live)), dtype=np.int64)
             self._starts[:len(live)] = [s[0] for s in live]
@@ -183,7 +188,7 @@ class VectorIndex:
             d, mul = self.dims, operator.mul
             best = [max(sum(map(mul, q, rows[i:i + d]))
                         for i in range(s[0] * d, (s[0] + s[1]) * d, d)) if s[2] is not None
-                    else 0 for s in segs]
+                    else _DEAD for s in segs]
             return VectorScores(segs, self._seg_of, best, None)
         q = np.frombuffer(query, dtype=np.int8).astype(np.float32)
         n = self._rows
@@ -197,6 +202,8 @@ class VectorIndex:
             np.matmul(buf[:hi - lo], q, out=dots[lo:hi])
         arr = (np.maximum.reduceat(dots, self._starts[:len(segs)]).astype(np.int64) if segs
                else np.zeros(0, dtype=np.int64))
+        if self._dead_pos:
+            arr[self._dead_pos] = _DEAD
         return VectorScores(segs, self._seg_of, arr, np)
 
 
@@ -214,6 +221,23 @@ class VectorScores:
         """The agent's score, None when it has no codes."""
         seg = self._seg_of.get(agent_id)
         return None if seg is None else int(self._best[seg[3]])
+
+    def count(self) -> int:
+        """Agents with codes."""
+        return len(self._seg_of)
+
+    def top(self, m: int) -> tuple[list[tuple[str, int]], bool]:
+        """The ``m`` best ``(agent id, score)`` (and every one that ties the m-th), and whether
+        that is every agent with codes."""
+        best = self._best
+        n = len(best)
+        if m >= len(self._seg_of):  # dead segments score _DEAD: live ones come first
+            return list(self.above(_DEAD + 1)), True
+        if self._np is None:
+            kth = heapq.nlargest(m, best)[-1]
+        else:
+            kth = int(self._np.partition(best, n - m)[n - m])
+        return list(self.above(kth)), False
 
     def above(self, floor: int) -> Iterator[tuple[str, int]]:
         """``(agent id, score)`` of every agent scoring ``floor`` or more, in row order."""

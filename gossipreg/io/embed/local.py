@@ -10,10 +10,10 @@ disables downloads: nothing is fetched at run time, ever.
 
 Embedding runs in a worker thread (``asyncio.to_thread``), so the event loop never blocks on
 it; loading happens once, under a lock, and embedding needs none (the tokenizer and the table
-are only read), so threads embed side by side. Constructing one imports nothing (it only finds the package); importing and
-loading (about 0.3 s together) happen on the first call, in that thread, or up front with
-:meth:`WordLlamaEmbedder.load`. A loaded model is shared by every embedder of the same size in
-the process (several nodes in one process hold one table).
+are only read), so threads embed side by side. Constructing one imports nothing (it only finds
+the package); importing and loading (about 0.3 s together) happen on the first call, in that
+thread, or up front with :meth:`WordLlamaEmbedder.load`. A loaded model is shared by every
+embedder of the same size in the process (several nodes in one process hold one table).
 
 Exact on every CPU: a text's vector is the sum of its tokens' rows computed in integers (each
 float32 row scaled by 2**40 and rounded, which is exact and elementwise, then summed in int64,
@@ -197,7 +197,9 @@ def _token_sums(model: _Inference, texts: list[str]) -> Any:
     if some:
         flat = np.clip(np.fromiter((i for k in some for i in ids[k]), dtype=np.int64),
                        0, table.shape[0] - 1)
-        fixed = np.rint(table[flat].astype(np.float64) * _FIXED).astype(np.int64)
+        # x * 2**40 is exact in float32 too, and an integer once |x| >= 2**-17 (rint is then
+        # a no-op): the same integers as in float64, with half the memory traffic.
+        fixed = np.rint(table[flat] * np.float32(_FIXED)).astype(np.int64)
         starts = np.cumsum([0] + [len(ids[k]) for k in some[:-1]])
         out[some] = np.add.reduceat(fixed, starts, axis=0)
     return out

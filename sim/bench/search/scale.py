@@ -2,10 +2,12 @@
 registration, registration throughput with the local model on and off.
 
 Synthetic agents carry A2A cards whose words come from a Zipf vocabulary (as
-``sim.bench.index``); their vectors are real codes of the local model, drawn from the
-relevance set's evidence texts (so the share of agents near a query is a real one), one per
-evidence text a card of that shape has (the card, then each skill: 2-4). Queries are three
-words of some agent's example with the code of one of the relevance set's queries.
+``sim.bench.index``); their vectors are real vectors of the local model (the relevance set's
+evidence texts) plus noise (cosine about 0.9 to the original), one per evidence text a card of
+that shape has (the card, then each skill: 2-4), so the share of agents near a query is a real
+one. Queries are three words of some agent's example with, two times in three, that agent's card
+vector (the two kinds of evidence agree, as in a real query), else the vector of one of the
+relevance set's queries (they disagree: the slow case of the top-k search).
 """
 
 from __future__ import annotations
@@ -74,20 +76,33 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))]
 
 
-def _node(records: list[AgentRecord], pool: list[bytes] | None, seed: int) -> Node:
-    """A core node holding ``records`` (with codes drawn from ``pool`` when given)."""
+def noisy_codes(pool: Any, count: int, seed: int, noise: float = 0.5) -> list[bytes]:
+    """``count`` codes near vectors of ``pool`` (unit rows, float64), quantised as
+    :func:`gossipreg.core.search.vectors.quantize` does."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    v = pool[rng.integers(len(pool), size=count)]
+    v = v + rng.normal(scale=noise / np.sqrt(v.shape[1]), size=v.shape)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return [row.tobytes() for row in np.clip(np.rint(v * 127), -127, 127).astype(np.int8)]
+
+
+def _node(records: list[AgentRecord], codes: list[bytes] | None) -> Node:
+    """A core node holding ``records`` (with ``codes``, taken in order, when given)."""
     node = Node("bench", "bench:1", NodeConfig.lan(heartbeat_timeout=None),
                 rng=random.Random(1), now=0.0)
-    if pool is not None:
+    if codes is not None:
         node.vectors.use(MODEL, DIMS, None)
-    rng = random.Random(seed)
+    at = 0
     for r in records:
         node.register(r, 0.0)
-        if pool is not None:
+        if codes is not None:
             v = node.read.get(r.agent_id)
             assert v is not None
-            codes = tuple(rng.choice(pool) for _ in evidence_texts(v.record))
-            node.vectors.put(v.record, VectorSet(MODEL, DIMS, codes), 0.0)
+            k = len(evidence_texts(v.record))
+            node.vectors.put(v.record, VectorSet(MODEL, DIMS, tuple(codes[at:at + k])), 0.0)
+            at += k
         while node.poll_event() is not None:
             pass
     node.drop_pending_gossip()
@@ -95,20 +110,31 @@ def _node(records: list[AgentRecord], pool: list[bytes] | None, seed: int) -> No
     return node
 
 
-def latency(n: int, pool: list[bytes], query_codes: list[bytes], reps: int,
+def _codes_for(records: list[AgentRecord], pool: Any, seed: int) -> list[bytes]:
+    return noisy_codes(pool, sum(len(evidence_texts(r)) for r in records), seed)
+
+
+def latency(n: int, pool: Any, query_codes: list[bytes], reps: int,
             embed_query: Callable[[str], bytes]) -> dict[str, float]:
     """In-process p50/p99 (ms) of a top-10 search, lexical and hybrid, over ``n`` agents."""
     mix = Mix(n)
     records = [mix.record(i) for i in range(n)]
+    codes = _codes_for(records, pool, n)
     t0 = time.perf_counter()
-    node = _node(records, pool, n)
+    node = _node(records, codes)
     load = time.perf_counter() - t0
+    first, at = [], 0  # where each agent's codes start
+    for r in records:
+        first.append(at)
+        at += len(evidence_texts(r))
     rng = random.Random(2)
     qs = []
     for k in range(reps):
-        card = rng.choice(records)
-        words = rng.choice(rng.choice(card.skills).examples).split()
-        qs.append((" ".join(rng.sample(words, 3)), query_codes[k % len(query_codes)]))
+        i = rng.randrange(n)
+        words = rng.choice(rng.choice(records[i].skills).examples).split()
+        # two in three: the agent's own card vector (their evidence agrees); else a real query's
+        code = query_codes[k % len(query_codes)] if k % 3 == 2 else codes[first[i]]
+        qs.append((" ".join(rng.sample(words, 3)), code))
     gc.collect()
     out: dict[str, float] = {"loaded_per_s": n / load}
     for name, use_code in (("lexical", False), ("hybrid", True)):
@@ -128,17 +154,18 @@ def latency(n: int, pool: list[bytes], query_codes: list[bytes], reps: int,
     return out
 
 
-def memory(n: int, pool: list[bytes]) -> tuple[float, float]:
+def memory(n: int, pool: Any) -> tuple[float, float]:
     """Bytes per agent of a core node holding ``n`` A2A agents, without and with vectors
     (tracemalloc; numpy's buffers are traced too)."""
     mix = Mix(7)
     records = [mix.record(i) for i in range(n)]
+    all_codes = _codes_for(records, pool, 3)
     out = []
-    for codes in (None, pool):
+    for codes in (None, all_codes):
         gc.collect()
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        node = _node(records, codes, 3)
+        node = _node(records, codes)
         gc.collect()
         out.append((tracemalloc.get_traced_memory()[0] - base) / n)
         tracemalloc.stop()

@@ -178,3 +178,28 @@ def test_a_skill_id_is_a_capability_string() -> None:
     assert idx.find(Query.of("conversion")) == ["fx"]  # the name, as before
     idx.remove("fx")
     assert idx.find(Query.of("fx-convert")) == [] and idx.distinct_capabilities() == 0
+
+
+def test_the_top_of_a_page_is_the_full_rankings_head() -> None:
+    # Enough agents that a page is found from the best few of each kind of evidence.
+    rng = random.Random(8)
+    words = [f"w{i}" for i in range(40)]
+    recs: list[tuple[AgentRecord, list[bytes] | None]] = []
+    status: dict[str, AgentStatus] = {}
+    for i in range(700):
+        r = make_record(f"a{i:03d}", " ".join(rng.sample(words, 2)), f"rt{i % 3}",
+                        rng.sample(words, 2), description=" ".join(rng.sample(words, 6)),
+                        tags=[f"t{i % 5}"])
+        recs.append((r, [rand_code(rng, DIMS) for _ in range(rng.randint(1, 3))]
+                     if i % 9 else None))
+        if i % 11 == 0:
+            status[r.agent_id] = AgentStatus.OFFLINE
+    for use_numpy in ([False, True] if vecindex.numpy_available() else [False]):
+        idx = index_of(recs, use_numpy=use_numpy, status=status)
+        for trial in range(60):
+            text, q = " ".join(rng.sample(words, rng.randint(1, 5))), rand_code(rng, DIMS)
+            kw = [{}, {"tags": ["t1"]}, {"runtime_id": "rt2", "status": None}][trial % 3]
+            full = idx.search(text, query=q, **kw)  # type: ignore[arg-type]
+            for limit, offset in ((1, 0), (10, 0), (10, 5), (3, 40)):
+                assert idx.search(text, query=q, limit=limit, offset=offset,
+                                  **kw) == full[offset:offset + limit]  # type: ignore[arg-type]
