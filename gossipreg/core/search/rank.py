@@ -51,7 +51,8 @@ class Ranker(Protocol):
 
 
 class SearchHit(NamedTuple):
-    """One ranked search result: the agent as this node sees it, and its score in [0, 1)."""
+    """One ranked search result: the agent as this node sees it, and its score in [0, 1]
+    (:mod:`~gossipreg.core.search.hybrid`)."""
 
     agent: AgentView
     score: float
