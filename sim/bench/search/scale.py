@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import random
 import statistics
 import subprocess
@@ -224,6 +225,7 @@ async def _register(cards: list[dict[str, Any]], n: int, embedder: str) -> tuple
 
 def registration(cards: list[dict[str, Any]], n: int) -> dict[str, float]:
     """Registrations per second with the embedder off and with the local model (one run)."""
+    logging.getLogger("gossipreg").setLevel(logging.ERROR)  # the nodes' start-up lines
     _, off_all = asyncio.run(_register(cards, n, "off"))
     on_calls, on_all = asyncio.run(_register(cards, n, "local"))
     return {"off_per_s": n / off_all, "on_calls_per_s": n / on_calls,
