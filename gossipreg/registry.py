@@ -370,14 +370,15 @@ class AgentRegistry(RoutingMixin, RegistryViews):
     async def search(self, text: str, filters: Mapping[str, Any] | None = None,
                      limit: int | None = 10, offset: int = 0
                      ) -> list[tuple[AgentMetadata, float]]:
-        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
-        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
-        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
-        unless ``status`` is given)."""
+        """Agents ranked for free ``text``, best first, each with its score in [0, 1]: hybrid
+        (BM25F over name, description and skills, fused with vectors of the node's embedder,
+        ``NodeConfig.embedder``) or lexical when there is none. ``filters`` is ARD's query
+        model, e.g. ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across;
+        ACTIVE only unless ``status`` is given)."""
         node = await self._ensure_node()
         self.total_queries += 1
         return [(self._metadata(h.agent), h.score)
-                for h in node.search(text, filters, limit=limit, offset=offset)]
+                for h in await node.search_async(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)

@@ -6,8 +6,9 @@ The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by t
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
-(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
-a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
+(:class:`~gossipreg.core.reader.Reader`), search vectors through ``vectors``
+(:class:`~gossipreg.core.directory.vectors.VectorInputs`). The node never reads a clock, opens
+a socket or starts a task. Inputs that may stamp data or events also take ``wall``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -28,6 +29,7 @@ from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
+from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -54,8 +56,7 @@ class Node:
                  keyring: Keyring | None = None, stream_id: str | None = None) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
-            raise InvalidArgumentError(
-                f"cannot advertise {addr}: peers cannot reach an unspecified address")
+            raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
@@ -84,8 +85,10 @@ class Node:
                               self.dir.apply_delta, now)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, RECORD_VALUES)
-        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
-                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+        self.vectors = VectorInputs(self.dir.view.vectors, self.dir, self._flush)
+        self.dir.view.vectors.on_bad = lambda _: self.metrics.drop("bad_vectors")
+        self.read = Reader(self.id, addr, self.dir.view, self.members, self.metrics,
+                           self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
                                           self.events.dropped, self.ae.joined, self.ae.refused))
 
@@ -128,8 +131,7 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon (the caller handed this node's
-        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
+        """Forget queued directory writes and a pending beacon (a warm start or a benchmark)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -147,9 +149,9 @@ class Node:
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
                       wall: float) -> Received:
-        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted). The answer
-        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        """A packet arrived (authenticated and validated here; ``src``, what the transport knows
+        of the sender, is for drop logs only). The answer: why it was dropped, or where a reply
+        may go."""
         self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:
@@ -159,8 +161,7 @@ class Node:
         return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
-        within its timeout): a hint on which the failure detector probes that member now."""
+        """A frame to ``addr`` was not delivered: the failure detector probes it now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
@@ -202,8 +203,7 @@ class Node:
         return self.dir.requests.results.popleft() if self.dir.requests.results else None
 
     def join(self, seeds: Sequence[str], now: float) -> None:
-        """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
-        answers."""
+        """Join through ``seeds`` (addresses), retried every ``join_retry_interval``."""
         self.ae.join(seeds, now)
         self._flush(now)
 

@@ -19,6 +19,7 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.route.select import Candidate
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
+from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
@@ -33,7 +34,8 @@ class GossipNode(NodeRunner):
     advertises the address of the route towards the first seed), ``advertise`` the address
     peers should use when it differs (NAT, containers), ``token`` the bearer token of the
     HTTP API. With ``network`` the node uses an in-memory hub instead of HTTP (tests and
-    single-process examples); with ``transport`` one the caller built. Use it as
+    single-process examples); with ``transport`` one the caller built. ``embedder`` (an
+    :class:`~gossipreg.io.embed.Embedder`) overrides ``config.embedder`` for search. Use it as
     ``async with GossipNode(...) as node:`` (leaving the block leaves the mesh gracefully) or
     call :meth:`start`, then :meth:`leave` and :meth:`shutdown`. With ``config.data_dir`` it
     keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`).
@@ -53,6 +55,7 @@ class GossipNode(NodeRunner):
         generation: int | None = None,
         rng: random.Random | None = None,
         token: str | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -65,7 +68,7 @@ class GossipNode(NodeRunner):
             else:
                 transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
-                         generation=generation, rng=rng)
+                         generation=generation, rng=rng, embedder=embedder)
         if http is not None:
             serve_http(self, http.app, token=token)
 

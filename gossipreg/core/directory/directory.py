@@ -18,6 +18,8 @@ Rules:
   it is deleted with reason ``gone``.
 - A member that restarts while we hold its previous generation's agents is held until its new
   state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
+- The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
+  record it still holds; deregistering deletes them with the record.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gossipreg.core.directory.records import (
     HB,
     LOAD,
     STATUS,
+    VEC,
     Heartbeat,
     StatusWrite,
     load_from_value,
@@ -48,6 +51,7 @@ from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.hlc import HybridClock
 from gossipreg.core.replica.store import Change, OwnerDelta, Replica, Write
+from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -196,8 +200,18 @@ class Directory:
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
                    self._delete(STATUS + agent_id, now, GONE),
-                   self._delete(LOAD + agent_id, now)]
+                   self._delete(LOAD + agent_id, now),
+                   self._delete(VEC + agent_id, now)]
         self._apply([c for c in changes if c is not None], now)
+
+    def write_vectors(self, record: AgentRecord, vectors: VectorSet, now: float) -> bool:
+        """Write the search vectors of an agent we own (False, nothing written, when the
+        record is no longer ours or no longer the one we hold)."""
+        aid = record.agent_id
+        if self.replica.own_value(AGENT + aid) is not record:
+            return False
+        self._apply([self._write(VEC + aid, vectors, now)], now)
+        return True
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
         old: Heartbeat | None = self.replica.own_value(HB + agent_id)

@@ -3,10 +3,12 @@
 Rules: keys are ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat
 counter and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp,
 cause)``, by any node under its own ownership), ``load/<id>`` (``[active_tasks,
-max_concurrency]``, by the hosting node; a later family than the first release's three, so such
-peers are never sent it). Every value that enters the replica, from the
-caller or from the network, passes through the checks here first, so a hostile value never
-lands.
+max_concurrency]``, by the hosting node), ``vec/<id>`` (the record's search vectors ``[model
+tag, [int8 bytes, ...]]``, by the record's owner, after the record). Every value that enters
+the replica, from the caller or from the network, passes through the checks here first, so a
+hostile value never lands, except vectors that fail their checks: stored as
+:class:`BadVectors`, relayed as they came and never used (a hostile owner leaves no hole in
+its versions). A first-release peer knows only the first three families.
 """
 
 from __future__ import annotations
@@ -30,33 +32,16 @@ from gossipreg.core.directory.cards import (
 )
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
+from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
 from gossipreg.core.types import ID_MAX_LEN, AgentLoad, AgentRecord, AgentStatus, check_id
 from gossipreg.core.wire.fields import NO_FORM
 
 __all__ = [
-    "AGENT",
-    "HB",
-    "LIMITS",
-    "LOAD",
-    "RECORD_VALUES",
-    "STATUS",
-    "TOMBSTONE_REASONS",
-    "Heartbeat",
-    "Opaque",
-    "RecordValues",
-    "StatusWrite",
-    "check_id",
-    "heartbeat_from_value",
-    "load_from_value",
-    "make_record",
-    "parse_key",
-    "record_from_value",
-    "record_to_value",
-    "split_key",
-    "status_from_value",
-    "to_wire",
-    "validate_value",
-    "wire_size",
+    "AGENT", "HB", "LIMITS", "LOAD", "RECORD_VALUES", "STATUS", "TOMBSTONE_REASONS", "VEC",
+    "BadVectors", "Heartbeat", "Opaque", "RecordValues", "StatusWrite", "check_id",
+    "heartbeat_from_value", "load_from_value", "make_record", "parse_key", "record_from_value",
+    "record_to_value", "split_key", "status_from_value", "to_wire", "validate_value",
+    "vectors_from_value", "wire_size",
 ]
 
 
@@ -64,8 +49,9 @@ AGENT = "agent/"
 HB = "hb/"
 STATUS = "status/"
 LOAD = "load/"
+VEC = "vec/"
 _PREFIXES = (AGENT, HB, STATUS)  # the first release's families
-_KNOWN = (*_PREFIXES, LOAD)
+_KNOWN = (*_PREFIXES, LOAD, VEC)
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -290,6 +276,23 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class BadVectors:
+    """The value of a ``vec/`` key that failed the vector checks: kept and relayed as it came,
+    never used; ``reason`` is the check's label (``type``, ``count``, ``dims``, ...)."""
+
+    raw: Any
+    reason: str
+
+
+def vectors_from_value(value: object) -> VectorSet | BadVectors:
+    """A ``vec/`` value from the network: checked vectors, or :class:`BadVectors`."""
+    try:
+        return vector_set_from_wire(value)
+    except VectorError as e:
+        return BadVectors(value, e.reason)
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """The value of a key family this release does not know (a later release's): stored and
     relayed as it came, so replicas stay equal, and shown nowhere."""
@@ -302,9 +305,9 @@ _FAMILY = re.compile(r"[a-z][a-z0-9_]{0,15}/")
 
 def validate_value(key: object, deleted: object, value: object) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
-    :class:`AgentRecord`, :class:`Heartbeat`, :class:`StatusWrite` or ``AgentLoad`` (parsed
-    once; the view
-    reads the replica's objects), or :class:`Opaque` under a key family a later release added.
+    :class:`AgentRecord`, :class:`Heartbeat`, :class:`StatusWrite`, ``AgentLoad`` or vectors
+    (parsed once; the view reads the replica's objects), or :class:`Opaque` under a key family
+    a later release added.
     Raises InvalidArgumentError."""
     if type(key) is str and not key.startswith(_KNOWN) and (m := _FAMILY.match(key)):
         check_id(key[m.end():])
@@ -329,6 +332,8 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
         return heartbeat_from_value(value)
     if prefix == LOAD:
         return load_from_value(value)
+    if prefix == VEC:
+        return vectors_from_value(value)
     return status_from_value(value)
 
 
@@ -357,8 +362,10 @@ def wire_size(value: Any) -> int:
 def to_wire(value: Any) -> Any:
     """The msgpack-able form of a stored value (values travel as lists)."""
     t = type(value)
-    if t is Opaque:
+    if t is Opaque or t is BadVectors:
         return value.raw
+    if t is VectorSet:
+        return value.to_wire()
     if t is Heartbeat:
         return [value.count, value.wall_ms]
     if t is AgentRecord:

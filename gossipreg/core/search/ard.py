@@ -1,7 +1,8 @@
 """ARD (Agentic Resource Discovery, ards-project/ard-spec v0.9) documents from a node's view.
 
 Rules:
-- Identifier: ``urn:air:<publisher>:<namespace>:<name>``. ``<publisher>`` is the host of the
+- Identifier: ``urn:air:<publisher>:<namespace>:<name>`` (a string of another form is no
+  identifier at all: a caller's error, not an unknown agent). ``<publisher>`` is the host of the
   card's ``provider.url`` when that is a domain name, else ``agent.localhost`` (the spec's
   placeholder for local catalogs). An agent id made only of ``[A-Za-z0-9._-]`` is the name as it
   is, under namespace ``agent``; any other id goes under namespace ``agent-x``, each character
@@ -43,6 +44,7 @@ __all__ = [
     "entry",
     "facets",
     "field_values",
+    "is_identifier",
     "iso_utc",
     "manifest",
     "parse_urn",
@@ -113,6 +115,15 @@ def urn_of(r: AgentRecord) -> str:
     """The agent's stable ARD identifier (the same on every node)."""
     namespace, name = _encode_name(r.agent_id)
     return f"urn:air:{publisher_of(r)}:{namespace}:{name}"
+
+
+_ARD_ID = re.compile(r"urn:air:[a-z0-9][a-z0-9.-]*:[a-z0-9][a-z0-9-]*:[A-Za-z0-9._~%-]+")
+
+
+def is_identifier(identifier: str) -> bool:
+    """Whether ``identifier`` has the form of an ARD identifier,
+    ``urn:air:<publisher>:<namespace>:<name>`` (whoever issued it)."""
+    return _ARD_ID.fullmatch(identifier) is not None
 
 
 def parse_urn(identifier: str) -> str | None:

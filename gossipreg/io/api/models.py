@@ -311,3 +311,5 @@ class HealthOut(BaseModel):
     agents: int | None = None
     health_score: int | None = None
     reason: str | None = None
+    search: dict[str, Any] | None = Field(
+        None, description="how searches are ranked: hybrid (and its model) or lexical, why")

@@ -151,6 +151,7 @@ class _Api:
         query_of(request, NoParams)
         node = self.node
         report = health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
+        report["search"] = node.searching.status()
         # Probes carry no token: they read the state and version, never names or addresses.
         if self.token is not None and "Authorization" not in request.headers:
             return public_health(report)
