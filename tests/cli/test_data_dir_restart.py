@@ -115,7 +115,7 @@ def test_a_killed_sidecar_comes_back_with_its_agents(nodes: Nodes, tmp_path: Pat
     # a bound well under a push-pull period (5 s on this profile): a round trip of the join.
     assert until_blocking(lambda: all(
         (v := seen(x, aid)) is not None and v["heartbeat_count"] == 0
-        and v["status"] == "active" for x in (a, b, c) for aid in ("coder-1", "fx-desk")), 10.0)
+        and v["status"] == "active" for x in (a, b, c) for aid in ("coder-1", "fx-desk")), 4.5)
     for x in (a, b):
         churn = [e for e in events_since(x, marks[x])
                  if e["event_type"] in ("agent_deregistered", "agent_registered")]
