@@ -83,7 +83,7 @@ async def test_round_robin_least_loaded_and_failover_on_the_cli(
     assert code == 0 and "translator: unreachable" in err and "Coder: hi" in out
     code, _, err = await cli(capsys, "send", "--agent", "translator", "-m", "hi", *at)
     assert code == 1 and "(unavailable)" in err
-    mesh.nodes[0].set_status("summarizer", AgentStatus.OFFLINE)
+    await mesh.nodes[0].set_status("summarizer", AgentStatus.OFFLINE)
     assert await until(lambda: mesh.caller.get("summarizer").status is AgentStatus.OFFLINE)
     before = mesh.served()["summarizer"]
     code, _, err = await cli(capsys, "send", "--agent", "summarizer", "-m", "hi", *at)

@@ -110,7 +110,7 @@ async def test_every_node_embeds_in_a_worker_thread_and_answers_alike(
     a, b, fa, fb = pair
     await until(lambda: hybrid_done(a, 0) and hybrid_done(b, 0))
     for aid, c in AGENTS.items():
-        a.register(agent_id=aid, card=c)
+        await a.register(agent_id=aid, card=c)
     # Searchable lexically at once, before any vector exists.
     assert [h.agent.agent_id for h in a.search("invoice")] == ["billing"]
     await until(lambda: hybrid_done(a, 3) and hybrid_done(b, 3))
@@ -136,7 +136,7 @@ async def test_a_failing_embedder_leaves_search_lexical_and_says_why() -> None:
                       embedder=fake)
     await node.start()
     try:
-        node.register(agent_id="billing", card=AGENTS["billing"])
+        await node.register(agent_id="billing", card=AGENTS["billing"])
         await until(lambda: "error" in node.searching.status())
         assert node.searching.status()["pending"] == 1  # given back, tried again later
         assert [h.agent.agent_id for h in node.search("invoice")] == ["billing"]
@@ -162,7 +162,7 @@ async def test_an_api_model_embeds_once_at_the_owner_and_vectors_travel() -> Non
             await until(lambda: all(n.searching.status()["mode"] == "hybrid" for n in (a, b, c)))
             before = len(stand_in.requests)
             for aid, crd in AGENTS.items():
-                a.register(agent_id=aid, card=crd)
+                await a.register(agent_id=aid, card=crd)
             await until(lambda: hybrid_done(a, 3) and hybrid_done(b, 3))
             embedded = [t for _, body, _ in stand_in.requests[before:] for t in body["input"]]
             assert len(embedded) == 6  # two texts per record, once, by the owner
@@ -185,7 +185,7 @@ async def test_without_the_extra_search_is_lexical_and_says_so(
     node = GossipNode("solo", network=MemoryNetwork(), config=NodeConfig.local())
     await node.start()
     try:
-        node.register(agent_id="billing", card=AGENTS["billing"])
+        await node.register(agent_id="billing", card=AGENTS["billing"])
         status = node.searching.status()
         assert status["mode"] == "lexical" and "pip install" in status["reason"]
         lines = [r.getMessage() for r in caplog.records if "lexical only" in r.getMessage()]
