@@ -26,6 +26,7 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from math import log
 from typing import Any, Protocol
 
@@ -56,6 +57,14 @@ class NetOptions:
             raise ValueError(f"network model must be 'tcp' or 'datagram', not {self.model!r}")
         if self.model == "tcp" and self.duplicate:
             raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
+
+
+class Due(IntEnum):
+    """What an event of the heap is (an int, so that equal times order deterministically)."""
+
+    TIMER = 0  # a node's deadline: data is the time it was armed for
+    PACKET = 1  # a packet arrives: data is the payload (or payload, sender, reply time)
+    UNREACHABLE = 2  # the transport gave up on a frame: data is its destination
 
 
 class NodeFactory(Protocol):
@@ -96,6 +105,8 @@ class Cluster:
         # restarts, as a key file is) and run every check of the real thing.
         self.signing = signing
         self.make_node = make_node
+        # Sees every frame a node sends, before the network (tests decode what was said).
+        self.tap: Callable[[str, str, bytes], None] | None = None
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
         self.net = net or NetOptions()
@@ -116,7 +127,7 @@ class Cluster:
         self.tcp = TcpPaths(self.rng, self.net.tcp) if self.net.model == "tcp" else None
 
     # -------------------------------------------------------------- scheduling
-    def _push(self, t: float, kind: int, name: str, data: Any) -> None:
+    def _push(self, t: float, kind: Due, name: str, data: Any) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, name, data))
 
@@ -126,7 +137,7 @@ class Cluster:
         t = sn.node.poll_timeout()
         if t is not None and t != sn.wake:
             sn.wake = t
-            self._push(max(t, self.now), 0, sn.name, t)
+            self._push(max(t, self.now), Due.TIMER, sn.name, t)
 
     def drain(self, sn: SimNode, reply: tuple[str, float | None] | None = None) -> None:
         """Run the loop's output half for one node: transmits, events, results, next wake.
@@ -162,6 +173,8 @@ class Cluster:
             1e-9, net.latency_mean - net.latency_min)
 
     def _send(self, src: str, dest: str, payload: bytes) -> None:
+        if self.tap is not None:
+            self.tap(src, dest, payload)
         net, rng = self.net, self.rng
         blocked, clogged = self._blocked, self._clogged
         latency = self._latency
@@ -175,7 +188,7 @@ class Cluster:
             else:
                 self._deliver_at(sent.deliver_at, dest, (payload, src, sent.reply_at))
             if sent.failed_at is not None:
-                self._push(sent.failed_at, 2, src, dest)
+                self._push(sent.failed_at, Due.UNREACHABLE, src, dest)
             return
         if cut or (blocked and (src, dest) in blocked):
             self.dropped += 1
@@ -194,12 +207,12 @@ class Cluster:
             self.outbox.append((when, dest, data))
             return
         self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, 1, dest, data))
+        heapq.heappush(self._heap, (when, self._seq, Due.PACKET, dest, data))
 
     def inject(self, packets: Iterable[tuple[float, str, Any]]) -> None:
         """Packets from other shards (delivered no earlier than now)."""
         for when, dest, data in packets:
-            self._push(max(when, self.now), 1, dest, data)
+            self._push(max(when, self.now), Due.PACKET, dest, data)
 
     def take_outbox(self) -> list[tuple[float, str, Any]]:
         out, self.outbox = self.outbox, []
@@ -214,12 +227,12 @@ class Cluster:
             sn = nodes.get(name)
             if sn is None or (node := sn.node) is None:
                 continue
-            if kind == 0:
+            if kind is Due.TIMER:
                 if data != sn.wake or sn.state != "up":
                     continue
                 sn.wake = None
                 node.handle_timeout(when, wall=sn.wall(when))
-            elif kind == 2:  # the transport reports that a frame could not reach ``data``
+            elif kind is Due.UNREACHABLE:  # a frame could not reach ``data``
                 if sn.state != "up":
                     continue
                 node.handle_unreachable(data, when)

@@ -6,7 +6,7 @@
 ``forget-node`` releases the identity key the node pinned for ``NAME`` (on that node only: run
 it on each node that refuses a node whose key was replaced on purpose); ``rotate-identity``
 gives the node a new identity key endorsed by its current one (every peer takes it).
-Exit status as the client commands': 0 done, 1 refused, 2 bad input or unreachable node.
+Errors and exit status follow the client commands' model (:mod:`gossipreg.cli.client`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from typing import Any
 
 __all__ = ["add_admin_parser", "run_admin"]
@@ -22,7 +21,7 @@ __all__ = ["add_admin_parser", "run_admin"]
 
 def add_admin_parser(sub: Any) -> None:
     """The ``admin`` command and its subcommands."""
-    from gossipreg.cli.commands import add_client_options
+    from gossipreg.cli.client import add_client_options
 
     a = sub.add_parser("admin", help="operator calls on one node (need its token)")
     ops = a.add_subparsers(dest="admin_command", required=True, metavar="OPERATION",
@@ -36,34 +35,25 @@ def add_admin_parser(sub: Any) -> None:
         add_client_options(p)
 
 
-async def _run(args: argparse.Namespace) -> tuple[int, Any, str]:
-    from gossipreg.cli.commands import fetch
+async def _run(args: argparse.Namespace) -> tuple[Any, str]:
+    from gossipreg.cli.client import fetch
 
     if args.admin_command == "forget-node":
-        status, data = await fetch(args, "POST", "/v1/admin/forget-node",
-                                   body={"name": args.name})
-        if status == 200:
-            done = bool(data.get("forgotten"))
-            return 0, data, (f"{args.node} forgot the key it pinned for {args.name}" if done
-                             else f"{args.node} had no key pinned for {args.name}")
-    else:
-        status, data = await fetch(args, "POST", "/v1/admin/rotate-identity")
-        if status == 200:
-            return 0, data, f"{args.node} now signs with key {data.get('public_key')}"
-    err = data.get("error", data) if isinstance(data, dict) else data
-    return (1 if status in (403, 409) else 2), data, f"{args.node} answered {status}: {err}"
+        data = await fetch(args, "POST", "/v1/admin/forget-node", body={"name": args.name})
+        return data, (f"{args.node} forgot the key it pinned for {args.name}"
+                      if data.get("forgotten") else f"{args.node} had no key pinned for "
+                                                    f"{args.name}")
+    data = await fetch(args, "POST", "/v1/admin/rotate-identity")
+    return data, f"{args.node} now signs with key {data.get('public_key')}"
 
 
 def run_admin(args: argparse.Namespace) -> int:
-    from gossipreg.cli.commands import ClientError
+    """Run one admin operation; the exit status of the error model (:mod:`gossipreg.cli.client`)."""
+    from gossipreg.cli.client import ApiError, fail
 
     try:
-        code, data, line = asyncio.run(_run(args))
-    except ClientError as e:
-        print(f"gossipreg: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(line, file=sys.stdout if code == 0 else sys.stderr)
-    return code
+        data, line = asyncio.run(_run(args))
+    except ApiError as e:
+        return fail(e)
+    print(json.dumps(data, indent=2) if args.json else line)
+    return 0

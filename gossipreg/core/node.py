@@ -1,14 +1,15 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave`` (and the operator's
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
+``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
+``deregister``, ``heartbeat``, ``set_status``, ``set_load``, ``leave`` (and the operator's
 ``rotate_identity``, ``forget_node``). Outputs are returned
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
-(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
-a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
+(:class:`~gossipreg.core.reader.Reader`), search vectors through ``vectors``
+(:class:`~gossipreg.core.directory.vectors.VectorInputs`). The node never reads a clock, opens
+a socket or starts a task. Inputs that may stamp data or events also take ``wall``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -22,12 +23,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory import records as rec
 from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
+from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -47,6 +50,7 @@ from gossipreg.core.wire.keyring import Keyring
 from gossipreg.core.wire.tags import Feature
 
 __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
+_T = TypeVar("_T")
 
 
 class Node(FrameKeys, WarmStart):
@@ -64,8 +68,7 @@ class Node(FrameKeys, WarmStart):
         ``cards`` judges signed agent cards by this node's publisher keys."""
         self.id = rec.check_id(node_id, "node_id")
         if is_unspecified(addr):
-            raise InvalidArgumentError(
-                f"cannot advertise {addr}: peers cannot reach an unspecified address")
+            raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
@@ -103,8 +106,10 @@ class Node(FrameKeys, WarmStart):
                    lambda: replica.max_version(self.id))
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, values, t)
-        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
-                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+        self.vectors = VectorInputs(self.dir.view.vectors, self.dir, self._flush)
+        self.dir.view.vectors.on_bad = lambda _: self.metrics.drop("bad_vectors")
+        self.read = Reader(self.id, addr, self.dir.view, self.members, self.metrics,
+                           self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
                                           self.events.dropped, self.ae.joined, self.ae.refused))
 
@@ -134,14 +139,15 @@ class Node(FrameKeys, WarmStart):
             self.out.member_dead(change.node_id)
         elif change.old is MemberState.DEAD:
             self.ae.revived(now)  # a path to a member held DEAD works again: a healed cut?
-        self.dir.owner_changed(change, source, now)  # its event, then its agents
+        if self.dir.owner_changed(change, source, now):  # its event, then its agents
+            self.ae.ask_state(change.node_id)  # held after a restart: its new state, now
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
                       wall: float) -> Received:
-        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted). The answer
-        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        """A packet arrived (authenticated and validated here; ``src``, what the transport knows
+        of the sender, is for drop logs only). The answer: why it was dropped, or where a reply
+        may go."""
         self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:
@@ -151,8 +157,7 @@ class Node(FrameKeys, WarmStart):
         return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
-        within its timeout): a hint on which the failure detector probes that member now."""
+        """A frame to ``addr`` was not delivered: the failure detector probes it now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
@@ -188,17 +193,13 @@ class Node(FrameKeys, WarmStart):
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        q = self.events.poll_queue
-        return q.popleft() if q else None
+        return self.events.poll_queue.popleft() if self.events.poll_queue else None
 
     def poll_result(self) -> Result | None:
-        res = self.dir.results
-        return res.popleft() if res else None
+        return self.dir.requests.results.popleft() if self.dir.requests.results else None
 
-    # ---------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:
-        """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
-        answers."""
+        """Join through ``seeds`` (addresses), retried every ``join_retry_interval``."""
         self.ae.join(seeds, now)
         if self.trust is not None and self.trust.bootstrap(bool(self.ae.seeds)):
             self.members.me.features |= Feature.REQUIRES_SIGNATURES
@@ -208,24 +209,18 @@ class Node(FrameKeys, WarmStart):
     def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(rec.judged(record, self.cards), now)
-        self._flush(now)
-        return view
+        return self._flushed(self.dir.register(rec.judged(record, self.cards), now), now)
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
         self._begin(now, wall)
-        out = self.dir.deregister(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.deregister(agent_id, now), now)
 
     def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
         self._begin(now, wall)
-        out = self.dir.heartbeat(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.heartbeat(agent_id, now), now)
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
                    reason: str = "manual", *, check: bool = False, wall: float
@@ -236,9 +231,13 @@ class Node(FrameKeys, WarmStart):
         speaking (``check_failed`` or ``check_passed``, which no other writer may use)."""
         check_reason(reason, check)
         self._begin(now, wall)
-        ok = self.dir.set_status(agent_id, status, now, reason)
-        self._flush(now)
-        return ok
+        return self._flushed(self.dir.set_status(agent_id, status, now, reason), now)
+
+    def set_load(self, agent_id: str, active: int, cap: int, now: float, *, wall: float) -> bool:
+        """The load (``active_tasks``, ``max_concurrency``) of an agent hosted here, written
+        when it matters (``directory.load``); False when this node does not host it."""
+        self._begin(now, wall)
+        return self._flushed(self.dir.set_load(agent_id, active, cap, now), now)
 
     def leave(self, now: float) -> None:
         """Leave gracefully: tell ``gossip_fanout`` peers at once and gossip the intent."""
@@ -295,3 +294,7 @@ class Node(FrameKeys, WarmStart):
         queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()
+
+    def _flushed(self, out: _T, now: float) -> _T:  # an input's answer, after _flush
+        self._flush(now)
+        return out

@@ -43,7 +43,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from gossipreg.core.errors import ConfigError, NodeStateError
 from gossipreg.core.node import Node
 from gossipreg.core.trust.proofs import Identity, Payloads
-from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["CaBinder", "Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
            "atomic_write", "name_uri"]
@@ -342,22 +341,3 @@ class KeyCalls:
         out = self.core.forget_node(name)
         self.save_pins()
         return out
-
-    @property
-    def keyring(self) -> Keyring | None:
-        """A copy of the node's keyring (None: frames are unsigned); change it through
-        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
-        keys = self.core.keys
-        return Keyring(keys) if keys else None
-
-    def install_key(self, key: bytes) -> None:
-        """Add a key that verifies (rotation step 1, on every node)."""
-        self.core.install_key(key)
-
-    def use_key(self, key: bytes) -> None:
-        """Sign with an installed key (rotation step 2)."""
-        self.core.use_key(key)
-
-    def remove_key(self, key: bytes) -> None:
-        """Stop accepting a key (rotation step 3)."""
-        self.core.remove_key(key)

@@ -1,16 +1,16 @@
 """What the change pipeline costs per applied change (replica merge, view derivation, events),
 for this checkout and another one (e.g. the parent commit in a git worktree), in one run.
 
-    python -m sim.bench.pipeline --parent /work/wt-events-parent [--sizes 1000,100000]
+    python -m sim.bench.pipeline --parent ../parent-checkout [--sizes 1000,100000]
 
-One observer node receives remote writes of one owner (registrations, heartbeats, status writes
-by a third node, deregistrations), one write per packet through ``handle_packet`` (its public
-input: framing and parsing are counted too), and drains its events. Each checkout runs in its
-own process (its own ``gossipreg`` first on ``sys.path``), alternately, ``--rounds`` times; the
-table shows
-the best time per change of each and the ratio this / other (below 1: this is faster). Times
-are the process's CPU time (``time.process_time``): on a shared machine the wall clock also
-counts the other processes.
+Receive side: one observer node receives remote writes of one owner (registrations,
+heartbeats, status writes by a third node, deregistrations), one write per packet through
+``handle_packet`` (its public input: framing and parsing are counted too), and drains its
+events. Owner side: ``AgentRegistry.register_agent`` of agents with an A2A card, embedded.
+Each checkout runs in its own process (its own ``gossipreg`` first on ``sys.path``, either
+layout of the core), alternately, ``--rounds`` times; the table shows the best time per change
+of each and the ratio this / other (below 1: this is faster). Times are the process's CPU time
+(``time.process_time``): on a shared machine the wall clock also counts the other processes.
 """
 
 from __future__ import annotations
@@ -33,14 +33,11 @@ PHASES = ("register", "heartbeat", "status", "deregister")
 def _measure(n: int, m: int) -> dict[str, float]:
     """µs per applied change, per phase, at ``n`` agents (``m`` changes for the later
     phases). Runs inside the worker, on whichever gossipreg it imported."""
-    from gossipreg.core.config import NodeConfig
-    from gossipreg.core.directory.records import RECORD_VALUES, Heartbeat, StatusWrite, make_record
-    from gossipreg.core.node import Node
-    from gossipreg.core.replica.hlc import Stamp
-    from gossipreg.core.replica.store import Write
-    from gossipreg.core.types import AgentStatus
-    from gossipreg.core.wire.codec import Codec, pack_message
-    from gossipreg.core.wire.messages import write_wire
+    lib = _layout()
+    NodeConfig, Node, Write = lib.NodeConfig, lib.Node, lib.Write
+    Heartbeat, StatusWrite, Stamp = lib.Heartbeat, lib.StatusWrite, lib.Stamp
+    make_record, AgentStatus, Codec, pack_message = (lib.make_record, lib.AgentStatus,
+                                                     lib.Codec, lib.pack_message)
 
     rng = random.Random(n)
     cfg = NodeConfig()
@@ -70,7 +67,7 @@ def _measure(n: int, m: int) -> dict[str, float]:
     }
     codec = Codec(cfg.cluster, None, max_packet_size=cfg.max_packet_size)
     frames = {phase: [codec.encode_packed(w.owner, f"{w.owner}:1",
-                                          [pack_message(write_wire(w, RECORD_VALUES))]) for w in ws]
+                                          [pack_message(lib.write_wire(w))]) for w in ws]
               for phase, ws in batches.items()}
     out: dict[str, float] = {}
     receive, poll = obs.handle_packet, obs.poll_event
@@ -94,10 +91,84 @@ def _measure(n: int, m: int) -> dict[str, float]:
     return out
 
 
+class _Lib:
+    """The names a measurement needs, from whichever layout the imported tree has: the flat
+    core of earlier trees or its sub-packages (an import adapter, so that one file measures
+    both sides of the restructure)."""
+
+    def __init__(self) -> None:
+        import importlib
+
+        def first(*names: str) -> Any:
+            for name in names:
+                try:
+                    return importlib.import_module(name)
+                except ImportError:
+                    continue
+            raise ImportError(names[0])
+
+        core = "gossipreg.core."
+        records = first(core + "directory.records", core + "records")
+        messages = first(core + "wire.messages", core + "messages")
+        self.NodeConfig = first(core + "config").NodeConfig
+        self.Node = first(core + "node").Node
+        self.Write = first(core + "wire.fields", core + "replica").Write
+        self.Stamp = first(core + "replica.hlc", core + "hlc").Stamp
+        self.AgentStatus = first(core + "types").AgentStatus
+        codec = first(core + "wire.codec", core + "codec")
+        self.Codec, self.pack_message = codec.Codec, codec.pack_message
+        self.Heartbeat, self.StatusWrite = records.Heartbeat, records.StatusWrite
+        self.make_record = records.make_record
+        values = getattr(records, "RECORD_VALUES", None)
+        wire = messages.write_wire
+        self.write_wire: Any = (lambda w: wire(w, values)) if values is not None else wire
+
+
+def _layout() -> _Lib:
+    return _Lib()
+
+
+def _owner_side(n: int) -> float:
+    """µs per ``AgentRegistry.register_agent`` of an agent with an A2A card, embedded (the
+    owner's whole path: the facade, the card, the record, the replica, the view, the index,
+    the event)."""
+    import asyncio
+
+    from gossipreg.registry import AgentRegistry
+
+    class Agent:
+        def __init__(self, i: int) -> None:
+            self.agent_id = f"owned-{i:07d}"
+            self.name = f"Agent {i}"
+            self._a2a_card = {
+                "name": self.name, "description": f"Agent number {i}", "version": "1.0.0",
+                "supportedInterfaces": [{"url": f"http://127.0.0.1:9/a{i}",
+                                         "protocolBinding": "JSONRPC",
+                                         "protocolVersion": "1.0"}],
+                "skills": [{"id": f"s{i}", "name": f"skill {i}", "description": "does work",
+                            "tags": ["bench", f"t{i % 50}"], "examples": ["do the work"]}],
+            }
+
+    agents = [Agent(i) for i in range(n)]
+
+    async def run() -> float:
+        reg = AgentRegistry()
+        gc.collect()
+        t0 = time.process_time()
+        for a in agents:
+            await reg.register_agent(a, f"rt{int(a.agent_id[-7:]) % 50}")
+        return (time.process_time() - t0) / n * 1e6
+
+    return asyncio.run(run())
+
+
 def _best(n: int, changes: int) -> dict[str, float]:
     """The best of a few fresh measurements when ``n`` is small (its phases are short)."""
-    runs = [_measure(n, changes) for _ in range(5 if n <= 10_000 else 1)]
-    return {k: min(r[k] for r in runs) for k in runs[0]}
+    rounds = 5 if n <= 10_000 else 1
+    runs = [_measure(n, changes) for _ in range(rounds)]
+    best = {k: min(r[k] for r in runs) for k in runs[0]}
+    best["owner_register"] = min(_owner_side(min(n, 20_000)) for _ in range(rounds))
+    return best
 
 
 def _worker(sizes: list[int], changes: int) -> None:
@@ -130,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.parent is None:
         p.error("--parent is required")
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     parent = a.parent.resolve()
     best: dict[str, dict[str, dict[str, float]]] = {"this": {}, "other": {}}
     for _ in range(a.rounds):
@@ -143,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
           f"other = {parent}")
     print(f"{'agents':>8} {'phase':>11} {'this':>8} {'other':>8} {'this/other':>10}")
     for n in map(str, sizes):
-        for k in (*PHASES, "all"):
+        for k in (*PHASES, "all", "owner_register"):
             t, o = best["this"][n][k], best["other"][n][k]
             print(f"{int(n):>8,} {k:>11} {t:8.2f} {o:8.2f} {t / o:10.2f}")
     return 0

@@ -13,6 +13,7 @@ from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
 from gossipreg.core.wire.messages import Ping, Suspect, parse
 from sim.cluster import Cluster
+from tests.corekit import Tap
 
 E = RegistryEventType
 
@@ -205,11 +206,11 @@ def test_a_lost_ping_is_sent_again_before_the_target_is_suspected() -> None:
     second one (sent with the ping-reqs) gets through, and nobody is suspected."""
     c = make(2)
     assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
-    swim = c.node("n0").swim
+    tap = Tap(c)
     c.partition_oneway(["n0"], ["n1"])
-    before = swim._seq
-    assert c.run_until_true(lambda: any(p.target == "n1" and p.seq > before
-                                        for p in swim._probes.values()), 5.0) is not None
+    mark = len(tap.seen)
+    assert c.run_until_true(lambda: bool(tap.since(mark, lambda s: s.src == "n0" and isinstance(
+        s.msg, Ping) and s.msg.target == "n1")), 5.0) is not None
     c.repair()  # the new probe's first ping is already lost
     c.run_for(5.0)
     assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n1")

@@ -13,7 +13,9 @@ Rules:
   ``description`` and ``version`` strings are read.
 - Endpoints come from ``supportedInterfaces`` (A2A 1.0); without it, from ``url`` +
   ``preferredTransport`` (default JSONRPC) + ``additionalInterfaces`` with ``protocolVersion``
-  (A2A 0.3), as the SDK itself maps the older shape.
+  (A2A 0.3), as the SDK itself maps the older shape. A kaizen card's ``url`` (or ``endpoint``)
+  is its one endpoint, with ``transport``/``preferredTransport`` (default JSONRPC) and
+  ``protocolVersion`` when it says them.
 - The card travels as compact JSON text, at most :data:`CARD_MAX_BYTES` UTF-8 bytes, so a record
   with a full card fits one gossip packet (``gossip_budget``, 16 KiB by default) with room for
   its other fields. Every parse error names the offending field (``card.skills[1].tags``).
@@ -27,23 +29,29 @@ import importlib
 import json
 import math
 import sys
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import Endpoint, Provider, Skill
+from gossipreg.core.types import AgentRecord, Endpoint, Provider, Skill
 
 __all__ = [
     "CARD_MAX_BYTES",
     "CardInfo",
+    "CardJudge",
     "CardTooLargeError",
     "Endpoint",
     "Provider",
     "Skill",
     "agent_capabilities",
     "agent_card",
+    "card_from_text",
     "card_json",
+    "card_parts",
     "card_to_dict",
+    "card_verdict",
     "check_json",
+    "judged",
     "parse_card",
 ]
 
@@ -54,6 +62,10 @@ _A2A_KEYS = frozenset({
     "skills", "supportedInterfaces", "url", "preferredTransport", "additionalInterfaces",
     "protocolVersion", "defaultInputModes", "defaultOutputModes", "securitySchemes", "provider",
 })
+
+
+# A node's verdict on a signed card's JSON text: "true" or "false" (its publisher keys).
+CardJudge = Callable[[str], str]
 
 
 class CardTooLargeError(InvalidArgumentError):
@@ -208,6 +220,14 @@ def _endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
     return tuple(out)
 
 
+def _kaizen_endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
+    url = _text(d, "url", "card") or _text(d, "endpoint", "card")
+    if not url:
+        return ()
+    binding = _text(d, "transport", "card") or _text(d, "preferredTransport", "card")
+    return (Endpoint(url, binding or "JSONRPC", _text(d, "protocolVersion", "card")),)
+
+
 def _provider(d: dict[str, Any]) -> Provider | None:
     p = d.get("provider")
     if p is None:
@@ -252,7 +272,8 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     description = _text(d, "description", "card")
     version = _text(d, "version", "card")
     if kind == "kaizen":
-        return CardInfo(kind, name, description, version, None, (), (), _kaizen_caps(d))
+        return CardInfo(kind, name, description, version, None, (), _kaizen_endpoints(d),
+                        _kaizen_caps(d))
     if kind == "other":
         return CardInfo(kind, name, description, version, None, (), (), ())
     caps = d.get("capabilities")
@@ -269,6 +290,48 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
 
 
 _CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
+
+
+def card_from_text(text: str) -> tuple[str, CardInfo]:
+    """A card given as JSON text: the text and its derived facts (size, JSON and shape checked)."""
+    if len(text) > CARD_MAX_BYTES or len(text.encode()) > CARD_MAX_BYTES:
+        raise CardTooLargeError(f"card is over the limit of {CARD_MAX_BYTES} bytes of JSON")
+    try:
+        d = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidArgumentError("card must be valid JSON") from None
+    if not isinstance(d, dict):
+        raise InvalidArgumentError("card must be a JSON object")
+    check_json(d)  # plain JSON values only (no NaN), nesting bounded
+    return text, parse_card(d)
+
+
+def card_parts(card: object) -> tuple[str | None, CardInfo | None]:
+    """``(JSON text, derived facts)`` of a card in any accepted form (JSON text included)."""
+    if card is None:
+        return None, None
+    if isinstance(card, str):
+        return card_from_text(card)
+    d = card_to_dict(card)
+    if d is None:
+        return None, None
+    return card_json(d), parse_card(d)
+
+
+def card_verdict(text: str | None, info: CardInfo | None, judge: CardJudge | None) -> str:
+    """``card_verified`` of a record: "unsigned" without signatures; else the node's judge's
+    verdict, "false" when it has no publisher keys (nothing it could verify against)."""
+    if text is None or info is None or not info.signed:
+        return "unsigned"
+    return judge(text) if judge is not None else "false"
+
+
+def judged(r: AgentRecord, judge: CardJudge | None) -> AgentRecord:
+    """``r`` with its card judged by ``judge`` (a caller's record: made without one)."""
+    if judge is None or r.card_json is None:
+        return r
+    return dataclasses.replace(r, card_verified=card_verdict(
+        r.card_json, card_from_text(r.card_json)[1], judge))
 
 
 def _is_mock(obj: object) -> bool:

@@ -152,9 +152,11 @@ class Dissemination:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
         packed = pack_message(write_wire(w, self.values))
-        old_form = write_first_release(w, self.values)
-        first = pack_message(old_form) if old_form is not None else None
-        self._write_q.put(key, Tag.WRITE, packed, w, first if first != packed else True)
+        first: bytes | bool | None = True  # the same bytes (no signature, a value it reads)
+        if w.sig is not None or not self.values.first_release_unchanged(w.key):
+            old_form = write_first_release(w, self.values)
+            first = pack_message(old_form) if old_form is not None else None
+        self._write_q.put(key, Tag.WRITE, packed, w, first)
 
     def queued_write(self, owner: str, key: str) -> Write | None:
         """The write of ``key`` by ``owner`` waiting to be gossiped, if any."""

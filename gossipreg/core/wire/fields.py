@@ -75,6 +75,11 @@ class ValueCodec(Protocol):
         when it would refuse the key or the value (it is then not sent to such a node)."""
         ...
 
+    def first_release_unchanged(self, key: str) -> bool:
+        """Whether every value under ``key`` has the same form for a first-release node (so a
+        write of it is packed once for every peer)."""
+        ...
+
 
 class _NoForm:
     def __repr__(self) -> str:

@@ -43,7 +43,7 @@ Message = (
 )
 
 # Every kind by its tag: parsing dispatches here, and a test round-trips each one.
-KINDS: dict[int, Any] = {cls.TAG: cls for cls in (
+KINDS: dict[int, Any] = {int(cls.TAG): cls for cls in (
     Ping, Ack, PingReq, Nack, Alive, Suspect, Dead, Left, WriteMsg, Sync, SyncAck, SyncAck2,
     Request, Response, Beacon, Features)}
 

@@ -15,6 +15,7 @@ __all__ = ["Beacon", "Request", "Response", "Sync", "SyncAck", "SyncAck2", "Writ
            "write_first_release", "write_wire"]
 
 _OPS = ("deregister", "heartbeat", "status")
+_uint, _node_id, _bounded = f.uint, f.node_id, f.bounded_list
 
 
 def _need(values: ValueCodec | None) -> ValueCodec:
@@ -55,12 +56,20 @@ class WriteMsg:
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> WriteMsg:
+        # The most frequent message: module-level names, no generator for the usual empty
+        # list of superseded versions.
         f.at_least(raw, 8, "write")
         value = _need(values).from_wire(raw[3], raw[5], raw[6])
-        version = f.uint(raw[4])
-        return cls(Write(f.node_id(raw[1], "owner"), f.uint(raw[2]), raw[3], version, raw[5],
-                         value, f.supersedes(raw[7], version),
-                         f.opt_sig(raw[8]) if len(raw) > 8 else None))
+        version = _uint(raw[4])
+        sup: tuple[int, ...] = ()
+        if raw[7]:
+            sup = tuple(_uint(v) for v in _bounded(raw[7], 64))
+            if any(v >= version for v in sup):
+                raise InvalidArgumentError("a write can only supersede older versions")
+        elif type(raw[7]) is not list:
+            raise InvalidArgumentError("expected a bounded list")
+        return cls(Write(_node_id(raw[1], "owner"), _uint(raw[2]), raw[3], version, raw[5],
+                         value, sup, f.opt_sig(raw[8]) if len(raw) > 8 else None))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
-from gossipreg.io.api.routes import _error, _guard, _json_body
+from gossipreg.io.api.models import ForgetNodeIn, NoParams
+from gossipreg.io.api.params import body_of, query_of
+from gossipreg.io.api.routes import _error, _guard
 
 if TYPE_CHECKING:
     from gossipreg.io.keys import KeyFileReloader
@@ -29,6 +31,7 @@ def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
     """Mount the admin routes on ``app`` (before the node starts)."""
 
     async def reload_keys(request: web.Request) -> web.Response:
+        query_of(request, NoParams)
         if reloader is None:
             return _error(409, "this node has no key file (--key-file) to reload")
         try:
@@ -37,14 +40,14 @@ def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
             return _error(409, f"cannot read the key file: {e.strerror or e}")
 
     async def forget_node(request: web.Request) -> web.Response:
-        name = (await _json_body(request)).get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidArgumentError("name must be a node name")
+        query_of(request, NoParams)
+        name = (await body_of(request, ForgetNodeIn)).name
         if name == node.name:
             raise InvalidArgumentError("a node does not pin its own name")
         return web.json_response({"name": name, "forgotten": node.forget_node(name)})
 
     async def rotate_identity(request: web.Request) -> web.Response:
+        query_of(request, NoParams)
         try:
             key = node.rotate_identity()
         except NodeStateError as e:
