@@ -44,8 +44,8 @@ async def test_unknown_fields_and_parameters_are_refused(node: GossipNode) -> No
         assert status == 400 and "unknown parameters" in body["error"], (path, body)
         assert body["code"] == "invalid_argument"
     status, body = await call(node, "GET", "/v1/agents?bogus=1")
-    assert "(known: capability, index, limit, node, offset, runtime, status, tag, wait)" \
-        in body["error"]
+    assert ("(known: capability, index, limit, node, offset, runtime, status, tag, "
+            "verified_only, wait)") in body["error"]
     status, body = await call(node, "POST", "/ard/v1/search?x=1", {"query": {"text": "x"}})
     assert status == 400 and body["errorCode"] == "INVALID_ARGUMENT"
     status, body = await call(node, "POST", "/ard/v1/search",

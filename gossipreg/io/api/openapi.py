@@ -89,11 +89,11 @@ ROUTES: dict[tuple[str, str], Op] = {
         {200: (_ANY, "fingerprints of the installed keys")}, (403, 404, 409)),
     ("/v1/admin/forget-node", "post"): Op(
         "release the identity key this node pinned for a name (this node only)",
-        {200: (m.ForgottenOut, "whether a pin was released")}, (403, 413, 415),
+        {200: (m.ForgottenOut, "whether a pin was released")}, (403, 404, 413, 415),
         body=m.ForgetNodeIn),
     ("/v1/admin/rotate-identity", "post"): Op(
         "replace this node's identity key with a new one its current key endorses",
-        {200: (m.RotatedOut, "the new public key")}, (403, 409)),
+        {200: (m.RotatedOut, "the new public key")}, (403, 404, 409)),
     ("/metrics", "get"): Op("Prometheus text (open without the token with --metrics-open)",
                             {200: (None, "text format 0.0.4")}),
     ("/.well-known/ard.json", "get"): Op(
