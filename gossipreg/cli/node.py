@@ -14,6 +14,8 @@ from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resol
 
 __all__ = ["add_node_arguments", "run_node_command"]
 
+log = logging.getLogger("gossipreg.cli.node")
+
 _METAVARS = {"join": "HOST:PORT", "bind": "HOST:PORT", "advertise": "HOST:PORT",
              "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL"}
 
@@ -53,7 +55,8 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
 async def _serve(s: Settings) -> int:
     from gossipreg.io.api.admin import setup_admin
     from gossipreg.io.api.routes import serve_http
-    from gossipreg.io.identity import NodeIdentity
+    from gossipreg.io.datadir import path_of
+    from gossipreg.io.identity import identity_for
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
     from gossipreg.io.publishers import PublisherKeys
@@ -65,11 +68,22 @@ async def _serve(s: Settings) -> int:
     # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
     transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
-    # With a mesh CA, the TLS certificate certifies the identity key (it is the TLS key).
-    identity = (NodeIdentity(s.identity_file, node=s.name, cluster=s.config.cluster,
-                             cert_file=s.tls_cert if s.tls_ca else None, ca_file=s.tls_ca)
-                if s.identity_file else None)
-    publishers = PublisherKeys(s.publisher_keys) if s.publisher_keys else None
+    # Every node signs: its key file, else identity.key in its data directory (--data-dir, or
+    # the default one of its cluster and name). With a mesh CA the CA binds the key to the name
+    # (the certificate of --tls-cert certifies the key of --identity-file), so there it needs
+    # --identity-file; without one the node signs nothing and says so.
+    identity = None
+    if s.identity_file or not s.tls_ca:
+        identity = identity_for(s.name, s.config, identity_file=s.identity_file,
+                                cert_file=s.tls_cert if s.tls_ca else None, ca_file=s.tls_ca)
+    else:
+        log.warning("no --identity-file: with a mesh CA (--tls-ca) a node signs with the key "
+                    "its certificate certifies; this node signs nothing")
+    keys = s.publisher_keys  # else the data directory's publishers/ folder, when it has one
+    if keys is None and s.config.data_dir is not None:
+        folder = path_of(s.config, "publishers")
+        keys = str(folder) if folder.is_dir() else None
+    publishers = PublisherKeys(keys) if keys else None
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
                       keyring=keyring, identity=identity, publishers=publishers)
     serve_http(node, transport.app, token=s.token, metrics_open=s.metrics_open)

@@ -36,6 +36,7 @@ FORMAT_FILE = "FORMAT"
 LAYOUT: dict[str, str] = {
     FORMAT_FILE: "the layout's version",
     "identity.key": "the node's Ed25519 private key, PKCS#8 PEM, 0600",
+    "identity.key.rotation": "after a rotation: the previous key's endorsement of the current",
     "identity.pin": "pinned public keys of other names",
     "agents.json": "the agents this node owns and their checks",
     "publishers": "JWKS files of the card publishers this node trusts (a directory)",

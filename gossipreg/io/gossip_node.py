@@ -20,7 +20,7 @@ from gossipreg.core.route.select import Candidate
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
 from gossipreg.io.embed.protocol import Embedder
-from gossipreg.io.identity import NodeIdentity
+from gossipreg.io.identity import identity_for
 from gossipreg.io.publishers import PublisherKeys
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
@@ -40,9 +40,11 @@ class GossipNode(NodeRunner):
     :class:`~gossipreg.io.embed.Embedder`) overrides ``config.embedder`` for search. Use it as
     ``async with GossipNode(...) as node:`` (leaving the block leaves the mesh gracefully) or
     call :meth:`start`, then :meth:`leave` and :meth:`shutdown`. With ``config.data_dir`` it
-    keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`). ``identity_file`` is
-    the node's Ed25519 key (created at the first start; see :mod:`gossipreg.io.identity`):
-    with it the node signs what it writes and checks what others sign. ``publisher_keys`` is a
+    keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`). A node signs what it
+    writes and checks what others sign with its Ed25519 key (:mod:`gossipreg.io.identity`):
+    ``identity_file``, else ``identity.key`` in ``config.data_dir``, else, for a named node over
+    HTTP, in the default directory of its cluster and name (created at the first start); an
+    unnamed or in-memory node without either signs nothing. ``publisher_keys`` is a
     JWKS file (or a directory of them) of the card publishers it trusts: signed agent cards
     show ``card_verified`` by them (:mod:`gossipreg.io.publishers`).
     """
@@ -67,6 +69,7 @@ class GossipNode(NodeRunner):
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
+        given_name = name is not None
         name = name or f"node-{secrets.token_hex(4)}"
         cfg = config or NodeConfig.lan()
         http: HttpTransport | None = None
@@ -75,8 +78,11 @@ class GossipNode(NodeRunner):
                 transport = network.transport(name)
             else:
                 transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
-        identity = (NodeIdentity(identity_file, node=name, cluster=cfg.cluster)
-                    if identity_file is not None else None)
+        # A named node on the network signs (its key kept per cluster and name); an unnamed or
+        # in-memory one only with a key file or a data directory.
+        signs = (identity_file is not None or cfg.data_dir is not None
+                 or (given_name and http is not None))
+        identity = (identity_for(name, cfg, identity_file=identity_file) if signs else None)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
                          generation=generation, rng=rng, embedder=embedder, identity=identity,
                          publishers=None if publisher_keys is None

@@ -1,6 +1,7 @@
 """A node's identity on disk: its Ed25519 key, the rotation that endorsed it, the keys it pinned.
 
-Files (docs/design/shapes.md §3), found from the key file's path:
+Files (docs/design/shapes.md §3), found from the key file's path, by default in the data
+directory (``--data-dir``, else the default one per cluster and name, :func:`identity_for`):
 
 - ``identity.key``: the node's Ed25519 private key, PKCS#8 PEM, mode 0600 (its directory is
   created 0700), made at the first start;
@@ -23,11 +24,9 @@ key is accepted as it is (nothing to forget).
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
@@ -40,12 +39,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, NodeStateError
 from gossipreg.core.node import Node
 from gossipreg.core.trust.proofs import Identity, Payloads
+from gossipreg.io.datadir import DataDir, atomic_write
 
 __all__ = ["CaBinder", "Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
-           "atomic_write", "name_uri"]
+           "identity_for", "name_uri"]
 
 _FORMAT = 1
 
@@ -88,27 +89,6 @@ class Ed25519Verifier:
         except InvalidSignature:
             return False
         return True
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename, fsync dir)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _b64(b: bytes) -> str:
@@ -165,6 +145,19 @@ class CaBinder:
             except (ValueError, TypeError, InvalidSignature):
                 continue
         return False
+
+
+def identity_for(name: str, config: NodeConfig, *, identity_file: str | None = None,
+                 cert_file: str | None = None, ca_file: str | None = None) -> NodeIdentity:
+    """The identity of node ``name``: its key in ``identity_file`` when given, else
+    ``identity.key`` of its data directory (``config.data_dir``, else
+    :func:`~gossipreg.io.datadir.default_dir` of its cluster and name, so a restart under the
+    same name keeps its key). The directory is opened (created 0700) here; DataDirError when
+    it cannot be."""
+    path = (Path(identity_file).expanduser() if identity_file is not None
+            else DataDir.open(config, node=name).path_of("identity.key"))
+    return NodeIdentity(path, node=name, cluster=config.cluster, cert_file=cert_file,
+                        ca_file=ca_file)
 
 
 class NodeIdentity:

@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from sim.mesh import faults_cli, soak
@@ -95,6 +96,9 @@ def _fmt(v: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every node keeps its identity key in the default directory of its name: the harness's
+    # nodes get a temporary one (a restart under the same name keeps its key), not ~/.local.
+    os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="gossipreg-mesh-state-"))
     ap = argparse.ArgumentParser(prog="python -m sim.mesh", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     faults_cli.add_parser(sub)
