@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,14 +22,9 @@ def prev_release_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     prev_release.unload(dest)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Nodes keep their identity keys under ``$XDG_STATE_HOME`` by default: the session's own
-    temporary one (children inherit it), never the user's."""
-    old = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
-    yield
-    if old is None:
-        del os.environ["XDG_STATE_HOME"]
-    else:
-        os.environ["XDG_STATE_HOME"] = old
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nodes keep their identity keys (and the keys they pinned) under ``$XDG_STATE_HOME`` by
+    default: each test's own temporary one (its child processes inherit it), never the user's,
+    and never another test's pins."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -44,7 +44,8 @@ class GossipNode(NodeRunner):
     writes and checks what others sign with its Ed25519 key (:mod:`gossipreg.io.identity`):
     ``identity_file``, else ``identity.key`` in ``config.data_dir``, else, for a named node over
     HTTP, in the default directory of its cluster and name (created at the first start); an
-    unnamed or in-memory node without either signs nothing. ``publisher_keys`` is a
+    unnamed or in-memory node without either signs nothing. ``sign`` overrides that rule
+    (False: never, as a node of an earlier release). ``publisher_keys`` is a
     JWKS file (or a directory of them) of the card publishers it trusts: signed agent cards
     show ``card_verified`` by them (:mod:`gossipreg.io.publishers`).
     """
@@ -66,6 +67,7 @@ class GossipNode(NodeRunner):
         embedder: Embedder | None = None,
         identity_file: str | None = None,
         publisher_keys: str | None = None,
+        sign: bool | None = None,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -80,8 +82,9 @@ class GossipNode(NodeRunner):
                 transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
         # A named node on the network signs (its key kept per cluster and name); an unnamed or
         # in-memory one only with a key file or a data directory.
-        signs = (identity_file is not None or cfg.data_dir is not None
-                 or (given_name and http is not None))
+        signs = sign if sign is not None else (
+            identity_file is not None or cfg.data_dir is not None
+            or (given_name and http is not None))
         identity = (identity_for(name, cfg, identity_file=identity_file) if signs else None)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
                          generation=generation, rng=rng, embedder=embedder, identity=identity,

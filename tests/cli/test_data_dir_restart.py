@@ -50,10 +50,7 @@ class Nodes:
 
     def start(self, name: str, addr: str, *extra: str) -> subprocess.Popen[str]:
         cmd = [sys.executable, "-m", "gossipreg", "node", "--name", name, "--bind", addr,
-               "--profile", "local", "--heartbeat-timeout", "off",
-               # A restarted owner is held until its new state arrives, for at most
-               # request_timeout: 2 s on this profile is short for a loaded machine.
-               "--request-timeout", "6", *extra]
+               "--profile", "local", "--heartbeat-timeout", "off", *extra]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              start_new_session=True)
         assert p.stdout is not None

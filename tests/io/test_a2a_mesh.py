@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -17,9 +18,11 @@ import pytest
 
 from gossipreg import AgentRegistry, GossipNode, NodeConfig
 from gossipreg.core.directory.cards import CARD_MAX_BYTES
-from gossipreg.core.directory.records import make_record, record_to_value
+from gossipreg.core.directory.records import RECORD_VALUES, make_record, record_to_value
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.fields import Write
+from gossipreg.core.wire.messages import write_wire
 from tests.support import need_a2a_module, until
 
 pytestmark = pytest.mark.network
@@ -198,7 +201,8 @@ async def test_bad_cards_from_callers(pair: tuple[GossipNode, GossipNode]) -> No
 async def test_hostile_cards_from_the_network_are_dropped(pair: tuple[GossipNode, GossipNode]
                                                           ) -> None:
     a, b = pair
-    good = record_to_value(make_record("h", "H", "rt", card=CARD_03))
+    rec = make_record("h", "H", "rt", card=CARD_03)
+    good = record_to_value(rec)
     codec = Codec("gossipreg")
     frames = []
     for i, hostile in enumerate(('{"skills": "x"}', "[" * 4000 + "]" * 4000, "{bad json",
@@ -210,15 +214,21 @@ async def test_hostile_cards_from_the_network_are_dropped(pair: tuple[GossipNode
                                      []]]))
     before = a.core.read.replica_state()
     dropped0 = a.core.read.metrics().dropped_total
+    malformed0 = a.core.read.metrics().dropped.get("malformed_message", 0)
     async with aiohttp.ClientSession() as s:
         for body in frames:
             async with s.post(f"http://{a.address}/v1/gossip", data=body) as r:
                 assert r.status in (200, 204)
     assert a.core.read.metrics().dropped_total - dropped0 == len(frames)
+    # Malformed: the card is checked as the write is parsed, before any signature is.
+    assert a.core.read.metrics().dropped["malformed_message"] - malformed0 == len(frames)
     assert a.core.read.replica_state() == before and a.get("h") is None
-    # The same write with its card intact is taken: the drops above were the cards' doing.
-    ok = codec.encode("b", b.address, [[9, "b", b.core.generation, "agent/h", 60, False, good,
-                                        []]])
+    # The same write with its card intact, signed by its owner, is taken: the drops above were
+    # the cards' doing.
+    assert b.core.trust is not None  # a named node over HTTP signs
+    w = Write("b", b.core.generation, "agent/h", 60, False, rec, ())
+    signed = dataclasses.replace(w, sig=b.core.trust.sign_write(w))
+    ok = codec.encode("b", b.address, [write_wire(signed, RECORD_VALUES)])
     async with aiohttp.ClientSession() as s, s.post(f"http://{a.address}/v1/gossip",
                                                     data=ok) as r:
         assert r.status in (200, 204)

@@ -96,5 +96,6 @@ def test_the_default_location_and_the_paths_other_parts_use(tmp_path: Path) -> N
         path_of(NodeConfig(), "identity.key")
     with pytest.raises(ValueError, match="not a file of the data directory"):
         path_of(cfg, "secrets.txt")
-    assert set(datadir.LAYOUT) == {"FORMAT", "identity.key", "identity.pin", "agents.json",
+    assert set(datadir.LAYOUT) == {"FORMAT", "identity.key", "identity.key.rotation",
+                                   "identity.pin", "agents.json",
                                    "publishers"}

@@ -57,7 +57,7 @@ async def mesh(request: pytest.FixtureRequest, tmp_path: Path
         ident = str(tmp_path / name / "identity.key") if signed else None
         seeds = [nodes["A"].address] if nodes else []
         nodes[name] = GossipNode(name, config=cfg, keyring=Keyring([KEY]), seeds=seeds,
-                                 identity_file=ident)
+                                 identity_file=ident, sign=signed)
         await nodes[name].start()
     try:
         assert await until(lambda: all(

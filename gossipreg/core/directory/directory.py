@@ -103,7 +103,7 @@ class Directory:
         self._queue = events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
-        self._holds = Holds(members, replica, cfg.request_timeout, cfg.auto_deregister_timeout)
+        self._holds = Holds(members, replica, cfg)
         self._replaced = False  # a batch replaced an owner's generation: owner_restarted
         self.loads = LoadGate(cfg.load_interval)
 

@@ -8,12 +8,18 @@ Rules:
   the node opens at once with it, or any write or delta of that generation): the old keys and
   the new ones then reach the view as one batch, so an agent the owner brought back (from its
   data directory) stays registered, and only the others go (``owner_restarted``).
-- A hold lasts at most ``request_timeout``; then, or at any other change of that member, the
-  old state is dropped as it is for a restart without a hold.
+- A hold lasts at most as long as the failure detector would take to declare the member
+  failed (Lifeguard's longest suspicion timeout for the mesh's size, and ``request_timeout`` at
+  least): a restarted owner whose new state does not come by then is treated as one that is
+  gone. Then, or at any other change of that member, the old state is dropped as it is for a
+  restart without a hold. (A shorter bound, ``request_timeout`` alone, let a loaded machine's
+  slower answer churn every agent the owner brought back.)
 """
 
 from __future__ import annotations
 
+from gossipreg.core.config import NodeConfig
+from gossipreg.core.formulas import suspicion_timeout_bounds
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.replica.store import Replica
 from gossipreg.core.types import MemberState
@@ -24,12 +30,11 @@ __all__ = ["Holds"]
 class Holds:
     """The held owners of one directory: owner -> (previous state, since, deadline)."""
 
-    def __init__(self, members: MemberTable, replica: Replica, request_timeout: float,
-                 auto_deregister_timeout: float) -> None:
+    def __init__(self, members: MemberTable, replica: Replica, cfg: NodeConfig) -> None:
         self.members = members
         self.replica = replica
-        self.request_timeout = request_timeout
-        self.auto_deregister_timeout = auto_deregister_timeout
+        self.cfg = cfg
+        self.auto_deregister_timeout = cfg.auto_deregister_timeout
         self.held: dict[str, tuple[MemberState, float, float]] = {}
 
     def __bool__(self) -> bool:
@@ -52,7 +57,10 @@ class Holds:
         if old is MemberState.DEAD:  # its agents stay OFFLINE until their own expiry
             since = (expiry - self.auto_deregister_timeout if expiry is not None
                      else float("-inf"))
-        self.held[owner] = (old, since, now + self.request_timeout)
+        cfg = self.cfg
+        _, longest = suspicion_timeout_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult,
+                                              len(self.members), cfg.probe_interval)
+        self.held[owner] = (old, since, now + max(cfg.request_timeout, longest))
         return True
 
     def drop(self, owner: str) -> bool:

@@ -24,6 +24,8 @@ from gossipreg.core.wire.tags import FEATURES
 __all__ = ["Member", "MemberChange", "MemberTable"]
 
 
+_EARLY_MAX = 64  # features kept for names not yet members
+
 class Member:
     """One row; ``since`` is the local time of the last state change."""
 
@@ -104,6 +106,7 @@ class MemberTable:
         me.features, me.features_generation = features, generation
         self._m: dict[str, Member] = {self_id: me}
         self._hash: bytes | None = None
+        self._early: dict[str, tuple[int, int]] = {}  # features of names not yet members
         self._counts = {s: 0 for s in MemberState}
         self._counts[MemberState.ALIVE] = 1
         # Other members that are ALIVE or SUSPECT, and those ALIVE, for O(k) random sampling.
@@ -185,9 +188,15 @@ class MemberTable:
 
     # ----------------------------------------------------------------- writes
     def set_features(self, node_id: str, generation: int, bits: int) -> bool:
-        """Record what a member announced; whether it was news. Rows for a member we do not
-        know, or for an older generation than the one we know, are ignored."""
+        """Record what a member announced; whether it was news. Rows for an older generation
+        than the one we know are ignored; those of a member we do not know yet are kept (a
+        few) until it is added: a joiner's features come just before its join."""
         m = self._m.get(node_id)
+        if m is None and node_id != self.self_id:
+            if len(self._early) >= _EARLY_MAX:
+                self._early.clear()  # bounded: a flood of unknown names forgets them all
+            self._early[node_id] = (generation, bits)
+            return False
         if m is None or node_id == self.self_id or generation < m.generation:
             return False
         if m.features_generation == generation:
@@ -210,6 +219,9 @@ class MemberTable:
     def _add(self, node_id: str, addr: str, generation: int, incarnation: int,
              state: MemberState, now: float) -> Member:
         m = Member(node_id, addr, generation, incarnation, state, now)
+        early = self._early.pop(node_id, None)
+        if early is not None and early[0] == generation:
+            m.features, m.features_generation = early[1], generation
         self._m[node_id] = m
         self._by_addr[addr] = node_id
         self._counts[state] += 1

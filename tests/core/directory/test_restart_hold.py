@@ -9,6 +9,7 @@ import pytest
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import make_record
+from gossipreg.core.formulas import suspicion_timeout_bounds
 from gossipreg.core.types import AgentRecord, AgentStatus, RegistryEventType
 from sim.cluster import Cluster, NetOptions
 
@@ -110,13 +111,17 @@ def test_a_held_owner_that_goes_silent_loses_its_old_agents() -> None:
     c.crash("n3")
     marks = restart(c, "n3", [])
     c.clog("n3")  # its join went out; nothing comes back from it any more
+    # Held at most the longest suspicion timeout (what failure detection would take).
+    cfg = c.config
+    _, longest = suspicion_timeout_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult,
+                                          len(PEERS) + 1, cfg.probe_interval)
     assert c.run_until_true(lambda: all(c.node(p).read.get("x") is None for p in PEERS),
-                            c.config.request_timeout + 5.0) is not None
+                            max(cfg.request_timeout, longest) + 5.0) is not None
     for p in PEERS:
         assert (E.AGENT_DEREGISTERED, "x", "owner_restarted") in since(c, p, marks[p])
 
 
-def test_a_hold_ends_after_request_timeout_or_when_the_new_state_is_in() -> None:
+def test_a_hold_ends_after_failure_detection_time_or_when_the_new_state_is_in() -> None:
     from gossipreg.core.directory.holds import Holds
     from gossipreg.core.membership.table import MemberTable
     from gossipreg.core.replica.store import Replica
@@ -125,15 +130,17 @@ def test_a_hold_ends_after_request_timeout_or_when_the_new_state_is_in() -> None
     members = MemberTable("me", "a0", 1, 0.0)
     members.alive("b", "a1", 1, 0, 0.0)
     replica = Replica("me", 1)
-    hold = Holds(members, replica, request_timeout=5.0, auto_deregister_timeout=300.0)
+    cfg = NodeConfig(request_timeout=5.0, auto_deregister_timeout=300.0, suspicion_mult=4,
+                     suspicion_max_timeout_mult=6, probe_interval=1.0)
+    hold = Holds(members, replica, cfg)  # 2 members: longest suspicion 4 * 6 * 1 s = 24 s
     assert not hold.hold("b", MemberState.ALIVE, 2, None, 10.0)  # nothing of it held
     from gossipreg.core.replica.store import Write
     replica.apply_write(Write("b", 1, "agent/x", 1, False, "v", ()), 0.0)
     members.alive("b", "a1", 2, 0, 10.0)  # restarted
     assert hold.hold("b", MemberState.DEAD, 2, 250.0, 10.0)
     assert hold.state("b") == (MemberState.DEAD, -50.0)  # OFFLINE until its own expiry
-    assert hold.next_deadline() == 15.0 and hold.due(14.9) == [] and not hold.caught_up()
-    assert hold.due(15.0) == ["b"] and not hold
+    assert hold.next_deadline() == 34.0 and hold.due(33.9) == [] and not hold.caught_up()
+    assert hold.due(34.0) == ["b"] and not hold
     assert hold.hold("b", MemberState.ALIVE, 2, None, 20.0)
     replica.apply_write(Write("b", 2, "agent/x", 1, False, "v", ()), 21.0)  # its new state
     assert hold.caught_up() and hold.state("b") is None

@@ -50,3 +50,25 @@ def test_features_rows_round_trip_and_ignore_what_they_do_not_know() -> None:
     future.append(None)  # the sender's signed Alive (issue 24): none here
     future.append({"later": True})
     assert parse(future) == msg
+
+
+def test_a_joiners_features_reach_the_seed_before_its_answer() -> None:
+    """A joiner's features table goes just before its join, while the seed does not know it
+    yet: the seed keeps the row and answers in the full form (signed entries with their
+    proofs), not the first-release one."""
+    from gossipreg.core.membership.table import _EARLY_MAX, MemberTable
+
+    t = MemberTable("me", "10.0.0.1:1", 1, 0.0)
+    assert not t.set_features("j", 3, int(FEATURES))  # not a member yet: kept
+    t.alive("j", "10.0.0.2:1", 3, 0, 0.0)
+    m = t.get("j")
+    assert m is not None and m.features_known and m.understands(int(FEATURES))
+    # Another generation's early row does not stick to the member that is added.
+    t.set_features("k", 1, int(FEATURES))
+    t.alive("k", "10.0.0.3:1", 2, 0, 0.0)
+    k = t.get("k")
+    assert k is not None and not k.features_known
+    # Bounded: a flood of unknown names keeps at most _EARLY_MAX of them.
+    for i in range(_EARLY_MAX * 3):
+        t.set_features(f"x{i}", 1, 1)
+    assert len(t._early) <= _EARLY_MAX
