@@ -79,6 +79,8 @@ def add_commands(sub: Any) -> None:
     a.add_argument("--runtime", help="only this runtime's agents (default: any)")
     a.add_argument("--tag", action="append", default=[],
                    help="only agents with this tag (repeat: all of them)")
+    a.add_argument("--verified-only", action="store_true",
+                   help="only agents whose card signature the node verified")
     m = sub.add_parser("members", help="list members (by default the running ones)")
     m.add_argument("--state", default="alive,suspect",
                    help="member states, comma-separated (alive, suspect, dead, left) or any "
@@ -202,6 +204,8 @@ async def run_client_command(args: argparse.Namespace) -> tuple[int, Any, str]:
         params = [(k, v) for k, v in (("capability", args.capability), ("status", args.status),
                                       ("runtime", args.runtime)) if v is not None]
         params += [("tag", t) for t in args.tag]
+        if args.verified_only:
+            params.append(("verified_only", "true"))
         data = await fetch(args, "GET", "/v1/agents", params=params)
         rows = [{**a, "endpoint": (a.get("endpoints") or [{"url": "-"}])[0]["url"]}
                 for a in data]

@@ -39,6 +39,8 @@ def add_route_parsers(sub: Any) -> None:
                        help="any ARD field path (repeatable)")
         q.add_argument("--status", action="append", default=[],
                        help="accepted status (repeatable; default: active)")
+        q.add_argument("--verified-only", action="store_true",
+                       help="only agents whose card signature the node verified")
         if name == "select":
             q.add_argument("-k", type=int, default=3, help="candidates (default: 3)")
         else:
@@ -76,6 +78,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         body["filters"] = flt
     if args.status:
         body["status"] = list(args.status)
+    if args.verified_only:
+        body["verified_only"] = True
     if args.command == "select":
         body["k"] = args.k
     else:

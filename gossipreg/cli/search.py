@@ -47,6 +47,9 @@ def add_search_parser(sub: Any) -> None:
                         "default: active)")
     q.add_argument("--filter", action="append", default=[], metavar="PATH=VALUE",
                    help="any ARD field path, e.g. skills.tags=finance (repeatable)")
+    q.add_argument("--verified-only", action="store_true",
+                   help="only agents whose card signature the node verified "
+                        "(the filter cardVerified=true)")
 
 
 def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -62,6 +65,8 @@ def _filters(args: argparse.Namespace) -> dict[str, list[str]]:
         if not sep or not path:
             die(f"--filter must be PATH=VALUE, not {item!r}")
         out.setdefault(path, []).append(value)
+    if args.verified_only:
+        out["cardVerified"] = ["true"]
     return out
 
 

@@ -101,19 +101,22 @@ class GossipNode(NodeRunner):
 
     def select(self, text: str | None = None, *, capability: str | None = None,
                agent_ids: Sequence[str] | None = None, strategy: Any = "best", k: int = 3,
-               filters: Mapping[str, Any] | None = None, status: Any = None) -> list[Candidate]:
+               filters: Mapping[str, Any] | None = None, status: Any = None,
+               verified_only: bool = False) -> list[Candidate]:
         """Agents to give a task to, best first: by free ``text`` (ranked search),
         ``capability`` or ``agent_ids``; ``strategy`` ``best``, ``round_robin``, ``random``,
         ``least_loaded`` or a function of the offered candidates; ARD ``filters``; ACTIVE
-        agents unless ``status`` says otherwise. Raises ``NoMatchError`` when none matches."""
+        agents unless ``status`` says otherwise; ``verified_only``: agents whose card signature this
+        node verified. Raises ``NoMatchError`` when none matches."""
         return self.router.select(text, capability=capability, agent_ids=agent_ids,
-                                  strategy=strategy, k=k, filters=filters, status=status)
+                                  strategy=strategy, k=k, filters=filters, status=status,
+                                  verified_only=verified_only)
 
     async def send(self, text: str | None = None, *, message: Any,
                    capability: str | None = None, agent_ids: Sequence[str] | None = None,
                    strategy: Any = "best", filters: Mapping[str, Any] | None = None,
                    status: Any = None, deadline: float = 30.0, attempts: int = 3,
-                   idempotent: bool = False) -> SendResult:
+                   idempotent: bool = False, verified_only: bool = False) -> SendResult:
         """Select as :meth:`select` does and deliver ``message`` (a text or an A2A
         ``Message``) over A2A, failing over to the next agent within ``deadline`` seconds and
         ``attempts`` agents (see ``gossipreg.io.route.router``). Raises
@@ -121,7 +124,7 @@ class GossipNode(NodeRunner):
         ``SendFailedError`` (with ``attempts``) when no agent answered."""
         r = self.router
         q = r.query(text, capability=capability, agent_ids=agent_ids, filters=filters,
-                    status=status)
+                    status=status, verified_only=verified_only)
         return await r.send(r.plan(message, q, strategy, deadline=deadline, attempts=attempts,
                                    idempotent=idempotent))
 
@@ -129,13 +132,13 @@ class GossipNode(NodeRunner):
                           capability: str | None = None,
                           agent_ids: Sequence[str] | None = None, strategy: Any = "best",
                           filters: Mapping[str, Any] | None = None, status: Any = None,
-                          deadline: float = 30.0, attempts: int = 3, idempotent: bool = False
-                          ) -> AsyncIterator[tuple[str, Any]]:
+                          deadline: float = 30.0, attempts: int = 3, idempotent: bool = False,
+                          verified_only: bool = False) -> AsyncIterator[tuple[str, Any]]:
         """:meth:`send` with the agent's events passed on as they come: ``("response",
         json)`` per event, ``("attempt", Attempt)`` per try, ``("result", SendResult)``."""
         r = self.router
         q = r.query(text, capability=capability, agent_ids=agent_ids, filters=filters,
-                    status=status)
+                    status=status, verified_only=verified_only)
         plan = r.plan(message, q, strategy, deadline=deadline, attempts=attempts,
                       idempotent=idempotent, stream=True)
         async for item in r.run(plan):

@@ -8,7 +8,10 @@ signatures for a consumer to verify."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +126,21 @@ async def test_a_card_signed_with_the_sdk_verifies_where_its_publisher_is_truste
             listed = (await r.json())["items"]
     assert [e["metadata"]["agentId"] for e in listed] == ["plain"]
     assert "trustManifest" not in listed[0]
+    # Selecting an agent to send to: only the verified one, from Python, HTTP and the CLI.
+    assert {c.agent_id for c in trusting.select(capability="summar", k=3)} == {
+        "good", "altered", "plain"}
+    assert [c.agent_id for c in trusting.select(capability="summar", k=3,
+                                                verified_only=True)] == ["good"]
+    async with aiohttp.ClientSession() as http, http.post(
+            f"http://{trusting.address}/v1/select",
+            json={"text": "summarize", "k": 3, "verified_only": True}) as r:
+        assert r.status == 200
+        assert [c["agent_id"] for c in (await r.json())["candidates"]] == ["good"]
+    for argv in (["select", "summarize", "-k", "3", "--verified-only"],
+                 ["agents", "--verified-only"], ["search", "summarize", "--verified-only"]):
+        out = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "gossipreg", *argv, "--node", trusting.address, "--json"],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, (argv, out.stderr)
+        assert "good" in out.stdout and '"altered"' not in out.stdout \
+            and '"plain"' not in out.stdout, (argv, out.stdout)

@@ -146,8 +146,11 @@ class SelectQuery:
     @classmethod
     def of(cls, text: str | None = None, *, capability: str | None = None,
            agent_ids: Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-           status: object = None, k: int = 3, sendable: bool = False) -> SelectQuery:
-        """Check the caller's arguments (one message per mistake, the same on every surface)."""
+           status: object = None, k: int = 3, sendable: bool = False,
+           verified_only: bool = False) -> SelectQuery:
+        """Check the caller's arguments (one message per mistake, the same on every surface).
+        ``verified_only``: only agents whose card signature this node verified (ARD's
+        ``cardVerified`` filter)."""
         given = [n for n, v in (("text", text), ("capability", capability),
                                 ("agent_ids", agent_ids)) if v is not None]
         if len(given) != 1:
@@ -172,6 +175,10 @@ class SelectQuery:
         flt = dict(filters or {})
         if "status" in flt or "metadata.status" in flt:
             raise InvalidArgumentError("give statuses with status, not as a filter")
+        if type(verified_only) is not bool:
+            raise InvalidArgumentError("verified_only must be true or false")
+        if verified_only:
+            flt["cardVerified"] = "true"
         return cls(text, capability, ids, flt, _statuses(status), k, sendable)
 
     def describe(self) -> str:

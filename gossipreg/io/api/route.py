@@ -87,6 +87,7 @@ class _Route:
     def _query(self, b: SelectBody, sendable: bool = False) -> Any:
         return self.router.query(b.text, capability=b.capability, agent_ids=b.agent_ids,
                                  filters=b.filters, status=b.status, k=b.k,
+                                 verified_only=b.verified_only,
                                  sendable=sendable)
 
     async def select(self, request: web.Request) -> web.Response:

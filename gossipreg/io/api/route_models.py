@@ -31,6 +31,7 @@ class SelectBody(BaseModel):
     k: int = 3
     filters: dict[str, str | list[str]] | None = None
     status: str | list[str] | None = None
+    verified_only: bool = False
 
 
 class SendBody(SelectBody):

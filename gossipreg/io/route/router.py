@@ -147,9 +147,11 @@ class Router:
     # ----------------------------------------------------------------- select
     def query(self, text: str | None = None, *, capability: str | None = None,
               agent_ids: Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-              status: object = None, k: int = 3, sendable: bool = False) -> SelectQuery:
+              status: object = None, k: int = 3, sendable: bool = False,
+              verified_only: bool = False) -> SelectQuery:
         return SelectQuery.of(text, capability=capability, agent_ids=agent_ids,
-                              filters=filters, status=status, k=k, sendable=sendable)
+                              filters=filters, status=status, k=k, sendable=sendable,
+                              verified_only=verified_only)
 
     def choose(self, q: SelectQuery, strategy: object = "best") -> list[Candidate]:
         """The ranked candidates for ``q`` (``core.route.select``), with this node's cursors,
