@@ -160,3 +160,34 @@ async def test_a_bad_file_refuses_the_start_and_is_never_half_loaded(
     assert not node.running
     await node.shutdown()
     assert (tmp_path / "agents.json").read_text() == content  # left as it was
+
+
+async def test_a_status_set_through_another_node_survives_the_owners_restart(
+        tmp_path: Path) -> None:
+    """A status set on a peer is the owner's write (forwarded, signed by the owner), so the
+    owner keeps it in its data directory like its own: after a restart every node shows it."""
+    port = free_port()
+    seed = await GossipNode("s", config=cfg(None)).start()
+    owner = await GossipNode("c", bind=f"127.0.0.1:{port}", seeds=[seed.address],
+                             config=cfg(tmp_path)).start()
+    again: GossipNode | None = None
+    try:
+        assert owner.core.trust is not None and seed.core.trust is not None  # both sign
+        await owner.register(agent_id="fx", runtime_id="rt", card=CARD)
+        assert await until(lambda: seed.get("fx") is not None, 5.0)
+        assert await seed.set_status("fx", "degraded", "maintenance window")  # forwarded
+        assert owner.get("fx").status is AgentStatus.DEGRADED  # type: ignore[union-attr]
+        # The owner wrote it under its own key: no other node has a status key for it.
+        assert seed.core.dir.replica.value("s", "status/fx") is None
+        await owner.shutdown()
+        again = await GossipNode("c", bind=f"127.0.0.1:{port}", seeds=[seed.address],
+                                 config=cfg(tmp_path)).start()
+        assert again.get("fx").status is AgentStatus.DEGRADED  # type: ignore[union-attr]
+        gen = again.core.generation  # the seed shows it from the new generation's state
+        assert await until(lambda: (v := seed.get("fx")) is not None and v.status is
+                           AgentStatus.DEGRADED and seed.core.dir.replica.generation_of("c")
+                           == gen, 10.0)
+    finally:
+        for n in (again, seed):
+            if n is not None:
+                await n.shutdown()
