@@ -112,4 +112,4 @@ def test_a_killed_sidecar_comes_back_with_its_agents(nodes: Nodes, tmp_path: Pat
     for x in (a, b):
         churn = [e for e in events_since(x, marks[x])
                  if e["event_type"] in ("agent_deregistered", "agent_registered")]
-        assert churn == [], churn
+        assert churn == [], [(x, e["event_type"], e["agent_id"], e.get("metadata")) for e in churn]

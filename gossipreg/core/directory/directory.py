@@ -142,10 +142,8 @@ class Directory:
         own, visible = self.replica.own_value, self.view.visible
         for ev in events:
             if (ev[0] is _DEREGISTERED and (aid := ev[1]) is not None and aid not in visible
-                    and own(STATUS + aid)):
-                c = self._delete(STATUS + aid, now, GONE)
-                if c is not None:
-                    gone.append(c)
+                    and own(STATUS + aid) and (c := self._delete(STATUS + aid, now, GONE))):
+                gone.append(c)
         if gone:
             self._apply(gone, now)
 
@@ -341,8 +339,8 @@ class Directory:
 
     def owner_changed(self, change: MemberChange, source: str | None, now: float) -> bool:
         """A member's state changed: its event and its agents' re-derivation are one batch
-        (with the old generation's keys when it restarted). True when the member restarted
-        and is now held: the caller asks it for its new state (see the rules)."""
+        (with the old generation's keys when it restarted). True when the member is held
+        after a restart: the caller asks it for its new state (see the rules)."""
         m = self.members.get(change.node_id)
         assert m is not None
         meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
@@ -352,9 +350,8 @@ class Directory:
         batch: list[Change | MemberChanged] = [
             MemberChanged(change.node_id, change.old, change.new, change.restarted, meta)]
         owner, cause = m.node_id, None
-        held = change.restarted and self._holds.hold(owner, change.old, m.generation,
-                                                     self.view.expiry(owner), now)
-        if not held and (change.restarted or self._holds.drop(owner)):
+        held, reset = self._holds.after_change(change, m.generation, self.view.expiry(owner), now)
+        if reset:
             batch.extend(self.replica.reset_owner(owner, m.generation))
             cause = Cause.OWNER_RESTARTED
         self._apply(batch, now, cause)

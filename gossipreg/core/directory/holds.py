@@ -11,20 +11,23 @@ Rules:
 - A hold lasts at most as long as the failure detector would take to declare the member
   failed (Lifeguard's longest suspicion timeout for the mesh's size, and ``request_timeout`` at
   least): a restarted owner whose new state does not come by then is treated as one that is
-  gone. Then, or at any other change of that member, the old state is dropped as it is for a
-  restart without a hold. (A shorter bound, ``request_timeout`` alone, let a loaded machine's
-  slower answer churn every agent the owner brought back.)
+  gone. Then, or when that member is declared dead, leaves or restarts again, the old state is
+  dropped as it is for a restart without a hold; a suspicion and its refutation keep it (a
+  loaded restarted process is often suspected once). A shorter bound, ``request_timeout``
+  alone, let a loaded machine's slower answer churn every agent the owner brought back.
 """
 
 from __future__ import annotations
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import suspicion_timeout_bounds
-from gossipreg.core.membership.table import MemberTable
+from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.store import Replica
 from gossipreg.core.types import MemberState
 
 __all__ = ["Holds"]
+
+_LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 
 
 class Holds:
@@ -62,6 +65,18 @@ class Holds:
                                               len(self.members), cfg.probe_interval)
         self.held[owner] = (old, since, now + max(cfg.request_timeout, longest))
         return True
+
+    def after_change(self, change: MemberChange, generation: int, expiry: float | None,
+                     now: float) -> tuple[bool, bool]:
+        """What a member's change means here: (held, so its state is to be asked for; its
+        old state is to be dropped now). A suspicion or its refutation keeps a hold and asks
+        again (the first ask may have been lost); a restart starts one when it can."""
+        owner = change.node_id
+        if not change.restarted and change.new in _LIVE:
+            return owner in self.held, False
+        if change.restarted and self.hold(owner, change.old, generation, expiry, now):
+            return True, False
+        return False, change.restarted or self.drop(owner)
 
     def drop(self, owner: str) -> bool:
         """Stop holding ``owner``; whether it was held."""

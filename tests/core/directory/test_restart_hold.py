@@ -10,7 +10,7 @@ import pytest
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.formulas import suspicion_timeout_bounds
-from gossipreg.core.types import AgentRecord, AgentStatus, RegistryEventType
+from gossipreg.core.types import AgentRecord, AgentStatus, MemberState, RegistryEventType
 from sim.cluster import Cluster, NetOptions
 
 E = RegistryEventType
@@ -144,3 +144,25 @@ def test_a_hold_ends_after_failure_detection_time_or_when_the_new_state_is_in() 
     assert hold.hold("b", MemberState.ALIVE, 2, None, 20.0)
     replica.apply_write(Write("b", 2, "agent/x", 1, False, "v", ()), 21.0)  # its new state
     assert hold.caught_up() and hold.state("b") is None
+
+
+def test_a_suspicion_of_a_held_owner_keeps_the_hold() -> None:
+    """A restarted process on a loaded machine is often suspected before its state arrives:
+    the suspicion (and its refutation) keep the hold, so its agents do not churn."""
+    c = mesh()
+    kept = records(c, "n3", ["x", "y"])
+    c.crash("n3")
+    marks = restart(c, "n3", kept)
+    c.clog("n3")  # its join went out; then its answers are lost for a while
+    assert c.run_until_true(lambda: all(
+        {m.node_id: m.state for m in c.node(p).read.members()}["n3"] is MemberState.SUSPECT
+        for p in PEERS), 10.0) is not None
+    c.unclog("n3")
+    gen = c.node("n3").generation
+    assert c.run_until_true(lambda: all(
+        (v := c.node(p).read.get(a)) is not None and v.status is AgentStatus.ACTIVE
+        and c.node(p).read.replica_state()["n3"][0] == gen for p in PEERS for a in "xy"),
+        30.0) is not None
+    for p in PEERS:
+        evs = since(c, p, marks[p])
+        assert all(t not in (E.AGENT_DEREGISTERED, E.AGENT_REGISTERED) for t, _, _ in evs), evs
