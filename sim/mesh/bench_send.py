@@ -1,4 +1,4 @@
-"""The send half of ``python -m sim.bench.select``: real sockets on 127.0.0.1.
+"""The send half of ``python -m sim.bench.selection``: real sockets on 127.0.0.1.
 
 One gossip node (no peers) in this process and small a2a-sdk agents (JSON-RPC, uvicorn), each
 in a process of its own (``python -m sim.mesh.bench_send serve``), so the agent's server does

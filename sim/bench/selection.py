@@ -1,6 +1,6 @@
 """Benchmark of select and send.
 
-    python -m sim.bench.select [--sizes 1000,10000,100000] [--queries 200] [--sends 200]
+    python -m sim.bench.selection [--sizes 1000,10000,100000] [--queries 200] [--sends 200]
                                [--repeats 20] [--no-send]
 
 Select: a core node holding N agents with A2A cards (each with an endpoint, 2 of 12 shared
