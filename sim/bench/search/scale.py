@@ -97,7 +97,7 @@ def _node(records: list[AgentRecord], codes: list[bytes] | None) -> Node:
         node.vectors.use(MODEL, DIMS, None)
     at = 0
     for r in records:
-        node.register(r, 0.0)
+        node.register(r, 0.0, wall=1.7e9)
         if codes is not None:
             v = node.read.get(r.agent_id)
             assert v is not None
