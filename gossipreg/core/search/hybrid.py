@@ -29,9 +29,11 @@ Rules:
 - Top k at scale (more live codes than ``VectorIndex.exact_rows``, with numpy): reading every
   code per query is what costs, so the vector candidates are a pool instead
   (:meth:`~gossipreg.core.search.vecindex.VectorIndex.pool`: the agents owning the
-  :data:`POOL_ROWS` codes, or 1/:data:`POOL_SHARE` of them if more, nearest the query by sign code), scored
-  exactly beside the lexical top ``m`` (at least :data:`POOL_LEXICAL`). While the page is not full (filters, or few good
-  agents) and the pool's edge could still reach it, the pool and ``m`` grow fourfold. The
+  :data:`POOL_ROWS` codes, or 1/:data:`POOL_SHARE` of them if more, nearest the query by
+  sign code), scored exactly beside the lexical top ``m`` (at least :data:`POOL_LEXICAL`),
+  the rest of the pool in falling cosine while it can still reach the page. While the page
+  is not full (filters, or few good agents) and the pool's edge could still reach it, the
+  pool and ``m`` grow fourfold. The
   scores are the same integers as above; only which agents are looked at is approximate (an
   agent far by signs but close by dot product can be missed), and the choice depends on the
   records and codes held alone, so converged nodes still answer alike.

@@ -63,7 +63,7 @@ def _distances(np: Any, bits: Any, query: Any) -> Any:
     """numpy: the Hamming distance (uint16) of each column of ``bits`` (words × rows, uint64)
     to ``query`` (words, uint64): a word at a time, each a contiguous line."""
     count = getattr(np, "bitwise_count", None)  # numpy >= 2
-    table = None if count is not None else np.array(
+    table: Any = None if count is not None else np.array(
         [bin(i).count("1") for i in range(256)], dtype=np.uint8)
     out = np.zeros(bits.shape[1], dtype=np.uint16)
     for w, q in enumerate(query.tolist()):
@@ -217,7 +217,8 @@ class VectorIndex:
 
     def _grow(self, cap: int, keep: Any) -> None:
         """numpy: new storage of ``cap`` rows holding the rows ``keep`` (in order) first."""
-        np, n = self._np, len(keep)
+        np: Any = self._np
+        n = len(keep)
         mat = np.zeros((cap, self.dims), dtype=np.int8)
         bits = np.zeros((self._words, cap), dtype=np.uint64)
         gone = np.zeros(cap, dtype=np.uint16)
@@ -229,7 +230,7 @@ class VectorIndex:
 
     def _signs(self, rows: Any) -> Any:
         """numpy: the sign codes of int8 ``rows`` (a set bit: a negative component)."""
-        np = self._np
+        np: Any = self._np
         packed = np.packbits(rows < 0, axis=1)
         out = np.zeros((len(rows), self._words * 8), dtype=np.uint8)
         out[:, :packed.shape[1]] = packed
@@ -306,7 +307,7 @@ class VectorIndex:
 
     def _best(self, qv: Any, pos: Any) -> Any:
         """numpy: the best dot product of each segment at positions ``pos`` (int64 array)."""
-        np = self._np
+        np: Any = self._np
         st, ct = self._starts[pos], self._counts[pos]
         first = np.cumsum(ct) - ct  # where each segment's rows start in the gathered block
         rows = np.repeat(st - first, ct) + np.arange(int(ct.sum()))

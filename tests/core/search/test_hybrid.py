@@ -257,3 +257,29 @@ def test_at_scale_a_sign_code_pool_gives_exact_scores_in_any_insertion_order(
         assert [s for _, s in page] == sorted((s for _, s in page), reverse=True)
         if codes and not kw:  # the agent whose own code is the query is found
             assert r.agent_id in {a for a, _ in page} or page[-1][1] >= full[r.agent_id]
+
+
+def test_lexical_top_takes_every_tie_of_the_kth_in_any_insertion_order() -> None:
+    from gossipreg.core.search.rank import LexicalRanker
+
+    recs = [make_record(f"a{i:02d}", "alpha beta" if i % 2 else "alpha gamma", "rt", ["x"])
+            for i in range(60)]
+    forward, backward = LexicalRanker(), LexicalRanker()
+    for r in recs:
+        forward.put(r.agent_id, r)
+    for r in reversed(recs):
+        backward.put(r.agent_id, r)
+    ties = {r.agent_id for r in recs[1::2]}  # 30 agents with the same best score
+    assert set(forward.top("alpha beta", 5)) == set(backward.top("alpha beta", 5)) == ties
+
+
+def test_word_order_in_names_and_keywords_counts() -> None:
+    en_ja = make_record("en-ja", None, "rt", card=card(
+        "Bridge", "translating documents", ("en-ja", "English to Japanese translation")))
+    ja_en = make_record("ja-en", None, "rt", card=card(
+        "Reader", "translating documents", ("ja-en", "Japanese to English translation")))
+    idx = index_of([(en_ja, None), (ja_en, None)])
+    assert [a for a, _ in idx.search("english to japanese")] == ["en-ja", "ja-en"]
+    assert [a for a, _ in idx.search("japanese into english")] == ["ja-en", "en-ja"]
+    assert [a for a, _ in idx.search("scanning")] == []  # nothing scans here
+    assert {a for a, _ in idx.search("translated")} == {"en-ja", "ja-en"}  # verb endings
