@@ -49,8 +49,8 @@ _DEAD = -(1 << 62)  # the score of a dead segment: below any real one
 _GONE = 1 << 12  # added to a dead row's Hamming distance: above any real one (<= MAX_DIMS)
 #: Rows converted to float32 at a time (a query's scratch: BLOCK_ROWS × dims × 4 bytes).
 BLOCK_ROWS = 1024
-#: Up to this many live rows a top-k query scores every row exactly (the default of
-#: ``VectorIndex(exact_rows=...)``); above it, sign codes choose whom to score.
+#: Up to this many live rows a top-k query scores every row exactly (for an index made
+#: without ``exact_rows``, read at each query); above it, sign codes choose whom to score.
 EXACT_ROWS = 8192
 
 
@@ -79,7 +79,7 @@ class VectorIndex:
     """Codes per agent for one model; ``use_numpy`` None means "when importable"."""
 
     def __init__(self, dims: int, *, use_numpy: bool | None = None,
-                 exact_rows: int = EXACT_ROWS) -> None:
+                 exact_rows: int | None = None) -> None:
         if not 0 < dims <= MAX_DIMS:
             raise VectorError("dims", f"{dims} components, expected 1..{MAX_DIMS}")
         self.dims = dims
@@ -124,7 +124,8 @@ class VectorIndex:
     @property
     def prefilters(self) -> bool:
         """Whether a top-k query should take :meth:`pool` rather than score every row."""
-        return self._np is not None and self.rows > self.exact_rows
+        limit = EXACT_ROWS if self.exact_rows is None else self.exact_rows
+        return self._np is not None and self.rows > limit
 
     def codes(self, agent_id: str) -> tuple[bytes, ...]:
         """The codes held for an agent (empty when none)."""
