@@ -6,9 +6,9 @@ Rules:
   score for a query is the highest :func:`~gossipreg.core.search.vectors.dot` of the query's
   code with them: an exact integer, the same on every node that holds the same codes.
 - With numpy importable the dot products are float32 matrix-vector products over blocks of
-  rows. Every product and every partial sum is an integer of magnitude at most
-  ``MAX_DIMS * 127**2 < 2**23``, which float32 holds exactly, so the result is exact in any
-  summation order (any BLAS, any CPU) and equals the pure-Python fallback's integers.
+  rows (einsum: one thread, no BLAS pool). Every product and every partial sum is an integer
+  of magnitude at most ``MAX_DIMS * 127**2 < 2**23``, which float32 holds exactly, so the
+  result is exact in any summation order (any CPU) and equals the pure-Python fallback's.
 - Incremental: a put appends an agent's rows (contiguous), a removal marks them dead; dead rows
   are compacted away once they outnumber the live ones (amortised O(1) per change). A query
   reads every live row once: O(rows × dims), no per-query rebuild.
@@ -57,6 +57,13 @@ EXACT_ROWS = 8192
 def numpy_available() -> bool:
     """Whether numpy is importable here (the index is faster with it, never different)."""
     return _np is not None
+
+
+def _matvec(np: Any, rows: Any, query: Any) -> Any:
+    """numpy: int8 ``rows`` times an int8 ``query``, exact in float32 (see the rules), by
+    einsum rather than BLAS: one thread, no thread pool to wake (a threaded BLAS spinning on
+    a busy machine cost ten times the CPU of the product itself)."""
+    return np.einsum("ij,j->i", rows.astype(np.float32), query.astype(np.float32))
 
 
 def _distances(np: Any, bits: Any, query: Any) -> Any:
@@ -262,7 +269,7 @@ class VectorIndex:
         for lo in range(0, n, BLOCK_ROWS):  # int8 -> float32 in place, then one BLAS call
             hi = min(n, lo + BLOCK_ROWS)
             np.copyto(buf[:hi - lo], self._mat[lo:hi], casting="unsafe")
-            np.matmul(buf[:hi - lo], q, out=dots[lo:hi])
+            np.einsum("ij,j->i", buf[:hi - lo], q, out=dots[lo:hi])
         arr = (np.maximum.reduceat(dots, self._starts[:len(segs)]).astype(np.int64) if segs
                else np.zeros(0, dtype=np.int64))
         if self._dead_pos:
@@ -290,7 +297,7 @@ class VectorIndex:
         pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
         best = self._best(qv, pos)
         edge_rows = near[ham[near] == kth]
-        edge = int((self._mat[edge_rows].astype(np.float32) @ qv.astype(np.float32)).max())
+        edge = int(_matvec(np, self._mat[edge_rows], qv).max())
         order = np.argsort(-best)
         return Pool(self._segs, pos[order], best[order], edge)
 
@@ -312,7 +319,7 @@ class VectorIndex:
         st, ct = self._starts[pos], self._counts[pos]
         first = np.cumsum(ct) - ct  # where each segment's rows start in the gathered block
         rows = np.repeat(st - first, ct) + np.arange(int(ct.sum()))
-        dots = self._mat[rows].astype(np.float32) @ qv.astype(np.float32)
+        dots = _matvec(np, self._mat[rows], qv)
         return np.maximum.reduceat(dots, first).astype(np.int64)
 
 
