@@ -26,6 +26,17 @@ Rules:
   all computed anyway) are scored too, and the page is final. Agents without vectors reach at
   most ``5L``; while that is not below ``T``, ``m`` doubles. Past a quarter of the agents
   everyone is scored.
+- Top k at scale (more live codes than ``VectorIndex.exact_rows``, with numpy): reading every
+  code per query is what costs, so the vector candidates are a pool instead
+  (:meth:`~gossipreg.core.search.vecindex.VectorIndex.pool`: the agents owning the
+  :data:`POOL_ROWS` codes, or 1/:data:`POOL_SHARE` of them if more, nearest the query by
+  sign code), scored exactly beside the lexical top ``m`` (at least :data:`POOL_LEXICAL`),
+  the rest of the pool in falling cosine while it can still reach the page. While the page
+  is not full (filters, or few good agents) and the pool's edge could still reach it, the
+  pool and ``m`` grow fourfold. The
+  scores are the same integers as above; only which agents are looked at is approximate (an
+  agent far by signs but close by dot product can be missed), and the choice depends on the
+  records and codes held alone, so converged nodes still answer alike.
 """
 
 from __future__ import annotations
@@ -42,6 +53,12 @@ __all__ = ["LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
 LEX_WEIGHT = 0.4
 #: The least fused score returned when a query code is given.
 MIN_SCORE = 0.11
+#: Codes in the first pool of a top-k query at scale (see the module rules).
+POOL_ROWS = 512
+#: ... or this fraction of the live codes, if more.
+POOL_SHARE = 128
+#: The least depth of the lexical list beside a pool.
+POOL_LEXICAL = 20
 _MICRO = 1_000_000
 _LEX, _VEC = 2, 3  # LEX_WEIGHT and 1 - LEX_WEIGHT in fifths
 _UNIT = (_LEX + _VEC) * _MICRO  # a fused integer per unit of score
@@ -85,6 +102,10 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
         lex = lexical.top(text, end, accept) if end is not None else lexical.scores(text)
         scored = [(-round(v * _MICRO), aid) for aid, v in lex.items()]
         return [(aid, s / _MICRO) for aid, s in _page(scored, accept, end, offset)]
+    if end is not None and vectors.prefilters:
+        pooled = _pooled(text, query, lexical, vectors, accept, end)
+        if pooled is not None:
+            return [(aid, s / _UNIT) for aid, s in pooled[offset:]]
     got = vectors.scores(query)
     page = None if end is None else _top(text, lexical, got, len(lexical), accept, end)
     if page is None:  # every agent scored
@@ -95,7 +116,55 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
     return [(aid, s / _UNIT) for aid, s in page[offset:]]
 
 
-def _fuse(lex: dict[str, float], got: VectorScores) -> dict[str, int]:
+def _pooled(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
+            accept: Accept, end: int) -> list[tuple[str, int]] | None:
+    """The first ``end`` accepted results from a pool of vector candidates and the lexical
+    top ``m`` (see the module rules); None once the pool would be every code."""
+    m, rows = max(POOL_LEXICAL, 2 * end), max(POOL_ROWS, vectors.rows // POOL_SHARE)
+    all_have_vectors = len(vectors) >= len(lexical)
+    while True:
+        pool = vectors.pool(query, rows)
+        if pool is None:
+            return None
+        head = pool.take(0, m)
+        lex_top = lexical.top(text, m)
+        lex_m = min(lex_top.values()) if len(lex_top) >= m else 0.0
+        lex_u = round(lex_m * _MICRO) + (1 if lex_m else 0)
+        dots = dict(head)
+        dots.update(vectors.best_of(query, (a for a in lex_top if a not in dots)))
+        # Provisional page: the lexical top and the pool's best m by cosine.
+        fused = {aid: _VEC * _cos_u(dot) for aid, dot in dots.items()}
+        fused.update(_fuse(lexical.scores_of(text, {*fused, *lex_top}), dots))
+        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+        least = page[end - 1][1] if len(page) >= end else _MIN
+        if not all_have_vectors and (_LEX + _VEC) * lex_u >= least and 4 * m < len(lexical):
+            m *= 4  # an agent without vectors, outside the list, could still make the page
+            continue
+        # The rest of the pool, in falling cosine, a growing chunk at a time: outside the
+        # lexical list, reaching `least` takes a cosine of (least - 2L) / 3.
+        start, chunk = m, 64
+        while True:
+            need = max(0, least - _LEX * lex_u)
+            floor = -(-need * SCORE_SCALE // (_VEC * _MICRO)) - 1  # a little below: see next
+            stop = min(pool.reaching(floor), start + chunk)
+            if stop <= start:
+                break
+            extra = [(aid, dot) for aid, dot in pool.take(start, stop)
+                     if aid not in fused and _VEC * _cos_u(dot) >= need]
+            start, chunk = stop, 2 * chunk
+            dots.update(extra)
+            fused.update((aid, _VEC * _cos_u(dot)) for aid, dot in extra)
+            fused.update(_fuse(lexical.scores_of(text, (aid for aid, _ in extra)), dots))
+            page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+            least = page[end - 1][1] if len(page) >= end else _MIN
+        # Beyond the pool's edge, an agent reaching `least` would need the lexical m-th
+        # score plus a cosine above the edge's.
+        if len(page) >= end or _LEX * lex_u + _VEC * _cos_u(pool.edge) < least:
+            return page
+        rows, m = 4 * rows, 4 * m
+
+
+def _fuse(lex: dict[str, float], got: VectorScores | dict[str, int]) -> dict[str, int]:
     """The fused integer of each agent with a lexical score."""
     out = {}
     for aid, v in lex.items():

@@ -6,6 +6,11 @@ Rules:
   description, skill descriptions and examples, 1.0). A term's pseudo-frequency in a document
   is the sum over fields of weight × tf / (1 − b + b × len / avg len) (BM25F, per-field length
   normalisation); its score is idf × tf~ / (k1 + tf~), summed over the query's terms.
+- Word order: in the name and keywords fields, each pair of neighbouring terms (stop words
+  skipped: "English to Japanese" gives ``english japanese``) is a term too, and so is each
+  pair of neighbouring query terms, counted at :data:`PAIR_WEIGHT` of its idf: a query
+  "english to japanese" prefers the card that says it that way round over one that says
+  "Japanese to English", which the words alone (and an order-blind embedding) cannot tell.
 - Scores are normalised by the query's best possible score (the sum of the idf of its terms
   that some agent has; terms nobody has are ignored), so a score is in [0, 1) whatever the
   query or corpus: ready to be fused with another ranker's normalised score (see
@@ -30,6 +35,7 @@ import math
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
@@ -39,6 +45,10 @@ from gossipreg.core.types import AgentRecord, AgentView
 __all__ = ["FIELDS", "LexicalRanker", "Ranker", "SearchHit", "document_fields", "terms"]
 
 K1 = 1.2
+#: Word pairs are terms of the first PAIR_FIELDS fields (name, keywords) ...
+PAIR_FIELDS = 2
+#: ... and count this share of their idf in a query.
+PAIR_WEIGHT = 0.5
 
 
 class Ranker(Protocol):
@@ -127,6 +137,8 @@ class LexicalRanker:
         for f, text in enumerate(document_fields(record)):
             one = 1 << (20 * f)
             n = 0
+            prev = ""
+            pairs = f < PAIR_FIELDS
             for w in WORD.findall(text.lower()):
                 t = cache.get(w)
                 if t is None:
@@ -134,6 +146,11 @@ class LexicalRanker:
                 if t:
                     counts[t] = get(t, 0) + one
                     n += 1
+                    if pairs:
+                        if prev:
+                            pair = f"{prev} {t}"
+                            counts[pair] = get(pair, 0) + one
+                        prev = t
             lens.append(n)
         return lens, counts
 
@@ -229,7 +246,9 @@ class LexicalRanker:
         (the norm)."""
         n = self._live
         out = []
-        for t in dict.fromkeys(terms(text)):
+        words = terms(text)
+        pairs = [f"{a} {b}" for a, b in pairwise(words)]
+        for t in dict.fromkeys([*words, *pairs]):
             p = self._postings.get(t)
             if p is None:
                 continue
@@ -238,7 +257,8 @@ class LexicalRanker:
             else:
                 assert isinstance(p, _Posting)
                 df, mx = p.df, p.max
-            out.append((math.log(1.0 + (n - df + 0.5) / (df + 0.5)), t, mx))
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            out.append((idf * PAIR_WEIGHT if " " in t else idf, t, mx))
         return out, sum(i for i, _, _ in out)
 
     def scores(self, text: str) -> dict[str, float]:
@@ -299,10 +319,11 @@ class LexicalRanker:
             if len(out) >= k or len(head) < m:
                 break
             m *= 4
-        if len(out) > k:
-            out = out[:k] if out[k][1] < out[k - 1][1] else out
-        if len(out) == k and len(head) == m and head[-1][1] == out[-1][1]:
-            kth = out[-1][1]  # ties beyond the head: take them all
+        if len(out) > k:  # the k best and their ties (head is sorted)
+            kth = out[k - 1][1]
+            out = [sv for sv in out if sv[1] >= kth]
+        if len(out) >= k and len(head) == m and head[-1][1] == out[k - 1][1]:
+            kth = out[k - 1][1]  # ties beyond the head: take them all
             seen = {s for s, _ in out}
             out.extend((s, v) for s, v in acc.items() if v == kth and s not in seen and good(s))
         return out

@@ -13,7 +13,9 @@ Rules:
   ``representativeQueries``), at most :data:`MAX_EVIDENCE` in all: every node and every owner
   embeds the same texts for a record.
 - Terms: lower-cased runs of letters and digits; a few stop words dropped; a plural ``-s`` /
-  ``-ies`` folded so that "currencies" finds "currency"; interned (one copy per term).
+  ``-ies`` folded so that "currencies" finds "currency", and a verb ending ``-ing`` / ``-ed`` /
+  ``-er`` so that "scanning" finds "scan" and "scheduler" "scheduling" (:func:`fold`);
+  interned (one copy per term).
 - Pure functions of their input: the same text gives the same terms on every node.
 """
 
@@ -42,12 +44,35 @@ STOP = frozenset((
     "our", "can"))
 
 
+#: Verb endings folded (0: plurals only; 1: ``-ing``/``-ed``; 2: ``-er`` too).
+SUFFIXES = 2
+_VOWELS = frozenset("aeiouy")
+
+
+def _stem(w: str, k: int) -> str:
+    """``w`` without its last ``k`` letters, a doubled final consonant undoubled (``scann``
+    -> ``scan``), when what is left is a word of three letters or more with a vowel."""
+    base = w[:-k]
+    if len(base) < 3 or not _VOWELS.intersection(base):
+        return w
+    if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "aeioulsz":
+        base = base[:-1]
+    return base
+
+
 def fold(w: str) -> str:
-    """A word with a plural ending folded (``currencies`` -> ``currency``)."""
+    """A word with a plural ending folded (``currencies`` -> ``currency``), and a verb
+    ending (``scanning``, ``scanned`` -> ``scan``)."""
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
     if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
+        w = w[:-1]
+    if SUFFIXES >= 1 and len(w) > 5 and w.endswith("ing"):
+        return _stem(w, 3)
+    if SUFFIXES >= 1 and len(w) > 4 and w.endswith("ed"):
+        return _stem(w, 2)
+    if SUFFIXES >= 2 and len(w) > 5 and w.endswith("er"):
+        return _stem(w, 2)
     return w
 
 

@@ -203,3 +203,83 @@ def test_the_top_of_a_page_is_the_full_rankings_head() -> None:
             for limit, offset in ((1, 0), (10, 0), (10, 5), (3, 40)):
                 assert idx.search(text, query=q, limit=limit, offset=offset,
                                   **kw) == full[offset:offset + limit]  # type: ignore[arg-type]
+
+
+def test_at_scale_a_sign_code_pool_gives_exact_scores_in_any_insertion_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not vecindex.numpy_available():
+        pytest.skip("the sign-code pool needs numpy")
+    from gossipreg.core.search import hybrid
+
+    monkeypatch.setattr(hybrid, "POOL_ROWS", 64)  # a small pool over a few hundred agents
+    dims = 32
+    rng = random.Random(11)
+    words = [f"w{i}" for i in range(30)]
+    recs: list[tuple[AgentRecord, list[bytes] | None]] = []
+    for i in range(600):
+        r = make_record(f"a{i:03d}", " ".join(rng.sample(words, 2)), f"rt{i % 4}",
+                        rng.sample(words, 2), description=" ".join(rng.sample(words, 5)))
+        recs.append((r, [rand_code(rng, dims) for _ in range(rng.randint(1, 3))]
+                     if i % 10 else None))
+
+    def build(order: list[tuple[AgentRecord, list[bytes] | None]],
+              exact_rows: int) -> CapabilityIndex:
+        idx = CapabilityIndex()
+        idx.vectors = VectorIndex(dims, exact_rows=exact_rows)
+        for r, codes in order:
+            idx.put(r.agent_id, r.capabilities, AgentStatus.ACTIVE, r.runtime_id,
+                    r.registered_at, r.tags, "n", r)
+            if codes:
+                idx.vectors.put(r.agent_id, codes)
+        return idx
+
+    exact = build(recs, exact_rows=1 << 30)
+    shuffled = recs[:]
+    rng.shuffle(shuffled)
+    pooled = build(shuffled, exact_rows=0)
+    other = build(recs, exact_rows=0)
+    for r, codes in recs[:150]:  # replaced and removed agents leave dead rows behind
+        if codes:
+            other.vectors.put(r.agent_id, [rand_code(rng, dims)])
+            other.vectors.put(r.agent_id, codes)
+    assert pooled.vectors is not None and pooled.vectors.prefilters
+    for trial in range(40):
+        i = rng.randrange(len(recs))
+        r, codes = recs[i]
+        q = codes[0] if codes else rand_code(rng, dims)
+        text = " ".join(rng.sample(words, 2))
+        kw = [{}, {"runtime_id": "rt1"}][trial % 2]
+        full = dict(exact.search(text, query=q, **kw))  # type: ignore[arg-type]
+        page = pooled.search(text, query=q, limit=10, **kw)  # type: ignore[arg-type]
+        assert page == other.search(text, query=q, limit=10, **kw)  # type: ignore[arg-type]
+        assert len(page) == min(10, len(full))  # filters do not leave the page short
+        assert all(full[a] == s for a, s in page)  # every score is the exact one
+        assert [s for _, s in page] == sorted((s for _, s in page), reverse=True)
+        if codes and not kw:  # the agent whose own code is the query is found
+            assert r.agent_id in {a for a, _ in page} or page[-1][1] >= full[r.agent_id]
+
+
+def test_lexical_top_takes_every_tie_of_the_kth_in_any_insertion_order() -> None:
+    from gossipreg.core.search.rank import LexicalRanker
+
+    recs = [make_record(f"a{i:02d}", "alpha beta" if i % 2 else "alpha gamma", "rt", ["x"])
+            for i in range(60)]
+    forward, backward = LexicalRanker(), LexicalRanker()
+    for r in recs:
+        forward.put(r.agent_id, r)
+    for r in reversed(recs):
+        backward.put(r.agent_id, r)
+    ties = {r.agent_id for r in recs[1::2]}  # 30 agents with the same best score
+    assert set(forward.top("alpha beta", 5)) == set(backward.top("alpha beta", 5)) == ties
+
+
+def test_word_order_in_names_and_keywords_counts() -> None:
+    en_ja = make_record("en-ja", None, "rt", card=card(
+        "Bridge", "translating documents", ("en-ja", "English to Japanese translation")))
+    ja_en = make_record("ja-en", None, "rt", card=card(
+        "Reader", "translating documents", ("ja-en", "Japanese to English translation")))
+    idx = index_of([(en_ja, None), (ja_en, None)])
+    assert [a for a, _ in idx.search("english to japanese")] == ["en-ja", "ja-en"]
+    assert [a for a, _ in idx.search("japanese into english")] == ["ja-en", "en-ja"]
+    assert [a for a, _ in idx.search("scanning")] == []  # nothing scans here
+    assert {a for a, _ in idx.search("translated")} == {"en-ja", "ja-en"}  # verb endings
