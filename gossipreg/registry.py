@@ -21,9 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.cards import agent_capabilities, agent_card
-from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError, JoinError
+from gossipreg.core.errors import JoinError
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import (
     AgentStatus,
@@ -43,6 +41,7 @@ from gossipreg.registry_types import (
     AgentRegistryConfig,
     DroppingQueue,
     RegistryEvent,
+    agent_record,
     extract_capabilities,
     metadata_of,
 )
@@ -271,22 +270,15 @@ class AgentRegistry(RegistryViews):
         mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
         its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
         description and capabilities not given come from it."""
-        node = await self._ensure_node()
+        node = self.node
+        if not (self._listening and node.running):
+            node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
-        card_dict = agent_card(agent, card)
-        caps = (extract_capabilities(agent, capabilities) if capabilities is not None
-                else agent_capabilities(agent, card_dict))
-        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
-            card_dict.get("name") if card_dict is not None else None) or aid
-        description = getattr(agent, "description", None) or ""
-        record = make_record(
-            aid, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
-            tags=tags, card=card_dict, max_concurrency=max_concurrency,
-            memory_limit_mb=memory_limit_mb, budget_limit_usd=budget_limit_usd,
-            registered_at=time.time())
-        if node.get(aid) is not None:
-            raise AgentExistsError(f"Agent {aid} already registered")
-        await node.register(record)
+        record = agent_record(
+            agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
+            max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
+            budget_limit_usd=budget_limit_usd, registered_at=time.time())
+        node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
         self._objects[aid] = agent
         self.total_registrations += 1
         return aid

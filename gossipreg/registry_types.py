@@ -14,13 +14,21 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from gossipreg.core.directory.cards import agent_capabilities, agent_card
+from gossipreg.core.directory.cards import (
+    agent_capabilities,
+    agent_card,
+    capabilities_of,
+    card_of,
+    card_to_dict,
+    chosen_card,
+)
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 
 __all__ = ["AgentMetadata", "AgentRegistryConfig", "DroppingQueue", "RegistryEvent",
-           "extract_capabilities", "metadata_of"]
+           "agent_record", "extract_capabilities", "metadata_of"]
 
 # The caller's task bookkeeping on an AgentMetadata, kept across refreshes of the agent.
 _BOOKKEEPING = ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
@@ -123,6 +131,26 @@ def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> l
             raise InvalidArgumentError("capabilities must be a list of strings")
         return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
     return agent_capabilities(agent, agent_card(agent))
+
+
+def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
+                 capabilities: Sequence[str] | None, tags: Sequence[str], card: Any,
+                 max_concurrency: int, memory_limit_mb: int, budget_limit_usd: float,
+                 registered_at: float) -> AgentRecord:
+    """The validated record of a kaizen agent object, its card converted once: ``card``
+    (any accepted form) overrides the card found on ``agent``; capabilities, name and
+    description not given come from the agent, then its card."""
+    d = card_to_dict(chosen_card(agent, card))
+    c = card_of(d)
+    caps = (extract_capabilities(agent, capabilities) if capabilities is not None
+            else capabilities_of(agent, c))
+    name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
+        c.info.name if c is not None and d is not None and d.get("name") else None) or agent_id
+    description = getattr(agent, "description", None) or ""
+    return make_record(
+        agent_id, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
+        tags=tags, card=c, max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
+        budget_limit_usd=budget_limit_usd, registered_at=registered_at)
 
 
 def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None) -> AgentMetadata:

@@ -135,9 +135,14 @@ class MeshWrites:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
                 fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
+        return Outcome(self.register_now(record), None, "register")
+
+    def register_now(self, record: AgentRecord) -> AgentView:
+        """:meth:`register` of a validated record, for a caller with nothing to await (the
+        registry facade): the agent's view."""
         view = self.core.register(record, self._now(), wall=time.time())
         self._pump()
-        return Outcome(view, None, "register")
+        return view
 
     def deregister(self, agent_id: str) -> Outcome[bool]:
         """Deregister an agent anywhere in the mesh (forwarded to its owner); ``await`` it for

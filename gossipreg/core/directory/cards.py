@@ -27,6 +27,7 @@ import importlib
 import json
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gossipreg.core.errors import InvalidArgumentError
@@ -34,6 +35,7 @@ from gossipreg.core.types import Endpoint, Provider, Skill
 
 __all__ = [
     "CARD_MAX_BYTES",
+    "Card",
     "CardInfo",
     "CardTooLargeError",
     "Endpoint",
@@ -41,9 +43,12 @@ __all__ = [
     "Skill",
     "agent_capabilities",
     "agent_card",
+    "capabilities_of",
     "card_json",
+    "card_of",
     "card_to_dict",
     "check_json",
+    "chosen_card",
     "parse_card",
 ]
 
@@ -130,6 +135,52 @@ def check_json(value: object, path: str = "card", depth: int = 0) -> None:
         raise InvalidArgumentError(f"{path} holds an unsupported {type(value).__name__}")
 
 
+class Card(NamedTuple):
+    """A card converted once (:func:`card_of`): its compact JSON text (what the record keeps and
+    the wire carries) and its facts."""
+
+    text: str
+    info: CardInfo
+
+
+class _NotPlain(Exception):
+    """A value the JSON encoder cannot write as it is: the card takes the general path."""
+
+
+def _not_plain(value: object) -> Any:
+    raise _NotPlain
+
+
+# One encoder for every card (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                           default=_not_plain).encode
+
+
+def card_of(card: object) -> Card | None:
+    """``card`` in any accepted form (see the module rules) converted once: its JSON text,
+    checked (plain JSON, nesting, :data:`CARD_MAX_BYTES`), and its facts. Values that are not
+    JSON (kaizen cards may hold enums) become strings, as :func:`agent_card` makes them. Raises
+    :class:`InvalidArgumentError` naming the field, :class:`CardTooLargeError` over the limit."""
+    d = card_to_dict(card)
+    if d is None:
+        return None
+    try:
+        text = _encode(d)
+    except (_NotPlain, ValueError, TypeError, RecursionError):
+        # Not plain JSON as it is: the general path (values as strings, then every check
+        # with the field named).
+        d = json.loads(json.dumps(d, default=str))
+        return Card(card_json(d), parse_card(d))
+    if len(text) > CARD_MAX_BYTES // 4:
+        size = len(text.encode())
+        if size > CARD_MAX_BYTES:
+            raise CardTooLargeError(
+                f"card is {size} bytes of JSON, over the limit of {CARD_MAX_BYTES} bytes")
+    if text.count("{") + text.count("[") > _MAX_DEPTH:  # may be nested too deep: look
+        check_json(d)
+    return Card(text, parse_card(d))
+
+
 def card_json(card: dict[str, Any]) -> str:
     """The compact JSON text of a card, checked for plain JSON values and the byte limit."""
     check_json(card, "card", 0)
@@ -141,29 +192,34 @@ def card_json(card: dict[str, Any]) -> str:
     return text
 
 
+def _plain(v: str) -> str:
+    """A string as JSON text carries it: a ``str`` subclass (a string enum) as its value."""
+    return v if type(v) is str else str.__str__(v)
+
+
 def _text(d: dict[str, Any], key: str, path: str) -> str:
     v = d.get(key)
     if v is None:
         return ""
     if not isinstance(v, str):
         raise InvalidArgumentError(f"{path}.{key} must be a string, not {type(v).__name__}")
-    return v
+    return _plain(v)
 
 
 def _texts(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
     v = d.get(key)
     if v is None:
         return ()
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+    if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
         raise InvalidArgumentError(f"{path}.{key} must be a list of strings")
-    return tuple(v)
+    return tuple(_plain(x) for x in v)
 
 
-def _objects(d: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+def _objects(d: dict[str, Any], key: str, path: str) -> Sequence[dict[str, Any]]:
     v = d.get(key)
     if v is None:
-        return []
-    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        return ()
+    if not isinstance(v, list | tuple) or not all(isinstance(x, dict) for x in v):
         raise InvalidArgumentError(f"{path}.{key} must be a list of objects")
     return v
 
@@ -172,7 +228,8 @@ def _kind(d: dict[str, Any]) -> str:
     caps = d.get("capabilities")
     if isinstance(caps, dict):
         return "a2a"
-    if "capability" in d or isinstance(caps, str | list) or "primary_capabilities" in d:
+    if ("capability" in d or isinstance(caps, str | list | tuple)
+            or "primary_capabilities" in d):
         return "kaizen"
     return "a2a" if not _A2A_KEYS.isdisjoint(d) else "other"
 
@@ -224,15 +281,17 @@ def _kaizen_caps(d: dict[str, Any]) -> tuple[str, ...]:
     if one is not None:
         if not isinstance(one, str):
             raise InvalidArgumentError(f"capability must be a string, not {type(one).__name__}")
-        caps.append(one)
+        caps.append(_plain(one))
     more = d.get("capabilities")
     if isinstance(more, str):
-        caps.append(more)
-    elif isinstance(more, list):
+        caps.append(_plain(more))
+    elif isinstance(more, list | tuple):
         for c in more:
-            if not isinstance(c, str):
-                raise InvalidArgumentError(
-                    f"capability must be a string, not {type(c).__name__}: {c!r}")
+            if type(c) is not str:
+                if not isinstance(c, str):
+                    raise InvalidArgumentError(
+                        f"capability must be a string, not {type(c).__name__}: {c!r}")
+                c = _plain(c)
             caps.append(c)
     for key in ("primary_capabilities", "secondary_capabilities"):
         for i, c in enumerate(_objects(d, key, "card")):
@@ -279,15 +338,37 @@ def agent_card(agent: object, explicit: object = None) -> dict[str, Any] | None:
     """The card of an agent object as a JSON-safe dict: ``explicit`` when given, else the first
     of ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set. Values that are not JSON
     (kaizen cards may hold enums) become strings, as before. Unknown kinds raise."""
-    card = explicit
-    if card is None:
-        card = next((c for c in (getattr(agent, n, None) for n in _CARD_ATTRS)
-                     if c is not None and not _is_mock(c)), None)
-    d = card_to_dict(card)
+    d = card_to_dict(chosen_card(agent, explicit))
     if d is None:
         return None
     out: dict[str, Any] = json.loads(json.dumps(d, default=str))
     return out
+
+
+def chosen_card(agent: object, explicit: object = None) -> object:
+    """The card :func:`agent_card` reads, as it was found (not converted)."""
+    if explicit is not None:
+        return explicit
+    for n in _CARD_ATTRS:
+        c = getattr(agent, n, None)
+        if c is not None and not _is_mock(c):
+            return c
+    return None
+
+
+def capabilities_of(agent: object, card: Card | None) -> list[str]:
+    """:func:`agent_capabilities` from a converted card."""
+    info = card.info if card is not None else None
+    if info is not None and (info.capabilities or info.kind == "kaizen"):
+        return list(info.capabilities)  # strings, without duplicates (parse_card)
+    attr = getattr(agent, "capabilities", None)
+    caps: list[Any] = ([attr] if isinstance(attr, str)
+                       else list(attr) if isinstance(attr, list | tuple) else [])
+    for c in caps:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"capability must be a string, not {type(c).__name__}: {c!r}")
+    return list(dict.fromkeys(caps))
 
 
 def agent_capabilities(agent: object, card: dict[str, Any] | None) -> list[str]:

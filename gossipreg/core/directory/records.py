@@ -19,6 +19,7 @@ import msgpack
 
 from gossipreg.core.directory.cards import (
     CARD_MAX_BYTES,
+    Card,
     CardInfo,
     CardTooLargeError,
     card_json,
@@ -111,7 +112,11 @@ def _str_list(value: object, what: str, max_items: int, max_len: int) -> tuple[s
         raise InvalidArgumentError(f"{what} must be a list of strings")
     if len(value) > max_items:
         raise InvalidArgumentError(f"{what} has more than {max_items} items")
-    return tuple(_str(v, f"{what} item", max_len) for v in value)
+    out = tuple(value)
+    for v in out:
+        if type(v) is not str or len(v) > max_len:
+            _str(v, f"{what} item", max_len)  # raises, unless a str subclass
+    return out
 
 
 def _int(value: object, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
@@ -145,6 +150,8 @@ def _card_parts(card: object) -> tuple[str | None, CardInfo | None]:
     """``(JSON text, derived facts)`` of a card in any accepted form (JSON text included)."""
     if card is None:
         return None, None
+    if type(card) is Card:  # converted once already (cards.card_of)
+        return card
     if isinstance(card, str):
         return _card_from_text(card)
     d = card_to_dict(card)
@@ -195,8 +202,8 @@ def make_record(
     """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input
     (:class:`CardTooLargeError` for a card over :data:`CARD_MAX_BYTES`).
 
-    ``card`` is any form :func:`~gossipreg.core.directory.cards.card_to_dict` accepts, or its
-    JSON text.
+    ``card`` is any form :func:`~gossipreg.core.directory.cards.card_to_dict` accepts, its
+    JSON text, or a :class:`~gossipreg.core.directory.cards.Card` converted already.
     What the caller leaves out comes from the card: ``capabilities`` (None), ``description``
     and ``name`` (None or empty; the name falls back to the id). A2A skill tags are added to
     ``tags``."""
