@@ -105,6 +105,7 @@ class Node:
     def set_seeds(self, seeds: Sequence[str]) -> None:
         """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
         self.ae.set_seeds(seeds)
+        self.dir.alone = self.dir.alone and not self.ae.seeds
 
     # ------------------------------------------------- bulk state (warm starts)
     def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
@@ -206,6 +207,7 @@ class Node:
         """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
         answers."""
         self.ae.join(seeds, now)
+        self.dir.alone = self.dir.alone and not self.ae.seeds
         self._flush(now)
 
     # ----------------------------------------------------------------- writes

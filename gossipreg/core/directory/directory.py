@@ -109,6 +109,7 @@ class Directory:
         self._pending: list[Change | MemberChanged] = []
         self._holds = Holds(members, replica, cfg.request_timeout, cfg.auto_deregister_timeout)
         self._replaced = False  # a batch replaced an owner's generation: owner_restarted
+        self.alone = True  # no seeds given: see _gossip
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
         if self._holds and (held := self._holds.state(owner)) is not None:
@@ -171,6 +172,8 @@ class Directory:
         return out[1]
 
     def _gossip(self, w: Write, now: float) -> None:
+        if self.alone and len(self.members) == 1:
+            return  # nobody to tell: a member that joins later syncs the state on its join
         self.out.gossip_write(w, now)
         self.out.beacon_after(now)
 
@@ -227,11 +230,8 @@ class Directory:
         if agent_id not in self.view.visible:
             return False
         self._verdicts.pop(agent_id, None)
-        self._set_status(agent_id, status, now, reason)
-        return True
-
-    def _set_status(self, agent_id: str, status: AgentStatus, now: float, reason: str) -> None:
         self._apply([self._status_write(agent_id, status, now, reason)], now)
+        return True
 
     def _status_write(self, agent_id: str, status: AgentStatus, now: float,
                       reason: str) -> Change:
@@ -381,7 +381,8 @@ class Directory:
                 if (v is not None and v.status is not AgentStatus.UNHEALTHY
                         and aid not in self._verdicts):
                     self._verdicts[aid] = self.replica.own_value(STATUS + aid)
-                    self._set_status(aid, AgentStatus.UNHEALTHY, now, JUDGE_REASON)
+                    self._apply([self._status_write(aid, AgentStatus.UNHEALTHY, now,
+                                                    JUDGE_REASON)], now)
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
         for owner in self._holds.due(now) if self._holds else ():
