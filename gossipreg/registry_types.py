@@ -8,20 +8,14 @@ so code that builds or reads them runs unchanged; what goes beyond kaizen is mar
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from gossipreg.core.directory.cards import (
-    agent_capabilities,
-    agent_card,
-    capabilities_of,
-    card_of,
-    card_to_dict,
-    chosen_card,
-)
+from gossipreg.core.directory.cards import CardInfo, card_of, card_to_dict, parse_card
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, RegistryEventType
@@ -129,8 +123,56 @@ def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> l
         if isinstance(explicit, str) or not isinstance(explicit, Sequence):
             # The HTTP API's and make_record's message: a string is not six capabilities.
             raise InvalidArgumentError("capabilities must be a list of strings")
-        return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
-    return agent_capabilities(agent, agent_card(agent))
+        return capabilities_of(SimpleNamespace(capabilities=list(explicit)), None)
+    card = agent_card(agent)
+    return capabilities_of(agent, parse_card(card) if card is not None else None)
+
+
+_CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
+
+
+def _is_mock(obj: object) -> bool:
+    # An attribute a unittest.mock object made up on access: kaizen ignores such a card (it
+    # reads `_a2a_card` only when it is a dict), and so do we.
+    return type(obj).__module__ == "unittest.mock"
+
+
+def chosen_card(agent: object, explicit: object = None) -> object:
+    """The card of an agent object, as found: ``explicit`` when given, else the first of
+    ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set."""
+    if explicit is not None:
+        return explicit
+    for n in _CARD_ATTRS:
+        c = getattr(agent, n, None)
+        if c is not None and not _is_mock(c):
+            return c
+    return None
+
+
+def agent_card(agent: object) -> dict[str, Any] | None:
+    """The card of an agent object as a JSON-safe dict (values that are not JSON, such as
+    enums, become strings); unknown kinds raise."""
+    d = card_to_dict(chosen_card(agent))
+    if d is None:
+        return None
+    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
+    return out
+
+
+def capabilities_of(agent: object, info: CardInfo | None) -> list[str]:
+    """Capabilities of an agent object without explicit ones: from its card's facts (kaizen's
+    ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
+    attribute (a string or a list). Non-string capabilities raise."""
+    if info is not None and (info.capabilities or info.kind == "kaizen"):
+        return list(info.capabilities)  # strings, without duplicates (parse_card)
+    attr = getattr(agent, "capabilities", None)
+    caps: list[Any] = ([attr] if isinstance(attr, str)
+                       else list(attr) if isinstance(attr, list | tuple) else [])
+    for c in caps:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"capability must be a string, not {type(c).__name__}: {c!r}")
+    return list(dict.fromkeys(caps))
 
 
 def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
@@ -143,7 +185,7 @@ def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
     d = card_to_dict(chosen_card(agent, card))
     c = card_of(d)
     caps = (extract_capabilities(agent, capabilities) if capabilities is not None
-            else capabilities_of(agent, c))
+            else capabilities_of(agent, c.info if c is not None else None))
     name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
         c.info.name if c is not None and d is not None and d.get("name") else None) or agent_id
     description = getattr(agent, "description", None) or ""

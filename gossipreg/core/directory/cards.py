@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import json.encoder
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from gossipreg.core.errors import InvalidArgumentError
@@ -41,14 +42,10 @@ __all__ = [
     "Endpoint",
     "Provider",
     "Skill",
-    "agent_capabilities",
-    "agent_card",
-    "capabilities_of",
     "card_json",
     "card_of",
     "card_to_dict",
     "check_json",
-    "chosen_card",
     "parse_card",
 ]
 
@@ -151,9 +148,20 @@ def _not_plain(value: object) -> Any:
     raise _NotPlain
 
 
-# One encoder for every card (json.dumps with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                           default=_not_plain).encode
+def _encoder() -> Callable[[object], str]:
+    """One encoder for every card (json.dumps with options builds a new one per call); the C
+    one itself where there is one (no circular check: a cycle ends in RecursionError)."""
+    enc = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                           default=_not_plain)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return enc.encode
+    c_encode = make(None, _not_plain, json.encoder.encode_basestring, None, ":", ",", False,
+                    False, False)
+    return lambda o: "".join(c_encode(o, 0))
+
+
+_encode = _encoder()
 
 
 def card_of(card: object) -> Card | None:
@@ -294,6 +302,8 @@ def _kaizen_caps(d: dict[str, Any]) -> tuple[str, ...]:
                 c = _plain(c)
             caps.append(c)
     for key in ("primary_capabilities", "secondary_capabilities"):
+        if key not in d:
+            continue
         for i, c in enumerate(_objects(d, key, "card")):
             name = _text(c, "name", f"card.{key}[{i}]")
             if name:
@@ -305,10 +315,13 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     """The facts of a card's JSON object; raises :class:`InvalidArgumentError` naming the
     field that is malformed."""
     kind = _kind(d)
-    name = _text(d, "name", "card") or (_text(d, "agent_name", "card") if kind == "kaizen"
-                                         else "")
-    description = _text(d, "description", "card")
-    version = _text(d, "version", "card")
+    if "name" in d or "description" in d or "version" in d or "agent_name" in d:
+        name = _text(d, "name", "card") or (_text(d, "agent_name", "card") if kind == "kaizen"
+                                             else "")
+        description = _text(d, "description", "card")
+        version = _text(d, "version", "card")
+    else:  # a bare kaizen card: its capabilities alone
+        name = description = version = ""
     if kind == "kaizen":
         return CardInfo(kind, name, description, version, None, (), (), _kaizen_caps(d))
     if kind == "other":
@@ -323,70 +336,3 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
         t for s in skills for t in (s.name, s.description, *s.tags) if t))
     return CardInfo(kind, name, description, version, _provider(d), skills, _endpoints(d),
                     capabilities)
-
-
-_CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
-
-
-def _is_mock(obj: object) -> bool:
-    # An attribute a unittest.mock object made up on access: kaizen ignores such a card (it
-    # reads `_a2a_card` only when it is a dict), and so do we.
-    return type(obj).__module__ == "unittest.mock"
-
-
-def agent_card(agent: object, explicit: object = None) -> dict[str, Any] | None:
-    """The card of an agent object as a JSON-safe dict: ``explicit`` when given, else the first
-    of ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set. Values that are not JSON
-    (kaizen cards may hold enums) become strings, as before. Unknown kinds raise."""
-    d = card_to_dict(chosen_card(agent, explicit))
-    if d is None:
-        return None
-    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
-    return out
-
-
-def chosen_card(agent: object, explicit: object = None) -> object:
-    """The card :func:`agent_card` reads, as it was found (not converted)."""
-    if explicit is not None:
-        return explicit
-    for n in _CARD_ATTRS:
-        c = getattr(agent, n, None)
-        if c is not None and not _is_mock(c):
-            return c
-    return None
-
-
-def capabilities_of(agent: object, card: Card | None) -> list[str]:
-    """:func:`agent_capabilities` from a converted card."""
-    info = card.info if card is not None else None
-    if info is not None and (info.capabilities or info.kind == "kaizen"):
-        return list(info.capabilities)  # strings, without duplicates (parse_card)
-    attr = getattr(agent, "capabilities", None)
-    caps: list[Any] = ([attr] if isinstance(attr, str)
-                       else list(attr) if isinstance(attr, list | tuple) else [])
-    for c in caps:
-        if not isinstance(c, str):
-            raise InvalidArgumentError(
-                f"capability must be a string, not {type(c).__name__}: {c!r}")
-    return list(dict.fromkeys(caps))
-
-
-def agent_capabilities(agent: object, card: dict[str, Any] | None) -> list[str]:
-    """Capabilities of an agent object without explicit ones: from its card (kaizen's
-    ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
-    attribute (a string or a list). Non-string capabilities raise."""
-    caps: list[Any] = []
-    info = parse_card(card) if card is not None else None
-    if info is not None and (info.capabilities or info.kind == "kaizen"):
-        caps = list(info.capabilities)
-    else:
-        attr = getattr(agent, "capabilities", None)
-        if isinstance(attr, str):
-            caps = [attr]
-        elif isinstance(attr, list | tuple):
-            caps = list(attr)
-    for c in caps:
-        if not isinstance(c, str):
-            raise InvalidArgumentError(
-                f"capability must be a string, not {type(c).__name__}: {c!r}")
-    return list(dict.fromkeys(caps))
