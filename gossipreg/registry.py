@@ -17,6 +17,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.joining import join_wait
-from gossipreg.io.runner import EventStream, NodeRunner
+from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import MemoryNetwork
 from gossipreg.registry_types import (
     AgentMetadata,
@@ -51,6 +52,7 @@ __all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus
            "RegistryEvent", "RegistryEventType", "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
+_DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
 
 Callback = Callable[["RegistryEvent"], Any]
 
@@ -104,7 +106,10 @@ class AgentRegistry(RegistryViews):
         self._running = False
         self._heartbeat_monitor_task: asyncio.Task[None] | None = None
         self._event_broadcaster_task: asyncio.Task[None] | None = None
-        self._stream: EventStream | None = None
+        # Events waiting for the listeners (subscribe), oldest dropped past event_queue_size.
+        self._outbox: deque[RegistryEvent] = deque(maxlen=max(1, c.event_queue_size))
+        self._wake = asyncio.Event()
+        self.broadcast_dropped = 0
         self._listening = False
         self.total_queries = 0
         self.total_registrations = 0
@@ -151,7 +156,6 @@ class AgentRegistry(RegistryViews):
         if self._running:
             return
         self._running = True
-        self._stream = self.node.subscribe(maxsize=max(1, self.config.event_queue_size))
         self._event_broadcaster_task = asyncio.create_task(self._broadcast_events())
         self._heartbeat_monitor_task = asyncio.create_task(self._monitor())
 
@@ -182,9 +186,7 @@ class AgentRegistry(RegistryViews):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._event_broadcaster_task = self._heartbeat_monitor_task = None
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self._outbox.clear()
         if self._owns_node and self.node.running:
             await self.node.leave()
             await self.node.shutdown()
@@ -199,25 +201,37 @@ class AgentRegistry(RegistryViews):
 
     # ----------------------------------------------------------------- events
     def _on_core_event(self, ev: CoreEvent) -> None:
-        """Keep the metadata cache current and feed the kaizen event queue (never blocks)."""
-        aid = ev.agent_id
-        if aid is not None and ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
+        """Keep the metadata cache current; feed the kaizen event queue and the listeners'
+        broadcaster (never blocks). Each event is derived once for all of them."""
+        kind = ev.event_type
+        if kind is _DEREGISTERED and (aid := ev.agent_id) is not None:
             self._meta.pop(aid, None)
             self._objects.pop(aid, None)
+        kev = None
         if self.config.enable_event_broadcasting:
-            self.event_queue.put_nowait(RegistryEvent.from_core(ev))
+            kev = RegistryEvent.from_core(ev)
+            self.event_queue.put_nowait(kev)
+        if self._running and self.event_listeners.get(kind):
+            out = self._outbox
+            if len(out) == out.maxlen:
+                self.broadcast_dropped += 1  # the oldest goes (listeners never block us)
+            out.append(kev or RegistryEvent.from_core(ev))
+            self._wake.set()
 
     async def _broadcast_events(self) -> None:
-        assert self._stream is not None
-        async for ev in self._stream:
-            kaizen_ev = RegistryEvent.from_core(ev)
-            for cb in list(self.event_listeners.get(ev.event_type, ())):
-                try:
-                    res = cb(kaizen_ev)
-                    if isinstance(res, Awaitable):
-                        await res
-                except Exception:
-                    log.exception("event listener failed")
+        out, wake = self._outbox, self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            while out:
+                kaizen_ev = out.popleft()
+                for cb in list(self.event_listeners.get(kaizen_ev.event_type, ())):
+                    try:
+                        res = cb(kaizen_ev)
+                        if res is not None and isinstance(res, Awaitable):
+                            await res
+                    except Exception:
+                        log.exception("event listener failed")
 
     def subscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
         """Call ``callback(event)`` (sync or async) for every event of ``event_type`` (the

@@ -215,7 +215,12 @@ class Node:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
         view = self.dir.register(record, now)
-        self._flush(now)
+        if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
+            self._flush(now)
+        else:  # nothing queued to send: only the owner's judge may want us sooner
+            d = self.dir.next_deadline()
+            if d is not None and d < self._deadline:
+                self._deadline = d
         return view
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:

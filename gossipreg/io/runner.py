@@ -80,6 +80,7 @@ class NodeRunner(NodeReads, MeshWrites):
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
+        self._join_told = False
         self._closed = False
         self._guard: asyncio.Task[None] | None = None
         self.join_watch = JoinWatch(self)
@@ -259,16 +260,20 @@ class NodeRunner(NodeReads, MeshWrites):
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)
-        seq = self.ring.seq
-        self.mesh_log.joined(core.joined and bool(self.seeds), core.read.stats)
+        ring = self.ring
+        seq = ring.seq
+        if not self._join_told:  # said once, when the join was answered
+            self._join_told = core.joined and bool(self.seeds)
+            self.mesh_log.joined(self._join_told, core.read.stats)
         while (ev := core.poll_event()) is not None:
             self.mesh_log.event(ev)
-            self.ring.add(ev)
-            for s in list(self._streams):
-                s.deliver(ev)
+            ring.add(ev)
+            if self._streams:
+                for s in list(self._streams):
+                    s.deliver(ev)
             if self._listeners:
                 call_listeners(self._listeners, ev, self._callbacks)
-        if self.ring.seq != seq and self._waiters:
+        if ring.seq != seq and self._waiters:
             self._waiters.wake()
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)

@@ -25,7 +25,6 @@ import dataclasses
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
@@ -33,6 +32,7 @@ from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.holds import Holds
 from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
+from gossipreg.core.directory.requests import Pending, Result
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
@@ -54,22 +54,6 @@ __all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 _DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A request forwarded to another node; its :class:`Result` arrives via ``poll_result``."""
-
-    req_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome of a forwarded request."""
-
-    req_id: int
-    ok: bool
-    detail: str
 
 
 class DirectoryOut(Sender, Protocol):
@@ -193,7 +177,13 @@ class Directory:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
             record = dataclasses.replace(record, registered_at=self.wall(now))
-        self._apply([self._write(AGENT + aid, record, now)], now)
+        change = self._write(AGENT + aid, record, now)
+        events = None if self._holds or self._replaced else self.view.add_own(
+            record, self.wall(now))
+        if events is None:
+            self._apply([change], now)
+        elif events:
+            self._react(events, now)
         self._last_hb[aid] = now
         self._arm(aid, now)
         return self.view.visible[aid]

@@ -32,6 +32,7 @@ from gossipreg.core.directory.causes import (
     status_cause,
 )
 from gossipreg.core.directory.events import EventQueue
+from gossipreg.core.directory.holders import Holders, each, held_by, let_go
 from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.replica.store import Change, Entry
@@ -50,8 +51,6 @@ __all__ = ["MemberChanged", "Store", "View"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
-# Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
-Holders = str | set[str]
 # A named tuple without its Python-level constructor (one view per change applied).
 _new = tuple.__new__
 
@@ -61,34 +60,6 @@ class Store(Protocol):
 
     def value(self, owner: str, key: str) -> Any: ...
     def keys_of(self, owner: str) -> Iterable[str]: ...
-
-
-def _add(table: dict[str, Holders], agent_id: str, owner: str) -> None:
-    h = table.get(agent_id)
-    if h is None:
-        table[agent_id] = owner
-    elif isinstance(h, str):
-        if h != owner:
-            table[agent_id] = {h, owner}
-    else:
-        h.add(owner)
-
-
-def _discard(table: dict[str, Holders], agent_id: str, owner: str) -> None:
-    h = table.get(agent_id)
-    if isinstance(h, str):
-        if h == owner:
-            del table[agent_id]
-    elif h is not None:
-        h.discard(owner)
-        if len(h) == 1:
-            table[agent_id] = next(iter(h))
-
-
-def _each(h: Holders | None) -> Iterable[str]:
-    if h is None:
-        return ()
-    return (h,) if isinstance(h, str) else h
 
 
 class View:
@@ -154,6 +125,20 @@ class View:
                            agent_id in self._resumed)
         return out
 
+    def add_own(self, record: AgentRecord, wall: float) -> list[RegistryEvent] | None:
+        """The usual registration, without the general derivation: a new record of ours for
+        an agent nobody else holds or rates (so it shows as ACTIVE, never heartbeaten). None
+        when that is not the case: the caller applies the change the general way."""
+        aid = record.agent_id
+        if (aid in self._holders or aid in self._raters or aid in self.visible
+                or (self._standing and aid in self._standing)):
+            return None
+        self._holders[aid] = self.self_id
+        out: list[RegistryEvent] = []
+        self._appear(_new(AgentView, (record, self.self_id, AgentStatus.ACTIVE,
+                                      record.registered_at, 0)), wall, out)
+        return out
+
     def _note(self, ch: Change, touched: Container[str], wall: float,
               out: list[RegistryEvent]) -> str | None:
         """Update who holds what for one change; the agent to re-derive, if any."""
@@ -168,12 +153,12 @@ class View:
             return agent_id
         if vt is AgentRecord:
             agent_id = str(value.agent_id)  # the record's own string: no second copy of it
-            _add(self._holders, agent_id, owner)
+            held_by(self._holders, agent_id, owner)
             return agent_id
         # Keys in the replica were validated on the way in: a plain split is enough.
         prefix, agent_id = split_key(key)
         if prefix == AGENT:
-            _discard(self._holders, agent_id, owner)
+            let_go(self._holders, agent_id, owner)
             if new is not None and new.value is not None:
                 why = TOMBSTONE_CAUSES.get(new.value)
                 if why is not None:
@@ -207,9 +192,9 @@ class View:
             if not standing:
                 del self._standing[agent_id]
         if after is not None:
-            _add(self._raters, agent_id, owner)
+            held_by(self._raters, agent_id, owner)
         else:
-            _discard(self._raters, agent_id, owner)
+            let_go(self._raters, agent_id, owner)
             if before is not None and new is not None and new.value == GONE:
                 if agent_id in self.visible:
                     self._standing.setdefault(agent_id, {})[owner] = before
@@ -280,7 +265,7 @@ class View:
             if best is not None and (best.stamp.wall_ms < floor or best.stamp.node != raters):
                 best = None
         else:
-            for owner in _each(raters):
+            for owner in each(raters):
                 w: StatusWrite | None = value(owner, key)
                 if (w is not None and w.stamp.wall_ms >= floor and w.stamp.node == owner
                         and (best is None or w.stamp > best.stamp)):
