@@ -18,7 +18,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -28,15 +28,14 @@ from gossipreg.core.types import (
     AgentStatus,
     AgentView,
     RegistryEventType,
-    event_type_of,
     status_of,
 )
-from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.joining import join_wait
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import MemoryNetwork
+from gossipreg.registry_events import RegistryEvents
 from gossipreg.registry_types import (
     AgentMetadata,
     AgentRegistryConfig,
@@ -57,7 +56,7 @@ _DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
 Callback = Callable[["RegistryEvent"], Any]
 
 
-class AgentRegistry(RegistryViews):
+class AgentRegistry(RegistryEvents, RegistryViews):
     """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh)."""
 
     def __init__(
@@ -103,6 +102,7 @@ class AgentRegistry(RegistryViews):
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
         self._meta: dict[str, tuple[AgentView, AgentMetadata]] = {}
+        self._explicit: set[str] = set()  # agents registered here with card= (see metadata_of)
         self._running = False
         self._heartbeat_monitor_task: asyncio.Task[None] | None = None
         self._event_broadcaster_task: asyncio.Task[None] | None = None
@@ -192,78 +192,13 @@ class AgentRegistry(RegistryViews):
             await self.node.shutdown()
         self._meta.clear()
         self._objects.clear()
+        self._explicit.clear()
 
     async def _monitor(self) -> None:
         # The owner's heartbeat judge runs inside the node's protocol core; this task only
         # exists because kaizen code checks for it.
         while self._running:
             await asyncio.sleep(3600)
-
-    # ----------------------------------------------------------------- events
-    def _on_core_event(self, ev: CoreEvent) -> None:
-        """Keep the metadata cache current; feed the kaizen event queue and the listeners'
-        broadcaster (never blocks). Each event is derived once for all of them."""
-        kind = ev.event_type
-        if kind is _DEREGISTERED and (aid := ev.agent_id) is not None:
-            self._meta.pop(aid, None)
-            self._objects.pop(aid, None)
-        kev = None
-        if self.config.enable_event_broadcasting:
-            kev = RegistryEvent.from_core(ev)
-            self.event_queue.put_nowait(kev)
-        if self._running and self.event_listeners.get(kind):
-            out = self._outbox
-            if len(out) == out.maxlen:
-                self.broadcast_dropped += 1  # the oldest goes (listeners never block us)
-            out.append(kev or RegistryEvent.from_core(ev))
-            self._wake.set()
-
-    async def _broadcast_events(self) -> None:
-        out, wake = self._outbox, self._wake
-        while True:
-            await wake.wait()
-            wake.clear()
-            while out:
-                kaizen_ev = out.popleft()
-                for cb in list(self.event_listeners.get(kaizen_ev.event_type, ())):
-                    try:
-                        res = cb(kaizen_ev)
-                        if res is not None and isinstance(res, Awaitable):
-                            await res
-                    except Exception:
-                        log.exception("event listener failed")
-
-    def subscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
-        """Call ``callback(event)`` (sync or async) for every event of ``event_type`` (the
-        enum or its value), from the broadcaster task started by :meth:`start`."""
-        self.event_listeners.setdefault(event_type_of(event_type), []).append(callback)
-
-    def unsubscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
-        cbs = self.event_listeners.get(event_type_of(event_type), [])
-        if callback in cbs:
-            cbs.remove(callback)
-
-    async def get_event(self, timeout: float | None = None) -> RegistryEvent | None:
-        """The next event from ``event_queue``, or None after ``timeout`` seconds."""
-        try:
-            return await asyncio.wait_for(self.event_queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    async def events(self, types: Sequence[RegistryEventType | str] | None = None,
-                     since: str | None = None) -> AsyncIterator[RegistryEvent]:
-        """Native API: ``async for event in registry.events(...)`` from now on, or after the
-        ``event_id`` ``since`` (as :meth:`NodeRunner.subscribe`: a ``reset`` event first when
-        that position cannot be resumed; list again then)."""
-        await self._ensure_node()
-        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size),
-                                     since=since)
-        stream_id = self.node.ring.stream_id
-        try:
-            async for ev in stream:
-                yield RegistryEvent.from_core(ev, stream_id)
-        finally:
-            stream.close()
 
     # ----------------------------------------------------------------- writes
     async def register_agent(
@@ -294,6 +229,8 @@ class AgentRegistry(RegistryViews):
             budget_limit_usd=budget_limit_usd, registered_at=time.time())
         node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
         self._objects[aid] = agent
+        if card is not None:
+            self._explicit.add(aid)
         self.total_registrations += 1
         return aid
 
@@ -308,6 +245,7 @@ class AgentRegistry(RegistryViews):
         if ok:
             self.total_deregistrations += 1
             self._objects.pop(agent_id, None)
+            self._explicit.discard(agent_id)
         return ok
 
     async def update_agent_status(self, agent_id: str, status: AgentStatus | str,
@@ -328,12 +266,24 @@ class AgentRegistry(RegistryViews):
 
     # ---------------------------------------------------------------- queries
     def _metadata(self, v: AgentView) -> AgentMetadata:
-        cached = self._meta.get(v.agent_id)
+        aid = v[0].agent_id
+        cached = self._meta.get(aid)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
             return cached[1]
-        m = metadata_of(v, self._objects.get(v.agent_id), None if cached is None else cached[1])
-        self._meta[v.agent_id] = (v, m)
+        m = metadata_of(v, self._objects.get(aid), None if cached is None else cached[1],
+                        aid in self._explicit)
+        self._meta[aid] = (v, m)
         return m
+
+    def _metadata_all(self, views: list[AgentView]) -> list[AgentMetadata]:
+        """:meth:`_metadata` of many views: the cached objects of the agents whose view did
+        not change (each agent's cache entry goes with its view: never wholesale)."""
+        meta, out = self._meta, list[AgentMetadata]()
+        append = out.append
+        for v in views:
+            cached = meta.get(v[0].agent_id)
+            append(cached[1] if cached is not None and cached[0] is v else self._metadata(v))
+        return out
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()
@@ -344,7 +294,7 @@ class AgentRegistry(RegistryViews):
                           status_filter: AgentStatus | str | None = None
                           ) -> list[AgentMetadata]:
         node = await self._ensure_node()
-        return [self._metadata(v) for v in node.list_agents(runtime_id, status_filter)]
+        return self._metadata_all(node.list_agents(runtime_id, status_filter))
 
     async def find_agents_by_capability(
             self, capability: str,
@@ -354,8 +304,7 @@ class AgentRegistry(RegistryViews):
         from the local replica's index."""
         node = await self._ensure_node()
         self.total_queries += 1
-        return [self._metadata(v)
-                for v in node.find(Query.of(capability, status=status_filter))]
+        return self._metadata_all(node.find(Query.of(capability, status=status_filter)))
 
     async def find_agents(
         self, capability: str | Sequence[str] = "", *,
@@ -368,7 +317,7 @@ class AgentRegistry(RegistryViews):
         self.total_queries += 1
         views = node.find(Query.of(capability, status=status, runtime_id=runtime_id,
                                    tags=tags, node_id=node_id, limit=limit, offset=offset))
-        return [self._metadata(v) for v in views]
+        return self._metadata_all(views)
 
     async def search(self, text: str, filters: Mapping[str, Any] | None = None,
                      limit: int | None = 10, offset: int = 0

@@ -195,23 +195,26 @@ def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
         budget_limit_usd=budget_limit_usd, registered_at=registered_at)
 
 
-def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None) -> AgentMetadata:
+def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None,
+                explicit_card: bool = False) -> AgentMetadata:
     """What queries return for the visible agent ``v``: ``local`` is the object registered
     on this node (elsewhere a plain description stands in), ``old`` the previous metadata of
-    the agent, whose task bookkeeping carries over."""
-    r = v.record
+    the agent, whose task bookkeeping carries over. A local agent's card is its own dict, as
+    kaizen returns it (unless the registration gave another: ``explicit_card``)."""
+    r, node_id, status, last_heartbeat, count = v
+    card = None
+    if r.card_json is not None:
+        own = chosen_card(local) if local is not None and not explicit_card else None
+        card = own if type(own) is dict else r.card
     m = AgentMetadata(
-        agent_id=r.agent_id,
-        agent=local if local is not None else SimpleNamespace(
+        r.agent_id,
+        local if local is not None else SimpleNamespace(
             agent_id=r.agent_id, name=r.name, description=r.description,
-            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id),
-        runtime_id=r.runtime_id, node_id=v.node_id, name=r.name,
-        capabilities=list(r.capabilities), description=r.description, tags=list(r.tags),
-        a2a_card=r.card, status=v.status,
-        last_heartbeat=datetime.fromtimestamp(v.last_heartbeat, UTC),
-        registered_at=datetime.fromtimestamp(r.registered_at, UTC),
-        heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
-        memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd)
+            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=node_id),
+        r.runtime_id, node_id, r.name, list(r.capabilities), r.description, list(r.tags),
+        card, status, datetime.fromtimestamp(last_heartbeat, UTC),
+        datetime.fromtimestamp(r.registered_at, UTC), count, r.max_concurrency,
+        r.memory_limit_mb, r.budget_limit_usd)
     if old is not None:
         for k in _BOOKKEEPING:
             setattr(m, k, getattr(old, k))

@@ -54,9 +54,8 @@ class Node:
         if is_unspecified(addr):
             raise InvalidArgumentError(
                 f"cannot advertise {addr}: peers cannot reach an unspecified address")
-        self.addr = addr
+        self.addr, self.rng = addr, rng
         self.cfg = config if config is not None else NodeConfig()
-        self.rng = rng
         self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
@@ -73,9 +72,7 @@ class Node:
                              lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
-        # poll_timeout's answer, recomputed after any input that may have moved a timer.
-        self._deadline = float("inf")
-        self._deadline_stale = True
+        self._deadline, self._deadline_stale = float("inf"), True  # poll_timeout's answer
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
@@ -127,8 +124,7 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon (the caller handed this node's
-        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
+        """Forget queued writes and beacon (the caller handed this node's state out itself)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -184,10 +180,9 @@ class Node:
         if self.left:
             return None
         if self._deadline_stale:
-            t = min(self.swim.next_deadline(), self.ae.next_deadline(),
-                    self.out.next_deadline(), self._next_reap)
-            d = self.dir.next_deadline()
-            self._deadline = t if d is None else min(t, d)
+            self._deadline = min(self.swim.next_deadline(), self.ae.next_deadline(),
+                                 self.out.next_deadline(), self._next_reap,
+                                 self.dir.next_deadline())
             self._deadline_stale = False
         return self._deadline
 
@@ -217,10 +212,8 @@ class Node:
         view = self.dir.register(record, now)
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
             self._flush(now)
-        else:  # nothing queued to send: only the owner's judge may want us sooner
-            d = self.dir.next_deadline()
-            if d is not None and d < self._deadline:
-                self._deadline = d
+        else:  # nothing queued: only the owner's judge may want us sooner
+            self._deadline = min(self._deadline, self.dir.next_deadline())
         return view
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:

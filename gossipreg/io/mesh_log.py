@@ -102,7 +102,7 @@ class MeshLog:
 
     def event(self, ev: RegistryEvent) -> None:
         """Log one of the node's events (if it is one operators read)."""
-        kind = ev.event_type._value_
+        kind = ev.event_type.value
         if kind in _AGENT and self._to_log and not log.isEnabledFor(logging.DEBUG):
             return  # the usual case, cheaply: agent events are debug lines
         self.line(kind, ev.agent_id, ev.runtime_id, ev.metadata)

@@ -341,15 +341,16 @@ class Directory:
         heapq.heappush(self._judge, (now + cfg.heartbeat_timeout, agent_id))
         self._armed.add(agent_id)
 
-    def next_deadline(self) -> float | None:
+    def next_deadline(self) -> float:
+        """When :meth:`tick` must run next (infinity: no timer)."""
         t = self.view.next_deadline()
+        t = float("inf") if t is None else t
         if (h := self._holds.next_deadline()) is not None:
-            t = h if t is None else min(t, h)
+            t = min(t, h)
         if self._judge:
-            t = self._judge[0][0] if t is None else min(t, self._judge[0][0])
+            t = min(t, self._judge[0][0])
         if self._requests:
-            r = min(self._requests.values())
-            t = r if t is None else min(t, r)
+            t = min(t, *self._requests.values())
         return t
 
     def tick(self, now: float) -> None:

@@ -77,6 +77,7 @@ class CapabilityIndex:
         self._by_status: dict[AgentStatus, set[str]] = {
             s: set() for s in AgentStatus if s is not _ACTIVE}
         self._runtime_count: dict[str, int] = {}
+        self._bare: set[str] = set()  # agents without a capability (found by no query)
         self.ranker = LexicalRanker()
         # Record changes the ranker has not taken yet (None: forget the agent).
         self._rank_pending: dict[str, AgentRecord | None] = {}
@@ -113,6 +114,8 @@ class CapabilityIndex:
             status, runtime_id, registered_at,
             frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id, seq)
         self._pending[agent_id] = capabilities
+        if not capabilities:
+            self._bare.add(agent_id)
         self._status_count[status] += 1
         if status is not _ACTIVE:
             self._by_status[status].add(agent_id)
@@ -138,6 +141,7 @@ class CapabilityIndex:
             return False
         self._rank_pending[agent_id] = None
         self._order[a.seq] = None
+        self._bare.discard(agent_id)
         self._status_count[a.status] -= 1
         if a.status is not _ACTIVE:
             self._by_status[a.status].discard(agent_id)
@@ -182,6 +186,16 @@ class CapabilityIndex:
         status, runtime_id, node_id = q.status, q.runtime_id, q.node_id
         wanted_tags = frozenset(t.lower() for t in q.tags)
         agents, table = self._agents, self._strings
+        end = None if q.limit is None else q.offset + q.limit
+        if (not real and runtime_id is None and node_id is None and not wanted_tags
+                and (status is None or status is _ACTIVE)):
+            # Every agent that declares a capability, score 0: in order, no agent looked at.
+            skip = set(self._bare)
+            if status is not None:
+                for ids in self._by_status.values():
+                    skip |= ids
+            every = [aid for aid in agents if aid not in skip] if skip else list(agents)
+            return every[q.offset:end] if q.offset or end is not None else every
         texts = table.texts
         # Where the candidates come from: every agent in order, one status's set, or the
         # agents of the strings that contain the most selective term.
@@ -244,7 +258,6 @@ class CapabilityIndex:
             keys.append((best - score) << _SHIFT | a.seq)
         if not (in_order and uniform):
             keys.sort()  # into rank, then tie order (plain ints)
-        end = None if q.limit is None else q.offset + q.limit
         order, mask = self._order, (1 << _SHIFT) - 1
         return [order[k & mask] for k in keys[q.offset:end]]  # type: ignore[misc]
 
