@@ -123,9 +123,9 @@ def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> l
         if isinstance(explicit, str) or not isinstance(explicit, Sequence):
             # The HTTP API's and make_record's message: a string is not six capabilities.
             raise InvalidArgumentError("capabilities must be a list of strings")
-        return capabilities_of(SimpleNamespace(capabilities=list(explicit)), None)
+        return list(capabilities_of(SimpleNamespace(capabilities=list(explicit)), None))
     card = agent_card(agent)
-    return capabilities_of(agent, parse_card(card) if card is not None else None)
+    return list(capabilities_of(agent, parse_card(card) if card is not None else None))
 
 
 _CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
@@ -159,12 +159,12 @@ def agent_card(agent: object) -> dict[str, Any] | None:
     return out
 
 
-def capabilities_of(agent: object, info: CardInfo | None) -> list[str]:
+def capabilities_of(agent: object, info: CardInfo | None) -> Sequence[str]:
     """Capabilities of an agent object without explicit ones: from its card's facts (kaizen's
     ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
     attribute (a string or a list). Non-string capabilities raise."""
     if info is not None and (info.capabilities or info.kind == "kaizen"):
-        return list(info.capabilities)  # strings, without duplicates (parse_card)
+        return info.capabilities  # strings, without duplicates (parse_card): the record's
     attr = getattr(agent, "capabilities", None)
     caps: list[Any] = ([attr] if isinstance(attr, str)
                        else list(attr) if isinstance(attr, list | tuple) else [])

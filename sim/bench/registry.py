@@ -205,15 +205,15 @@ async def query_table(sides: list[Side], regs: dict[str, Any], n: int, reps: int
 
 
 async def memory(side: Side, ids: list[str], agents: list[SimpleNamespace],
-                 by_file: bool) -> list[tuple[str, float]]:
-    """Bytes per agent after registering every agent, then after the first free-text search
-    (the lexical index built) and after an all-hit query (result objects made), where the side
-    has them."""
+                 by_file: bool, config: Any = None) -> list[tuple[str, float]]:
+    """Bytes per agent after registering every agent, then after a first one-hit query (work
+    deferred to queries done), a first free-text search (the lexical index built) and an
+    all-hit query (result objects made), where the side has them."""
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot() if by_file else None
     base = tracemalloc.get_traced_memory()[0]
-    reg = side.mod.AgentRegistry(side.config(False))
+    reg = side.mod.AgentRegistry(side.config(False) if config is None else config)
     await reg.start()
     for i, aid in enumerate(ids):
         await reg.register_agent(agents[i], f"runtime-{i % 50}", agent_id=aid)
@@ -225,6 +225,13 @@ async def memory(side: Side, ids: list[str], agents: list[SimpleNamespace],
         for st in sorted(stats, key=lambda s: -s.size_diff)[:8]:
             name = st.traceback[0].filename.split("site-packages/")[-1].split("wt-facade/")[-1]
             out.append((f"  of which {name}", st.size_diff / n))
+    if config is not None:
+        tracemalloc.stop()
+        await reg.shutdown()
+        return out
+    await reg.find_agents_by_capability(f"unique-{n // 2:06d}")
+    gc.collect()
+    out.append(("after a first 1-hit query", (tracemalloc.get_traced_memory()[0] - base) / n))
     if hasattr(reg, "search"):
         await reg.search("python code")
         gc.collect()
@@ -288,6 +295,11 @@ async def main_async(args: argparse.Namespace) -> int:
         for side in sides:
             for label, per in await memory(side, ids, agents, by_file=side is ours):
                 print(f"{side.name:<12} {label:<58} {per:>8,.0f} B")
+        for side in sides:  # kaizen's defaults: heartbeat monitoring and events on
+            (label, per), *_ = await memory(side, ids, agents, False,
+                                            side.mod.AgentRegistryConfig())
+            print(f"{side.name:<12} {label + ', AgentRegistryConfig() defaults':<58}"
+                  f" {per:>8,.0f} B")
     if not same:
         print("\nANSWERS DIFFER: see 'same set' above")
         return 1

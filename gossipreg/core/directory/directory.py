@@ -184,8 +184,9 @@ class Directory:
             self._apply([change], now)
         elif events:
             self._react(events, now)
-        self._last_hb[aid] = now
-        self._arm(aid, now)
+        if self.cfg.heartbeat_timeout is not None:  # the judge's: nothing to keep without it
+            self._last_hb[aid] = now
+            self._arm(aid, now)
         return self.view.visible[aid]
 
     def _remove_own(self, agent_id: str, now: float, reason: Cause) -> None:
@@ -203,8 +204,9 @@ class Directory:
         count = (old.count if old is not None else 0) + 1
         changes: list[Change | None] = [
             self._write(HB + agent_id, Heartbeat(count, self._wall_ms(now)), now)]
-        self._last_hb[agent_id] = now
-        self._arm(agent_id, now)
+        if self.cfg.heartbeat_timeout is not None:
+            self._last_hb[agent_id] = now
+            self._arm(agent_id, now)
         if agent_id in self._verdicts:
             # Withdraw the verdict: our previous write shows again, or none.
             before = self._verdicts.pop(agent_id)

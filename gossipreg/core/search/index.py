@@ -32,7 +32,7 @@ from collections.abc import Callable, Collection, Sequence
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
-from gossipreg.core.search.strings import StringTable
+from gossipreg.core.search.strings import StringTable, lower
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
@@ -48,11 +48,12 @@ def score_words(text: str) -> tuple[str, ...]:
 
 
 class _Agent:
-    __slots__ = ("node", "registered_at", "runtime", "seq", "sids", "status", "tags")
+    __slots__ = ("caps", "node", "registered_at", "runtime", "seq", "status", "tags", "taken")
 
-    def __init__(self, status: AgentStatus, runtime: str, registered_at: float,
-                 tags: frozenset[str], node: str, seq: int) -> None:
-        self.sids: tuple[int, ...] = ()  # its strings (filled at the next query: pending)
+    def __init__(self, caps: Sequence[str], status: AgentStatus, runtime: str,
+                 registered_at: float, tags: frozenset[str], node: str, seq: int) -> None:
+        self.caps = caps  # the record's own sequence (no copy)
+        self.taken = False  # its strings are in the table (done at the next query)
         self.status = status
         self.runtime = runtime
         self.registered_at = registered_at
@@ -70,8 +71,8 @@ class CapabilityIndex:
         self._ordered = True
         self._last: tuple[float, str] = (float("-inf"), "")
         self._strings = StringTable()
-        # Capability strings not taken yet (see the module rules), by agent.
-        self._pending: dict[str, Sequence[str]] = {}
+        # Agents whose strings are not taken yet (see the module rules).
+        self._pending: list[str] = []
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
         # The agents of each status but ACTIVE (an ACTIVE set would cost ~100 bytes per agent).
         self._by_status: dict[AgentStatus, set[str]] = {
@@ -111,9 +112,9 @@ class CapabilityIndex:
         seq = len(self._order)
         self._order.append(agent_id)
         self._agents[agent_id] = _Agent(
-            status, runtime_id, registered_at,
+            capabilities, status, runtime_id, registered_at,
             frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id, seq)
-        self._pending[agent_id] = capabilities
+        self._pending.append(agent_id)
         if not capabilities:
             self._bare.add(agent_id)
         self._status_count[status] += 1
@@ -150,23 +151,24 @@ class CapabilityIndex:
             self._runtime_count[a.runtime] = left
         else:
             del self._runtime_count[a.runtime]
-        if self._pending.pop(agent_id, None) is None:
-            self._strings.release(a.sids, agent_id)
+        if a.taken:
+            self._strings.release(a.caps, agent_id)
         return True
 
     # ----------------------------------------------------------- deferred work
     def _settle(self) -> None:
         """Take the pending strings, and put the agents back in tie order if needed."""
         if self._pending:
-            pending, self._pending = self._pending, {}
+            pending, self._pending = self._pending, []
             agents, take = self._agents, self._strings.take
-            for aid, caps in pending.items():
-                agents[aid].sids = take(caps, aid)
+            for aid in pending:
+                a = agents.get(aid)
+                if a is not None and not a.taken:  # not removed, not taken (a put twice)
+                    take(a.caps, aid)
+                    a.taken = True
         table = self._strings
         if table.dead_slots > max(1024, len(table)):
-            moved = table.renumber()
-            for a in self._agents.values():
-                a.sids = tuple(moved[s] for s in a.sids)
+            table.renumber()
         if not self._ordered or len(self._order) > 2 * len(self._agents) + 1024:
             items = sorted(self._agents.items(), key=lambda kv: (kv[1].registered_at, kv[0]))
             self._agents = dict(items)
@@ -223,7 +225,7 @@ class CapabilityIndex:
         uniform = not query_words or (len(real) == 1 and driver is not None and all(
             set(query_words[0]) <= set(texts[sid].split())  # type: ignore[union-attr]
             for sid in driver) and len(query_words) == 1)
-        words_of: dict[int, list[str]] = {}
+        words_of: dict[str, list[str]] = {}
         keys: list[int] = []
         for aid in cand:
             a = agents[aid]
@@ -235,20 +237,19 @@ class CapabilityIndex:
                 continue
             if wanted_tags and not wanted_tags <= a.tags:
                 continue
-            sids = a.sids
-            if not sids:
+            caps = a.caps
+            if not caps:
                 continue
-            if verify and not all(any(t in texts[s] for s in sids)  # type: ignore[operator]
-                                  for t in verify):
+            if verify and not all(any(t in lower(c) for c in caps) for t in verify):
                 continue
             if uniform:
                 keys.append(a.seq)
                 continue
             have: set[str] = set()
-            for s in sids:
-                ws = words_of.get(s)
+            for c in caps:
+                ws = words_of.get(c)
                 if ws is None:
-                    ws = words_of[s] = texts[s].split()  # type: ignore[union-attr]
+                    ws = words_of[c] = lower(c).split()
                 have.update(ws)
             score = 0
             for words in query_words:

@@ -63,10 +63,10 @@ class StringTable:
             return ()
         return (h,) if type(h) is str else h
 
-    def take(self, caps: Iterable[str], agent_id: str) -> tuple[int, ...]:
-        """The sids of ``caps`` (lower-cased, each once), with ``agent_id`` added as a holder."""
+    def take(self, caps: Iterable[str], agent_id: str) -> None:
+        """Add ``agent_id`` as a holder of the strings ``caps`` (lower-cased), each once."""
         sid_of, holders = self._sid_of, self.holders
-        out: list[int] = []
+        done: list[int] = []
         for c in caps:
             sid = sid_of.get(c)
             if sid is None:
@@ -74,29 +74,34 @@ class StringTable:
                 sid = sid_of.get(text)
                 if sid is None:
                     sid = self._intern(text)
-            if sid in out:
+            if sid in done:
                 continue
-            out.append(sid)
+            done.append(sid)
             h = holders[sid]
             if h is None:
                 holders[sid] = agent_id
-            elif type(h) is str:
+            elif isinstance(h, str):
                 if h != agent_id:
                     holders[sid] = {h, agent_id}
             else:
-                h.add(agent_id)  # type: ignore[union-attr]
-        return tuple(out)
+                h.add(agent_id)
 
-    def release(self, sids: Iterable[int], agent_id: str) -> None:
-        """Drop ``agent_id`` from the holders of ``sids``; strings left without one go."""
-        holders = self.holders
-        for sid in sids:
+    def release(self, caps: Iterable[str], agent_id: str) -> None:
+        """Drop ``agent_id`` from the holders of the strings ``caps``; those left without one
+        go."""
+        sid_of, holders = self._sid_of, self.holders
+        for c in caps:
+            sid = sid_of.get(c)
+            if sid is None:
+                sid = sid_of.get(lower(c))
+                if sid is None:
+                    continue  # released already (a string listed twice)
             h = holders[sid]
-            if type(h) is str:
+            if isinstance(h, str):
                 if h == agent_id:
                     holders[sid] = None
             elif h is not None:
-                h.discard(agent_id)  # type: ignore[union-attr]
+                h.discard(agent_id)
                 if len(h) == 1:
                     holders[sid] = next(iter(h))
             if holders[sid] is None:
@@ -136,9 +141,8 @@ class StringTable:
                 del self._postings[g]
         self._dead_postings = 0
 
-    def renumber(self) -> dict[int, int]:
-        """Give the live strings the sids 0, 1, ... again (the lists lose their dead slots);
-        returns old sid -> new sid, for the holders of sids to follow."""
+    def renumber(self) -> None:
+        """Give the live strings the sids 0, 1, ... again (the lists lose their dead slots)."""
         moved: dict[int, int] = {}
         texts: list[str | None] = []
         holders: list[Holders] = []
@@ -155,7 +159,6 @@ class StringTable:
             for g in _grams(text):
                 self._postings[g].append(sid)
         self._dead_postings = 0
-        return moved
 
     def matching(self, term: str) -> list[int]:
         """Sids of the live strings containing ``term`` (already lower-cased)."""
