@@ -18,11 +18,11 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.errors import JoinError
+from gossipreg.core.errors import InvalidArgumentError, JoinError
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import (
     AgentStatus,
@@ -47,11 +47,11 @@ from gossipreg.registry_types import (
 )
 from gossipreg.registry_views import RegistryViews
 
-__all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
+__all__ = ["MAX_BATCH", "AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
            "RegistryEvent", "RegistryEventType", "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
-_DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
+MAX_BATCH = 10_000  # agents per register_agents call
 
 Callback = Callable[["RegistryEvent"], Any]
 
@@ -233,6 +233,61 @@ class AgentRegistry(RegistryEvents, RegistryViews):
             self._explicit.add(aid)
         self.total_registrations += 1
         return aid
+
+    async def register_agents(self, agents: Iterable[Any], runtime_id: str, *,
+                              max_concurrency: int = 10, memory_limit_mb: int = 512,
+                              budget_limit_usd: float = 1.0) -> list[str | Exception]:
+        """Register many agents of ``runtime_id`` in one call (a runtime that starts with
+        thousands): each item is an agent object as :meth:`register_agent` takes it, or a
+        mapping of that method's arguments (``agent``, ``agent_id``, ``capabilities``,
+        ``tags``, ``card``, ``max_concurrency``, ...; ``runtime_id`` and the limits given here
+        are the defaults). Returns, per item in order, its agent id or the exception that
+        refused it (``ValueError`` subclasses: a bad record, a duplicate id). At most
+        :data:`MAX_BATCH` items per call (``InvalidArgumentError`` beyond); each card at most
+        8 KiB of JSON, as always."""
+        items = list(agents)
+        if len(items) > MAX_BATCH:
+            raise InvalidArgumentError(f"at most {MAX_BATCH} agents per call, not {len(items)}")
+        node = self.node
+        if not (self._listening and node.running):
+            node = await self._ensure_node()
+        out: list[str | Exception] = []
+        records, where, objects = [], [], []
+        now = time.time()
+        for item in items:
+            kw: dict[str, Any] = dict(item) if isinstance(item, Mapping) else {"agent": item}
+            agent = kw.pop("agent", None)
+            try:
+                aid = (kw.pop("agent_id", None) or getattr(agent, "agent_id", None)
+                       or f"agent_{secrets.token_hex(4)}")
+                records.append(agent_record(
+                    agent, aid, kw.pop("runtime_id", runtime_id),
+                    capabilities=kw.pop("capabilities", None), tags=kw.pop("tags", ()),
+                    card=kw.pop("card", None),
+                    max_concurrency=kw.pop("max_concurrency", max_concurrency),
+                    memory_limit_mb=kw.pop("memory_limit_mb", memory_limit_mb),
+                    budget_limit_usd=kw.pop("budget_limit_usd", budget_limit_usd),
+                    registered_at=now))
+                if kw:
+                    records.pop()
+                    raise InvalidArgumentError(f"unknown argument {next(iter(kw))!r}")
+            except ValueError as e:  # InvalidArgumentError, CardTooLargeError
+                out.append(e)
+                continue
+            where.append(len(out))
+            out.append(aid)
+            objects.append((agent, item))
+        for i, got, (agent, item) in zip(where, node.register_many(records), objects,
+                                         strict=True):
+            if isinstance(got, Exception):
+                out[i] = got
+                continue
+            aid = got[0].agent_id
+            self._objects[aid] = agent
+            if isinstance(item, Mapping) and item.get("card") is not None:
+                self._explicit.add(aid)
+            self.total_registrations += 1
+        return out
 
     async def deregister_agent(self, agent_id: str, runtime_id: str) -> bool:
         """Deregister an agent of ``runtime_id`` (forwarded to its owner node). False when the
