@@ -27,7 +27,7 @@ from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
-from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.codec import Codec, message_bytes
 from gossipreg.core.wire.messages import (
     Ack,
     Alive,
@@ -54,6 +54,7 @@ from gossipreg.core.wire.messages import (
 __all__ = ["Inbound", "Received"]
 
 _WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
+_WRITE_LEN = 8  # a WRITE's items in this release (a longer one is re-encoded to relay it)
 log = logging.getLogger("gossipreg.core.names")
 
 
@@ -91,7 +92,7 @@ class Inbound:
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
-            _, src_id, src_addr, messages = self.codec.decode(payload)
+            _, src_id, src_addr, messages, body = self.codec.decode(payload)
         except CodecError as e:
             return self._drop(e.reason, now, src)
         if src_id == self.id:
@@ -109,7 +110,8 @@ class Inbound:
             acted = True
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
         dups = 0
-        for raw in messages:
+        sent: list[bytes] | None = None  # each message's bytes, for relays (see _relay)
+        for i, raw in enumerate(messages):
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
             if tag == _WRITE and len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
@@ -126,7 +128,15 @@ class Inbound:
             if msg is None:
                 m.drop("unknown_type", now, src)
                 continue
-            self._dispatch(msg, src_id, src_addr, now)
+            if type(msg) is WriteMsg:
+                if self.dir.receive_write(msg.write, now):
+                    # News is relayed as it came (when its shape is exactly this release's).
+                    if len(raw) == _WRITE_LEN and sent is None:
+                        sent = message_bytes(body)
+                    self.out.gossip_write(msg.write, now,
+                                          sent[i] if len(raw) == _WRITE_LEN and sent else None)
+            else:
+                self._dispatch(msg, src_id, src_addr, now)
             acted = True
         m.duplicates_in += dups
         return Received(True, None, src_addr), acted
@@ -177,9 +187,6 @@ class Inbound:
                 swim.on_dead(msg, now, src_addr)
             case Left():
                 swim.on_left(msg, now, src_addr)
-            case WriteMsg():
-                if self.dir.receive_write(msg.write, now):
-                    self.out.gossip_write(msg.write, now)
             case Beacon():
                 self.out.on_beacon(msg, now)
             case Features():

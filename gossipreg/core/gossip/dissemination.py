@@ -134,15 +134,18 @@ class Dissemination:
         wire = encode(msg, self.values)
         self._member_q.put(node_id, wire[0], pack_message(wire))
 
-    def gossip_write(self, w: Write, now: float) -> None:
-        """Broadcast a directory write (see the module rules on replacement)."""
+    def gossip_write(self, w: Write, now: float, packed: bytes | None = None) -> None:
+        """Broadcast a directory write (see the module rules on replacement). ``packed``: the
+        write's message as received, relayed as it is unless the queue changes the write."""
         self._wake(now)
         key = (w.owner, w.key)
         old: Write | None = self._write_q.peek(key)
         if old is not None and old.generation == w.generation and old.version < w.version:
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
-        packed = pack_message(write_wire(w, self.values))
+            packed = None
+        if packed is None:
+            packed = pack_message(write_wire(w, self.values))
         first: bytes | bool | None = True
         if not self.values.first_release_unchanged(w.key):
             old_form = write_first_release(w, self.values)
