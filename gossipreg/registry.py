@@ -227,6 +227,8 @@ class AgentRegistry(RegistryEvents, RegistryViews):
             agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
             max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
             budget_limit_usd=budget_limit_usd, registered_at=time.time())
+        if len(self._outbox) >= self._room:
+            await self._let_listeners_run()
         node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
         self._objects[aid] = agent
         if card is not None:
@@ -277,8 +279,12 @@ class AgentRegistry(RegistryEvents, RegistryViews):
             where.append(len(out))
             out.append(aid)
             objects.append((agent, item))
-        for i, got, (agent, item) in zip(where, node.register_many(records), objects,
-                                         strict=True):
+        got_all: list[AgentView | Exception] = []
+        step = max(1, self._room // 2)  # a registration makes up to two events
+        for k in range(0, len(records), step):  # listeners get every event of a burst
+            await self._let_listeners_run()
+            got_all += node.register_many(records[k:k + step])
+        for i, got, (agent, item) in zip(where, got_all, objects, strict=True):
             if isinstance(got, Exception):
                 out[i] = got
                 continue

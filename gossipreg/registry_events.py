@@ -46,6 +46,18 @@ class RegistryEvents:
     async def _ensure_node(self) -> NodeRunner:
         raise NotImplementedError
 
+    @property
+    def _room(self) -> int:
+        """Events the listeners' queue takes before it drops (a registration makes two)."""
+        return max(1, (self._outbox.maxlen or 1) - 2)
+
+    async def _let_listeners_run(self) -> None:
+        """Give the broadcaster one turn of the loop when listeners wait (a burst of writes
+        never awaits otherwise): sync listeners then see every event, as in kaizen, and a
+        writer is never held longer (a slow async listener still loses the oldest)."""
+        if self._outbox and self._running:
+            await asyncio.sleep(0)
+
     # ----------------------------------------------------------------- events
     def _on_core_event(self, ev: CoreEvent) -> None:
         """Keep the metadata cache current; feed the kaizen event queue and the listeners'
