@@ -138,6 +138,7 @@ class NodeRunner(NodeReads, MeshWrites):
                           stream_id=self.ring.stream_id)
         self.started_at = time.time()
         if self.store is not None:  # the agents it kept, before it joins (see persist)
+            self._core.set_seeds(self.seeds)  # it will join: their writes are broadcast
             self.store.restore(saved, now)
             self.add_listener(self.store.on_event)
             self.checks.on_change = self.store.changed
