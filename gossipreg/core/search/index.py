@@ -48,18 +48,24 @@ def score_words(text: str) -> tuple[str, ...]:
 
 
 class _Agent:
-    __slots__ = ("caps", "node", "registered_at", "runtime", "seq", "status", "tags", "taken")
+    """An indexed agent: its record (capabilities, runtime, registration time and tags are
+    read from it, never copied), node, status and position in tie order."""
 
-    def __init__(self, caps: Sequence[str], status: AgentStatus, runtime: str,
-                 registered_at: float, tags: frozenset[str], node: str, seq: int) -> None:
-        self.caps = caps  # the record's own sequence (no copy)
-        self.taken = False  # its strings are in the table (done at the next query)
+    __slots__ = ("node", "ranked", "record", "seq", "status", "taken")
+
+    def __init__(self, record: AgentRecord, status: AgentStatus, node: str, seq: int,
+                 ranked: bool) -> None:
+        self.record = record
         self.status = status
-        self.runtime = runtime
-        self.registered_at = registered_at
-        self.tags = tags
         self.node = node
         self.seq = seq
+        self.ranked = ranked  # the lexical ranker indexes its record
+        self.taken = False  # its strings are in the table (done at the next query)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        tags = self.record.tags
+        return frozenset(t.lower() for t in tags) if tags else _NO_TAGS
 
 
 class CapabilityIndex:
@@ -80,8 +86,8 @@ class CapabilityIndex:
         self._runtime_count: dict[str, int] = {}
         self._bare: set[str] = set()  # agents without a capability (found by no query)
         self.ranker = LexicalRanker()
-        # Record changes the ranker has not taken yet (None: forget the agent).
-        self._rank_pending: dict[str, AgentRecord | None] = {}
+        # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
+        self._rank_pending: list[str] = []
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -111,9 +117,13 @@ class CapabilityIndex:
             self._last = key
         seq = len(self._order)
         self._order.append(agent_id)
-        self._agents[agent_id] = _Agent(
-            capabilities, status, runtime_id, registered_at,
-            frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id, seq)
+        if record is None:  # a caller without records (upsert): one to read the fields from
+            self._agents[agent_id] = _Agent(
+                AgentRecord(agent_id, "", runtime_id, tuple(capabilities), tags=tuple(tags),
+                            registered_at=registered_at), status, node_id, seq, False)
+        else:
+            self._agents[agent_id] = _Agent(record, status, node_id, seq, True)
+            self._rank_pending.append(agent_id)
         self._pending.append(agent_id)
         if not capabilities:
             self._bare.add(agent_id)
@@ -121,8 +131,6 @@ class CapabilityIndex:
         if status is not _ACTIVE:
             self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
-        if record is not None:
-            self._rank_pending[agent_id] = record
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
@@ -140,19 +148,21 @@ class CapabilityIndex:
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
-        self._rank_pending[agent_id] = None
+        if a.ranked:
+            self._rank_pending.append(agent_id)  # the ranker forgets it at the next search
         self._order[a.seq] = None
         self._bare.discard(agent_id)
         self._status_count[a.status] -= 1
         if a.status is not _ACTIVE:
             self._by_status[a.status].discard(agent_id)
-        left = self._runtime_count[a.runtime] - 1
+        runtime = a.record.runtime_id
+        left = self._runtime_count[runtime] - 1
         if left:
-            self._runtime_count[a.runtime] = left
+            self._runtime_count[runtime] = left
         else:
-            del self._runtime_count[a.runtime]
+            del self._runtime_count[runtime]
         if a.taken:
-            self._strings.release(a.caps, agent_id)
+            self._strings.release(a.record.capabilities, agent_id)
         return True
 
     # ----------------------------------------------------------- deferred work
@@ -164,19 +174,20 @@ class CapabilityIndex:
             for aid in pending:
                 a = agents.get(aid)
                 if a is not None and not a.taken:  # not removed, not taken (a put twice)
-                    take(a.caps, aid)
+                    take(a.record.capabilities, aid)
                     a.taken = True
         table = self._strings
         if table.dead_slots > max(1024, len(table)):
             table.renumber()
         if not self._ordered or len(self._order) > 2 * len(self._agents) + 1024:
-            items = sorted(self._agents.items(), key=lambda kv: (kv[1].registered_at, kv[0]))
+            items = sorted(self._agents.items(),
+                           key=lambda kv: (kv[1].record.registered_at, kv[0]))
             self._agents = dict(items)
             self._order = [aid for aid, _ in items]
             for seq, (_, a) in enumerate(items):
                 a.seq = seq
             self._ordered = True
-            self._last = (items[-1][1].registered_at, items[-1][0]) if items else (
+            self._last = (items[-1][1].record.registered_at, items[-1][0]) if items else (
                 float("-inf"), "")
 
     # ----------------------------------------------------------------- queries
@@ -231,13 +242,13 @@ class CapabilityIndex:
             a = agents[aid]
             if status is not None and a.status is not status:
                 continue
-            if runtime_id is not None and a.runtime != runtime_id:
+            if runtime_id is not None and a.record.runtime_id != runtime_id:
                 continue
             if node_id is not None and a.node != node_id:
                 continue
             if wanted_tags and not wanted_tags <= a.tags:
                 continue
-            caps = a.caps
+            caps = a.record.capabilities
             if not caps:
                 continue
             if verify and not all(any(t in lower(c) for c in caps) for t in verify):
@@ -264,13 +275,14 @@ class CapabilityIndex:
 
     def _take_pending(self) -> None:
         """Hand the ranker the record changes since the last search (each agent once)."""
-        pending, self._rank_pending = self._rank_pending, {}
-        ranker = self.ranker
-        for aid, record in pending.items():
-            if record is None:
+        pending, self._rank_pending = self._rank_pending, []
+        ranker, agents = self.ranker, self._agents
+        for aid in dict.fromkeys(pending):
+            a = agents.get(aid)
+            if a is None or not a.ranked:
                 ranker.remove(aid)
             else:
-                ranker.put(aid, record)  # replaces what it held for the agent
+                ranker.put(aid, a.record)  # replaces what it held for the agent
 
     def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
                runtime_id: str | None = None, tags: Sequence[str] = (),
@@ -291,7 +303,7 @@ class CapabilityIndex:
         def passes(aid: str) -> bool:
             a = agents.get(aid)
             return a is not None and (status is None or a.status is status) and (
-                runtime_id is None or a.runtime == runtime_id) and (
+                runtime_id is None or a.record.runtime_id == runtime_id) and (
                 node_id is None or a.node == node_id) and (
                 not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
 
@@ -304,7 +316,7 @@ class CapabilityIndex:
             scores = self.ranker.top(text, end, passes)
         else:
             scores = {aid: v for aid, v in self.ranker.scores(text).items() if passes(aid)}
-        out = [(-sc, agents[aid].registered_at, aid) for aid, sc in scores.items()]
+        out = [(-sc, agents[aid].record.registered_at, aid) for aid, sc in scores.items()]
         if end is not None and end < len(out) // 4:
             out = heapq.nsmallest(end, out)
         else:
