@@ -171,19 +171,20 @@ class Directory:
         return self.replica.own_value(AGENT + agent_id) is not None
 
     def register(self, record: AgentRecord, now: float) -> AgentView:
-        aid = record.agent_id
-        self.commit(now)
-        if aid in self.view.visible or self._owns(aid):
+        aid, key = record.agent_id, AGENT + record.agent_id
+        if self._pending:
+            self.commit(now)
+        if aid in self.view.visible or self.replica.own_value(key) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
             record = dataclasses.replace(record, registered_at=self.wall(now))
-        change = self._write(AGENT + aid, record, now)
+        change = self._write(key, record, now)
         events = None if self._holds or self._replaced else self.view.add_own(
             record, self.wall(now))
         if events is None:
             self._apply([change], now)
-        elif events:
-            self._react(events, now)
+        else:
+            self._queue(events)  # an appearance: nothing for _react to delete
         if self.cfg.heartbeat_timeout is not None:  # the judge's: nothing to keep without it
             self._last_hb[aid] = now
             self._arm(aid, now)
