@@ -225,10 +225,14 @@ class CapabilityIndex:
         else:
             verify = real if len(real) > 1 else []
         if driver is not None:
-            seen: set[str] = set()
-            for sid in driver:
-                seen.update(table.agents(sid))
-            cand, in_order = seen, False
+            if len(driver) == 1:  # one string: its holders as they are (no copy)
+                cand = table.agents(driver[0])
+            else:
+                seen: set[str] = set()
+                for sid in driver:
+                    seen.update(table.agents(sid))
+                cand = seen
+            in_order = False
         # Scores: a term's words found among the words of the agent's strings. One term whose
         # every matching string holds all its words (the usual case) scores the same for all.
         query_words = [w for w in (tuple(dict.fromkeys(t.split())) for t in lowered if t) if w]
@@ -238,6 +242,14 @@ class CapabilityIndex:
             for sid in driver) and len(query_words) == 1)
         words_of: dict[str, list[str]] = {}
         keys: list[int] = []
+        if (uniform and driver is not None and not verify and runtime_id is None
+                and node_id is None and not wanted_tags):
+            # The usual many-hit query: every candidate holds a matching string (so declares
+            # a capability) and scores the same; only the status is left to look at.
+            got = [agents[aid] for aid in cand]
+            cand = ()
+            keys = ([a.seq for a in got] if status is None
+                    else [a.seq for a in got if a.status is status])
         for aid in cand:
             a = agents[aid]
             if status is not None and a.status is not status:
