@@ -19,6 +19,7 @@ from gossipreg.core.errors import (
     InvalidArgumentError,
     JoinError,
     NodeStateError,
+    NoMatchError,
 )
 from gossipreg.core.types import (
     AgentRecord,
@@ -58,6 +59,7 @@ __all__ = [
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",
+    "NoMatchError",
     "NodeConfig",
     "NodeStateError",
     "Outcome",

@@ -46,9 +46,11 @@ from gossipreg.registry_types import (
     metadata_of,
 )
 from gossipreg.registry_views import RegistryViews
+from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
 
 __all__ = ["MAX_BATCH", "AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
-           "RegistryEvent", "RegistryEventType", "extract_capabilities"]
+           "MeshOrchestrationRuntime", "RegistryEvent", "RegistryEventType", "RoutingStrategy",
+           "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
 MAX_BATCH = 10_000  # agents per register_agents call
@@ -56,8 +58,9 @@ MAX_BATCH = 10_000  # agents per register_agents call
 Callback = Callable[["RegistryEvent"], Any]
 
 
-class AgentRegistry(RegistryEvents, RegistryViews):
-    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh)."""
+class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
+    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh), with
+    select/send/set_load over A2A (``gossipreg.routing``)."""
 
     def __init__(
         self,
@@ -72,16 +75,14 @@ class AgentRegistry(RegistryEvents, RegistryViews):
         node: NodeRunner | None = None,
         network: MemoryNetwork | None = None,
     ) -> None:
-        self.config = config or AgentRegistryConfig()
-        c = self.config
+        c = self.config = config or AgentRegistryConfig()
         judge = {
             "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
             "auto_deregister_timeout": c.auto_deregister_timeout,
         }
         self._make_node: Callable[[], NodeRunner] | None = None
         if node is not None:
-            self.node = node
-            self._owns_node = False
+            self.node, self._owns_node = node, False
         else:
             base = node_config or NodeConfig.lan()
             ncfg = base.model_copy(update=judge) if config is not None or node_config is None \
@@ -96,8 +97,7 @@ class AgentRegistry(RegistryEvents, RegistryViews):
                                   seeds=seeds, config=ncfg, keyring=keyring, network=net)
 
             self._make_node = make_node
-            self.node = make_node()
-            self._owns_node = True
+            self.node, self._owns_node = make_node(), True
         self.event_queue: asyncio.Queue[RegistryEvent] = DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
@@ -330,11 +330,11 @@ class AgentRegistry(RegistryEvents, RegistryViews):
         aid = v[0].agent_id
         cached = self._meta.get(aid)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
-            return cached[1]
+            return self._apply_counters(cached[1])
         m = metadata_of(v, self._objects.get(aid), None if cached is None else cached[1],
                         aid in self._explicit)
         self._meta[aid] = (v, m)
-        return m
+        return self._apply_counters(m)
 
     def _metadata_all(self, views: list[AgentView]) -> list[AgentMetadata]:
         """:meth:`_metadata` of many views: the cached objects of the agents whose view did
@@ -344,7 +344,7 @@ class AgentRegistry(RegistryEvents, RegistryViews):
         for v in views:
             cached = meta.get(v[0].agent_id)
             append(cached[1] if cached is not None and cached[0] is v else self._metadata(v))
-        return out
+        return self._counted(out)
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()
@@ -383,14 +383,15 @@ class AgentRegistry(RegistryEvents, RegistryViews):
     async def search(self, text: str, filters: Mapping[str, Any] | None = None,
                      limit: int | None = 10, offset: int = 0
                      ) -> list[tuple[AgentMetadata, float]]:
-        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
-        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
-        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
-        unless ``status`` is given)."""
+        """Agents ranked for free ``text``, best first, each with its score in [0, 1]: hybrid
+        (BM25F over name, description and skills, fused with vectors of the node's embedder,
+        ``NodeConfig.embedder``) or lexical when there is none. ``filters`` is ARD's query
+        model, e.g. ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across;
+        ACTIVE only unless ``status`` is given)."""
         node = await self._ensure_node()
         self.total_queries += 1
         return [(self._metadata(h.agent), h.score)
-                for h in node.search(text, filters, limit=limit, offset=offset)]
+                for h in await node.search_async(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)

@@ -18,7 +18,7 @@ from typing import Any
 from gossipreg.core.directory.cards import CardInfo, card_of, card_to_dict, parse_card
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, Endpoint, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 
 __all__ = ["AgentMetadata", "AgentRegistryConfig", "DroppingQueue", "RegistryEvent",
@@ -66,10 +66,14 @@ class RegistryEvent:
 
 @dataclass
 class AgentMetadata:
-    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id`` and friends).
+    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id``, ``endpoints``
+    and friends).
 
     ``agent`` is the registered object on the node that registered it, elsewhere a plain
-    description (name, description, capabilities). The task counters are local bookkeeping.
+    description (name, description, capabilities, endpoints). ``endpoints`` are where the
+    agent is reached (URL, transport, protocol version; from A2A 1.0 and 0.3 cards and kaizen
+    cards with a URL), in card order. The task counters are this node's view: the sends that
+    went through it (``send``/``route_task``) count there.
     """
 
     agent_id: str
@@ -94,6 +98,7 @@ class AgentMetadata:
     budget_spent_usd: float = 0.0
     error_count: int = 0
     request_count: int = 0
+    endpoints: list[Endpoint] = field(default_factory=list)
 
 
 class DroppingQueue(asyncio.Queue[RegistryEvent]):
@@ -210,11 +215,12 @@ def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None,
         r.agent_id,
         local if local is not None else SimpleNamespace(
             agent_id=r.agent_id, name=r.name, description=r.description,
-            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=node_id),
+            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=node_id,
+            endpoints=list(r.endpoints)),
         r.runtime_id, node_id, r.name, list(r.capabilities), r.description, list(r.tags),
         card, status, datetime.fromtimestamp(last_heartbeat, UTC),
         datetime.fromtimestamp(r.registered_at, UTC), count, r.max_concurrency,
-        r.memory_limit_mb, r.budget_limit_usd)
+        r.memory_limit_mb, r.budget_limit_usd, endpoints=list(r.endpoints))
     if old is not None:
         for k in _BOOKKEEPING:
             setattr(m, k, getattr(old, k))

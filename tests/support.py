@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import json
 import os
+import socket
 import threading
 import time
 import urllib.request
@@ -55,6 +56,18 @@ def until_blocking(pred: Callable[[], bool], timeout: float = 8.0,
         if time.monotonic() >= deadline:
             return False
         time.sleep(POLL_S)
+
+
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago (for a process that binds it itself)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(addr: str, path: str) -> Any:
+    """``GET http://addr/path`` as JSON (blocking: for tests that drive processes)."""
+    return http_json(f"http://{addr}{path}")
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:

@@ -185,6 +185,7 @@ CORE_MAY_IMPORT: dict[str, set[str]] = {
     "search": _SHARED,
     "gossip": _SHARED | {"metrics", "wire", "membership", "replica"},
     "directory": _SHARED | {"wire", "membership", "replica", "search"},
+    "route": _SHARED,
 }
 
 

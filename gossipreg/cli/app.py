@@ -5,6 +5,10 @@
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
     gossipreg agents|members|events|monitor --node HOST:PORT [--token T] [--json] ...
     gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
+    gossipreg select "TEXT" --node HOST:PORT [--strategy S] [-k N]
+    gossipreg send "TEXT" --message "..." --node HOST:PORT [--strategy S] [--deadline S]
+    gossipreg load AGENT_ID ACTIVE MAX --node HOST:PORT
+    gossipreg mcp --node HOST:PORT      (an MCP server on stdio: find/select/send as tools)
     gossipreg keygen
 
 Every error is one line on stderr, ``gossipreg: <message> (<code>)``, bad flags included;
@@ -71,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--count", type=int, default=0, help="stop after N lines")
     mon.add_argument("--heartbeats", action="store_true", help="show heartbeats too")
     add_search_parser(sub)
+    from gossipreg.cli.mcp import add_mcp_parser
+    from gossipreg.cli.route import add_route_parsers
+
+    add_route_parsers(sub)
+    add_mcp_parser(sub)
     return p
 
 
@@ -115,6 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gossipreg.cli.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
+        from gossipreg.cli.route import ROUTE_COMMANDS, run_route
+
+        if args.command in ROUTE_COMMANDS:
+            return run_route(args)
+        if args.command == "mcp":
+            from gossipreg.cli.mcp import run_mcp
+
+            return run_mcp(args)
         with contextlib.suppress(KeyboardInterrupt):
             return _run_client(args)
         return 130

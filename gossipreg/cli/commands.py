@@ -25,6 +25,23 @@ COMMANDS = ("register", "deregister", "status", "heartbeat", "agent", "health", 
 STATUSES = "active, degraded, unhealthy, offline"
 
 
+def _shown(key: str, value: Any) -> str:
+    """One field of ``gossipreg agent`` on one line (cards and lists of objects included)."""
+    if key == "endpoints":
+        return "; ".join(f"{e['url']} ({e['protocolBinding']} {e['protocolVersion']})".strip()
+                         for e in value) or "-"
+    if key == "skills":
+        return ", ".join(s["name"] or s["id"] for s in value) or "-"
+    if key == "card":
+        return "-" if value is None else f"(GET /v1/agents/<id>/card: {len(json.dumps(value))}" \
+                                         " bytes of JSON)"
+    if isinstance(value, list):
+        return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
 def add_commands(sub: Any) -> None:
     """Register the client commands on the ``gossipreg`` subparsers."""
     r = sub.add_parser("register", help="register an agent hosted by a node (for runtimes "
@@ -186,8 +203,10 @@ async def run_client_command(args: argparse.Namespace) -> tuple[int, Any, str]:
                                       ("runtime", args.runtime)) if v is not None]
         params += [("tag", t) for t in args.tag]
         data = await fetch(args, "GET", "/v1/agents", params=params)
-        return 0, data, table(data, ("agent_id", "name", "runtime_id", "node_id", "status",
-                                     "capabilities"))
+        rows = [{**a, "endpoint": (a.get("endpoints") or [{"url": "-"}])[0]["url"]}
+                for a in data]
+        return 0, data, table(rows, ("agent_id", "name", "runtime_id", "node_id", "status",
+                                     "endpoint", "capabilities"))
     if cmd == "members":
         data = await fetch(args, "GET", "/v1/members", params={"state": args.state})
         return 0, data, table(data, ("node_id", "address", "state", "incarnation",

@@ -1,9 +1,12 @@
 """``gossipreg search "TEXT" --node HOST:PORT``: ranked free-text search of a running node.
 
 It asks the node's ARD API (``POST /ard/v1/search``), so the results, scores (0–100) and error
-messages are the HTTP API's. Filters: ``--tag``, ``--runtime``, ``--status`` (each repeatable:
-OR within one, AND across; ``--status any`` for every status, as ``agents --status any``), or
-``--filter PATH=VALUE`` for any ARD field path. No match is an empty answer (exit 0).
+messages are the HTTP API's, and the ranking is the node's: hybrid (words and vectors) when it
+has an embedder, lexical otherwise (``GET /v1/health`` says which). Each result's ``url`` is
+the card's (as ARD defines it); the agent's own endpoints are ``metadata.endpoints`` (the
+ENDPOINT column: the first). Filters: ``--tag``, ``--runtime``, ``--status`` (each
+repeatable: OR within one, AND across; ``--status any`` for every status, as ``agents --status
+any``), or ``--filter PATH=VALUE`` for any ARD field path. No match is an empty answer (exit 0).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def add_search_parser(sub: Any) -> None:
     from gossipreg.cli.client import add_client_options
 
     q = sub.add_parser("search", help="rank the agents a node sees for free text")
-    q.add_argument("text", help="words to rank the agents by (name, description, skills)")
+    q.add_argument("text", help="what is needed, in words: ranked by the agents' names, "
+                                "descriptions and skills (and their meaning, on a node with an "
+                                "embedder)")
     add_client_options(q)
     q.add_argument("--limit", type=_limit, default=10, help="results (1..100; default: 10)")
     q.add_argument("--tag", action="append", default=[],
@@ -76,7 +81,8 @@ async def run_search(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
         return 0
     rows = [{"score": r["score"], "agent_id": r["metadata"]["agentId"],
-             "name": r["displayName"], "tags": r.get("tags", []),
-             "identifier": r["identifier"]} for r in results]
-    print(table(rows, ("score", "agent_id", "name", "tags", "identifier")))
+             "name": r["displayName"],
+             "endpoint": (r["metadata"].get("endpoints") or [{"url": "-"}])[0]["url"],
+             "tags": r.get("tags", []), "identifier": r["identifier"]} for r in results]
+    print(table(rows, ("score", "agent_id", "name", "endpoint", "tags", "identifier")))
     return 0

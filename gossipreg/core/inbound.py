@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
-from gossipreg.core.directory.directory import Directory, Result
+from gossipreg.core.directory.directory import Directory
 from gossipreg.core.errors import CodecError, InvalidArgumentError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination
@@ -201,5 +201,4 @@ class Inbound:
                 ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
                 self.out.send(src_addr, Response(msg.req_id, ok, detail))
             case Response():
-                if self.dir.request_done(msg.req_id):
-                    self.dir.results.append(Result(msg.req_id, msg.ok, msg.detail))
+                self.dir.requests.answered(msg.req_id, msg.ok, msg.detail)

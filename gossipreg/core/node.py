@@ -1,32 +1,34 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
+``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
+``deregister``, ``heartbeat``, ``set_status``, ``set_load``, ``leave``. Outputs are returned
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
-(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
-a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
+(:class:`~gossipreg.core.reader.Reader`), search vectors through ``vectors``
+(:class:`~gossipreg.core.directory.vectors.VectorInputs`). The node never reads a clock, opens
+a socket or starts a task. Inputs that may stamp data or events also take ``wall``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
 judges), anti-entropy (``ae``) or dissemination (``out``: queues, ticks, beacons, packets). A write
 received by broadcast and new to us is re-queued (infection-style), so it reaches everyone in
-O(log n) gossip rounds; push-pull repairs what the broadcasts missed. At the end of every input
-queued messages become packets and the next deadline is looked up again.
+O(log n) gossip rounds; push-pull repairs what broadcasts missed. Inputs end by packing the queue.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
+from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -42,6 +44,7 @@ from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
+_T = TypeVar("_T")
 
 
 class Node:
@@ -52,8 +55,7 @@ class Node:
                  keyring: Keyring | None = None, stream_id: str | None = None) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
-            raise InvalidArgumentError(
-                f"cannot advertise {addr}: peers cannot reach an unspecified address")
+            raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
         self.addr, self.rng = addr, rng
         self.cfg = config if config is not None else NodeConfig()
         self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
@@ -79,8 +81,10 @@ class Node:
                               self.dir.apply_delta, now)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, RECORD_VALUES)
-        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
-                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+        self.vectors = VectorInputs(self.dir.view.vectors, self.dir, self._flush)
+        self.dir.view.vectors.on_bad = lambda _: self.metrics.drop("bad_vectors")
+        self.read = Reader(self.id, addr, self.dir.view, self.members, self.metrics,
+                           self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
                                           self.events.dropped, self.ae.joined, self.ae.refused))
 
@@ -124,7 +128,7 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued writes and beacon (the caller handed this node's state out itself)."""
+        """Forget queued directory writes and a pending beacon (a warm start or a benchmark)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -142,9 +146,9 @@ class Node:
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
                       wall: float) -> Received:
-        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted). The answer
-        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        """A packet arrived (authenticated and validated here; ``src``, what the transport knows
+        of the sender, is for drop logs only). The answer: why it was dropped, or where a reply
+        may go."""
         self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:
@@ -154,8 +158,7 @@ class Node:
         return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
-        within its timeout): a hint on which the failure detector probes that member now."""
+        """A frame to ``addr`` was not delivered: the failure detector probes it now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
@@ -190,17 +193,13 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        q = self.events.poll_queue
-        return q.popleft() if q else None
+        return self.events.poll_queue.popleft() if self.events.poll_queue else None
 
     def poll_result(self) -> Result | None:
-        res = self.dir.results
-        return res.popleft() if res else None
+        return self.dir.requests.results.popleft() if self.dir.requests.results else None
 
-    # ---------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:
-        """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
-        answers."""
+        """Join through ``seeds`` (addresses), retried every ``join_retry_interval``."""
         self.ae.join(seeds, now)
         self.dir.alone = self.dir.alone and not self.ae.seeds
         self._flush(now)
@@ -211,25 +210,20 @@ class Node:
         self._begin(now, wall)
         view = self.dir.register(record, now)
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
-            self._flush(now)
-        else:  # nothing queued: only the owner's judge may want us sooner
-            self._deadline = min(self._deadline, self.dir.next_deadline())
+            return self._flushed(view, now)
+        self._deadline = min(self._deadline, self.dir.next_deadline())  # nothing queued
         return view
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
         self._begin(now, wall)
-        out = self.dir.deregister(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.deregister(agent_id, now), now)
 
     def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
         self._begin(now, wall)
-        out = self.dir.heartbeat(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.heartbeat(agent_id, now), now)
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
                    reason: str = "manual", *, check: bool = False, wall: float) -> bool:
@@ -239,9 +233,13 @@ class Node:
         which is then the cause, and which no other writer may use)."""
         check_reason(reason, check)
         self._begin(now, wall)
-        ok = self.dir.set_status(agent_id, status, now, reason)
-        self._flush(now)
-        return ok
+        return self._flushed(self.dir.set_status(agent_id, status, now, reason), now)
+
+    def set_load(self, agent_id: str, active: int, cap: int, now: float, *, wall: float) -> bool:
+        """The load (``active_tasks``, ``max_concurrency``) of an agent hosted here, written
+        when it matters (``directory.load``); False when this node does not host it."""
+        self._begin(now, wall)
+        return self._flushed(self.dir.set_load(agent_id, active, cap, now), now)
 
     def leave(self, now: float) -> None:
         """Leave gracefully: tell ``gossip_fanout`` peers at once and gossip the intent."""
@@ -256,7 +254,6 @@ class Node:
         self._flush(now)
         self.left = True
 
-    # ------------------------------------------------------------------- keys
     @property
     def keys(self) -> tuple[bytes, ...]:
         """The keys frames are verified with, the signing one first (none: unsigned)."""
@@ -294,7 +291,10 @@ class Node:
                 self.dir.forget_owner(m.node_id, now)
 
     def _flush(self, now: float) -> None:
-        """The end of an input: timers may have moved (``poll_timeout`` looks again), and
-        queued messages become packets."""
+        """The end of an input: timers may have moved, queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()
+
+    def _flushed(self, out: _T, now: float) -> _T:  # an input's answer, after _flush
+        self._flush(now)
+        return out

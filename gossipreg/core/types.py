@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from gossipreg.core.errors import InvalidArgumentError
 
 __all__ = [
+    "AgentLoad",
     "AgentRecord",
     "AgentStatus",
     "AgentView",
@@ -61,6 +62,23 @@ class Endpoint(NamedTuple):
     url: str
     binding: str
     version: str
+
+
+class AgentLoad(NamedTuple):
+    """An agent's load as its owner published it (``load/<id>``): kaizen's ``active_tasks``
+    out of ``max_concurrency``."""
+
+    active_tasks: int
+    max_concurrency: int
+
+    @property
+    def ratio(self) -> float:
+        """``active_tasks / max_concurrency`` (1.0 and above: full)."""
+        return self.active_tasks / self.max_concurrency
+
+    @property
+    def full(self) -> bool:
+        return self.active_tasks >= self.max_concurrency
 
 
 class Provider(NamedTuple):

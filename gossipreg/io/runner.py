@@ -30,12 +30,14 @@ from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
 from gossipreg.io.checks import CheckRunner
+from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.event_ring import EventRing, Waiters
 from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
 from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.persist import AgentStore, Saved
 from gossipreg.io.reads import NodeReads
+from gossipreg.io.searching import NodeSearch, SearchCalls
 from gossipreg.io.transport import PacketRefused, Transport
 from gossipreg.io.writes import MeshWrites, Outcome
 
@@ -44,10 +46,12 @@ __all__ = ["EventStream", "NodeRunner", "Outcome"]
 log = logging.getLogger("gossipreg.io.runner")
 
 
-class NodeRunner(NodeReads, MeshWrites):
+class NodeRunner(SearchCalls, NodeReads, MeshWrites):
     """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
     :meth:`start` then :meth:`shutdown`); a shut-down node does not start again. The calls that
-    change the mesh follow :mod:`gossipreg.io.writes`' rule (act at once, await the answer)."""
+    change the mesh follow :mod:`gossipreg.io.writes`' rule (act at once, await the answer);
+    searches (:class:`~gossipreg.io.searching.SearchCalls`) use ``embedder``, else
+    ``config.embedder``."""
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class NodeRunner(NodeReads, MeshWrites):
         keyring: Keyring | None = None,
         generation: int | None = None,
         rng: random.Random | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
@@ -87,6 +92,7 @@ class NodeRunner(NodeReads, MeshWrites):
         self.mesh_log = MeshLog()  # operator lines: members joined, suspected, failed, left
         self.checks = CheckRunner(self)  # health checks of agents registered over HTTP
         self.store: AgentStore | None = None  # agents.json, with a data directory
+        self.searching = NodeSearch(self.name, self.config.embedder, embedder)  # or ConfigError
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -148,6 +154,7 @@ class NodeRunner(NodeReads, MeshWrites):
             self.store.start_checks(saved)
         self.join_watch.start()
         self._guard = self._loop.create_task(self._close_with_the_loop())
+        self.searching.start(self._core, self._now, self._pump)
         log.info("node %s listening on %s", self.name, addr)
         return self
 
@@ -203,6 +210,7 @@ class NodeRunner(NodeReads, MeshWrites):
         if self.store is not None:
             await self.store.close()
         await self.join_watch.stop()
+        await self.searching.stop()
         await self.transport.close()
 
     async def wait_joined(self, timeout: float | None = None) -> bool:
@@ -280,6 +288,7 @@ class NodeRunner(NodeReads, MeshWrites):
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(r.ok)
+        self.searching.poke()
         t = core.poll_timeout()
         if t != self._armed:
             if self._timer is not None:

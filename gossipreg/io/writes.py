@@ -180,6 +180,12 @@ class MeshWrites:
                                    check=check, wall=time.time())
         return self._outcome(out, "set_status")
 
+    def set_load(self, agent_id: str, active: int, cap: int) -> Outcome[bool]:
+        """Publish ``active_tasks`` / ``max_concurrency`` of an agent hosted here (written when
+        it matters: ``core.directory.load``); False when another node hosts it."""
+        return self._outcome(self.core.set_load(agent_id, active, cap, self._now(),
+                                                wall=time.time()), "set_load")
+
     def _outcome(self, out: bool | Pending, what: str) -> Outcome[bool]:
         """Flush what the call queued; a forwarded call's answer comes from the pump."""
         self._pump()

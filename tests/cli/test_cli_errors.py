@@ -21,9 +21,9 @@ TOKEN = "tok"
 async def node() -> AsyncIterator[GossipNode]:
     n = await GossipNode("cli", config=NodeConfig.local(heartbeat_timeout=None),
                          token=TOKEN).start()
-    n.register(agent_id="slow", name="Slow coder", runtime_id="rt",
-               capabilities=["python code"], tags=["t1"])
-    n.set_status("slow", AgentStatus.DEGRADED, "disk")
+    await n.register(agent_id="slow", name="Slow coder", runtime_id="rt",
+                     capabilities=["python code"], tags=["t1"])
+    await n.set_status("slow", AgentStatus.DEGRADED, "disk")
     yield n
     await n.shutdown()
 

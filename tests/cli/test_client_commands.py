@@ -113,7 +113,7 @@ async def test_agent_reads_well_with_and_without_a_card(
     card.write_text(json.dumps(CARD))
     code, out, _ = await cli(capsys, "register", "fx", "--card", str(card), *at)
     assert code == 0 and node.get("fx").record.name == "FX desk"  # type: ignore[union-attr]
-    node.register(agent_id="plain", name="Plain", runtime_id="rt", capabilities=["x"])
+    await node.register(agent_id="plain", name="Plain", runtime_id="rt", capabilities=["x"])
     code, out, _ = await cli(capsys, "agent", "fx", *at)
     assert code == 0
     assert "endpoints     http://127.0.0.1:9000/a2a (JSONRPC 1.0)" in out

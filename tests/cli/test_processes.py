@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,19 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import http_json, until_blocking
+from tests.support import free_port, get_json, http_json, until_blocking
 
 pytestmark = pytest.mark.network
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(addr: str, path: str) -> Any:
-    return http_json(f"http://{addr}{path}")
+get = get_json
 
 
 def post(addr: str, path: str, body: dict[str, Any]) -> Any:

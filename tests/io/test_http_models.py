@@ -22,7 +22,7 @@ pytestmark = pytest.mark.network
 @pytest.fixture
 async def node() -> AsyncIterator[GossipNode]:
     n = await GossipNode("m", config=NodeConfig.local(heartbeat_timeout=None)).start()
-    n.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["x"])
+    await n.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["x"])
     yield n
     await n.shutdown()
 
@@ -98,7 +98,7 @@ async def test_unknown_paths_answer_the_envelope(node: GossipNode) -> None:
 
 
 async def test_ids_with_a_slash_are_one_path_segment(node: GossipNode) -> None:
-    node.register(agent_id="team/a b", name="T", runtime_id="rt", capabilities=["x"])
+    await node.register(agent_id="team/a b", name="T", runtime_id="rt", capabilities=["x"])
     status, body = await call(node, "GET", "/v1/agents/team%2Fa%20b")
     assert status == 200 and body["agent_id"] == "team/a b"
 

@@ -66,7 +66,7 @@ def test_a_flood_is_held_back_and_counted() -> None:
 @pytest.mark.network
 async def test_a_joining_node_says_what_it_found(caplog: pytest.LogCaptureFixture) -> None:
     seed = await GossipNode("seed", config=NodeConfig.local()).start()
-    seed.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["x"])
+    await seed.register(agent_id="a1", name="A", runtime_id="rt", capabilities=["x"])
     with caplog.at_level(logging.INFO, logger="gossipreg.mesh"):
         node = await GossipNode("n", seeds=[seed.address], config=NodeConfig.local()).start()
         try:

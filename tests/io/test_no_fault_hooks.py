@@ -27,6 +27,8 @@ ROUTES = {
     # the node's page: static files and the redirect to it (gossipreg/io/api/ui.py)
     ("GET", "/"), ("GET", "/ui"), ("GET", "/ui/ui.css"), ("GET", "/ui/ui.js"),
     ("GET", "/ui/icon.svg"),
+    # select and send (issue 25): choose an agent, deliver a message over A2A, publish load
+    ("POST", "/v1/select"), ("POST", "/v1/send"), ("PUT", "/v1/agents/{agent_id}/load"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",

@@ -5,7 +5,6 @@ a bad file refuses the start; without a data directory a restart forgets them, a
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from gossipreg import AgentStatus, GossipNode, NodeConfig, RegistryEventType
 from gossipreg.core.types import RegistryEvent
 from gossipreg.io.datadir import DataDirError
-from tests.support import until
+from tests.support import free_port, until
 
 pytestmark = pytest.mark.network
 
@@ -23,12 +22,6 @@ E = RegistryEventType
 CARD = {"name": "FX desk", "description": "Foreign exchange quotes", "version": "1.0.0",
         "skills": [{"id": "fx", "name": "Currency conversion", "description": "Convert",
                     "tags": ["finance"], "examples": ["convert 100 dollars to yen"]}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cfg(data_dir: Path | None, **knobs: float | None) -> NodeConfig:

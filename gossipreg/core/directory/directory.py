@@ -13,17 +13,19 @@ Rules:
   declaration by anyone else shows again: the judge never writes a fresh status that could
   outrank a declaration it has not seen yet. One writer per verdict, so every node agrees.
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
+- The owner writes its agents' ``load/`` keys through its load gate (``directory.load``).
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
 - A member that restarts while we hold its previous generation's agents is held until its new
   state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
+- The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
+  record it still holds; deregistering deletes them with the record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -31,14 +33,25 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.holds import Holds
-from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
-from gossipreg.core.directory.requests import Pending, Result
+from gossipreg.core.directory.load import LoadGate
+from gossipreg.core.directory.records import (
+    AGENT,
+    HB,
+    LOAD,
+    STATUS,
+    VEC,
+    Heartbeat,
+    StatusWrite,
+    load_from_value,
+)
+from gossipreg.core.directory.requests import Pending, Requests, Result
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.hlc import HybridClock
 from gossipreg.core.replica.store import Change, OwnerDelta, Replica, Write
+from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -70,12 +83,8 @@ class Directory:
     def __init__(self, node_id: str, cfg: NodeConfig, members: MemberTable, replica: Replica,
                  events: EventQueue, out: DirectoryOut, wall: Callable[[float], float],
                  now: float) -> None:
-        self.id = node_id
-        self.cfg = cfg
-        self.members = members
-        self.out = out
-        self.wall = wall
-        self.replica = replica
+        self.id, self.cfg, self.members = node_id, cfg, members
+        self.out, self.wall, self.replica = out, wall, replica
         self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout,
                          events)
         self.hlc = HybridClock(node_id, int(cfg.hlc_max_drift * 1000))
@@ -83,9 +92,7 @@ class Directory:
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
         self._judge: list[tuple[float, str]] = []
         self._armed: set[str] = set()
-        self._requests: dict[int, float] = {}
-        self._req = 0
-        self.results: deque[Result] = deque()
+        self.requests = Requests(cfg.request_timeout)  # forwarded to owners, and answers
         # Agents under our judge's UNHEALTHY verdict -> the write of ours it replaced.
         self._verdicts: dict[str, StatusWrite | None] = {}
         self._queue = events.extend
@@ -94,6 +101,7 @@ class Directory:
         self._holds = Holds(members, replica, cfg.request_timeout, cfg.auto_deregister_timeout)
         self._replaced = False  # a batch replaced an owner's generation: owner_restarted
         self.alone = True  # no seeds given: see _gossip
+        self.loads = LoadGate(cfg.load_interval)
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
         if self._holds and (held := self._holds.state(owner)) is not None:
@@ -195,10 +203,22 @@ class Directory:
         first: a peer that gets them apart sees the deregistration first)."""
         self._last_hb.pop(agent_id, None)
         self._verdicts.pop(agent_id, None)
+        self.loads.forget(agent_id)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, GONE)]
+                   self._delete(STATUS + agent_id, now, GONE),
+                   self._delete(LOAD + agent_id, now),
+                   self._delete(VEC + agent_id, now)]
         self._apply([c for c in changes if c is not None], now)
+
+    def write_vectors(self, record: AgentRecord, vectors: VectorSet, now: float) -> bool:
+        """Write the search vectors of an agent we own (False, nothing written, when the
+        record is no longer ours or no longer the one we hold)."""
+        aid = record.agent_id
+        if self.replica.own_value(AGENT + aid) is not record:
+            return False
+        self._apply([self._write(VEC + aid, vectors, now)], now)
+        return True
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
         old: Heartbeat | None = self.replica.own_value(HB + agent_id)
@@ -231,6 +251,18 @@ class Directory:
         stamp = self.hlc.now(self._wall_ms(now))
         return self._write(STATUS + agent_id, StatusWrite(status, stamp, reason[:64]), now)
 
+    def set_load(self, agent_id: str, active_tasks: int, max_concurrency: int,
+                 now: float) -> bool:
+        """The owner's new load of an agent it hosts (False: not ours); written by the gate.
+        Raises InvalidArgumentError for counts out of range."""
+        load = load_from_value([active_tasks, max_concurrency])
+        if not self._owns(agent_id):
+            return False
+        due = self.loads.offer(agent_id, load, now)
+        if due is not None:
+            self._apply([self._write(LOAD + agent_id, due, now)], now)
+        return True
+
     def deregister(self, agent_id: str, now: float) -> bool | Pending:
         self.commit(now)
         if self._owns(agent_id):
@@ -251,10 +283,9 @@ class Directory:
         m = self.members.get(v.node_id)
         if m is None or m.state not in _LIVE:
             return False
-        self._req += 1
-        self._requests[self._req] = now + self.cfg.request_timeout
-        self.out.send(m.addr, Request(self._req, op, agent_id))
-        return Pending(self._req)
+        pending = self.requests.open(now)
+        self.out.send(m.addr, Request(pending.req_id, op, agent_id))
+        return pending
 
     def serve_request(self, op: str, agent_id: str, now: float) -> tuple[bool, str]:
         if not self._owns(agent_id):
@@ -266,27 +297,7 @@ class Directory:
             self._heartbeat_own(agent_id, now)
         return True, ""
 
-    def request_done(self, req_id: int) -> bool:
-        return self._requests.pop(req_id, None) is not None
-
     # --------------------------------------------------------------- merging
-    def apply_write(self, w: Write, now: float) -> bool:
-        """Merge a broadcast write now; True if it was news."""
-        changes = self.replica.apply_write(w, now)
-        if not changes:
-            return False
-        if type(w.value) is StatusWrite:
-            self.hlc.observe(w.value.stamp, self._wall_ms(now))
-        if changes[0][3] is None:  # an older generation's keys went first: a restart
-            self._replaced = True
-        if self._pending or self._holds or self._replaced:
-            self._apply(changes, now)
-        else:  # _apply's path without its batch bookkeeping (one write: the usual case)
-            events = self.view.apply(changes, now, self.wall(now))
-            if events:
-                self._react(events, now)
-        return True
-
     def receive_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write; its changes wait for :meth:`commit` (the packet's end)."""
         changes = self.replica.apply_write(w, now)
@@ -346,15 +357,10 @@ class Directory:
 
     def next_deadline(self) -> float:
         """When :meth:`tick` must run next (infinity: no timer)."""
-        t = self.view.next_deadline()
-        t = float("inf") if t is None else t
-        if (h := self._holds.next_deadline()) is not None:
-            t = min(t, h)
-        if self._judge:
-            t = min(t, self._judge[0][0])
-        if self._requests:
-            t = min(t, *self._requests.values())
-        return t
+        ts = (self.view.next_deadline(), self._holds.next_deadline(),
+              self._judge[0][0] if self._judge else None, self.requests.next_deadline(),
+              self.loads.next_deadline())
+        return min((t for t in ts if t is not None), default=float("inf"))
 
     def tick(self, now: float) -> None:
         cfg = self.cfg
@@ -384,11 +390,11 @@ class Directory:
             if m is not None:
                 self._apply(self.replica.reset_owner(owner, m.generation), now,
                             Cause.OWNER_RESTARTED)
+        for aid, load in self.loads.due(now):
+            if self._owns(aid):
+                self._apply([self._write(LOAD + aid, load, now)], now)
         self.commit(now)
         expired = self.view.tick(now, self.wall(now))
         if expired:
             self._react(expired, now)
-        for req_id, deadline in list(self._requests.items()):
-            if deadline <= now:
-                del self._requests[req_id]
-                self.results.append(Result(req_id, False, "timeout"))
+        self.requests.expire(now)

@@ -1,16 +1,19 @@
-"""Who holds a key about an agent, per agent id: usually one owner, kept as a plain str (a set
-costs ~200 bytes), else the set of owners."""
+"""Tables of who holds a key about an agent (the owners of its records, of status writes about it).
+
+Most agents have one holder, kept as a plain ``str``; a set (about 200 bytes) only when two or
+more owners hold one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["Holders", "each", "held_by", "let_go"]
+__all__ = ["Holders", "add_holder", "discard_holder", "each_holder"]
 
 Holders = str | set[str]
 
 
-def held_by(table: dict[str, Holders], agent_id: str, owner: str) -> None:
+def add_holder(table: dict[str, Holders], agent_id: str, owner: str) -> None:
     h = table.get(agent_id)
     if h is None:
         table[agent_id] = owner
@@ -21,7 +24,7 @@ def held_by(table: dict[str, Holders], agent_id: str, owner: str) -> None:
         h.add(owner)
 
 
-def let_go(table: dict[str, Holders], agent_id: str, owner: str) -> None:
+def discard_holder(table: dict[str, Holders], agent_id: str, owner: str) -> None:
     h = table.get(agent_id)
     if isinstance(h, str):
         if h == owner:
@@ -32,7 +35,7 @@ def let_go(table: dict[str, Holders], agent_id: str, owner: str) -> None:
             table[agent_id] = next(iter(h))
 
 
-def each(h: Holders | None) -> Iterable[str]:
+def each_holder(h: Holders | None) -> Iterable[str]:
     if h is None:
         return ()
     return (h,) if isinstance(h, str) else h

@@ -19,20 +19,27 @@ order (a record from another node registered earlier) is put in place at the nex
 
 Deferred work: a write does not pay for what only a query needs. A put records the agent's
 filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
-(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan. Every put
-with its record also feeds the lexical ranker (``ranker``, BM25F over name, keywords and text),
-taken the same way at the next search.
+(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan.
+
+Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
+name, keywords and text), taken the same way at the next search; the vector index (``vectors``,
+when the node has a model) holds the codes the directory hands it. :meth:`CapabilityIndex.search`
+ranks by both (:mod:`~gossipreg.core.search.hybrid`) under the same filters.
+
+A2A skill ids are capability strings of the index too (beside the record's capabilities: its
+skills' names, descriptions and tags), so a capability query finds an agent by a skill's id.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.search.hybrid import rank
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
 from gossipreg.core.search.strings import StringTable, lower
+from gossipreg.core.search.vecindex import VectorIndex
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
@@ -45,6 +52,11 @@ _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
 def score_words(text: str) -> tuple[str, ...]:
     """The distinct words counted by the overlap ranking, in order."""
     return tuple(dict.fromkeys(text.lower().split()))
+
+
+def _strings_of(r: AgentRecord) -> Sequence[str]:
+    """The capability strings held for a record: its capabilities, then its skills' ids."""
+    return (*r.capabilities, *(k.id for k in r.skills)) if r.skills else r.capabilities
 
 
 class _Agent:
@@ -86,6 +98,7 @@ class CapabilityIndex:
         self._runtime_count: dict[str, int] = {}
         self._bare: set[str] = set()  # agents without a capability (found by no query)
         self.ranker = LexicalRanker()
+        self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
         # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
         self._rank_pending: list[str] = []
 
@@ -125,7 +138,7 @@ class CapabilityIndex:
             self._agents[agent_id] = _Agent(record, status, node_id, seq, True)
             self._rank_pending.append(agent_id)
         self._pending.append(agent_id)
-        if not capabilities:
+        if not capabilities and (record is None or not record.skills):
             self._bare.add(agent_id)
         self._status_count[status] += 1
         if status is not _ACTIVE:
@@ -162,7 +175,7 @@ class CapabilityIndex:
         else:
             del self._runtime_count[runtime]
         if a.taken:
-            self._strings.release(a.record.capabilities, agent_id)
+            self._strings.release(_strings_of(a.record), agent_id)
         return True
 
     # ----------------------------------------------------------- deferred work
@@ -174,7 +187,7 @@ class CapabilityIndex:
             for aid in pending:
                 a = agents.get(aid)
                 if a is not None and not a.taken:  # not removed, not taken (a put twice)
-                    take(a.record.capabilities, aid)
+                    take(_strings_of(a.record), aid)
                     a.taken = True
         table = self._strings
         if table.dead_slots > max(1024, len(table)):
@@ -260,7 +273,8 @@ class CapabilityIndex:
                 continue
             if wanted_tags and not wanted_tags <= a.tags:
                 continue
-            caps = a.record.capabilities
+            rec = a.record
+            caps = _strings_of(rec) if rec.skills else rec.capabilities
             if not caps:
                 continue
             if verify and not all(any(t in lower(c) for c in caps) for t in verify):
@@ -299,10 +313,13 @@ class CapabilityIndex:
     def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
                runtime_id: str | None = None, tags: Sequence[str] = (),
                node_id: str | None = None, limit: int | None = None, offset: int = 0,
-               accept: Callable[[str], bool] | None = None) -> list[tuple[str, float]]:
-        """``(agent id, score in [0, 1))`` of the agents matching ``text``, best first (ties by
-        registration time, then id), under the filters of :meth:`find` and ``accept`` (a
-        predicate on the id). Empty text: every agent that passes the filters, score 0."""
+               accept: Callable[[str], bool] | None = None,
+               query: bytes | None = None) -> list[tuple[str, float]]:
+        """``(agent id, score in [0, 1])`` of the agents matching ``text``, best first (ties by
+        id), under the filters of :meth:`find` and ``accept`` (a predicate on the id).
+        ``query`` is the text's code in the model of :attr:`vectors` (hybrid ranking, see
+        :mod:`~gossipreg.core.search.hybrid`); without it the ranking is lexical. Empty text:
+        every agent that passes the filters, score 0, by id."""
         if not isinstance(text, str):
             raise InvalidArgumentError(f"text must be a string, not {type(text).__name__}")
         if limit is not None and (type(limit) is not int or limit < 0):
@@ -319,21 +336,12 @@ class CapabilityIndex:
                 node_id is None or a.node == node_id) and (
                 not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
 
-        end = None if limit is None else offset + limit
+        if not text.strip():
+            end = None if limit is None else offset + limit
+            return [(aid, 0.0) for aid in sorted(filter(passes, agents))[offset:end]]
         if self._rank_pending:
             self._take_pending()
-        if not text.strip():
-            scores = {aid: 0.0 for aid in agents if passes(aid)}
-        elif end is not None:  # top-k: the ranker skips what cannot make the page
-            scores = self.ranker.top(text, end, passes)
-        else:
-            scores = {aid: v for aid, v in self.ranker.scores(text).items() if passes(aid)}
-        out = [(-sc, agents[aid].record.registered_at, aid) for aid, sc in scores.items()]
-        if end is not None and end < len(out) // 4:
-            out = heapq.nsmallest(end, out)
-        else:
-            out.sort()
-        return [(aid, -neg) for neg, _, aid in out[offset:end]]
+        return rank(text, query, self.ranker, self.vectors, passes, limit, offset)
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         """Ids of the agents with ``status`` (ACTIVE: a scan, meant for occasional listings)."""

@@ -6,9 +6,11 @@ agent this node sees, then an ``application/ai-registry+json`` entry pointing at
 ``POST BASE/search`` (``{query: {text, filter}, federation, pageSize, pageToken}``; results
 ranked, each with an integer ``score`` 0–100 and ``source``), ``GET BASE/agents`` (``filter`` as
 a JSON object in the query string, ``pageSize``, ``pageToken``; ``items``), ``GET
-BASE/agents/{identifier}`` (the exact entry), ``POST BASE/explore`` (facets over the matched
-set). Errors use ARD's envelope ``{"errorCode", "message"}``: INVALID_ARGUMENT (400),
-UNAUTHENTICATED (401), NOT_FOUND (404). Federation: this registry has no upstream, so every mode
+BASE/agents/{identifier}`` (the exact entry; a malformed identifier is a 400), ``POST
+BASE/explore`` (facets over the matched set). Ranking: hybrid when the node has an embedder
+(:mod:`gossipreg.core.search.hybrid`; ``score`` is ``round(100 × score)``), else lexical.
+Errors use ARD's envelope ``{"errorCode", "message"}``: INVALID_ARGUMENT (400), UNAUTHENTICATED
+(401), NOT_FOUND (404). Federation: this registry has no upstream, so every mode
 answers from the local index (and ``referrals`` is empty).
 """
 
@@ -29,6 +31,7 @@ from gossipreg.core.search.ard import (
     encode_page_token,
     entry,
     facets,
+    is_identifier,
     manifest,
     parse_urn,
     urn_of,
@@ -106,7 +109,7 @@ class _Ard:
         text, flt = body.query.text, _filter_with_any(body.query.filter)
         size = body.pageSize
         offset = decode_page_token(body.pageToken)
-        hits = self.node.search(text, flt, limit=size + 1, offset=offset)
+        hits = await self.node.search_async(text, flt, limit=size + 1, offset=offset)
         source = f"{_origin(request)}{BASE}/"
         results = []
         for h in hits[:size]:
@@ -145,6 +148,9 @@ class _Ard:
     async def get_agent(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
         ident = request.match_info["identifier"]
+        if not is_identifier(ident):
+            raise InvalidArgumentError(
+                f"{ident!r} is not an ARD identifier (urn:air:<publisher>:<namespace>:<name>)")
         agent_id = parse_urn(ident)
         v = self.node.get(agent_id) if agent_id is not None else None
         if v is None or urn_of(v.record) != ident:
@@ -158,7 +164,7 @@ class _Ard:
         text = (scope.text if scope is not None else None) or ""
         flt = _filter_with_any(scope.filter if scope is not None else None)
         if text.strip():
-            views = [h.agent for h in self.node.search(text, flt, limit=None)]
+            views = [h.agent for h in await self.node.search_async(text, flt, limit=None)]
         else:
             accept = compile_filter(flt)
             views = [v for v in self.node.list_agents() if accept(v)]

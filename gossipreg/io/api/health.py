@@ -9,6 +9,8 @@
 A node is *ready* (for an orchestrator's readiness probe) once joined and until it leaves.
 On a node with a token, a caller without it (a probe) reads the state, readiness and version
 only (:func:`public_health`): no names, addresses or counts.
+The HTTP body also says how searches are ranked (``search``: ``{"mode": "hybrid", "model": ...}``
+or ``{"mode": "lexical", "reason": ...}``; :meth:`gossipreg.io.searching.NodeSearch.status`).
 """
 
 from __future__ import annotations

@@ -326,6 +326,8 @@ class AgentOut(BaseModel):
     skills: list[dict[str, Any]]
     provider: dict[str, Any] | None
     version: str
+    load: dict[str, int] | None = Field(
+        None, description="active_tasks and max_concurrency as the owner published them")
     heartbeat: dict[str, Any] | None = Field(
         None, description="how this agent must stay alive (in the 201 answer only)")
 
@@ -371,3 +373,5 @@ class HealthOut(BaseModel):
     agents: int | None = None
     health_score: int | None = None
     reason: str | None = None
+    search: dict[str, Any] | None = Field(
+        None, description="how searches are ranked: hybrid (and its model) or lexical, why")

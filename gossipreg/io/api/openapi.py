@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gossipreg.io.api import models as m
+from gossipreg.io.api import route_models as rm
 from gossipreg.io.api.params import is_list_field
 from gossipreg.io.api.ui import ui_paths
 
@@ -106,6 +107,16 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("/ard/v1/explore", "post"): Op("facets over the matched set",
                                     {200: (_ANY, "facets")}, (413, 415),
                                     body=m.ArdExploreIn, ard=True),
+    ("/v1/select", "post"): Op("rank agents for a task (nothing is sent)",
+                               {200: (_ANY, "the candidates")}, (404, 413, 415),
+                               body=rm.SelectBody),
+    ("/v1/send", "post"): Op(
+        "select and deliver a message over A2A, with failover (server-sent events with "
+        "stream)", {200: (_ANY, "the answer"), 502: (m.ErrorOut, "no agent answered")},
+        (403, 404, 413, 415, 503), body=rm.SendBody),
+    ("/v1/agents/{agent_id}/load", "put"): Op(
+        "publish the load of an agent this node hosts", {200: _OK}, (404, 409, 413, 415),
+        body=rm.LoadBody),
 }
 
 

@@ -4,11 +4,12 @@ Reads (JSON): ``GET /v1/agents`` (capability, status, runtime, tag, node, limit,
 ``GET /v1/agents/{id}``, ``GET /v1/members``, ``GET /v1/health``, ``GET /v1/events`` (server-sent
 events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Python (the node that
 receives the call owns the agent): ``POST /v1/agents`` (``POST /v1/agents:batch`` for many:
-:mod:`gossipreg.io.api.batch`), ``DELETE /v1/agents/{id}``,
-``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``. With a token configured every
-route needs ``Authorization: Bearer <token>`` (the health routes answer without it, with the
-state and version only). Bodies and parameters are the models of :mod:`gossipreg.io.api.models`:
-an unknown field or parameter is refused. Bad input gets a 4xx with a message, never a 5xx.
+:mod:`gossipreg.io.api.batch`), ``DELETE /v1/agents/{id}``, ``PUT /v1/agents/{id}/status``,
+``POST /v1/agents/{id}/heartbeat``; select and send (``POST /v1/select``, ``POST /v1/send``,
+``PUT /v1/agents/{id}/load``: ``io/api/route``). With a token configured every route needs
+``Authorization: Bearer <token>`` (the health routes answer without it, with the state and
+version only). Bodies and parameters are the models of :mod:`gossipreg.io.api.models`: an
+unknown field or parameter is refused. Bad input gets a 4xx with a message, never a 5xx.
 There is no fault-injection route: the harness injects faults in the kernel (sim/mesh/netns.py).
 """
 
@@ -26,7 +27,7 @@ from gossipreg.core.directory.cards import CardTooLargeError
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEvent
+from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.api.ard import setup_ard
 from gossipreg.io.api.batch import register_batch
 from gossipreg.io.api.cards import card_fields, card_handler
@@ -44,6 +45,7 @@ from gossipreg.io.api.models import (
 )
 from gossipreg.io.api.openapi import serve_openapi
 from gossipreg.io.api.params import body_of, query_of
+from gossipreg.io.api.route import setup_route
 from gossipreg.io.api.sse import (
     TICKET_TTL,
     Tickets,
@@ -67,7 +69,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def agent_json(v: AgentView) -> dict[str, Any]:
+def agent_json(v: AgentView, load: AgentLoad | None = None) -> dict[str, Any]:
+    """An agent as the API shows it; ``load`` is what its owner published, if anything."""
     r = v.record
     return {
         "agent_id": r.agent_id, "name": r.name, "runtime_id": r.runtime_id,
@@ -76,6 +79,8 @@ def agent_json(v: AgentView) -> dict[str, Any]:
         "last_heartbeat": _iso(v.last_heartbeat), "last_heartbeat_unix": v.last_heartbeat,
         "heartbeat_count": v.heartbeat_count, "registered_at": _iso(r.registered_at),
         **card_fields(r),
+        "load": None if load is None else {"active_tasks": load.active_tasks,
+                                           "max_concurrency": load.max_concurrency},
     }
 
 
@@ -123,7 +128,8 @@ class _Api:
         # capability, ranked); a plain listing shows every agent in registration order.
         views = (self.node.read.list_agents(query) if query.is_listing and p.capability is None
                  else self.node.read.find(query))
-        return web.json_response([agent_json(v) for v in views],
+        load = self.node.read.load
+        return web.json_response([agent_json(v, load(v.record.agent_id)) for v in views],
                                  headers=position_headers(self.node))
 
     async def get_agent(self, request: web.Request) -> web.Response:
@@ -132,7 +138,7 @@ class _Api:
         v = self.node.get(aid)
         if v is None:
             return _unknown(aid)
-        return web.json_response(agent_json(v))
+        return web.json_response(agent_json(v, self.node.read.load(v.record.agent_id)))
 
     async def list_members(self, request: web.Request) -> web.Response:
         p = query_of(request, MembersParams)
@@ -148,6 +154,7 @@ class _Api:
         query_of(request, NoParams)
         node = self.node
         report = health_report(node.read.stats(), bool(node.seeds), node.join_watch.describe)
+        report["search"] = node.searching.status()
         # Probes carry no token: they read the state and version, never names or addresses.
         if self.token is not None and "Authorization" not in request.headers:
             return public_health(report)
@@ -292,5 +299,6 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
     setup_ard(app, node, token=token)
+    setup_route(app, node, token=token)  # /v1/select, /v1/send, /v1/agents/{id}/load
     r.add_get("/v1/openapi.json", _guard(None, serve_openapi))
     setup_ui(app)  # the page: static files, served without the token

@@ -279,7 +279,9 @@ def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> N
     for version, (node, status) in enumerate(
             [("n0", AgentStatus.DEGRADED), ("n1", AgentStatus.UNHEALTHY)], start=top + 100):
         forged = StatusWrite(status, Stamp(wall_ms, 0, node), "words")
-        n2.dir.apply_write(Write("n1", n1.generation, "status/x", version, False, forged), c.now)
+        n2.dir.receive_write(Write("n1", n1.generation, "status/x", version, False, forged),
+                             c.now)
+        n2.dir.commit(c.now)
         want = AgentStatus.ACTIVE if node == "n0" else AgentStatus.UNHEALTHY
         assert n2.read.get("x").status is want, node  # type: ignore[union-attr]
 
