@@ -9,7 +9,9 @@ Rules:
   derives visible state and events from them alone, never by reading a key back.
 - Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
   was deleted), collected ``tombstone_ttl`` after they were applied here, or earlier, oldest
-  first, while more than ``max_tombstones`` are held.
+  first, while more than ``max_tombstones`` are held. A tombstone above the owner's watermark
+  waits for it (older writes of its key may still arrive, and only it says they are stale);
+  one collected early for the cap is unsettled, so only a delta moves the watermark past it.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -241,17 +243,8 @@ class Replica:
         Read-only."""
         return self._gaps
 
-    def _merge_entry(
-        self,
-        st: OwnerState,
-        owner: str,
-        key: str,
-        version: int,
-        deleted: bool,
-        value: Any,
-        now: float,
-        changed: list[Change],
-    ) -> None:
+    def _merge_entry(self, st: OwnerState, owner: str, key: str, version: int, deleted: bool,
+                     value: Any, now: float, changed: list[Change]) -> None:
         old = st.entries.get(key)
         if old is not None:
             if old.version >= version:
@@ -365,17 +358,26 @@ class Replica:
         dropped = 0
         cutoff = now - self.tombstone_ttl
         q, cap = self._tombstones, self.max_tombstones
-        while q and (q[0][0] <= cutoff or len(q) > cap):
-            _, owner, gen, key, version = q.popleft()
+        kept: list[tuple[float, str, int, str, int]] = []
+        while q and (q[0][0] <= cutoff or len(q) + len(kept) > cap):
+            over = len(q) + len(kept) > cap
+            item = q.popleft()
+            _, owner, gen, key, version = item
             st = self._owners.get(owner)
             if st is None or st.generation != gen:
                 continue
             e = st.entries.get(key)
             if e is None or e.version != version or not e.deleted:
                 continue
+            if version > st.watermark:  # older writes of the key may still come: see the rules
+                if not over:
+                    kept.append(item)
+                    continue
+                st.settled.discard(version)  # the watermark passes it by a delta alone
             st.drop(key)
             st.gc_floor = max(st.gc_floor, version)
             dropped += 1
+        q.extendleft(reversed(kept))
         return dropped
 
     def reset_owner(self, owner: str, generation: int) -> list[Change]:
