@@ -227,7 +227,7 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
             agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
             max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
             budget_limit_usd=budget_limit_usd, registered_at=time.time())
-        if len(self._outbox) >= self._room:
+        if self._outbox and len(self._outbox) >= self._room:
             await self._let_listeners_run()
         node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
         self._objects[aid] = agent

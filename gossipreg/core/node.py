@@ -211,7 +211,8 @@ class Node:
         view = self.dir.register(record, now)
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
             return self._flushed(view, now)
-        self._deadline = min(self._deadline, self.dir.next_deadline())  # nothing queued
+        if (hb := self.cfg.heartbeat_timeout) is not None:  # nothing queued: the judge's turn
+            self._deadline = min(self._deadline, now + hb)
         return view
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
@@ -227,10 +228,9 @@ class Node:
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
                    reason: str = "manual", *, check: bool = False, wall: float) -> bool:
-        """Write a status about any visible agent (ours or not); False if it is not visible.
-        Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
-        owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
-        which is then the cause, and which no other writer may use)."""
+        """Write a status about any visible agent (ours or not); False if it is not visible. Its
+        events say cause ``status_write`` and carry ``reason``; with ``check``, the owner's health
+        check speaks (``reason`` is the cause: ``check_failed``/``check_passed``, no one else's)."""
         check_reason(reason, check)
         self._begin(now, wall)
         return self._flushed(self.dir.set_status(agent_id, status, now, reason), now)

@@ -269,26 +269,29 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites):
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)
-        ring = self.ring
-        seq = ring.seq
-        if not self._join_told:  # said once, when the join was answered
-            self._join_told = core.joined and bool(self.seeds)
+        if not self._join_told and self.seeds:  # said once, when the join was answered
+            self._join_told = core.joined
             self.mesh_log.joined(self._join_told, core.read.stats)
-        while (ev := core.poll_event()) is not None:
-            self.mesh_log.event(ev)
-            ring.add(ev)
-            if self._streams:
-                for s in list(self._streams):
-                    s.deliver(ev)
-            if self._listeners:
-                call_listeners(self._listeners, ev, self._callbacks)
-        if ring.seq != seq and self._waiters:
-            self._waiters.wake()
+        if events := core.events.poll_queue:  # the core's queue, drained in order
+            ring, log_event, listeners = self.ring, self.mesh_log.event, self._listeners
+            seq = ring.seq
+            while events:
+                ev = events.popleft()
+                log_event(ev)
+                ring.add(ev)
+                if self._streams:
+                    for s in list(self._streams):
+                        s.deliver(ev)
+                if listeners:
+                    call_listeners(listeners, ev, self._callbacks)
+            if ring.seq != seq and self._waiters:
+                self._waiters.wake()
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(r.ok)
-        self.searching.poke()
+        if self.searching.worker is not None:
+            self.searching.worker.poke()
         t = core.poll_timeout()
         if t != self._armed:
             if self._timer is not None:

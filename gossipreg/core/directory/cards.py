@@ -64,6 +64,12 @@ class CardTooLargeError(InvalidArgumentError):
     """A card whose JSON text is over :data:`CARD_MAX_BYTES` (HTTP answers 413)."""
 
 
+# A named tuple without its Python-level constructor (one or two per registration).
+_new = tuple.__new__
+# Keys of a kaizen card read besides a list of ``capabilities`` (see _kaizen_caps).
+_KAIZEN_MORE = frozenset({"capability", "primary_capabilities", "secondary_capabilities"})
+
+
 class CardInfo(NamedTuple):
     """What a record derives from its card. ``kind`` is ``"a2a"``, ``"kaizen"`` or
     ``"other"``; ``capabilities`` are kaizen's capability strings (A2A cards: each skill's
@@ -188,7 +194,7 @@ def card_of(card: object) -> Card | None:
                 f"card is {size} bytes of JSON, over the limit of {CARD_MAX_BYTES} bytes")
     if text.count("{") + text.count("[") > _MAX_DEPTH:  # may be nested too deep: look
         check_json(d)
-    return Card(text, parse_card(d))
+    return _new(Card, (text, parse_card(d)))
 
 
 def card_json(card: dict[str, Any]) -> str:
@@ -275,6 +281,8 @@ def _endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
 
 
 def _kaizen_endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
+    if "url" not in d and "endpoint" not in d:
+        return ()
     url = _text(d, "url", "card") or _text(d, "endpoint", "card")
     if not url:
         return ()
@@ -294,13 +302,19 @@ def _provider(d: dict[str, Any]) -> Provider | None:
 def _kaizen_caps(d: dict[str, Any]) -> tuple[str, ...]:
     """kaizen's reading: ``capability`` (a string) and ``capabilities`` (a string or list); a
     kaizen ``A2AAgentCard.to_dict()``: the names of its primary and secondary capabilities."""
+    more = d.get("capabilities")
+    if type(more) is list and _KAIZEN_MORE.isdisjoint(d):  # the usual card: a list
+        for c in more:
+            if type(c) is not str:
+                break
+        else:
+            return tuple(dict.fromkeys(more))
     caps: list[str] = []
     one = d.get("capability")
     if one is not None:
         if not isinstance(one, str):
             raise InvalidArgumentError(f"capability must be a string, not {type(one).__name__}")
         caps.append(_plain(one))
-    more = d.get("capabilities")
     if isinstance(more, str):
         caps.append(_plain(more))
     elif isinstance(more, list | tuple):
@@ -333,8 +347,8 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     else:  # a bare kaizen card: its capabilities alone
         name = description = version = ""
     if kind == "kaizen":
-        return CardInfo(kind, name, description, version, None, (), _kaizen_endpoints(d),
-                        _kaizen_caps(d))
+        return _new(CardInfo, (kind, name, description, version, None, (),
+                               _kaizen_endpoints(d), _kaizen_caps(d)))
     if kind == "other":
         return CardInfo(kind, name, description, version, None, (), (), ())
     caps = d.get("capabilities")
