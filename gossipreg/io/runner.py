@@ -323,6 +323,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites):
         kinds = None if types is None else frozenset(
             event_type_of(t) for t in ([types] if isinstance(types, str) else types))
         s = EventStream(self.ring, self._streams.closed, maxsize, kinds)
+        self.ring.watched = True  # its events carry ids a consumer may resume from
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:
