@@ -109,9 +109,11 @@ class DroppingQueue(asyncio.Queue[RegistryEvent]):
         self.dropped = 0
 
     def put_nowait(self, item: RegistryEvent) -> None:
-        if self.maxsize > 0 and self.full():
-            self.get_nowait()
+        if 0 < self.maxsize <= self.qsize():  # full: nobody waits to get (a getter waits on
+            self._get()  # an empty queue), and the oldest, never to be gotten, is not counted
+            self._put(item)  # by join() any more: the newest takes its place
             self.dropped += 1
+            return
         super().put_nowait(item)
 
     async def put(self, item: RegistryEvent) -> None:
