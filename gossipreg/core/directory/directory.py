@@ -152,8 +152,10 @@ class Directory:
 
     # ------------------------------------------------------------ own writes
     def _write(self, key: str, value: Any, now: float) -> Change:
-        w, change = self.replica.put(key, value)
-        self._gossip(w, now)
+        told = not self.alone or len(self.members) > 1  # else nobody to tell (see _gossip)
+        w, change = self.replica.put(key, value, told)
+        if told:
+            self._gossip(w, now)
         return change
 
     def _delete(self, key: str, now: float, reason: str | None = None) -> Change | None:
@@ -171,8 +173,7 @@ class Directory:
 
     def own_agents(self) -> list[str]:
         """Ids of the agents this node hosts, sorted."""
-        n = len(AGENT)
-        return sorted(k[n:] for k in self.replica.keys_of(self.id)
+        return sorted(k[len(AGENT):] for k in self.replica.keys_of(self.id)
                       if k.startswith(AGENT) and self.replica.own_value(k) is not None)
 
     def _owns(self, agent_id: str) -> bool:
@@ -180,8 +181,7 @@ class Directory:
 
     def register(self, record: AgentRecord, now: float) -> AgentView:
         aid, key = record.agent_id, AGENT + record.agent_id
-        if self._pending:
-            self.commit(now)
+        self.commit(now)
         if aid in self.view.visible or self.replica.own_value(key) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:

@@ -50,8 +50,9 @@ from gossipreg.core.replica.values import (
     packed_size,
 )
 
-__all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replica", "Write", "entry_size",
-           "live_value"]
+__all__ = ["UNTOLD", "Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replica", "Write",
+           "entry_size", "live_value"]
+UNTOLD = Write("", 0, "", 0, False, None)  # what put returns for a write nobody is told of
 
 class Replica:
     """One node's copy of the directory, including the part it owns.
@@ -116,8 +117,7 @@ class Replica:
         return e is not None and e.version >= version
 
     def digest(self) -> Digest:
-        """``{owner: (generation, watermark)}`` for ourselves and every owner that wrote
-        something (an empty owner state carries no information worth the bytes)."""
+        """``{owner: (generation, watermark)}`` of us and every owner that wrote something."""
         me = self.self_id
         return {o: (st.generation, st.watermark) for o, st in self._owners.items()
                 if st.max_version or o == me}
@@ -152,8 +152,8 @@ class Replica:
         out = self.remove(key, now, reason)
         return None if out is None else out[0]
 
-    def put(self, key: str, value: Any) -> tuple[Write, Change]:
-        """:meth:`write`, also returning the change."""
+    def put(self, key: str, value: Any, told: bool = True) -> tuple[Write, Change]:
+        """:meth:`write`, also returning the change (the write is UNTOLD when not ``told``)."""
         st = self._owners[self.self_id]
         version = st.max_version + 1
         old = st.entries.get(key)
@@ -161,7 +161,7 @@ class Replica:
         st.put(key, new)
         st.watermark = version
         return (Write(self.self_id, self.generation, key, version, False, value,
-                      () if old is None else (old.version,)),
+                      () if old is None else (old.version,)) if told else UNTOLD,
                 (self.self_id, key, old, new))
 
     def remove(self, key: str, now: float, reason: str | None = None
