@@ -17,48 +17,43 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.cards import agent_capabilities, agent_card
-from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError, JoinError
+from gossipreg.core.errors import InvalidArgumentError, JoinError
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import (
-    AgentStatus,
-    AgentView,
-    RegistryEventType,
-    event_type_of,
-    status_of,
-)
-from gossipreg.core.types import RegistryEvent as CoreEvent
+from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType, status_of
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.joining import join_wait
-from gossipreg.io.runner import EventStream, NodeRunner
+from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import MemoryNetwork
+from gossipreg.registry_events import RegistryEvents
 from gossipreg.registry_types import (
     AgentMetadata,
     AgentRegistryConfig,
     DroppingQueue,
     RegistryEvent,
+    agent_record,
     extract_capabilities,
     metadata_of,
 )
 from gossipreg.registry_views import RegistryViews
 from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
 
-__all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
+__all__ = ["MAX_BATCH", "AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
            "MeshOrchestrationRuntime", "RegistryEvent", "RegistryEventType", "RoutingStrategy",
            "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
+MAX_BATCH = 10_000  # agents per register_agents call
 
 Callback = Callable[["RegistryEvent"], Any]
 
 
-class AgentRegistry(RoutingMixin, RegistryViews):
+class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
     """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh), with
     select/send/set_load over A2A (``gossipreg.routing``)."""
 
@@ -77,16 +72,14 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         identity_file: str | None = None,
         publisher_keys: str | None = None,
     ) -> None:
-        self.config = config or AgentRegistryConfig()
-        c = self.config
+        c = self.config = config or AgentRegistryConfig()
         judge = {
             "heartbeat_timeout": c.heartbeat_timeout if c.enable_heartbeat_monitoring else None,
             "auto_deregister_timeout": c.auto_deregister_timeout,
         }
         self._make_node: Callable[[], NodeRunner] | None = None
         if node is not None:
-            self.node = node
-            self._owns_node = False
+            self.node, self._owns_node = node, False
         else:
             base = node_config or NodeConfig.lan()
             ncfg = base.model_copy(update=judge) if config is not None or node_config is None \
@@ -103,16 +96,19 @@ class AgentRegistry(RoutingMixin, RegistryViews):
                                   identity_file=identity_file, publisher_keys=publisher_keys)
 
             self._make_node = make_node
-            self.node = make_node()
-            self._owns_node = True
+            self.node, self._owns_node = make_node(), True
         self.event_queue: asyncio.Queue[RegistryEvent] = DroppingQueue(c.event_queue_size)
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
         self._meta: dict[str, tuple[AgentView, AgentMetadata]] = {}
+        self._explicit: set[str] = set()  # agents registered here with card= (see metadata_of)
         self._running = False
         self._heartbeat_monitor_task: asyncio.Task[None] | None = None
         self._event_broadcaster_task: asyncio.Task[None] | None = None
-        self._stream: EventStream | None = None
+        # Events waiting for the listeners (subscribe), oldest dropped past event_queue_size.
+        self._outbox: deque[RegistryEvent] = deque(maxlen=max(1, c.event_queue_size))
+        self._wake = asyncio.Event()
+        self.broadcast_dropped = 0
         self._listening = False
         self.total_queries = 0
         self.total_registrations = 0
@@ -159,7 +155,6 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         if self._running:
             return
         self._running = True
-        self._stream = self.node.subscribe(maxsize=max(1, self.config.event_queue_size))
         self._event_broadcaster_task = asyncio.create_task(self._broadcast_events())
         self._heartbeat_monitor_task = asyncio.create_task(self._monitor())
 
@@ -190,74 +185,19 @@ class AgentRegistry(RoutingMixin, RegistryViews):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._event_broadcaster_task = self._heartbeat_monitor_task = None
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self._outbox.clear()
         if self._owns_node and self.node.running:
             await self.node.leave()
             await self.node.shutdown()
         self._meta.clear()
         self._objects.clear()
+        self._explicit.clear()
 
     async def _monitor(self) -> None:
         # The owner's heartbeat judge runs inside the node's protocol core; this task only
         # exists because kaizen code checks for it.
         while self._running:
             await asyncio.sleep(3600)
-
-    # ----------------------------------------------------------------- events
-    def _on_core_event(self, ev: CoreEvent) -> None:
-        """Keep the metadata cache current and feed the kaizen event queue (never blocks)."""
-        aid = ev.agent_id
-        if aid is not None and ev.event_type is RegistryEventType.AGENT_DEREGISTERED:
-            self._meta.pop(aid, None)
-            self._objects.pop(aid, None)
-        if self.config.enable_event_broadcasting:
-            self.event_queue.put_nowait(RegistryEvent.from_core(ev))
-
-    async def _broadcast_events(self) -> None:
-        assert self._stream is not None
-        async for ev in self._stream:
-            kaizen_ev = RegistryEvent.from_core(ev)
-            for cb in list(self.event_listeners.get(ev.event_type, ())):
-                try:
-                    res = cb(kaizen_ev)
-                    if isinstance(res, Awaitable):
-                        await res
-                except Exception:
-                    log.exception("event listener failed")
-
-    def subscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
-        """Call ``callback(event)`` (sync or async) for every event of ``event_type`` (the
-        enum or its value), from the broadcaster task started by :meth:`start`."""
-        self.event_listeners.setdefault(event_type_of(event_type), []).append(callback)
-
-    def unsubscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
-        cbs = self.event_listeners.get(event_type_of(event_type), [])
-        if callback in cbs:
-            cbs.remove(callback)
-
-    async def get_event(self, timeout: float | None = None) -> RegistryEvent | None:
-        """The next event from ``event_queue``, or None after ``timeout`` seconds."""
-        try:
-            return await asyncio.wait_for(self.event_queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    async def events(self, types: Sequence[RegistryEventType | str] | None = None,
-                     since: str | None = None) -> AsyncIterator[RegistryEvent]:
-        """Native API: ``async for event in registry.events(...)`` from now on, or after the
-        ``event_id`` ``since`` (as :meth:`NodeRunner.subscribe`: a ``reset`` event first when
-        that position cannot be resumed; list again then)."""
-        await self._ensure_node()
-        stream = self.node.subscribe(types, maxsize=max(1, self.config.event_queue_size),
-                                     since=since)
-        stream_id = self.node.ring.stream_id
-        try:
-            async for ev in stream:
-                yield RegistryEvent.from_core(ev, stream_id)
-        finally:
-            stream.close()
 
     # ----------------------------------------------------------------- writes
     async def register_agent(
@@ -278,25 +218,81 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
         its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
         description and capabilities not given come from it."""
-        node = await self._ensure_node()
+        node = self.node
+        if not (self._listening and node.running):
+            node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
-        card_dict = agent_card(agent, card)
-        caps = (extract_capabilities(agent, capabilities) if capabilities is not None
-                else agent_capabilities(agent, card_dict))
-        name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
-            card_dict.get("name") if card_dict is not None else None) or aid
-        description = getattr(agent, "description", None) or ""
-        record = make_record(
-            aid, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
-            tags=tags, card=card_dict, max_concurrency=max_concurrency,
-            memory_limit_mb=memory_limit_mb, budget_limit_usd=budget_limit_usd,
-            registered_at=time.time())
-        if node.get(aid) is not None:
-            raise AgentExistsError(f"Agent {aid} already registered")
-        await node.register(record)
+        record = agent_record(
+            agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
+            max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
+            budget_limit_usd=budget_limit_usd, registered_at=time.time())
+        if self._outbox and len(self._outbox) >= self._room:
+            await self._let_listeners_run()
+        node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
         self._objects[aid] = agent
+        if card is not None:
+            self._explicit.add(aid)
         self.total_registrations += 1
         return aid
+
+    async def register_agents(self, agents: Iterable[Any], runtime_id: str, *,
+                              max_concurrency: int = 10, memory_limit_mb: int = 512,
+                              budget_limit_usd: float = 1.0) -> list[str | Exception]:
+        """Register many agents of ``runtime_id`` in one call (a runtime that starts with
+        thousands): each item is an agent object as :meth:`register_agent` takes it, or a
+        mapping of that method's arguments (``agent``, ``agent_id``, ``capabilities``,
+        ``tags``, ``card``, ``max_concurrency``, ...; ``runtime_id`` and the limits given here
+        are the defaults). Returns, per item in order, its agent id or the exception that
+        refused it (``ValueError`` subclasses: a bad record, a duplicate id). At most
+        :data:`MAX_BATCH` items per call (``InvalidArgumentError`` beyond); each card at most
+        8 KiB of JSON, as always."""
+        items = list(agents)
+        if len(items) > MAX_BATCH:
+            raise InvalidArgumentError(f"at most {MAX_BATCH} agents per call, not {len(items)}")
+        node = self.node
+        if not (self._listening and node.running):
+            node = await self._ensure_node()
+        out: list[str | Exception] = []
+        records, where, objects = [], [], []
+        now = time.time()
+        for item in items:
+            kw: dict[str, Any] = dict(item) if isinstance(item, Mapping) else {"agent": item}
+            agent = kw.pop("agent", None)
+            try:
+                aid = (kw.pop("agent_id", None) or getattr(agent, "agent_id", None)
+                       or f"agent_{secrets.token_hex(4)}")
+                records.append(agent_record(
+                    agent, aid, kw.pop("runtime_id", runtime_id),
+                    capabilities=kw.pop("capabilities", None), tags=kw.pop("tags", ()),
+                    card=kw.pop("card", None),
+                    max_concurrency=kw.pop("max_concurrency", max_concurrency),
+                    memory_limit_mb=kw.pop("memory_limit_mb", memory_limit_mb),
+                    budget_limit_usd=kw.pop("budget_limit_usd", budget_limit_usd),
+                    registered_at=now))
+                if kw:
+                    records.pop()
+                    raise InvalidArgumentError(f"unknown argument {next(iter(kw))!r}")
+            except ValueError as e:  # InvalidArgumentError, CardTooLargeError
+                out.append(e)
+                continue
+            where.append(len(out))
+            out.append(aid)
+            objects.append((agent, item))
+        got_all: list[AgentView | Exception] = []
+        step = max(1, self._room // 2)  # a registration makes up to two events
+        for k in range(0, len(records), step):  # listeners get every event of a burst
+            await self._let_listeners_run()
+            got_all += node.register_many(records[k:k + step])
+        for i, got, (agent, item) in zip(where, got_all, objects, strict=True):
+            if isinstance(got, Exception):
+                out[i] = got
+                continue
+            aid = got[0].agent_id
+            self._objects[aid] = agent
+            if isinstance(item, Mapping) and item.get("card") is not None:
+                self._explicit.add(aid)
+            self.total_registrations += 1
+        return out
 
     async def deregister_agent(self, agent_id: str, runtime_id: str) -> bool:
         """Deregister an agent of ``runtime_id`` (forwarded to its owner node). False when the
@@ -309,6 +305,7 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         if ok:
             self.total_deregistrations += 1
             self._objects.pop(agent_id, None)
+            self._explicit.discard(agent_id)
         return ok
 
     async def update_agent_status(self, agent_id: str, status: AgentStatus | str,
@@ -329,12 +326,24 @@ class AgentRegistry(RoutingMixin, RegistryViews):
 
     # ---------------------------------------------------------------- queries
     def _metadata(self, v: AgentView) -> AgentMetadata:
-        cached = self._meta.get(v.agent_id)
+        aid = v[0].agent_id
+        cached = self._meta.get(aid)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
             return self._apply_counters(cached[1])
-        m = metadata_of(v, self._objects.get(v.agent_id), None if cached is None else cached[1])
-        self._meta[v.agent_id] = (v, m)
+        m = metadata_of(v, self._objects.get(aid), None if cached is None else cached[1],
+                        aid in self._explicit)
+        self._meta[aid] = (v, m)
         return self._apply_counters(m)
+
+    def _metadata_all(self, views: list[AgentView]) -> list[AgentMetadata]:
+        """:meth:`_metadata` of many views: the cached objects of the agents whose view did
+        not change (each agent's cache entry goes with its view: never wholesale)."""
+        meta, out = self._meta, list[AgentMetadata]()
+        append = out.append
+        for v in views:
+            cached = meta.get(v[0].agent_id)
+            append(cached[1] if cached is not None and cached[0] is v else self._metadata(v))
+        return self._counted(out)
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()
@@ -345,7 +354,7 @@ class AgentRegistry(RoutingMixin, RegistryViews):
                           status_filter: AgentStatus | str | None = None
                           ) -> list[AgentMetadata]:
         node = await self._ensure_node()
-        return [self._metadata(v) for v in node.list_agents(runtime_id, status_filter)]
+        return self._metadata_all(node.list_agents(runtime_id, status_filter))
 
     async def find_agents_by_capability(
             self, capability: str,
@@ -355,8 +364,7 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         from the local replica's index."""
         node = await self._ensure_node()
         self.total_queries += 1
-        return [self._metadata(v)
-                for v in node.find(Query.of(capability, status=status_filter))]
+        return self._metadata_all(node.find(Query.of(capability, status=status_filter)))
 
     async def find_agents(
         self, capability: str | Sequence[str] = "", *,
@@ -369,7 +377,7 @@ class AgentRegistry(RoutingMixin, RegistryViews):
         self.total_queries += 1
         views = node.find(Query.of(capability, status=status, runtime_id=runtime_id,
                                    tags=tags, node_id=node_id, limit=limit, offset=offset))
-        return [self._metadata(v) for v in views]
+        return self._metadata_all(views)
 
     async def search(self, text: str, filters: Mapping[str, Any] | None = None,
                      limit: int | None = 10, offset: int = 0

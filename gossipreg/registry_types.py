@@ -8,19 +8,21 @@ so code that builds or reads them runs unchanged; what goes beyond kaizen is mar
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from gossipreg.core.directory.cards import agent_capabilities, agent_card
+from gossipreg.core.directory.cards import CardInfo, card_of, card_to_dict, parse_card
+from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus, AgentView, Endpoint, RegistryEventType
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, Endpoint, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 
 __all__ = ["AgentMetadata", "AgentRegistryConfig", "DroppingQueue", "RegistryEvent",
-           "extract_capabilities", "metadata_of"]
+           "agent_record", "extract_capabilities", "metadata_of"]
 
 # The caller's task bookkeeping on an AgentMetadata, kept across refreshes of the agent.
 _BOOKKEEPING = ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
@@ -107,9 +109,11 @@ class DroppingQueue(asyncio.Queue[RegistryEvent]):
         self.dropped = 0
 
     def put_nowait(self, item: RegistryEvent) -> None:
-        if self.maxsize > 0 and self.full():
-            self.get_nowait()
+        if 0 < self.maxsize <= self.qsize():  # full: nobody waits to get (a getter waits on
+            self._get()  # an empty queue), and the oldest, never to be gotten, is not counted
+            self._put(item)  # by join() any more: the newest takes its place
             self.dropped += 1
+            return
         super().put_nowait(item)
 
     async def put(self, item: RegistryEvent) -> None:
@@ -126,29 +130,99 @@ def extract_capabilities(agent: Any, explicit: Sequence[str] | None = None) -> l
         if isinstance(explicit, str) or not isinstance(explicit, Sequence):
             # The HTTP API's and make_record's message: a string is not six capabilities.
             raise InvalidArgumentError("capabilities must be a list of strings")
-        return agent_capabilities(SimpleNamespace(capabilities=list(explicit)), None)
-    return agent_capabilities(agent, agent_card(agent))
+        return list(capabilities_of(SimpleNamespace(capabilities=list(explicit)), None))
+    card = agent_card(agent)
+    return list(capabilities_of(agent, parse_card(card) if card is not None else None))
 
 
-def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None) -> AgentMetadata:
+_CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
+
+
+def _is_mock(obj: object) -> bool:
+    # An attribute a unittest.mock object made up on access: kaizen ignores such a card (it
+    # reads `_a2a_card` only when it is a dict), and so do we.
+    return type(obj).__module__ == "unittest.mock"
+
+
+def chosen_card(agent: object, explicit: object = None) -> object:
+    """The card of an agent object, as found: ``explicit`` when given, else the first of
+    ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set."""
+    if explicit is not None:
+        return explicit
+    for n in _CARD_ATTRS:
+        c = getattr(agent, n, None)
+        if c is not None and not _is_mock(c):
+            return c
+    return None
+
+
+def agent_card(agent: object) -> dict[str, Any] | None:
+    """The card of an agent object as a JSON-safe dict (values that are not JSON, such as
+    enums, become strings); unknown kinds raise."""
+    d = card_to_dict(chosen_card(agent))
+    if d is None:
+        return None
+    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
+    return out
+
+
+def capabilities_of(agent: object, info: CardInfo | None) -> Sequence[str]:
+    """Capabilities of an agent object without explicit ones: from its card's facts (kaizen's
+    ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
+    attribute (a string or a list). Non-string capabilities raise."""
+    if info is not None and (info.capabilities or info.kind == "kaizen"):
+        return info.capabilities  # strings, without duplicates (parse_card): the record's
+    attr = getattr(agent, "capabilities", None)
+    caps: list[Any] = ([attr] if isinstance(attr, str)
+                       else list(attr) if isinstance(attr, list | tuple) else [])
+    for c in caps:
+        if not isinstance(c, str):
+            raise InvalidArgumentError(
+                f"capability must be a string, not {type(c).__name__}: {c!r}")
+    return list(dict.fromkeys(caps))
+
+
+def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
+                 capabilities: Sequence[str] | None, tags: Sequence[str], card: Any,
+                 max_concurrency: int, memory_limit_mb: int, budget_limit_usd: float,
+                 registered_at: float) -> AgentRecord:
+    """The validated record of a kaizen agent object, its card converted once: ``card``
+    (any accepted form) overrides the card found on ``agent``; capabilities, name and
+    description not given come from the agent, then its card."""
+    d = card_to_dict(chosen_card(agent, card))
+    c = card_of(d)
+    caps = (extract_capabilities(agent, capabilities) if capabilities is not None
+            else capabilities_of(agent, c.info if c is not None else None))
+    name = getattr(agent, "name", None) or getattr(agent, "agent_name", None) or (
+        c.info.name if c is not None and d is not None and d.get("name") else None) or agent_id
+    description = getattr(agent, "description", None) or ""
+    return make_record(
+        agent_id, str(name)[:255], runtime_id, caps, description=str(description)[:8192],
+        tags=tags, card=c, max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
+        budget_limit_usd=budget_limit_usd, registered_at=registered_at)
+
+
+def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None,
+                explicit_card: bool = False) -> AgentMetadata:
     """What queries return for the visible agent ``v``: ``local`` is the object registered
     on this node (elsewhere a plain description stands in), ``old`` the previous metadata of
-    the agent, whose task bookkeeping carries over."""
-    r = v.record
+    the agent, whose task bookkeeping carries over. A local agent's card is its own dict, as
+    kaizen returns it (unless the registration gave another: ``explicit_card``)."""
+    r, node_id, status, last_heartbeat, count = v
+    card = None
+    if r.card_json is not None:
+        own = chosen_card(local) if local is not None and not explicit_card else None
+        card = own if type(own) is dict else r.card
     m = AgentMetadata(
-        agent_id=r.agent_id,
-        agent=local if local is not None else SimpleNamespace(
+        r.agent_id,
+        local if local is not None else SimpleNamespace(
             agent_id=r.agent_id, name=r.name, description=r.description,
-            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id,
+            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=node_id,
             endpoints=list(r.endpoints)),
-        runtime_id=r.runtime_id, node_id=v.node_id, name=r.name,
-        capabilities=list(r.capabilities), description=r.description, tags=list(r.tags),
-        a2a_card=r.card, status=v.status,
-        last_heartbeat=datetime.fromtimestamp(v.last_heartbeat, UTC),
-        registered_at=datetime.fromtimestamp(r.registered_at, UTC),
-        heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
-        memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd,
-        endpoints=list(r.endpoints))
+        r.runtime_id, node_id, r.name, list(r.capabilities), r.description, list(r.tags),
+        card, status, datetime.fromtimestamp(last_heartbeat, UTC),
+        datetime.fromtimestamp(r.registered_at, UTC), count, r.max_concurrency,
+        r.memory_limit_mb, r.budget_limit_usd, endpoints=list(r.endpoints))
     if old is not None:
         for k in _BOOKKEEPING:
             setattr(m, k, getattr(old, k))

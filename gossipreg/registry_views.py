@@ -21,6 +21,7 @@ class RegistryViews:
     total_registrations: int
     total_deregistrations: int
     event_queue: Any
+    broadcast_dropped: int
 
     def _metadata(self, v: AgentView) -> AgentMetadata:
         raise NotImplementedError
@@ -71,7 +72,8 @@ class RegistryViews:
             "total_registrations": self.total_registrations,
             "total_deregistrations": self.total_deregistrations,
             "capability_index_size": st.distinct_capabilities,
-            "events_dropped": getattr(self.event_queue, "dropped", 0) + st.events_dropped,
+            "events_dropped": (getattr(self.event_queue, "dropped", 0) + self.broadcast_dropped
+                               + st.events_dropped),
             "node_id": node.name,
             "members_alive": st.member_counts[MemberState.ALIVE],
         }

@@ -68,11 +68,18 @@ class RoutingMixin:
         return router_for(self.node)
 
     def _apply_counters(self, m: AgentMetadata) -> AgentMetadata:
-        c = router_for(self.node).counters.get(m.agent_id) if self.node.running else None
-        if c is not None:
-            for k in _COUNTERS:
-                setattr(m, k, getattr(c, k))
-        return m
+        return self._counted([m])[0]
+
+    def _counted(self, ms: list[AgentMetadata]) -> list[AgentMetadata]:
+        """``ms`` with this node's task counters (only the agents it sent to have any)."""
+        counters = router_for(self.node).counters if self.node.running else None
+        if counters:
+            for m in ms:
+                c = counters.get(m.agent_id)
+                if c is not None:
+                    for k in _COUNTERS:
+                        setattr(m, k, getattr(c, k))
+        return ms
 
     def select(self, text: str | None = None, *, capability: str | None = None,
                agent_ids: Sequence[str] | None = None, strategy: Any = "best", k: int = 3,

@@ -65,7 +65,7 @@ STDLIB_UNDERSCORED = {("os", "_exit"), ("sys", "_getframe")}
 
 def _outside_the_core() -> list[Path]:
     g = ROOT / "gossipreg"
-    return sorted([*(g / "io").rglob("*.py"), g / "registry.py", g / "registry_types.py",
+    return sorted([*(g / "io").rglob("*.py"), *g.glob("registry*.py"),
                    *(g / "cli").rglob("*.py"), *(ROOT / "sim").rglob("*.py")])
 
 

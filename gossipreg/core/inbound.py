@@ -29,7 +29,7 @@ from gossipreg.core.metrics import Metrics
 from gossipreg.core.trust.judge import KNOWN, QUIET, Trust
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
-from gossipreg.core.wire.codec import Codec
+from gossipreg.core.wire.codec import Codec, message_bytes
 from gossipreg.core.wire.messages import (
     Ack,
     Alive,
@@ -58,6 +58,7 @@ __all__ = ["Inbound", "Received"]
 
 _WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
+_WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
 log = logging.getLogger("gossipreg.core.names")
 
 
@@ -96,7 +97,7 @@ class Inbound:
         m.packets_in += 1
         m.bytes_in += len(payload)
         try:
-            _, src_id, src_addr, messages = self.codec.decode(payload)
+            _, src_id, src_addr, messages, body = self.codec.decode(payload)
         except CodecError as e:
             return self._drop(e.reason, now, src)
         if src_id == self.id:
@@ -121,7 +122,8 @@ class Inbound:
             trust.now, trust.mismatched = now, None
             trust.stripped = known is None or not known.understands(Feature.SIGNED)
         dups = 0
-        for raw in messages:
+        sent: list[bytes] | None = None  # each message's bytes, for relays (see _relay)
+        for i, raw in enumerate(messages):
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
             if tag == _WRITE and len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
@@ -144,7 +146,17 @@ class Inbound:
                     break  # its own key was refused: nothing more of it is taken (see below)
                 if msg is None:
                     continue
-            self._dispatch(msg, src_id, src_addr, now)
+            if type(msg) is WriteMsg:
+                w = msg.write
+                if self.dir.receive_write(w, now):
+                    # News is relayed as it came (the judge passed it, signature included)
+                    # when its shape is exactly this release's; else encoded again.
+                    exact = len(raw) == _WRITE_LEN + (w.sig is not None)
+                    if exact and sent is None:
+                        sent = message_bytes(body)
+                    self.out.gossip_write(w, now, sent[i] if exact and sent else None)
+            else:
+                self._dispatch(msg, src_id, src_addr, now)
             acted = True
             if trust is not None and not trust.decided and tag in _SETTLING:
                 self._settle_mode(trust, now)
@@ -253,9 +265,6 @@ class Inbound:
                 swim.on_dead(msg, now, src_addr)
             case Left():
                 swim.on_left(msg, now, src_addr)
-            case WriteMsg():
-                if self.dir.receive_write(msg.write, now):
-                    self.out.gossip_write(msg.write, now)
             case Beacon():
                 self.out.on_beacon(msg, now)
             case Features():

@@ -15,8 +15,7 @@ Rules: a packet is authenticated and validated by ``inbound``, then each message
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
 judges), anti-entropy (``ae``) or dissemination (``out``: queues, ticks, beacons, packets). A write
 received by broadcast and new to us is re-queued (infection-style), so it reaches everyone in
-O(log n) gossip rounds; push-pull repairs what the broadcasts missed. At the end of every input
-queued messages become packets and the next deadline is looked up again.
+O(log n) gossip rounds; push-pull repairs what broadcasts missed. Inputs end by packing the queue.
 """
 
 from __future__ import annotations
@@ -69,9 +68,8 @@ class Node(FrameKeys, WarmStart):
         self.id = rec.check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
-        self.addr = addr
+        self.addr, self.rng = addr, rng
         self.cfg = config if config is not None else NodeConfig()
-        self.rng = rng
         self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
         self.generation = generation
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
@@ -93,9 +91,7 @@ class Node(FrameKeys, WarmStart):
                              lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now, t)
         self.left = False
-        # poll_timeout's answer, recomputed after any input that may have moved a timer.
-        self._deadline = float("inf")
-        self._deadline_stale = True
+        self._deadline, self._deadline_stale = float("inf"), True  # poll_timeout's answer
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
@@ -130,6 +126,7 @@ class Node(FrameKeys, WarmStart):
     def set_seeds(self, seeds: Sequence[str]) -> None:
         """Replace the seed addresses (a host resolves DNS seeds again before each attempt)."""
         self.ae.set_seeds(seeds)
+        self.dir.alone = self.dir.alone and not self.ae.seeds
 
     def _member_changed(self, change: MemberChange, source: str | None, now: float) -> None:
         if change.old is change.new and not change.restarted:
@@ -182,10 +179,9 @@ class Node(FrameKeys, WarmStart):
         if self.left:
             return None
         if self._deadline_stale:
-            t = min(self.swim.next_deadline(), self.ae.next_deadline(),
-                    self.out.next_deadline(), self._next_reap)
-            d = self.dir.next_deadline()
-            self._deadline = t if d is None else min(t, d)
+            self._deadline = min(self.swim.next_deadline(), self.ae.next_deadline(),
+                                 self.out.next_deadline(), self._next_reap,
+                                 self.dir.next_deadline())
             self._deadline_stale = False
         return self._deadline
 
@@ -203,13 +199,19 @@ class Node(FrameKeys, WarmStart):
         self.ae.join(seeds, now)
         if self.trust is not None and self.trust.bootstrap(bool(self.ae.seeds)):
             self.members.me.features |= Feature.REQUIRES_SIGNATURES
+        self.dir.alone = self.dir.alone and not self.ae.seeds
         self._flush(now)
 
     # ----------------------------------------------------------------- writes
     def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        return self._flushed(self.dir.register(rec.judged(record, self.cards), now), now)
+        view = self.dir.register(rec.judged(record, self.cards), now)
+        if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
+            return self._flushed(view, now)
+        if (hb := self.cfg.heartbeat_timeout) is not None:  # nothing queued: the judge's turn
+            self._deadline = min(self._deadline, now + hb)
+        return view
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
@@ -269,8 +271,7 @@ class Node(FrameKeys, WarmStart):
 
     def pinned(self) -> tuple[dict[str, bytes], int]:
         """The keys pinned for other names (a copy) and a counter of their changes."""
-        t = self.trust
-        return ({}, 0) if t is None else (dict(t.pins), t.pins_changed)
+        return ({}, 0) if self.trust is None else (dict(self.trust.pins), self.trust.pins_changed)
 
     def _begin(self, now: float, wall: float) -> None:  # a write: refused once we left
         if self.left:
@@ -290,8 +291,7 @@ class Node(FrameKeys, WarmStart):
             self.trust.expire(now, self.cfg.dead_retention)
 
     def _flush(self, now: float) -> None:
-        """The end of an input: timers may have moved (``poll_timeout`` looks again), and
-        queued messages become packets."""
+        """The end of an input: timers may have moved, queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()
 

@@ -4,6 +4,10 @@ An event's id is ``<stream id>-<seq>`` (the stream id is new at every start). A 
 resumes from an id of this stream still covered by the ring gets every later event exactly
 once; any other id (another stream, one the ring no longer covers, from the future, garbage)
 gets ``None``: the consumer must be told to start over (a reset), never given a silent gap.
+
+A consumer can hold a position only once one was handed out (``position``, a subscription, a
+resume): the ring keeps events from then on (``watched``). Until then it only counts them, so a
+node nobody reads events from (an embedded registry) does not keep its last ``size`` events.
 """
 
 from __future__ import annotations
@@ -37,16 +41,19 @@ class EventRing:
         self.stream_id = stream_id
         self._ring: deque[RegistryEvent] = deque(maxlen=size) if size else deque(maxlen=0)
         self.seq = 0  # the newest event's number
+        self.watched = False  # a position was handed out: events are kept from then on
 
     def add(self, ev: RegistryEvent) -> None:
-        if ev.seq != self.seq + 1:
-            self._ring.clear()  # never replay across a gap
-        self._ring.append(ev)
+        if self.watched:
+            if ev.seq != self.seq + 1:
+                self._ring.clear()  # never replay across a gap
+            self._ring.append(ev)
         self.seq = ev.seq
 
     @property
     def position(self) -> str:
         """The id of the newest event (``<stream>-0`` before the first)."""
+        self.watched = True
         return event_id(self.stream_id, self.seq)
 
     def why_not(self, position: str | None) -> str:
@@ -62,6 +69,7 @@ class EventRing:
 
     def since(self, position: str | None) -> list[RegistryEvent] | None:
         """Every event after ``position``, or None when that cannot be told (reset)."""
+        self.watched = True
         parsed = parse_event_id(position)
         if parsed is None or parsed[0] != self.stream_id:
             return None

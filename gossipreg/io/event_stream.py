@@ -28,7 +28,7 @@ def call_listeners(listeners: list[Callable[[RegistryEvent], Any]], ev: Registry
     for cb in list(listeners):
         try:
             res = cb(ev)
-            if isinstance(res, Awaitable):
+            if res is not None and isinstance(res, Awaitable):
                 task = asyncio.ensure_future(res)
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

@@ -102,7 +102,10 @@ class MeshLog:
 
     def event(self, ev: RegistryEvent) -> None:
         """Log one of the node's events (if it is one operators read)."""
-        self.line(ev.event_type.value, ev.agent_id, ev.runtime_id, ev.metadata)
+        kind = ev.event_type.value
+        if kind in _AGENT and self._to_log and not log.isEnabledFor(logging.DEBUG):
+            return  # the usual case, cheaply: agent events are debug lines
+        self.line(kind, ev.agent_id, ev.runtime_id, ev.metadata)
 
     def line(self, kind: str, agent_id: str | None, runtime_id: str | None,
              meta: Mapping[str, Any]) -> None:

@@ -91,6 +91,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
+        self._join_told = False
         self._closed = False
         self._guard: asyncio.Task[None] | None = None
         self.join_watch = JoinWatch(self)
@@ -153,6 +154,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
                           cards=self.publishers)
         self.started_at = time.time()
         if self.store is not None:  # the agents it kept, before it joins (see persist)
+            self._core.set_seeds(self.seeds)  # it will join: their writes are broadcast
             self.store.restore(saved, now)
             self.add_listener(self.store.on_event)
             self.checks.on_change = self.store.changed
@@ -281,22 +283,29 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
                 reply = tx.payload
             else:
                 send(tx.dest, tx.payload)
-        seq = self.ring.seq
-        self.mesh_log.joined(core.joined and bool(self.seeds), core.read.stats)
-        while (ev := core.poll_event()) is not None:
-            self.mesh_log.event(ev)
-            self.ring.add(ev)
-            for s in list(self._streams):
-                s.deliver(ev)
-            if self._listeners:
-                call_listeners(self._listeners, ev, self._callbacks)
-        if self.ring.seq != seq and self._waiters:
-            self._waiters.wake()
+        if not self._join_told and self.seeds:  # said once, when the join was answered
+            self._join_told = core.joined
+            self.mesh_log.joined(self._join_told, core.read.stats)
+        if events := core.events.poll_queue:  # the core's queue, drained in order
+            ring, log_event, listeners = self.ring, self.mesh_log.event, self._listeners
+            seq = ring.seq
+            while events:
+                ev = events.popleft()
+                log_event(ev)
+                ring.add(ev)
+                if self._streams:
+                    for s in list(self._streams):
+                        s.deliver(ev)
+                if listeners:
+                    call_listeners(listeners, ev, self._callbacks)
+            if ring.seq != seq and self._waiters:
+                self._waiters.wake()
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(r.ok)
-        self.searching.poke()
+        if self.searching.worker is not None:
+            self.searching.worker.poke()
         t = core.poll_timeout()
         if t != self._armed:
             if self._timer is not None:
@@ -328,6 +337,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         kinds = None if types is None else frozenset(
             event_type_of(t) for t in ([types] if isinstance(types, str) else types))
         s = EventStream(self.ring, self._streams.closed, maxsize, kinds)
+        self.ring.watched = True  # its events carry ids a consumer may resume from
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:

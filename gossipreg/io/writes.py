@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from gossipreg.core.directory.directory import Pending
 from gossipreg.core.directory.records import make_record
+from gossipreg.core.errors import AgentExistsError, NodeStateError
 from gossipreg.core.node import Node
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, status_of
 
@@ -135,9 +136,28 @@ class MeshWrites:
             record = make_record(
                 fields.pop("agent_id"), fields.pop("name", ""),
                 fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
+        return Outcome(self.register_now(record), None, "register")
+
+    def register_now(self, record: AgentRecord) -> AgentView:
+        """:meth:`register` of a validated record, for a caller with nothing to await (the
+        registry facade): the agent's view."""
         view = self.core.register(record, self._now(), wall=time.time())
         self._pump()
-        return Outcome(view, None, "register")
+        return view
+
+    def register_many(self, records: Sequence[AgentRecord]) -> list[AgentView | Exception]:
+        """Register many validated records in one input (one clock read, one pump): per
+        record in order, its view or why it was refused (``AgentExistsError`` for an id
+        already visible, this batch's earlier items included; ``NodeStateError`` once left)."""
+        core, now, wall = self.core, self._now(), time.time()
+        out: list[AgentView | Exception] = []
+        for r in records:
+            try:
+                out.append(core.register(r, now, wall=wall))
+            except (AgentExistsError, NodeStateError) as e:
+                out.append(e)
+        self._pump()
+        return out
 
     def deregister(self, agent_id: str) -> Outcome[bool]:
         """Deregister an agent anywhere in the mesh (forwarded to its owner); ``await`` it for

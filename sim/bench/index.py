@@ -187,8 +187,9 @@ def main() -> None:
         summary.append((n, row))
     print()
     print("local writes per second: 'store' = replica + index; 'node' = the whole local path")
-    print("(replica + view + index + event + encoded, queued broadcast); bytes per agent of a")
-    print("node holding the directory (records included)")
+    print("(replica + view + index + event; a node alone queues no broadcast, and the index")
+    print("takes new strings at the next query); bytes per agent of a node holding the")
+    print("directory (records included, before any query)")
     print(f"{'agents':>8} {'':>6} {'registrations':>14} {'heartbeats':>11} {'status':>9}"
           f" {'bytes/agent':>12}")
     for n, row in summary:

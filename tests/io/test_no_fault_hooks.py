@@ -14,7 +14,8 @@ from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
 ROUTES = {
     ("POST", "/v1/gossip"),
-    ("GET", "/v1/agents"), ("POST", "/v1/agents"), ("GET", "/v1/agents/{agent_id}"),
+    ("GET", "/v1/agents"), ("POST", "/v1/agents"), ("POST", "/v1/agents:batch"),
+    ("GET", "/v1/agents/{agent_id}"),
     ("DELETE", "/v1/agents/{agent_id}"), ("PUT", "/v1/agents/{agent_id}/status"),
     ("POST", "/v1/agents/{agent_id}/heartbeat"), ("GET", "/v1/members"),
     ("GET", "/v1/health"), ("GET", "/v1/health/ready"), ("GET", "/v1/openapi.json"),

@@ -27,31 +27,28 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import json.encoder
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentRecord, Endpoint, Provider, Skill
+from gossipreg.core.types import Endpoint, Provider, Skill
 
 __all__ = [
     "CARD_MAX_BYTES",
+    "Card",
     "CardInfo",
     "CardJudge",
     "CardTooLargeError",
     "Endpoint",
     "Provider",
     "Skill",
-    "agent_capabilities",
-    "agent_card",
-    "card_from_text",
     "card_json",
-    "card_parts",
+    "card_of",
     "card_to_dict",
-    "card_verdict",
     "check_json",
-    "judged",
     "parse_card",
 ]
 
@@ -70,6 +67,12 @@ CardJudge = Callable[[str], str]
 
 class CardTooLargeError(InvalidArgumentError):
     """A card whose JSON text is over :data:`CARD_MAX_BYTES` (HTTP answers 413)."""
+
+
+# A named tuple without its Python-level constructor (one or two per registration).
+_new = tuple.__new__
+# Keys of a kaizen card read besides a list of ``capabilities`` (see _kaizen_caps).
+_KAIZEN_MORE = frozenset({"capability", "primary_capabilities", "secondary_capabilities"})
 
 
 class CardInfo(NamedTuple):
@@ -143,6 +146,63 @@ def check_json(value: object, path: str = "card", depth: int = 0) -> None:
         raise InvalidArgumentError(f"{path} holds an unsupported {type(value).__name__}")
 
 
+class Card(NamedTuple):
+    """A card converted once (:func:`card_of`): its compact JSON text (what the record keeps and
+    the wire carries) and its facts."""
+
+    text: str
+    info: CardInfo
+
+
+class _NotPlain(Exception):
+    """A value the JSON encoder cannot write as it is: the card takes the general path."""
+
+
+def _not_plain(value: object) -> Any:
+    raise _NotPlain
+
+
+def _encoder() -> Callable[[object], str]:
+    """One encoder for every card (json.dumps with options builds a new one per call); the C
+    one itself where there is one (no circular check: a cycle ends in RecursionError)."""
+    enc = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                           default=_not_plain)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return enc.encode
+    c_encode = make(None, _not_plain, json.encoder.encode_basestring, None, ":", ",", False,
+                    False, False)
+    return lambda o: "".join(c_encode(o, 0))
+
+
+_encode = _encoder()
+
+
+def card_of(card: object) -> Card | None:
+    """``card`` in any accepted form (see the module rules) converted once: its JSON text,
+    checked (plain JSON, nesting, :data:`CARD_MAX_BYTES`), and its facts. Values that are not
+    JSON (kaizen cards may hold enums) become strings, as :func:`agent_card` makes them. Raises
+    :class:`InvalidArgumentError` naming the field, :class:`CardTooLargeError` over the limit."""
+    d = card_to_dict(card)
+    if d is None:
+        return None
+    try:
+        text = _encode(d)
+    except (_NotPlain, ValueError, TypeError, RecursionError):
+        # Not plain JSON as it is: the general path (values as strings, then every check
+        # with the field named).
+        d = json.loads(json.dumps(d, default=str))
+        return Card(card_json(d), parse_card(d))
+    if len(text) > CARD_MAX_BYTES // 4:
+        size = len(text.encode())
+        if size > CARD_MAX_BYTES:
+            raise CardTooLargeError(
+                f"card is {size} bytes of JSON, over the limit of {CARD_MAX_BYTES} bytes")
+    if text.count("{") + text.count("[") > _MAX_DEPTH:  # may be nested too deep: look
+        check_json(d)
+    return _new(Card, (text, parse_card(d)))
+
+
 def card_json(card: dict[str, Any]) -> str:
     """The compact JSON text of a card, checked for plain JSON values and the byte limit."""
     check_json(card, "card", 0)
@@ -154,29 +214,34 @@ def card_json(card: dict[str, Any]) -> str:
     return text
 
 
+def _plain(v: str) -> str:
+    """A string as JSON text carries it: a ``str`` subclass (a string enum) as its value."""
+    return v if type(v) is str else str.__str__(v)
+
+
 def _text(d: dict[str, Any], key: str, path: str) -> str:
     v = d.get(key)
     if v is None:
         return ""
     if not isinstance(v, str):
         raise InvalidArgumentError(f"{path}.{key} must be a string, not {type(v).__name__}")
-    return v
+    return _plain(v)
 
 
 def _texts(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
     v = d.get(key)
     if v is None:
         return ()
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+    if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
         raise InvalidArgumentError(f"{path}.{key} must be a list of strings")
-    return tuple(v)
+    return tuple(_plain(x) for x in v)
 
 
-def _objects(d: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+def _objects(d: dict[str, Any], key: str, path: str) -> Sequence[dict[str, Any]]:
     v = d.get(key)
     if v is None:
-        return []
-    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        return ()
+    if not isinstance(v, list | tuple) or not all(isinstance(x, dict) for x in v):
         raise InvalidArgumentError(f"{path}.{key} must be a list of objects")
     return v
 
@@ -185,7 +250,8 @@ def _kind(d: dict[str, Any]) -> str:
     caps = d.get("capabilities")
     if isinstance(caps, dict):
         return "a2a"
-    if "capability" in d or isinstance(caps, str | list) or "primary_capabilities" in d:
+    if ("capability" in d or isinstance(caps, str | list | tuple)
+            or "primary_capabilities" in d):
         return "kaizen"
     return "a2a" if not _A2A_KEYS.isdisjoint(d) else "other"
 
@@ -221,6 +287,8 @@ def _endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
 
 
 def _kaizen_endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
+    if "url" not in d and "endpoint" not in d:
+        return ()
     url = _text(d, "url", "card") or _text(d, "endpoint", "card")
     if not url:
         return ()
@@ -240,22 +308,32 @@ def _provider(d: dict[str, Any]) -> Provider | None:
 def _kaizen_caps(d: dict[str, Any]) -> tuple[str, ...]:
     """kaizen's reading: ``capability`` (a string) and ``capabilities`` (a string or list); a
     kaizen ``A2AAgentCard.to_dict()``: the names of its primary and secondary capabilities."""
+    more = d.get("capabilities")
+    if type(more) is list and _KAIZEN_MORE.isdisjoint(d):  # the usual card: a list
+        for c in more:
+            if type(c) is not str:
+                break
+        else:
+            return tuple(dict.fromkeys(more))
     caps: list[str] = []
     one = d.get("capability")
     if one is not None:
         if not isinstance(one, str):
             raise InvalidArgumentError(f"capability must be a string, not {type(one).__name__}")
-        caps.append(one)
-    more = d.get("capabilities")
+        caps.append(_plain(one))
     if isinstance(more, str):
-        caps.append(more)
-    elif isinstance(more, list):
+        caps.append(_plain(more))
+    elif isinstance(more, list | tuple):
         for c in more:
-            if not isinstance(c, str):
-                raise InvalidArgumentError(
-                    f"capability must be a string, not {type(c).__name__}: {c!r}")
+            if type(c) is not str:
+                if not isinstance(c, str):
+                    raise InvalidArgumentError(
+                        f"capability must be a string, not {type(c).__name__}: {c!r}")
+                c = _plain(c)
             caps.append(c)
     for key in ("primary_capabilities", "secondary_capabilities"):
+        if key not in d:
+            continue
         for i, c in enumerate(_objects(d, key, "card")):
             name = _text(c, "name", f"card.{key}[{i}]")
             if name:
@@ -267,13 +345,16 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     """The facts of a card's JSON object; raises :class:`InvalidArgumentError` naming the
     field that is malformed."""
     kind = _kind(d)
-    name = _text(d, "name", "card") or (_text(d, "agent_name", "card") if kind == "kaizen"
-                                         else "")
-    description = _text(d, "description", "card")
-    version = _text(d, "version", "card")
+    if "name" in d or "description" in d or "version" in d or "agent_name" in d:
+        name = _text(d, "name", "card") or (_text(d, "agent_name", "card") if kind == "kaizen"
+                                             else "")
+        description = _text(d, "description", "card")
+        version = _text(d, "version", "card")
+    else:  # a bare kaizen card: its capabilities alone
+        name = description = version = ""
     if kind == "kaizen":
-        return CardInfo(kind, name, description, version, None, (), _kaizen_endpoints(d),
-                        _kaizen_caps(d))
+        return _new(CardInfo, (kind, name, description, version, None, (),
+                               _kaizen_endpoints(d), _kaizen_caps(d), False))
     if kind == "other":
         return CardInfo(kind, name, description, version, None, (), (), ())
     caps = d.get("capabilities")
@@ -287,90 +368,3 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     sigs = d.get("signatures")
     return CardInfo(kind, name, description, version, _provider(d), skills, _endpoints(d),
                     capabilities, isinstance(sigs, list) and bool(sigs))
-
-
-_CARD_ATTRS = ("_a2a_card", "a2a_card", "agent_card")
-
-
-def card_from_text(text: str) -> tuple[str, CardInfo]:
-    """A card given as JSON text: the text and its derived facts (size, JSON and shape checked)."""
-    if len(text) > CARD_MAX_BYTES or len(text.encode()) > CARD_MAX_BYTES:
-        raise CardTooLargeError(f"card is over the limit of {CARD_MAX_BYTES} bytes of JSON")
-    try:
-        d = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidArgumentError("card must be valid JSON") from None
-    if not isinstance(d, dict):
-        raise InvalidArgumentError("card must be a JSON object")
-    check_json(d)  # plain JSON values only (no NaN), nesting bounded
-    return text, parse_card(d)
-
-
-def card_parts(card: object) -> tuple[str | None, CardInfo | None]:
-    """``(JSON text, derived facts)`` of a card in any accepted form (JSON text included)."""
-    if card is None:
-        return None, None
-    if isinstance(card, str):
-        return card_from_text(card)
-    d = card_to_dict(card)
-    if d is None:
-        return None, None
-    return card_json(d), parse_card(d)
-
-
-def card_verdict(text: str | None, info: CardInfo | None, judge: CardJudge | None) -> str:
-    """``card_verified`` of a record: "unsigned" without signatures; else the node's judge's
-    verdict, "false" when it has no publisher keys (nothing it could verify against)."""
-    if text is None or info is None or not info.signed:
-        return "unsigned"
-    return judge(text) if judge is not None else "false"
-
-
-def judged(r: AgentRecord, judge: CardJudge | None) -> AgentRecord:
-    """``r`` with its card judged by ``judge`` (a caller's record: made without one)."""
-    if judge is None or r.card_json is None:
-        return r
-    return dataclasses.replace(r, card_verified=card_verdict(
-        r.card_json, card_from_text(r.card_json)[1], judge))
-
-
-def _is_mock(obj: object) -> bool:
-    # An attribute a unittest.mock object made up on access: kaizen ignores such a card (it
-    # reads `_a2a_card` only when it is a dict), and so do we.
-    return type(obj).__module__ == "unittest.mock"
-
-
-def agent_card(agent: object, explicit: object = None) -> dict[str, Any] | None:
-    """The card of an agent object as a JSON-safe dict: ``explicit`` when given, else the first
-    of ``_a2a_card``, ``a2a_card``, ``agent_card`` that is set. Values that are not JSON
-    (kaizen cards may hold enums) become strings, as before. Unknown kinds raise."""
-    card = explicit
-    if card is None:
-        card = next((c for c in (getattr(agent, n, None) for n in _CARD_ATTRS)
-                     if c is not None and not _is_mock(c)), None)
-    d = card_to_dict(card)
-    if d is None:
-        return None
-    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
-    return out
-
-
-def agent_capabilities(agent: object, card: dict[str, Any] | None) -> list[str]:
-    """Capabilities of an agent object without explicit ones: from its card (kaizen's
-    ``capability``/``capabilities``, or an A2A card's skills), else its ``capabilities``
-    attribute (a string or a list). Non-string capabilities raise."""
-    caps: list[Any] = []
-    info = parse_card(card) if card is not None else None
-    if info is not None and (info.capabilities or info.kind == "kaizen"):
-        caps = list(info.capabilities)
-    else:
-        attr = getattr(agent, "capabilities", None)
-        if isinstance(attr, str):
-            caps = [attr]
-        elif isinstance(attr, list | tuple):
-            caps = list(attr)
-    for c in caps:
-        if not isinstance(c, str):
-            raise InvalidArgumentError(
-                f"capability must be a string, not {type(c).__name__}: {c!r}")
-    return list(dict.fromkeys(caps))

@@ -87,12 +87,8 @@ class Directory:
     def __init__(self, node_id: str, cfg: NodeConfig, members: MemberTable, replica: Replica,
                  events: EventQueue, out: DirectoryOut, wall: Callable[[float], float],
                  now: float) -> None:
-        self.id = node_id
-        self.cfg = cfg
-        self.members = members
-        self.out = out
-        self.wall = wall
-        self.replica = replica
+        self.id, self.cfg, self.members = node_id, cfg, members
+        self.out, self.wall, self.replica = out, wall, replica
         self.view = View(node_id, self._member_state, self.replica, cfg.auto_deregister_timeout,
                          events)
         self.hlc = HybridClock(node_id, int(cfg.hlc_max_drift * 1000))
@@ -105,6 +101,7 @@ class Directory:
         self._pending: list[Change | MemberChanged] = []
         self._holds = Holds(members, replica, cfg)
         self._replaced = False  # a batch replaced an owner's generation: owner_restarted
+        self.alone = True  # no seeds given: see _gossip
         self.loads = LoadGate(cfg.load_interval)
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
@@ -154,18 +151,21 @@ class Directory:
 
     # ------------------------------------------------------------ own writes
     def _write(self, key: str, value: Any, now: float) -> Change:
-        w, change = self.replica.put(key, value)
-        self._gossip(w, now)
+        told = not self.alone or len(self.members) > 1  # else nobody to tell (see _gossip)
+        w, change = self.replica.put(key, value, told)
+        if told:
+            self._gossip(w, now)
         return change
 
     def _delete(self, key: str, now: float, reason: str | None = None) -> Change | None:
-        out = self.replica.remove(key, now, reason)
-        if out is None:
+        if (out := self.replica.remove(key, now, reason)) is None:
             return None
         self._gossip(out[0], now)
         return out[1]
 
     def _gossip(self, w: Write, now: float) -> None:
+        if self.alone and len(self.members) == 1:
+            return  # nobody to tell: a member that joins later syncs the state on its join
         self.out.gossip_write(w, now)
         self.out.beacon_after(now)
 
@@ -178,13 +178,19 @@ class Directory:
         return self.replica.own_value(AGENT + agent_id) is not None
 
     def register(self, record: AgentRecord, now: float) -> AgentView:
-        aid = record.agent_id
+        aid, key = record.agent_id, AGENT + record.agent_id
         self.commit(now)
-        if aid in self.view.visible or self._owns(aid):
+        if aid in self.view.visible or self.replica.own_value(key) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
             record = dataclasses.replace(record, registered_at=self.wall(now))
-        self._apply([self._write(AGENT + aid, record, now)], now)
+        change = self._write(key, record, now)
+        events = None if self._holds or self._replaced else self.view.add_own(
+            record, self.wall(now))
+        if events is None:
+            self._apply([change], now)
+        else:
+            self._queue(events)  # an appearance: nothing for _react to delete
         self.liveness.heard(aid, now)
         return self.view.visible[aid]
 
@@ -362,15 +368,12 @@ class Directory:
         self._apply(self.replica.forget_owner(owner), now, Cause.OWNER_FAILED)
 
     # ---------------------------------------------------------------- judges
-    def next_deadline(self) -> float | None:
-        t = self.view.next_deadline()
-        if (h := self._holds.next_deadline()) is not None:
-            t = h if t is None else min(t, h)
-        for r in (self.liveness.next_deadline(), self.requests.next_deadline(),
-                  self.loads.next_deadline()):
-            if r is not None:
-                t = r if t is None else min(t, r)
-        return t
+    def next_deadline(self) -> float:
+        """When :meth:`tick` must run next (infinity: no timer)."""
+        ts = (self.view.next_deadline(), self._holds.next_deadline(),
+              self.liveness.next_deadline(), self.requests.next_deadline(),
+              self.loads.next_deadline())
+        return min((t for t in ts if t is not None), default=float("inf"))
 
     def tick(self, now: float) -> None:
         for aid, verdict in self.liveness.due(now):

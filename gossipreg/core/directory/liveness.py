@@ -32,9 +32,12 @@ class HeartbeatJudge:
         self._armed: set[str] = set()
 
     def heard(self, agent_id: str, now: float) -> None:
-        """A registration or heartbeat of ``agent_id`` at ``now``."""
+        """A registration or heartbeat of ``agent_id`` at ``now`` (nothing is kept without a
+        ``heartbeat_timeout``: no verdict could use it)."""
+        if self.cfg.heartbeat_timeout is None:
+            return
         self._last[agent_id] = now
-        if self.cfg.heartbeat_timeout is None or agent_id in self._armed:
+        if agent_id in self._armed:
             return
         heapq.heappush(self._heap, (now + self.cfg.heartbeat_timeout, agent_id))
         self._armed.add(agent_id)

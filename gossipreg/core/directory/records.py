@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from gossipreg.core.directory.cards import (
-    CardInfo,
-    CardJudge,
+from gossipreg.core.directory.card_verdicts import (
     card_from_text,
-    card_json,
     card_parts,
     card_verdict,
     judged,
-    parse_card,
 )
+from gossipreg.core.directory.cards import CardInfo, CardJudge, card_json, parse_card
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
 from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
@@ -102,7 +100,11 @@ def _str_list(value: object, what: str, max_items: int, max_len: int) -> tuple[s
         raise InvalidArgumentError(f"{what} must be a list of strings")
     if len(value) > max_items:
         raise InvalidArgumentError(f"{what} has more than {max_items} items")
-    return tuple(_str(v, f"{what} item", max_len) for v in value)
+    out = tuple(value)
+    for v in out:
+        if type(v) is not str or len(v) > max_len:
+            _str(v, f"{what} item", max_len)  # raises, unless a str subclass
+    return out
 
 
 def _int(value: object, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
@@ -123,25 +125,33 @@ def _build(agent_id: object, name: object, runtime_id: object, capabilities: obj
            description: object, tags: object, card: tuple[str | None, CardInfo | None],
            max_concurrency: object, memory_limit_mb: object, budget_limit_usd: object,
            registered_at: object, judge: CardJudge | None = None) -> AgentRecord:
+    # Each check's usual case inline (a registration's cost is mostly calls); the checking
+    # function otherwise, which raises or returns the value.
     text, info = card
+    if type(name) is not str or len(name) > LIMITS.name_len:
+        name = _str(name, "name", LIMITS.name_len)
+    if type(description) is not str or len(description) > LIMITS.description_len:
+        description = _str(description, "description", LIMITS.description_len)
+    if type(max_concurrency) is not int or not 1 <= max_concurrency <= 2**31:
+        max_concurrency = _int(max_concurrency, "max_concurrency", 1, 2**31)
+    if type(memory_limit_mb) is not int or not 0 <= memory_limit_mb <= 2**31:
+        memory_limit_mb = _int(memory_limit_mb, "memory_limit_mb", 0, 2**31)
+    if type(budget_limit_usd) is not float or not 0.0 <= budget_limit_usd < math.inf:
+        budget_limit_usd = _float(budget_limit_usd, "budget_limit_usd")
+    if type(registered_at) is not float or not 0.0 <= registered_at < math.inf:
+        registered_at = _float(registered_at, "registered_at")
     return AgentRecord(
-        agent_id=check_id(agent_id),
-        name=_str(name, "name", LIMITS.name_len),
-        runtime_id=check_id(runtime_id, "runtime_id"),
-        capabilities=_str_list(capabilities, "capabilities", LIMITS.capabilities,
-                               LIMITS.capability_len),
-        description=_str(description, "description", LIMITS.description_len),
-        tags=_str_list(tags, "tags", LIMITS.tags, LIMITS.tag_len),
-        card_json=text,
-        max_concurrency=_int(max_concurrency, "max_concurrency", 1, 2**31),
-        memory_limit_mb=_int(memory_limit_mb, "memory_limit_mb", 0, 2**31),
-        budget_limit_usd=_float(budget_limit_usd, "budget_limit_usd"),
-        registered_at=_float(registered_at, "registered_at"),
-        skills=info.skills if info is not None else (),
-        endpoints=info.endpoints if info is not None else (),
-        provider=info.provider if info is not None else None,
-        version=info.version if info is not None else "",
-        card_verified=card_verdict(text, info, judge),
+        check_id(agent_id), name,
+        sys.intern(check_id(runtime_id, "runtime_id")),  # one copy per runtime, not per agent
+        _str_list(capabilities, "capabilities", LIMITS.capabilities, LIMITS.capability_len),
+        description,
+        () if tags == () else _str_list(tags, "tags", LIMITS.tags, LIMITS.tag_len),
+        text, max_concurrency, memory_limit_mb, budget_limit_usd, registered_at,
+        info.skills if info is not None else (),
+        info.endpoints if info is not None else (),
+        info.provider if info is not None else None,
+        info.version if info is not None else "",
+        "unsigned" if info is None or not info.signed else card_verdict(text, info, judge),
     )
 
 
@@ -162,8 +172,8 @@ def make_record(
     """Build a validated :class:`AgentRecord`; raises :class:`InvalidArgumentError` on bad input
     (:class:`CardTooLargeError` for a card over :data:`CARD_MAX_BYTES`).
 
-    ``card`` is any form :func:`~gossipreg.core.directory.cards.card_to_dict` accepts, or its
-    JSON text.
+    ``card`` is any form :func:`~gossipreg.core.directory.cards.card_to_dict` accepts, its
+    JSON text, or a :class:`~gossipreg.core.directory.cards.Card` converted already.
     What the caller leaves out comes from the card: ``capabilities`` (None), ``description``
     and ``name`` (None or empty; the name falls back to the id). A2A skill tags are added to
     ``tags``."""

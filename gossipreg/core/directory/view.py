@@ -137,6 +137,20 @@ class View:
                            agent_id in self._resumed)
         return out
 
+    def add_own(self, record: AgentRecord, wall: float) -> list[RegistryEvent] | None:
+        """The usual registration, without the general derivation: a new record of ours for
+        an agent nobody else holds or rates (so it shows as ACTIVE, never heartbeaten). None
+        when that is not the case: the caller applies the change the general way."""
+        aid = record.agent_id
+        if (aid in self._holders or aid in self._raters or aid in self.visible
+                or (self._standing and aid in self._standing)):
+            return None
+        self._holders[aid] = self.self_id
+        out: list[RegistryEvent] = []
+        self._appear(_new(AgentView, (record, self.self_id, AgentStatus.ACTIVE,
+                                      record.registered_at, 0)), wall, out)
+        return out
+
     def _note(self, ch: Change, touched: Container[str], wall: float,
               out: list[RegistryEvent]) -> str | None:
         """Update who holds what for one change; the agent to re-derive, if any."""

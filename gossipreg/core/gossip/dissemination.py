@@ -142,8 +142,9 @@ class Dissemination:
         first = packed if old is None or len(old) == len(wire) else pack_message(old)
         self._member_q.put(node_id, wire[0], packed, None, True if first is packed else first)
 
-    def gossip_write(self, w: Write, now: float) -> None:
-        """Broadcast a directory write (see the module rules on replacement)."""
+    def gossip_write(self, w: Write, now: float, packed: bytes | None = None) -> None:
+        """Broadcast a directory write (see the module rules on replacement). ``packed``: the
+        write's message as received, relayed as it is unless the queue changes the write."""
         self._wake(now)
         key = (w.owner, w.key)
         old: Write | None = self._write_q.peek(key)
@@ -151,8 +152,12 @@ class Dissemination:
                 and w.sig is None):  # a signed write travels as its owner signed it
             w = Write(w.owner, w.generation, w.key, w.version, w.deleted, w.value,
                       tuple(sorted({*old.supersedes, old.version, *w.supersedes})[-64:]))
-        packed = pack_message(write_wire(w, self.values))
-        first: bytes | bool | None = True  # the same bytes (no signature, a value it reads)
+            packed = None  # the write changed: encoded again below
+        if packed is None:
+            packed = pack_message(write_wire(w, self.values))
+        # A first-release node gets the same bytes when they are its form: never a signed
+        # write's (that node reads no signature), nor a value it reads otherwise.
+        first: bytes | bool | None = True
         if w.sig is not None or not self.values.first_release_unchanged(w.key):
             old_form = write_first_release(w, self.values)
             first = pack_message(old_form) if old_form is not None else None

@@ -9,7 +9,9 @@ Rules:
   derives visible state and events from them alone, never by reading a key back.
 - Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
   was deleted), collected ``tombstone_ttl`` after they were applied here, or earlier, oldest
-  first, while more than ``max_tombstones`` are held.
+  first, while more than ``max_tombstones`` are held. A tombstone above the owner's watermark
+  waits for it (older writes of its key may still arrive, and only it says they are stale);
+  one collected early for the cap is unsettled, so only a delta moves the watermark past it.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -49,8 +51,9 @@ from gossipreg.core.replica.values import (
     packed_size,
 )
 
-__all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replica", "Write", "entry_size",
-           "live_value"]
+__all__ = ["UNTOLD", "Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replica", "Write",
+           "entry_size", "live_value"]
+UNTOLD = Write("", 0, "", 0, False, None)  # what put returns for a write nobody is told of
 
 class Replica:
     """One node's copy of the directory, including the part it owns.
@@ -117,8 +120,7 @@ class Replica:
         return e is not None and e.version >= version
 
     def digest(self) -> Digest:
-        """``{owner: (generation, watermark)}`` for ourselves and every owner that wrote
-        something (an empty owner state carries no information worth the bytes)."""
+        """``{owner: (generation, watermark)}`` of us and every owner that wrote something."""
         me = self.self_id
         return {o: (st.generation, st.watermark) for o, st in self._owners.items()
                 if st.max_version or o == me}
@@ -153,17 +155,22 @@ class Replica:
         out = self.remove(key, now, reason)
         return None if out is None else out[0]
 
-    def put(self, key: str, value: Any) -> tuple[Write, Change]:
-        """:meth:`write`, also returning the change."""
+    def put(self, key: str, value: Any, told: bool = True) -> tuple[Write, Change]:
+        """:meth:`write`, also returning the change (the write is UNTOLD when not ``told``).
+        An untold write is signed all the same: its entry keeps the proof that a delta carries
+        to the peers the node meets later."""
         st = self._owners[self.self_id]
         version = st.max_version + 1
         old = st.entries.get(key)
-        w = self._signed(Write(self.self_id, self.generation, key, version, False, value,
-                               () if old is None else (old.version,)))
-        new = Entry(value, version, False, 0.0, w.sig, w.supersedes if w.sig else ())
+        if told or self.sign is not None:
+            w = self._signed(Write(self.self_id, self.generation, key, version, False, value,
+                                   () if old is None else (old.version,)))
+            new = Entry(value, version, False, 0.0, w.sig, w.supersedes if w.sig else ())
+        else:  # nobody to tell and nothing to sign: no Write at all
+            w, new = UNTOLD, Entry(value, version, False)
         st.put(key, new)
         st.watermark = version
-        return w, (self.self_id, key, old, new)
+        return (w if told else UNTOLD), (self.self_id, key, old, new)
 
     def _signed(self, w: Write) -> Write:
         sign = self.sign
@@ -337,17 +344,26 @@ class Replica:
         dropped = 0
         cutoff = now - self.tombstone_ttl
         q, cap = self._tombstones, self.max_tombstones
-        while q and (q[0][0] <= cutoff or len(q) > cap):
-            _, owner, gen, key, version = q.popleft()
+        kept: list[tuple[float, str, int, str, int]] = []
+        while q and (q[0][0] <= cutoff or len(q) + len(kept) > cap):
+            over = len(q) + len(kept) > cap
+            item = q.popleft()
+            _, owner, gen, key, version = item
             st = self._owners.get(owner)
             if st is None or st.generation != gen:
                 continue
             e = st.entries.get(key)
             if e is None or e.version != version or not e.deleted:
                 continue
+            if version > st.watermark:  # older writes of the key may still come: see the rules
+                if not over:
+                    kept.append(item)
+                    continue
+                st.settled.discard(version)  # the watermark passes it by a delta alone
             st.drop(key)
             st.gc_floor = max(st.gc_floor, version)
             dropped += 1
+        q.extendleft(reversed(kept))
         return dropped
 
     def reset_owner(self, owner: str, generation: int) -> list[Change]:

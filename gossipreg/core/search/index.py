@@ -7,19 +7,24 @@ occur among the words of the agent's capabilities — highest first, ties by reg
 then id (so every node returns the same order). Several terms are ANDed (each may match a
 different capability) and their overlaps add up.
 
-Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed,
-each with the set of agents holding it. Every 3-gram of a string maps to a compact posting
-array of string ids; ids only grow, so arrays stay sorted by appending. A query takes the
-shortest posting array among its 3-grams, verifies the substring on those candidates only, then
-expands to their agents. A query of one or two characters checks every distinct string (still
-no per-agent work). Removed strings are skipped while reading and compacted away once they make
-up half of the postings.
+Speed: many agents share capability strings, so the *distinct* lower-cased strings are indexed
+(:class:`~gossipreg.core.search.strings.StringTable`: 3-gram postings), each with the agents
+holding it. A query finds the strings containing its most selective term, then expands to their
+agents. A status other than ACTIVE is answered from that status's own set when it is the
+smaller side (statuses other than ACTIVE are rare: their sets are small), so a query costs what
+its hits cost, not what its candidates do. Agents are kept in ranking-tie order (registration
+time, then id), each with its position (``seq``): hits come out in that order without sorting,
+or sorted by plain int keys (score, position) when the scores differ. An insertion out of that
+order (a record from another node registered earlier) is put in place at the next query.
+
+Deferred work: a write does not pay for what only a query needs. A put records the agent's
+filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
+(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan.
 
 Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
-name, keywords and text); the vector index (``vectors``, when the node has a model) holds the
-codes the directory hands it. :meth:`CapabilityIndex.search` ranks by both
-(:mod:`~gossipreg.core.search.hybrid`) under the same filters. The ranker takes the changes at
-the next search (only those: never a rescan), so writes do not pay for tokenising.
+name, keywords and text), taken the same way at the next search; the vector index (``vectors``,
+when the node has a model) holds the codes the directory hands it. :meth:`CapabilityIndex.search`
+ranks by both (:mod:`~gossipreg.core.search.hybrid`) under the same filters.
 
 A2A skill ids are capability strings of the index too (beside the record's capabilities: its
 skills' names, descriptions and tags), so a capability query finds an agent by a skill's id.
@@ -27,159 +32,75 @@ skills' names, descriptions and tags), so a capability query finds an agent by a
 
 from __future__ import annotations
 
-import sys
-from array import array
-from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.search.hybrid import rank
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
+from gossipreg.core.search.strings import StringTable, lower
 from gossipreg.core.search.vecindex import VectorIndex
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
 
-_N = 3
+_ACTIVE = AgentStatus.ACTIVE
+_NO_TAGS: frozenset[str] = frozenset()
+_SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
 
 
 def score_words(text: str) -> tuple[str, ...]:
-    """The distinct words counted by the overlap ranking (a tuple: smaller than a set, and
-    a capability string has only a few words). Words are interned: the same word in many
-    capability strings is stored once."""
-    return tuple(dict.fromkeys(sys.intern(w) for w in text.lower().split()))
+    """The distinct words counted by the overlap ranking, in order."""
+    return tuple(dict.fromkeys(text.lower().split()))
 
 
-class _Str:
-    """A distinct lower-cased capability string and the agents declaring it. Most strings
-    belong to one agent, so a lone holder is kept as a plain str (a set costs ~200 bytes)."""
-
-    __slots__ = ("_holders", "sid", "text", "words")
-
-    def __init__(self, sid: int, text: str) -> None:
-        self.sid = sid
-        self.text = text
-        self.words = score_words(text)
-        self._holders: str | set[str] | None = None
-
-    @property
-    def agents(self) -> Collection[str]:
-        h = self._holders
-        if h is None:
-            return ()
-        return (h,) if isinstance(h, str) else h
-
-    def add(self, agent_id: str) -> None:
-        h = self._holders
-        if h is None:
-            self._holders = agent_id
-        elif isinstance(h, str):
-            if h != agent_id:
-                self._holders = {h, agent_id}
-        else:
-            h.add(agent_id)
-
-    def discard(self, agent_id: str) -> None:
-        h = self._holders
-        if isinstance(h, str):
-            if h == agent_id:
-                self._holders = None
-        elif h is not None:
-            h.discard(agent_id)
-            if len(h) == 1:
-                self._holders = next(iter(h))
-
-
-_NO_TAGS: frozenset[str] = frozenset()
+def _strings_of(r: AgentRecord) -> Sequence[str]:
+    """The capability strings held for a record: its capabilities, then its skills' ids."""
+    return (*r.capabilities, *(k.id for k in r.skills)) if r.skills else r.capabilities
 
 
 class _Agent:
-    __slots__ = ("node", "registered_at", "runtime", "status", "strs", "tags")
+    """An indexed agent: its record (capabilities, runtime, registration time and tags are
+    read from it, never copied), node, status and position in tie order."""
 
-    def __init__(self, strs: tuple[_Str, ...], status: AgentStatus, runtime: str,
-                 registered_at: float, tags: frozenset[str], node: str) -> None:
-        self.strs = strs
+    __slots__ = ("node", "ranked", "record", "seq", "status", "taken")
+
+    def __init__(self, record: AgentRecord, status: AgentStatus, node: str, seq: int,
+                 ranked: bool) -> None:
+        self.record = record
         self.status = status
-        self.runtime = runtime
-        self.registered_at = registered_at
-        self.tags = tags
         self.node = node
+        self.seq = seq
+        self.ranked = ranked  # the lexical ranker indexes its record
+        self.taken = False  # its strings are in the table (done at the next query)
 
-
-def _lower(text: str) -> str:
-    """``text.lower()``, but the same object when it is already lower case (the index then
-    shares the record's string instead of holding a copy)."""
-    low = text.lower()
-    return text if low == text else low
-
-
-def _new_posting() -> array[int]:
-    return array("i")
-
-
-def _grams(text: str) -> set[str]:
-    return {text[i:i + _N] for i in range(len(text) - _N + 1)}
+    @property
+    def tags(self) -> frozenset[str]:
+        tags = self.record.tags
+        return frozenset(t.lower() for t in tags) if tags else _NO_TAGS
 
 
 class CapabilityIndex:
     """Agents by capability substring, status, runtime, tags and node."""
 
     def __init__(self) -> None:
-        self._agents: dict[str, _Agent] = {}
-        self._strings: dict[str, _Str] = {}
-        self._by_sid: dict[int, _Str] = {}
-        self._postings: defaultdict[str, array[int]] = defaultdict(_new_posting)
-        self._next_sid = 0
-        self._dead_postings = 0
-        self._live_postings = 0
-        # Counts only: filters are applied per candidate, and a set per status or runtime would
-        # cost ~100 bytes per agent each.
+        self._agents: dict[str, _Agent] = {}  # in (registered_at, id) order while _ordered
+        self._order: list[str | None] = []  # agent id by seq (None: removed)
+        self._ordered = True
+        self._last: tuple[float, str] = (float("-inf"), "")
+        self._strings = StringTable()
+        # Agents whose strings are not taken yet (see the module rules).
+        self._pending: list[str] = []
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
+        # The agents of each status but ACTIVE (an ACTIVE set would cost ~100 bytes per agent).
+        self._by_status: dict[AgentStatus, set[str]] = {
+            s: set() for s in AgentStatus if s is not _ACTIVE}
         self._runtime_count: dict[str, int] = {}
+        self._bare: set[str] = set()  # agents without a capability (found by no query)
         self.ranker = LexicalRanker()
         self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
-        # Record changes the ranker has not taken yet (None: forget the agent). They are taken
-        # at the next search: a registration or deregistration costs a dict entry, not a
-        # tokenisation, and a burst of changes to one agent is indexed once.
-        self._rank_pending: dict[str, AgentRecord | None] = {}
-
-    # ----------------------------------------------------------------- strings
-    def _intern(self, text: str) -> _Str:
-        s = self._strings.get(text)
-        if s is None:
-            sid = self._next_sid
-            s = _Str(sid, text)
-            self._next_sid = sid + 1
-            self._strings[text] = s
-            self._by_sid[sid] = s
-            grams = _grams(text)
-            postings = self._postings
-            for g in grams:
-                postings[g].append(sid)
-            self._live_postings += len(grams)
-        return s
-
-    def _release(self, s: _Str) -> None:
-        if s.agents:
-            return
-        del self._strings[s.text]
-        del self._by_sid[s.sid]
-        n = len(_grams(s.text))
-        self._live_postings -= n
-        self._dead_postings += n
-        if self._dead_postings > max(1024, self._live_postings):
-            self._compact()
-
-    def _compact(self) -> None:
-        live = self._by_sid
-        for g in list(self._postings):
-            arr = array("i", (sid for sid in self._postings[g] if sid in live))
-            if arr:
-                self._postings[g] = arr
-            else:
-                del self._postings[g]
-        self._dead_postings = 0
+        # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
+        self._rank_pending: list[str] = []
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -201,128 +122,193 @@ class CapabilityIndex:
         """:meth:`upsert` for values known to be well-typed (a validated record's): no checks.
         With ``record``, the ranker indexes its text too."""
         if agent_id in self._agents:
-            self.remove(agent_id)  # first: it may release strings the new entry takes again
-        strings = self._strings
-        strs: list[_Str] = []
-        if record is not None and record.skills:
-            capabilities = [*capabilities, *(s.id for s in record.skills)]
-        for c in capabilities:
-            # A known lower-case string is found as it is: no lowering, no copy.
-            s = strings.get(c) or self._intern(_lower(c))
-            if s not in strs:
-                strs.append(s)
-        for s in strs:
-            s.add(agent_id)
-        self._agents[agent_id] = _Agent(
-            tuple(strs), status, runtime_id, registered_at,
-            frozenset(t.lower() for t in tags) if tags else _NO_TAGS, node_id)
+            self.remove(agent_id)
+        key = (registered_at, agent_id)
+        if key < self._last:
+            self._ordered = False
+        else:
+            self._last = key
+        seq = len(self._order)
+        self._order.append(agent_id)
+        if record is None:  # a caller without records (upsert): one to read the fields from
+            self._agents[agent_id] = _Agent(
+                AgentRecord(agent_id, "", runtime_id, tuple(capabilities), tags=tuple(tags),
+                            registered_at=registered_at), status, node_id, seq, False)
+        else:
+            self._agents[agent_id] = _Agent(record, status, node_id, seq, True)
+            self._rank_pending.append(agent_id)
+        self._pending.append(agent_id)
+        if not capabilities and (record is None or not record.skills):
+            self._bare.add(agent_id)
         self._status_count[status] += 1
+        if status is not _ACTIVE:
+            self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
-        if record is not None:
-            self._rank_pending[agent_id] = record
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
         a = self._agents[agent_id]
-        self._status_count[a.status] -= 1
+        old = a.status
+        self._status_count[old] -= 1
+        if old is not _ACTIVE:
+            self._by_status[old].discard(agent_id)
         a.status = status
         self._status_count[status] += 1
+        if status is not _ACTIVE:
+            self._by_status[status].add(agent_id)
 
     def remove(self, agent_id: str) -> bool:
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
-        self._rank_pending[agent_id] = None
+        if a.ranked:
+            self._rank_pending.append(agent_id)  # the ranker forgets it at the next search
+        self._order[a.seq] = None
+        self._bare.discard(agent_id)
         self._status_count[a.status] -= 1
-        left = self._runtime_count[a.runtime] - 1
+        if a.status is not _ACTIVE:
+            self._by_status[a.status].discard(agent_id)
+        runtime = a.record.runtime_id
+        left = self._runtime_count[runtime] - 1
         if left:
-            self._runtime_count[a.runtime] = left
+            self._runtime_count[runtime] = left
         else:
-            del self._runtime_count[a.runtime]
-        for s in a.strs:
-            s.discard(agent_id)
-            self._release(s)
+            del self._runtime_count[runtime]
+        if a.taken:
+            self._strings.release(_strings_of(a.record), agent_id)
         return True
 
-    # ----------------------------------------------------------------- queries
-    def _matching_strings(self, term: str) -> list[_Str]:
-        """Distinct strings containing ``term`` (already lower-cased)."""
-        if len(term) < _N:
-            return [s for s in self._strings.values() if term in s.text]
-        grams = [term[i:i + _N] for i in range(len(term) - _N + 1)]
-        best: array[int] | None = None
-        for g in grams:
-            arr = self._postings.get(g)
-            if arr is None:
-                return []
-            if best is None or len(arr) < len(best):
-                best = arr
-        assert best is not None
-        live = self._by_sid
-        out = []
-        for sid in best:
-            s = live.get(sid)
-            if s is not None and term in s.text:
-                out.append(s)
-        return out
+    # ----------------------------------------------------------- deferred work
+    def _settle(self) -> None:
+        """Take the pending strings, and put the agents back in tie order if needed."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            agents, take = self._agents, self._strings.take
+            for aid in pending:
+                a = agents.get(aid)
+                if a is not None and not a.taken:  # not removed, not taken (a put twice)
+                    take(_strings_of(a.record), aid)
+                    a.taken = True
+        table = self._strings
+        if table.dead_slots > max(1024, len(table)):
+            table.renumber()
+        if not self._ordered or len(self._order) > 2 * len(self._agents) + 1024:
+            items = sorted(self._agents.items(),
+                           key=lambda kv: (kv[1].record.registered_at, kv[0]))
+            self._agents = dict(items)
+            self._order = [aid for aid, _ in items]
+            for seq, (_, a) in enumerate(items):
+                a.seq = seq
+            self._ordered = True
+            self._last = (items[-1][1].record.registered_at, items[-1][0]) if items else (
+                float("-inf"), "")
 
+    # ----------------------------------------------------------------- queries
     def find(self, q: Query) -> list[str]:
         """Ids of the agents matching ``q`` (all its capability terms), best first."""
-        terms = list(q.capability) or [""]
-        status, runtime_id, node_id, tags = q.status, q.runtime_id, q.node_id, q.tags
-        limit, offset = q.limit, q.offset
-        lowered = [t.lower() for t in terms]
-        # "" matches every agent that declares a capability: no string lookup for it.
+        self._settle()
+        lowered = [t.lower() for t in q.capability]
         real = [t for t in dict.fromkeys(lowered) if t]
-        agents = self._agents
-        cand: Collection[str]
+        status, runtime_id, node_id = q.status, q.runtime_id, q.node_id
+        wanted_tags = frozenset(t.lower() for t in q.tags)
+        agents, table = self._agents, self._strings
+        end = None if q.limit is None else q.offset + q.limit
+        if (not real and runtime_id is None and node_id is None and not wanted_tags
+                and (status is None or status is _ACTIVE)):
+            # Every agent that declares a capability, score 0: in order, no agent looked at.
+            skip = set(self._bare)
+            if status is not None:
+                for ids in self._by_status.values():
+                    skip |= ids
+            every = [aid for aid in agents if aid not in skip] if skip else list(agents)
+            return every[q.offset:end] if q.offset or end is not None else every
+        texts = table.texts
+        # Where the candidates come from: every agent in order, one status's set, or the
+        # agents of the strings that contain the most selective term.
+        cand: Collection[str] = agents.keys()
+        in_order = True  # cand is every agent, in tie order
+        driver: list[int] | None = None
         if real:
-            # Candidates from the most selective term, then the others verified per agent.
-            per_term = [self._matching_strings(t) for t in real]
-            first = min(per_term, key=lambda strs: sum(len(s.agents) for s in strs))
-            cand = set()
-            for s in first:
-                cand.update(s.agents)
+            per_term = [table.matching(t) for t in real]
+            driver = min(per_term, key=table.count)
+        by_status = self._by_status.get(status) if status is not None else None
+        if by_status is not None and (driver is None or len(by_status) < table.count(driver)):
+            cand, driver, in_order = by_status, None, False
+            verify = real
         else:
-            cand = agents.keys()
-        verify = real if len(real) > 1 else ()
-        wanted_tags = frozenset(t.lower() for t in tags)
-        query_words = [score_words(t) for t in lowered if t]
-        scored: list[tuple[int, float, str]] = []
+            verify = real if len(real) > 1 else []
+        if driver is not None:
+            if len(driver) == 1:  # one string: its holders as they are (no copy)
+                cand = table.agents(driver[0])
+            else:
+                seen: set[str] = set()
+                for sid in driver:
+                    seen.update(table.agents(sid))
+                cand = seen
+            in_order = False
+        # Scores: a term's words found among the words of the agent's strings. One term whose
+        # every matching string holds all its words (the usual case) scores the same for all.
+        query_words = [w for w in (tuple(dict.fromkeys(t.split())) for t in lowered if t) if w]
+        best = sum(len(w) for w in query_words)
+        uniform = not query_words or (len(real) == 1 and driver is not None and all(
+            set(query_words[0]) <= set(texts[sid].split())  # type: ignore[union-attr]
+            for sid in driver) and len(query_words) == 1)
+        words_of: dict[str, list[str]] = {}
+        keys: list[int] = []
+        if (uniform and driver is not None and not verify and runtime_id is None
+                and node_id is None and not wanted_tags):
+            # The usual many-hit query: every candidate holds a matching string (so declares
+            # a capability) and scores the same; only the status is left to look at.
+            got = [agents[aid] for aid in cand]
+            cand = ()
+            keys = ([a.seq for a in got] if status is None
+                    else [a.seq for a in got if a.status is status])
         for aid in cand:
             a = agents[aid]
             if status is not None and a.status is not status:
                 continue
-            if runtime_id is not None and a.runtime != runtime_id:
+            if runtime_id is not None and a.record.runtime_id != runtime_id:
                 continue
             if node_id is not None and a.node != node_id:
                 continue
             if wanted_tags and not wanted_tags <= a.tags:
                 continue
-            if not a.strs:
+            rec = a.record
+            caps = _strings_of(rec) if rec.skills else rec.capabilities
+            if not caps:
                 continue
-            if verify and not all(any(t in s.text for s in a.strs) for t in verify):
+            if verify and not all(any(t in lower(c) for c in caps) for t in verify):
                 continue
+            if uniform:
+                keys.append(a.seq)
+                continue
+            have: set[str] = set()
+            for c in caps:
+                ws = words_of.get(c)
+                if ws is None:
+                    ws = words_of[c] = lower(c).split()
+                have.update(ws)
             score = 0
             for words in query_words:
                 for w in words:
-                    if any(w in s.words for s in a.strs):
+                    if w in have:
                         score += 1
-            # flat tuples sort faster than nested ones
-            scored.append((-score, a.registered_at, aid))
-        scored.sort()
-        end = None if limit is None else offset + limit
-        return [t[2] for t in scored[offset:end]]
+            keys.append((best - score) << _SHIFT | a.seq)
+        if not (in_order and uniform):
+            keys.sort()  # into rank, then tie order (plain ints)
+        order, mask = self._order, (1 << _SHIFT) - 1
+        return [order[k & mask] for k in keys[q.offset:end]]  # type: ignore[misc]
 
     def _take_pending(self) -> None:
         """Hand the ranker the record changes since the last search (each agent once)."""
-        pending, self._rank_pending = self._rank_pending, {}
-        ranker = self.ranker
-        for aid, record in pending.items():
-            if record is None:
+        pending, self._rank_pending = self._rank_pending, []
+        ranker, agents = self.ranker, self._agents
+        for aid in dict.fromkeys(pending):
+            a = agents.get(aid)
+            if a is None or not a.ranked:
                 ranker.remove(aid)
             else:
-                ranker.put(aid, record)  # replaces what it held for the agent
+                ranker.put(aid, a.record)  # replaces what it held for the agent
 
     def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
                runtime_id: str | None = None, tags: Sequence[str] = (),
@@ -346,7 +332,7 @@ class CapabilityIndex:
         def passes(aid: str) -> bool:
             a = agents.get(aid)
             return a is not None and (status is None or a.status is status) and (
-                runtime_id is None or a.runtime == runtime_id) and (
+                runtime_id is None or a.record.runtime_id == runtime_id) and (
                 node_id is None or a.node == node_id) and (
                 not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
 
@@ -358,7 +344,9 @@ class CapabilityIndex:
         return rank(text, query, self.ranker, self.vectors, passes, limit, offset)
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
-        """Ids of the agents with ``status`` (a scan: meant for occasional listings)."""
+        """Ids of the agents with ``status`` (ACTIVE: a scan, meant for occasional listings)."""
+        if status is not _ACTIVE:
+            return frozenset(self._by_status[status])
         return frozenset(aid for aid, a in self._agents.items() if a.status is status)
 
     def runtimes(self) -> dict[str, int]:
@@ -373,9 +361,12 @@ class CapabilityIndex:
 
     def capability_map(self) -> dict[str, frozenset[str]]:
         """Lower-cased capability string -> ids of the agents that declare it."""
-        return {t: frozenset(s.agents) for t, s in self._strings.items()}
+        self._settle()
+        table = self._strings
+        return {t: frozenset(table.agents(sid)) for t, sid in table.items()}
 
     def distinct_capabilities(self) -> int:
+        self._settle()
         return len(self._strings)
 
     def __len__(self) -> int:

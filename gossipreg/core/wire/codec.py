@@ -32,6 +32,7 @@ __all__ = [
     "Codec",
     "Envelope",
     "FrameKeys",
+    "message_bytes",
     "pack_message",
 ]
 
@@ -53,6 +54,25 @@ class Envelope(NamedTuple):
     src_id: str
     src_addr: str
     messages: list[list[Any]]
+    body: bytes = b""  # the msgpack body the messages came from (see message_bytes)
+
+
+def message_bytes(body: bytes) -> list[bytes]:
+    """The packed bytes of each message of a frame body that :meth:`Codec.decode` accepted, as
+    they came: what a relay forwards unchanged (``pack_message``'s form, framed again by
+    :meth:`Codec.encode_packed`)."""
+    u = msgpack.Unpacker(raw=False, strict_map_key=True, ext_hook=_refuse_ext,
+                         max_buffer_size=max(len(body), 1))
+    u.feed(body)
+    u.read_array_header()
+    for _ in range(3):
+        u.skip()
+    out = []
+    for _ in range(u.read_array_header()):
+        start = u.tell()
+        u.skip()
+        out.append(body[start:u.tell()])
+    return out
 
 
 def pack_message(message: Sequence[Any]) -> bytes:
@@ -217,7 +237,7 @@ class Codec:
                 raise CodecError("malformed", "bad message tag")
         if cluster != self.cluster:
             raise CodecError("bad_cluster", cluster[:64])
-        return Envelope(cluster, src_id, src_addr, messages)
+        return Envelope(cluster, src_id, src_addr, messages, body)
 
 
 class FrameKeys:

@@ -8,8 +8,9 @@ An aiohttp middleware (the handlers stay as they are):
 - the codes are the error model's (docs/design/shapes.md §4): ``invalid_argument``,
   ``unauthorized``, ``not_found``, ``already_exists``, ``refused``, ``unavailable``, ...; a
   handler may name a more precise one than its status gives;
-- a body larger than ``API_BODY_LIMIT`` is refused with 413 whether it is announced by
-  Content-Length or chunked; a body that is not ``application/json`` with 415;
+- a body larger than ``API_BODY_LIMIT`` (``BATCH_BODY_LIMIT`` for a batch of agents) is
+  refused with 413 whether it is announced by Content-Length or chunked; a body that is not
+  ``application/json`` with 415;
 - 401 carries ``WWW-Authenticate: Bearer``, and the scheme is matched case-insensitively;
 - the gossip endpoint is left alone (binary frames, its own size limit).
 """
@@ -23,6 +24,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.io.api.models import BATCH_BODY_LIMIT, BATCH_PATH
 from gossipreg.io.transport import GOSSIP_PATH
 
 __all__ = ["API_BODY_LIMIT", "CODES", "envelope", "operator_errors"]
@@ -63,9 +65,10 @@ def _normalized(request: web.Request) -> web.Request:
 
 
 async def _body_problem(request: web.Request) -> web.Response | None:
+    limit = BATCH_BODY_LIMIT if request.path == BATCH_PATH else API_BODY_LIMIT
     length = request.content_length
-    if length is not None and length > API_BODY_LIMIT:
-        return envelope(413, f"request body too large (limit {API_BODY_LIMIT} bytes)")
+    if length is not None and length > limit:
+        return envelope(413, f"request body too large (limit {limit} bytes)")
     if not request.body_exists:
         return None
     ctype = request.content_type
@@ -74,9 +77,9 @@ async def _body_problem(request: web.Request) -> web.Response | None:
     try:
         body = await request.read()  # cached: the handler's request.json() reads it again
     except web.HTTPRequestEntityTooLarge:
-        body = b"x" * (API_BODY_LIMIT + 1)
-    if len(body) > API_BODY_LIMIT:
-        return envelope(413, f"request body too large (limit {API_BODY_LIMIT} bytes)")
+        body = b"x" * (limit + 1)
+    if len(body) > limit:
+        return envelope(413, f"request body too large (limit {limit} bytes)")
     return None
 
 

@@ -20,10 +20,35 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEventType
 
 __all__ = [
-    "STATUS_CHOICES", "AgentIn", "AgentOut", "AgentsParams", "ArdAgentsParams", "ArdErrorOut",
-    "ArdExploreIn", "ArdSearchIn", "CheckIn", "DeregisteredOut", "ErrorOut", "EventsParams",
-    "HealthOut", "MemberOut", "MembersParams", "NoParams", "OkOut", "Says", "StatusIn",
-    "TicketOut", "check_event_types", "check_member_states", "check_status",
+    "BATCH_BODY_LIMIT",
+    "BATCH_MAX_AGENTS",
+    "BATCH_PATH",
+    "STATUS_CHOICES",
+    "AgentIn",
+    "AgentOut",
+    "AgentsBatchIn",
+    "AgentsBatchOut",
+    "AgentsParams",
+    "ArdAgentsParams",
+    "ArdErrorOut",
+    "ArdExploreIn",
+    "ArdSearchIn",
+    "BatchItemOut",
+    "CheckIn",
+    "DeregisteredOut",
+    "ErrorOut",
+    "EventsParams",
+    "HealthOut",
+    "MemberOut",
+    "MembersParams",
+    "NoParams",
+    "OkOut",
+    "Says",
+    "StatusIn",
+    "TicketOut",
+    "check_event_types",
+    "check_member_states",
+    "check_status",
 ]
 
 STATUS_CHOICES = tuple(s.value for s in AgentStatus)
@@ -112,6 +137,23 @@ class ForgetNodeIn(_Body):
     """``POST /v1/admin/forget-node``: the name whose pinned identity key is released."""
 
     name: Annotated[str, Field(min_length=1), Says("name must be a node name")]
+
+
+BATCH_PATH = "/v1/agents:batch"
+BATCH_MAX_AGENTS = 1000
+BATCH_BODY_LIMIT = 1024 * 1024  # bytes of JSON (the transport's default max_packet_size)
+
+
+class AgentsBatchIn(_Body):
+    """``POST /v1/agents:batch``: at most 1,000 agents and 1 MiB of JSON per call, each as
+    ``POST /v1/agents`` takes it (an ``AgentIn``). Each is checked and registered on its own:
+    a refused item does not refuse the others."""
+
+    agents: Annotated[
+        list[dict[str, Any]],
+        Field(min_length=1, max_length=BATCH_MAX_AGENTS,
+              description="agents, each an AgentIn object"),
+        Says(f"agents must be a list of 1 to {BATCH_MAX_AGENTS} agent objects")]
 
 
 class StatusIn(_Body):
@@ -308,6 +350,26 @@ class AgentOut(BaseModel):
         None, description="active_tasks and max_concurrency as the owner published them")
     heartbeat: dict[str, Any] | None = Field(
         None, description="how this agent must stay alive (in the 201 answer only)")
+
+
+class BatchItemOut(BaseModel):
+    """One item of a batch, in the order sent: ``status`` 201 with the agent, or the error
+    envelope's ``status``, ``code`` and ``error``."""
+
+    status: int
+    agent_id: str | None = None
+    agent: AgentOut | None = None
+    error: str | None = None
+    code: str | None = None
+
+
+class AgentsBatchOut(BaseModel):
+    """``POST /v1/agents:batch``'s answer: how many were registered and refused, and each
+    item's answer."""
+
+    registered: int
+    refused: int
+    results: list[BatchItemOut]
 
 
 class MemberOut(BaseModel):

@@ -59,6 +59,10 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("/v1/agents", "post"): Op("register an agent owned by this node",
                                {201: (m.AgentOut, "registered")}, (409, 413, 415),
                                body=m.AgentIn),
+    ("/v1/agents:batch", "post"): Op(
+        "register up to 1,000 agents owned by this node (1 MiB of JSON), each on its own",
+        {200: (m.AgentsBatchOut, "each item's answer, in order")}, (413, 415),
+        body=m.AgentsBatchIn),
     ("/v1/agents/{agent_id}", "get"): Op("one agent", {200: _AGENT}, (404,)),
     ("/v1/agents/{agent_id}", "delete"): Op(
         "deregister (forwarded to the owner)",

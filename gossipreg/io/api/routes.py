@@ -3,13 +3,13 @@
 Reads (JSON): ``GET /v1/agents`` (capability, status, runtime, tag, node, limit, offset),
 ``GET /v1/agents/{id}``, ``GET /v1/members``, ``GET /v1/health``, ``GET /v1/events`` (server-sent
 events), ``GET /metrics`` (Prometheus text). Writes for runtimes that are not Python (the node that
-receives the call owns the agent): ``POST /v1/agents``, ``DELETE /v1/agents/{id}``,
-``PUT /v1/agents/{id}/status``, ``POST /v1/agents/{id}/heartbeat``; select and send
-(``POST /v1/select``, ``POST /v1/send``, ``PUT /v1/agents/{id}/load``: ``io/api/route``).
-With a token configured every route needs ``Authorization: Bearer <token>`` (the health routes
-answer without it, with the state and version only). Bodies and parameters are the models of
-:mod:`gossipreg.io.api.models`: an unknown field or parameter is refused. Bad input gets a 4xx
-with a message, never a 5xx.
+receives the call owns the agent): ``POST /v1/agents`` (``POST /v1/agents:batch`` for many:
+:mod:`gossipreg.io.api.batch`), ``DELETE /v1/agents/{id}``, ``PUT /v1/agents/{id}/status``,
+``POST /v1/agents/{id}/heartbeat``; select and send (``POST /v1/select``, ``POST /v1/send``,
+``PUT /v1/agents/{id}/load``: ``io/api/route``). With a token configured every route needs
+``Authorization: Bearer <token>`` (the health routes answer without it, with the state and
+version only). Bodies and parameters are the models of :mod:`gossipreg.io.api.models`: an
+unknown field or parameter is refused. Bad input gets a 4xx with a message, never a 5xx.
 There is no fault-injection route: the harness injects faults in the kernel (sim/mesh/netns.py).
 """
 
@@ -29,11 +29,14 @@ from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeSt
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.api.ard import setup_ard
+from gossipreg.io.api.batch import register_batch
 from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report, public_health
 from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.models import (
+    BATCH_PATH,
     AgentIn,
+    AgentsBatchIn,
     AgentsParams,
     EventsParams,
     MembersParams,
@@ -187,6 +190,11 @@ class _Api:
         return web.json_response(out, status=201,
                                  headers={"Location": f"/v1/agents/{quote(view.agent_id, '')}"})
 
+    async def register_batch(self, request: web.Request) -> web.Response:
+        query_of(request, NoParams)
+        body = await body_of(request, AgentsBatchIn)
+        return web.json_response(register_batch(self.node, self.checks, body, agent_json))
+
     async def deregister(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
         aid = request.match_info["agent_id"]
@@ -267,6 +275,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
 
     r.add_get("/v1/agents", g(api.list_agents))
     r.add_post("/v1/agents", g(api.register))
+    r.add_post(BATCH_PATH, g(api.register_batch))
     r.add_get("/v1/agents/{agent_id}", g(api.get_agent))
     r.add_get("/v1/agents/{agent_id}/card", g(card_handler(node)))
     r.add_delete("/v1/agents/{agent_id}", g(api.deregister))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hypothesis import given, note, settings
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from gossipreg.core.replica.store import OwnerDelta, Replica, Write
@@ -72,6 +72,13 @@ def full_rounds(reps: list[Replica], sources: list[Replica], now: float,
 @settings(max_examples=120, deadline=None)
 @given(ops=st.lists(op, min_size=1, max_size=40), seed=st.integers(0, 2**32),
        budget=st.sampled_from([40, 120, 1 << 20]), gc=st.booleans())
+@example(ops=[("o1", "write", "agent/a0", 0), ("o2", "write", "agent/a0", 0),
+              ("o1", "write", "agent/a0", 0), ("o2", "write", "agent/a0", 0),
+              ("o1", "write", "agent/a0", 0), ("o1", "write", "agent/a1", 0),
+              ("o1", "delete", "agent/a1", 0), ("o1", "write", "agent/a0", 0),
+              ("o1", "write", "agent/a0", 0), ("o1", "write", "agent/a0", 0),
+              ("o1", "write", "agent/a0", 0), ("o1", "delete", "agent/a1", 0)],
+         seed=124189882, budget=40, gc=True)  # a tombstone above the watermark was collected
 def test_any_exchange_order_converges_to_model(ops: list[tuple[str, str, str, int]], seed: int,
                                                budget: int, gc: bool) -> None:
     rng = random.Random(seed)
@@ -246,3 +253,41 @@ def test_tombstones_beyond_the_cap_are_collected_early_and_a_lagging_peer_still_
     lagging.apply_delta(owner.delta_for(lagging.digest(), 1 << 20), 4.0)
     assert lagging.live_state() == owner.live_state()
     assert set(lagging.live_state()["o"][1]) == {"agent/a10", "agent/a11"}
+
+
+def test_a_tombstone_above_the_watermark_outlives_its_ttl_until_the_watermark_passes_it() -> None:
+    """Found by the convergence property: a peer with a hole below a deletion (it got the
+    tombstone by broadcast, not the writes before it) that collected the tombstone took a
+    replayed older write of the key back, and its watermark then passed the deletion over the
+    versions the tombstone had settled: the deleted key stayed for good."""
+    owner = Replica("o", 1, tombstone_ttl=10.0)
+    first = owner.write("agent/x", [0])
+    write = owner.write("agent/a", [1])
+    tomb = owner.delete("agent/a", 1.0)
+    assert tomb is not None
+    peer = Replica("p", 1, tombstone_ttl=10.0)
+    peer.apply_write(tomb, 1.0)
+    assert peer.digest()["o"] == (1, 0)  # version 1 is missing: the watermark waits for it
+    assert peer.collect(100.0) == 0  # past its TTL, yet kept
+    assert peer.apply_write(write, 100.0) == []  # the replayed write stays stale
+    peer.apply_write(first, 100.0)
+    assert peer.digest()["o"] == (1, 3)
+    assert peer.collect(100.0) == 1  # the watermark passed it: older writes are stale anyway
+    assert peer.apply_write(write, 100.0) == []
+    assert peer.live_state() == owner.live_state() == {"o": (1, {"agent/x": (1, [0])})}
+
+
+def test_a_tombstone_above_the_watermark_collected_for_the_cap_is_passed_by_a_delta_only() -> None:
+    owner = Replica("o", 1, tombstone_ttl=3600.0)
+    first = owner.write("agent/x", [0])
+    write = owner.write("agent/a", [1])
+    tomb = owner.delete("agent/a", 1.0)
+    assert tomb is not None
+    peer = Replica("p", 1, tombstone_ttl=3600.0, max_tombstones=0)
+    peer.apply_write(tomb, 1.0)
+    assert peer.collect(2.0) == 1  # the cap wins: memory stays bounded
+    peer.apply_write(write, 2.0)  # taken back for now: nothing says it is stale
+    peer.apply_write(first, 2.0)
+    assert peer.digest()["o"][1] < 3  # the collected deletion is not settled any more
+    peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 3.0)
+    assert peer.live_state() == owner.live_state() == {"o": (1, {"agent/x": (1, [0])})}

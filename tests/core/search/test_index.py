@@ -124,3 +124,52 @@ def test_compaction_keeps_results() -> None:
     assert idx.find(Query.of("skill 2999")) == ["a2999"]
     assert len(idx.find(Query.of("shared", limit=None))) == 1500
     assert idx.distinct_capabilities() == 1501
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions=st.lists(st.tuples(action, st.integers(0, 3), st.booleans()), max_size=25),
+       q=query, status=st.one_of(st.none(), st.sampled_from(STATUSES)))
+def test_out_of_order_registrations_and_queries_between_writes(
+        actions: list[Any], q: str | list[str], status: AgentStatus | None) -> None:
+    """Records registered earlier than the last one (another node's), equal registration
+    times (ties by id), and queries between the writes (deferred strings taken, order put
+    back) give the brute-force answer every time."""
+    idx = CapabilityIndex()
+    model: dict[str, dict[str, Any]] = {}
+    for (kind, i, arg), at, look in actions:
+        aid = f"a{i}"
+        if kind == "upsert":
+            a = dict(arg, order=(float(at), aid))
+            idx.upsert(aid, a["caps"], status=a["status"], runtime_id=a["runtime"],
+                       registered_at=a["order"][0], tags=a["tags"])
+            model[aid] = a
+        elif kind == "remove":
+            assert idx.remove(aid) == (aid in model)
+            model.pop(aid, None)
+        elif aid in model:
+            idx.set_status(aid, arg)
+            model[aid]["status"] = arg
+        if look:
+            assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [],
+                                                                 None, 0)
+    assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [], None, 0)
+    for s in STATUSES:
+        assert idx.ids_by_status(s) == {a for a, m in model.items() if m["status"] is s}
+
+
+def test_released_strings_give_their_slots_back() -> None:
+    idx = CapabilityIndex()
+    for i in range(6000):
+        idx.upsert(f"a{i}", [f"unique skill {i}", "shared"], status=AgentStatus.ACTIVE,
+                   runtime_id="r", registered_at=float(i))
+        if i % 1000 == 999:
+            idx.find(Query.of("shared"))  # takes the pending strings
+    for i in range(0, 6000, 3):
+        if i % 3 == 0:
+            idx.remove(f"a{i}")
+    for i in range(1, 6000, 3):
+        idx.remove(f"a{i}")
+    assert idx.find(Query.of("skill 5999")) == ["a5999"]
+    assert idx.find(Query.of("shared")) == [f"a{i}" for i in range(2, 6000, 3)]
+    assert idx.distinct_capabilities() == 2001
+    assert len(idx._strings.texts) == 2001  # renumbered: no dead slots kept
