@@ -8,6 +8,7 @@ the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``jo
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
 (:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
 a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
+It announces ``FEATURES`` and its transport's paths (``features``; see ``read.features_at``).
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -45,11 +46,12 @@ __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 
 
 class Node:
-    """A gossip node. See the module docstring for the contract."""
+    """A gossip node (the contract: the module docstring); ``features``: transport paths."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
-                 keyring: Keyring | None = None, stream_id: str | None = None) -> None:
+                 keyring: Keyring | None = None, stream_id: str | None = None,
+                 features: int = 0) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(
@@ -62,7 +64,7 @@ class Node:
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
-        self.members = MemberTable(self.id, addr, generation, now)
+        self.members = MemberTable(self.id, addr, generation, now, features)
         replica = Replica(self.id, generation, self.cfg.tombstone_ttl, self.cfg.max_tombstones,
                           value_size=wire_size)
         # Outgoing traffic (``delivery`` is asked lazily: the failure detector is built below).
@@ -127,8 +129,7 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued directory writes and a pending beacon (the caller handed this node's
-        state to every peer otherwise: the simulator's warm start, a benchmark without peers)."""
+        """Forget queued writes and a pending beacon (peers got our state otherwise)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -294,7 +295,6 @@ class Node:
                 self.dir.forget_owner(m.node_id, now)
 
     def _flush(self, now: float) -> None:
-        """The end of an input: timers may have moved (``poll_timeout`` looks again), and
-        queued messages become packets."""
+        """The end of an input: timers may have moved, queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()

@@ -96,10 +96,11 @@ class MemberTable:
     """All members, including ourselves (always ALIVE while we run)."""
 
     def __init__(self, self_id: str, addr: str, generation: int, now: float,
-                 features: int = FEATURES) -> None:
+                 features: int = 0) -> None:
         self.self_id = self_id
         me = Member(self_id, addr, generation, 0, MemberState.ALIVE, now)
-        me.features, me.features_generation = features, generation
+        # We announce this release's bits and ``features``, the paths our transport offers.
+        me.features, me.features_generation = FEATURES | features, generation
         self._m: dict[str, Member] = {self_id: me}
         self._hash: bytes | None = None
         self._counts = {s: 0 for s in MemberState}

@@ -34,6 +34,10 @@ class Feature(IntFlag):
     exact length, so it is sent nothing it would refuse."""
 
     EXTENSIBLE = 1  # reads the fields it knows, ignores trailing ones; understands FEATURES
+    # Paths a node's transport offers besides HTTP POST to ``/v1/gossip`` (announced by the
+    # transport, not by every node of this release: see ``Node(features=)``).
+    DATAGRAM = 2  # takes frames as UDP datagrams on its address's port number
+    STREAM = 4  # takes frames over a WebSocket link (``/v1/gossip/ws`` at its address)
 
 
-FEATURES = Feature.EXTENSIBLE  # this release's
+FEATURES = Feature.EXTENSIBLE  # this release's, whatever its transport

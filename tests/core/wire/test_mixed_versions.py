@@ -106,7 +106,9 @@ def mixed(prev: Prev) -> NodeFactory:
              generation: int) -> Node:
         if node_id not in OLD:
             return Node(node_id, addr, config, rng=rng, now=now, generation=generation)
-        old_config = prev.config.NodeConfig(**config.model_dump())
+        known = prev.config.NodeConfig.model_fields  # knobs added since are not its own
+        old_config = prev.config.NodeConfig(
+            **{k: v for k, v in config.model_dump().items() if k in known})
         old: Node = PrevNode(prev.node.Node(node_id, addr, old_config, rng=rng, now=now,
                                             generation=generation))  # type: ignore[assignment]
         return old
