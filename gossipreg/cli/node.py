@@ -15,7 +15,8 @@ from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resol
 __all__ = ["add_node_arguments", "run_node_command"]
 
 _METAVARS = {"join": "HOST:PORT", "bind": "HOST:PORT", "advertise": "HOST:PORT",
-             "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL"}
+             "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL",
+             "paths": "PATHS"}
 
 
 def _flag(key: str) -> str:
@@ -49,13 +50,16 @@ async def _serve(s: Settings) -> int:
     from gossipreg.io.api.routes import serve_http
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
+    from gossipreg.io.links_transport import LinkTransport
     from gossipreg.io.runner import NodeRunner
     from gossipreg.io.tls import apply_tls
-    from gossipreg.io.transport import HttpTransport
 
     keyring = load_key_file(s.key_file) if s.key_file else None
-    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
-    transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
+    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin,
+    # beside UDP datagrams and WebSocket links for peers that offer them too (``paths``).
+    transport = LinkTransport(s.bind, s.advertise, max_body=s.config.max_packet_size,
+                              datagrams=s.paths == "all", streams=s.paths != "http",
+                              max_datagram=s.config.max_datagram_size)
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
                       keyring=keyring)

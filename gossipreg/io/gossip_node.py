@@ -1,10 +1,12 @@
 """``GossipNode``: a node with the default composition, for the common case.
 
-A :class:`~gossipreg.io.runner.NodeRunner` over an HTTP transport bound to ``bind`` with the
-HTTP API mounted on the same server (or over an in-memory hub with ``network``, or over a
-``transport`` the caller built, without the API: then the caller mounts what it wants with
-:func:`gossipreg.io.api.routes.serve_http`). The registry uses it; the CLI composes the parts
-itself (TLS and admin routes go on the same server).
+A :class:`~gossipreg.io.runner.NodeRunner` over a
+:class:`~gossipreg.io.links_transport.LinkTransport` bound to ``bind`` (HTTP POST, UDP
+datagrams and WebSocket links, each per peer; ``datagrams=False`` and ``links=False`` turn the
+new paths off) with the HTTP API mounted on the same server (or over an in-memory hub with
+``network``, or over a ``transport`` the caller built, without the API: then the caller mounts
+what it wants with :func:`gossipreg.io.api.routes.serve_http`). The registry uses it; the CLI
+composes the parts itself (TLS and admin routes go on the same server).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
+from gossipreg.io.links_transport import LinkTransport
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
@@ -48,6 +51,8 @@ class GossipNode(NodeRunner):
         generation: int | None = None,
         rng: random.Random | None = None,
         token: str | None = None,
+        datagrams: bool = True,
+        links: bool = True,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -58,7 +63,9 @@ class GossipNode(NodeRunner):
             if network is not None:
                 transport = network.transport(name)
             else:
-                transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
+                transport = http = LinkTransport(
+                    bind, advertise, max_body=cfg.max_packet_size, datagrams=datagrams,
+                    streams=links, max_datagram=cfg.max_datagram_size)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
                          generation=generation, rng=rng)
         if http is not None:

@@ -129,7 +129,8 @@ class NodeRunner:
         now = self._loop.time()
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, keyring=self._keyring,
-                          stream_id=self.ring.stream_id)
+                          stream_id=self.ring.stream_id, features=self.transport.features)
+        self.transport.peer_features = self._core.read.features_at
         self.started_at = time.time()
         self._core.join(self.seeds, now)
         self._pump()
@@ -217,8 +218,10 @@ class NodeRunner:
         reply: bytes | None = None
         send = self.transport.send
         while (tx := core.poll_transmit()) is not None:
-            if reply is None and tx.dest == reply_to:
+            if reply is None and tx.dest == reply_to and not tx.stream:
                 reply = tx.payload
+            elif tx.stream:
+                self.transport.send_stream(tx.dest, tx.payload)
             else:
                 send(tx.dest, tx.payload)
         seq = self.ring.seq

@@ -52,7 +52,11 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "tls_key": (None, "PEM private key of tls_cert"),
     "tls_ca": (None, "PEM CA bundle: peers must present a certificate it signed (mutual "
                      "TLS), and servers are verified against it"),
+    "paths": ("all", "gossip paths offered beside HTTP POST, used with peers that offer them "
+                     "too: all (UDP datagrams and WebSocket links), links (no datagrams, as "
+                     "where UDP is filtered) or http; with TLS there are no datagrams"),
 }
+PATHS = ("all", "links", "http")
 
 
 def env_name(setting: str) -> str:
@@ -76,6 +80,7 @@ class Settings:
     tls_cert: str | None
     tls_key: str | None
     tls_ca: str | None
+    paths: str = "all"  # see NODE_OPTIONS
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -185,8 +190,12 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
     except ValueError:
         raise ConfigError(f"join_timeout must be a positive number of seconds, not {timeout!r}"
                           f"{origin('join_timeout')}") from None
+    paths = str(opt("paths"))
+    if paths not in PATHS:
+        raise ConfigError(f"paths must be one of {', '.join(PATHS)}, not {paths!r}"
+                          f"{origin('paths')}")
     return Settings(
-        name=str(name), bind=bind, advertise=advertise, join=join, profile=profile,
+        name=str(name), bind=bind, advertise=advertise, join=join, profile=profile, paths=paths,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
         log_level=str(opt("log_level")), tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
         tls_ca=opt("tls_ca"))

@@ -73,11 +73,13 @@ def _distinct_indices(rng: random.Random, n: int, k: int) -> list[int]:
 
 
 class Transmit(NamedTuple):
-    """A packet to send: ``payload`` bytes to the node listening at ``dest``. (A named tuple:
-    one is built per packet, three times faster than a frozen dataclass.)"""
+    """A packet to send: ``payload`` bytes to the node listening at ``dest``; ``stream``: not
+    as a datagram, however small (memberlist's TCP fallback ping). (A named tuple: one is
+    built per packet, three times faster than a frozen dataclass.)"""
 
     dest: str
     payload: bytes
+    stream: bool = False
 
 
 class Dissemination:
@@ -107,6 +109,7 @@ class Dissemination:
         # Per destination, the (tag, packed message) pairs of the packet being built.
         self._out: dict[str, list[Packed]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
+        self._streamed: set[str] = set()  # packets that must not travel as datagrams
         self._transmits: deque[Transmit] = deque()
         self._dead_recent: list[str] = []
         self._beacon_at = _NEVER
@@ -116,9 +119,12 @@ class Dissemination:
         self._last_gossip = now - cfg.gossip_interval
 
     # ---------------------------------------------------------------- queuing
-    def send(self, addr: str, msg: Message) -> None:
+    def send(self, addr: str, msg: Message, stream: bool = False) -> None:
         """Queue a message for ``addr``; packets are built when the current input ends. A peer
-        whose running generation announced no features gets the first-release form."""
+        whose running generation announced no features gets the first-release form. With
+        ``stream`` the packet it goes in is sent over a stream (:class:`Transmit`)."""
+        if stream:
+            self._streamed.add(addr)
         first = msg.TAG != Tag.FEATURES and not self._knows(addr)
         wire = encode_first_release(msg, self.values) if first else encode(msg, self.values)
         if wire is None:
@@ -300,9 +306,11 @@ class Dissemination:
         if not self._out:
             return
         out, self._out = self._out, {}
-        gossiped = self._gossiped
+        gossiped, streamed = self._gossiped, self._streamed
         if gossiped:
             self._gossiped = set()
+        if streamed:
+            self._streamed = set()
         metrics = self.metrics
         by_tag = metrics.bytes_out_by_tag
         budget = self.cfg.gossip_budget
@@ -334,7 +342,8 @@ class Dissemination:
                 continue
             metrics.packets_out += 1
             metrics.bytes_out += len(payload)
-            self._transmits.append(Transmit(addr, payload))
+            self._transmits.append(Transmit(addr, payload, True) if streamed and addr in streamed
+                                   else Transmit(addr, payload))
 
     def poll_transmit(self) -> Transmit | None:
         return self._transmits.popleft() if self._transmits else None
