@@ -6,7 +6,10 @@ bytes on the wire and CPU of both ends, in one run, one table.
 The request is a real ping frame and the answer a real ack frame (the core's codec, unsigned,
 as the harness runs). Paths: HTTP/1.1 POST on a kept-alive connection (``HttpTransport``, as
 shipped until now), HTTP/1.1 POST on a new connection each time, aiohttp WebSocket binary
-frames on one persistent link, UDP datagram request/response.
+frames on one persistent link, UDP datagram request/response; then the two new paths of the
+shipped :class:`gossipreg.io.links_transport.LinkTransport` (its datagram path, and its
+WebSocket link path with datagrams off), so that its own overhead shows beside the bare
+mechanisms.
 
 Exchanges run one at a time (a probe waits for its ack), the server in a second process: back
 to back, and paced one per 50 ms (``--paced``), as a node's probes are: then TCP's delayed
@@ -36,6 +39,8 @@ import aiohttp
 
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.probes import Ack, Ping
+from gossipreg.core.wire.tags import Feature
+from gossipreg.io.links_transport import LinkTransport
 
 __all__ = ["main"]
 
@@ -91,7 +96,8 @@ async def _serve() -> None:
     loop = asyncio.get_running_loop()
     udp, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
     udp_port = udp.get_extra_info("sockname")[1]
-    print(json.dumps({"http": addr, "udp": udp_port}), flush=True)
+    links = await LinkTransport("127.0.0.1:0").start(lambda payload, src: ack)
+    print(json.dumps({"http": addr, "udp": udp_port, "links": links}), flush=True)
 
     def control() -> None:  # one line per question: the CPU time so far
         for _ in sys.stdin:
@@ -196,11 +202,37 @@ async def _udp(info: dict[str, Any], ping: bytes) -> tuple[Exchange, Any]:
     return once, close
 
 
+def _links(datagrams: bool) -> Callable[[dict[str, Any], bytes],
+                                        Awaitable[tuple[Exchange, Any]]]:
+    async def make(info: dict[str, Any], ping: bytes) -> tuple[Exchange, Any]:
+        client = LinkTransport("127.0.0.1:0", datagrams=datagrams)
+        got: list[asyncio.Future[None]] = []
+
+        def deliver(payload: bytes, src: str | None) -> None:
+            if got and not got[0].done():
+                got[0].set_result(None)
+
+        await client.start(deliver)
+        bits = int(Feature.DATAGRAM | Feature.STREAM) if datagrams else int(Feature.STREAM)
+        client.peer_features = lambda addr: bits
+
+        async def once() -> None:
+            got[:] = [asyncio.get_running_loop().create_future()]
+            client.send(info["links"], ping)
+            await got[0]
+
+        return once, client.close
+
+    return make
+
+
 PATHS: list[tuple[str, Callable[[dict[str, Any], bytes], Awaitable[tuple[Exchange, Any]]]]] = [
     ("HTTP/1.1 POST, keep-alive (HttpTransport)", _http_keepalive),
     ("HTTP/1.1 POST, new connection", _http_new),
     ("WebSocket binary frames (aiohttp), persistent", _websocket),
     ("UDP datagram request/response", _udp),
+    ("LinkTransport: datagram path", _links(True)),
+    ("LinkTransport: WebSocket link path", _links(False)),
 ]
 
 
