@@ -7,10 +7,13 @@ the seed and the calls made.
 
 The network delays each packet by ``latency_min + exp(latency_mean - latency_min)`` one way and
 honours partitions (two-way groups, one-way blocks) and clogged nodes. Its ``model`` says what
-loss does. ``tcp`` (the default) is the transport nodes actually use, HTTP on pooled TCP
-connections (:mod:`sim.tcp`): a lost segment is a retransmission delay, a frame is lost only past
-the client's timeout, and the first reply a node makes to a frame's sender rides back in that
-frame's response, as :class:`gossipreg.io.runner.NodeRunner` does. ``datagram`` drops each packet
+loss does. ``links`` (the default) is the transport nodes ship with (:mod:`sim.links`): nodes
+announce datagrams and links, and each frame takes a datagram (lost with the loss probability),
+a WebSocket link (a loss is a retransmission delay, a link's frames arrive in order) or an HTTP
+POST, as ``LinkTransport`` picks. ``tcp`` is a mesh whose nodes offer no new path: HTTP on
+pooled TCP connections (:mod:`sim.tcp`), a frame lost only past the client's timeout. Over links
+and HTTP the first reply a node makes to a frame's sender rides back on that frame's
+connection, as :class:`gossipreg.io.runner.NodeRunner` does. ``datagram`` drops each packet
 with the loss probability (and may duplicate it): tests of the protocol's own repair use it. A
 paused node keeps its state and its inbound packets (they wait in its socket buffer); a crashed
 node loses everything; a restarted node comes back with a new generation.
@@ -32,7 +35,10 @@ from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
-from gossipreg.core.types import MemberState, RegistryEvent
+from gossipreg.core.types import RegistryEvent
+from gossipreg.core.wire.tags import Feature
+from sim.cluster_views import ClusterViews
+from sim.links import DATAGRAM, HTTP, LINK_REPLY, LinkOptions, LinkPaths
 from sim.tcp import TcpOptions, TcpPaths
 
 __all__ = ["EPOCH", "Cluster", "NetOptions", "NodeFactory", "SimNode"]
@@ -48,13 +54,15 @@ class NetOptions:
     latency_mean: float = 0.002
     loss: float = 0.0
     duplicate: float = 0.0  # datagram model only: TCP never delivers a frame twice
-    model: str = "tcp"  # "tcp" | "datagram" (see the module docstring)
+    model: str = "links"  # "links" | "tcp" | "datagram" (see the module docstring)
     tcp: TcpOptions = field(default_factory=TcpOptions)
+    links: LinkOptions = field(default_factory=LinkOptions)
 
     def __post_init__(self) -> None:
-        if self.model not in ("tcp", "datagram"):
-            raise ValueError(f"network model must be 'tcp' or 'datagram', not {self.model!r}")
-        if self.model == "tcp" and self.duplicate:
+        if self.model not in ("links", "tcp", "datagram"):
+            raise ValueError(f"network model must be 'links', 'tcp' or 'datagram', "
+                             f"not {self.model!r}")
+        if self.model != "datagram" and self.duplicate:
             raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
 
 
@@ -71,7 +79,7 @@ class NodeFactory(Protocol):
     and its contract (a mixed-version test builds some nodes of the previous release)."""
 
     def __call__(self, node_id: str, addr: str, config: NodeConfig, *, rng: random.Random,
-                 now: float, generation: int) -> Node: ...
+                 now: float, generation: int, features: int = 0) -> Node: ...
 
 
 @dataclass
@@ -86,13 +94,14 @@ class SimNode:
     skew: float = 0.0
     bytes_out: int = 0
     remote: bool = False  # run by another shard: no node here
+    offers: int = 0  # the paths its transport offers (Feature bits; 0: HTTP POST only)
 
     def wall(self, now: float) -> float:
         """This node's wall clock at virtual time ``now`` (:data:`EPOCH` plus its skew)."""
         return now + (EPOCH + self.skew)
 
 
-class Cluster:
+class Cluster(ClusterViews):
     """N core nodes wired together in memory."""
 
     def __init__(self, seed: int = 0, config: NodeConfig | None = None,
@@ -118,7 +127,11 @@ class Cluster:
         self.sharded = local is not None
         # Packets for another shard's nodes: (when, dest, data), data as in ``_deliver_at``.
         self.outbox: list[tuple[float, str, Any]] = []
-        self.tcp = TcpPaths(self.rng, self.net.tcp) if self.net.model == "tcp" else None
+        model = self.net.model
+        self.tcp = TcpPaths(self.rng, self.net.tcp) if model != "datagram" else None
+        self.links = LinkPaths(self.rng, self.net.tcp, self.net.links,
+                               self.config.max_datagram_size) if model == "links" else None
+        self._offers = int(Feature.DATAGRAM | Feature.STREAM) if model == "links" else 0
 
     # -------------------------------------------------------------- scheduling
     def _push(self, t: float, kind: Due, name: str, data: Any) -> None:
@@ -141,15 +154,19 @@ class Cluster:
         assert node is not None
         while (tx := node.poll_transmit()) is not None:
             sn.bytes_out += len(tx.payload)
-            if reply is not None and tx.dest == reply[0]:
+            stream = len(tx) > 2 and tx[2]  # (a previous release's Transmit has 2 fields)
+            if reply is not None and tx.dest == reply[0] and not stream:
                 at = reply[1]
                 reply = None
+                if at == LINK_REPLY and self.links is not None:  # on the sender's link, now
+                    at = self.links.reply(tx.dest, sn.name, self.now, self.net.loss,
+                                          self._cut(sn.name, tx.dest), self._latency)
                 if at is None:
                     self.dropped += 1
                 else:
                     self._deliver_at(at, tx.dest, tx.payload)
                 continue
-            self._send(sn.name, tx.dest, tx.payload)
+            self._send(sn, tx.dest, tx.payload, stream)
         while (ev := node.poll_event()) is not None:
             if self.keep_events:
                 sn.events.append(ev)
@@ -166,15 +183,34 @@ class Cluster:
         return net.latency_min + -log(1.0 - self.rng.random()) * max(
             1e-9, net.latency_mean - net.latency_min)
 
-    def _send(self, src: str, dest: str, payload: bytes) -> None:
-        net, rng = self.net, self.rng
-        blocked, clogged = self._blocked, self._clogged
+    def _cut(self, src: str, dest: str) -> bool:
+        """Whether the network delivers nothing from ``src`` to ``dest`` now."""
+        clogged, blocked = self._clogged, self._blocked
+        return ((bool(clogged) and (src in clogged or dest in clogged))
+                or (bool(blocked) and (src, dest) in blocked))
+
+    def _send(self, sn: SimNode, dest: str, payload: bytes, stream: bool = False) -> None:
+        net, rng, src = self.net, self.rng, sn.name
         latency = self._latency
-        cut = bool(clogged) and (src in clogged or dest in clogged)
-        if self.tcp is not None:
-            sent = self.tcp.send(src, dest, self.now, net.loss,
-                                 cut or (bool(blocked) and (src, dest) in blocked),
-                                 cut or (bool(blocked) and (dest, src) in blocked), latency)
+        links, path = self.links, HTTP
+        if links is not None and sn.offers and sn.node is not None:
+            path = links.path(sn.node, dest, len(payload), stream)
+        if path == DATAGRAM and links is not None:
+            links.by_path[DATAGRAM] += 1
+            if self._cut(src, dest) or (net.loss and rng.random() < net.loss):
+                self.dropped += 1
+            else:
+                self._deliver_at(self.now + latency(), dest, payload)
+            return
+        cut_fwd, cut_back = self._cut(src, dest), self._cut(dest, src)
+        sent = None  # over a link; None when it declines (backing off): HTTP POST
+        if path != HTTP and links is not None:
+            sent = links.send(src, dest, self.now, net.loss, cut_fwd, cut_back, latency)
+        if sent is None and self.tcp is not None:
+            if links is not None:
+                links.by_path[HTTP] += 1
+            sent = self.tcp.send(src, dest, self.now, net.loss, cut_fwd, cut_back, latency)
+        if sent is not None:
             if sent.deliver_at is None:
                 self.dropped += 1
             else:
@@ -182,7 +218,7 @@ class Cluster:
             if sent.failed_at is not None:
                 self._push(sent.failed_at, Due.UNREACHABLE, src, dest)
             return
-        if cut or (blocked and (src, dest) in blocked):
+        if cut_fwd:
             self.dropped += 1
             return
         copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
@@ -259,9 +295,12 @@ class Cluster:
 
     # ------------------------------------------------------------------ nodes
     def _make(self, name: str, generation: int) -> Node:
-        return self.make_node(name, name, self.config,
-                              rng=random.Random(self.rng.getrandbits(64)), now=self.now,
-                              generation=generation)
+        rng = random.Random(self.rng.getrandbits(64))
+        if not self._offers:
+            return self.make_node(name, name, self.config, rng=rng, now=self.now,
+                                  generation=generation)
+        return self.make_node(name, name, self.config, rng=rng, now=self.now,
+                              generation=generation, features=self._offers)
 
     def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
         """Start a node (None for a node another shard runs: a placeholder is kept)."""
@@ -272,7 +311,9 @@ class Cluster:
             self.nodes[name] = SimNode(name, None, generation, skew=skew, remote=True)
             return None
         node = self._make(name, generation)
-        sn = SimNode(name, node, generation, skew=skew)
+        # What its transport offers: a node of a previous release (no ``features_at``) none.
+        offers = self._offers if hasattr(node.read, "features_at") else 0
+        sn = SimNode(name, node, generation, skew=skew, offers=offers)
         if old is not None:
             sn.events = old.events
         self.nodes[name] = sn
@@ -357,36 +398,3 @@ class Cluster:
 
     def unclog(self, name: str) -> None:
         self._clogged.discard(name)
-
-    # ----------------------------------------------------------------- checks
-    def member_view(self, name: str) -> dict[str, MemberState]:
-        return {m.node_id: m.state for m in self.node(name).read.members()}
-
-    def members_agree(self, names: Iterable[str] | None = None) -> bool:
-        """Every node sees the same members running (ALIVE or SUSPECT) in the same state.
-        DEAD and LEFT rows are not compared: a node that joined later never learns of members
-        that were gone before it came, and need not."""
-        names = list(names) if names is not None else self.live()
-        running = (MemberState.ALIVE, MemberState.SUSPECT)
-        views = [{k: s for k, s in self.member_view(n).items() if s in running} for n in names]
-        return all(v == views[0] for v in views)
-
-    def all_alive_everywhere(self, names: Iterable[str] | None = None) -> bool:
-        names = list(names) if names is not None else self.live()
-        want = set(names)
-        for n in names:
-            v = self.member_view(n)
-            if {k for k, s in v.items() if s is MemberState.ALIVE} != want:
-                return False
-        return True
-
-    def replicas_equal(self, names: Iterable[str] | None = None) -> bool:
-        names = list(names) if names is not None else self.live()
-        if not names:
-            return True
-        # One state at a time: at 1,000 nodes x 10,000 agents, holding them all costs gigabytes.
-        first = self.node(names[0]).read.replica_state()
-        return all(self.node(n).read.replica_state() == first for n in names[1:])
-
-    def visible_agents(self, name: str) -> dict[str, str]:
-        return {a: v.status.value for a, v in self.node(name).read.visible.items()}

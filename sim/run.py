@@ -58,7 +58,7 @@ class Options:
     write_rate: float = 2.0
     progress: bool = False
     workers: int = 1
-    network: str = "tcp"  # what loss does: see sim.cluster (tcp | datagram)
+    network: str = "links"  # what loss does: see sim.cluster (links | tcp | datagram)
 
     def command(self) -> str:
         idle = " --idle" if self.idle else ""

@@ -12,7 +12,7 @@ from gossipreg.core.directory.records import RECORD_VALUES
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
 from gossipreg.core.wire.messages import Ping, Suspect, parse
-from sim.cluster import Cluster
+from sim.cluster import Cluster, SimNode
 
 E = RegistryEventType
 
@@ -127,9 +127,9 @@ def test_determinism_same_seed_same_bytes() -> None:
         log: list[bytes] = []
         orig = c._send
 
-        def spy(src: str, dest: str, payload: bytes) -> None:
-            log.append(src.encode() + b">" + dest.encode() + b":" + payload)
-            orig(src, dest, payload)
+        def spy(sn: SimNode, dest: str, payload: bytes, stream: bool = False) -> None:
+            log.append(sn.name.encode() + b">" + dest.encode() + b":" + payload)
+            orig(sn, dest, payload, stream)
 
         c._send = spy  # type: ignore[method-assign]
         c.run_for(5.0)
