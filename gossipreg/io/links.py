@@ -14,7 +14,8 @@ Rules:
 - A write that has not completed after ``send_timeout`` seconds means the peer stopped reading:
   the link is aborted, its queue dropped, the destination reported unreachable and backed off.
   A slow peer thus holds at most its queue, the writer's limit and the kernel's buffers.
-- A dial that fails reports the destination unreachable and backs off: doubling from
+- A dial that fails, or does not complete within ``send_timeout`` (connection, TLS and
+  upgrade), reports the destination unreachable and backs off: doubling from
   ``backoff_min`` to ``backoff_max`` seconds, jittered (x 0.5 to 1.5). While a destination
   backs off, or after it answered the upgrade 404/405 (it takes no links; remembered for
   ``no_links_for`` seconds), :meth:`Links.send` declines and the caller sends over HTTP POST;
@@ -207,11 +208,11 @@ class Links:
     async def _dial(self, link: Link) -> None:
         dest = link.peer
         assert self._session is not None
-        try:
-            ws = await self._session.ws_connect(
+        try:  # the whole dial (connect, TLS, upgrade) within the send timeout
+            ws = await asyncio.wait_for(self._session.ws_connect(
                 f"{self._scheme}://{dest}{LINK_PATH}", autoping=True, heartbeat=None,
                 compress=0, max_msg_size=self.opts.max_msg, ssl=self._ssl,
-                timeout=_ws_timeout(self.opts.send_timeout))
+                timeout=_ws_timeout(self.opts.send_timeout)), self.opts.send_timeout)
         except WSServerHandshakeError as e:  # the peer answered, but takes no link
             if e.status in (404, 405):
                 self._no_links[dest] = self._now() + self.opts.no_links_for

@@ -188,3 +188,26 @@ async def test_a_peer_that_stops_reading_holds_a_bounded_queue_and_is_cut_off() 
     finally:
         await t.close()
         await runner.cleanup()
+
+
+async def test_a_dial_that_gets_no_answer_times_out_backs_off_and_falls_back() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)  # takes the upgrade request and never answers it
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    dest = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    t = LinkTransport("127.0.0.1:0", datagrams=False, send_timeout=0.5)
+    hints: list[str] = []
+    await t.start(lambda payload, src: None)
+    t.peer_features = lambda addr: int(Feature.STREAM)
+    t.on_unreachable = hints.append
+    try:
+        t.send(dest, b"GR frame")
+        assert await until(lambda: dest in hints, 10.0)
+        assert t.links is not None and t.links.dropped["dial_failed"] == 1
+        t.send(dest, b"GR frame")  # backing off: over HTTP POST meanwhile
+        assert t.frames_by_path["http"] == 1 and t.frames_by_path["stream"] == 1
+    finally:
+        await t.close()
+        server.close()
