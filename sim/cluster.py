@@ -131,7 +131,7 @@ class Cluster(ClusterViews):
         self.tcp = TcpPaths(self.rng, self.net.tcp) if model != "datagram" else None
         self.links = LinkPaths(self.rng, self.net.tcp, self.net.links,
                                self.config.max_datagram_size) if model == "links" else None
-        self._offers = int(Feature.DATAGRAM | Feature.STREAM) if model == "links" else 0
+        self.offers = int(Feature.DATAGRAM | Feature.STREAM) if model == "links" else 0
 
     # -------------------------------------------------------------- scheduling
     def _push(self, t: float, kind: Due, name: str, data: Any) -> None:
@@ -296,11 +296,11 @@ class Cluster(ClusterViews):
     # ------------------------------------------------------------------ nodes
     def _make(self, name: str, generation: int) -> Node:
         rng = random.Random(self.rng.getrandbits(64))
-        if not self._offers:
+        if not self.offers:
             return self.make_node(name, name, self.config, rng=rng, now=self.now,
                                   generation=generation)
         return self.make_node(name, name, self.config, rng=rng, now=self.now,
-                              generation=generation, features=self._offers)
+                              generation=generation, features=self.offers)
 
     def add_node(self, name: str, seeds: Iterable[str] = (), skew: float = 0.0) -> Node | None:
         """Start a node (None for a node another shard runs: a placeholder is kept)."""
@@ -312,7 +312,7 @@ class Cluster(ClusterViews):
             return None
         node = self._make(name, generation)
         # What its transport offers: a node of a previous release (no ``features_at``) none.
-        offers = self._offers if hasattr(node.read, "features_at") else 0
+        offers = self.offers if hasattr(node.read, "features_at") else 0
         sn = SimNode(name, node, generation, skew=skew, offers=offers)
         if old is not None:
             sn.events = old.events

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import convergence_bound, push_pull_scale, suspicion_timeout_bounds
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.tags import FEATURES
 from sim.checks import Checks, collector_off, combine, summarise
 from sim.cluster import Cluster, NetOptions
 from sim.faults import Heal, Nemesis
@@ -73,8 +74,10 @@ def _warm_start(c: Cluster, names: list[str]) -> None:
         node = c.node(name)
         for other in names:
             if other != name:
-                # In the simulator a node's address is its name.
-                node.assume_member(other, other, c.nodes[other].generation, c.now)
+                # In the simulator a node's address is its name; its features are what the
+                # joins would have exchanged (this release's and its transport's paths).
+                node.assume_member(other, other, c.nodes[other].generation, c.now,
+                                   int(FEATURES) | c.offers)
 
 
 class _Runner:

@@ -2,8 +2,8 @@
 
 Rules: a frame that fails the codec (version, cluster, MAC, shape), comes from ourselves, names
 an unspecified address or a refused duplicate name is dropped and counted, and changes nothing.
-Writes and beacons we already hold are dropped before validation (gossip brings most of them
-many times over). Every other message is parsed strictly, then handed to the machine it
+Writes, beacons and feature rows we already hold are dropped before validation (gossip brings
+most of them many times over). Every other message is parsed strictly, then handed to the machine it
 belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
 may act on (a :class:`Received`) and whether anything was acted on (only then can a timer have
 moved or a message be queued).
@@ -48,7 +48,8 @@ from gossipreg.core.wire.messages import (
 
 __all__ = ["Inbound", "Received"]
 
-_WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
+# Plain ints: the hot comparisons.
+_WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
 
 
 class Received(NamedTuple):
@@ -77,6 +78,7 @@ class Inbound:
         self.ae = ae
         self.out = out
         self.values = values
+        self._addrs_ok: set[str] = set()  # sender addresses checked specified (bounded)
 
     def receive(self, payload: bytes, now: float, src: str | None) -> tuple[Received, bool]:
         """Handle one packet: what its caller may act on, and whether anything was acted on.
@@ -90,8 +92,12 @@ class Inbound:
             return self._drop(e.reason, now, src)
         if src_id == self.id:
             return self._drop("from_self", now, src)
-        if is_unspecified(src_addr):
-            return self._drop("unspecified_address", now, src)
+        if src_addr not in self._addrs_ok:  # a sender's address is checked once, not per packet
+            if is_unspecified(src_addr):
+                return self._drop("unspecified_address", now, src)
+            if len(self._addrs_ok) >= 4096:
+                self._addrs_ok.clear()
+            self._addrs_ok.add(src_addr)
         if self.ae.guard.refuses(src_id, src_addr, now):
             return self._drop("duplicate_name", now, src)
         acted = False
@@ -100,6 +106,7 @@ class Inbound:
             self.ae.unknown_sender(src_id, src_addr, now)
             acted = True
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
+        receive_write, relay = self.dir.receive_write, self.out.gossip_write
         dups = 0
         for raw in messages:
             # Gossip brings most writes many times over: drop known ones before validating.
@@ -110,6 +117,10 @@ class Inbound:
             if tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
                 dups += 1
                 continue
+            if (tag == _FEATURES and len(raw) >= 3 and raw[2] is False
+                    and self.members.features_held(raw[1])):
+                dups += 1  # (one that asks for our row is answered: parsed in full)
+                continue
             try:
                 msg = parse(raw, self.values)
             except InvalidArgumentError:
@@ -118,7 +129,11 @@ class Inbound:
             if msg is None:
                 m.drop("unknown_type", now, src)
                 continue
-            self._dispatch(msg, src_id, src_addr, now)
+            if type(msg) is WriteMsg:  # the most frequent kind: no dispatch on it
+                if receive_write(msg.write, now):
+                    relay(msg.write, now)
+            else:
+                self._dispatch(msg, src_id, src_addr, now)
             acted = True
         m.duplicates_in += dups
         return Received(True, None, src_addr), acted

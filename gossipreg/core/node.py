@@ -109,9 +109,12 @@ class Node:
         self.ae.set_seeds(seeds)
 
     # ------------------------------------------------- bulk state (warm starts)
-    def assume_member(self, node_id: str, addr: str, generation: int, now: float) -> None:
-        """Take ``node_id`` as ALIVE without a join (a caller that knows the membership)."""
+    def assume_member(self, node_id: str, addr: str, generation: int, now: float,
+                      features: int | None = None) -> None:
+        """Take ``node_id`` as ALIVE without a join (and its ``features``, as a join brings)."""
         self.members.alive(node_id, addr, generation, 0, now)
+        if features is not None:
+            self.members.set_features(node_id, generation, features)
         self.swim.add_to_rotation(node_id)
 
     def export_state(self) -> list[OwnerDelta]:
@@ -124,8 +127,7 @@ class Node:
         self.dir.apply_delta(deltas, now)
         self._flush(now)
 
-    def drop_pending_events(self) -> None:
-        """Forget the events not yet polled (a warm start's, which are not part of a run)."""
+    def drop_pending_events(self) -> None:  # a warm start's, which are not part of a run
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
@@ -158,8 +160,7 @@ class Node:
         return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """The transport could not deliver a frame to ``addr`` (no connection, or no answer
-        within its timeout): a hint on which the failure detector probes that member now."""
+        """A frame could not reach ``addr``: the failure detector probes that member now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
@@ -199,8 +200,7 @@ class Node:
         return q.popleft() if q else None
 
     def poll_result(self) -> Result | None:
-        res = self.dir.results
-        return res.popleft() if res else None
+        return self.dir.results.popleft() if self.dir.results else None
 
     # ---------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:

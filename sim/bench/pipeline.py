@@ -7,6 +7,8 @@ Receive side: one observer node receives remote writes of one owner (registratio
 heartbeats, status writes by a third node, deregistrations), one write per packet through
 ``handle_packet`` (its public input: framing and parsing are counted too), and drains its
 events. Owner side: ``AgentRegistry.register_agent`` of agents with an A2A card, embedded.
+Probe: µs per failure-detector round trip between two nodes (the prober's timer sends a
+ping, the target's receive answers an ack, the prober receives it), both ends counted.
 Each checkout runs in its own process (its own ``gossipreg`` first on ``sys.path``, either
 layout of the core), alternately, ``--rounds`` times; the table shows the best time per change
 of each and the ratio this / other (below 1: this is faster). Times are the process's CPU time
@@ -88,7 +90,44 @@ def _measure(n: int, m: int) -> dict[str, float]:
         assert events >= len(packets) or phase != "register", (phase, events, len(packets))
     total = sum(len(batches[p]) for p in PHASES)
     out["all"] = sum(out[p] * len(batches[p]) for p in PHASES) / total
+    out["probe_rtt"] = _probe_round_trip(lib, m)
     return out
+
+
+def _probe_round_trip(lib: Any, m: int) -> float:
+    """µs per failure-detector round trip between two nodes, both ends: the prober's timer
+    (a ping out), the target's receive (an ack back), the prober's receive of the ack."""
+    cfg = lib.NodeConfig()
+    a = lib.Node("a", "a:1", cfg, rng=random.Random(2), now=0.0)
+    b = lib.Node("b", "b:1", cfg, rng=random.Random(3), now=0.0)
+    a.assume_member("b", "b:1", 1, 0.0)
+    b.assume_member("a", "a:1", 1, 0.0)
+    takes_wall = "wall" in inspect.signature(lib.Node.handle_packet).parameters
+    kw: dict[str, Any] = {"wall": 1.0} if takes_wall else {}
+    nodes = {"a:1": a, "b:1": b}
+
+    def step(now: float) -> None:
+        due = a.poll_timeout()
+        if due is not None and due <= now:
+            a.handle_timeout(now, **kw)
+        moved = True
+        while moved:
+            moved = False
+            for n in (a, b):
+                while (tx := n.poll_transmit()) is not None:
+                    moved = True
+                    nodes[tx.dest].handle_packet(tx.payload, now, **kw)
+
+    now = 0.0
+    for _ in range(200):  # features exchanged, the rotation warm
+        now += cfg.probe_interval
+        step(now)
+    gc.collect()
+    t0 = time.process_time()
+    for _ in range(m // 4):
+        now += cfg.probe_interval
+        step(now)
+    return (time.process_time() - t0) / (m // 4) * 1e6
 
 
 class _Lib:
@@ -214,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
           f"other = {parent}")
     print(f"{'agents':>8} {'phase':>11} {'this':>8} {'other':>8} {'this/other':>10}")
     for n in map(str, sizes):
-        for k in (*PHASES, "all", "owner_register"):
-            t, o = best["this"][n][k], best["other"][n][k]
+        for k in (*PHASES, "all", "owner_register", "probe_rtt"):
+            t, o = best["this"][n][k], best["other"][n].get(k, float("nan"))
             print(f"{int(n):>8,} {k:>11} {t:8.2f} {o:8.2f} {t / o:10.2f}")
     return 0
 

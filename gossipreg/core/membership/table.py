@@ -169,6 +169,29 @@ class MemberTable:
         return tuple((m.node_id, m.generation, m.features) for m in self._m.values()
                      if m.features_generation == m.generation)
 
+    def features_held(self, rows: object) -> bool:
+        """Whether the raw rows of a Features message tell nothing new: each names ourselves,
+        a member we do not know, an older generation than the one we hold, or bits we hold
+        already for its generation (:meth:`set_features` would ignore every one). False when
+        unsure: then the message is parsed and validated in full."""
+        if type(rows) is not list:
+            return False
+        get, me = self._m.get, self.self_id
+        for row in rows:
+            if type(row) is not list or len(row) < 3 or type(row[0]) is not str:
+                return False
+            m = get(row[0])
+            generation = row[1]
+            if m is None or row[0] == me:
+                continue
+            if type(generation) is not int:
+                return False
+            if generation < m.generation:
+                continue
+            if m.features_generation != generation or m.features != row[2]:
+                return False
+        return True
+
     # ----------------------------------------------------------------- writes
     def set_features(self, node_id: str, generation: int, bits: int) -> bool:
         """Record what a member announced; whether it was news. Rows for a member we do not

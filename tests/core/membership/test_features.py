@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.messages import FEATURES, Feature, Features, encode, parse
 from sim.cluster import Cluster
@@ -52,3 +53,28 @@ def test_features_rows_round_trip_and_ignore_what_they_do_not_know() -> None:
     future[1][0].append("a later field")
     future.append({"later": True})
     assert parse(future) == msg
+
+
+def test_known_feature_rows_are_dropped_before_parsing_and_news_is_not() -> None:
+    t = MemberTable("me", "me:1", 1, 0.0)
+    t.alive("n1", "n1:1", 5, 0, 0.0)
+    t.set_features("n1", 5, 7)
+    held = t.features_held
+    assert held([["n1", 5, 7]])  # what we hold
+    assert held([["n1", 4, 1], ["me", 1, 99], ["stranger", 1, 3]])  # older, us, unknown
+    assert not held([["n1", 5, 3]])  # other bits for the running generation: news
+    assert not held([["n1", 6, 7]])  # a newer generation's: news
+    assert not held([["n1", "5", 7]]) and not held("rows") and not held([["n1"]])  # unsure
+
+
+def test_a_node_counts_a_known_features_message_as_a_duplicate() -> None:
+    c = Cluster(seed=5, config=NodeConfig.lan())
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    assert c.run_until_true(lambda: _features(c, "n0").get("n1") == ANNOUNCED, 30.0)
+    n0 = c.node("n0")
+    before = n0.read.metrics().duplicates_in
+    msg = Features((("n1", c.nodes["n1"].generation, ANNOUNCED),))
+    frame = n0.codec.encode("n1", "n1", [encode(msg)])
+    n0.handle_packet(frame, c.now, wall=c.wall("n0"))
+    assert n0.read.metrics().duplicates_in == before + 1

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+from gossipreg.core.replica.owner_state import OwnerState
 from gossipreg.core.replica.store import OwnerDelta, Replica, Write
 
 KEYS = [f"{p}a{i}" for p in ("agent/", "hb/", "status/") for i in range(4)]
@@ -246,3 +247,14 @@ def test_tombstones_beyond_the_cap_are_collected_early_and_a_lagging_peer_still_
     lagging.apply_delta(owner.delta_for(lagging.digest(), 1 << 20), 4.0)
     assert lagging.live_state() == owner.live_state()
     assert set(lagging.live_state()["o"][1]) == {"agent/a10", "agent/a11"}
+
+
+def test_settled_versions_stay_above_the_watermark_after_it_jumps() -> None:
+    st = OwnerState(1)
+    st.settle([3, 5, 6, 9])  # a hole at 1-2: nothing advances
+    assert st.watermark == 0 and st.settled == {3, 5, 6, 9}
+    st.watermark = 5  # a delta covered everything up to 5
+    st.settle([7])
+    assert st.watermark == 7 and st.settled == {9}
+    st.settle([8])
+    assert st.watermark == 9 and st.settled == set()
