@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     split = ", ".join(f"{k} {v:.0f}" for k, v in sorted(rep["bytes_split"].items()))
     print(f"bytes sent per node per s: mean {b['mean']:.0f}, max {b['max']:.0f} "
           f"(message bytes: {split})")
+    paths = rep.get("frames_by_path", {})
+    if sum(paths.values()):
+        total = sum(paths.values())
+        print("frames by path: " + ", ".join(f"{k} {v / total:.1%}" for k, v in paths.items()))
     print(f"events per node: {rep['events_per_node']:.0f}; converged "
           f"{_fmt(rep['convergence_s'], ' s')} after the last fault "
           f"(bound {rep['convergence_bound_s']:.0f} s); wall {rep['wall_s']:.1f} s")

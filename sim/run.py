@@ -248,11 +248,13 @@ class _Runner:
             print(file=sys.stderr)
         with collector_off():
             t = self.t
+            paths = list(c.links.by_path) if c.links is not None else [0, 0, 0]
             parts = self._gather((t.probes, t.registered, t.failed, t.events, bytes0, bytes1,
-                                  cats0, cats1))
+                                  cats0, cats1, paths))
             if not self.lead:
                 return None
-            for probes, registered, failed, events, b0, b1, k0, k1 in parts[1:]:
+            for probes, registered, failed, events, b0, b1, k0, k1, p in parts[1:]:
+                paths = [a + b for a, b in zip(paths, p, strict=True)]
                 t.probes.update(probes)
                 for aid, seen in registered.items():
                     t.registered.setdefault(aid, {}).update(seen)
@@ -267,7 +269,7 @@ class _Runner:
             t.failed.sort()
             m = Measured(start, span, set(c.live()), len(c.nodes), bytes0, bytes1, cats0,
                          cats1, bound, converged_at, settle_start, checks, self.heals,
-                         time.perf_counter() - wall0)
+                         time.perf_counter() - wall0, tuple(paths))
             return build(o, self.cfg, pl, t, self.nemesis, m)
 
     def _categories(self) -> dict[str, int]:
