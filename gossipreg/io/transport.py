@@ -13,6 +13,7 @@ import logging
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
@@ -78,6 +79,10 @@ class Transport(ABC):
     @abstractmethod
     def send(self, dest: str, payload: bytes) -> None:
         """Queue a frame for ``dest`` without waiting."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters by path for ``/metrics`` (none here: see ``LinkTransport``)."""
+        return {}
 
     def send_stream(self, dest: str, payload: bytes) -> None:
         """Queue a frame that must not travel as a datagram (a fallback probe); a transport

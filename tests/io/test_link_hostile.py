@@ -75,6 +75,10 @@ async def test_bad_datagrams_are_dropped_and_counted(pair: tuple[GossipNode, Gos
                        and transport(n).udp is not None
                        and transport(n).udp.dropped["oversized_in"] >= 1)  # type: ignore[union-attr]
     assert alive(p, "target") and alive(n, "peer")
+    async with aiohttp.ClientSession() as s, s.get(f"http://{n.address}/metrics") as r:
+        text = await r.text()
+    assert 'gossipreg_transport_dropped_total{path="datagram",reason="oversized_in"} ' in text
+    assert 'gossipreg_transport_frames_sent_total{path="datagram"} ' in text
 
 
 async def test_a_datagram_flood_from_another_process_never_blocks_the_node(

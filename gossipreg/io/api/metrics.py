@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from gossipreg.core.metrics import DROP_REASONS, Metrics
 from gossipreg.core.reader import NodeStats
 from gossipreg.core.types import AgentStatus, MemberState
@@ -16,10 +19,10 @@ def _label(value: str) -> str:
 
 
 def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_errors: int,
-                   asyncio_tasks: int) -> str:
+                   asyncio_tasks: int, transport: Mapping[str, Any] | None = None) -> str:
     """The exposition of one node: its stats and counters, the events its subscribers' full
-    buffers dropped (``stream_drops``), its transport's failed sends and the asyncio tasks
-    alive in its process."""
+    buffers dropped (``stream_drops``), its transport's failed sends and counters by path
+    (``transport``: ``LinkTransport.stats()``) and the asyncio tasks alive in its process."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str,
@@ -54,6 +57,8 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_erro
            [({}, dropped)])
     metric("send_errors_total", "counter", "Transport sends that failed.",
            [({}, send_errors)])
+    if transport:
+        _transport_metrics(metric, transport)
     metric("replica_entries", "gauge", "Replica entries held, tombstones included.",
            [({}, stats.replica_entries)])
     metric("asyncio_tasks", "gauge", "asyncio tasks alive in the node's process.",
@@ -61,3 +66,20 @@ def render_metrics(stats: NodeStats, m: Metrics, *, stream_drops: int, send_erro
     metric("build_info", "gauge", "Always 1; the labels say what runs.",
            [({"version": __version__, "protocol": str(PROTOCOL_VERSION)}, 1)])
     return "\n".join(out) + "\n"
+
+
+def _transport_metrics(metric: Callable[[str, str, str, list[tuple[dict[str, str], float]]],
+                                        None], t: Mapping[str, Any]) -> None:
+    """Frames sent per path, drops per path and reason (hostile input, full queues), links."""
+    metric("transport_frames_sent_total", "counter", "Frames sent, by path.",
+           [({"path": p}, v) for p, v in sorted(t.get("frames_by_path", {}).items())])
+    drops = [({"path": "datagram", "reason": r}, v)
+             for r, v in sorted(t.get("datagram", {}).get("dropped", {}).items())]
+    drops += [({"path": "link", "reason": r}, v)
+              for r, v in sorted(t.get("links", {}).get("dropped", {}).items())]
+    metric("transport_dropped_total", "counter",
+           "Frames, datagrams and links the transport dropped, by path and reason.", drops)
+    if "links" in t:
+        out, inbound = t["links"]["open"]
+        metric("transport_links", "gauge", "WebSocket links open.",
+               [({"direction": "out"}, out), ({"direction": "in"}, inbound)])

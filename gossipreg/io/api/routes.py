@@ -222,7 +222,8 @@ class _Api:
         text = render_metrics(node.read.stats(), node.read.metrics(),
                               stream_drops=node.stream_drops,
                               send_errors=node.transport.send_errors,
-                              asyncio_tasks=len(asyncio.all_tasks()))
+                              asyncio_tasks=len(asyncio.all_tasks()),
+                              transport=node.transport.stats())
         resp = web.Response(text=text)
         resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
         return resp
