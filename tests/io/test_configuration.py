@@ -118,3 +118,13 @@ def test_every_node_flag_has_help_and_shows_its_default() -> None:
     text = " ".join(node.format_help().split())
     assert "(default: 127.0.0.1:7946); env GOSSIPREG_BIND" in text
     assert "(default: 1.0); env GOSSIPREG_PROBE_INTERVAL" in text
+
+
+def test_paths_take_all_links_or_http_from_any_source() -> None:
+    assert resolve_settings(flags_of("--name", "a"), environ={}).paths == "all"
+    assert resolve_settings(flags_of("--name", "a", "--paths", "links"), environ={}).paths \
+        == "links"
+    assert resolve_settings({}, environ={env_name("name"): "a",
+                                         env_name("paths"): "http"}).paths == "http"
+    with pytest.raises(ConfigError, match=r"one of all, links, http, not 'udp' \(from the command"):
+        resolve_settings(flags_of("--name", "a", "--paths", "udp"), environ={})
