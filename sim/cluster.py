@@ -38,32 +38,12 @@ from gossipreg.core.node import Node
 from gossipreg.core.types import RegistryEvent
 from gossipreg.core.wire.tags import Feature
 from sim.cluster_views import ClusterViews
-from sim.links import DATAGRAM, HTTP, LINK_REPLY, LinkOptions, LinkPaths
-from sim.tcp import TcpOptions, TcpPaths
+from sim.links import DATAGRAM, HTTP, LINK_REPLY, LinkPaths, NetOptions
+from sim.tcp import TcpPaths
 
 __all__ = ["EPOCH", "Cluster", "NetOptions", "NodeFactory", "SimNode"]
 
 EPOCH = 1_700_000_000.0  # the wall clock at virtual time 0 (a node's skew is added to it)
-
-
-@dataclass
-class NetOptions:
-    """Network knobs (seconds and probabilities)."""
-
-    latency_min: float = 0.0005
-    latency_mean: float = 0.002
-    loss: float = 0.0
-    duplicate: float = 0.0  # datagram model only: TCP never delivers a frame twice
-    model: str = "links"  # "links" | "tcp" | "datagram" (see the module docstring)
-    tcp: TcpOptions = field(default_factory=TcpOptions)
-    links: LinkOptions = field(default_factory=LinkOptions)
-
-    def __post_init__(self) -> None:
-        if self.model not in ("links", "tcp", "datagram"):
-            raise ValueError(f"network model must be 'links', 'tcp' or 'datagram', "
-                             f"not {self.model!r}")
-        if self.model != "datagram" and self.duplicate:
-            raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
 
 
 class Due(IntEnum):
@@ -197,10 +177,12 @@ class Cluster(ClusterViews):
             path = links.path(sn.node, dest, len(payload), stream)
         if path == DATAGRAM and links is not None:
             links.by_path[DATAGRAM] += 1
+            if links.datagram_sent(src, dest, self.now):  # silent since: a hint, as shipped
+                self._push(self.now, Due.UNREACHABLE, src, dest)
             if self._cut(src, dest) or (net.loss and rng.random() < net.loss):
                 self.dropped += 1
-            else:
-                self._deliver_at(self.now + latency(), dest, payload)
+            else:  # (payload, sender): its arrival shows the sender is not silent
+                self._deliver_at(self.now + latency(), dest, (payload, src))
             return
         cut_fwd, cut_back = self._cut(src, dest), self._cut(dest, src)
         sent = None  # over a link; None when it declines (backing off): HTTP POST
@@ -270,11 +252,15 @@ class Cluster(ClusterViews):
                         sn.inbox.append(data)
                     continue
                 self.delivered += 1
-                if type(data) is tuple:
+                if type(data) is tuple and len(data) == 3:
                     payload, src, reply_at = data
                     if node.handle_packet(payload, when, wall=sn.wall(when)).reply_to == src:
                         self.drain(sn, (src, reply_at))
                         continue
+                elif type(data) is tuple:  # a datagram of the links model: (payload, sender)
+                    node.handle_packet(data[0], when, wall=sn.wall(when))
+                    if self.links is not None:
+                        self.links.heard(name, data[1])
                 else:
                     node.handle_packet(data, when, wall=sn.wall(when))
             self.drain(sn)

@@ -24,6 +24,9 @@ Rules (each mirrors the transport and the kernel under it):
 - A frame sent over a cut link is lost and nobody is told (in truth it waits in the kernel's
   buffer and may arrive late, after the heal: the model is the pessimistic half of that).
 - A link unused for ``idle`` seconds is closed; the next frame dials again.
+- Silence is a hint, as the transport makes it: a datagram to a peer sent ``silence`` to
+  ``silence_window`` s after an earlier one, with no datagram from that peer since, tells the
+  sender the peer is unreachable (at most one such hint per ``silence_every`` s per sender).
 
 Simplification, as in :mod:`sim.tcp`: a frame is one segment.
 """
@@ -31,7 +34,7 @@ Simplification, as in :mod:`sim.tcp`: a frame is one segment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import inf, log
 from random import Random
 
@@ -39,7 +42,7 @@ from gossipreg.core.node import Node
 from gossipreg.core.wire.tags import Feature
 from sim.tcp import Sent, TcpOptions
 
-__all__ = ["DATAGRAM", "HTTP", "LINK", "LINK_REPLY", "LinkOptions", "LinkPaths"]
+__all__ = ["DATAGRAM", "HTTP", "LINK", "LINK_REPLY", "LinkOptions", "LinkPaths", "NetOptions"]
 
 DATAGRAM, LINK, HTTP = 0, 1, 2  # the paths
 LINK_REPLY = -1.0  # a Sent's reply_at: the reply is drawn when sent, over the link
@@ -55,6 +58,30 @@ class LinkOptions:
     timeout: float = 2.0
     backoff_min: float = 0.2
     backoff_max: float = 10.0
+    # gossipreg.io.links_transport's SILENCE, SILENCE_WINDOW, SILENCE_HINT_EVERY
+    silence: float = 2.0
+    silence_window: float = 5.0
+    silence_every: float = 1.0
+
+
+@dataclass
+class NetOptions:
+    """Network knobs (seconds and probabilities)."""
+
+    latency_min: float = 0.0005
+    latency_mean: float = 0.002
+    loss: float = 0.0
+    duplicate: float = 0.0  # datagram model only: TCP never delivers a frame twice
+    model: str = "links"  # "links" | "tcp" | "datagram" (see sim.cluster)
+    tcp: TcpOptions = field(default_factory=TcpOptions)
+    links: LinkOptions = field(default_factory=LinkOptions)
+
+    def __post_init__(self) -> None:
+        if self.model not in ("links", "tcp", "datagram"):
+            raise ValueError(f"network model must be 'links', 'tcp' or 'datagram', "
+                             f"not {self.model!r}")
+        if self.model != "datagram" and self.duplicate:
+            raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
 
 
 class _Link:
@@ -79,8 +106,11 @@ class LinkPaths:
         self._out: dict[tuple[str, str], _Link] = {}  # (sender, dest): its frames
         self._back: dict[tuple[str, str], float] = {}  # (sender, dest): latest reply arrival
         self._backoff: dict[tuple[str, str], tuple[float, int]] = {}
-        self.dials = self.dial_failures = 0
+        self.dials = self.dial_failures = self.silence_hints = 0
         self._sweep_at = 0.0
+        self._quiet: dict[tuple[str, str], float] = {}  # (node, peer): first unanswered send
+        self._next_hint: dict[str, float] = {}
+        self._quiet_sweep_at = 0.0
         self.by_path = [0, 0, 0]  # frames per path: datagram, link, HTTP
 
     def path(self, node: Node, dest: str, size: int, stream: bool) -> int:
@@ -90,6 +120,28 @@ class LinkPaths:
         if bits & _DATAGRAM_BIT and not stream and size <= self.max_datagram:
             return DATAGRAM
         return LINK if bits & _STREAM_BIT else HTTP
+
+    def datagram_sent(self, src: str, dest: str, now: float) -> bool:
+        """Note a datagram; whether ``src`` now takes ``dest``'s silence as a hint."""
+        key, o = (src, dest), self.o
+        if now >= self._quiet_sweep_at:  # bounded: only the last window's sends are kept
+            self._quiet_sweep_at = now + o.silence_window
+            self._quiet = {k: v for k, v in self._quiet.items() if v > now - o.silence_window}
+            self._next_hint = {k: v for k, v in self._next_hint.items() if v > now}
+        first = self._quiet.get(key)
+        if first is None or now - first > o.silence_window:
+            self._quiet[key] = now
+        elif now - first >= o.silence and now >= self._next_hint.get(src, 0.0):
+            self._next_hint[src] = now + o.silence_every
+            self._quiet[key] = now
+            self.silence_hints += 1
+            return True
+        return False
+
+    def heard(self, node: str, sender: str) -> None:
+        """A datagram from ``sender`` reached ``node``: it is not silent."""
+        if self._quiet:
+            self._quiet.pop((node, sender), None)
 
     def _retries(self, loss: float, rto: float) -> float:
         """Retransmission delay of one segment (see :meth:`sim.tcp.TcpPaths._retries`)."""

@@ -18,7 +18,7 @@ Rules:
   node's other work; what the kernel cannot buffer it drops.
 - An ICMP error for a datagram we sent (port unreachable: the peer's process is gone) is read
   from the socket's error queue (``IP_RECVERR``, Linux) and reported for that destination
-  as ``unreachable``, as a refused connection is on a stream.
+  as ``unreachable`` (on the loop's next turn), as a refused connection is on a stream.
 """
 
 from __future__ import annotations
@@ -151,9 +151,9 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             except OSError:  # empty (BlockingIOError), or no error queue here
                 break
             addr = self._names.get((where[0], where[1])) if isinstance(where, tuple) else None
-            if addr is not None:
+            if addr is not None:  # told on the next turn: this may run inside a send
                 self.dropped["icmp_unreachable"] += 1
-                self._unreachable(addr)
+                asyncio.get_running_loop().call_soon(self._unreachable, addr)
 
     def stats(self) -> dict[str, Any]:
         return {"sent": self.sent, "received": self.received, "bytes_sent": self.bytes_sent,

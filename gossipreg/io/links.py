@@ -133,6 +133,7 @@ class Links:
         self._session: ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random()
+        self._closed = False
         self.dropped: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()  # frames_in, frames_out, bytes_in, bytes_out...
 
@@ -145,6 +146,7 @@ class Links:
         self._spawn(self._sweep())
 
     async def close(self) -> None:
+        self._closed = True  # no link accepted from now on (the server waits for each)
         for link in [*self._out.values(), *self._in]:
             link.closing = True
             link.abort()
@@ -244,7 +246,9 @@ class Links:
         if self._peer_cert_required and (tr is None or not tr.get_extra_info("peercert")):
             self.dropped["no_client_certificate"] += 1
             return web.Response(status=403)
-        if len(self._in) >= self.opts.max_inbound or self._loop is None:
+        if self._closed or self._loop is None:
+            return web.Response(status=503)
+        if len(self._in) >= self.opts.max_inbound:
             self.dropped["inbound_cap"] += 1
             return web.Response(status=503)
         ws = web.WebSocketResponse(autoping=True, heartbeat=None, compress=False,
@@ -258,6 +262,9 @@ class Links:
         link.ws = ws
         if tr is not None:
             link.abort = tr.abort
+        if self._closed:  # closed while the upgrade went through
+            link.abort()
+            return ws
         self._in.add(link)
         self.counts["accepted"] += 1
         await self._serve(link)

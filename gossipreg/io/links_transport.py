@@ -18,6 +18,10 @@ Rules:
   peer answered its upgrade with 404).
 - A frame the node marks ``stream`` (the fallback ping of a probe whose datagram got no ack:
   memberlist's TCP fallback) skips the datagram path.
+- Silence is a hint too, as HTTP's timeout was: a datagram peer sent to again 2 to 5 s after
+  an earlier datagram, with no datagram from it since, is reported unreachable (at most one
+  such hint a second), so across a cut the failure detector probes it at once instead of at its
+  turn. A healthy peer just answers that probe.
 - A reply to a datagram (the ack to a ping) goes back to the datagram's source, its sender's
   listening address; one too large for a datagram goes there by the usual paths.
 - With TLS the node offers no datagrams: TLS authenticates peers by certificate and hides the
@@ -30,6 +34,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -45,6 +50,8 @@ __all__ = ["LinkTransport"]
 
 _DATAGRAM, _STREAM = int(Feature.DATAGRAM), int(Feature.STREAM)
 _ROUTES_KEPT = 4096
+# Silence (see the rules): a peer quiet since a datagram sent SILENCE..WINDOW s ago.
+SILENCE, SILENCE_WINDOW, SILENCE_HINT_EVERY = 2.0, 5.0, 1.0
 
 
 class LinkTransport(HttpTransport):
@@ -63,6 +70,9 @@ class LinkTransport(HttpTransport):
         self.links: Links | None = None
         self.frames_by_path: Counter[str] = Counter()
         self._routes: dict[str, tuple[str, int, bool]] = {}  # dest -> (host, port, datagrams)
+        self._quiet: dict[str, float] = {}  # dest -> first datagram sent since it was heard
+        self._next_silence_hint = 0.0
+        self.silence_hints = 0
         if streams:
             self.app.router.add_get(LINK_PATH, self._accept)
 
@@ -109,6 +119,7 @@ class LinkTransport(HttpTransport):
                 route = self._route(dest)
             if route[2] and self.udp.send(dest, route[0], route[1], payload):
                 self.frames_by_path["datagram"] += 1
+                self._sent_to(dest)
                 return
         self.send_stream(dest, payload)
 
@@ -119,6 +130,21 @@ class LinkTransport(HttpTransport):
             return
         self.frames_by_path["http"] += 1
         super().send(dest, payload)
+
+    def _sent_to(self, dest: str) -> None:
+        """Note a datagram to ``dest``; hint when it has stayed silent (see the rules)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        first = self._quiet.get(dest)
+        if first is None or now - first > SILENCE_WINDOW:
+            if len(self._quiet) >= _ROUTES_KEPT:
+                self._quiet.clear()
+            self._quiet[dest] = now
+        elif now - first >= SILENCE and now >= self._next_silence_hint:
+            self._next_silence_hint = now + SILENCE_HINT_EVERY
+            self._quiet[dest] = now
+            self.silence_hints += 1
+            loop.call_soon(self._hint, dest)  # not inside the node's own send
 
     def _route(self, dest: str) -> tuple[str, int, bool]:
         try:
@@ -138,6 +164,7 @@ class LinkTransport(HttpTransport):
         if deliver is None:
             return
         src = format_hostport(*peer)
+        self._quiet.pop(src, None)  # heard from it
         try:
             reply = deliver(frame, src)
         except PacketRefused:
@@ -153,7 +180,7 @@ class LinkTransport(HttpTransport):
     def stats(self) -> dict[str, Any]:
         """Frames sent per path, and each path's own counters (drops by reason)."""
         out: dict[str, Any] = {"frames_by_path": dict(self.frames_by_path),
-                               "features": self.features}
+                               "features": self.features, "silence_hints": self.silence_hints}
         if self.udp is not None:
             out["datagram"] = self.udp.stats()
         if self.links is not None:

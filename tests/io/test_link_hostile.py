@@ -215,3 +215,46 @@ async def test_a_dial_that_gets_no_answer_times_out_backs_off_and_falls_back() -
     finally:
         await t.close()
         server.close()
+
+
+async def test_a_silent_datagram_peer_is_hinted_unreachable_and_one_that_answers_not() -> None:
+    t = LinkTransport("127.0.0.1:0", streams=False)
+    hints: list[str] = []
+    await t.start(lambda payload, src: None)
+    t.peer_features = lambda addr: int(Feature.DATAGRAM)
+    t.on_unreachable = hints.append
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
+    chatty = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # answers every datagram
+    silent.bind(("127.0.0.1", 0))
+    chatty.bind(("127.0.0.1", 0))
+    chatty.setblocking(False)
+    quiet_addr = f"127.0.0.1:{silent.getsockname()[1]}"
+    chatty_addr = f"127.0.0.1:{chatty.getsockname()[1]}"
+    loop = asyncio.get_running_loop()
+
+    def answer() -> None:
+        try:
+            _, peer = chatty.recvfrom(2048)
+        except BlockingIOError:
+            return
+        chatty.sendto(b"GR", peer)  # any datagram from it counts as a sign of life
+
+    loop.add_reader(chatty.fileno(), answer)
+
+    async def sending_until_hinted() -> bool:
+        for _ in range(40):  # up to ~10 s of sends to both, 4 a second
+            t.send(quiet_addr, b"GR ping")
+            t.send(chatty_addr, b"GR ping")
+            if quiet_addr in hints:
+                return True
+            await asyncio.sleep(0.25)
+        return False
+
+    try:
+        assert await sending_until_hinted()
+        assert chatty_addr not in hints and t.silence_hints >= 1
+    finally:
+        loop.remove_reader(chatty.fileno())
+        silent.close()
+        chatty.close()
+        await t.close()

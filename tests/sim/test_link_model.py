@@ -98,3 +98,17 @@ def test_a_cluster_uses_each_path_as_the_transport_would() -> None:
     c.crash("n5")
     assert c.run_until_true(lambda: all(
         c.member_view(n)["n5"].name == "DEAD" for n in c.live()), 30.0) is not None
+
+
+def test_silence_after_a_datagram_is_a_hint_and_any_datagram_back_cancels_it() -> None:
+    p = paths()
+    assert not p.datagram_sent("a", "b", 0.0) and not p.datagram_sent("a", "c", 0.1)
+    assert not p.datagram_sent("a", "b", 1.0)  # too soon to call it silence
+    assert p.datagram_sent("a", "b", 2.5)  # silent for 2.5 s: a hint
+    assert not p.datagram_sent("a", "c", 2.6)  # silent too, but one hint a second at most
+    assert p.datagram_sent("a", "c", 3.6)
+    assert not p.datagram_sent("a", "b", 4.4)  # (the window restarted at the hint)
+    p.heard("a", "b")  # an answer: not silent after all
+    assert not p.datagram_sent("a", "b", 5.0) and not p.datagram_sent("a", "b", 6.0)
+    assert not p.datagram_sent("a", "b", 20.0)  # an old first send is no evidence
+    assert p.silence_hints == 2

@@ -79,6 +79,9 @@ def _transport_metrics(metric: Callable[[str, str, str, list[tuple[dict[str, str
               for r, v in sorted(t.get("links", {}).get("dropped", {}).items())]
     metric("transport_dropped_total", "counter",
            "Frames, datagrams and links the transport dropped, by path and reason.", drops)
+    metric("transport_silence_hints_total", "counter",
+           "Datagram peers reported unreachable for staying silent.",
+           [({}, t.get("silence_hints", 0))])
     if "links" in t:
         out, inbound = t["links"]["open"]
         metric("transport_links", "gauge", "WebSocket links open.",
