@@ -1,9 +1,14 @@
-"""Pattern 3: fault tolerance and health monitoring, with a real failure.
+"""Pattern 3: fault tolerance and health monitoring, with real failures.
 
 Each production runtime is its own OS process (``_runtime.py``) hosting one agent that sends
-heartbeats. The PrimaryAgent's process is killed with SIGKILL: nobody marks anything by hand,
-the mesh detects the failure by gossip and its agent goes OFFLINE everywhere. Tasks fail over to
-the BackupAgent; the runtime restarts, rejoins, and its agent is ACTIVE again everywhere.
+heartbeats and answers tasks over A2A (a real a2a-sdk server on loopback). Tasks are routed and
+sent by the registry itself (``select``/``send``, through the a2a-sdk client). First the
+PrimaryAgent's A2A server dies while its runtime keeps heartbeating (the registry still says
+ACTIVE): the send fails over to the BackupAgent, the primary cools down on this node, and it
+answers again once its server is back. Then the PrimaryAgent's whole process is killed with
+SIGKILL: nobody marks anything by hand, the mesh detects the failure by gossip and its agent
+goes OFFLINE everywhere; tasks go to the BackupAgent; the runtime restarts, rejoins, and its
+agent is ACTIVE again everywhere.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from _llm import detect
 from _mesh import node_config, print_event, section, wait_until
 
 from gossipreg import AgentRegistry, AgentRegistryConfig, AgentStatus, RegistryEventType
+from gossipreg.io.route.breaker import BreakerState
 from gossipreg.registry import AgentMetadata
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +47,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def spawn(name: str, port: int, seed: str) -> asyncio.subprocess.Process:
@@ -88,6 +99,8 @@ async def main() -> None:
     for kind in list(E)[:6]:
         observer.subscribe(kind, on_event)
     ports = {name: free_port() for name in RUNTIMES}
+    for r in RUNTIMES.values():
+        r["port"] = free_port()  # the agent's A2A server (the same after a restart)
     procs: dict[str, asyncio.subprocess.Process] = {}
     seed = observer.node.address
     ids = {r["name"]: r["id"] for r in RUNTIMES.values()}
@@ -108,6 +121,54 @@ async def main() -> None:
             print(f"  - {m.name}: {m.status.value} (last heartbeat: {show(m.last_heartbeat)},"
                   f" {m.heartbeat_count} so far)")
 
+        primary, backup = ids["PrimaryAgent"], ids["BackupAgent"]
+        route = [primary, backup]  # the preference order for task processing
+        names = {r["id"]: r["name"] for r in RUNTIMES.values()}
+        a2a_port = RUNTIMES["prod_runtime_1"]["port"]
+
+        async def send(label: str) -> None:
+            res = await observer.send(agent_ids=route, message=f"Summarize: {label}",
+                                      deadline=10)
+            for a in res.attempts:
+                print(f"  attempt: {names[a.agent_id]} -> {a.outcome} "
+                      f"({a.latency * 1000:.0f} ms)")
+            print(f"  answer from {names[res.agent_id]}: {res.text}")
+            sent.append(res.agent_id)
+
+        sent: list[str] = []
+        section("Routing Tasks to A2A Agents:")
+        for c in observer.select(capability="task processing", k=3):
+            print(f"  candidate {c.name}: {c.endpoint.url if c.endpoint else '-'} ({c.why})")
+        await send("the quarterly report")
+        print(f"✓ Task answered by {names[sent[-1]]} over A2A")
+
+        section("Agent Endpoint Failure:")
+        os.kill(procs["prod_runtime_1"].pid, signal.SIGUSR1)
+        await wait_until(lambda: not listening(a2a_port), 5)
+        status = observer.agents[primary].status.value
+        print(f"✗ PrimaryAgent's A2A server stopped; its runtime still heartbeats "
+              f"(registry status: {status})")
+        await send("the incident log")
+        print(f"✓ Failed over to {names[sent[-1]]}")
+        state = observer.router.breakers.state(primary, time.monotonic())
+        print(f"  PrimaryAgent on this node's circuit breaker: {state.value}")
+        await send("the on-call notes")
+        print(f"✓ While it cools down PrimaryAgent is skipped: {names[sent[-1]]} answered "
+              f"at once")
+
+        section("Endpoint Recovery:")
+        os.kill(procs["prod_runtime_1"].pid, signal.SIGUSR2)
+        await wait_until(lambda: listening(a2a_port), 5)
+        await wait_until(lambda: observer.router.breakers.state(
+            primary, time.monotonic()) is not BreakerState.OPEN, 10)
+        print("✓ PrimaryAgent's A2A server is back; its cooldown is over (half-open)")
+        await send("the recovery plan")
+        print(f"✓ {names[sent[-1]]} answers again")
+        m = await observer.get_agent(primary)
+        assert m is not None
+        print(f"  PrimaryAgent as this node saw it: {m.completed_tasks} completed, "
+              f"{m.failed_tasks} failed, {m.error_count} errors")
+
         section("Real Agent Failure:")
         victim = "prod_runtime_1"
         print(f"✗ Killing {victim} (pid {procs[victim].pid}) with SIGKILL — no status is "
@@ -115,7 +176,6 @@ async def main() -> None:
         t0 = time.monotonic()
         os.killpg(procs[victim].pid, signal.SIGKILL)
         await procs[victim].wait()
-        primary = ids["PrimaryAgent"]
         detected = await wait_until(
             lambda: observer.agents.get(primary) is not None
             and observer.agents[primary].status is AgentStatus.OFFLINE, 15)
@@ -132,21 +192,18 @@ async def main() -> None:
                 print(f"  ({other} sees PrimaryAgent as {status})")
 
             section("Health-Based Agent Filtering:")
-            healthy = await show_filtered(observer, AgentStatus.ACTIVE, "healthy")
+            await show_filtered(observer, AgentStatus.ACTIVE, "healthy")
             print()
             await show_filtered(observer, AgentStatus.OFFLINE, "offline")
 
             section("Failover Pattern:")
             print("Attempting to route task to healthy agent...")
-            chosen = healthy[0]
+            chosen = observer.select(capability="task processing")[0]
             print(f"  ✓ Selected: {chosen.name}\n  Note: PrimaryAgent bypassed (OFFLINE)")
-            addr = next(mb.address for mb in observer.node.members()
-                        if mb.node_id == chosen.node_id)
-            async with http.post(f"http://{addr}/tasks/{chosen.agent_id}",
-                                 json={"task": "Summarize: the primary runtime failed."}) as r:
-                result = await r.json()
-            answer = "[skipped: no LLM configured]" if result["skipped"] else result["answer"]
-            print(f"  Task ran on {result['runtime']} by {result['agent']}: {answer}")
+            res = await observer.send(capability="task processing", deadline=10,
+                                      message="Summarize: the primary runtime failed.")
+            ran = observer.agents[res.agent_id]
+            print(f"  Task ran on {ran.runtime_id} by {ran.name}: {res.text}")
 
             section("Agent Recovery:")
             print(f"✓ Restarting {victim} (same address, new generation)")

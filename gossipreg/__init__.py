@@ -19,6 +19,7 @@ from gossipreg.core.errors import (
     InvalidArgumentError,
     JoinError,
     NodeStateError,
+    NoMatchError,
 )
 from gossipreg.core.types import (
     AgentRecord,
@@ -33,6 +34,7 @@ from gossipreg.version import __version__ as __version__
 if TYPE_CHECKING:
     from gossipreg.io.gossip_node import GossipNode
     from gossipreg.io.transport import MemoryNetwork
+    from gossipreg.io.writes import Outcome
     from gossipreg.registry import (
         AgentMetadata,
         AgentRegistry,
@@ -57,8 +59,10 @@ __all__ = [
     "MemberInfo",
     "MemberState",
     "MemoryNetwork",
+    "NoMatchError",
     "NodeConfig",
     "NodeStateError",
+    "Outcome",
     "RegistryEvent",
     "RegistryEventType",
 ]
@@ -68,6 +72,7 @@ __all__ = [
 _LAZY = {
     "GossipNode": "gossipreg.io.gossip_node",
     "MemoryNetwork": "gossipreg.io.transport",
+    "Outcome": "gossipreg.io.writes",
     "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",
     "AgentRegistryConfig": "gossipreg.registry",

@@ -25,10 +25,17 @@ from gossipreg.core.directory.cards import agent_capabilities, agent_card
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, JoinError
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus, AgentView, MemberState, RegistryEventType
+from gossipreg.core.types import (
+    AgentStatus,
+    AgentView,
+    RegistryEventType,
+    event_type_of,
+    status_of,
+)
 from gossipreg.core.types import RegistryEvent as CoreEvent
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
+from gossipreg.io.joining import join_wait
 from gossipreg.io.runner import EventStream, NodeRunner
 from gossipreg.io.transport import MemoryNetwork
 from gossipreg.registry_types import (
@@ -39,17 +46,21 @@ from gossipreg.registry_types import (
     extract_capabilities,
     metadata_of,
 )
+from gossipreg.registry_views import RegistryViews
+from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
 
 __all__ = ["AgentMetadata", "AgentRegistry", "AgentRegistryConfig", "AgentStatus",
-           "RegistryEvent", "RegistryEventType", "extract_capabilities"]
+           "MeshOrchestrationRuntime", "RegistryEvent", "RegistryEventType", "RoutingStrategy",
+           "extract_capabilities"]
 
 log = logging.getLogger("gossipreg.registry")
 
 Callback = Callable[["RegistryEvent"], Any]
 
 
-class AgentRegistry:
-    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh)."""
+class AgentRegistry(RoutingMixin, RegistryViews):
+    """kaizen-compatible registry over a gossip node (embedded, or joined to a mesh), with
+    select/send/set_load over A2A (``gossipreg.routing``)."""
 
     def __init__(
         self,
@@ -117,25 +128,51 @@ class AgentRegistry:
             self.node.add_listener(self._on_core_event)
         return self.node
 
-    async def start(self, wait_joined: float | None = None) -> None:
+    async def start(self, wait_joined: float | None = None, *,
+                    require_join: bool = False) -> None:
         """Start the node (joining the mesh if configured) and the background tasks.
-        Idempotent. With ``wait_joined`` (seconds) and seeds, wait until a seed answered; if
-        none did in time (or one refused this node's name), shut down and raise
-        :class:`~gossipreg.core.errors.JoinError` saying why."""
-        await self._ensure_node()
-        if wait_joined is not None and self.node.seeds:
-            core = self.node.core
-            await self.node.wait_for(lambda: core.joined or bool(core.join_refused), wait_joined)
-            if not core.joined:
-                why = self.node.join_watch.describe()
-                await self.shutdown()
-                raise JoinError(f"not joined within {wait_joined:g} s: {why}")
+        Idempotent. With seeds, wait until a seed answered, at most ``wait_joined`` seconds
+        (default: 5, or three join attempts when they are further apart; 0: do not wait). If
+        none answered by then, log a warning naming each seed's failure and go on joining in
+        the background (the first node of a mesh starts before its peers). Raises
+        :class:`~gossipreg.core.errors.JoinError`, after shutting down, when the seeds refused
+        this node (its name is taken, or its key, cluster or version differ), or with
+        ``require_join`` when no seed answered in time."""
+        node = await self._ensure_node()
+        if node.seeds and (wait_joined != 0 or require_join):
+            limit = wait_joined or None
+            if not await node.wait_joined(limit):
+                watch = node.join_watch
+                refused = watch.refusal()
+                waited = f"{join_wait(node.config) if limit is None else limit:g}"
+                if refused is not None or require_join:
+                    why = (f"join refused: {refused}" if refused is not None
+                           else f"not joined within {waited} s: {watch.describe()}")
+                    await self.shutdown()
+                    raise JoinError(why)
+                log.warning("not joined within %s s, still trying in the background: %s",
+                            waited, watch.describe())
         if self._running:
             return
         self._running = True
         self._stream = self.node.subscribe(maxsize=max(1, self.config.event_queue_size))
         self._event_broadcaster_task = asyncio.create_task(self._broadcast_events())
         self._heartbeat_monitor_task = asyncio.create_task(self._monitor())
+
+    async def wait_joined(self, timeout: float | None = None) -> bool:
+        """Wait until a seed answered (True), or ``timeout`` seconds passed (default as in
+        :meth:`start`) or every seed refused (False). True at once without seeds."""
+        node = await self._ensure_node()
+        return await node.wait_joined(timeout)
+
+    async def __aenter__(self) -> AgentRegistry:
+        """``async with AgentRegistry(...) as registry:`` starts it (see :meth:`start`)."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Leaving the block shuts the registry down: a graceful leave of its node."""
+        await self.shutdown()
 
     async def shutdown(self) -> None:
         """Stop the tasks; leave the mesh gracefully and close the node if this registry
@@ -186,13 +223,13 @@ class AgentRegistry:
                 except Exception:
                     log.exception("event listener failed")
 
-    def subscribe(self, event_type: RegistryEventType, callback: Callback) -> None:
-        """Call ``callback(event)`` (sync or async) for every event of ``event_type``, from
-        the broadcaster task started by :meth:`start`."""
-        self.event_listeners.setdefault(event_type, []).append(callback)
+    def subscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
+        """Call ``callback(event)`` (sync or async) for every event of ``event_type`` (the
+        enum or its value), from the broadcaster task started by :meth:`start`."""
+        self.event_listeners.setdefault(event_type_of(event_type), []).append(callback)
 
-    def unsubscribe(self, event_type: RegistryEventType, callback: Callback) -> None:
-        cbs = self.event_listeners.get(event_type, [])
+    def unsubscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
+        cbs = self.event_listeners.get(event_type_of(event_type), [])
         if callback in cbs:
             cbs.remove(callback)
 
@@ -203,7 +240,7 @@ class AgentRegistry:
         except TimeoutError:
             return None
 
-    async def events(self, types: Sequence[RegistryEventType] | None = None,
+    async def events(self, types: Sequence[RegistryEventType | str] | None = None,
                      since: str | None = None) -> AsyncIterator[RegistryEvent]:
         """Native API: ``async for event in registry.events(...)`` from now on, or after the
         ``event_id`` ``since`` (as :meth:`NodeRunner.subscribe`: a ``reset`` event first when
@@ -252,7 +289,7 @@ class AgentRegistry:
             registered_at=time.time())
         if node.get(aid) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
-        node.register(record)
+        await node.register(record)
         self._objects[aid] = agent
         self.total_registrations += 1
         return aid
@@ -270,14 +307,16 @@ class AgentRegistry:
             self._objects.pop(agent_id, None)
         return ok
 
-    async def update_agent_status(self, agent_id: str, status: AgentStatus,
+    async def update_agent_status(self, agent_id: str, status: AgentStatus | str,
                                   runtime_id: str | None = None) -> bool:
-        """Write a status about any visible agent (the newest write wins everywhere)."""
+        """Write a status (an :class:`AgentStatus` or its value, ``"degraded"``) about any
+        visible agent (the newest write wins everywhere)."""
         node = await self._ensure_node()
+        st = status_of(status)
         v = node.get(agent_id)
         if v is None or (runtime_id is not None and v.runtime_id != runtime_id):
             return False
-        return node.set_status(agent_id, AgentStatus(status))
+        return await node.set_status(agent_id, st)
 
     async def update_agent_heartbeat(self, agent_id: str) -> bool:
         """Record a heartbeat (forwarded to the agent's owner node)."""
@@ -288,10 +327,10 @@ class AgentRegistry:
     def _metadata(self, v: AgentView) -> AgentMetadata:
         cached = self._meta.get(v.agent_id)
         if cached is not None and cached[0] is v:  # views are immutable: same view, same data
-            return cached[1]
+            return self._apply_counters(cached[1])
         m = metadata_of(v, self._objects.get(v.agent_id), None if cached is None else cached[1])
         self._meta[v.agent_id] = (v, m)
-        return m
+        return self._apply_counters(m)
 
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()
@@ -299,13 +338,15 @@ class AgentRegistry:
         return None if v is None else self._metadata(v)
 
     async def list_agents(self, runtime_id: str | None = None,
-                          status_filter: AgentStatus | None = None) -> list[AgentMetadata]:
+                          status_filter: AgentStatus | str | None = None
+                          ) -> list[AgentMetadata]:
         node = await self._ensure_node()
         return [self._metadata(v) for v in node.list_agents(runtime_id, status_filter)]
 
     async def find_agents_by_capability(
             self, capability: str,
-            status_filter: AgentStatus | None = AgentStatus.ACTIVE) -> list[AgentMetadata]:
+            status_filter: AgentStatus | str | None = AgentStatus.ACTIVE
+    ) -> list[AgentMetadata]:
         """Case-insensitive substring match on capabilities, ranked by word overlap; answered
         from the local replica's index."""
         node = await self._ensure_node()
@@ -315,7 +356,7 @@ class AgentRegistry:
 
     async def find_agents(
         self, capability: str | Sequence[str] = "", *,
-        status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+        status: AgentStatus | str | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
         tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
         offset: int = 0,
     ) -> list[AgentMetadata]:
@@ -329,65 +370,18 @@ class AgentRegistry:
     async def search(self, text: str, filters: Mapping[str, Any] | None = None,
                      limit: int | None = 10, offset: int = 0
                      ) -> list[tuple[AgentMetadata, float]]:
-        """Agents ranked for free ``text`` (BM25F over name, description and skills), best
-        first, each with its score in [0, 1). ``filters`` is ARD's query model, e.g.
-        ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across; ACTIVE only
-        unless ``status`` is given)."""
+        """Agents ranked for free ``text``, best first, each with its score in [0, 1]: hybrid
+        (BM25F over name, description and skills, fused with vectors of the node's embedder,
+        ``NodeConfig.embedder``) or lexical when there is none. ``filters`` is ARD's query
+        model, e.g. ``{"tags": ["finance"], "runtime": "rt-1"}`` (OR within a key, AND across;
+        ACTIVE only unless ``status`` is given)."""
         node = await self._ensure_node()
         self.total_queries += 1
         return [(self._metadata(h.agent), h.score)
-                for h in node.search(text, filters, limit=limit, offset=offset)]
+                for h in await node.search_async(text, filters, limit=limit, offset=offset)]
 
     async def find_agents_by_runtime(self, runtime_id: str) -> list[AgentMetadata]:
         return await self.list_agents(runtime_id=runtime_id)
 
-    async def find_agents_by_status(self, status: AgentStatus) -> list[AgentMetadata]:
+    async def find_agents_by_status(self, status: AgentStatus | str) -> list[AgentMetadata]:
         return await self.list_agents(status_filter=status)
-
-    # ------------------------------------------------------- public attributes
-    @property
-    def agents(self) -> dict[str, AgentMetadata]:
-        """Agent id -> metadata of every agent this node sees."""
-        if not self.node.running:
-            return {}
-        return {aid: self._metadata(v) for aid, v in self.node.read.visible.items()}
-
-    @property
-    def runtime_agents(self) -> dict[str, set[str]]:
-        """Runtime id -> ids of its visible agents."""
-        if not self.node.running:
-            return {}
-        return self.node.read.runtimes()
-
-    @property
-    def capability_index(self) -> dict[str, set[str]]:
-        """Lower-cased capability string -> agent ids."""
-        if not self.node.running:
-            return {}
-        return {c: set(ids) for c, ids in self.node.read.capability_map().items()}
-
-    @property
-    def status_index(self) -> dict[AgentStatus, set[str]]:
-        if not self.node.running:
-            return {s: set() for s in AgentStatus}
-        read = self.node.read
-        return {s: set(read.ids_by_status(s)) for s in AgentStatus}
-
-    async def get_metrics(self) -> dict[str, Any]:
-        """kaizen's metrics keys, plus mesh figures."""
-        node = await self._ensure_node()
-        st = node.read.stats()
-        counts, runtimes = st.status_counts, st.runtimes
-        return {
-            "total_agents": st.agents,
-            "total_runtimes": len(runtimes),
-            "status_distribution": {s.value: counts.get(s, 0) for s in AgentStatus},
-            "runtime_distribution": runtimes,
-            "total_queries": self.total_queries,
-            "total_registrations": self.total_registrations,
-            "total_deregistrations": self.total_deregistrations,
-            "capability_index_size": st.distinct_capabilities,
-            "events_dropped": getattr(self.event_queue, "dropped", 0) + st.events_dropped,
-            "node_id": node.name,
-            "members_alive": st.member_counts[MemberState.ALIVE],
-        }

@@ -16,7 +16,7 @@ from typing import Any
 
 from gossipreg.core.directory.cards import agent_capabilities, agent_card
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType
+from gossipreg.core.types import AgentStatus, AgentView, Endpoint, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 
 __all__ = ["AgentMetadata", "AgentRegistryConfig", "DroppingQueue", "RegistryEvent",
@@ -64,10 +64,14 @@ class RegistryEvent:
 
 @dataclass
 class AgentMetadata:
-    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id`` and friends).
+    """What queries return (kaizen's fields, plus ``runtime_id``, ``node_id``, ``endpoints``
+    and friends).
 
     ``agent`` is the registered object on the node that registered it, elsewhere a plain
-    description (name, description, capabilities). The task counters are local bookkeeping.
+    description (name, description, capabilities, endpoints). ``endpoints`` are where the
+    agent is reached (URL, transport, protocol version; from A2A 1.0 and 0.3 cards and kaizen
+    cards with a URL), in card order. The task counters are this node's view: the sends that
+    went through it (``send``/``route_task``) count there.
     """
 
     agent_id: str
@@ -92,6 +96,7 @@ class AgentMetadata:
     budget_spent_usd: float = 0.0
     error_count: int = 0
     request_count: int = 0
+    endpoints: list[Endpoint] = field(default_factory=list)
 
 
 class DroppingQueue(asyncio.Queue[RegistryEvent]):
@@ -134,14 +139,16 @@ def metadata_of(v: AgentView, local: Any, old: AgentMetadata | None) -> AgentMet
         agent_id=r.agent_id,
         agent=local if local is not None else SimpleNamespace(
             agent_id=r.agent_id, name=r.name, description=r.description,
-            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id),
+            capabilities=list(r.capabilities), runtime_id=r.runtime_id, node_id=v.node_id,
+            endpoints=list(r.endpoints)),
         runtime_id=r.runtime_id, node_id=v.node_id, name=r.name,
         capabilities=list(r.capabilities), description=r.description, tags=list(r.tags),
         a2a_card=r.card, status=v.status,
         last_heartbeat=datetime.fromtimestamp(v.last_heartbeat, UTC),
         registered_at=datetime.fromtimestamp(r.registered_at, UTC),
         heartbeat_count=v.heartbeat_count, max_concurrency=r.max_concurrency,
-        memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd)
+        memory_limit_mb=r.memory_limit_mb, budget_limit_usd=r.budget_limit_usd,
+        endpoints=list(r.endpoints))
     if old is not None:
         for k in _BOOKKEEPING:
             setattr(m, k, getattr(old, k))

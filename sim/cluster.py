@@ -90,6 +90,8 @@ class Cluster(ClusterViews):
                  make_node: NodeFactory = Node) -> None:
         self.seed = seed
         self.make_node = make_node
+        # Sees every frame a node sends, before the network (tests decode what was said).
+        self.tap: Callable[[str, str, bytes], None] | None = None
         self.rng = random.Random(seed)
         self.config = config or NodeConfig.lan()
         self.net = net or NetOptions()
@@ -171,6 +173,8 @@ class Cluster(ClusterViews):
 
     def _send(self, sn: SimNode, dest: str, payload: bytes, stream: bool = False) -> None:
         net, rng, src = self.net, self.rng, sn.name
+        if self.tap is not None:
+            self.tap(src, dest, payload)
         latency = self._latency
         links, path = self.links, HTTP
         if links is not None and sn.offers and sn.node is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sim.cluster import Cluster
 
 __all__ = ["Crash", "Fault", "Heal", "Join", "Leave", "Nemesis", "Partition", "Pause",
-           "Resume", "SetLoss"]
+           "Restart", "Resume", "SetLoss"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,14 @@ class Partition:
 
     side_a: tuple[str, ...]
     side_b: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """A crashed node starts again (a new generation) and joins through ``seeds``."""
+
+    node: str
+    seeds: tuple[str, ...] = ("n0",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,7 @@ class Resume:
     node: str
 
 
-Fault = Crash | Partition | Heal | Leave | Join | SetLoss | Pause | Resume
+Fault = Crash | Restart | Partition | Heal | Leave | Join | SetLoss | Pause | Resume
 
 
 class Nemesis:
@@ -90,15 +98,20 @@ class Nemesis:
         match f:
             case Crash(node):
                 c.crash(node)
+            case Restart(node, seeds):
+                c.restart(node, list(seeds))
             case Partition(side_a, side_b):
+                if self.partitioned:  # one cut at a time: the new one replaces it
+                    self.apply(Heal())
                 self.partitioned = True
                 self.windows.append((c.now, float("inf")))
                 c.partition(set(side_a), set(side_b))
             case Heal():
-                self.partitioned = False
-                start, _ = self.windows.pop()
-                self.windows.append((start, c.now))
-                self.heals.append(c.now)
+                if self.partitioned:
+                    self.partitioned = False
+                    start, _ = self.windows.pop()
+                    self.windows.append((start, c.now))
+                    self.heals.append(c.now)
                 c.repair()
             case Leave(node):
                 if not c.nodes[node].remote:

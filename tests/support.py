@@ -10,10 +10,12 @@ import asyncio
 import importlib
 import json
 import os
+import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -56,6 +58,18 @@ def until_blocking(pred: Callable[[], bool], timeout: float = 8.0,
         time.sleep(POLL_S)
 
 
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago (for a process that binds it itself)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(addr: str, path: str) -> Any:
+    """``GET http://addr/path`` as JSON (blocking: for tests that drive processes)."""
+    return http_json(f"http://{addr}{path}")
+
+
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
     """GET ``url`` (or POST ``body`` as JSON) and decode the JSON answer (a bounded request)."""
     data = None if body is None else json.dumps(body).encode()
@@ -83,3 +97,20 @@ def need_a2a_module(module: str) -> Any:
     if os.environ.get("CI") == "true":
         return importlib.import_module(module)
     return pytest.importorskip(module, reason="a2a-sdk missing: pip install -e '.[test]'")
+
+
+class PipeLines:
+    """The lines a process writes to a pipe, collected as they come (for ``until_blocking``)."""
+
+    def __init__(self, pipe: IO[str] | None) -> None:
+        assert pipe is not None
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+
+    def _read(self, pipe: IO[str]) -> None:
+        for text in pipe:
+            self.lines.append(text.rstrip("\n"))
+
+    def having(self, part: str) -> list[str]:
+        """The lines so far that contain ``part``."""
+        return [x for x in list(self.lines) if part in x]

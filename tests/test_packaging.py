@@ -68,6 +68,8 @@ def test_the_wheel_holds_only_the_library_and_its_license(tmp_path: Path) -> Non
     assert tops == {"gossipreg", dist_info}, tops
     assert f"{dist_info}/licenses/LICENSE" in names
     assert "gossipreg/py.typed" in names
+    for static in ("index.html", "ui.css", "ui.js", "icon.svg"):  # the node's page (GET /ui)
+        assert f"gossipreg/io/api/static/{static}" in names, static
     meta = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
     assert "License-Expression: Apache-2.0" in meta
     assert "Classifier: Typing :: Typed" in meta

@@ -3,9 +3,17 @@
     gossipreg demo [--nodes 3]
     gossipreg node --name NAME --bind HOST:PORT [--advertise HOST:PORT] [--join HOST:PORT ...]
                    [--cluster NAME] [--key-file FILE] [--token T] [--profile local|lan|wan]
-    gossipreg agents|members|events --node HOST:PORT [--token T] [--json] ...
+    gossipreg agents|members|events|monitor --node HOST:PORT [--token T] [--json] ...
     gossipreg search "TEXT" --node HOST:PORT [--tag T] [--runtime R] [--filter PATH=VALUE]
+    gossipreg select "TEXT" --node HOST:PORT [--strategy S] [-k N]
+    gossipreg send "TEXT" --message "..." --node HOST:PORT [--strategy S] [--deadline S]
+    gossipreg load AGENT_ID ACTIVE MAX --node HOST:PORT
+    gossipreg mcp --node HOST:PORT      (an MCP server on stdio: find/select/send as tools)
     gossipreg keygen
+
+Every error is one line on stderr, ``gossipreg: <message> (<code>)``, bad flags included;
+exit status 0 done, 1 refused or not found, 2 bad input or node unreachable
+(:mod:`gossipreg.cli.client`).
 """
 
 from __future__ import annotations
@@ -17,75 +25,32 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import NoReturn
 
 from gossipreg.cli.search import add_search_parser, run_search
 
 __all__ = ["main"]
 
-async def _get(args: argparse.Namespace, path: str, params: dict[str, str] | None = None
-               ) -> Any:
-    import aiohttp
 
-    from gossipreg.cli.commands import ClientError, fetch
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals in the one-line error model."""
 
-    try:
-        status, data = await fetch(args, "GET", path, params=params)
-    except ClientError as e:
-        raise aiohttp.ClientError(str(e)) from None
-    if status != 200:
-        raise SystemExit(f"gossipreg: {args.node} answered {status}: {data}")
-    return data
-
-
-def _table(rows: list[dict[str, Any]], cols: Sequence[str]) -> str:
-    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(lines)
-
-
-async def _query(args: argparse.Namespace) -> int:
-    import aiohttp
-
-    try:
-        if args.command == "members":
-            rows = await _get(args, "/v1/members")
-            print(json.dumps(rows, indent=2) if args.json else
-                  _table(rows, ("node_id", "address", "state", "incarnation", "generation")))
-        elif args.command == "agents":
-            params = {k: v for k, v in (("capability", args.capability), ("status", args.status),
-                                        ("runtime", args.runtime)) if v is not None}
-            rows = await _get(args, "/v1/agents", params)
-            flat = [{**r, "capabilities": ", ".join(r["capabilities"])} for r in rows]
-            print(json.dumps(rows, indent=2) if args.json else  # --json keeps real lists
-                  _table(flat, ("agent_id", "name", "runtime_id", "node_id", "status",
-                                "capabilities")))
-        else:
-            await _events(args)
-    except aiohttp.ClientError as e:
-        print(f"gossipreg: cannot reach {args.node}: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-async def _events(args: argparse.Namespace) -> None:
-    from gossipreg.cli.commands import token_of
-    from gossipreg.cli.events import stream
-    from gossipreg.io.validate import check_address
-
-    await stream(check_address(args.node, "--node"), token_of(args), args.types, args.since,
-                 args.count, args.json)
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("gossipreg").strip()
+        print(f"gossipreg: {where + ': ' if where else ''}{message} (invalid_argument); "
+              f"see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gossipreg.cli.commands import add_client_options, add_commands
+    from gossipreg.cli.client import add_client_options
+    from gossipreg.cli.commands import add_commands
+    from gossipreg.cli.node import add_node_arguments
     from gossipreg.version import __version__
 
-    p = argparse.ArgumentParser(prog="gossipreg", description="Decentralized agent registry.")
+    p = _Parser(prog="gossipreg", description="Decentralized agent registry.")
     p.add_argument("--version", action="version", version=f"gossipreg {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_commands(sub)
 
     sub.add_parser("keygen", help="print a new random key for a key file")
@@ -96,32 +61,54 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM",
                        description="Run a node. Every setting also comes from a TOML file "
                                    "(--config) or GOSSIPREG_* variables; flags win.")
-    from gossipreg.cli.node import add_node_arguments
-
     add_node_arguments(n)
 
-    for name, help_ in (("agents", "list agents a node sees"), ("members", "list members"),
-                        ("events", "stream a node's events")):
-        q = sub.add_parser(name, help=help_)
-        add_client_options(q)
-        if name == "agents":
-            q.add_argument("--capability", help="capability terms to match (default: any)")
-            q.add_argument("--status", help="active, degraded, unhealthy, offline or any "
-                                            "(default: any)")
-            q.add_argument("--runtime", help="only this runtime's agents (default: any)")
-        if name == "events":
-            q.add_argument("--count", type=int, default=0, help="stop after N events")
-            q.add_argument("--types", help="only these types, comma-separated "
-                                           "(e.g. agent_status_changed,member_failed)")
-            q.add_argument("--since", metavar="ID",
-                           help="resume after this event id (a reset first if it is gone)")
+    q = sub.add_parser("events", help="stream a node's events (reconnects and resumes)")
+    add_client_options(q)
+    q.add_argument("--count", type=int, default=0, help="stop after N events")
+    q.add_argument("--types", help="only these types, comma-separated "
+                                   "(e.g. agent_status_changed,member_failed)")
+    q.add_argument("--since", metavar="ID",
+                   help="resume after this event id (a reset first if it is gone)")
+    mon = sub.add_parser("monitor", help="a node's member and agent events as log lines")
+    add_client_options(mon)
+    mon.add_argument("--count", type=int, default=0, help="stop after N lines")
+    mon.add_argument("--heartbeats", action="store_true", help="show heartbeats too")
     add_search_parser(sub)
+    from gossipreg.cli.mcp import add_mcp_parser
+    from gossipreg.cli.route import add_route_parsers
+
+    add_route_parsers(sub)
+    add_mcp_parser(sub)
     return p
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from gossipreg.cli.client import ApiError, fail
+    from gossipreg.cli.commands import COMMANDS, run_client_command
+    from gossipreg.cli.events import run_events
+
+    try:
+        if args.command in COMMANDS:
+            code, data, line = asyncio.run(run_client_command(args))
+            if args.json:
+                print(json.dumps(data, indent=2))
+            elif code == 0 or args.command == "health":
+                print(line)
+            else:
+                print(f"gossipreg: {line} (refused)", file=sys.stderr)
+            return code
+        if args.command == "search":
+            return asyncio.run(run_search(args))
+        return asyncio.run(run_events(args))
+    except ApiError as e:
+        return fail(e)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=(getattr(args, "log_level", None) or "warning").upper(),
+    # The library installs no handler: the command line does, at warning until told more.
+    logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         if args.command == "node":
@@ -137,17 +124,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gossipreg.cli.demo import run_demo
 
             return asyncio.run(run_demo(args.nodes))
-        from gossipreg.cli.commands import COMMANDS, run_command
-        from gossipreg.io.validate import check_address
+        from gossipreg.cli.route import ROUTE_COMMANDS, run_route
 
-        check_address(args.node, "--node")
-        if args.command in COMMANDS:
-            return run_command(args)
+        if args.command in ROUTE_COMMANDS:
+            return run_route(args)
+        if args.command == "mcp":
+            from gossipreg.cli.mcp import run_mcp
+
+            return run_mcp(args)
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(run_search(args) if args.command == "search" else _query(args))
+            return _run_client(args)
         return 130
-    except (ValueError, OSError) as e:
-        print(f"gossipreg: {e}", file=sys.stderr)
+    except ValueError as e:
+        print(f"gossipreg: {e} (invalid_argument)", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"gossipreg: {e.strerror or e} (unavailable)", file=sys.stderr)
         return 2
 
 

@@ -1,100 +1,45 @@
-"""Client commands of ``gossipreg`` that talk to a running node over its HTTP API:
-``register``, ``deregister``, ``status``, ``heartbeat``, ``agent ID`` and ``health``, plus the
-options every client command shares (``--node``, ``--token``, ``--token-file``, ``--json``,
-``--timeout``, ``--tls-ca``).
+"""Client commands of ``gossipreg`` that ask a running node over its HTTP API: ``register``,
+``deregister``, ``status``, ``heartbeat``, ``agent ID``, ``health``, ``agents`` and
+``members``.
 
 Rules: ``--node`` is checked like ``gossipreg node``'s addresses (``host:port``: a missing port
 is an error, never port 80); ``--json`` prints the node's JSON as it is (lists stay lists);
-an error answer prints the node's message, and one that is not JSON (a proxy's HTML page) is
-reported in one line with its status, type and size. Exit status: 0 done, 1 refused or not
-found (``health``: not ready), 2 unusable input or unreachable node.
+errors and exit statuses are :mod:`gossipreg.cli.client`'s (one line, the node's message and
+code; 0 done, 1 refused or not found, 2 bad input or unreachable). ``health`` exits 0 when the
+node is ready and 1 when it is not; a list with nothing in it is an answer (exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import sys
+from datetime import datetime
 from typing import Any
 
-from gossipreg.io.validate import check_address
+from gossipreg.cli.client import add_client_options, agent_path, die, fetch
 
-__all__ = ["COMMANDS", "add_client_options", "add_commands", "fetch", "run_command"]
+__all__ = ["COMMANDS", "add_commands", "agent_lines", "run_client_command"]
 
-COMMANDS = ("register", "deregister", "status", "heartbeat", "agent", "health")
-DEFAULT_NODE = "127.0.0.1:7946"
-
-
-class ClientError(Exception):
-    """The node could not be asked (unreachable, or its answer is not ours)."""
+COMMANDS = ("register", "deregister", "status", "heartbeat", "agent", "health", "agents",
+            "members")
+STATUSES = "active, degraded, unhealthy, offline"
 
 
-def add_client_options(q: argparse.ArgumentParser) -> None:
-    """The options of every command that queries a node."""
-    node = os.environ.get("GOSSIPREG_NODE", DEFAULT_NODE)
-    q.add_argument("--node", default=node, metavar="HOST:PORT",
-                   help=f"address of a running node (default: {node}; env GOSSIPREG_NODE)")
-    q.add_argument("--token", default=None,
-                   help="bearer token of the node's API (default: env GOSSIPREG_TOKEN)")
-    q.add_argument("--token-file", metavar="FILE", help="read the bearer token from a file")
-    q.add_argument("--json", action="store_true", help="print the node's JSON answer")
-    q.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="give up on the node after this long (default: 10)")
-    q.add_argument("--tls-ca", metavar="FILE",
-                   help="talk HTTPS, verifying the node against this CA bundle")
-
-
-def token_of(args: argparse.Namespace) -> str | None:
-    """The bearer token: ``--token``, else ``--token-file``, else ``GOSSIPREG_TOKEN``."""
-    if getattr(args, "token", None):
-        return str(args.token)
-    if getattr(args, "token_file", None):
-        with open(args.token_file, encoding="utf-8") as f:
-            return f.read().strip()
-    return os.environ.get("GOSSIPREG_TOKEN") or None
-
-
-async def fetch(args: argparse.Namespace, method: str, path: str, *,
-                body: dict[str, Any] | None = None, params: dict[str, str] | None = None
-                ) -> tuple[int, Any]:
-    """One request to ``args.node``: (status, parsed JSON). Raises ClientError when the node
-    cannot be reached or answers something that is not JSON."""
-    import ssl
-
-    import aiohttp
-
-    node = check_address(args.node, "--node")
-    token = token_of(args)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    ca = getattr(args, "tls_ca", None)
-    ctx = ssl.create_default_context(cafile=ca) if ca else None
-    url = f"{'https' if ctx else 'http'}://{node}{path}"
-    timeout = aiohttp.ClientTimeout(total=getattr(args, "timeout", 10.0))
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.request(
-                method, url, json=body, params=params or {}, headers=headers,
-                ssl=ctx if ctx else True) as resp:
-            raw = await resp.read()
-            try:
-                return resp.status, json.loads(raw)
-            except ValueError:
-                kind = resp.headers.get("Content-Type", "no content type")
-                raise ClientError(f"{url} answered {resp.status} with {len(raw)} bytes of "
-                                  f"{kind}, not JSON (is this a gossipreg node?)") from None
-    except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        raise ClientError(f"cannot reach {node}: {e or type(e).__name__}") from None
-
-
-def _message(data: Any) -> str:
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):
-            return str(err.get("message", err))
-        if err is not None:
-            return str(err)
-    return json.dumps(data)
+def _shown(key: str, value: Any) -> str:
+    """One field of ``gossipreg agent`` on one line (cards and lists of objects included)."""
+    if key == "endpoints":
+        return "; ".join(f"{e['url']} ({e['protocolBinding']} {e['protocolVersion']})".strip()
+                         for e in value) or "-"
+    if key == "skills":
+        return ", ".join(s["name"] or s["id"] for s in value) or "-"
+    if key == "card":
+        return "-" if value is None else f"(GET /v1/agents/<id>/card: {len(json.dumps(value))}" \
+                                         " bytes of JSON)"
+    if isinstance(value, list):
+        return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def add_commands(sub: Any) -> None:
@@ -102,11 +47,12 @@ def add_commands(sub: Any) -> None:
     r = sub.add_parser("register", help="register an agent hosted by a node (for runtimes "
                                         "that are not Python)")
     r.add_argument("agent_id", help="agent id, unique in the mesh")
-    r.add_argument("--name", help="display name (default: the agent id)")
-    r.add_argument("--capability", action="append", default=[], metavar="TEXT",
-                   help="a capability, repeatable (default: none)")
+    r.add_argument("--name", help="display name (default: the card's name, else the agent id)")
+    r.add_argument("--capability", action="append", default=None, metavar="TEXT",
+                   help="a capability, repeatable (default: the card's, else none)")
     r.add_argument("--tag", action="append", default=[], help="a tag, repeatable")
-    r.add_argument("--description", default="", help="free text (default: empty)")
+    r.add_argument("--description", default=None, help="free text (default: the card's)")
+    r.add_argument("--card", metavar="FILE", help="the agent's A2A card, a JSON file")
     r.add_argument("--runtime", help="runtime id (default: the node's name)")
     r.add_argument("--check-http", metavar="URL",
                    help="the node probes this URL: 2xx keeps the agent ACTIVE")
@@ -124,22 +70,39 @@ def add_commands(sub: Any) -> None:
         add_client_options(c)
     st = sub.add_parser("status", help="write an agent's status")
     st.add_argument("agent_id", help="agent id")
-    st.add_argument("new_status", choices=("active", "degraded", "unhealthy", "offline"),
-                    help="the status to write")
+    st.add_argument("new_status", metavar="STATUS", help=f"the status to write: {STATUSES}")
     st.add_argument("--cause", default="manual", help="why, kept in the event (default: manual)")
-    h = sub.add_parser("health", help="a node's health; exit 0 when it is ready")
-    for c in (r, st, h):
+    h = sub.add_parser("health", help="a node's health; exit 0 when it is ready, 1 when not")
+    a = sub.add_parser("agents", help="list agents a node sees")
+    a.add_argument("--capability", help="capability terms to match (default: any)")
+    a.add_argument("--status", help=f"{STATUSES} or any (default: any)")
+    a.add_argument("--runtime", help="only this runtime's agents (default: any)")
+    a.add_argument("--tag", action="append", default=[],
+                   help="only agents with this tag (repeat: all of them)")
+    m = sub.add_parser("members", help="list members (by default the running ones)")
+    m.add_argument("--state", default="alive,suspect",
+                   help="member states, comma-separated (alive, suspect, dead, left) or any "
+                        "(default: alive,suspect)")
+    for c in (r, st, h, a, m):
         add_client_options(c)
 
 
 def _register_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {"agent_id": args.agent_id, "name": args.name or args.agent_id,
-                            "capabilities": args.capability, "tags": args.tag,
-                            "description": args.description}
-    if args.runtime:
-        body["runtime_id"] = args.runtime
+    body: dict[str, Any] = {"agent_id": args.agent_id, "tags": args.tag}
+    for key, value in (("name", args.name), ("capabilities", args.capability),
+                       ("description", args.description), ("runtime_id", args.runtime)):
+        if value is not None:
+            body[key] = value
+    if args.card:
+        try:
+            with open(args.card, encoding="utf-8") as f:
+                body["card"] = json.load(f)
+        except OSError as e:
+            die(f"cannot read card file {args.card}: {(e.strerror or str(e)).lower()}")
+        except ValueError as e:
+            die(f"card file {args.card} is not JSON: {e}")
     if args.check_http and args.check_ttl:
-        raise ValueError("give --check-http or --check-ttl, not both")
+        die("give --check-http or --check-ttl, not both")
     if args.check_http:
         body["check"] = {"http": args.check_http, "interval": args.check_interval,
                          "timeout": args.check_timeout}
@@ -148,62 +111,109 @@ def _register_body(args: argparse.Namespace) -> dict[str, Any]:
     if "check" in body:
         from gossipreg.io.checks import parse_check
 
-        parse_check(body["check"])  # the node's own check, its message, before any request
+        try:  # the node's own check, its message, before any request
+            parse_check(body["check"])
+        except ValueError as e:
+            die(str(e))
     return body
 
 
-async def _run(args: argparse.Namespace) -> tuple[int, Any, str]:
-    """(exit status, JSON answer, human line)."""
-    cmd, aid = args.command, getattr(args, "agent_id", "")
-    path = f"/v1/agents/{aid}"
-    if cmd == "register":
-        status, data = await fetch(args, "POST", "/v1/agents", body=_register_body(args))
-        if status == 201:
-            note = data.get("heartbeat", {}).get("note", "") if isinstance(data, dict) else ""
-            return 0, data, f"registered {aid} on {args.node}" + (f"; {note}" if note else "")
-    elif cmd == "deregister":
-        status, data = await fetch(args, "DELETE", path)
-        if status == 200:
-            done = bool(data.get("deregistered"))
-            return (0 if done else 1), data, f"{aid} {'deregistered' if done else 'unchanged'}"
-    elif cmd == "heartbeat":
-        status, data = await fetch(args, "POST", path + "/heartbeat")
-        if status == 200:
-            ok = bool(data.get("ok"))
-            return (0 if ok else 1), data, f"heartbeat for {aid} {'recorded' if ok else 'lost'}"
-    elif cmd == "status":
-        status, data = await fetch(args, "PUT", path + "/status",
-                                   body={"status": args.new_status, "cause": args.cause})
-        if status == 200:
-            ok = bool(data.get("ok"))
-            said = f"is now {args.new_status}" if ok else "unchanged"
-            return (0 if ok else 1), data, f"{aid} {said}"
-    elif cmd == "agent":
-        status, data = await fetch(args, "GET", path)
-        if status == 200:
-            lines = [f"{k}: {', '.join(v) if isinstance(v, list) else v}"
-                     for k, v in data.items()]
-            return 0, data, "\n".join(lines)
-    else:  # health
-        status, data = await fetch(args, "GET", "/v1/health")
-        if status == 200:
-            line = f"{data.get('status')} ({data.get('members_alive')} members alive, " \
-                   f"{data.get('agents')} agents)"
-            if data.get("reason"):
-                line += f": {data['reason']}"
-            return (0 if data.get("ready") else 1), data, line
-    return 1, data, f"{args.node} answered {status}: {_message(data)}"
+def _hint(aid: str, hb: dict[str, Any]) -> str:
+    """How to keep a registered agent alive, in the CLI's words."""
+    if "every" in hb:
+        return (f"run `gossipreg heartbeat {aid}` about every {hb['every']:g} s: without one "
+                f"for {hb['unhealthy_after']:g} s it turns UNHEALTHY, for "
+                f"{hb['deregistered_after']:g} s it is deregistered (or register it with "
+                f"--check-http or --check-ttl)")
+    return str(hb.get("note", ""))
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Run one client command; prints the answer (JSON with ``--json``)."""
+def _when(text: object) -> str:
+    """An ISO time as the CLI shows it: to the second, in UTC."""
     try:
-        code, data, line = asyncio.run(_run(args))
-    except ClientError as e:
-        print(f"gossipreg: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(line, file=sys.stdout if code == 0 else sys.stderr)
-    return code
+        return datetime.fromisoformat(str(text)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return str(text)
+
+
+def agent_lines(a: dict[str, Any]) -> list[str]:
+    """One agent for people: its fields, readable, the empty ones left out."""
+    rows: list[tuple[str, str]] = [
+        ("agent", str(a.get("agent_id"))), ("name", str(a.get("name"))),
+        ("status", str(a.get("status"))), ("runtime", str(a.get("runtime_id"))),
+        ("node", str(a.get("node_id"))),
+        ("capabilities", ", ".join(a.get("capabilities") or [])),
+        ("tags", ", ".join(a.get("tags") or [])), ("description", a.get("description") or ""),
+        ("version", a.get("version") or ""),
+        ("registered", _when(a.get("registered_at"))),
+        ("heartbeat", f"{_when(a.get('last_heartbeat'))} "
+                      f"({a.get('heartbeat_count', 0)} since registration)")]
+    provider = a.get("provider") or {}
+    if provider:
+        rows.append(("provider", f"{provider.get('organization', '')} "
+                                 f"{provider.get('url', '')}".strip()))
+    for i, e in enumerate(a.get("endpoints") or []):
+        rows.append(("endpoints" if i == 0 else "", f"{e.get('url')} "
+                     f"({e.get('protocolBinding')} {e.get('protocolVersion')})".strip()))
+    for i, s in enumerate(a.get("skills") or []):
+        rows.append(("skills" if i == 0 else "", f"{s.get('id')}: {s.get('name')}"))
+    if a.get("card") is not None:
+        rows.append(("card", f"gossipreg agent {a.get('agent_id')} --json (or GET "
+                             f"{agent_path(str(a.get('agent_id')), '/card')})"))
+    return [f"{k:13} {v}".rstrip() for k, v in rows if v or not k]
+
+
+def table(rows: list[dict[str, Any]], cols: tuple[str, ...]) -> str:
+    """Rows as aligned columns (lists joined with commas)."""
+    cells = [[", ".join(v) if isinstance(v := r.get(c, ""), list) else str(v) for c in cols]
+             for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+              for row in cells]
+    return "\n".join(lines)
+
+
+async def run_client_command(args: argparse.Namespace) -> tuple[int, Any, str]:
+    """Run one client command: (exit status, JSON answer, text for people). Raises
+    ApiError for a refusal."""
+    cmd, aid = args.command, getattr(args, "agent_id", "")
+    if cmd == "register":
+        data = await fetch(args, "POST", "/v1/agents", body=_register_body(args))
+        hint = _hint(aid, data.get("heartbeat") or {})
+        return 0, data, f"registered {aid} on {args.node}" + (f"; {hint}" if hint else "")
+    if cmd == "deregister":
+        data = await fetch(args, "DELETE", agent_path(aid))
+        done = bool(data.get("deregistered"))
+        return (0 if done else 1), data, f"{aid} {'deregistered' if done else 'unchanged'}"
+    if cmd == "heartbeat":
+        data = await fetch(args, "POST", agent_path(aid, "/heartbeat"))
+        ok = bool(data.get("ok"))
+        return (0 if ok else 1), data, f"heartbeat for {aid} {'recorded' if ok else 'lost'}"
+    if cmd == "status":
+        data = await fetch(args, "PUT", agent_path(aid, "/status"),
+                           body={"status": args.new_status, "reason": args.cause})
+        ok = bool(data.get("ok"))
+        return (0 if ok else 1), data, f"{aid} {'is now ' + args.new_status if ok else 'unchanged'}"
+    if cmd == "agent":
+        data = await fetch(args, "GET", agent_path(aid))
+        return 0, data, "\n".join(agent_lines(data))
+    if cmd == "agents":
+        params = [(k, v) for k, v in (("capability", args.capability), ("status", args.status),
+                                      ("runtime", args.runtime)) if v is not None]
+        params += [("tag", t) for t in args.tag]
+        data = await fetch(args, "GET", "/v1/agents", params=params)
+        rows = [{**a, "endpoint": (a.get("endpoints") or [{"url": "-"}])[0]["url"]}
+                for a in data]
+        return 0, data, table(rows, ("agent_id", "name", "runtime_id", "node_id", "status",
+                                     "endpoint", "capabilities"))
+    if cmd == "members":
+        data = await fetch(args, "GET", "/v1/members", params={"state": args.state})
+        return 0, data, table(data, ("node_id", "address", "state", "incarnation",
+                                     "generation"))
+    data = await fetch(args, "GET", "/v1/health")  # health
+    counts = (f" ({data['members_alive']} members alive, {data['agents']} agents)"
+              if "members_alive" in data else "")
+    line = f"{data.get('status')}{counts}" + (f": {data['reason']}" if data.get("reason")
+                                               else "")
+    return (0 if data.get("ready") else 1), data, line

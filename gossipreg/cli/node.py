@@ -31,6 +31,10 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
                         f"precedence: file < environment ({env_name('…')}) < flags; "
                         f"env {env_name('config')}")
     for key, (default, help_) in NODE_OPTIONS.items():
+        if key == "metrics_open":  # a switch on the command line, true/false elsewhere
+            p.add_argument("--metrics-open", dest=key, action="store_const", const=True,
+                           default=None, help=f"{help_}; env {env_name(key)}")
+            continue
         shown = "" if default in (None, []) else f" (default: {default})"
         p.add_argument(_flag(key), dest=key, metavar=_METAVARS.get(key, "VALUE" if key not in
                        ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca") else "FILE"),
@@ -40,7 +44,8 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol knobs (NodeConfig; defaults of the lan profile)")
     for key in KNOBS:
         field = NodeConfig.model_fields[key]
-        g.add_argument(_flag(key), dest=key, metavar="VALUE", default=None,
+        g.add_argument(_flag(key), dest=key, metavar="DIR" if key == "data_dir" else "VALUE",
+                       default=None,
                        help=f"{field.description} (default: {getattr(lan, key)}); "
                             f"env {env_name(key)}".replace("%", "%%"))
 
@@ -63,7 +68,7 @@ async def _serve(s: Settings) -> int:
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
                       keyring=keyring)
-    serve_http(node, transport.app, token=s.token)
+    serve_http(node, transport.app, token=s.token, metrics_open=s.metrics_open)
     reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
     setup_admin(transport.app, node, token=s.token, reloader=reloader)
     await node.start()
@@ -89,5 +94,6 @@ def run_node_command(args: argparse.Namespace) -> int:
     """Resolve the settings (raises ConfigError with the source of a bad value) and run."""
     flags: dict[str, Any] = {k: getattr(args, k, None) for k in (*NODE_OPTIONS, *KNOBS)}
     s = resolve_settings(flags, config_file=args.config)
-    logging.getLogger().setLevel(s.log_level.upper())
+    # The node's own loggers at the level asked for; other libraries' stay at warning.
+    logging.getLogger("gossipreg").setLevel(s.log_level.upper())
     return asyncio.run(_serve(s))

@@ -18,11 +18,20 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gossipreg.core.errors import ConfigError
 
 __all__ = ["NodeConfig", "describe_errors"]
+
+_EMBEDDER_WORDS = frozenset({"auto", "off", "none", "", "local", "wordllama"})
 
 
 def describe_errors(e: ValidationError) -> str:
@@ -111,6 +120,10 @@ class NodeConfig(BaseModel):
         300.0, gt=0,
         description="s without heartbeat (owner side) or with the owner DEAD before an agent is "
                     "deregistered.")
+    load_interval: float = Field(
+        1.0, gt=0,
+        description="s between two load writes (load/<id>) of one agent at most; a load "
+                    "that changed by less than a step does not count (see core.route.load).")
     request_timeout: float = Field(
         5.0, gt=0, description="s to wait for an owner's answer to a forwarded request.")
     gossip_budget: int = Field(
@@ -131,6 +144,38 @@ class NodeConfig(BaseModel):
     hlc_max_drift: float = Field(
         60.0, gt=0,
         description="s a remote clock may run ahead before its stamps are not followed.")
+    embedder: str | None = Field(
+        "auto", max_length=1024,
+        description="Vectors fused into search: auto (local when the semantic extra is "
+                    "installed, else off), local (the model shipped with it), "
+                    "ollama:MODEL@URL, openai:MODEL@URL (options after commas: dims=N, "
+                    "timeout=S), or off (None) for lexical search only.")
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_spec(cls, v: str | None) -> str | None:
+        """The form of an embedder spec (the I/O layer, which knows the embedders, checks the
+        rest when the node starts)."""
+        if v is None:
+            return None
+        head = v.split(",")[0].strip().lower()
+        if head in _EMBEDDER_WORDS or (head.startswith(("ollama:", "openai:")) and head[7:]):
+            return v.strip()
+        raise ValueError("expected auto, off, local, ollama:MODEL[@URL] or openai:MODEL[@URL] "
+                         "(options after a comma, e.g. local,dims=128)")
+
+    data_dir: str | None = Field(
+        None, min_length=1,
+        description="Directory where the node keeps what survives a restart (the agents it "
+                    "owns and their checks); None = nothing is written.")
+
+    @field_validator("heartbeat_timeout", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        """``"off"`` (or ``"none"``, or empty), as TOML and the CLI spell it, is None."""
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -155,7 +200,7 @@ class NodeConfig(BaseModel):
             probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05,
             push_pull_interval=5.0, reconnect_interval=2.0, join_retry_interval=0.2,
             gap_repair_delay=0.5, beacon_delay=0.25,
-            gossip_to_dead_time=6.0, request_timeout=2.0,
+            gossip_to_dead_time=6.0, request_timeout=2.0, load_interval=0.2,
         )
         base.update(overrides)
         return cls(**base)

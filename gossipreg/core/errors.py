@@ -14,6 +14,7 @@ __all__ = [
     "GossipregError",
     "InvalidArgumentError",
     "JoinError",
+    "NoMatchError",
     "NodeStateError",
     "NotOwnerError",
 ]
@@ -29,6 +30,12 @@ class InvalidArgumentError(GossipregError, ValueError):
 
 class AgentExistsError(InvalidArgumentError):
     """An agent id is already registered (kaizen raises ``ValueError`` here too)."""
+
+
+class NoMatchError(GossipregError):
+    """A selection found no agent to choose (HTTP 404, CLI exit 1)."""
+
+    code = "not_found"
 
 
 class NotOwnerError(GossipregError):

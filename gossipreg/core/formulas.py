@@ -1,6 +1,6 @@
 """Pure formulas of the protocol, kept apart so that they can be checked by tables.
 
-Rules: functions of their arguments alone (no state, no clock), each tested by a table.
+Each is a function of its arguments alone (no state, no clock), tested by a table.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 Rules: a frame that fails the codec (version, cluster, MAC, shape), comes from ourselves, names
 an unspecified address or a refused duplicate name is dropped and counted, and changes nothing.
+A join that claims our own name from another address is another process with our name using
+us as its seed: it is refused as any duplicate name is (an answer listing our name at our
+address, the one the joiner reads as a refusal), and counted as ``duplicate_name``; on the
+joiner's side, that answer comes in its own name and is read only as a refusal.
 Writes, beacons and feature rows we already hold are dropped before validation (gossip brings
 most of them many times over). Every other message is parsed strictly, then handed to the machine it
 belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
@@ -11,9 +15,10 @@ moved or a message be queued).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+from typing import Any, NamedTuple
 
-from gossipreg.core.directory.directory import Directory, Result
+from gossipreg.core.directory.directory import Directory
 from gossipreg.core.errors import CodecError, InvalidArgumentError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination
@@ -50,6 +55,7 @@ __all__ = ["Inbound", "Received"]
 
 # Plain ints: the hot comparisons.
 _WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
+log = logging.getLogger("gossipreg.core.names")
 
 
 class Received(NamedTuple):
@@ -91,6 +97,8 @@ class Inbound:
         except CodecError as e:
             return self._drop(e.reason, now, src)
         if src_id == self.id:
+            if src_addr != self.members.me.addr and self._own_name(src_addr, messages, now):
+                return Received(False, "duplicate_name", src_addr), True
             return self._drop("from_self", now, src)
         if src_addr not in self._addrs_ok:  # a sender's address is checked once, not per packet
             if is_unspecified(src_addr):
@@ -138,6 +146,26 @@ class Inbound:
         m.duplicates_in += dups
         return Received(True, None, src_addr), acted
 
+    def _own_name(self, src_addr: str, messages: list[Any], now: float) -> bool:
+        """Another process with our name: refuse its join with our table, where it finds
+        its name held at our address; or read the refusal of ours (True: acted on)."""
+        for raw in messages:
+            if not raw or raw[0] not in (Tag.SYNC, Tag.SYNC_ACK):
+                continue
+            try:
+                msg = parse(raw, self.values)
+            except InvalidArgumentError:
+                continue
+            if isinstance(msg, Sync) and msg.join:
+                self.metrics.drop("duplicate_name", now, src_addr)
+                log.warning("refused a join as %r from %s: that name is this node's",
+                            self.id, src_addr)
+                self.out.send(src_addr, SyncAck(msg.xid, (), None, self.swim.rows(), False))
+                return True
+            if isinstance(msg, SyncAck) and self.ae.refused_by(msg):
+                return True
+        return False
+
     def _drop(self, reason: str, now: float, src: str | None) -> tuple[Received, bool]:
         self.metrics.drop(reason, now, src)
         return Received(False, reason, None), False
@@ -181,5 +209,4 @@ class Inbound:
                 ok, detail = self.dir.serve_request(msg.op, msg.agent_id, now)
                 self.out.send(src_addr, Response(msg.req_id, ok, detail))
             case Response():
-                if self.dir.request_done(msg.req_id):
-                    self.dir.results.append(Result(msg.req_id, msg.ok, msg.detail))
+                self.dir.requests.answered(msg.req_id, msg.ok, msg.detail)

@@ -20,10 +20,12 @@ DROP_LOG_PERIOD = 10.0
 DROP_LOG_SENDERS = 16
 
 # Every reason a packet or message is dropped for, so that each counter exists from the start.
-DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_version", "duplicate_name",
-                "from_self", "malformed", "malformed_message", "misdirected", "oversized",
-                "oversized_out", "truncated", "unencodable_out", "unexpected_signature",
-                "unknown_type", "unsigned", "unspecified_address")
+# (``bad_vectors``: a vec/ value that failed its checks, or of our model with another length:
+# kept in the replica, never used for search.)
+DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_vectors", "bad_version",
+                "duplicate_name", "from_self", "malformed", "malformed_message", "misdirected",
+                "oversized", "oversized_out", "truncated", "unencodable_out",
+                "unexpected_signature", "unknown_type", "unsigned", "unspecified_address")
 
 # What an operator should check when a peer's packets are dropped for these reasons.
 DROP_HINTS: dict[str, str] = {

@@ -1,14 +1,14 @@
 """One gossipreg node, sans-I/O: a router over its state machines.
 
-The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by
-the caller): ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``,
-``register``, ``deregister``, ``heartbeat``, ``set_status``, ``leave``. Outputs are returned
+The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
+``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
+``deregister``, ``heartbeat``, ``set_status``, ``set_load``, ``leave``. Outputs are returned
 (``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
 ``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
 owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
-(:class:`~gossipreg.core.reader.Reader`). The node never reads a clock, opens a socket or starts
-a task. Inputs that may stamp data or events also take ``wall``: wall-clock seconds at ``now``.
-It announces ``FEATURES`` and its transport's paths (``features``; see ``read.features_at``).
+(:class:`~gossipreg.core.reader.Reader`), search vectors through ``vectors``
+(:class:`~gossipreg.core.directory.vectors.VectorInputs`). The node never reads a clock, opens
+a socket or starts a task. Inputs that may stamp data or events also take ``wall``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import check_reason
 from gossipreg.core.directory.directory import Directory, Pending, Result
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.records import RECORD_VALUES, check_id, wire_size
+from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
@@ -43,10 +45,11 @@ from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
+_T = TypeVar("_T")
 
 
 class Node:
-    """A gossip node (the contract: the module docstring); ``features``: transport paths."""
+    """A gossip node (contract: the module docstring); ``features``: its transport's paths."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
@@ -54,8 +57,7 @@ class Node:
                  features: int = 0) -> None:
         self.id = check_id(node_id, "node_id")
         if is_unspecified(addr):
-            raise InvalidArgumentError(
-                f"cannot advertise {addr}: peers cannot reach an unspecified address")
+            raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
         self.addr = addr
         self.cfg = config if config is not None else NodeConfig()
         self.rng = rng
@@ -76,16 +78,17 @@ class Node:
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now)
         self.left = False
         # poll_timeout's answer, recomputed after any input that may have moved a timer.
-        self._deadline = float("inf")
-        self._deadline_stale = True
+        self._deadline, self._deadline_stale = float("inf"), True
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
                               self.dir.apply_delta, now)
         self.inbound = Inbound(self.id, self.codec, self.metrics, self.members, self.swim,
                                self.dir, self.ae, self.out, RECORD_VALUES)
-        self.read = Reader(self.id, addr, self.dir.view.visible, self.dir.view.index,
-                           self.members, self.metrics, self.dir.replica, self.dir.own_agents,
+        self.vectors = VectorInputs(self.dir.view.vectors, self.dir, self._flush)
+        self.dir.view.vectors.on_bad = lambda _: self.metrics.drop("bad_vectors")
+        self.read = Reader(self.id, addr, self.dir.view, self.members, self.metrics,
+                           self.dir.replica, self.dir.own_agents,
                            lambda: Vitals(self.left, self.swim.health, self.out.queue_depth(),
                                           self.events.dropped, self.ae.joined, self.ae.refused))
 
@@ -131,7 +134,7 @@ class Node:
         self.events.clear()
 
     def drop_pending_gossip(self) -> None:
-        """Forget queued writes and a pending beacon (peers got our state otherwise)."""
+        """Forget queued directory writes and a pending beacon (a warm start or a benchmark)."""
         self.out.drop_pending()
         self._deadline_stale = True
 
@@ -143,14 +146,14 @@ class Node:
             self.out.member_dead(change.node_id)
         elif change.old is MemberState.DEAD:
             self.ae.revived(now)  # a path to a member held DEAD works again: a healed cut?
-        self.dir.owner_changed(change, source, now)  # its event, then its agents
+        if self.dir.owner_changed(change, source, now):  # its event, then its agents
+            self.ae.ask_state(change.node_id)  # held after a restart: its new state, now
 
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
                       wall: float) -> Received:
-        """A packet arrived (from anyone: it is authenticated and validated here). ``src`` is
-        what the transport knows of the sender (for drop logs only; never trusted). The answer
-        says why it was dropped (a transport may tell the sender) or where a reply may go."""
+        """A packet arrived (``src``, what the transport knows of the sender, is for drop logs
+        only): why it was dropped, or where a reply may go."""
         self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:
@@ -160,7 +163,7 @@ class Node:
         return got
 
     def handle_unreachable(self, addr: str, now: float) -> None:
-        """A frame could not reach ``addr``: the failure detector probes that member now."""
+        """A frame to ``addr`` was not delivered: the failure detector probes it now."""
         self.swim.on_unreachable(addr, now)
         self._flush(now)
 
@@ -196,16 +199,13 @@ class Node:
         return self.out.poll_transmit()
 
     def poll_event(self) -> RegistryEvent | None:
-        q = self.events.poll_queue
-        return q.popleft() if q else None
+        return self.events.poll_queue.popleft() if self.events.poll_queue else None
 
     def poll_result(self) -> Result | None:
-        return self.dir.results.popleft() if self.dir.results else None
+        return self.dir.requests.results.popleft() if self.dir.requests.results else None
 
-    # ---------------------------------------------------------------- joining
     def join(self, seeds: Sequence[str], now: float) -> None:
-        """Join through ``seeds`` (addresses); retried every ``join_retry_interval`` until one
-        answers."""
+        """Join through ``seeds`` (addresses), retried every ``join_retry_interval``."""
         self.ae.join(seeds, now)
         self._flush(now)
 
@@ -213,36 +213,33 @@ class Node:
     def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
         """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(record, now)
-        self._flush(now)
-        return view
+        return self._flushed(self.dir.register(record, now), now)
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
         whose result comes from ``poll_result``)."""
         self._begin(now, wall)
-        out = self.dir.deregister(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.deregister(agent_id, now), now)
 
     def heartbeat(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Record a heartbeat; forwarded to the owner like :meth:`deregister`."""
         self._begin(now, wall)
-        out = self.dir.heartbeat(agent_id, now)
-        self._flush(now)
-        return out
+        return self._flushed(self.dir.heartbeat(agent_id, now), now)
 
     def set_status(self, agent_id: str, status: AgentStatus, now: float,
                    reason: str = "manual", *, check: bool = False, wall: float) -> bool:
-        """Write a status about any visible agent (ours or not); False if it is not visible.
-        Its events say cause ``status_write`` and carry ``reason``; with ``check`` it is the
-        owner's health check speaking (``reason`` is ``check_failed`` or ``check_passed``,
-        which is then the cause, and which no other writer may use)."""
+        """Write a status about any visible agent (ours or not); False if it is not visible. Its
+        events say cause ``status_write`` and carry ``reason``; with ``check``, the owner's health
+        check speaks (``reason``, ``check_failed`` or ``check_passed``, is then the cause)."""
         check_reason(reason, check)
         self._begin(now, wall)
-        ok = self.dir.set_status(agent_id, status, now, reason)
-        self._flush(now)
-        return ok
+        return self._flushed(self.dir.set_status(agent_id, status, now, reason), now)
+
+    def set_load(self, agent_id: str, active: int, cap: int, now: float, *, wall: float) -> bool:
+        """The load (``active_tasks``, ``max_concurrency``) of an agent hosted here, written
+        when it matters (``directory.load``); False when this node does not host it."""
+        self._begin(now, wall)
+        return self._flushed(self.dir.set_load(agent_id, active, cap, now), now)
 
     def leave(self, now: float) -> None:
         """Leave gracefully: tell ``gossip_fanout`` peers at once and gossip the intent."""
@@ -257,7 +254,6 @@ class Node:
         self._flush(now)
         self.left = True
 
-    # ------------------------------------------------------------------- keys
     @property
     def keys(self) -> tuple[bytes, ...]:
         """The keys frames are verified with, the signing one first (none: unsigned)."""
@@ -298,3 +294,7 @@ class Node:
         """The end of an input: timers may have moved, queued messages become packets."""
         self._deadline_stale = True
         self.out.flush()
+
+    def _flushed(self, out: _T, now: float) -> _T:  # an input's answer, after _flush
+        self._flush(now)
+        return out

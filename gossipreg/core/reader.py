@@ -12,16 +12,25 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from gossipreg.core.directory.records import AGENT, LOAD
+from gossipreg.core.directory.view import View
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica
+from gossipreg.core.route.select import BINDINGS, Match, SelectQuery, usable_endpoint
 from gossipreg.core.search.ard import compile_filter
-from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import SearchHit
-from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, MemberState
+from gossipreg.core.types import (
+    AgentLoad,
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    MemberInfo,
+    MemberState,
+)
 
-__all__ = ["NodeStats", "Reader", "Vitals"]
+__all__ = ["NodeStats", "Reader", "SearchMode", "Vitals"]
 
 _ANY = Query(status=None)  # every visible agent
 
@@ -36,6 +45,17 @@ class Vitals(NamedTuple):
     events_dropped: int
     joined: bool
     refused: str | None
+
+
+class SearchMode(NamedTuple):
+    """How the node ranks free text: ``model`` None means lexical only; otherwise the model tag
+    and length of the vectors fused in, how many visible agents have vectors in that model and
+    how many records wait for this node's embedder."""
+
+    model: str | None
+    dims: int
+    with_vectors: int
+    pending: int
 
 
 class NodeStats(NamedTuple):
@@ -60,15 +80,15 @@ class NodeStats(NamedTuple):
 class Reader:
     """Read-only answers over one node's state (see the module docstring)."""
 
-    def __init__(self, node_id: str, address: str, visible: dict[str, AgentView],
-                 index: CapabilityIndex, members: MemberTable, metrics: Metrics,
-                 replica: Replica, own_agents: Callable[[], list[str]],
+    def __init__(self, node_id: str, address: str, view: View, members: MemberTable,
+                 metrics: Metrics, replica: Replica, own_agents: Callable[[], list[str]],
                  live: Callable[[], Vitals]) -> None:
         self._id = node_id
         self._addr = address
-        self._visible = visible
-        self._visible_ro = MappingProxyType(visible)
-        self._index = index
+        self._visible = view.visible
+        self._visible_ro = MappingProxyType(view.visible)
+        self._index = view.index
+        self._vectors = view.vectors
         self._members = members
         self._metrics = metrics
         self._replica = replica
@@ -92,18 +112,65 @@ class Reader:
         return [vis[i] for i in self._index.find(q)]
 
     def search(self, text: str, filters: Mapping[str, Any] | None = None,
-               limit: int | None = None, offset: int = 0) -> list[SearchHit]:
-        """Agents ranked for free ``text`` (BM25F), under ARD query-model ``filters``
+               limit: int | None = None, offset: int = 0,
+               query: bytes | None = None) -> list[SearchHit]:
+        """Agents ranked for free ``text``, under ARD query-model ``filters``
         (:func:`~gossipreg.core.search.ard.compile_filter`; ACTIVE only unless ``status`` is
-        given)."""
+        given). ``query`` is the text's int8 code in the model of :meth:`search_mode`: the
+        ranking is then hybrid (:mod:`~gossipreg.core.search.hybrid`), else lexical (BM25F)."""
         vis, index = self._visible, self._index
         if not filters:  # the default filter (ACTIVE) is the index's own status check
-            hits = index.search(text, limit=limit, offset=offset)
+            hits = index.search(text, limit=limit, offset=offset, query=query)
         else:
             accept = compile_filter(filters)
             hits = index.search(text, status=None, limit=limit, offset=offset,
-                                accept=lambda aid: accept(vis[aid]))
+                                accept=lambda aid: accept(vis[aid]), query=query)
         return [SearchHit(vis[i], s) for i, s in hits]
+
+    def load(self, agent_id: str) -> AgentLoad | None:
+        """The load the visible agent's owner published (``load/<id>``), or None."""
+        v = self._visible.get(agent_id)
+        if v is None:
+            return None
+        value = self._replica.value(v.node_id, LOAD + agent_id)
+        return value if type(value) is AgentLoad else None
+
+    def pool(self, q: SelectQuery, limit: int | None = None,
+             bindings: tuple[str, ...] = BINDINGS) -> list[Match]:
+        """The agents matching a selection query, most relevant first (at most ``limit``),
+        each with its owner's state and published load (see ``core.route.select``)."""
+        vis, members, value = self._visible, self._members, self._replica.value
+        plain = not q.filters and q.statuses == {AgentStatus.ACTIVE}  # the index's own check
+        accept = None if plain else compile_filter(
+            {**q.filters, "status": [s.value for s in q.statuses]})
+
+        def ok(v: AgentView) -> bool:
+            return (accept is None or accept(v)) and (
+                not q.sendable or usable_endpoint(v.record, bindings) is not None)
+        if q.text is not None:
+            pairs = [(vis[a], s) for a, s in self._index.search(
+                q.text, status=AgentStatus.ACTIVE if plain else None, limit=limit,
+                accept=None if plain and not q.sendable else lambda aid: ok(vis[aid]))]
+        elif q.capability is not None:
+            views = [v for v in self.find(Query.of(q.capability, status=None)) if ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
+            pairs = [(v, 1.0 - i / len(views)) for i, v in enumerate(views[:limit])]
+        else:
+            found = [v for a in q.agent_ids or () if (v := vis.get(a)) is not None and ok(v)
+                     and (not plain or v.status is AgentStatus.ACTIVE)]
+            pairs = [(v, 1.0) for v in found[:limit]]
+        out = []
+        for v, score in pairs:
+            m = members.get(v.node_id)
+            load = value(v.node_id, LOAD + v.record.agent_id)
+            out.append(Match(v, score, None if m is None else m.state,
+                             load if type(load) is AgentLoad else None))
+        return out
+
+    def search_mode(self) -> SearchMode:
+        """Whether searches fuse vectors in, of which model, and how far the embedding is."""
+        v = self._vectors
+        return SearchMode(v.model if v.active else None, v.dims, v.with_vectors(), v.pending())
 
     def list_agents(self, q: Query = _ANY) -> list[AgentView]:
         """Every visible agent passing ``q``'s status and runtime filters, by registration
@@ -114,6 +181,11 @@ class Reader:
         out.sort(key=lambda v: (v.record.registered_at, v.agent_id))
         end = None if q.limit is None else q.offset + q.limit
         return out[q.offset:end]
+
+    def own_records(self) -> list[AgentRecord]:
+        """The records of the agents this node hosts (visible here or not), by id."""
+        own = self._replica.own_value
+        return [r for aid in self.own_agents() if (r := own(AGENT + aid)) is not None]
 
     def runtimes(self) -> dict[str, set[str]]:
         """Runtime id -> ids of its visible agents."""

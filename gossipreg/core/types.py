@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from gossipreg.core.errors import InvalidArgumentError
 
 __all__ = [
+    "AgentLoad",
     "AgentRecord",
     "AgentStatus",
     "AgentView",
@@ -25,6 +26,8 @@ __all__ = [
     "RegistryEventType",
     "Skill",
     "check_id",
+    "event_type_of",
+    "status_of",
 ]
 
 ID_MAX_LEN = 255
@@ -61,6 +64,23 @@ class Endpoint(NamedTuple):
     version: str
 
 
+class AgentLoad(NamedTuple):
+    """An agent's load as its owner published it (``load/<id>``): kaizen's ``active_tasks``
+    out of ``max_concurrency``."""
+
+    active_tasks: int
+    max_concurrency: int
+
+    @property
+    def ratio(self) -> float:
+        """``active_tasks / max_concurrency`` (1.0 and above: full)."""
+        return self.active_tasks / self.max_concurrency
+
+    @property
+    def full(self) -> bool:
+        return self.active_tasks >= self.max_concurrency
+
+
 class Provider(NamedTuple):
     organization: str
     url: str
@@ -73,6 +93,20 @@ class AgentStatus(str, Enum):
     DEGRADED = "degraded"
     UNHEALTHY = "unhealthy"
     OFFLINE = "offline"
+
+
+def status_of(value: object, what: str = "status") -> AgentStatus:
+    """``value`` as an :class:`AgentStatus`: the member itself or its string value
+    (``"degraded"``); anything else raises InvalidArgumentError naming the valid values."""
+    if isinstance(value, AgentStatus):
+        return value
+    if isinstance(value, str):
+        try:
+            return AgentStatus(value.lower())
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"unknown {what} {value!r}: use one of {[s.value for s in AgentStatus]}")
 
 
 class RegistryEventType(str, Enum):
@@ -92,6 +126,20 @@ class RegistryEventType(str, Enum):
     # A stream could not resume where its consumer asked (unknown position, another stream,
     # or events dropped): the consumer must list again.
     STREAM_RESET = "reset"
+
+
+def event_type_of(value: object) -> RegistryEventType:
+    """``value`` as a :class:`RegistryEventType`: the member or its string value
+    (``"agent_registered"``); anything else raises InvalidArgumentError naming the valid ones."""
+    if isinstance(value, RegistryEventType):
+        return value
+    if isinstance(value, str):
+        try:
+            return RegistryEventType(value.lower())
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"unknown event type {value!r}: use one of {[t.value for t in RegistryEventType]}")
 
 
 class Cause(str, Enum):

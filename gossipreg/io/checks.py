@@ -18,19 +18,33 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
+from gossipreg.core.types import AgentStatus, AgentView, RegistryEvent, RegistryEventType
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from gossipreg.io.runner import NodeRunner
+__all__ = ["Check", "CheckRunner", "CheckedNode", "heartbeat_contract", "parse_check"]
 
-__all__ = ["Check", "CheckRunner", "heartbeat_contract", "parse_check"]
+
+class CheckedNode(Protocol):
+    """What the checks need of the node that owns them (a runner)."""
+
+    config: NodeConfig
+
+    @property
+    def running(self) -> bool: ...
+    def get(self, agent_id: str) -> AgentView | None: ...
+    def heartbeat(self, agent_id: str) -> Awaitable[bool]: ...
+    def set_status(self, agent_id: str, status: AgentStatus, reason: str = ..., *,
+                   check: bool = ...) -> Awaitable[bool]: ...
+    def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None: ...
 
 log = logging.getLogger("gossipreg.io.checks")
 
@@ -86,7 +100,7 @@ def parse_check(spec: object) -> Check:
     return Check(http=url, interval=interval, timeout=timeout)
 
 
-def heartbeat_contract(node: NodeRunner, check: Check | None) -> dict[str, Any]:
+def heartbeat_contract(node: CheckedNode, check: Check | None) -> dict[str, Any]:
     """What keeps a newly registered agent alive, for the 201 answer."""
     cfg = node.config
     if check is not None:
@@ -105,10 +119,13 @@ def heartbeat_contract(node: NodeRunner, check: Check | None) -> dict[str, Any]:
 
 
 class CheckRunner:
-    """The checks of one node's agents, one task each."""
+    """The checks of one node's agents, one task each. ``on_change`` is told when the set of
+    checks changes (the node's data directory keeps them)."""
 
-    def __init__(self, node: NodeRunner) -> None:
+    def __init__(self, node: CheckedNode) -> None:
         self.node = node
+        self.on_change: Callable[[], None] | None = None
+        self.specs: dict[str, Check] = {}  # agent id -> its check
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -118,10 +135,15 @@ class CheckRunner:
         self.remove(agent_id)
         run = self._http if check.http is not None else self._ttl
         self._tasks[agent_id] = asyncio.get_running_loop().create_task(run(agent_id, check))
+        self.specs[agent_id] = check
+        if self.on_change is not None:
+            self.on_change()
 
     def remove(self, agent_id: str) -> None:
         task = self._tasks.pop(agent_id, None)
         self._failed.discard(agent_id)
+        if self.specs.pop(agent_id, None) is not None and self.on_change is not None:
+            self.on_change()
         if task is not None:
             task.cancel()
 
@@ -130,6 +152,7 @@ class CheckRunner:
             self.remove(ev.agent_id)
 
     async def close(self) -> None:
+        """Stop every check (their specs stay: the data directory keeps them)."""
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for t in tasks:
@@ -141,7 +164,7 @@ class CheckRunner:
             await self._session.close()
             self._session = None
 
-    def _mark(self, agent_id: str, ok: bool) -> None:
+    async def _mark(self, agent_id: str, ok: bool) -> None:
         """Write the verdict on a change only; undo only our own UNHEALTHY (an operator's
         status write stands)."""
         view = self.node.get(agent_id)
@@ -151,11 +174,13 @@ class CheckRunner:
             self._failed.add(agent_id)
             log.warning("agent %s: check failed, marked unhealthy", agent_id)
             if view.status is not AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed", check=True)
+                await self.node.set_status(agent_id, AgentStatus.UNHEALTHY, "check_failed",
+                                           check=True)
         elif ok and agent_id in self._failed:
             self._failed.discard(agent_id)
             if view.status is AgentStatus.UNHEALTHY:
-                self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed", check=True)
+                await self.node.set_status(agent_id, AgentStatus.ACTIVE, "check_passed",
+                                           check=True)
 
     async def _probe(self, url: str, timeout: float) -> bool:
         import aiohttp
@@ -177,11 +202,11 @@ class CheckRunner:
             ok = await self._probe(check.http, check.timeout)
             if ok:
                 await self.node.heartbeat(agent_id)
-            self._mark(agent_id, ok)
+            await self._mark(agent_id, ok)
             await asyncio.sleep(check.interval)
 
     async def _ttl(self, agent_id: str, check: Check) -> None:
         assert check.ttl is not None
         while (view := self.node.get(agent_id)) is not None:
-            self._mark(agent_id, time.time() - view.last_heartbeat <= check.ttl)
+            await self._mark(agent_id, time.time() - view.last_heartbeat <= check.ttl)
             await asyncio.sleep(min(check.ttl / 4, 1.0))

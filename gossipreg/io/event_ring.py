@@ -8,11 +8,12 @@ gets ``None``: the consumer must be told to start over (a reset), never given a 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 from gossipreg.core.types import RegistryEvent
 
-__all__ = ["EventRing", "event_id", "parse_event_id"]
+__all__ = ["EventRing", "Waiters", "event_id", "parse_event_id"]
 
 
 def event_id(stream_id: str, seq: int) -> str:
@@ -74,3 +75,28 @@ class EventRing:
         if after < oldest - 1:
             return None  # the ring no longer holds what came right after it
         return [e for e in ring if e.seq > after]
+
+
+class Waiters:
+    """Blocking queries parked until the node numbers its next event."""
+
+    def __init__(self) -> None:
+        self._parked: list[asyncio.Future[None]] = []
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    async def park(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        """Return when :meth:`wake` is called, or after ``timeout`` seconds."""
+        fut: asyncio.Future[None] = loop.create_future()
+        self._parked.append(fut)
+        await asyncio.wait([fut], timeout=timeout)
+        if not fut.done():
+            fut.cancel()
+            self._parked.remove(fut)
+
+    def wake(self) -> None:
+        parked, self._parked = self._parked, []
+        for fut in parked:
+            if not fut.done():
+                fut.set_result(None)

@@ -16,7 +16,7 @@ from typing import Any
 from gossipreg.core.types import RegistryEvent, RegistryEventType
 from gossipreg.io.event_ring import EventRing
 
-__all__ = ["EventStream", "call_listeners", "reset_event"]
+__all__ = ["EventStream", "Subscriptions", "call_listeners", "reset_event"]
 
 log = logging.getLogger("gossipreg.io.runner")
 
@@ -111,3 +111,28 @@ class EventStream:
         if ev is None:
             raise StopAsyncIteration
         return ev
+
+
+class Subscriptions(set[EventStream]):
+    """A node's open subscriptions, and the events dropped by those since closed (so that the
+    total only grows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_drops = 0
+
+    def closed(self, s: EventStream) -> None:
+        """Forget a closed stream, keeping its drops (a stream's ``on_close``)."""
+        if s in self:
+            self.discard(s)
+            self.closed_drops += s.dropped
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped by full buffers, by open and closed subscriptions."""
+        return self.closed_drops + sum(s.dropped for s in self)
+
+    @property
+    def depth(self) -> int:
+        """Events waiting in the open subscriptions' buffers."""
+        return sum(len(s) for s in self)

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.route.select import Candidate
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
+from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.links_transport import LinkTransport
+from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
@@ -33,8 +37,11 @@ class GossipNode(NodeRunner):
     advertises the address of the route towards the first seed), ``advertise`` the address
     peers should use when it differs (NAT, containers), ``token`` the bearer token of the
     HTTP API. With ``network`` the node uses an in-memory hub instead of HTTP (tests and
-    single-process examples); with ``transport`` one the caller built. Use it as
-    ``async with GossipNode(...) as node:`` or call :meth:`start` and :meth:`shutdown`.
+    single-process examples); with ``transport`` one the caller built. ``embedder`` (an
+    :class:`~gossipreg.io.embed.Embedder`) overrides ``config.embedder`` for search. Use it as
+    ``async with GossipNode(...) as node:`` (leaving the block leaves the mesh gracefully) or
+    call :meth:`start`, then :meth:`leave` and :meth:`shutdown`. With ``config.data_dir`` it
+    keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`).
     """
 
     def __init__(
@@ -51,6 +58,7 @@ class GossipNode(NodeRunner):
         generation: int | None = None,
         rng: random.Random | None = None,
         token: str | None = None,
+        embedder: Embedder | None = None,
         datagrams: bool = True,
         links: bool = True,
     ) -> None:
@@ -67,6 +75,58 @@ class GossipNode(NodeRunner):
                     bind, advertise, max_body=cfg.max_packet_size, datagrams=datagrams,
                     streams=links, max_datagram=cfg.max_datagram_size)
         super().__init__(name, transport=transport, seeds=seeds, config=cfg, keyring=keyring,
-                         generation=generation, rng=rng)
+                         generation=generation, rng=rng, embedder=embedder)
         if http is not None:
             serve_http(self, http.app, token=token)
+
+    # ------------------------------------------------------- select and send
+    @property
+    def router(self) -> Router:
+        """This node's select/send state (cursors, breakers, counters), shared with its API."""
+        return router_for(self)
+
+    def select(self, text: str | None = None, *, capability: str | None = None,
+               agent_ids: Sequence[str] | None = None, strategy: Any = "best", k: int = 3,
+               filters: Mapping[str, Any] | None = None, status: Any = None) -> list[Candidate]:
+        """Agents to give a task to, best first: by free ``text`` (ranked search),
+        ``capability`` or ``agent_ids``; ``strategy`` ``best``, ``round_robin``, ``random``,
+        ``least_loaded`` or a function of the offered candidates; ARD ``filters``; ACTIVE
+        agents unless ``status`` says otherwise. Raises ``NoMatchError`` when none matches."""
+        return self.router.select(text, capability=capability, agent_ids=agent_ids,
+                                  strategy=strategy, k=k, filters=filters, status=status)
+
+    async def send(self, text: str | None = None, *, message: Any,
+                   capability: str | None = None, agent_ids: Sequence[str] | None = None,
+                   strategy: Any = "best", filters: Mapping[str, Any] | None = None,
+                   status: Any = None, deadline: float = 30.0, attempts: int = 3,
+                   idempotent: bool = False) -> SendResult:
+        """Select as :meth:`select` does and deliver ``message`` (a text or an A2A
+        ``Message``) over A2A, failing over to the next agent within ``deadline`` seconds and
+        ``attempts`` agents (see ``gossipreg.io.route.router``). Raises
+        ``InvalidArgumentError`` before sending anything for bad input, ``NoMatchError``, or
+        ``SendFailedError`` (with ``attempts``) when no agent answered."""
+        r = self.router
+        q = r.query(text, capability=capability, agent_ids=agent_ids, filters=filters,
+                    status=status)
+        return await r.send(r.plan(message, q, strategy, deadline=deadline, attempts=attempts,
+                                   idempotent=idempotent))
+
+    async def send_stream(self, text: str | None = None, *, message: Any,
+                          capability: str | None = None,
+                          agent_ids: Sequence[str] | None = None, strategy: Any = "best",
+                          filters: Mapping[str, Any] | None = None, status: Any = None,
+                          deadline: float = 30.0, attempts: int = 3, idempotent: bool = False
+                          ) -> AsyncIterator[tuple[str, Any]]:
+        """:meth:`send` with the agent's events passed on as they come: ``("response",
+        json)`` per event, ``("attempt", Attempt)`` per try, ``("result", SendResult)``."""
+        r = self.router
+        q = r.query(text, capability=capability, agent_ids=agent_ids, filters=filters,
+                    status=status)
+        plan = r.plan(message, q, strategy, deadline=deadline, attempts=attempts,
+                      idempotent=idempotent, stream=True)
+        async for item in r.run(plan):
+            yield item
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        await self.router.close()

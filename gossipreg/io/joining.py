@@ -25,7 +25,8 @@ from gossipreg.core.node import Node
 from gossipreg.io.transport import Transport
 from gossipreg.io.validate import format_hostport, split_hostport
 
-__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "Joiner", "resolve_seeds"]
+__all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "Joiner", "join_wait",
+           "resolve_seeds"]
 
 
 class Joiner(Protocol):
@@ -43,6 +44,12 @@ class Joiner(Protocol):
 log = logging.getLogger("gossipreg.io.joining")
 
 ALONE_WARNING_PERIOD = 10.0
+
+
+def join_wait(config: NodeConfig) -> float:
+    """How long a start waits for a seed's answer by default: 5 s, or three join attempts
+    when they are further apart (15 s on the wan profile)."""
+    return max(5.0, 3 * config.join_retry_interval)
 
 # Codec drops the sender is told about (HTTP 403 with the reason): configuration mismatches
 # it can do nothing else about.
@@ -67,6 +74,15 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _dns_names(seeds: list[str]) -> bool:
+    """Whether some seed is a host name to resolve (not over an in-memory network, whose
+    addresses are node names without a port)."""
+    try:
+        return any(not _is_ip(split_hostport(s)[0]) for s in seeds)
+    except ValueError:
+        return False
 
 
 async def resolve_seeds(seeds: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -126,19 +142,31 @@ class JoinWatch:
                     core.read.metrics().join_attempts, dest, reason)
 
     def describe(self) -> str:
-        """Why we are not joined, in one line."""
+        """Why we are not joined, in one line: each seed's last failure."""
         core = self.node.core
         if core.join_refused:
             return core.join_refused
-        if self.last_errors:
-            return "; ".join(f"{s}: {r}" for s, r in self.last_errors.items())
-        return f"no answer from seeds {', '.join(self.node.seeds)}"
+        seeds = list(dict.fromkeys([*self.last_errors, *core.seeds]))
+        if not seeds:
+            return f"no answer from seeds {', '.join(self.node.seeds)}"
+        return "; ".join(f"{s}: {self.last_errors.get(s, 'no answer')}" for s in seeds)
+
+    def refusal(self) -> str | None:
+        """Why the seeds refused us, once they all did (our name is taken; our key, cluster
+        or protocol version is not theirs), else None: no answer is not a refusal."""
+        core = self.node.core
+        if core.join_refused:
+            return core.join_refused
+        seeds = core.seeds
+        if seeds and all(self.last_errors.get(s, "").startswith("refused: ") for s in seeds):
+            return "; ".join(f"{s}: {self.last_errors[s]}" for s in seeds)
+        return None
 
     async def _run(self) -> None:
         node = self.node
         interval = node.config.join_retry_interval
         next_alone = self._started + ALONE_WARNING_PERIOD
-        names = any(not _is_ip(split_hostport(s)[0]) for s in node.seeds)
+        names = _dns_names(node.seeds)
         while True:
             core = node.core
             if core.join_refused and not self._refusal_logged:

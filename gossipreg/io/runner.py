@@ -15,41 +15,43 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
-from gossipreg.core.directory.directory import Pending
-from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import NodeStateError
 from gossipreg.core.node import Node
-from gossipreg.core.reader import Reader
-from gossipreg.core.search.query import Query
-from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import (
-    AgentRecord,
-    AgentStatus,
-    AgentView,
-    MemberInfo,
     RegistryEvent,
     RegistryEventType,
+    event_type_of,
 )
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.advertise import advertise_for
-from gossipreg.io.event_ring import EventRing
-from gossipreg.io.event_stream import EventStream, call_listeners, reset_event
-from gossipreg.io.joining import TOLD_SENDER, JoinWatch
+from gossipreg.io.checks import CheckRunner
+from gossipreg.io.embed.protocol import Embedder
+from gossipreg.io.event_ring import EventRing, Waiters
+from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
+from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
+from gossipreg.io.mesh_log import MeshLog
+from gossipreg.io.persist import AgentStore, Saved
+from gossipreg.io.reads import NodeReads
+from gossipreg.io.searching import NodeSearch, SearchCalls
 from gossipreg.io.transport import PacketRefused, Transport
+from gossipreg.io.writes import MeshWrites, Outcome
 
-__all__ = ["EventStream", "NodeRunner"]
+__all__ = ["EventStream", "NodeRunner", "Outcome"]
 
 log = logging.getLogger("gossipreg.io.runner")
 
 
-class NodeRunner:
+class NodeRunner(SearchCalls, NodeReads, MeshWrites):
     """A running gossip node over ``transport`` (``async with NodeRunner(...) as node:``, or
-    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again."""
+    :meth:`start` then :meth:`shutdown`); a shut-down node does not start again. The calls that
+    change the mesh follow :mod:`gossipreg.io.writes`' rule (act at once, await the answer);
+    searches (:class:`~gossipreg.io.searching.SearchCalls`) use ``embedder``, else
+    ``config.embedder``."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class NodeRunner:
         keyring: Keyring | None = None,
         generation: int | None = None,
         rng: random.Random | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.config = config or NodeConfig.lan()
@@ -72,18 +75,23 @@ class NodeRunner:
         self._rng = rng or random.Random(secrets.randbits(64))
         # Every start is a new event stream; the ring replays its recent events.
         self.ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters = Waiters()
         self._core: Node | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self._futures: dict[int, asyncio.Future[bool]] = {}
-        self._streams: set[EventStream] = set()
+        self._streams = Subscriptions()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
         self._closed = False
+        self._guard: asyncio.Task[None] | None = None
         self.join_watch = JoinWatch(self)
+        self.mesh_log = MeshLog()  # operator lines: members joined, suspected, failed, left
+        self.checks = CheckRunner(self)  # health checks of agents registered over HTTP
+        self.store: AgentStore | None = None  # agents.json, with a data directory
+        self.searching = NodeSearch(self.name, self.config.embedder, embedder)  # or ConfigError
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -122,6 +130,9 @@ class NodeRunner:
         if self._core is not None:
             return self
         self._loop = asyncio.get_running_loop()
+        saved: list[Saved] = []
+        if self.config.data_dir is not None:  # a bad file refuses the start, before binding
+            self.store, saved = AgentStore.open(self)
         addr = await self.transport.start(self._on_packet)
         self.transport.on_unreachable = self._on_unreachable
         if is_unspecified(addr):  # bound to every interface: advertise a routable address
@@ -132,17 +143,39 @@ class NodeRunner:
                           stream_id=self.ring.stream_id, features=self.transport.features)
         self.transport.peer_features = self._core.read.features_at
         self.started_at = time.time()
+        if self.store is not None:  # the agents it kept, before it joins (see persist)
+            self.store.restore(saved, now)
+            self.add_listener(self.store.on_event)
+            self.checks.on_change = self.store.changed
         self._core.join(self.seeds, now)
         self._pump()
+        if self.store is not None:
+            self.store.start_checks(saved)
         self.join_watch.start()
+        self._guard = self._loop.create_task(self._close_with_the_loop())
+        self.searching.start(self._core, self._now, self._pump)
         log.info("node %s listening on %s", self.name, addr)
         return self
+
+    async def _close_with_the_loop(self) -> None:
+        """Shut down when the loop's end cancels this task (``asyncio.run`` after an error
+        that skipped :meth:`shutdown`), so no session or socket is left unclosed."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._guard = None
+            await self.shutdown()
 
     async def __aenter__(self) -> NodeRunner:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.shutdown()
+        """Leaving the block is a graceful leave: peers see MEMBER_LEFT (not a failure), and
+        this node's agents leave with it at once."""
+        try:
+            await self.leave()
+        finally:
+            await self.shutdown()
 
     async def leave(self, propagate: float | None = None) -> None:
         """Announce a graceful leave and give it ``propagate`` seconds (default: three gossip
@@ -157,10 +190,14 @@ class NodeRunner:
                                 else 3 * self.config.gossip_interval)
 
     async def shutdown(self) -> None:
-        """Stop timers and close the transport (no leave: use :meth:`leave` first for that)."""
+        """Stop timers and close the transport (no leave: use :meth:`leave` first for that, or
+        leave an ``async with`` block, which does both)."""
         if self._closed:
             return
         self._closed = True
+        guard, self._guard = self._guard, None
+        if guard is not None and guard is not asyncio.current_task():
+            guard.cancel()
         if self._timer is not None:
             self._timer.cancel()
         for fut in self._futures.values():
@@ -168,12 +205,21 @@ class NodeRunner:
                 fut.set_result(False)
         for s in list(self._streams):
             s.close()
+        await self.checks.close()
+        if self.store is not None:
+            await self.store.close()
         await self.join_watch.stop()
+        await self.searching.stop()
         await self.transport.close()
 
-    async def wait_joined(self, timeout: float) -> bool:
-        """Wait until a seed answered (True) or ``timeout`` passed (False)."""
-        return await self.wait_for(lambda: self.core.joined, timeout)
+    async def wait_joined(self, timeout: float | None = None) -> bool:
+        """Wait until a seed answered (True), or ``timeout`` seconds passed (default: 5, or
+        three join attempts when they are further apart) or every seed refused us (False;
+        ``join_watch.describe()`` says why). The node keeps trying to join either way."""
+        limit = join_wait(self.config) if timeout is None else timeout
+        watch = self.join_watch
+        return await self.wait_for(lambda: self.core.joined or watch.refusal() is not None,
+                                   limit) and self.core.joined
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float,
                        interval: float = 0.02) -> bool:
@@ -225,21 +271,21 @@ class NodeRunner:
             else:
                 send(tx.dest, tx.payload)
         seq = self.ring.seq
+        self.mesh_log.joined(core.joined and bool(self.seeds), core.read.stats)
         while (ev := core.poll_event()) is not None:
+            self.mesh_log.event(ev)
             self.ring.add(ev)
             for s in list(self._streams):
                 s.deliver(ev)
             if self._listeners:
                 call_listeners(self._listeners, ev, self._callbacks)
         if self.ring.seq != seq and self._waiters:
-            waiters, self._waiters = self._waiters, []
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+            self._waiters.wake()
         while (r := core.poll_result()) is not None:
             fut = self._futures.pop(r.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(r.ok)
+        self.searching.poke()
         t = core.poll_timeout()
         if t != self._armed:
             if self._timer is not None:
@@ -254,17 +300,23 @@ class NodeRunner:
     # ---------------------------------------------------------------- events
     @property
     def stream_drops(self) -> int:
-        """Events dropped by the full buffers of this node's open subscriptions."""
-        return sum(s.dropped for s in self._streams)
+        """Events dropped by the full buffers of this node's subscriptions (closed ones too)."""
+        return self._streams.dropped
 
-    def subscribe(self, types: Sequence[RegistryEventType] | None = None,
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """The open subscriptions (read their count, ``depth`` and ``dropped``)."""
+        return self._streams
+
+    def subscribe(self, types: Sequence[RegistryEventType | str] | None = None,
                   maxsize: int = 1000, since: str | None = None) -> EventStream:
         """A bounded stream of this node's events (optionally only ``types``): from now on,
         or after the event id ``since`` (every later event exactly once, replayed from the
         ring; a ``STREAM_RESET`` first when that position is unknown, from another stream or
         no longer held: the consumer must list again)."""
-        s = EventStream(self.ring, self._streams.discard, maxsize,
-                        frozenset(types) if types is not None else None)
+        kinds = None if types is None else frozenset(
+            event_type_of(t) for t in ([types] if isinstance(types, str) else types))
+        s = EventStream(self.ring, self._streams.closed, maxsize, kinds)
         if since is not None:
             missed = self.ring.since(since)
             if missed is None:
@@ -280,18 +332,17 @@ class NodeRunner:
         """The id of this node's newest event: list, then subscribe ``since`` it."""
         return self.ring.position
 
+    @property
+    def waiting_queries(self) -> int:
+        """Blocking queries parked until this node numbers its next event."""
+        return len(self._waiters)
+
     async def wait_index(self, index: int, timeout: float) -> None:
         """Return once this node numbered an event after ``index`` (at once if it already
         has, or if ``index`` is ahead of it: another stream), or after ``timeout`` s."""
-        if self.ring.seq != index or self._closed:
-            return
-        assert self._loop is not None
-        fut: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.append(fut)
-        await asyncio.wait([fut], timeout=timeout)
-        if not fut.done():
-            fut.cancel()
-            self._waiters.remove(fut)
+        if self.ring.seq == index and not self._closed:
+            assert self._loop is not None
+            await self._waiters.park(self._loop, timeout)
 
     def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""
@@ -300,97 +351,3 @@ class NodeRunner:
     def remove_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
-
-    # ---------------------------------------------------------------- writes
-    def register(self, record: AgentRecord | None = None, **fields: Any) -> AgentView:
-        """Register an agent hosted by this node: pass an :class:`AgentRecord`, or its fields
-        (``agent_id``, ``name``, ``runtime_id``, ``capabilities``, ``description``, ``tags``,
-        ``card``, ...) which are validated."""
-        if record is None:
-            record = make_record(
-                fields.pop("agent_id"), fields.pop("name", ""),
-                fields.pop("runtime_id", self.name), fields.pop("capabilities", None), **fields)
-        view = self.core.register(record, self._now(), wall=time.time())
-        self._pump()
-        return view
-
-    async def _settle(self, out: bool | Pending) -> bool:
-        self._pump()
-        if not isinstance(out, Pending):
-            return out
-        assert self._loop is not None
-        fut: asyncio.Future[bool] = self._loop.create_future()
-        self._futures[out.req_id] = fut
-        return await fut
-
-    async def deregister(self, agent_id: str) -> bool:
-        """Deregister an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.deregister(agent_id, self._now(), wall=time.time()))
-
-    async def heartbeat(self, agent_id: str) -> bool:
-        """Record a heartbeat for an agent anywhere in the mesh (forwarded to its owner)."""
-        return await self._settle(self.core.heartbeat(agent_id, self._now(), wall=time.time()))
-
-    def set_status(self, agent_id: str, status: AgentStatus, reason: str = "manual", *,
-                   check: bool = False) -> bool:
-        """Write a status about any visible agent; its event carries ``reason`` (``check``:
-        see :meth:`gossipreg.core.node.Node.set_status`)."""
-        ok = self.core.set_status(agent_id, status, self._now(), reason, check=check,
-                                  wall=time.time())
-        self._pump()
-        return ok
-
-    # --------------------------------------------------------------- queries
-    @property
-    def read(self) -> Reader:
-        """The core's read surface (visible agents, members, stats): local, no network."""
-        return self.core.read
-
-    def get(self, agent_id: str) -> AgentView | None:
-        return self.core.read.get(agent_id)
-
-    def find(self, capability: Query | str | Sequence[str] = "", *,
-             status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
-             tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
-             offset: int = 0) -> list[AgentView]:
-        """Agents whose capabilities contain every term (case-insensitive), ranked; pass a
-        :class:`~gossipreg.core.search.query.Query` or its fields (see there for the semantics)."""
-        q = capability if isinstance(capability, Query) else Query.of(
-            capability, status=status, runtime_id=runtime_id, tags=tags, node_id=node_id,
-            limit=limit, offset=offset)
-        return self.core.read.find(q)
-
-    def search(self, text: str, filters: Mapping[str, Any] | None = None,
-               limit: int | None = 10, offset: int = 0) -> list[SearchHit]:
-        """Agents ranked for free ``text`` with scores in [0, 1), answered locally. ``filters``
-        is ARD's query model: ``{"tags": ["finance"], "runtime": "rt-1", "status": [...]}``
-        (OR within a key, AND across keys; ACTIVE only unless ``status`` is given)."""
-        return self.core.read.search(text, filters, limit, offset)
-
-    def list_agents(self, runtime_id: str | None = None,
-                    status: AgentStatus | None = None) -> list[AgentView]:
-        """Every visible agent (those without capabilities too), by registration order."""
-        return self.core.read.list_agents(Query(status=status, runtime_id=runtime_id))
-
-    def members(self) -> list[MemberInfo]:
-        return self.core.read.members()
-
-    # ------------------------------------------------------------------ keys
-    @property
-    def keyring(self) -> Keyring | None:
-        """A copy of the node's keyring (None: frames are unsigned); change it through
-        :meth:`install_key`, :meth:`use_key` and :meth:`remove_key`."""
-        keys = self.core.keys
-        return Keyring(keys) if keys else None
-
-    def install_key(self, key: bytes) -> None:
-        """Add a key that verifies (rotation step 1, on every node)."""
-        self.core.install_key(key)
-
-    def use_key(self, key: bytes) -> None:
-        """Sign with an installed key (rotation step 2)."""
-        self.core.use_key(key)
-
-    def remove_key(self, key: bytes) -> None:
-        """Stop accepting a key (rotation step 3)."""
-        self.core.remove_key(key)

@@ -8,7 +8,9 @@ environment, ``--probe-interval`` on the command line. Values from the environme
 are text; they are validated by the same :class:`NodeConfig` (or the same address check) as
 Python values, so every source reports the same message, followed by where the value came from.
 ``join`` takes a list in the file and a comma-separated list in the environment (repeat
-``--join`` on the command line). ``heartbeat_timeout = "off"`` (or ``none``) turns it off.
+``--join`` on the command line). ``heartbeat_timeout = "off"`` (or ``none``) turns it off, as
+``NodeConfig(heartbeat_timeout="off")`` does. ``data_dir`` (``--data-dir``,
+``GOSSIPREG_DATA_DIR``) is where the node keeps its agents across restarts.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, InvalidArgumentError
 from gossipreg.io.validate import check_address, check_seeds
 
-__all__ = ["ENV_PREFIX", "KNOBS", "NODE_OPTIONS", "Settings", "env_name", "resolve_settings"]
+__all__ = ["ENV_PREFIX", "KNOBS", "LOG_LEVELS", "NODE_OPTIONS", "Settings", "env_name",
+           "resolve_settings"]
 
 ENV_PREFIX = "GOSSIPREG_"
 PROFILES = {"local": NodeConfig.local, "lan": NodeConfig.lan, "wan": NodeConfig.wan}
 KNOBS = tuple(NodeConfig.model_fields)
-_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca")
+_PATHS = ("key_file", "token_file", "tls_cert", "tls_key", "tls_ca", "data_dir")
 
 # name -> (default, help). Defaults apply after every source was read.
 NODE_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -47,7 +50,9 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "token_file": (None, "file holding the bearer token"),
     "join_timeout": (None, "exit with status 1 if no seed answered within this many seconds "
                            "(default: keep retrying)"),
-    "log_level": ("warning", "debug, info, warning or error"),
+    "log_level": ("warning", "debug, info, warning or error (info: one line per member "
+                             "joined, suspected, failed, left or refuted)"),
+    "metrics_open": (None, "serve /metrics without the token (true/false; default: false)"),
     "tls_cert": (None, "PEM certificate of this node's HTTPS server (with tls_key)"),
     "tls_key": (None, "PEM private key of tls_cert"),
     "tls_ca": (None, "PEM CA bundle: peers must present a certificate it signed (mutual "
@@ -80,7 +85,12 @@ class Settings:
     tls_cert: str | None
     tls_key: str | None
     tls_ca: str | None
+    metrics_open: bool = False
     paths: str = "all"  # see NODE_OPTIONS
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -155,9 +165,6 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
         raise ConfigError(f"profile must be one of {sorted(PROFILES)}, not {profile!r}"
                           f"{origin('profile')}")
     knobs = {k: merged[k] for k in KNOBS if k in merged}
-    if isinstance(knobs.get("heartbeat_timeout"), str) and \
-            knobs["heartbeat_timeout"].lower() in ("off", "none", ""):
-        knobs["heartbeat_timeout"] = None
     try:
         config = PROFILES[profile](**knobs)
     except ConfigError as e:
@@ -190,12 +197,21 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
     except ValueError:
         raise ConfigError(f"join_timeout must be a positive number of seconds, not {timeout!r}"
                           f"{origin('join_timeout')}") from None
-    paths = str(opt("paths"))
+    level = str(opt("log_level")).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not "
+                          f"{opt('log_level')!r}{origin('log_level')}")
+    flag = opt("metrics_open")
+    metrics_open = flag if isinstance(flag, bool) else str(flag or "false").lower()
+    if metrics_open not in (True, False, *_TRUE, *_FALSE):
+        raise ConfigError(f"metrics_open must be true or false, not {flag!r}"
+                          f"{origin('metrics_open')}")
+    paths = str(opt("paths")).lower()
     if paths not in PATHS:
-        raise ConfigError(f"paths must be one of {', '.join(PATHS)}, not {paths!r}"
+        raise ConfigError(f"paths must be one of {', '.join(PATHS)}, not {opt('paths')!r}"
                           f"{origin('paths')}")
     return Settings(
         name=str(name), bind=bind, advertise=advertise, join=join, profile=profile, paths=paths,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
-        log_level=str(opt("log_level")), tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
-        tls_ca=opt("tls_ca"))
+        log_level=level, tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
+        tls_ca=opt("tls_ca"), metrics_open=metrics_open in (True, *_TRUE))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -17,7 +19,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
-from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.errors import ConfigError, InvalidArgumentError
 from gossipreg.io.validate import check_seeds, format_hostport, split_hostport
 
 __all__ = [
@@ -102,6 +104,16 @@ class Transport(ABC):
         return list(seeds)
 
 
+def _setting(text: object, what: str) -> tuple[str, int]:
+    """``host:port`` of a setting; a bad one raises :class:`ConfigError` naming it."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{what} must be a host:port string, not {type(text).__name__}")
+    try:
+        return split_hostport(text)
+    except ValueError as e:
+        raise ConfigError(f"{what}: {e}") from None
+
+
 class MemoryNetwork:
     """An in-process hub: transports created from it reach each other by name."""
 
@@ -160,10 +172,10 @@ class HttpTransport(Transport):
     def __init__(self, bind: str, advertise: str | None = None, *,
                  max_body: int = 1_048_576, send_timeout: float = 2.0,
                  max_in_flight: int = 256) -> None:
-        self.bind_host, self.bind_port = split_hostport(bind)
+        self.bind_host, self.bind_port = _setting(bind, "bind")
         self.advertise = advertise
         if advertise is not None:
-            split_hostport(advertise)
+            _setting(advertise, "advertise")
         self.app = web.Application(client_max_size=max_body)
         self.app.router.add_post(GOSSIP_PATH, self._receive)
         self._deliver: Deliver | None = None
@@ -190,7 +202,16 @@ class HttpTransport(Transport):
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind_host, self.bind_port, reuse_address=True,
                            ssl_context=self.server_ssl)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as e:
+            await self._runner.cleanup()
+            self._runner = None
+            if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+                where = format_hostport(self.bind_host, self.bind_port)
+                raise ConfigError(f"bind: cannot listen on {where}: "
+                                  f"{e.strerror or e}") from None
+            raise
         # The port actually bound (port 0 asks the kernel for a free one).
         port = int(self._runner.addresses[0][1])
         self.bind_port = port

@@ -30,7 +30,7 @@ from typing import Any
 from sim.mesh import faults_cli, soak
 from sim.mesh.drivers import GossipregDriver, SerfDriver, ensure_serf
 from sim.mesh.measure import measure
-from sim.mesh.procs import Children
+from sim.mesh.procs import Children, ProcessDied
 
 KEYS = ["join_s", "propagation_s", "detection_s", "idle_cpu_ms_per_node_per_s",
         "rss_mb_per_node", "idle_bytes_per_node_per_s", "false_dead"]
@@ -77,8 +77,8 @@ def _run_isolated(system: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,
                               timeout=900, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        if proc.returncode != 0:
-            raise RuntimeError(f"{system} measurement failed (exit {proc.returncode})")
+        if proc.returncode != 0:  # the child printed why on stderr
+            raise SystemExit(f"{system} measurement failed (exit {proc.returncode})")
         result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         if ns is None:
             result["idle_bytes_per_node_per_s"] = None
@@ -119,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "soak":
         return soak.run(args)
     if args.cmd == "_one":
-        print(json.dumps(asyncio.run(_one(args.system, args.nodes, args.reps,
-                                          args.idle_seconds, args.seed))))
+        try:
+            result = asyncio.run(_one(args.system, args.nodes, args.reps, args.idle_seconds,
+                                      args.seed))
+        except ProcessDied as e:
+            print(f"{args.system}: {e}", file=sys.stderr, flush=True)
+            return 1
+        print(json.dumps(result))
         return 0
     if args.nodes < 3:
         ap.error("--nodes must be at least 3")

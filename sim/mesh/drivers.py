@@ -5,11 +5,20 @@ one piece of metadata. Both are driven as real processes over loopback.
   metadata is an agent registration.
 - Serf: ``serf agent`` processes (default LAN profile), read and written over Serf's msgpack RPC
   protocol (handshake, members, tags); the metadata is a tag.
+
+Node 0 is the seed every other node joins. ``start(0)`` returns once the seed listens (a
+gossipreg node prints "listening on"; a Serf agent opens its RPC port after its gossip port), so
+no node is started before the address it joins answers: a Serf agent whose startup join is
+refused exits. Ports come from one :class:`~sim.mesh.procs.PortPool` per driver; a node that
+cannot bind its port while the harness waits for it is started again on fresh ports.
+``check()`` raises :class:`~sim.mesh.procs.ProcessDied`, with the process's own output, when a
+node the harness did not kill has exited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import subprocess
 import sys
@@ -18,15 +27,23 @@ from typing import Any, Protocol
 import aiohttp
 import msgpack
 
-from sim.mesh.procs import Children, free_port
+from sim.mesh.procs import Children, PortPool, ProcessDied, accepts
 
 __all__ = ["Driver", "GossipregDriver", "SerfDriver", "SerfRpc", "ensure_serf"]
+
+BIND_RETRIES = 3
+
+
+def _in_use(e: ProcessDied) -> bool:
+    return "address already in use" in str(e).lower()
+
 
 class Driver(Protocol):
     name: str
     pids: list[int]
 
     def start(self, i: int) -> None: ...
+    def check(self) -> None: ...
     async def states(self, i: int) -> dict[str, str]: ...
     async def publish(self, i: int, key: str) -> None: ...
     async def sees(self, i: int, key: str) -> bool: ...
@@ -39,9 +56,11 @@ class GossipregDriver:
 
     name = "gossipreg"
 
-    def __init__(self, children: Children, profile: str = "lan") -> None:
+    def __init__(self, children: Children, profile: str = "lan",
+                 ports: PortPool | None = None) -> None:
         self.children = children
         self.profile = profile
+        self.ports = ports or PortPool()
         self.addrs: list[str] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.session: aiohttp.ClientSession | None = None
@@ -54,17 +73,28 @@ class GossipregDriver:
         return f"g{i}"
 
     def start(self, i: int) -> None:
-        addr = self.addrs[i] if i < len(self.addrs) else f"127.0.0.1:{free_port()}"
-        cmd = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i), "--bind",
-               addr, "--profile", self.profile]
-        if i > 0:
-            cmd += ["--join", self.addrs[0]]
-        proc = self.children.start(cmd, ready="listening on")
-        if i < len(self.procs):  # a restart: same name and address, new generation
+        """Start node ``i`` and wait until it listens (a restart keeps its address)."""
+        restart = i < len(self.procs)
+        for attempt in range(1 if restart else BIND_RETRIES):
+            addr = self.addrs[i] if restart else f"127.0.0.1:{self.ports.take()}"
+            cmd = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i),
+                   "--bind", addr, "--profile", self.profile]
+            if i > 0:
+                cmd += ["--join", self.addrs[0]]
+            try:
+                proc = self.children.start(cmd, ready="listening on", label=self.node_name(i))
+                break
+            except ProcessDied as e:
+                if restart or not _in_use(e) or attempt == BIND_RETRIES - 1:
+                    raise
+        if restart:  # same name and address, new generation
             self.procs[i] = proc
         else:
             self.procs.append(proc)
             self.addrs.append(addr)
+
+    def check(self) -> None:
+        self.children.check(self.procs)
 
     async def _get(self, i: int, path: str) -> Any:
         if self.session is None:
@@ -171,9 +201,10 @@ class SerfDriver:
 
     name = "serf"
 
-    def __init__(self, children: Children, binary: str) -> None:
+    def __init__(self, children: Children, binary: str, ports: PortPool | None = None) -> None:
         self.children = children
         self.binary = binary
+        self.ports = ports or PortPool()
         self.binds: list[str] = []
         self.rpcs: list[SerfRpc] = []
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -186,14 +217,34 @@ class SerfDriver:
         return f"s{i}"
 
     def start(self, i: int) -> None:
-        bind, rpc = f"127.0.0.1:{free_port()}", free_port()
-        cmd = [self.binary, "agent", f"-node={self.node_name(i)}", f"-bind={bind}",
-               f"-rpc-addr=127.0.0.1:{rpc}", "-log-level=err"]
-        if self.binds:
-            cmd.append(f"-join={self.binds[0]}")
-        self.procs.append(self.children.start(cmd))
+        """Start agent ``i`` (in order, from 0). The seed (the first) is waited for until its
+        RPC port answers, which Serf opens after its gossip port and before any join; the
+        others are not waited for, so their startup joins overlap as before and the join
+        figure (timed from the last start) is unchanged."""
+        if i != len(self.procs):
+            raise ValueError(f"serf agents start once each, in order: {i} after "
+                             f"{len(self.procs)}")
+        seed = not self.binds
+        for attempt in range(BIND_RETRIES if seed else 1):
+            bind = f"127.0.0.1:{self.ports.take(udp=True)}"  # memberlist: TCP and UDP
+            rpc = self.ports.take()
+            cmd = [self.binary, "agent", f"-node={self.node_name(i)}", f"-bind={bind}",
+                   f"-rpc-addr=127.0.0.1:{rpc}", "-log-level=err"]
+            if not seed:
+                cmd.append(f"-join={self.binds[0]}")
+            ready = functools.partial(accepts, "127.0.0.1", rpc) if seed else None
+            try:
+                proc = self.children.start(cmd, ready=ready, label=self.node_name(i))
+                break
+            except ProcessDied as e:
+                if not _in_use(e) or attempt == BIND_RETRIES - 1:
+                    raise
+        self.procs.append(proc)
         self.binds.append(bind)
         self.rpcs.append(SerfRpc("127.0.0.1", rpc))
+
+    def check(self) -> None:
+        self.children.check(self.procs)
 
     async def _call(self, i: int, command: str, body: dict[str, Any] | None,
                     reply: bool) -> Any:
@@ -201,9 +252,10 @@ class SerfDriver:
             try:
                 return await self.rpcs[i].call(command, body, reply)
             except (ConnectionError, OSError):
+                self.children.check([self.procs[i]])  # a dead agent: its output, not a retry
                 self.rpcs[i] = SerfRpc("127.0.0.1", self.rpcs[i].port)
                 await asyncio.sleep(0.1 if attempt < 49 else 0)
-        raise ConnectionError(f"serf node {i} RPC unreachable")
+        raise ConnectionError(f"serf node {i} RPC unreachable (its process is running)")
 
     async def states(self, i: int) -> dict[str, str]:
         body = await self._call(i, "members", None, True)

@@ -30,9 +30,13 @@ def _lo_tx() -> int | None:
         return None
 
 
-async def _until(pred: Callable[[], Awaitable[bool]], timeout: float) -> float | None:
+async def _until(pred: Callable[[], Awaitable[bool]], timeout: float,
+                 check: Callable[[], None]) -> float | None:
+    """Seconds until ``pred`` holds (None after ``timeout``); ``check`` runs before every try
+    and ends the wait (with the dead process's output) if a node has died."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
+        check()
         try:
             if await pred():
                 return time.monotonic() - t0
@@ -53,15 +57,17 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
         return list(await asyncio.gather(*(d.states(i) for i in members)))
 
     # Join: every node sees all n alive, timed from the moment the last one is running.
+    # start(0) returns once the seed listens; every node joins it.
     for i in idx:
         d.start(i)
+    d.check()
     log(f"{d.name}: {n} nodes started")
 
     async def joined() -> bool:
         return all(sum(s == "alive" for k, s in st.items() if k in names) == n
                    for st in await all_states(idx))
 
-    out["join_s"] = await _until(joined, 120)
+    out["join_s"] = await _until(joined, 120, d.check)
     log(f"{d.name}: join converged in {out['join_s']}")
 
     # Propagation: one piece of metadata published on a random node, seen by all.
@@ -69,13 +75,14 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
     for r in range(reps):
         key = f"k{r}{rng.randrange(10**6)}"
         src = rng.choice(idx)
+        d.check()
         t0 = time.monotonic()
         await d.publish(src, key)
 
         async def everywhere(key: str = key) -> bool:
             return all(await asyncio.gather(*(d.sees(i, key) for i in idx)))
 
-        await _until(everywhere, 60)
+        await _until(everywhere, 60, d.check)
         props.append(time.monotonic() - t0)
     out["propagation_s"] = statistics.median(props)
     out["propagation_samples"] = props
@@ -83,10 +90,12 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
 
     # Idle: CPU, RSS and loopback bytes over a quiet window (no polling meanwhile).
     await asyncio.sleep(2.0)
+    d.check()
     pids = d.pids
     cpu0, b0, t0 = sum(cpu_seconds(p) for p in pids), _lo_tx(), time.monotonic()
     await asyncio.sleep(idle_s)
     cpu1, b1, t1 = sum(cpu_seconds(p) for p in pids), _lo_tx(), time.monotonic()
+    d.check()  # a node that died meanwhile would leave the window's figures short
     out["idle_cpu_ms_per_node_per_s"] = (cpu1 - cpu0) * 1000 / n / (t1 - t0)
     out["rss_mb_per_node"] = statistics.mean(rss_mb(p) for p in pids)
     out["idle_bytes_per_node_per_s"] = (None if b0 is None or b1 is None
@@ -104,6 +113,7 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
     t_end = time.monotonic() + 10
     victim_name = d.node_name(paused)
     while time.monotonic() < t_end:
+        d.check()
         observers = [i for i in idx if i != paused]
         for i, st in zip(observers, await all_states(observers), strict=True):
             if st.get(victim_name) == "failed":
@@ -126,7 +136,7 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
         async def detected(survivors: list[int] = survivors, vname: str = vname) -> bool:
             return all(st.get(vname) == "failed" for st in await all_states(survivors))
 
-        took = await _until(detected, 60)
+        took = await _until(detected, 60, d.check)
         dets.append(took if took is not None else float("inf"))
         log(f"{d.name}: {vname} killed, failed everywhere after {took}")
     out["detection_s"] = statistics.median(dets) if dets else None
@@ -152,6 +162,6 @@ async def _restart(d: Any, survivors: list[int], out: dict[str, Any],
     d.procs[victim].wait(5)
     t0 = time.monotonic()
     d.start(victim)
-    back = await _until(whole, 60)
+    back = await _until(whole, 60, d.check)
     out["restart_rejoin_s"] = back if back is None else time.monotonic() - t0
     log(f"{d.name}: {names[victim]} restarted, alive everywhere after {out['restart_rejoin_s']}")

@@ -6,34 +6,62 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support import http_json, until_blocking
+from tests.support import free_port, get_json, http_json, until_blocking
 
 pytestmark = pytest.mark.network
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(addr: str, path: str) -> Any:
-    return http_json(f"http://{addr}{path}")
+get = get_json
 
 
 def post(addr: str, path: str, body: dict[str, Any]) -> Any:
     return http_json(f"http://{addr}{path}", body)
 
 
+
+
+class EventLog:
+    """A node's server-sent events, read on a thread from now until :meth:`close`."""
+
+    def __init__(self, addr: str) -> None:
+        self.events: list[dict[str, str]] = []
+        self._stop = threading.Event()
+        self._open = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(addr,), daemon=True)
+        self._thread.start()
+        assert self._open.wait(5), f"no event stream from {addr}"
+
+    def _run(self, addr: str) -> None:
+        try:
+            with httpx.stream("GET", f"http://{addr}/v1/events", timeout=None) as r:
+                self._open.set()
+                current: dict[str, str] = {}
+                for line in r.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if not line:
+                        if current:
+                            self.events.append(current)
+                        current = {}
+                    elif ":" in line:
+                        field, _, value = line.partition(":")
+                        current[field] = value.strip()
+        except httpx.HTTPError:
+            return  # the node went away (the test kills it later): the log ends there
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(0)
 
 
 def state_of(addr: str, node: str) -> str | None:
@@ -71,14 +99,35 @@ def test_kill_pause_and_term(cluster: dict[str, tuple[subprocess.Popen[str], str
     post(a1, "/v1/agents", {"agent_id": "k1", "name": "K", "runtime_id": "rt1",
                             "capabilities": ["x"]})
     assert until_blocking(lambda: all(get(a, "/v1/agents?status=any") for a in (a0, a2, a3)), 5)
-    # SIGSTOP shorter than the suspicion timeout: never DEAD anywhere.
-    os.kill(p2.pid, signal.SIGSTOP)
-    time.sleep(0.5)
-    os.kill(p2.pid, signal.SIGCONT)
-    t_end = time.monotonic() + 3
-    while time.monotonic() < t_end:
-        assert all(state_of(a, "p2") != "dead" for a in (a0, a1, a3))
-        time.sleep(0.1)
+    # SIGSTOP shorter than the suspicion timeout: never DEAD anywhere. Each peer's event
+    # stream is read from before the pause until p2 is ALIVE at one incarnation on every
+    # peer: from then no peer holds a suspicion of p2, so a verdict could only have come
+    # before, and it would be in the stream.
+    peers = (a0, a1, a3)
+    streams = [EventLog(a) for a in peers]
+    try:
+        os.kill(p2.pid, signal.SIGSTOP)
+        time.sleep(0.5)  # the fault itself: a pause shorter than the suspicion timeout
+        os.kill(p2.pid, signal.SIGCONT)
+
+        def settled() -> bool:
+            rows = [next(m for m in get(a, "/v1/members") if m["node_id"] == "p2")
+                    for a in peers]
+            return (all(r["state"] == "alive" for r in rows)
+                    and len({r["incarnation"] for r in rows}) == 1)
+
+        assert until_blocking(settled, 10)
+        # The streams were live all along: a write on p2 now reaches each of them.
+        post(a2, "/v1/agents", {"agent_id": "after-pause", "name": "M", "runtime_id": "rt2",
+                                "capabilities": ["x"]})
+        assert until_blocking(lambda: all(any('"after-pause"' in e.get("data", "")
+                                              for e in s.events) for s in streams), 10)
+    finally:
+        for s in streams:
+            s.close()
+    failed = [e for s in streams for e in s.events
+              if e.get("event") == "member_failed" and '"p2"' in e.get("data", "")]
+    assert not failed, failed
     # SIGKILL: DEAD everywhere, its agent OFFLINE.
     p1.kill()
     assert until_blocking(lambda: all(state_of(a, "p1") == "dead" for a in (a0, a2, a3)), 10)

@@ -268,7 +268,8 @@ def test_an_owner_restart_resets_keys_that_arrived_before_their_record() -> None
     record = n0.out.queued_write("n0", "agent/x")
     beat = n0.out.queued_write("n0", "hb/x")
     assert record is not None and beat is not None
-    assert n2.dir.apply_write(beat, c.now) and n2.dir.apply_write(record, c.now)
+    assert n2.dir.receive_write(beat, c.now) and n2.dir.receive_write(record, c.now)
+    n2.dir.commit(c.now)
     assert n2.read.get("x") is not None
     c.crash("n0")
     c.restart("n0", ["n1"])

@@ -12,7 +12,8 @@ from gossipreg.core.directory.records import RECORD_VALUES
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
 from gossipreg.core.wire.messages import Ping, Suspect, parse
-from sim.cluster import Cluster, SimNode
+from sim.cluster import Cluster
+from tests.corekit import Tap
 
 E = RegistryEventType
 
@@ -125,13 +126,8 @@ def test_determinism_same_seed_same_bytes() -> None:
     def run() -> tuple[list[bytes], list[str]]:
         c = make(5, seed=42)
         log: list[bytes] = []
-        orig = c._send
-
-        def spy(sn: SimNode, dest: str, payload: bytes, stream: bool = False) -> None:
-            log.append(sn.name.encode() + b">" + dest.encode() + b":" + payload)
-            orig(sn, dest, payload, stream)
-
-        c._send = spy  # type: ignore[method-assign]
+        c.tap = lambda src, dest, payload: log.append(
+            src.encode() + b">" + dest.encode() + b":" + payload)
         c.run_for(5.0)
         c.crash("n1")
         c.run_for(20.0)
@@ -205,11 +201,11 @@ def test_a_lost_ping_is_sent_again_before_the_target_is_suspected() -> None:
     second one (sent with the ping-reqs) gets through, and nobody is suspected."""
     c = make(2)
     assert c.run_until_true(c.all_alive_everywhere, 10.0) is not None
-    swim = c.node("n0").swim
+    tap = Tap(c)
     c.partition_oneway(["n0"], ["n1"])
-    before = swim._seq
-    assert c.run_until_true(lambda: any(p.target == "n1" and p.seq > before
-                                        for p in swim._probes.values()), 5.0) is not None
+    mark = len(tap.seen)
+    assert c.run_until_true(lambda: bool(tap.since(mark, lambda s: s.src == "n0" and isinstance(
+        s.msg, Ping) and s.msg.target == "n1")), 5.0) is not None
     c.repair()  # the new probe's first ping is already lost
     c.run_for(5.0)
     assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n1")

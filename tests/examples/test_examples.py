@@ -61,6 +61,15 @@ def test_pattern_3_real_failure_failover_recovery() -> None:
     m = re.search(r"Failure detected by gossip in ([0-9.]+) s: True", out)
     assert m and float(m.group(1)) > 0  # a measured figure (wall clock), reported, not judged
     assert "(prod_runtime_2 sees PrimaryAgent as offline)" in out
+    # Tasks go over A2A to real a2a-sdk servers: a dead endpoint fails over, cools down,
+    # and answers again after it is back.
+    assert "✓ Task answered by PrimaryAgent over A2A" in out
+    assert "attempt: PrimaryAgent -> unreachable" in out and "✓ Failed over to BackupAgent" in out
+    assert "PrimaryAgent on this node's circuit breaker: open" in out
+    assert "While it cools down PrimaryAgent is skipped: BackupAgent answered" in out
+    assert "✓ PrimaryAgent answers again" in out
+    assert "PrimaryAgent as this node saw it: 2 completed, 1 failed, 1 errors" in out
+    assert "[prod_runtime_1] [skipped: no LLM configured]" in out
     assert "✓ Selected: BackupAgent" in out and "Task ran on prod_runtime_2 by BackupAgent" in out
     assert re.search(r"PrimaryAgent ACTIVE again after [0-9.]+ s: True", out)
     assert "(prod_runtime_3 sees PrimaryAgent as active)" in out

@@ -113,6 +113,9 @@ async def test_cards_found_and_resolved_from_the_peer(pair: tuple[GossipNode, Go
                                         "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
         async with s.get(f"http://{b.address}/v1/agents?tag=finance") as r:
             assert sorted(x["agent_id"] for x in await r.json()) == ["fx", "fx-json"]
+        # A skill's id is a capability string, as its name and tags are.
+        async with s.get(f"http://{b.address}/v1/agents?capability=fx-convert") as r:
+            assert sorted(x["agent_id"] for x in await r.json()) == ["fx", "fx-json"]
 
 
 async def test_ard_on_the_node_that_did_not_register(pair: tuple[GossipNode, GossipNode]
@@ -166,6 +169,9 @@ async def test_ard_on_the_node_that_did_not_register(pair: tuple[GossipNode, Gos
 
         async with s.get(f"{base}/agents/urn:air:agent.localhost:agent:nobody") as r:
             assert r.status == 404 and (await r.json())["errorCode"] == "NOT_FOUND"
+        for malformed in ("fx", "urn:air:acme.example:agent", "urn:x:acme.example:agent:fx"):
+            async with s.get(f"{base}/agents/{malformed}") as r:
+                assert r.status == 400 and (await r.json())["errorCode"] == "INVALID_ARGUMENT"
         async with s.post(f"{base}/search", json={"query": {
                 "text": "x", "filter": {"trustManifest.bogus": ["y"]}}}) as r:
             err = await r.json()

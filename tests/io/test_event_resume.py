@@ -22,8 +22,8 @@ async def one_node(name: str = "solo", **cfg: Any) -> GossipNode:
     return await GossipNode(name, config=NodeConfig.local(heartbeat_timeout=None, **cfg)).start()
 
 
-def reg(node: GossipNode, aid: str) -> None:
-    node.register(agent_id=aid, name=aid, runtime_id="rt", capabilities=["c"])
+async def reg(node: GossipNode, aid: str) -> None:
+    await node.register(agent_id=aid, name=aid, runtime_id="rt", capabilities=["c"])
 
 
 async def test_resume_after_reconnect_gets_the_missed_events_once() -> None:
@@ -31,24 +31,28 @@ async def test_resume_after_reconnect_gets_the_missed_events_once() -> None:
     url = f"http://{node.address}/v1/events"
     try:
         first = await SseCollector(url).start()
-        reg(node, "a1")
+        await reg(node, "a1")
         assert await until(lambda: len(first.events) >= 2, 5.0)  # runtime_joined, registered
         await first.stop()
         assert first.retry is not None and first.retry > 0
         last = first.events[-1][1]
         assert last.startswith(node.ring.stream_id + "-")
         # Away: two registrations, a status write and a deregistration.
-        reg(node, "a2")
-        reg(node, "a3")
-        node.set_status("a2", AgentStatus.DEGRADED, "x")
+        await reg(node, "a2")
+        await reg(node, "a3")
+        await node.set_status("a2", AgentStatus.DEGRADED, "x")
         assert await node.deregister("a1")
         again = await SseCollector(url, {"Last-Event-ID": last}).start()
         assert await until(lambda: len(again.events) >= 4, 5.0)
-        await asyncio.sleep(0.1)
+        # A marker after the resume: once it arrives, whatever came before it has arrived.
+        await reg(node, "marker")
+        assert await until(lambda: any(d.get("agent_id") == "marker"
+                                       for _, _, d in again.events), 5.0)
         await again.stop()
         kinds = [(k, d["agent_id"]) for k, _, d in again.events]
-        assert kinds == [("agent_registered", "a2"), ("agent_registered", "a3"),
-                         ("agent_status_changed", "a2"), ("agent_deregistered", "a1")]
+        assert kinds[:4] == [("agent_registered", "a2"), ("agent_registered", "a3"),
+                             ("agent_status_changed", "a2"), ("agent_deregistered", "a1")]
+        assert kinds[4] == ("agent_registered", "marker")
         seqs = [int(i.rsplit("-", 1)[1]) for _, i, _ in first.events + again.events]
         assert seqs == list(range(1, len(seqs) + 1))  # none missed, none twice
     finally:
@@ -59,10 +63,10 @@ async def test_ring_overflow_and_garbage_ids_get_a_reset_never_a_500() -> None:
     node = await one_node(event_ring_size=3)
     url = f"http://{node.address}/v1/events"
     try:
-        reg(node, "a0")
+        await reg(node, "a0")
         old = node.position
         for i in range(1, 5):
-            reg(node, f"a{i}")
+            await reg(node, f"a{i}")
         sid = node.ring.stream_id
         for bad, why in ((old, "expired"), ("garbage", "garbage"), ("x-y-z", "garbage"),
                          ("-1", "garbage"), ("", "garbage"), ("a" * 500, "garbage"),
@@ -82,7 +86,7 @@ async def test_ring_overflow_and_garbage_ids_get_a_reset_never_a_500() -> None:
 
 async def test_a_restarted_node_resets_a_stream_of_its_previous_life() -> None:
     node = await one_node("phoenix")
-    reg(node, "a1")
+    await reg(node, "a1")
     before = node.position
     port = node.address.rsplit(":", 1)[1]
     await node.shutdown()
@@ -105,7 +109,7 @@ async def test_list_then_watch_misses_nothing_and_doubles_nothing() -> None:
     base = f"http://{node.address}"
     try:
         for i in range(3):
-            reg(node, f"a{i}")
+            await reg(node, f"a{i}")
         async with httpx.AsyncClient(base_url=base) as http:
             r = await http.get("/v1/agents")
             listed = {a["agent_id"]: a["status"] for a in r.json()}
@@ -113,11 +117,11 @@ async def test_list_then_watch_misses_nothing_and_doubles_nothing() -> None:
             index = int(r.headers["X-Gossipreg-Index"])
             assert pos == f"{r.headers['X-Gossipreg-Stream']}-{index}"
             # Changes between the list and the watch.
-            reg(node, "b1")
+            await reg(node, "b1")
             assert await node.deregister("a0")
             watch = await SseCollector(f"{base}/v1/events", {"Last-Event-ID": pos}).start()
-            reg(node, "b2")
-            node.set_status("a1", AgentStatus.DEGRADED)
+            await reg(node, "b2")
+            await node.set_status("a1", AgentStatus.DEGRADED)
             final = {a["agent_id"]: a["status"] for a in (await http.get("/v1/agents")).json()}
             assert await until(lambda: watch.of("agent_status_changed", "a1") != [], 5.0)
             await watch.stop()
@@ -143,9 +147,10 @@ async def test_blocking_list_query_and_its_limits() -> None:
             index = int(r.headers["X-Gossipreg-Index"])
             waiting = asyncio.create_task(http.get("/v1/agents",
                                                    params={"index": index, "wait": "20s"}))
-            await asyncio.sleep(0.2)
-            assert not waiting.done()  # nothing happened after index yet
-            reg(node, "late")
+            # Parked on the node (nothing happened after index yet), then woken by a write.
+            assert await until(lambda: node.waiting_queries == 1, 5.0)
+            assert not waiting.done()
+            await reg(node, "late")
             r = await asyncio.wait_for(waiting, 10.0)
             assert [a["agent_id"] for a in r.json()] == ["late"]
             assert int(r.headers["X-Gossipreg-Index"]) > index
@@ -177,7 +182,7 @@ async def test_a_ticket_opens_one_stream_within_its_lifetime() -> None:
             assert r.status_code == 201 and r.json()["expires_in"] == 60
             ticket = r.json()["ticket"]
         c = await SseCollector(f"{base}/v1/events?ticket={ticket}").start()
-        reg(node, "t1")
+        await reg(node, "t1")
         assert await until(lambda: bool(c.of("agent_registered", "t1")), 5.0)
         await c.stop()
         async with httpx.AsyncClient(base_url=base) as http:

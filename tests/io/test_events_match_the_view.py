@@ -58,7 +58,7 @@ async def test_peer_stream_after_heartbeats_stop_until_expiry() -> None:
                                   auto_deregister_timeout=1.0)
     watch = await SseCollector(f"http://{peer.address}/v1/events").start()
     try:
-        owner.register(agent_id="x", name="X", runtime_id="rt", capabilities=["c"])
+        await owner.register(agent_id="x", name="X", runtime_id="rt", capabilities=["c"])
         assert await until(lambda: bool(watch.of("agent_deregistered", "x")), 8.0)
     finally:
         await watch.stop()
@@ -73,7 +73,7 @@ async def test_a_declaration_survives_the_owners_resumed_heartbeat() -> None:
     owner, peer = await http_mesh(["owner", "peer"], heartbeat_timeout=0.4,
                                   auto_deregister_timeout=60.0)
     try:
-        owner.register(agent_id="x", name="X", runtime_id="rt", capabilities=["c"])
+        await owner.register(agent_id="x", name="X", runtime_id="rt", capabilities=["c"])
         assert await until(lambda: (v := peer.get("x")) is not None
                            and v.status is AgentStatus.UNHEALTHY, 5.0)
         held = Held(owner, "peer")  # the peer's writes do not reach the owner meanwhile

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -76,7 +77,7 @@ async def test_every_error_is_one_json_envelope(node: GossipNode) -> None:
             assert r.status in (200, 204, 403)
     for reason in DROP_REASONS:
         assert f'gossipreg_packets_dropped_total{{reason="{reason}"}}' in text
-    assert 'gossipreg_build_info{version="' in text
+    assert re.search(r'^gossipreg_build_info\{.*version="', text, re.M)  # labels sorted
     assert "gossipreg_received_bytes_total " in text and "gossipreg_sent_bytes_total " in text
     promtool = shutil.which("promtool")
     if promtool is not None:  # where the prometheus package installs

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -32,6 +31,12 @@ def get(addr: str, path: str) -> str:
     with urllib.request.urlopen(req, timeout=5) as r:
         return str(r.read().decode())
 
+
+
+def packets_in(addr: str) -> int:
+    found = re.search(r"^gossipreg_packets_in_total (\S+)$", get(addr, "/metrics"), re.M)
+    assert found is not None
+    return int(float(found.group(1)))
 
 
 def mac_drops(addr: str) -> int:
@@ -89,7 +94,10 @@ def test_sighup_rotation_on_a_running_mesh_drops_nothing(tmp_path: Path) -> None
             want = 2 if step == 3 else 1  # step 3 logs the same primary as step 2
             assert until(lambda primary=primary, want=want: all(  # type: ignore[misc]
                 p.reloaded(parse_key(primary), want) for p in procs), 10), step
-            time.sleep(0.5)  # some gossip rounds under the new keys
+            # Some gossip rounds under the new keys: every node hears more packets.
+            heard = [packets_in(p.addr) for p in procs]
+            assert until(lambda heard=heard: all(  # type: ignore[misc]
+                packets_in(p.addr) >= n + 5 for p, n in zip(procs, heard, strict=True)), 10)
         assert all(get(p.addr, "/v1/members").count('"alive"') == 3 for p in procs)
         assert [mac_drops(p.addr) for p in procs] == [0, 0, 0]
         # The admin route reloads too, with the token only; a key on one node alone is then

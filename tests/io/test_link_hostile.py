@@ -90,7 +90,7 @@ async def test_a_datagram_flood_from_another_process_never_blocks_the_node(
         f"for i in range(40000): s.sendto(b'flood' * 20, ({host!r}, {port}))\n")])
     try:
         # While it floods, the node keeps gossiping: a write reaches the peer.
-        n.register(agent_id="during-flood", capabilities=["x"])
+        await n.register(agent_id="during-flood", capabilities=["x"])
         assert await until(lambda: p.get("during-flood") is not None, 20.0)
         await asyncio.to_thread(flood.wait, 60)
     finally:

@@ -63,8 +63,8 @@ async def join_propagate_kill_leave(nodes: list[GossipNode]) -> None:
         {k for k, s in states(n).items() if s is MemberState.ALIVE} == names for n in nodes),
         10.0), [states(n) for n in nodes]
     # A small write (fits a datagram) and a large one (an 7 KB record: a stream's).
-    nodes[0].register(agent_id="small", capabilities=["python"])
-    nodes[1].register(agent_id="large", capabilities=["python"], description="x" * 7000)
+    await nodes[0].register(agent_id="small", capabilities=["python"])
+    await nodes[1].register(agent_id="large", capabilities=["python"], description="x" * 7000)
     assert await until(lambda: all(n.get("small") and n.get("large") for n in nodes), 10.0)
     # Killed without a word: the others find it DEAD.
     await nodes[2].shutdown()
@@ -101,8 +101,8 @@ async def test_a_node_without_the_new_paths_is_spoken_to_over_http(
     assert await until(lambda: all(
         {k for k, s in states(n).items() if s is MemberState.ALIVE} == names for n in nodes),
         10.0), [states(n) for n in nodes]
-    old.register(agent_id="from-old", capabilities=["sql"])
-    nodes[0].register(agent_id="to-old", capabilities=["sql"], description="y" * 5000)
+    await old.register(agent_id="from-old", capabilities=["sql"])
+    await nodes[0].register(agent_id="to-old", capabilities=["sql"], description="y" * 5000)
     assert await until(lambda: all(n.get("from-old") and n.get("to-old") for n in nodes), 10.0)
     assert paths_used([old]) == {"http"}
     # The new nodes use datagrams between themselves, and only HTTP POST towards the old one.

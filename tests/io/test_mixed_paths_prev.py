@@ -58,7 +58,7 @@ async def test_a_previous_release_in_a_mesh_of_new_nodes(old_node: str,
             x.read.features_at(y.address) & Feature.DATAGRAM for x, y in ((a, b), (b, a))))
         await api.call("POST", old, "/v1/agents", {
             "agent_id": "a-old", "name": "Old", "runtime_id": "rt", "capabilities": ["x"]})
-        new_nodes[0].register(agent_id="a-new", capabilities=["y"], description="z" * 5000)
+        await new_nodes[0].register(agent_id="a-new", capabilities=["y"], description="z" * 5000)
         both = {"a-old": "active", "a-new": "active"}
         assert await converged(both, names), api.seen
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,15 +19,9 @@ import aiohttp
 import pytest
 
 from gossipreg import GossipNode, NodeConfig
-from tests.support import until_awaited
+from tests.support import free_port, until_awaited
 
 pytestmark = pytest.mark.network
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -24,10 +24,16 @@ ROUTES = {
     ("GET", "/.well-known/ard.json"), ("GET", "/.well-known/ai-catalog.json"),
     ("POST", "/ard/v1/search"), ("GET", "/ard/v1/agents"),
     ("GET", "/ard/v1/agents/{identifier}"), ("POST", "/ard/v1/explore"),
+    # the node's page: static files and the redirect to it (gossipreg/io/api/ui.py)
+    ("GET", "/"), ("GET", "/ui"), ("GET", "/ui/ui.css"), ("GET", "/ui/ui.js"),
+    ("GET", "/ui/icon.svg"),
+    # select and send (issue 25): choose an agent, deliver a message over A2A, publish load
+    ("POST", "/v1/select"), ("POST", "/v1/send"), ("PUT", "/v1/agents/{agent_id}/load"),
 }
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",
-                "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca", "--paths",
+                "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca", "--metrics-open",
+                "--paths",
                 # every protocol knob of NodeConfig has its flag (checked against the model)
                 *(f"--{k.replace('_', '-')}" for k in NodeConfig.model_fields
                   if k != "cluster")}

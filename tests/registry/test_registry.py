@@ -223,14 +223,16 @@ async def test_missed_heartbeats_change_status_then_deregister() -> None:
 async def test_native_events_and_find_agents(reg: AgentRegistry) -> None:
     seen: list[str | None] = []
 
+    await reg.start()
+    since = reg.node.position  # the stream resumes from here, whenever the task starts
+
     async def consume() -> None:
-        async for ev in reg.events([E.AGENT_REGISTERED]):
+        async for ev in reg.events([E.AGENT_REGISTERED], since=since):
             seen.append(ev.agent_id)
             if len(seen) == 2:
                 return
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
     await reg.register_agent(agent("A", "python code", "review"), "rt1", agent_id="a",
                              tags=["gpu"])
     await reg.register_agent(agent("B", "python data"), "rt2", agent_id="b")

@@ -13,7 +13,9 @@ Rules:
   ``description`` and ``version`` strings are read.
 - Endpoints come from ``supportedInterfaces`` (A2A 1.0); without it, from ``url`` +
   ``preferredTransport`` (default JSONRPC) + ``additionalInterfaces`` with ``protocolVersion``
-  (A2A 0.3), as the SDK itself maps the older shape.
+  (A2A 0.3), as the SDK itself maps the older shape. A kaizen card's ``url`` (or ``endpoint``)
+  is its one endpoint, with ``transport``/``preferredTransport`` (default JSONRPC) and
+  ``protocolVersion`` when it says them.
 - The card travels as compact JSON text, at most :data:`CARD_MAX_BYTES` UTF-8 bytes, so a record
   with a full card fits one gossip packet (``gossip_budget``, 16 KiB by default) with room for
   its other fields. Every parse error names the offending field (``card.skills[1].tags``).
@@ -207,6 +209,14 @@ def _endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
     return tuple(out)
 
 
+def _kaizen_endpoints(d: dict[str, Any]) -> tuple[Endpoint, ...]:
+    url = _text(d, "url", "card") or _text(d, "endpoint", "card")
+    if not url:
+        return ()
+    binding = _text(d, "transport", "card") or _text(d, "preferredTransport", "card")
+    return (Endpoint(url, binding or "JSONRPC", _text(d, "protocolVersion", "card")),)
+
+
 def _provider(d: dict[str, Any]) -> Provider | None:
     p = d.get("provider")
     if p is None:
@@ -251,7 +261,8 @@ def parse_card(d: dict[str, Any]) -> CardInfo:
     description = _text(d, "description", "card")
     version = _text(d, "version", "card")
     if kind == "kaizen":
-        return CardInfo(kind, name, description, version, None, (), (), _kaizen_caps(d))
+        return CardInfo(kind, name, description, version, None, (), _kaizen_endpoints(d),
+                        _kaizen_caps(d))
     if kind == "other":
         return CardInfo(kind, name, description, version, None, (), (), ())
     caps = d.get("capabilities")

@@ -13,29 +13,45 @@ Rules:
   declaration by anyone else shows again: the judge never writes a fresh status that could
   outrank a declaration it has not seen yet. One writer per verdict, so every node agrees.
 - Deregistering or heartbeating another node's agent is forwarded to its owner as a request.
+- The owner writes its agents' ``load/`` keys through its load gate (``directory.load``).
 - When an agent stops being visible here (a deregistration event), our own status write about
   it is deleted with reason ``gone``.
+- A member that restarts while we hold its previous generation's agents is held until its new
+  state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
+- The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
+  record it still holds; deregistering deletes them with the record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.causes import GONE, JUDGE_REASON
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite
+from gossipreg.core.directory.holds import Holds
+from gossipreg.core.directory.load import LoadGate
+from gossipreg.core.directory.records import (
+    AGENT,
+    HB,
+    LOAD,
+    STATUS,
+    VEC,
+    Heartbeat,
+    StatusWrite,
+    load_from_value,
+)
+from gossipreg.core.directory.requests import Pending, Requests, Result
 from gossipreg.core.directory.view import View
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.hlc import HybridClock
 from gossipreg.core.replica.store import Change, OwnerDelta, Replica, Write
+from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
@@ -51,22 +67,6 @@ __all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 _DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A request forwarded to another node; its :class:`Result` arrives via ``poll_result``."""
-
-    req_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The outcome of a forwarded request."""
-
-    req_id: int
-    ok: bool
-    detail: str
 
 
 class DirectoryOut(Sender, Protocol):
@@ -96,16 +96,19 @@ class Directory:
         # The owner's heartbeat judge: (next deadline, agent id), one entry per armed agent.
         self._judge: list[tuple[float, str]] = []
         self._armed: set[str] = set()
-        self._requests: dict[int, float] = {}
-        self._req = 0
-        self.results: deque[Result] = deque()
+        self.requests = Requests(cfg.request_timeout)  # forwarded to owners, and answers
         # Agents under our judge's UNHEALTHY verdict -> the write of ours it replaced.
         self._verdicts: dict[str, StatusWrite | None] = {}
         self._queue = events.extend
         # Remote changes received but not yet handed to the view (one packet's worth).
         self._pending: list[Change | MemberChanged] = []
+        self._holds = Holds(members, replica, cfg.request_timeout, cfg.auto_deregister_timeout)
+        self._replaced = False  # a batch replaced an owner's generation: owner_restarted
+        self.loads = LoadGate(cfg.load_interval)
 
     def _member_state(self, owner: str) -> tuple[MemberState, float] | None:
+        if self._holds and (held := self._holds.state(owner)) is not None:
+            return held
         m = self.members.get(owner)
         return None if m is None else (m.state, m.since)
 
@@ -120,6 +123,11 @@ class Directory:
         if self._pending:
             changes = [*self._pending, *changes]
             self._pending = []
+        if self._holds and self._holds.caught_up():
+            self._replaced = True
+        if self._replaced:
+            self._replaced = False
+            cause = cause or Cause.OWNER_RESTARTED
         if not changes:
             return
         events = self.view.apply(changes, now, self.wall(now), cause)
@@ -188,10 +196,22 @@ class Directory:
         first: a peer that gets them apart sees the deregistration first)."""
         self._last_hb.pop(agent_id, None)
         self._verdicts.pop(agent_id, None)
+        self.loads.forget(agent_id)
         changes = [self._delete(AGENT + agent_id, now, reason._value_),
                    self._delete(HB + agent_id, now),
-                   self._delete(STATUS + agent_id, now, GONE)]
+                   self._delete(STATUS + agent_id, now, GONE),
+                   self._delete(LOAD + agent_id, now),
+                   self._delete(VEC + agent_id, now)]
         self._apply([c for c in changes if c is not None], now)
+
+    def write_vectors(self, record: AgentRecord, vectors: VectorSet, now: float) -> bool:
+        """Write the search vectors of an agent we own (False, nothing written, when the
+        record is no longer ours or no longer the one we hold)."""
+        aid = record.agent_id
+        if self.replica.own_value(AGENT + aid) is not record:
+            return False
+        self._apply([self._write(VEC + aid, vectors, now)], now)
+        return True
 
     def _heartbeat_own(self, agent_id: str, now: float) -> None:
         old: Heartbeat | None = self.replica.own_value(HB + agent_id)
@@ -226,6 +246,18 @@ class Directory:
         stamp = self.hlc.now(self._wall_ms(now))
         return self._write(STATUS + agent_id, StatusWrite(status, stamp, reason[:64]), now)
 
+    def set_load(self, agent_id: str, active_tasks: int, max_concurrency: int,
+                 now: float) -> bool:
+        """The owner's new load of an agent it hosts (False: not ours); written by the gate.
+        Raises InvalidArgumentError for counts out of range."""
+        load = load_from_value([active_tasks, max_concurrency])
+        if not self._owns(agent_id):
+            return False
+        due = self.loads.offer(agent_id, load, now)
+        if due is not None:
+            self._apply([self._write(LOAD + agent_id, due, now)], now)
+        return True
+
     def deregister(self, agent_id: str, now: float) -> bool | Pending:
         self.commit(now)
         if self._owns(agent_id):
@@ -246,10 +278,9 @@ class Directory:
         m = self.members.get(v.node_id)
         if m is None or m.state not in _LIVE:
             return False
-        self._req += 1
-        self._requests[self._req] = now + self.cfg.request_timeout
-        self.out.send(m.addr, Request(self._req, op, agent_id))
-        return Pending(self._req)
+        pending = self.requests.open(now)
+        self.out.send(m.addr, Request(pending.req_id, op, agent_id))
+        return pending
 
     def serve_request(self, op: str, agent_id: str, now: float) -> tuple[bool, str]:
         if not self._owns(agent_id):
@@ -261,45 +292,33 @@ class Directory:
             self._heartbeat_own(agent_id, now)
         return True, ""
 
-    def request_done(self, req_id: int) -> bool:
-        return self._requests.pop(req_id, None) is not None
-
     # --------------------------------------------------------------- merging
-    def apply_write(self, w: Write, now: float) -> bool:
-        """Merge a broadcast write now; True if it was news."""
-        changes = self.replica.apply_write(w, now)
-        if not changes:
-            return False
-        if type(w.value) is StatusWrite:
-            self.hlc.observe(w.value.stamp, self._wall_ms(now))
-        if self._pending:
-            self._apply(changes, now)
-        else:  # _apply's path without its batch bookkeeping (one write: the usual case)
-            events = self.view.apply(changes, now, self.wall(now))
-            if events:
-                self._react(events, now)
-        return True
-
     def receive_write(self, w: Write, now: float) -> bool:
         """Merge a broadcast write; its changes wait for :meth:`commit` (the packet's end)."""
         changes = self.replica.apply_write(w, now)
         if changes:
             if type(w.value) is StatusWrite:
                 self.hlc.observe(w.value.stamp, self._wall_ms(now))
+            if changes[0][3] is None:  # an older generation's keys went first: a restart
+                self._replaced = True
             self._pending.extend(changes)
         return bool(changes)
 
     def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
-        changes = self.replica.apply_delta(list(deltas), now)
+        gen, deltas = self.replica.generation_of, list(deltas)
+        before = {od.owner: gen(od.owner) for od in deltas}
+        changes = self.replica.apply_delta(deltas, now)
+        self._replaced |= any(0 < g < gen(o) for o, g in before.items())  # a restart
         for c in changes:
             v = c[3].value if c[3] is not None else None
             if type(v) is StatusWrite:
                 self.hlc.observe(v.stamp, self._wall_ms(now))
         self._apply(changes, now)
 
-    def owner_changed(self, change: MemberChange, source: str | None, now: float) -> None:
+    def owner_changed(self, change: MemberChange, source: str | None, now: float) -> bool:
         """A member's state changed: its event and its agents' re-derivation are one batch
-        (with the old generation's keys when it restarted)."""
+        (with the old generation's keys when it restarted). True when the member restarted
+        and is now held: the caller asks it for its new state (see the rules)."""
         m = self.members.get(change.node_id)
         assert m is not None
         meta: dict[str, Any] = {"node_id": m.node_id, "address": m.addr,
@@ -308,13 +327,17 @@ class Directory:
             meta["source"] = source
         batch: list[Change | MemberChanged] = [
             MemberChanged(change.node_id, change.old, change.new, change.restarted, meta)]
-        cause = None
-        if change.restarted:
-            batch.extend(self.replica.reset_owner(change.node_id, m.generation))
+        owner, cause = m.node_id, None
+        held = change.restarted and self._holds.hold(owner, change.old, m.generation,
+                                                     self.view.expiry(owner), now)
+        if not held and (change.restarted or self._holds.drop(owner)):
+            batch.extend(self.replica.reset_owner(owner, m.generation))
             cause = Cause.OWNER_RESTARTED
         self._apply(batch, now, cause)
+        return held
 
     def forget_owner(self, owner: str, now: float) -> None:
+        self._holds.drop(owner)
         self._apply(self.replica.forget_owner(owner), now, Cause.OWNER_FAILED)
 
     # ---------------------------------------------------------------- judges
@@ -329,11 +352,13 @@ class Directory:
 
     def next_deadline(self) -> float | None:
         t = self.view.next_deadline()
+        if (h := self._holds.next_deadline()) is not None:
+            t = h if t is None else min(t, h)
         if self._judge:
             t = self._judge[0][0] if t is None else min(t, self._judge[0][0])
-        if self._requests:
-            r = min(self._requests.values())
-            t = r if t is None else min(t, r)
+        for r in (self.requests.next_deadline(), self.loads.next_deadline()):
+            if r is not None:
+                t = r if t is None else min(t, r)
         return t
 
     def tick(self, now: float) -> None:
@@ -358,11 +383,16 @@ class Directory:
                     self._set_status(aid, AgentStatus.UNHEALTHY, now, JUDGE_REASON)
             heapq.heappush(self._judge, (unhealthy_at if unhealthy_at > now else expire_at, aid))
             self._armed.add(aid)
+        for owner in self._holds.due(now) if self._holds else ():
+            m = self.members.get(owner)  # no new state came: the old one goes, as before
+            if m is not None:
+                self._apply(self.replica.reset_owner(owner, m.generation), now,
+                            Cause.OWNER_RESTARTED)
+        for aid, load in self.loads.due(now):
+            if self._owns(aid):
+                self._apply([self._write(LOAD + aid, load, now)], now)
         self.commit(now)
         expired = self.view.tick(now, self.wall(now))
         if expired:
             self._react(expired, now)
-        for req_id, deadline in list(self._requests.items()):
-            if deadline <= now:
-                del self._requests[req_id]
-                self.results.append(Result(req_id, False, "timeout"))
+        self.requests.expire(now)

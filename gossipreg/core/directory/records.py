@@ -2,9 +2,13 @@
 
 Rules: keys are ``agent/<id>`` (the record, written by the hosting node), ``hb/<id>`` (heartbeat
 counter and wall time, by the same node), ``status/<id>`` (a status write ``(status, hlc stamp,
-cause)``, by any node under its own ownership). Every value that enters the replica, from the
-caller or from the network, passes through the checks here first, so a hostile value never
-lands.
+cause)``, by any node under its own ownership), ``load/<id>`` (``[active_tasks,
+max_concurrency]``, by the hosting node), ``vec/<id>`` (the record's search vectors ``[model
+tag, [int8 bytes, ...]]``, by the record's owner, after the record). Every value that enters
+the replica, from the caller or from the network, passes through the checks here first, so a
+hostile value never lands, except vectors that fail their checks: stored as
+:class:`BadVectors`, relayed as they came and never used (a hostile owner leaves no hole in
+its versions). A first-release peer knows only the first three families.
 """
 
 from __future__ import annotations
@@ -28,39 +32,27 @@ from gossipreg.core.directory.cards import (
 )
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
-from gossipreg.core.types import ID_MAX_LEN, AgentRecord, AgentStatus, check_id
+from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
+from gossipreg.core.types import ID_MAX_LEN, AgentLoad, AgentRecord, AgentStatus, check_id
 from gossipreg.core.wire.fields import NO_FORM
 
 __all__ = [
-    "AGENT",
-    "HB",
-    "LIMITS",
-    "RECORD_VALUES",
-    "STATUS",
-    "TOMBSTONE_REASONS",
-    "Heartbeat",
-    "Opaque",
-    "RecordValues",
-    "StatusWrite",
-    "check_id",
-    "heartbeat_from_value",
-    "make_record",
-    "parse_key",
-    "record_from_value",
-    "record_to_value",
-    "split_key",
-    "status_from_value",
-    "to_wire",
-    "validate_value",
-    "wire_size",
+    "AGENT", "HB", "LIMITS", "LOAD", "RECORD_VALUES", "STATUS", "TOMBSTONE_REASONS", "VEC",
+    "BadVectors", "Heartbeat", "Opaque", "RecordValues", "StatusWrite", "check_id",
+    "heartbeat_from_value", "load_from_value", "make_record", "parse_key", "record_from_value",
+    "record_to_value", "split_key", "status_from_value", "to_wire", "validate_value",
+    "vectors_from_value", "wire_size",
 ]
 
 
 AGENT = "agent/"
 HB = "hb/"
 STATUS = "status/"
-_PREFIXES = (AGENT, HB, STATUS)
-_PREFIX_OF = {p: p for p in _PREFIXES}
+LOAD = "load/"
+VEC = "vec/"
+_PREFIXES = (AGENT, HB, STATUS)  # the first release's families
+_KNOWN = (*_PREFIXES, LOAD, VEC)
+_PREFIX_OF = {p: p for p in _KNOWN}
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -251,6 +243,14 @@ def heartbeat_from_value(value: object) -> Heartbeat:
     return Heartbeat(_int(value[0], "heartbeat count"), _int(value[1], "heartbeat time"))
 
 
+def load_from_value(value: object) -> AgentLoad:
+    """``[active_tasks, max_concurrency]``: integers, the second at least 1."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise InvalidArgumentError("load must be a 2-item list [active_tasks, max_concurrency]")
+    return AgentLoad(_int(value[0], "active_tasks", 0, 2**31),
+                     _int(value[1], "max_concurrency", 1, 2**31))
+
+
 def status_from_value(value: object) -> StatusWrite:
     if not isinstance(value, list) or len(value) != 3:
         raise InvalidArgumentError("status write must be a 3-item list")
@@ -278,6 +278,23 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class BadVectors:
+    """The value of a ``vec/`` key that failed the vector checks: kept and relayed as it came,
+    never used; ``reason`` is the check's label (``type``, ``count``, ``dims``, ...)."""
+
+    raw: Any
+    reason: str
+
+
+def vectors_from_value(value: object) -> VectorSet | BadVectors:
+    """A ``vec/`` value from the network: checked vectors, or :class:`BadVectors`."""
+    try:
+        return vector_set_from_wire(value)
+    except VectorError as e:
+        return BadVectors(value, e.reason)
+
+
+@dataclass(frozen=True, slots=True)
 class Opaque:
     """The value of a key family this release does not know (a later release's): stored and
     relayed as it came, so replicas stay equal, and shown nowhere."""
@@ -290,10 +307,11 @@ _FAMILY = re.compile(r"[a-z][a-z0-9_]{0,15}/")
 
 def validate_value(key: object, deleted: object, value: object) -> Any:
     """Check a (key, deleted, value) triple from the network and return the value to store: an
-    :class:`AgentRecord`, :class:`Heartbeat` or :class:`StatusWrite` (parsed once; the view
-    reads the replica's objects), or :class:`Opaque` under a key family a later release added.
+    :class:`AgentRecord`, :class:`Heartbeat`, :class:`StatusWrite`, ``AgentLoad`` or vectors
+    (parsed once; the view reads the replica's objects), or :class:`Opaque` under a key family
+    a later release added.
     Raises InvalidArgumentError."""
-    if type(key) is str and not key.startswith(_PREFIXES) and (m := _FAMILY.match(key)):
+    if type(key) is str and not key.startswith(_KNOWN) and (m := _FAMILY.match(key)):
         check_id(key[m.end():])
         if type(deleted) is not bool:
             raise InvalidArgumentError("deleted flag must be a bool")
@@ -314,6 +332,10 @@ def validate_value(key: object, deleted: object, value: object) -> Any:
         return record
     if prefix == HB:
         return heartbeat_from_value(value)
+    if prefix == LOAD:
+        return load_from_value(value)
+    if prefix == VEC:
+        return vectors_from_value(value)
     return status_from_value(value)
 
 
@@ -342,14 +364,18 @@ def wire_size(value: Any) -> int:
 def to_wire(value: Any) -> Any:
     """The msgpack-able form of a stored value (values travel as lists)."""
     t = type(value)
-    if t is Opaque:
+    if t is Opaque or t is BadVectors:
         return value.raw
+    if t is VectorSet:
+        return value.to_wire()
     if t is Heartbeat:
         return [value.count, value.wall_ms]
     if t is AgentRecord:
         return record_to_value(value)
     if t is StatusWrite:
         return [value.status.value, value.stamp.to_wire(), value.cause]
+    if t is AgentLoad:
+        return [value.active_tasks, value.max_concurrency]
     return value
 
 

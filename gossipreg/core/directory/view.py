@@ -16,6 +16,8 @@ Rules:
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
   precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
+- Search vectors (``vec/`` keys, and the node's own embeddings) make no events: they go to the
+  index through :class:`~gossipreg.core.directory.vectors.VectorFeed`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,17 @@ from gossipreg.core.directory.causes import (
     status_cause,
 )
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.records import AGENT, HB, STATUS, Heartbeat, StatusWrite, split_key
+from gossipreg.core.directory.holders import Holders, add_holder, discard_holder, each_holder
+from gossipreg.core.directory.records import (
+    AGENT,
+    HB,
+    STATUS,
+    VEC,
+    Heartbeat,
+    StatusWrite,
+    split_key,
+)
+from gossipreg.core.directory.vectors import VectorFeed
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.replica.store import Change, Entry
 from gossipreg.core.search.index import CapabilityIndex
@@ -50,8 +62,6 @@ __all__ = ["MemberChanged", "Store", "View"]
 
 E = RegistryEventType
 MemberLookup = Callable[[str], "tuple[MemberState, float] | None"]
-# Who holds a key about an agent: usually one owner, kept as a plain str (a set costs ~200 B).
-Holders = str | set[str]
 # A named tuple without its Python-level constructor (one view per change applied).
 _new = tuple.__new__
 
@@ -61,34 +71,6 @@ class Store(Protocol):
 
     def value(self, owner: str, key: str) -> Any: ...
     def keys_of(self, owner: str) -> Iterable[str]: ...
-
-
-def _add(table: dict[str, Holders], agent_id: str, owner: str) -> None:
-    h = table.get(agent_id)
-    if h is None:
-        table[agent_id] = owner
-    elif isinstance(h, str):
-        if h != owner:
-            table[agent_id] = {h, owner}
-    else:
-        h.add(owner)
-
-
-def _discard(table: dict[str, Holders], agent_id: str, owner: str) -> None:
-    h = table.get(agent_id)
-    if isinstance(h, str):
-        if h == owner:
-            del table[agent_id]
-    elif h is not None:
-        h.discard(owner)
-        if len(h) == 1:
-            table[agent_id] = next(iter(h))
-
-
-def _each(h: Holders | None) -> Iterable[str]:
-    if h is None:
-        return ()
-    return (h,) if isinstance(h, str) else h
 
 
 class View:
@@ -112,6 +94,7 @@ class View:
         self._standing: dict[str, dict[str, StatusWrite]] = {}
         self.visible: dict[str, AgentView] = {}
         self.index = CapabilityIndex()
+        self.vectors = VectorFeed(self_id, self.index, self.visible, store)
         self._expiry: dict[str, float] = {}
         self._gone: dict[str, Cause] = {}
         self._resumed: set[str] = set()
@@ -168,18 +151,21 @@ class View:
             return agent_id
         if vt is AgentRecord:
             agent_id = str(value.agent_id)  # the record's own string: no second copy of it
-            _add(self._holders, agent_id, owner)
+            add_holder(self._holders, agent_id, owner)
             return agent_id
         # Keys in the replica were validated on the way in: a plain split is enough.
         prefix, agent_id = split_key(key)
         if prefix == AGENT:
-            _discard(self._holders, agent_id, owner)
+            discard_holder(self._holders, agent_id, owner)
             if new is not None and new.value is not None:
                 why = TOMBSTONE_CAUSES.get(new.value)
                 if why is not None:
                     self._gone[agent_id] = why
         elif prefix == STATUS:
             self._status_changed(agent_id, owner, old, new)
+        elif prefix == VEC:
+            self.vectors.owner_wrote(agent_id, owner, value)
+            return None
         elif agent_id not in self.visible:
             return None
         return agent_id
@@ -207,9 +193,9 @@ class View:
             if not standing:
                 del self._standing[agent_id]
         if after is not None:
-            _add(self._raters, agent_id, owner)
+            add_holder(self._raters, agent_id, owner)
         else:
-            _discard(self._raters, agent_id, owner)
+            discard_holder(self._raters, agent_id, owner)
             if before is not None and new is not None and new.value == GONE:
                 if agent_id in self.visible:
                     self._standing.setdefault(agent_id, {})[owner] = before
@@ -235,6 +221,10 @@ class View:
 
     def next_deadline(self) -> float | None:
         return min(self._expiry.values()) if self._expiry else None
+
+    def expiry(self, owner: str) -> float | None:
+        """When a DEAD owner's agents go (None: not DEAD here, or already gone)."""
+        return self._expiry.get(owner)
 
     def tick(self, now: float, wall: float) -> list[RegistryEvent]:
         """DEAD owners past ``auto_deregister_timeout``: their agents go; returns the events."""
@@ -276,7 +266,7 @@ class View:
             if best is not None and (best.stamp.wall_ms < floor or best.stamp.node != raters):
                 best = None
         else:
-            for owner in _each(raters):
+            for owner in each_holder(raters):
                 w: StatusWrite | None = value(owner, key)
                 if (w is not None and w.stamp.wall_ms >= floor and w.stamp.node == owner
                         and (best is None or w.stamp > best.stamp)):
@@ -365,6 +355,7 @@ class View:
         r = v.record
         self.index.put(r.agent_id, r.capabilities, v.status, r.runtime_id, r.registered_at,
                        r.tags, v.node_id, r)
+        self.vectors.shown(v)
 
     def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent]) -> None:
         r = v.record
@@ -386,6 +377,7 @@ class View:
         aid, rt = r.agent_id, r.runtime_id
         del self.visible[aid]
         self.index.remove(aid)
+        self.vectors.gone(aid)
         out.append(self._event(E.AGENT_DEREGISTERED, aid, rt, wall, {
             "node_id": v.node_id, "cause": cause._value_}))
         if not self.index.runtime_size(rt):

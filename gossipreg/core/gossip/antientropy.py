@@ -14,7 +14,8 @@ Rules (the measurements behind them: docs/design/gossip.md):
 - A join answer counts when it answers one of our join SYNCs (by exchange id). One that lists
   our own name at another live address is a refusal (``nameguard``): joining stops.
 - A packet from a sender we do not know, or hold DEAD, opens an exchange with it (at most once
-  per ``reconnect_interval`` per sender).
+  per ``reconnect_interval`` per sender); so does a member that restarted while we hold its
+  previous generation's state (the directory holds it until the new state is here).
 - Every ``reconnect_interval``, with probability dead/live, one DEAD member gets a SYNC; while
   members are recently DEAD (within ``gossip_to_dead_time``) the same happens every
   ``probe_interval`` with probability recent/live.
@@ -241,6 +242,13 @@ class AntiEntropy:
             self.swim.rows() if send_rows else None,
             msg.members is None and hashes_differ))
 
+    def ask_state(self, owner: str) -> None:
+        """``owner`` restarted while we hold its previous state: a SYNC with our digest now,
+        whose answer carries its new generation's state (or an empty delta of it)."""
+        m = self.members.get(owner)
+        if m is not None and m.addr:
+            self.out.send(m.addr, self._sync(None, join=False))
+
     def unknown_sender(self, src_id: str, src_addr: str, now: float) -> None:
         """A packet came from a node missing from our table or held DEAD: exchange tables."""
         last = self._contacted.get(src_id)
@@ -284,6 +292,11 @@ class AntiEntropy:
         if deltas or msg.want_members:
             self._send(src_addr, SyncAck2(msg.xid, tuple(deltas),
                                          self.swim.rows() if msg.want_members else None))
+
+    def refused_by(self, msg: SyncAck) -> bool:
+        """Whether ``msg`` answers our join with a refusal (then we stop joining). For an
+        answer that comes in our own name: the seed is the live node that holds it."""
+        return msg.xid in self._join_xids and self._refusal(msg)
 
     def _refusal(self, msg: SyncAck) -> bool:
         """A join answer listing our name at another live address: a seed refused us as a

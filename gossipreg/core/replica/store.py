@@ -92,6 +92,11 @@ class Replica:
         st = self._owners.get(owner)
         return 0 if st is None else st.max_version
 
+    def generation_of(self, owner: str) -> int:
+        """The generation of ``owner`` held here (0: none)."""
+        st = self._owners.get(owner)
+        return 0 if st is None else st.generation
+
     def keys_of(self, owner: str) -> list[str]:
         """Every key (live or tombstoned) held for ``owner``."""
         st = self._owners.get(owner)

@@ -1,7 +1,8 @@
 """ARD (Agentic Resource Discovery, ards-project/ard-spec v0.9) documents from a node's view.
 
 Rules:
-- Identifier: ``urn:air:<publisher>:<namespace>:<name>``. ``<publisher>`` is the host of the
+- Identifier: ``urn:air:<publisher>:<namespace>:<name>`` (a string of another form is no
+  identifier at all: a caller's error, not an unknown agent). ``<publisher>`` is the host of the
   card's ``provider.url`` when that is a domain name, else ``agent.localhost`` (the spec's
   placeholder for local catalogs). An agent id made only of ``[A-Za-z0-9._-]`` is the name as it
   is, under namespace ``agent``; any other id goes under namespace ``agent-x``, each character
@@ -11,7 +12,8 @@ Rules:
 - Entries: ``type`` ``application/a2a-agent-card+json``, ``url`` the node's card route,
   ``representativeQueries`` the first 2–5 of the skills' examples, then skill descriptions
   (left out when fewer than two exist), ``updatedAt`` the registration time (a record changes
-  only by being registered again), ``metadata`` the runtime, status, owner node and agent id.
+  only by being registered again), ``metadata`` the runtime, status, owner node and agent id,
+  and the agent's own ``endpoints`` (``url`` stays the card's, as ARD defines it).
 - Filters (ARD's query model): keys are dot paths, values a string or a list of strings; OR
   within a key, AND across keys; case-insensitive equality; a path whose value is a list matches
   when any element does. Keys: :data:`FILTER_KEYS`; any other key is an InvalidArgumentError.
@@ -42,6 +44,7 @@ __all__ = [
     "entry",
     "facets",
     "field_values",
+    "is_identifier",
     "iso_utc",
     "manifest",
     "parse_urn",
@@ -114,6 +117,15 @@ def urn_of(r: AgentRecord) -> str:
     return f"urn:air:{publisher_of(r)}:{namespace}:{name}"
 
 
+_ARD_ID = re.compile(r"urn:air:[a-z0-9][a-z0-9.-]*:[a-z0-9][a-z0-9-]*:[A-Za-z0-9._~%-]+")
+
+
+def is_identifier(identifier: str) -> bool:
+    """Whether ``identifier`` has the form of an ARD identifier,
+    ``urn:air:<publisher>:<namespace>:<name>`` (whoever issued it)."""
+    return _ARD_ID.fullmatch(identifier) is not None
+
+
 def parse_urn(identifier: str) -> str | None:
     """The agent id an identifier names, or None when it is not one of ours."""
     m = _URN.fullmatch(identifier)
@@ -169,6 +181,9 @@ def entry(v: AgentView, card_base: str) -> dict[str, Any]:
     e["updatedAt"] = iso_utc(r.registered_at)
     e["metadata"] = {"agentId": r.agent_id, "runtime": r.runtime_id,
                      "status": v.status._value_, "node": v.node_id}
+    if r.endpoints:
+        e["metadata"]["endpoints"] = [{"url": x.url, "protocolBinding": x.binding,
+                                       "protocolVersion": x.version} for x in r.endpoints]
     return e
 
 

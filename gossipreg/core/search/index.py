@@ -16,22 +16,27 @@ no per-agent work). Removed strings are skipped while reading and compacted away
 up half of the postings.
 
 Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
-name, keywords and text), and :meth:`CapabilityIndex.search` ranks by it under the same filters.
-The ranker takes the changes at the next search (only those: never a rescan), so writes do not
-pay for tokenising.
+name, keywords and text); the vector index (``vectors``, when the node has a model) holds the
+codes the directory hands it. :meth:`CapabilityIndex.search` ranks by both
+(:mod:`~gossipreg.core.search.hybrid`) under the same filters. The ranker takes the changes at
+the next search (only those: never a rescan), so writes do not pay for tokenising.
+
+A2A skill ids are capability strings of the index too (beside the record's capabilities: its
+skills' names, descriptions and tags), so a capability query finds an agent by a skill's id.
 """
 
 from __future__ import annotations
 
-import heapq
 import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.search.hybrid import rank
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
+from gossipreg.core.search.vecindex import VectorIndex
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 __all__ = ["CapabilityIndex", "score_words"]
@@ -133,6 +138,7 @@ class CapabilityIndex:
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
         self._runtime_count: dict[str, int] = {}
         self.ranker = LexicalRanker()
+        self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
         # Record changes the ranker has not taken yet (None: forget the agent). They are taken
         # at the next search: a registration or deregistration costs a dict entry, not a
         # tokenisation, and a burst of changes to one agent is indexed once.
@@ -198,6 +204,8 @@ class CapabilityIndex:
             self.remove(agent_id)  # first: it may release strings the new entry takes again
         strings = self._strings
         strs: list[_Str] = []
+        if record is not None and record.skills:
+            capabilities = [*capabilities, *(s.id for s in record.skills)]
         for c in capabilities:
             # A known lower-case string is found as it is: no lowering, no copy.
             s = strings.get(c) or self._intern(_lower(c))
@@ -319,10 +327,13 @@ class CapabilityIndex:
     def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
                runtime_id: str | None = None, tags: Sequence[str] = (),
                node_id: str | None = None, limit: int | None = None, offset: int = 0,
-               accept: Callable[[str], bool] | None = None) -> list[tuple[str, float]]:
-        """``(agent id, score in [0, 1))`` of the agents matching ``text``, best first (ties by
-        registration time, then id), under the filters of :meth:`find` and ``accept`` (a
-        predicate on the id). Empty text: every agent that passes the filters, score 0."""
+               accept: Callable[[str], bool] | None = None,
+               query: bytes | None = None) -> list[tuple[str, float]]:
+        """``(agent id, score in [0, 1])`` of the agents matching ``text``, best first (ties by
+        id), under the filters of :meth:`find` and ``accept`` (a predicate on the id).
+        ``query`` is the text's code in the model of :attr:`vectors` (hybrid ranking, see
+        :mod:`~gossipreg.core.search.hybrid`); without it the ranking is lexical. Empty text:
+        every agent that passes the filters, score 0, by id."""
         if not isinstance(text, str):
             raise InvalidArgumentError(f"text must be a string, not {type(text).__name__}")
         if limit is not None and (type(limit) is not int or limit < 0):
@@ -339,21 +350,12 @@ class CapabilityIndex:
                 node_id is None or a.node == node_id) and (
                 not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
 
-        end = None if limit is None else offset + limit
+        if not text.strip():
+            end = None if limit is None else offset + limit
+            return [(aid, 0.0) for aid in sorted(filter(passes, agents))[offset:end]]
         if self._rank_pending:
             self._take_pending()
-        if not text.strip():
-            scores = {aid: 0.0 for aid in agents if passes(aid)}
-        elif end is not None:  # top-k: the ranker skips what cannot make the page
-            scores = self.ranker.top(text, end, passes)
-        else:
-            scores = {aid: v for aid, v in self.ranker.scores(text).items() if passes(aid)}
-        out = [(-sc, agents[aid].registered_at, aid) for aid, sc in scores.items()]
-        if end is not None and end < len(out) // 4:
-            out = heapq.nsmallest(end, out)
-        else:
-            out.sort()
-        return [(aid, -neg) for neg, _, aid in out[offset:end]]
+        return rank(text, query, self.ranker, self.vectors, passes, limit, offset)
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         """Ids of the agents with ``status`` (a scan: meant for occasional listings)."""

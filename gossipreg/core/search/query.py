@@ -3,7 +3,8 @@
 Rules: a ``Query`` is validated once, when it is made, with the messages every surface (Python,
 CLI, HTTP) shows; layers pass it on and never re-spell its fields. ``capability`` terms are
 ANDed, each a case-insensitive substring of some capability string (kaizen's semantics for one
-term). ``status`` defaults to ACTIVE as in kaizen; ``None`` means any status. ``tags`` must all
+term). ``status`` defaults to ACTIVE as in kaizen; ``None`` means any status; a status's string
+value (``"degraded"``) is taken as the status. ``tags`` must all
 be present. An empty capability list matches every agent that declares a capability.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import AgentStatus
+from gossipreg.core.types import AgentStatus, status_of
 
 __all__ = ["Query"]
 
@@ -53,8 +54,10 @@ class Query:
         object.__setattr__(self, "capability", _strings(self.capability, "capability"))
         object.__setattr__(self, "tags", _strings(self.tags, "tags"))
         if self.status is not None and not isinstance(self.status, AgentStatus):
-            raise InvalidArgumentError(
-                f"status must be an AgentStatus or None, not {type(self.status).__name__}")
+            if not isinstance(self.status, str):
+                raise InvalidArgumentError(
+                    f"status must be an AgentStatus or None, not {type(self.status).__name__}")
+            object.__setattr__(self, "status", status_of(self.status))  # "degraded" alike
         for name in ("runtime_id", "node_id"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
@@ -64,7 +67,7 @@ class Query:
 
     @classmethod
     def of(cls, capability: str | Sequence[str] = "", *,
-           status: AgentStatus | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
+           status: AgentStatus | str | None = AgentStatus.ACTIVE, runtime_id: str | None = None,
            tags: Sequence[str] = (), node_id: str | None = None, limit: int | None = None,
            offset: int = 0) -> Query:
         """The keyword form the Python API takes (a string or a sequence of terms)."""

@@ -11,11 +11,12 @@ Rules:
   query or corpus: ready to be fused with another ranker's normalised score (see
   :class:`Ranker`), and 100 × score is ARD's integer relevance.
 - Incremental: every record change updates the postings (term -> ascending document slots and
-  their uint16 impacts tf~ / (k1 + tf~)) and the field-length totals; a query reads only the
-  postings of its own terms, never the whole corpus. Impacts are made with reference field
-  averages, made again when those drift 25% (and half the corpus changed: O(1) amortised). A
-  replaced or removed document leaves its slot dead until dead postings outnumber live ones,
-  then the arrays are compacted.
+  their uint16 impacts tf~ / (k1 + tf~)); a query reads only the postings of its own terms,
+  never the whole corpus. Field lengths are normalised by fixed reference lengths
+  (:data:`~gossipreg.core.search.terms.FIELDS`), so an impact depends on its record alone and
+  a score on the record, the query and the set of records held (not on the order they came
+  in): converged nodes score alike. A replaced or removed document leaves its slot dead until
+  dead postings outnumber live ones, then the arrays are compacted.
 - Top k (:meth:`LexicalRanker.top`) is exact, with safe pruning: what cannot reach the k-th
   best accepted score is never completed.
 - Terms and fields: :mod:`gossipreg.core.search.terms`.
@@ -28,7 +29,7 @@ import heapq
 import math
 import sys
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
@@ -50,7 +51,8 @@ class Ranker(Protocol):
 
 
 class SearchHit(NamedTuple):
-    """One ranked search result: the agent as this node sees it, and its score in [0, 1)."""
+    """One ranked search result: the agent as this node sees it, and its score in [0, 1]
+    (:mod:`~gossipreg.core.search.hybrid`)."""
 
     agent: AgentView
     score: float
@@ -106,9 +108,6 @@ class LexicalRanker:
         self._recs: list[AgentRecord | None] = []  # per slot; None once replaced or removed
         self._postings: Postings = {}
         self._words: dict[str, str] = {}  # word -> its term ("" for a stop word)
-        self._totals = [0] * len(FIELDS)
-        self._ref = [1.0] * len(FIELDS)  # the field-length averages the impacts were made with
-        self._changes = 0  # since the impacts were last recomputed
         self._live = 0
         self._live_postings = 0
         self._dead_postings = 0
@@ -139,8 +138,8 @@ class LexicalRanker:
         return lens, counts
 
     def _impacts(self, lens: list[int], counts: dict[str, int]) -> dict[str, int]:
-        n0, n1, n2 = (w / (1.0 - b + b * n / ref) for (_, w, b), n, ref
-                      in zip(FIELDS, lens, self._ref, strict=True))
+        n0, n1, n2 = (w / (1.0 - b + b * n / ref) for (_, w, b, ref), n
+                      in zip(FIELDS, lens, strict=True))
         out = {}
         m = (1 << 20) - 1
         for t, c in counts.items():
@@ -152,8 +151,6 @@ class LexicalRanker:
         """Index (or re-index) ``record`` under ``agent_id``."""
         self.remove(agent_id)
         lens, counts = self._counts(record)
-        for f, n in enumerate(lens):
-            self._totals[f] += n
         self._live += 1
         slot = len(self._recs)
         self._recs.append(record)
@@ -173,7 +170,6 @@ class LexicalRanker:
             else:
                 _add(postings, t, slot, imp)
         self._live_postings += len(counts)
-        self._changed()
 
     def remove(self, agent_id: str) -> None:
         """Forget an agent (a no-op for an unknown one)."""
@@ -183,9 +179,7 @@ class LexicalRanker:
         rec = self._recs[slot]
         assert rec is not None
         self._recs[slot] = None
-        lens, counts = self._counts(rec)  # the same terms as when it was put
-        for f, n in enumerate(lens):
-            self._totals[f] -= n
+        _, counts = self._counts(rec)  # the same terms as when it was put
         postings = self._postings
         dead = 0
         for t in counts:
@@ -204,30 +198,9 @@ class LexicalRanker:
         self._dead_postings += dead
         if self._dead_postings > max(4096, self._live_postings):
             self._compact()
-        self._changed()
 
-    def _changed(self) -> None:
-        """Impacts are made with reference field-length averages; once the true averages are
-        25% off, and at least half the corpus changed since (so the work stays O(1) per
-        change, amortised), every impact is made again."""
-        self._changes += 1
-        n = self._live
-        if n and self._changes * 2 >= n and any(
-                abs(max(t / n, 1.0) - ref) > 0.25 * ref
-                for t, ref in zip(self._totals, self._ref, strict=True)):
-            self.rebalance()
-
-    def rebalance(self) -> None:
-        """Make every impact again under the current field-length averages (and drop dead
-        slots): afterwards scores equal those of a ranker built from scratch."""
-        n = self._live
-        self._ref = [max(t / n, 1.0) if n else 1.0 for t in self._totals]
-        self._changes = 0
-        self._compact(reimpact=True)
-
-    def _compact(self, reimpact: bool = False) -> None:
-        """Drop dead slots and renumber the live ones in order; with ``reimpact`` the impacts
-        are made again from the records."""
+    def _compact(self) -> None:
+        """Drop dead slots and renumber the live ones in order."""
         recs = [r for r in self._recs if r is not None]
         remap: dict[int, int] = {}
         j = 0
@@ -236,21 +209,15 @@ class LexicalRanker:
                 remap[old] = j
                 j += 1
         postings: Postings = {}
-        if reimpact:
-            for slot, r in enumerate(recs):
-                lens, counts = self._counts(r)
-                for t, imp in self._impacts(lens, counts).items():
-                    _add(postings, t, slot, imp)
-        else:
-            for t, p in self._postings.items():
-                if type(p) is int:
-                    postings[t] = remap[p >> 16] << 16 | (p & 0xFFFF)
-                    continue
-                assert isinstance(p, _Posting)
-                for s, imp in zip(p.slots, p.impacts, strict=True):
-                    k = remap.get(s)
-                    if k is not None:
-                        _add(postings, t, k, imp)
+        for t, p in self._postings.items():
+            if type(p) is int:
+                postings[t] = remap[p >> 16] << 16 | (p & 0xFFFF)
+                continue
+            assert isinstance(p, _Posting)
+            for s, imp in zip(p.slots, p.impacts, strict=True):
+                k = remap.get(s)
+                if k is not None:
+                    _add(postings, t, k, imp)
         self._postings = postings
         self._recs = list(recs)
         self._slot_of = {aid: remap[s] for aid, s in self._slot_of.items()}
@@ -294,6 +261,29 @@ class LexicalRanker:
             r = recs[s]
             if r is not None:
                 out[r.agent_id] = v * scale
+        return out
+
+    def scores_of(self, text: str, agent_ids: Iterable[str]) -> dict[str, float]:
+        """:meth:`scores` for the given agents only (those matching no term are left out),
+        equal to it bit for bit; each agent costs a binary search per query term."""
+        q, norm = self._query(text)
+        if not q:
+            return {}
+        arrays = [(idf, *_arrays(self._postings[t])) for idf, t, _ in q]
+        scale = 1.0 / (_Q * norm)
+        slot_of = self._slot_of
+        out: dict[str, float] = {}
+        for aid in agent_ids:
+            s = slot_of.get(aid)
+            if s is None:
+                continue
+            v, hit = 0.0, False
+            for idf, slots, impacts in arrays:  # the order scores() adds them in
+                i = bisect.bisect_left(slots, s)
+                if i < len(slots) and slots[i] == s:
+                    v, hit = v + idf * impacts[i], True
+            if hit:
+                out[aid] = v * scale
         return out
 
     @staticmethod

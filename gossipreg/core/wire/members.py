@@ -4,7 +4,7 @@ per kind: fields, encoding and parsing together; the rules are those of ``wire.m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from gossipreg.core.wire import fields as f
 from gossipreg.core.wire.fields import ValueCodec
@@ -31,8 +31,10 @@ class Alive:
 
 
 @dataclass(frozen=True, slots=True)
-class Suspect:
-    TAG: ClassVar[Tag] = Tag.SUSPECT
+class _Verdict:
+    """What a member holds about another: SUSPECT or DEAD (same fields, its own tag)."""
+
+    TAG: ClassVar[Tag]
     node: str
     generation: int
     incarnation: int
@@ -42,26 +44,19 @@ class Suspect:
         return [self.TAG, self.node, self.generation, self.incarnation, self.source]
 
     @classmethod
-    def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Suspect:
-        f.at_least(raw, 5, "suspect")
+    def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Self:
+        f.at_least(raw, 5, cls.__name__.lower())
         return cls(f.node_id(raw[1]), f.uint(raw[2]), f.uint(raw[3]), f.node_id(raw[4]))
 
 
 @dataclass(frozen=True, slots=True)
-class Dead:
+class Suspect(_Verdict):
+    TAG: ClassVar[Tag] = Tag.SUSPECT
+
+
+@dataclass(frozen=True, slots=True)
+class Dead(_Verdict):
     TAG: ClassVar[Tag] = Tag.DEAD
-    node: str
-    generation: int
-    incarnation: int
-    source: str
-
-    def to_wire(self, values: ValueCodec | None = None) -> list[Any]:
-        return [self.TAG, self.node, self.generation, self.incarnation, self.source]
-
-    @classmethod
-    def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Dead:
-        f.at_least(raw, 5, "dead")
-        return cls(f.node_id(raw[1]), f.uint(raw[2]), f.uint(raw[3]), f.node_id(raw[4]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gossipreg.io.api.models import NoParams
+from gossipreg.io.api.params import query_of
 from gossipreg.io.api.routes import _error, _guard
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
     """Mount the admin routes on ``app`` (before the node starts)."""
 
     async def reload_keys(request: web.Request) -> web.Response:
+        query_of(request, NoParams)
         if reloader is None:
             return _error(409, "this node has no key file (--key-file) to reload")
         try:

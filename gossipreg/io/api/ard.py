@@ -6,9 +6,11 @@ agent this node sees, then an ``application/ai-registry+json`` entry pointing at
 ``POST BASE/search`` (``{query: {text, filter}, federation, pageSize, pageToken}``; results
 ranked, each with an integer ``score`` 0–100 and ``source``), ``GET BASE/agents`` (``filter`` as
 a JSON object in the query string, ``pageSize``, ``pageToken``; ``items``), ``GET
-BASE/agents/{identifier}`` (the exact entry), ``POST BASE/explore`` (facets over the matched
-set). Errors use ARD's envelope ``{"errorCode", "message"}``: INVALID_ARGUMENT (400),
-UNAUTHENTICATED (401), NOT_FOUND (404). Federation: this registry has no upstream, so every mode
+BASE/agents/{identifier}`` (the exact entry; a malformed identifier is a 400), ``POST
+BASE/explore`` (facets over the matched set). Ranking: hybrid when the node has an embedder
+(:mod:`gossipreg.core.search.hybrid`; ``score`` is ``round(100 × score)``), else lexical.
+Errors use ARD's envelope ``{"errorCode", "message"}``: INVALID_ARGUMENT (400), UNAUTHENTICATED
+(401), NOT_FOUND (404). Federation: this registry has no upstream, so every mode
 answers from the local index (and ``referrals`` is empty).
 """
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.search.ard import (
@@ -28,10 +31,20 @@ from gossipreg.core.search.ard import (
     encode_page_token,
     entry,
     facets,
+    is_identifier,
     manifest,
     parse_urn,
     urn_of,
 )
+from gossipreg.io.api.models import (
+    STATUS_CHOICES,
+    ArdAgentsParams,
+    ArdExploreIn,
+    ArdSearchIn,
+    NoParams,
+    check_status,
+)
+from gossipreg.io.api.params import parse_body, query_of
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
@@ -40,6 +53,7 @@ __all__ = ["BASE", "setup_ard"]
 
 BASE = "/ard/v1"
 _BODY_LIMIT = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -51,46 +65,28 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _page_size(value: object, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        value = int(value) if value.isdigit() else -1
-    if type(value) is not int or not 1 <= value <= 100:
-        raise InvalidArgumentError("pageSize must be an integer in 1..100")
-    return value
-
-
-async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+async def _body(request: web.Request, model: type[M]) -> M:
     if request.content_length is not None and request.content_length > _BODY_LIMIT:
         raise InvalidArgumentError(f"request body over {_BODY_LIMIT} bytes")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidArgumentError("body must be valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidArgumentError("body must be a JSON object")
-    unknown = set(body) - allowed
-    if unknown:
-        raise InvalidArgumentError(f"unknown fields: {sorted(unknown)}")
-    return body
+    return parse_body(await request.read(), model)
 
 
-def _query(body: dict[str, Any], text_required: bool) -> tuple[str, dict[str, Any] | None]:
-    q = body.get("query")
-    if q is None and not text_required:
-        return "", None
-    if not isinstance(q, dict) or set(q) - {"text", "filter"}:
-        raise InvalidArgumentError("query must be an object with text and filter")
-    text = q.get("text")
-    if text is None and not text_required:
-        text = ""
-    if not isinstance(text, str) or (text_required and not text.strip()):
-        raise InvalidArgumentError("query.text must be a non-empty string")
-    flt = q.get("filter")
-    if flt is not None and not isinstance(flt, dict):
-        raise InvalidArgumentError("query.filter must be an object of field path -> values")
-    return text, flt
+def _filter_with_any(flt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A status filter checked like ``GET /v1/agents?status=`` (one message for a bad one);
+    ``any`` stands for every status."""
+    if not flt:
+        return flt
+    out = dict(flt)
+    for key in ("status", "metadata.status"):
+        raw = out.get(key)
+        values = [raw] if isinstance(raw, str) else raw
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            continue  # the filter's own check names the shape
+        for v in values:
+            check_status(v.lower(), any_ok=True)
+        if any(v.lower() == "any" for v in values):
+            out[key] = list(STATUS_CHOICES)
+    return out
 
 
 class _Ard:
@@ -101,19 +97,19 @@ class _Ard:
         return entry(v, f"{_origin(request)}/v1/agents/")
 
     async def well_known(self, request: web.Request) -> web.Response:
+        query_of(request, NoParams)
         views = self.node.list_agents()
         doc = manifest([self._entry(request, v) for v in views], self.node.name,
                        f"{_origin(request)}{BASE}/")
         return web.json_response(doc)
 
     async def search(self, request: web.Request) -> web.Response:
-        body = await _body(request, {"query", "federation", "pageSize", "pageToken"})
-        text, flt = _query(body, text_required=True)
-        if body.get("federation", "auto") not in ("auto", "referrals", "none"):
-            raise InvalidArgumentError("federation must be auto, referrals or none")
-        size = _page_size(body.get("pageSize"), 10)
-        offset = decode_page_token(body.get("pageToken"))
-        hits = self.node.search(text, flt, limit=size + 1, offset=offset)
+        query_of(request, NoParams)
+        body = await _body(request, ArdSearchIn)
+        text, flt = body.query.text, _filter_with_any(body.query.filter)
+        size = body.pageSize
+        offset = decode_page_token(body.pageToken)
+        hits = await self.node.search_async(text, flt, limit=size + 1, offset=offset)
         source = f"{_origin(request)}{BASE}/"
         results = []
         for h in hits[:size]:
@@ -122,27 +118,26 @@ class _Ard:
             e["source"] = source
             results.append(e)
         out: dict[str, Any] = {"results": results}
-        if body.get("federation") == "referrals":
+        if body.federation == "referrals":
             out["referrals"] = []
         if len(hits) > size:
             out["pageToken"] = encode_page_token(offset + size)
         return web.json_response(out)
 
     async def list_agents(self, request: web.Request) -> web.Response:
-        q = request.query
-        unknown = set(q) - {"filter", "pageSize", "pageToken"}
-        if unknown:
-            raise InvalidArgumentError(f"unsupported parameters: {sorted(unknown)}")
+        p = query_of(request, ArdAgentsParams)
         flt: object = None
-        if "filter" in q:
+        if p.filter is not None:
             try:
-                flt = json.loads(q["filter"])
+                flt = json.loads(p.filter)
             except ValueError:
                 raise InvalidArgumentError(
                     "filter must be a JSON object of field path -> values") from None
+        if isinstance(flt, dict):
+            flt = _filter_with_any(flt)
         accept = compile_filter(flt)
-        size = _page_size(q.get("pageSize"), 20)
-        offset = decode_page_token(q.get("pageToken"))
+        size = p.pageSize
+        offset = decode_page_token(p.pageToken)
         views = [v for v in self.node.list_agents() if accept(v)]
         out: dict[str, Any] = {
             "items": [self._entry(request, v) for v in views[offset:offset + size]]}
@@ -151,7 +146,11 @@ class _Ard:
         return web.json_response(out)
 
     async def get_agent(self, request: web.Request) -> web.Response:
+        query_of(request, NoParams)
         ident = request.match_info["identifier"]
+        if not is_identifier(ident):
+            raise InvalidArgumentError(
+                f"{ident!r} is not an ARD identifier (urn:air:<publisher>:<namespace>:<name>)")
         agent_id = parse_urn(ident)
         v = self.node.get(agent_id) if agent_id is not None else None
         if v is None or urn_of(v.record) != ident:
@@ -159,18 +158,18 @@ class _Ard:
         return web.json_response(self._entry(request, v))
 
     async def explore(self, request: web.Request) -> web.Response:
-        body = await _body(request, {"query", "resultType"})
-        text, flt = _query(body, text_required=False)
-        rt = body.get("resultType")
-        if not isinstance(rt, dict) or set(rt) != {"facets"}:
-            raise InvalidArgumentError("resultType must be an object with facets")
+        query_of(request, NoParams)
+        body = await _body(request, ArdExploreIn)
+        scope = body.query
+        text = (scope.text if scope is not None else None) or ""
+        flt = _filter_with_any(scope.filter if scope is not None else None)
         if text.strip():
-            views = [h.agent for h in self.node.search(text, flt, limit=None)]
+            views = [h.agent for h in await self.node.search_async(text, flt, limit=None)]
         else:
             accept = compile_filter(flt)
             views = [v for v in self.node.list_agents() if accept(v)]
         return web.json_response({"resultType": "facets",
-                                  "facets": facets(views, rt["facets"])})
+                                  "facets": facets(views, body.resultType.facets)})
 
 
 def _guard(token: str | None, handler: Handler) -> Handler:

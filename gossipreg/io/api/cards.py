@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gossipreg.core.types import AgentRecord
+from gossipreg.io.api.models import NoParams
+from gossipreg.io.api.params import query_of
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
@@ -37,8 +39,12 @@ def card_fields(r: AgentRecord) -> dict[str, Any]:
 
 def card_handler(node: NodeRunner) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def card(request: web.Request) -> web.Response:
-        v = node.get(request.match_info["agent_id"])
-        if v is None or v.record.card_json is None:
-            return web.json_response({"error": "unknown agent or no card"}, status=404)
+        query_of(request, NoParams)
+        aid = request.match_info["agent_id"]
+        v = node.get(aid)
+        if v is None:
+            return web.json_response({"error": f"unknown agent {aid!r}"}, status=404)
+        if v.record.card_json is None:
+            return web.json_response({"error": f"agent {aid!r} has no card"}, status=404)
         return web.Response(text=v.record.card_json, content_type="application/json")
     return card

@@ -1,9 +1,13 @@
 """One JSON error envelope on every API route, as operators and generated clients expect.
 
 An aiohttp middleware (the handlers stay as they are):
-- every error answer under ``/v1`` and ``/metrics`` is ``{"error": message, "code": name,
-  "status": n}``, aiohttp's own 404 / 405 / 413 included and any unexpected exception (a 500,
-  logged); JSON errors of another shape (ARD's ``{errorCode, message}``) pass unchanged;
+- every error answer is ``{"error": message, "code": name, "status": n}``, aiohttp's own
+  404 / 405 / 413 included (an unknown path too) and any unexpected exception (a 500,
+  logged); JSON errors of another shape (ARD's ``{errorCode, message}``) pass unchanged; ``/``
+  is left to whoever serves it (a page);
+- the codes are the error model's (docs/design/shapes.md §4): ``invalid_argument``,
+  ``unauthorized``, ``not_found``, ``already_exists``, ``refused``, ``unavailable``, ...; a
+  handler may name a more precise one than its status gives;
 - a body larger than ``API_BODY_LIMIT`` is refused with 413 whether it is announced by
   Content-Length or chunked; a body that is not ``application/json`` with 415;
 - 401 carries ``WWW-Authenticate: Bearer``, and the scheme is matched case-insensitively;
@@ -18,6 +22,7 @@ import logging
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.io.transport import GOSSIP_PATH
 
 __all__ = ["API_BODY_LIMIT", "CODES", "envelope", "operator_errors"]
@@ -25,22 +30,23 @@ __all__ = ["API_BODY_LIMIT", "CODES", "envelope", "operator_errors"]
 log = logging.getLogger("gossipreg.io.http")
 
 API_BODY_LIMIT = 256 * 1024
-CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
-         404: "not_found", 405: "method_not_allowed", 409: "conflict",
+CODES = {400: "invalid_argument", 401: "unauthorized", 403: "permission_denied",
+         404: "not_found", 405: "method_not_allowed", 409: "refused",
          413: "payload_too_large", 415: "unsupported_media_type", 500: "internal",
          503: "unavailable"}
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def envelope(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    """The error answer every API route gives."""
-    code = CODES.get(status, "error" if status >= 500 else "client_error")
+def envelope(status: int, message: str, headers: dict[str, str] | None = None,
+             code: str | None = None) -> web.Response:
+    """The error answer every API route gives (``code``: by default the status's)."""
+    code = code or CODES.get(status, "error" if status >= 500 else "client_error")
     return web.json_response({"error": message, "code": code, "status": status},
                              status=status, headers=headers)
 
 
 def _covered(path: str) -> bool:
-    return path != GOSSIP_PATH and (path.startswith("/v1/") or path in ("/v1", "/metrics"))
+    return path not in (GOSSIP_PATH, "/")
 
 
 def _normalized(request: web.Request) -> web.Request:
@@ -115,6 +121,8 @@ async def operator_errors(request: web.Request, handler: Handler) -> web.StreamR
                        e.status, e.text if e.text and len(e.text) < 200 else e.reason)
         resp = envelope(e.status, message,
                         headers={k: v for k, v in e.headers.items() if k == hdrs.ALLOW})
+    except InvalidArgumentError as e:  # a route without a guard of its own
+        resp = envelope(400, str(e))
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         resp = envelope(500, "internal error (logged on the node)")

@@ -7,6 +7,10 @@
 - ``leaving``: a graceful leave is under way.
 
 A node is *ready* (for an orchestrator's readiness probe) once joined and until it leaves.
+On a node with a token, a caller without it (a probe) reads the state, readiness and version
+only (:func:`public_health`): no names, addresses or counts.
+The HTTP body also says how searches are ranked (``search``: ``{"mode": "hybrid", "model": ...}``
+or ``{"mode": "lexical", "reason": ...}``; :meth:`gossipreg.io.searching.NodeSearch.status`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 
 from gossipreg.core.reader import NodeStats
 from gossipreg.core.types import MemberState
+from gossipreg.version import __version__
 
-__all__ = ["health_report", "health_state", "is_ready"]
+__all__ = ["health_report", "health_state", "is_ready", "public_health"]
 
 
 def health_state(st: NodeStats, has_seeds: bool) -> str:
@@ -44,10 +49,16 @@ def health_report(st: NodeStats, has_seeds: bool,
     """The JSON body of ``/v1/health``; ``join_reason`` says why a join has not succeeded."""
     state = health_state(st, has_seeds)
     out: dict[str, Any] = {
-        "status": state, "ready": state in ("ok", "isolated"), "node_id": st.node_id,
+        "status": state, "ready": state in ("ok", "isolated"), "version": __version__,
+        "node_id": st.node_id,
         "address": st.address, "members_alive": st.member_counts[MemberState.ALIVE],
         "agents": st.agents, "health_score": st.health_score,
     }
     if state in ("joining", "refused"):
         out["reason"] = join_reason()
     return out
+
+
+def public_health(report: dict[str, Any]) -> dict[str, Any]:
+    """What a caller without the token may read of a health report."""
+    return {k: report[k] for k in ("status", "ready", "version")}

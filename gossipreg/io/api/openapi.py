@@ -1,241 +1,239 @@
 """The OpenAPI 3.0 description of a node's HTTP API, served at ``GET /v1/openapi.json``.
 
-Written by hand next to the routes it describes (``http_api``, ``admin_api``, ``http_errors``);
-``tests/io/test_http_api.py`` validates it with openapi-spec-validator and runs schemathesis
-against a live node, so a route and its description cannot drift apart unnoticed.
+Derived, not written: every body, parameter set and answer is a model of
+:mod:`gossipreg.io.api.models` (the same the routes validate with), and the table below says
+which route takes and answers which. pydantic's JSON Schema is turned into OpenAPI 3.0's
+dialect (``nullable``, boolean ``exclusiveMinimum``, schemas under ``components``).
+``tests/io/test_http_api.py`` validates the document, checks it against the routes and runs
+schemathesis against a live node.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
+from pydantic import BaseModel
+
+from gossipreg.io.api import models as m
+from gossipreg.io.api import route_models as rm
+from gossipreg.io.api.params import is_list_field
+from gossipreg.io.api.ui import ui_paths
 
 __all__ = ["openapi_document", "serve_openapi"]
 
-_ERR = {"$ref": "#/components/schemas/Error"}
-_STATUSES = ["active", "degraded", "unhealthy", "offline"]
+_REF = "#/components/schemas/{model}"
+_ERRORS = {400: "bad input (an unknown field or parameter too)",
+           401: "missing or wrong bearer token", 403: "not allowed",
+           404: "unknown agent or route", 409: "refused (already registered, node left)",
+           413: "body too large", 415: "body is not application/json",
+           503: "the node is not ready"}
+_AGENT_ID = {"name": "agent_id", "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+_IDENT = {"name": "identifier", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 1}}
+_ANY = {"type": "object"}
+
+
+class Op(NamedTuple):
+    """One operation: what it takes (``params``, ``body``) and answers (``ok``: status ->
+    (a model, ``[model]`` for a list of them, a plain schema, or None for text; and a
+    description)); ``errors`` its error statuses; ``ard`` whether they use ARD's envelope;
+    ``public`` whether it needs no token."""
+
+    summary: str
+    ok: dict[int, tuple[Any, str]]
+    errors: tuple[int, ...] = ()
+    params: type[BaseModel] = m.NoParams
+    body: type[BaseModel] | None = None
+    ard: bool = False
+    public: bool = False
+
+
+_AGENT = (m.AgentOut, "the agent")
+_OK = (m.OkOut, "done (true) or not")
+# (path, method) -> operation; a path's {agent_id} or {identifier} is declared once per path.
+ROUTES: dict[tuple[str, str], Op] = {
+    ("/v1/agents", "get"): Op("agents this node sees", {200: ([m.AgentOut], "agents")},
+                              params=m.AgentsParams),
+    ("/v1/agents", "post"): Op("register an agent owned by this node",
+                               {201: (m.AgentOut, "registered")}, (409, 413, 415),
+                               body=m.AgentIn),
+    ("/v1/agents/{agent_id}", "get"): Op("one agent", {200: _AGENT}, (404,)),
+    ("/v1/agents/{agent_id}", "delete"): Op(
+        "deregister (forwarded to the owner)",
+        {200: (m.DeregisteredOut, "done or not")}, (404,)),
+    ("/v1/agents/{agent_id}/status", "put"): Op(
+        "write a status", {200: (m.OkOut, "written")}, (404, 409, 413, 415),
+        body=m.StatusIn),
+    ("/v1/agents/{agent_id}/heartbeat", "post"): Op(
+        "record a heartbeat (forwarded to the owner)", {200: _OK}, (404, 409, 413, 415)),
+    ("/v1/agents/{agent_id}/card", "get"): Op(
+        "the agent's A2A card, exactly as registered", {200: (_ANY, "the card")}, (404,)),
+    ("/v1/members", "get"): Op("the member table", {200: ([m.MemberOut], "members")},
+                               params=m.MembersParams),
+    ("/v1/health", "get"): Op(
+        "health in one word (without the token: state and version only)",
+        {200: (m.HealthOut, "health")}, public=True),
+    ("/v1/health/ready", "get"): Op(
+        "readiness: 200 once joined (without the token: state and version only)",
+        {200: (m.HealthOut, "ready"), 503: (m.HealthOut, "not ready")},
+        public=True),
+    ("/v1/events", "get"): Op("server-sent events", {200: (None, "an event stream")},
+                              params=m.EventsParams),
+    ("/v1/events/ticket", "post"): Op(
+        "buy a single-use ticket that opens one event stream within a minute",
+        {201: (m.TicketOut, "the ticket")}),
+    ("/v1/admin/reload-keys", "post"): Op(
+        "reload the keyring from the key file (gossipreg node only)",
+        {200: (_ANY, "fingerprints of the installed keys")}, (403, 404, 409)),
+    ("/metrics", "get"): Op("Prometheus text (open without the token with --metrics-open)",
+                            {200: (None, "text format 0.0.4")}),
+    ("/.well-known/ard.json", "get"): Op(
+        "the ARD manifest of the agents this node sees", {200: (_ANY, "manifest")},
+        ard=True),
+    ("/.well-known/ai-catalog.json", "get"): Op(
+        "the manifest, under its older name", {200: (_ANY, "manifest")}, ard=True),
+    ("/ard/v1/search", "post"): Op("ranked search", {200: (_ANY, "results")},
+                                   (413, 415), body=m.ArdSearchIn, ard=True),
+    ("/ard/v1/agents", "get"): Op("every entry, paged", {200: (_ANY, "items")},
+                                  params=m.ArdAgentsParams, ard=True),
+    ("/ard/v1/agents/{identifier}", "get"): Op("one entry", {200: (_ANY, "the entry")},
+                                               (404,), ard=True),
+    ("/ard/v1/explore", "post"): Op("facets over the matched set",
+                                    {200: (_ANY, "facets")}, (413, 415),
+                                    body=m.ArdExploreIn, ard=True),
+    ("/v1/select", "post"): Op("rank agents for a task (nothing is sent)",
+                               {200: (_ANY, "the candidates")}, (404, 413, 415),
+                               body=rm.SelectBody),
+    ("/v1/send", "post"): Op(
+        "select and deliver a message over A2A, with failover (server-sent events with "
+        "stream)", {200: (_ANY, "the answer"), 502: (m.ErrorOut, "no agent answered")},
+        (403, 404, 413, 415, 503), body=rm.SendBody),
+    ("/v1/agents/{agent_id}/load", "put"): Op(
+        "publish the load of an agent this node hosts", {200: _OK}, (404, 409, 413, 415),
+        body=rm.LoadBody),
+}
+
+
+def to_openapi30(schema: Any) -> Any:
+    """pydantic's JSON Schema (2020-12) in OpenAPI 3.0's dialect."""
+    if isinstance(schema, list):
+        return [to_openapi30(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: to_openapi30(v) for k, v in schema.items() if k not in ("$defs", "title")}
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants:
+        rest = [v for v in variants if v != {"type": "null"}]
+        del out["anyOf"]
+        if len(rest) == 1 and "$ref" in rest[0]:
+            out["allOf"] = rest
+        elif len(rest) == 1:
+            out.update(rest[0])
+        else:
+            out["anyOf"] = rest
+        out["nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
+            out[plain] = out[bound]
+            out[bound] = True
+    return out
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A ``$ref`` to ``model``, whose schema (and those it refers to) join ``components``."""
+    full = model.model_json_schema(ref_template=_REF)
+    for name, sub in full.get("$defs", {}).items():
+        components[name] = to_openapi30(sub)
+    components[model.__name__] = to_openapi30(full)
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    props = to_openapi30(model.model_json_schema(ref_template=_REF)).get("properties", {})
+    out = []
+    for name, field in model.model_fields.items():
+        schema = {k: v for k, v in props[name].items()
+                  if k not in ("nullable", "description") and not (k == "default" and v is None)}
+        p: dict[str, Any] = {"name": name, "in": "query", "required": field.is_required(),
+                             "schema": schema}
+        if field.description:
+            p["description"] = field.description
+        if is_list_field(model, name):
+            p.update(style="form", explode=True)
+        out.append(p)
+    return out
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "bad input", 401: "missing or wrong bearer token", 403: "not allowed",
-            404: "unknown agent or route", 409: "conflict (already registered, node left)",
-            413: "body too large", 415: "body is not application/json",
-            503: "the node is not ready"}
-    return {str(c): _json(_ERR, text[c]) for c in codes}
-
-
-def _op(summary: str, ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**ok, **_errors(401, *errors)}, **extra}
-
-
-_AGENT_ID = {"name": "agent_id", "in": "path", "required": True,
-             "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}
-
-
-# ?index=N&wait=30s on listings: block until something changed after position N.
-_BLOCKING = [
-    _query("index", {"type": "integer", "minimum": 0},
-           "position (X-Gossipreg-Index of an earlier answer) to wait past"),
-    _query("wait", {"type": "string"}, "how long to wait, e.g. 30s (with index)"),
-]
-_ARD_ERR = {"$ref": "#/components/schemas/ArdError"}
-
-
-def _ard(summary: str, ok: dict[str, Any], *codes: int, **extra: Any) -> dict[str, Any]:
-    text = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
-            413: "body too large", 415: "body is not application/json"}
-    errors = {str(c): _json(_ARD_ERR, text[c]) for c in (401, *codes)}
-    return {"summary": summary, "responses": {**ok, **errors}, **extra}
-
-
-def _ard_paths() -> dict[str, Any]:
-    """ARD's discovery documents and registry API (see gossipreg/io/api/ard.py)."""
-    obj = {"type": "object"}
-    query_body = {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {
-            "query": {"type": "object", "properties": {
-                "text": {"type": "string"}, "filter": {"type": "object"}}},
-            "pageSize": {"type": "integer", "minimum": 1},
-            "pageToken": {"type": "string"}}}}}}
-    ident = {"name": "identifier", "in": "path", "required": True,
-             "schema": {"type": "string", "minLength": 1}}
-    return {
-        "/.well-known/ard.json": {"get": _ard("the ARD manifest of the agents this node sees",
-                                              {"200": _json(obj, "manifest")})},
-        "/.well-known/ai-catalog.json": {"get": _ard("the manifest, under its older name",
-                                                     {"200": _json(obj, "manifest")})},
-        "/ard/v1/search": {"post": _ard("ranked search", {"200": _json(obj, "results")},
-                                        400, 413, 415, requestBody=query_body)},
-        "/ard/v1/agents": {"get": _ard("every entry, paged", {"200": _json(obj, "items")}, 400,
-                                       parameters=[
-                                           _query("pageSize", {"type": "integer", "minimum": 1},
-                                                  "page size"),
-                                           _query("pageToken", {"type": "string"},
-                                                  "next page")])},
-        "/ard/v1/agents/{identifier}": {"parameters": [ident], "get": _ard(
-            "one entry", {"200": _json(obj, "the entry")}, 400, 404)},
-        "/ard/v1/explore": {"post": _ard("facets over the matched set",
-                                         {"200": _json(obj, "facets")}, 400, 413, 415,
-                                         requestBody=query_body)},
-    }
+def _operation(path: str, op: Op, components: dict[str, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, (shape, text) in op.ok.items():
+        if isinstance(shape, list):
+            responses[str(status)] = _json({"type": "array", "items": _schema(
+                shape[0], components)}, text)
+        elif isinstance(shape, type):
+            responses[str(status)] = _json(_schema(shape, components), text)
+        elif shape is not None:
+            responses[str(status)] = _json(shape, text)
+        else:
+            kind = "text/event-stream" if path == "/v1/events" else "text/plain"
+            responses[str(status)] = {"description": text, "content": {kind: {"schema": {
+                "type": "string"}}}}
+    if "201" in responses and path == "/v1/agents":
+        responses["201"]["headers"] = {"Location": {"schema": {"type": "string"},
+                                                    "description": "the agent's URL"}}
+    err = _schema(m.ArdErrorOut if op.ard else m.ErrorOut, components)
+    for code in sorted({400, *(() if op.public else (401,)), *op.errors}):
+        responses[str(code)] = _json(err, _ERRORS[code])
+    out: dict[str, Any] = {"summary": op.summary, "responses": responses}
+    params = _parameters(op.params)
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": _schema(op.body, components)}}}
+    if op.public:
+        out["security"] = [{}]
+    return out
 
 
 def openapi_document(version: str) -> dict[str, Any]:
     """The document (a fresh dict each call)."""
-    agent = {"$ref": "#/components/schemas/Agent"}
-    ok = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-    body = {"required": True, "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/AgentIn"}}}}
-    status_body = {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["status"], "properties": {
-            "status": {"type": "string", "enum": _STATUSES},
-            "cause": {"type": "string", "maxLength": 64}}}}}}
-    health = {"$ref": "#/components/schemas/Health"}
+    components: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for (path, method), op in ROUTES.items():
+        item = paths.setdefault(path, {})
+        if "{agent_id}" in path:
+            item["parameters"] = [_AGENT_ID]
+        elif "{identifier}" in path:
+            item["parameters"] = [_IDENT]
+        item[method] = _operation(path, op, components)
+    paths["/v1/openapi.json"] = {"get": {"summary": "this document", "security": [{}],
+                                         "responses": {"200": _json(_ANY, "OpenAPI 3")}}}
+    paths.update(ui_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "gossipreg node API", "version": version,
                  "description": "Every node of the mesh answers from its own replica; writes "
                                 "are forwarded to the agent's owner node."},
         "security": [{}, {"bearer": []}],
-        "paths": {
-            "/v1/agents": {
-                "get": _op("agents this node sees",
-                           {"200": _json({"type": "array", "items": agent}, "agents")}, 400,
-                           parameters=[
-                               _query("capability", {"type": "string"}, "terms to match"),
-                               _query("status", {"type": "string", "enum": [*_STATUSES, "any"]},
-                                      "status filter (default any)"),
-                               _query("runtime", {"type": "string"}, "runtime id"),
-                               _query("tag", {"type": "string"}, "tag (repeatable)"),
-                               _query("node", {"type": "string"}, "owner node id"),
-                               _query("limit", {"type": "integer", "minimum": 0}, "page size"),
-                               _query("offset", {"type": "integer", "minimum": 0}, "skip"),
-                               *_BLOCKING]),
-                "post": _op("register an agent owned by this node",
-                            {"201": {**_json(agent, "registered"), "headers": {"Location": {
-                                "schema": {"type": "string"},
-                                "description": "the agent's URL"}}}},
-                            400, 409, 413, 415, requestBody=body),
-            },
-            "/v1/agents/{agent_id}": {
-                "parameters": [_AGENT_ID],
-                "get": _op("one agent", {"200": _json(agent, "the agent")}, 404),
-                "delete": _op("deregister (forwarded to the owner)", {"200": _json(
-                    {"type": "object", "properties": {"deregistered": {"type": "boolean"}},
-                     "required": ["deregistered"]}, "done or not")}, 404),
-            },
-            "/v1/agents/{agent_id}/status": {
-                "parameters": [_AGENT_ID],
-                "put": _op("write a status", {"200": _json(ok, "written")}, 400, 404, 409,
-                           413, 415, requestBody=status_body),
-            },
-            "/v1/agents/{agent_id}/heartbeat": {
-                "parameters": [_AGENT_ID],
-                "post": _op("record a heartbeat (forwarded to the owner)",
-                            {"200": _json(ok, "recorded or lost")}, 404, 409, 413, 415),
-            },
-            "/v1/agents/{agent_id}/card": {
-                "parameters": [_AGENT_ID],
-                "get": _op("the agent's A2A card, exactly as registered", {"200": _json(
-                    {"type": "object"}, "the card")}, 404),
-            },
-            "/v1/members": {"get": _op("the member table", {"200": _json(
-                {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
-                "members")}, 400, parameters=_BLOCKING)},
-            "/v1/health": {"get": _op("health in one word", {"200": _json(health, "health")})},
-            "/v1/health/ready": {"get": _op("readiness: 200 once joined", {
-                "200": _json(health, "ready"), "503": _json(health, "not ready")})},
-            "/v1/events": {"get": _op("server-sent events", {"200": {
-                "description": "an event stream",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}}}}, 400,
-                parameters=[_query("types", {"type": "string"},
-                                   "comma-separated event types"),
-                            _query("ticket", {"type": "string"},
-                                   "a single-use ticket instead of the token")])},
-            "/v1/events/ticket": {"post": _op(
-                "buy a single-use ticket that opens one event stream within a minute",
-                {"201": _json({"type": "object", "required": ["ticket"], "properties": {
-                    "ticket": {"type": "string"}, "expires_in": {"type": "number"}}},
-                    "the ticket")}, 400)},
-            **_ard_paths(),
-            "/v1/admin/reload-keys": {"post": _op(
-                "reload the keyring from the key file (gossipreg node only)",
-                {"200": _json({"type": "object"}, "fingerprints of the installed keys")},
-                403, 404, 409)},
-            "/v1/openapi.json": {"get": {"summary": "this document", "security": [{}],
-                                         "responses": {"200": _json({"type": "object"},
-                                                                    "OpenAPI 3")}}},
-            "/metrics": {"get": _op("Prometheus text", {"200": {
-                "description": "text format 0.0.4",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}})},
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "ArdError": {"type": "object", "required": ["errorCode", "message"],
-                             "properties": {"errorCode": {"type": "string"},
-                                            "message": {"type": "string"}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "string"}, "code": {"type": "string"},
-                    "status": {"type": "integer"}}},
-                "AgentIn": {"type": "object", "required": ["agent_id"],
-                            "additionalProperties": False, "properties": {
-                                "agent_id": {"type": "string"}, "name": {"type": "string"},
-                                "runtime_id": {"type": "string"},
-                                "capabilities": {"type": "array", "items": {"type": "string"}},
-                                "description": {"type": "string"},
-                                "tags": {"type": "array", "items": {"type": "string"}},
-                                "card": {"type": "object"},
-                                "check": {"$ref": "#/components/schemas/Check"}}},
-                "Check": {"type": "object", "description": "http (url, interval, timeout) or "
-                          "ttl (seconds between heartbeats)", "properties": {
-                              "http": {"type": "string"}, "interval": {"type": "number"},
-                              "timeout": {"type": "number"}, "ttl": {"type": "number"}}},
-                "Agent": {"type": "object", "required": [
-                    "agent_id", "name", "runtime_id", "node_id", "capabilities", "status"],
-                    "properties": {
-                        "agent_id": {"type": "string"}, "name": {"type": "string"},
-                        "runtime_id": {"type": "string"}, "node_id": {"type": "string"},
-                        "capabilities": {"type": "array", "items": {"type": "string"}},
-                        "description": {"type": "string"},
-                        "tags": {"type": "array", "items": {"type": "string"}},
-                        "status": {"type": "string", "enum": _STATUSES},
-                        "last_heartbeat": {"type": "string"},
-                        "last_heartbeat_unix": {"type": "number"},
-                        "heartbeat_count": {"type": "integer"},
-                        "registered_at": {"type": "string"},
-                        "heartbeat": {"type": "object", "description": "how this agent must "
-                                      "stay alive (in the 201 answer)"}}},
-                "Member": {"type": "object", "required": ["node_id", "address", "state"],
-                           "properties": {
-                               "node_id": {"type": "string"}, "address": {"type": "string"},
-                               "state": {"type": "string",
-                                         "enum": ["alive", "suspect", "dead", "left"]},
-                               "incarnation": {"type": "integer"},
-                               "generation": {"type": "integer"}}},
-                "Health": {"type": "object", "required": ["status", "ready"], "properties": {
-                    "status": {"type": "string",
-                               "enum": ["joining", "ok", "isolated", "leaving", "refused"]},
-                    "ready": {"type": "boolean"}, "node_id": {"type": "string"},
-                    "address": {"type": "string"}, "members_alive": {"type": "integer"},
-                    "agents": {"type": "integer"}, "health_score": {"type": "integer"},
-                    "reason": {"type": "string"}}},
-            },
-        },
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": dict(sorted(components.items()))},
     }
 
 
 async def serve_openapi(request: web.Request) -> web.Response:
+    from gossipreg.io.api.models import NoParams
+    from gossipreg.io.api.params import query_of
     from gossipreg.version import __version__
 
+    query_of(request, NoParams)
     return web.json_response(openapi_document(__version__))

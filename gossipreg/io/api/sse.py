@@ -37,7 +37,6 @@ __all__ = ["MAX_WAIT", "RETRY_MS", "TICKET_TTL", "Tickets", "blocking_position",
 
 RETRY_MS = 2000
 MAX_WAIT = 600.0  # s, the longest ?wait=
-MAX_INDEX = 2**63 - 1
 TICKET_TTL = 60.0  # s a ticket may wait before it opens its stream
 KEEPALIVE = 15.0
 _WAIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
@@ -56,22 +55,14 @@ def parse_wait(text: str) -> float:
     return value
 
 
-def parse_index(text: str) -> int:
-    if not text.isdigit() or len(text) > 19 or int(text) > MAX_INDEX:
-        raise InvalidArgumentError(f"index must be an integer from 0 to {MAX_INDEX}")
-    return int(text)
-
-
-async def blocking_position(request: web.Request, node: NodeRunner) -> None:
-    """Honour ``?index=N&wait=D`` (wait defaults to 30s when only index is given)."""
-    q = request.query
-    if "index" not in q:
-        if "wait" in q:
+async def blocking_position(node: NodeRunner, index: int | None, wait: str | None) -> None:
+    """Honour ``?index=N&wait=D`` (checked by ``BlockingParams``; wait defaults to 30s when
+    only index is given)."""
+    if index is None:
+        if wait is not None:
             raise InvalidArgumentError("wait needs index")
         return
-    index = parse_index(q["index"])
-    wait = parse_wait(q["wait"]) if "wait" in q else 30.0
-    await node.wait_index(index, wait)
+    await node.wait_index(index, parse_wait(wait) if wait is not None else 30.0)
 
 
 def position_headers(node: NodeRunner) -> dict[str, str]:
@@ -109,16 +100,14 @@ def _frame(ev: RegistryEvent, stream_id: str, data: dict[str, Any]) -> bytes:
             f"data: {json.dumps(data)}\n\n").encode()
 
 
-async def stream_events(request: web.Request, node: NodeRunner,
-                        to_json: Any) -> web.StreamResponse:
-    """The SSE response of ``GET /v1/events`` (``?types=``, ``Last-Event-ID``/``?since=``)."""
+async def stream_events(request: web.Request, node: NodeRunner, to_json: Any,
+                        types_text: str | None, since: str | None) -> web.StreamResponse:
+    """The SSE response of ``GET /v1/events`` (``types_text`` checked by ``EventsParams``;
+    ``Last-Event-ID`` wins over ``since``)."""
     types = None
-    if "types" in request.query:
-        try:
-            types = [RegistryEventType(t) for t in request.query["types"].split(",") if t]
-        except ValueError:
-            raise InvalidArgumentError("unknown event type in types") from None
-    since = request.headers.get("Last-Event-ID", request.query.get("since"))
+    if types_text is not None:
+        types = [RegistryEventType(t) for t in types_text.split(",") if t]
+    since = request.headers.get("Last-Event-ID", since)
     stream = node.subscribe(types, since=since)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache"})

@@ -8,16 +8,26 @@ the installed package; ``WordLlama.load`` looks for the tokenizer elsewhere by d
 then download it, so this module points its cache directory at the package's own folder and
 disables downloads: nothing is fetched at run time, ever.
 
-Embedding runs in a worker thread (``asyncio.to_thread``), under a lock, so the event loop never
-blocks on it. Constructing one imports nothing (it only finds the package); importing and
-loading (about 0.3 s together) happen on the first call, in that thread, or up front with
-:meth:`WordLlamaEmbedder.load`.
+Embedding runs in a worker thread (``asyncio.to_thread``), so the event loop never blocks on
+it; loading happens once, under a lock, and embedding needs none (the tokenizer and the table
+are only read), so threads embed side by side. Constructing one imports nothing (it only finds
+the package); importing and loading (about 0.3 s together) happen on the first call, in that
+thread, or up front with :meth:`WordLlamaEmbedder.load`. A loaded model is shared by every
+embedder of the same size in the process (several nodes in one process hold one table).
+
+Exact on every CPU: a text's vector is the sum of its tokens' rows computed in integers (each
+float32 row scaled by 2**40 and rounded, which is exact and elementwise, then summed in int64,
+where order cannot matter), normalised with a correctly rounded sum (``math.fsum``). So two
+nodes that embed the same record get the same vector, bit for bit, and the same int8 code,
+whatever BLAS or SIMD width they have. (WordLlama's own pooling sums float32 in whatever order
+the machine prefers; its vectors agree with these to about 1e-7.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,10 +44,19 @@ WORDLLAMA_DIMS = (64, 128, 256)
 _SHIPPED_DIMS = 256
 
 
-class _Inference(Protocol):
-    """The part of ``wordllama.WordLlamaInference`` used here."""
+_FIXED = 2.0 ** 40  # token rows in integer units of 2**-40 (exact for float32 values)
+# Loaded models by (package folder, size), shared by the embedders of one process.
+_LOADED: dict[tuple[Path, int], _Inference] = {}
+_LOADING = threading.Lock()
 
-    def embed(self, texts: list[str], norm: bool = ..., return_np: bool = ...) -> Any: ...
+
+class _Inference(Protocol):
+    """The parts of ``wordllama.WordLlamaInference`` used here: the token table (float32,
+    ``(vocabulary, dims)``) and the tokenizer."""
+
+    embedding: Any
+
+    def tokenize(self, texts: list[str]) -> list[Any]: ...
 
 
 def _package_dir() -> Path:
@@ -98,16 +117,21 @@ class WordLlamaEmbedder:
     def _load_locked(self) -> _Inference:
         if self._model is not None:
             return self._model
-        try:
-            from wordllama import WordLlama
+        with _LOADING:
+            model = _LOADED.get((self._package_dir, self._dims))
+            if model is None:
+                try:
+                    from wordllama import WordLlama
 
-            model: _Inference = WordLlama.load(
-                config=WORDLLAMA_CONFIG, cache_dir=self._package_dir, dim=_SHIPPED_DIMS,
-                trunc_dim=None if self._dims == _SHIPPED_DIMS else self._dims,
-                disable_download=True)
-        except Exception as e:  # ImportError, FileNotFoundError, a safetensors error, ...
-            raise EmbedderError(f"wordllama could not load its shipped model from "
-                                f"{self._package_dir}: {e}") from e
+                    model = WordLlama.load(
+                        config=WORDLLAMA_CONFIG, cache_dir=self._package_dir,
+                        dim=_SHIPPED_DIMS,
+                        trunc_dim=None if self._dims == _SHIPPED_DIMS else self._dims,
+                        disable_download=True)
+                except Exception as e:  # ImportError, FileNotFoundError, safetensors, ...
+                    raise EmbedderError(f"wordllama could not load its shipped model from "
+                                        f"{self._package_dir}: {e}") from e
+                _LOADED[(self._package_dir, self._dims)] = model
         self._model = model
         return model
 
@@ -119,19 +143,38 @@ class WordLlamaEmbedder:
         texts = check_texts(texts)
         if not texts:
             return []
+        out = []
+        for row in self._sums(texts):
+            norm = _norm(row)
+            out.append((row / norm).tolist() if norm > 0 else row.tolist())
+        return checked_vectors(out, len(texts), self._dims, source=self.model_id)
+
+    def codes_sync(self, texts: list[str]) -> list[bytes]:
+        """The int8 codes of ``texts`` (the scheme of
+        :func:`gossipreg.core.search.vectors.quantize`, applied to the exact token sums in one
+        vectorised pass), in the calling thread. Raises EmbedderError."""
+        import numpy as np
+
+        texts = check_texts(texts)
+        out = []
+        for row in self._sums(texts):
+            norm = _norm(row)
+            code = np.clip(np.rint(row * (127.0 / norm)), -127, 127) if norm > 0 else row
+            out.append(code.astype(np.int8).tobytes())
+        return out
+
+    def _sums(self, texts: list[str]) -> Any:
+        """The exact token sums of ``texts`` as float64 rows (exact up to 2**53)."""
         import numpy as np
 
         clipped = [t[: self._max_chars] for t in texts]
-        with self._lock:
+        with self._lock:  # loading only: a query need not wait for a batch being embedded
             model = self._load_locked()
-            try:
-                raw = np.asarray(model.embed(clipped, norm=False, return_np=True),
-                                 dtype=np.float64)
-            except Exception as e:
-                raise EmbedderError(f"wordllama failed to embed: {e}") from e
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        unit = np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
-        return checked_vectors(unit.tolist(), len(texts), self._dims, source=self.model_id)
+        try:
+            sums = _token_sums(model, clipped)
+        except Exception as e:
+            raise EmbedderError(f"wordllama failed to embed: {e}") from e
+        return sums.astype(np.float64)
 
     async def embed(self, texts: list[str], *, purpose: Purpose = "passage") -> list[list[float]]:
         """Embed in a worker thread, so the event loop is never blocked. Raises EmbedderError."""
@@ -139,3 +182,29 @@ class WordLlamaEmbedder:
         if not texts:
             return []
         return await asyncio.to_thread(self.embed_sync, texts, purpose=purpose)
+
+
+def _token_sums(model: _Inference, texts: list[str]) -> Any:
+    """Per text, the exact integer sum of its tokens' rows (units of 2**-40): an int64 array of
+    shape ``(len(texts), dims)``."""
+    import numpy as np
+
+    table = model.embedding
+    ids = [[i for i, m in zip(enc.ids, enc.attention_mask, strict=True) if m]
+           for enc in model.tokenize(texts)]
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.int64)
+    some = [k for k, x in enumerate(ids) if x]
+    if some:
+        flat = np.clip(np.fromiter((i for k in some for i in ids[k]), dtype=np.int64),
+                       0, table.shape[0] - 1)
+        # x * 2**40 is exact in float32 too, and an integer once |x| >= 2**-17 (rint is then
+        # a no-op): the same integers as in float64, with half the memory traffic.
+        fixed = np.rint(table[flat] * np.float32(_FIXED)).astype(np.int64)
+        starts = np.cumsum([0] + [len(ids[k]) for k in some[:-1]])
+        out[some] = np.add.reduceat(fixed, starts, axis=0)
+    return out
+
+
+def _norm(row: Any) -> float:
+    """The length of a float64 row, correctly rounded (the same on every CPU)."""
+    return math.sqrt(math.fsum((row * row).tolist()))

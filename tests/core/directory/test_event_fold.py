@@ -20,6 +20,7 @@ from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, NodeStateError
 from gossipreg.core.types import AgentStatus, RegistryEvent, RegistryEventType
 from sim.cluster import Cluster, NetOptions
+from sim.faults import Crash, Heal, Nemesis, Partition, Pause, Restart, Resume, SetLoss
 
 E = RegistryEventType
 NAMES = ["n0", "n1", "n2", "n3"]
@@ -82,6 +83,7 @@ class World:
         self.c = Cluster(seed=seed, config=cfg, net=NetOptions(model=model), keep_events=False)
         self.folds: dict[str, Fold] = {}
         self.c.on_event = lambda name, ev, now: self.folds[name].feed(ev)
+        self.nemesis = Nemesis(self.c, list(NAMES))  # the simulator's own fault interpreter
         self.beating: set[str] = set()
         for i, name in enumerate(NAMES):
             self.folds[name] = Fold(f"{name} gen 1")
@@ -124,23 +126,22 @@ class World:
             elif kind == "deregister" and op[1] in up:
                 c.node(op[1]).deregister(op[2], c.now, wall=c.wall(op[1]))
             elif kind == "crash" and op[1] in up and len(up) > 2:
-                c.crash(op[1])
+                self.nemesis.apply(Crash(op[1]))
             elif kind == "restart" and c.nodes[op[1]].state == "crashed":
                 gen = c.nodes[op[1]].generation + 1
                 self.folds[op[1]] = Fold(f"{op[1]} gen {gen}")
-                c.restart(op[1], [n for n in up if n != op[1]][:1])
+                self.nemesis.apply(Restart(op[1], tuple(n for n in up if n != op[1])[:1]))
             elif kind == "partition":
-                c.repair()
-                c.partition(NAMES[:op[1]], NAMES[op[1]:])
+                self.nemesis.apply(Partition(tuple(NAMES[:op[1]]), tuple(NAMES[op[1]:])))
             elif kind == "heal":
-                c.repair()
-                c.net.loss = 0.0
+                self.nemesis.apply(Heal())
+                self.nemesis.apply(SetLoss(0.0))
             elif kind == "loss":
-                c.net.loss = op[1]
+                self.nemesis.apply(SetLoss(op[1]))
             elif kind == "pause" and op[1] in up and len(up) > 2:
-                c.pause(op[1])
+                self.nemesis.apply(Pause(op[1]))
             elif kind == "resume" and c.nodes[op[1]].state == "paused":
-                c.resume(op[1])
+                self.nemesis.apply(Resume(op[1]))
         except (AgentExistsError, NodeStateError):
             pass
         for name in up:
@@ -278,7 +279,9 @@ def test_a_status_write_whose_stamp_names_another_node_counts_for_nothing() -> N
     for version, (node, status) in enumerate(
             [("n0", AgentStatus.DEGRADED), ("n1", AgentStatus.UNHEALTHY)], start=top + 100):
         forged = StatusWrite(status, Stamp(wall_ms, 0, node), "words")
-        n2.dir.apply_write(Write("n1", n1.generation, "status/x", version, False, forged), c.now)
+        n2.dir.receive_write(Write("n1", n1.generation, "status/x", version, False, forged),
+                             c.now)
+        n2.dir.commit(c.now)
         want = AgentStatus.ACTIVE if node == "n0" else AgentStatus.UNHEALTHY
         assert n2.read.get("x").status is want, node  # type: ignore[union-attr]
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import RECORD_VALUES
 from gossipreg.core.gossip.antientropy import HEALING
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState
-from gossipreg.core.wire.messages import Alive, Dead, MemberRow, Ping, PingReq, Sync, encode, parse
+from gossipreg.core.wire.messages import (
+    Alive,
+    Dead,
+    MemberRow,
+    Nack,
+    Ping,
+    PingReq,
+    Sync,
+    encode,
+    parse,
+)
 from sim.cluster import Cluster
+from tests.corekit import Said, hear, said
 
 
 def make(n: int, seed: int) -> Cluster:
@@ -72,25 +85,36 @@ def test_the_minority_side_of_a_partition_sees_the_split_without_its_health_maxi
 
 
 def test_a_relay_nacks_within_the_probers_window_whatever_its_own_health() -> None:
-    c = make(3, seed=1)
-    relay = c.node("n1")
+    """A relay asked to ping a member that does not answer sends its nack at 0.8 of the
+    probe timeout, not stretched by its own (poor) health: later, the prober has given up."""
+    cfg = NodeConfig.lan()
+    relay = Node("n1", "a1", cfg, rng=random.Random(1), now=0.0)
+    relay.assume_member("n0", "a0", 1, 0.0)
+    relay.assume_member("n2", "a2", 1, 0.0)
     relay.swim.health = 7
-    now = c.now
-    relay.swim.on_ping_req(PingReq(9, "n2", c.node("n2").addr), c.node("n0").addr, now)
-    (r,) = relay.swim._relays.values()
-    assert r.nack_at == now + 0.8 * relay.cfg.probe_timeout
+    said(relay)
+    assert hear(relay, "n0", "a0", PingReq(9, "n2", "a2"), now=10.0)
+    due = 10.0 + 0.8 * cfg.probe_timeout
+    sent: list[tuple[float, Said]] = []
+    t = 10.0
+    while t < due + 1.0:
+        t = min(relay.poll_timeout() or due + 1.0, due + 1.0)
+        relay.handle_timeout(t, wall=1.7e9 + t)
+        sent += [(t, s) for s in said(relay) if isinstance(s.msg, Nack) and s.dest == "a0"]
+    assert [when for when, _ in sent] == [pytest.approx(due)]
 
 
 def test_a_table_that_holds_us_dead_gets_our_alive_straight_back() -> None:
     c = make(3, seed=1)
     n1 = c.node("n1")
-    me = n1.members.me
-    sent: list[tuple[str, object]] = []
-    n1.out.send = lambda addr, msg: sent.append((addr, msg))  # type: ignore[method-assign]
-    row = MemberRow(me.node_id, me.addr, me.generation, me.incarnation, MemberState.DEAD)
-    n1.swim.merge_rows((row,), "n0", c.now, "n0-address")
-    assert n1.members.me.incarnation == row.incarnation + 1  # refuted
-    assert [a for a, m in sent if type(m).__name__ == "Alive"] == ["n0-address"]
+    me = next(m for m in n1.read.members() if m.node_id == "n1")
+    said(n1)
+    row = MemberRow(me.node_id, me.address, me.generation, me.incarnation, MemberState.DEAD)
+    assert hear(n1, "n0", "n0-address", Sync(1, {}, b"", (row,), False), now=c.now)
+    now = next(m for m in n1.read.members() if m.node_id == "n1")
+    assert now.incarnation == row.incarnation + 1  # refuted
+    alive = [s.dest for s in said(n1) if isinstance(s.msg, Alive) and s.msg.node == "n1"]
+    assert "n0-address" in alive
 
 
 def _syncs_to(node: Node, addr: str) -> int:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from gossipreg.core.directory.records import RECORD_VALUES, Heartbeat, Opaque
+from gossipreg.core.directory.records import RECORD_VALUES, BadVectors, Heartbeat, Opaque
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.node import Node
+from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.wire.fields import NO_FORM, OwnerDelta, Write
 from gossipreg.core.wire.messages import (
     FEATURES,
@@ -46,14 +47,32 @@ def test_a_delta_for_a_first_release_peer_leaves_out_only_what_it_would_refuse()
 
 
 def test_a_key_family_of_a_later_release_is_kept_and_relayed_as_it_came() -> None:
-    later = Write("o", 1, "vec/a", 5, False, ["model-x", [b"\x01\x02"]])
+    later = Write("o", 1, "future/a", 5, False, [3, 10])
     wire = encode(WriteMsg(later), RECORD_VALUES)
     got = parse(wire, RECORD_VALUES)
     assert isinstance(got, WriteMsg) and isinstance(got.write.value, Opaque)
     assert encode(got, RECORD_VALUES) == wire
-    bad = [*wire[:3], "vec/" + "x" * 300, *wire[4:]]
+    bad = [*wire[:3], "future/" + "x" * 300, *wire[4:]]
     with pytest.raises(InvalidArgumentError):
         parse(bad, RECORD_VALUES)
+
+
+def test_vectors_are_a_known_family_and_bad_ones_are_kept_unused() -> None:
+    good = Write("o", 1, "vec/a", 5, False, ["model-x", [b"\x01\x02", b"\x7f\x00"]])
+    wire = encode(WriteMsg(good), RECORD_VALUES)
+    got = parse(wire, RECORD_VALUES)
+    assert isinstance(got, WriteMsg) and isinstance(got.write.value, VectorSet)
+    assert got.write.value.dims == 2 and encode(got, RECORD_VALUES) == wire
+    for raw, reason in ((["m", [b"\x01", b"\x01\x02"]], "dims"),  # mixed lengths
+                        (["m", [bytes(513)]], "dims"),  # oversized
+                        (["m", [b"\x01"] * 9], "count"),  # too many
+                        (["m", [[1, float("nan")]]], "finite"),
+                        (["m", [b"\x80"]], "range"), (["bad tag", [b"\x01"]], "model"),
+                        ("nonsense", "type")):
+        w = parse(encode(WriteMsg(Write("o", 1, "vec/a", 5, False, raw)), RECORD_VALUES),
+                  RECORD_VALUES)
+        assert isinstance(w, WriteMsg) and w.write.value == BadVectors(raw, reason)
+    assert RECORD_VALUES.first_release("vec/a", got.write.value) is NO_FORM
 
 
 def _sent(node: Node, now: float) -> dict[str, list[list[Any]]]:

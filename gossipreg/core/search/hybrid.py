@@ -1,0 +1,138 @@
+"""Ranking for free text: lexical and vector evidence fused into one integer score per agent.
+
+Rules:
+- Evidence: ``lex`` in [0, 1), the lexical (BM25F) score (:mod:`~gossipreg.core.search.rank`),
+  and, for an agent with vectors in the node's model, ``cos``: the best dot product of the
+  query's code with the agent's codes divided by 127², about the cosine of the closest of its
+  evidence texts (the whole card, each skill: :func:`~gossipreg.core.search.terms.evidence_texts`).
+- Fusion (with a query code): ``score = LEX_WEIGHT × lex + (1 − LEX_WEIGHT) × max(cos, 0)``,
+  a weighted sum of the two normalised scores (not of ranks: a rank says nothing of how good
+  the first one is, and the sum keeps a score's meaning across queries). An agent without
+  vectors (not embedded yet, or only in another model) is scored on its lexical evidence
+  alone: ``score = lex``.
+- Integers: ``lex`` is rounded to millionths (``lex_u``), the cosine is taken in millionths by
+  integer division of the exact dot product (``cos_u``), and the fused score is the integer
+  ``2 × lex_u + 3 × cos_u`` (five millionths per unit): results are ordered by integers, so
+  nodes holding the same records and vectors answer alike on any CPU.
+- Threshold: with a query code a result scores at least :data:`MIN_SCORE`; below it nothing
+  is returned, so a query that matches no term and lies far from every agent stays a miss.
+  Without one (lexical only) any agent matching a query term is returned.
+- Order: score descending, ties by agent id. Filters select candidates; they never change a
+  score.
+- Top k without scoring everyone (exact): the ``m`` best agents by each kind of evidence get
+  both scores, giving a provisional page whose last score is ``T``. An agent outside the
+  lexical list has at most the m-th lexical score ``L``, so it can reach ``T`` only with a
+  cosine of ``(T − 2L) / 3`` or more: those agents (found from the vector scores, which are
+  all computed anyway) are scored too, and the page is final. Agents without vectors reach at
+  most ``5L``; while that is not below ``T``, ``m`` doubles. Past a quarter of the agents
+  everyone is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gossipreg.core.search.rank import LexicalRanker
+from gossipreg.core.search.vecindex import VectorIndex, VectorScores
+from gossipreg.core.search.vectors import SCORE_SCALE
+
+__all__ = ["LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
+
+#: Weight of the lexical score in the fused score (the vector score has the rest).
+LEX_WEIGHT = 0.4
+#: The least fused score returned when a query code is given.
+MIN_SCORE = 0.11
+_MICRO = 1_000_000
+_LEX, _VEC = 2, 3  # LEX_WEIGHT and 1 - LEX_WEIGHT in fifths
+_UNIT = (_LEX + _VEC) * _MICRO  # a fused integer per unit of score
+_MIN = round(MIN_SCORE * _UNIT)
+# The least dot product that can reach _MIN on its own: _VEC * dot * 10**6 // 127**2 >= _MIN.
+_FLOOR_DOT = -(-_MIN * SCORE_SCALE // (_VEC * _MICRO))
+
+Accept = Callable[[str], bool]
+
+
+def ard_score(score: float) -> int:
+    """ARD's integer relevance (0–100) of a score in [0, 1]."""
+    return max(0, min(100, round(100 * score)))
+
+
+def _cos_u(dot: int) -> int:
+    return min(_MICRO, max(0, dot) * _MICRO // SCORE_SCALE)
+
+
+def _page(scored: list[tuple[int, str]], accept: Accept, end: int | None,
+          offset: int) -> list[tuple[str, int]]:
+    """``scored`` as ``(-score, id)`` pairs, sorted, then filtered until the page is full."""
+    scored.sort()
+    out: list[tuple[str, int]] = []
+    for neg, aid in scored:
+        if accept(aid):
+            out.append((aid, -neg))
+            if end is not None and len(out) >= end:
+                break
+    return out[offset:]
+
+
+def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: VectorIndex | None,
+         accept: Accept, limit: int | None, offset: int) -> list[tuple[str, float]]:
+    """``(agent id, score)`` of the agents ``accept`` lets through, best first, the page
+    ``[offset, offset + limit)`` of them (see the module rules). ``query`` is the query's code
+    in the model of ``vectors``; without it (or without vectors) the ranking is lexical."""
+    end = None if limit is None else offset + limit
+    if query is None or vectors is None or len(query) != vectors.dims:
+        # top-k: the ranker skips what cannot make the page
+        lex = lexical.top(text, end, accept) if end is not None else lexical.scores(text)
+        scored = [(-round(v * _MICRO), aid) for aid, v in lex.items()]
+        return [(aid, s / _MICRO) for aid, s in _page(scored, accept, end, offset)]
+    got = vectors.scores(query)
+    page = None if end is None else _top(text, lexical, got, len(lexical), accept, end)
+    if page is None:  # every agent scored
+        lex = lexical.scores(text)
+        fused = {aid: _VEC * _cos_u(dot) for aid, dot in got.above(_FLOOR_DOT)}
+        fused.update(_fuse(lex, got))
+        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+    return [(aid, s / _UNIT) for aid, s in page[offset:]]
+
+
+def _fuse(lex: dict[str, float], got: VectorScores) -> dict[str, int]:
+    """The fused integer of each agent with a lexical score."""
+    out = {}
+    for aid, v in lex.items():
+        dot = got.get(aid)
+        lex_u = round(v * _MICRO)
+        out[aid] = (_LEX * lex_u + _VEC * _cos_u(dot) if dot is not None
+                    else (_LEX + _VEC) * lex_u)
+    return out
+
+
+def _top(text: str, lexical: LexicalRanker, got: VectorScores, n: int, accept: Accept,
+         end: int) -> list[tuple[str, int]] | None:
+    """The first ``end`` accepted results, exactly (see the module rules); None when that
+    would take scoring a quarter of the agents or more."""
+    m = max(32, 4 * end)
+    all_have_vectors = got.count() >= n
+    while 4 * m < n:
+        lex_top = lexical.top(text, m)
+        # The most an agent outside the lexical list scores lexically (one micro-unit of
+        # slack: top() sums in another order than scores_of()).
+        lex_m = min(lex_top.values()) if len(lex_top) >= m else 0.0
+        lex_u = round(lex_m * _MICRO) + (1 if lex_m else 0)
+        vec_top, _ = got.top(m)
+        fused = {aid: _VEC * _cos_u(dot) for aid, dot in vec_top}
+        fused.update(_fuse(lexical.scores_of(text, {*lex_top, *fused}), got))
+        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+        least = page[end - 1][1] if len(page) >= end else _MIN
+        if not all_have_vectors and (_LEX + _VEC) * lex_u >= least:
+            m *= 2  # an agent without vectors, outside the list, could still make the page
+            continue
+        # Outside the lexical list, reaching `least` takes a cosine of (least - 2L) / 3.
+        need = max(0, least - _LEX * lex_u)
+        floor = -(-need * SCORE_SCALE // (_VEC * _MICRO))
+        extra = [(aid, dot) for aid, dot in got.above(floor) if aid not in fused]
+        if 4 * (len(fused) + len(extra)) >= n:
+            return None
+        fused.update((aid, _VEC * _cos_u(dot)) for aid, dot in extra)
+        fused.update(_fuse(lexical.scores_of(text, (aid for aid, _ in extra)), got))
+        return _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+    return None

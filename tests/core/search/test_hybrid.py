@@ -1,0 +1,205 @@
+"""Vector index (numpy and pure Python agree, exactly) and hybrid ranking: clear-case orderings,
+filters, the threshold, ties, agents without vectors, ARD's integer score."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gossipreg.core.directory.records import make_record
+from gossipreg.core.search import vecindex
+from gossipreg.core.search.hybrid import MIN_SCORE, ard_score
+from gossipreg.core.search.index import CapabilityIndex
+from gossipreg.core.search.terms import MAX_EVIDENCE, evidence_texts
+from gossipreg.core.search.vecindex import VectorIndex
+from gossipreg.core.search.vectors import VectorError, dot, quantize
+from gossipreg.core.types import AgentRecord, AgentStatus
+
+DIMS = 8
+
+
+def axis(*weights: float) -> bytes:
+    """A code pointing along the given components (the rest 0)."""
+    return quantize([*weights, *[0.0] * (DIMS - len(weights))])
+
+
+def rand_code(rng: random.Random, dims: int) -> bytes:
+    return quantize([rng.gauss(0, 1) for _ in range(dims)])
+
+
+@pytest.mark.parametrize("dims", [8, 256, 512])
+def test_numpy_and_pure_python_give_the_exact_dot_products(dims: int) -> None:
+    if not vecindex.numpy_available():
+        pytest.skip("numpy is not installed: only the pure-Python path exists here")
+    rng = random.Random(dims)
+    fast, slow = VectorIndex(dims, use_numpy=True), VectorIndex(dims, use_numpy=False)
+    live: dict[str, list[bytes]] = {}
+    for step in range(1500):  # enough removals to compact several times
+        aid = f"a{rng.randrange(200)}"
+        if rng.random() < 0.3:
+            assert fast.remove(aid) == slow.remove(aid) == (live.pop(aid, None) is not None)
+        else:
+            codes = [rand_code(rng, dims) for _ in range(rng.randint(1, 8))]
+            fast.put(aid, codes)
+            slow.put(aid, codes)
+            live[aid] = codes
+        if step % 250 == 0:
+            q = rand_code(rng, dims)
+            a, b = fast.scores(q), slow.scores(q)
+            for x, codes in live.items():
+                assert a.get(x) == b.get(x) == max(dot(q, c) for c in codes)
+                assert fast.codes(x) == slow.codes(x) == tuple(codes)
+            assert sorted(a.above(-10**9)) == sorted(b.above(-10**9))
+            assert len(fast) == len(slow) == len(live)
+            assert fast.rows == slow.rows == sum(map(len, live.values()))
+
+
+def test_vector_index_refuses_codes_of_another_length() -> None:
+    v = VectorIndex(DIMS, use_numpy=False)
+    with pytest.raises(VectorError):
+        v.put("a", [bytes(DIMS + 1)])
+    with pytest.raises(VectorError):
+        v.scores(bytes(DIMS - 1))
+    with pytest.raises(VectorError):
+        VectorIndex(513)
+
+
+def card(name: str, desc: str, *skills: tuple[str, str]) -> dict[str, object]:
+    return {"name": name, "description": desc, "capabilities": {}, "skills": [
+        {"id": sid, "name": sname, "description": sname, "tags": [], "examples": []}
+        for sid, sname in skills]}
+
+
+def index_of(records: list[tuple[AgentRecord, list[bytes] | None]], *,
+             use_numpy: bool | None = None,
+             status: dict[str, AgentStatus] | None = None) -> CapabilityIndex:
+    idx = CapabilityIndex()
+    idx.vectors = VectorIndex(DIMS, use_numpy=use_numpy)
+    for r, codes in records:
+        st = (status or {}).get(r.agent_id, AgentStatus.ACTIVE)
+        idx.put(r.agent_id, r.capabilities, st, r.runtime_id, r.registered_at, r.tags, "n", r)
+        if codes:
+            idx.vectors.put(r.agent_id, codes)
+    return idx
+
+
+def agents() -> list[tuple[AgentRecord, list[bytes] | None]]:
+    vet = make_record("vet", None, "rt1", card=card(
+        "PetCare", "veterinary appointments", ("vet-book", "Book a vet visit")), tags=["pets"])
+    clinic = make_record("clinic", None, "rt2", card=card(
+        "ClinicDesk", "doctor appointments", ("gp-book", "Book a GP")))
+    weather = make_record("weather", None, "rt1", card=card(
+        "Sky", "weather forecasts", ("fc", "Forecast")))
+    plain = make_record("plain", "Vaccination reminders", "rt1", ["reminders"])  # no vectors
+    return [(vet, [axis(1, 0.2), axis(0.9, 0, 0.4)]), (clinic, [axis(0.5, 1)]),
+            (weather, [axis(0, 0, 0, 1)]), (plain, None)]
+
+
+@pytest.mark.parametrize("use_numpy", [False, None])
+def test_a_need_without_shared_words_is_found_by_its_vector(use_numpy: bool | None) -> None:
+    idx = index_of(agents(), use_numpy=use_numpy)
+    # "jabs for my puppy" shares no term with any card; its vector is closest to the vet's.
+    hits = idx.search("jabs for my puppy", query=axis(1, 0.1))
+    assert [a for a, _ in hits] == ["vet", "clinic"]  # weather is far: below the threshold
+    assert hits[0][1] > hits[1][1] >= MIN_SCORE
+    assert idx.search("jabs for my puppy") == []  # lexical only: nothing shares a word
+    # A far query stays a miss: no term, no vector close enough.
+    assert idx.search("zzqx unheard", query=axis(0, 0, 0, 0, 0, 0, 0, 1)) == []
+
+
+def test_lexical_and_vector_evidence_add_up_and_agents_without_vectors_count() -> None:
+    idx = index_of(agents())
+    hits = dict(idx.search("vaccination appointments", query=axis(1, 0.1)))
+    # The vet has both kinds of evidence; "plain" has no vectors: scored on its words alone.
+    assert set(hits) == {"vet", "clinic", "plain"}
+    assert hits["vet"] > hits["clinic"]
+    assert 0 < hits["plain"] < 1
+    weather = idx.search("weather forecasts", query=axis(0, 0, 0.3, 1))
+    assert [a for a, _ in weather] == ["weather"] and weather[0][1] > 0.9
+
+
+def test_filters_select_and_ties_go_by_id() -> None:
+    recs = agents()
+    twin = make_record("a-twin", None, "rt1", card=card(
+        "PetCare", "veterinary appointments", ("vet-book", "Book a vet visit")), tags=["pets"])
+    recs.append((twin, [axis(1, 0.2), axis(0.9, 0, 0.4)]))
+    idx = index_of(recs, status={"clinic": AgentStatus.OFFLINE})
+    q = axis(1, 0.1)
+    hits = idx.search("vet visit", query=q)
+    assert [a for a, _ in hits] == ["a-twin", "vet"]  # same score: by id; clinic is OFFLINE
+    assert hits[0][1] == hits[1][1]
+    assert [a for a, _ in idx.search("vet visit", query=q, status=None)] == [
+        "a-twin", "vet", "clinic"]
+    assert [a for a, _ in idx.search("vet visit", query=q, tags=["PETS"], runtime_id="rt1",
+                                     accept=lambda a: a != "a-twin")] == ["vet"]
+    assert [a for a, _ in idx.search("vet visit", query=q, offset=1, limit=1)] == ["vet"]
+    # A code of another length (another model) is not used: lexical ranking.
+    assert idx.search("vet visit", query=bytes(4)) == idx.search("vet visit")
+
+
+def test_numpy_and_pure_python_rank_alike() -> None:
+    rng = random.Random(5)
+    recs: list[tuple[AgentRecord, list[bytes] | None]] = []
+    words = ["pay", "ship", "book", "scan", "plan", "sum", "tax", "fix"]
+    for i in range(120):
+        r = make_record(f"a{i:03d}", " ".join(rng.sample(words, 2)), "rt",
+                        rng.sample(words, 3), description=" ".join(rng.sample(words, 4)))
+        recs.append((r, [rand_code(rng, DIMS) for _ in range(rng.randint(1, 3))]
+                     if i % 7 else None))
+    a, b = index_of(recs, use_numpy=False), index_of(recs)
+    for _ in range(30):
+        text, q = " ".join(rng.sample(words, 2)), rand_code(rng, DIMS)
+        assert a.search(text, query=q) == b.search(text, query=q)
+        assert a.search(text, query=q, limit=5, offset=2) == b.search(text, query=q)[2:7]
+
+
+def test_evidence_texts_and_ard_score() -> None:
+    r = make_record("x", None, "rt", card={
+        "name": "Acme", "description": "does things", "capabilities": {},
+        "skills": [{"id": f"s{i}", "name": f"skill {i}", "description": "d", "tags": ["t"],
+                    "examples": ["e.g."]} for i in range(10)]})
+    texts = evidence_texts(r)
+    assert len(texts) == MAX_EVIDENCE
+    assert texts[0].startswith("Acme. does things skill 0.") and "skill 9." in texts[0]
+    assert texts[1] == "skill 0. d t e.g."
+    plain = make_record("p", "Pinger", "rt", ["ping hosts"], tags=["net"])
+    assert evidence_texts(plain) == ("Pinger. ping hosts net",)
+    assert [ard_score(s) for s in (0.0, 0.114, 0.5, 1.2, -1)] == [0, 11, 50, 100, 0]
+
+
+def test_a_skill_id_is_a_capability_string() -> None:
+    idx = CapabilityIndex()
+    r = make_record("fx", None, "rt", card=card("FX", "money", ("fx-convert", "Conversion")))
+    idx.put(r.agent_id, r.capabilities, AgentStatus.ACTIVE, "rt", 0.0, r.tags, "n", r)
+    from gossipreg.core.search.query import Query
+
+    assert idx.find(Query.of("fx-convert")) == ["fx"]
+    assert idx.find(Query.of("conversion")) == ["fx"]  # the name, as before
+    idx.remove("fx")
+    assert idx.find(Query.of("fx-convert")) == [] and idx.distinct_capabilities() == 0
+
+
+def test_the_top_of_a_page_is_the_full_rankings_head() -> None:
+    # Enough agents that a page is found from the best few of each kind of evidence.
+    rng = random.Random(8)
+    words = [f"w{i}" for i in range(40)]
+    recs: list[tuple[AgentRecord, list[bytes] | None]] = []
+    status: dict[str, AgentStatus] = {}
+    for i in range(700):
+        r = make_record(f"a{i:03d}", " ".join(rng.sample(words, 2)), f"rt{i % 3}",
+                        rng.sample(words, 2), description=" ".join(rng.sample(words, 6)),
+                        tags=[f"t{i % 5}"])
+        recs.append((r, [rand_code(rng, DIMS) for _ in range(rng.randint(1, 3))]
+                     if i % 9 else None))
+        if i % 11 == 0:
+            status[r.agent_id] = AgentStatus.OFFLINE
+    for use_numpy in ([False, True] if vecindex.numpy_available() else [False]):
+        idx = index_of(recs, use_numpy=use_numpy, status=status)
+        for trial in range(60):
+            text, q = " ".join(rng.sample(words, rng.randint(1, 5))), rand_code(rng, DIMS)
+            kw = [{}, {"tags": ["t1"]}, {"runtime_id": "rt2", "status": None}][trial % 3]
+            full = idx.search(text, query=q, **kw)  # type: ignore[arg-type]
+            for limit, offset in ((1, 0), (10, 0), (10, 5), (3, 40)):
+                assert idx.search(text, query=q, limit=limit, offset=offset,
+                                  **kw) == full[offset:offset + limit]  # type: ignore[arg-type]
