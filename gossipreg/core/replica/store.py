@@ -8,8 +8,9 @@ Rules:
 - Every application reports typed changes ``(owner, key, old entry, new entry)``: the view
   derives visible state and events from them alone, never by reading a key back.
 - Deletions are versioned tombstones (a tombstone may carry a short reason, e.g. why a record
-  was deleted), collected ``tombstone_ttl`` after they were applied here, or earlier, oldest
-  first, while more than ``max_tombstones`` are held.
+  was deleted), collected ``tombstone_ttl`` after they were applied here (once the watermark
+  covers them: while a hole below one is open, only it says an older write of its key is
+  stale), or earlier, oldest first, while more than ``max_tombstones`` are held.
   ``gc_floor`` remembers the highest collected version, so that a peer whose watermark is below
   it gets a manifest of the live keys (and drops the keys it should have seen deleted). Every
   delta carries the sender's floor: a receiver whose watermark it moves past collected
@@ -52,10 +53,8 @@ __all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replica", "Write
            "live_value"]
 
 class Replica:
-    """One node's copy of the directory, including the part it owns.
-
-    Changes are reported as :class:`Change` so that the view can re-derive exactly what moved.
-    """
+    """One node's copy of the directory, including the part it owns; changes are reported as
+    :class:`Change` so that the view can re-derive exactly what moved."""
 
     def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0,
                  max_tombstones: int = 5_000, *,
@@ -82,10 +81,7 @@ class Replica:
 
     def value(self, owner: str, key: str) -> Any:
         """The current value of a key; None if absent or deleted."""
-        st = self._owners.get(owner)
-        if st is None:
-            return None
-        e = st.entries.get(key)
+        e = self.get(owner, key)
         return None if e is None or e.deleted else e.value
 
     def max_version(self, owner: str) -> int:
@@ -187,9 +183,8 @@ class Replica:
                    changed: list[Change]) -> OwnerState | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
-        if st is None:
+        if st is None:  # (then of this generation: returned below)
             st = self._owners[owner] = OwnerState(generation)
-            return st
         if generation < st.generation:
             return None
         if generation > st.generation:
@@ -256,9 +251,9 @@ class Replica:
         if old is not None:
             if old.version >= version:
                 return
-        elif version <= st.watermark:
-            # We hold every current write up to the watermark, so an unknown key below it is
-            # stale: superseded, or deleted and its tombstone already collected.
+        elif version <= st.watermark or version in st.settled:
+            # We hold every current write up to the watermark (and each settled one), so an
+            # unknown key there is stale: superseded, or deleted and its tombstone collected.
             return
         new = Entry(value, version, deleted, now if deleted else 0.0)
         st.put(key, new)
@@ -365,17 +360,23 @@ class Replica:
         dropped = 0
         cutoff = now - self.tombstone_ttl
         q, cap = self._tombstones, self.max_tombstones
-        while q and (q[0][0] <= cutoff or len(q) > cap):
-            _, owner, gen, key, version = q.popleft()
+        held: list[tuple[float, str, int, str, int]] = []
+        while q and (q[0][0] <= cutoff or len(q) + len(held) > cap):
+            item = q.popleft()
+            _, owner, gen, key, version = item
             st = self._owners.get(owner)
             if st is None or st.generation != gen:
                 continue
             e = st.entries.get(key)
             if e is None or e.version != version or not e.deleted:
                 continue
+            if version > st.watermark and len(q) + len(held) < cap:
+                held.append(item)  # a hole below it is open (see the rules): kept for now
+                continue
             st.drop(key)
             st.gc_floor = max(st.gc_floor, version)
             dropped += 1
+        q.extend(held)
         return dropped
 
     def reset_owner(self, owner: str, generation: int) -> list[Change]:

@@ -258,3 +258,23 @@ def test_settled_versions_stay_above_the_watermark_after_it_jumps() -> None:
     assert st.watermark == 7 and st.settled == {9}
     st.settle([8])
     assert st.watermark == 9 and st.settled == set()
+
+
+def test_a_write_replayed_after_its_deletion_was_collected_stays_deleted() -> None:
+    # A peer behind a hole (it missed v1) gets the deletion of agent/a1 (v3, superseding v2);
+    # the old write v2 comes again, before and after the tombstone's time: it stays deleted.
+    owner = Replica("o", 1, tombstone_ttl=10.0)
+    owner.write("agent/a0", [0])  # v1, never delivered: the peer's watermark stays at 0
+    w2 = owner.write("agent/a1", [1])
+    w3 = owner.delete("agent/a1", 0.0)
+    assert w3 is not None and w3.supersedes == (w2.version,)
+    peer = Replica("p", 1, tombstone_ttl=10.0)
+    peer.apply_write(w3, 0.0)
+    assert peer.apply_write(w2, 1.0) == []
+    assert peer.collect(100.0) == 0  # the hole is open: the tombstone is all that says so
+    assert peer.apply_write(w2, 100.0) == []
+    assert peer.live_state().get("o", (1, {}))[1] == {}
+    peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 101.0)  # the hole closes
+    assert peer.collect(102.0) == 1
+    assert peer.apply_write(w2, 102.0) == []  # below the watermark now
+    assert peer.live_state() == owner.live_state()
