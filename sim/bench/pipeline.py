@@ -234,9 +234,10 @@ def _worker(sizes: list[int], changes: int) -> None:
 
 
 def _run(tree: Path, sizes: list[int], changes: int) -> dict[str, dict[str, float]]:
-    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path).
+    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path);
+    # -P keeps this file's folder off the path (sim/bench/select.py would shadow ``select``).
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    res = subprocess.run([sys.executable, __file__, "--worker", "--sizes",
+    res = subprocess.run([sys.executable, "-P", __file__, "--worker", "--sizes",
                           ",".join(map(str, sizes)), "--changes", str(changes)],
                          cwd=tree, env=env, check=True, capture_output=True, text=True)
     out: dict[str, dict[str, float]] = json.loads(res.stdout.strip().splitlines()[-1])
