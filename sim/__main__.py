@@ -27,10 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--agents-per-node", type=int, default=2)
     r.add_argument("--duration", type=float, default=120.0, help="virtual seconds")
     r.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
-    r.add_argument("--network", choices=("tcp", "datagram"), default="tcp",
-                   help="what a loss does: tcp (the transport nodes use: a retransmission "
-                        "delay, a frame lost only past the 2 s timeout) or datagram (a lost "
-                        "message)")
+    r.add_argument("--network", choices=("links", "tcp", "datagram"), default="links",
+                   help="what a loss does: links (the transport nodes ship with: datagrams "
+                        "lost, link and HTTP frames delayed by retransmission, a link's frames "
+                        "in order), tcp (nodes offering HTTP POST only: a frame lost only past "
+                        "the 2 s timeout) or datagram (every message lost alike)")
     r.add_argument("--scenario", choices=SCENARIOS, default="steady")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--write-rate", type=float, default=2.0, help="workload operations per s")
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     split = ", ".join(f"{k} {v:.0f}" for k, v in sorted(rep["bytes_split"].items()))
     print(f"bytes sent per node per s: mean {b['mean']:.0f}, max {b['max']:.0f} "
           f"(message bytes: {split})")
+    paths = rep.get("frames_by_path", {})
+    if sum(paths.values()):
+        total = sum(paths.values())
+        print("frames by path: " + ", ".join(f"{k} {v / total:.1%}" for k, v in paths.items()))
     print(f"events per node: {rep['events_per_node']:.0f}; converged "
           f"{_fmt(rep['convergence_s'], ' s')} after the last fault "
           f"(bound {rep['convergence_bound_s']:.0f} s); wall {rep['wall_s']:.1f} s")

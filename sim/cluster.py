@@ -7,10 +7,13 @@ the seed and the calls made.
 
 The network delays each packet by ``latency_min + exp(latency_mean - latency_min)`` one way and
 honours partitions (two-way groups, one-way blocks) and clogged nodes. Its ``model`` says what
-loss does. ``tcp`` (the default) is the transport nodes actually use, HTTP on pooled TCP
-connections (:mod:`sim.tcp`): a lost segment is a retransmission delay, a frame is lost only past
-the client's timeout, and the first reply a node makes to a frame's sender rides back in that
-frame's response, as :class:`gossipreg.io.runner.NodeRunner` does. ``datagram`` drops each packet
+loss does. ``links`` (the default) is the transport nodes ship with (:mod:`sim.links`): nodes
+announce datagrams and links, and each frame takes a datagram (lost with the loss probability),
+a WebSocket link (a loss is a retransmission delay, a link's frames arrive in order) or an HTTP
+POST, as ``LinkTransport`` picks. ``tcp`` is a mesh whose nodes offer no new path: HTTP on
+pooled TCP connections (:mod:`sim.tcp`), a frame lost only past the client's timeout. Over links
+and HTTP the first reply a node makes to a frame's sender rides back on that frame's
+connection, as :class:`gossipreg.io.runner.NodeRunner` does. ``datagram`` drops each packet
 with the loss probability (and may duplicate it): tests of the protocol's own repair use it. A
 paused node keeps its state and its inbound packets (they wait in its socket buffer); a crashed
 node loses everything; a restarted node comes back with a new generation.
@@ -33,30 +36,15 @@ from typing import Any, Protocol
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
 from gossipreg.core.trust.proofs import stub_identity
-from gossipreg.core.types import MemberState, RegistryEvent
-from sim.tcp import TcpOptions, TcpPaths
+from gossipreg.core.types import RegistryEvent
+from gossipreg.core.wire.tags import Feature
+from sim.cluster_views import ClusterViews
+from sim.links import DATAGRAM, HTTP, LINK_REPLY, LinkPaths, NetOptions
+from sim.tcp import TcpPaths
 
 __all__ = ["EPOCH", "Cluster", "NetOptions", "NodeFactory", "SimNode"]
 
 EPOCH = 1_700_000_000.0  # the wall clock at virtual time 0 (a node's skew is added to it)
-
-
-@dataclass
-class NetOptions:
-    """Network knobs (seconds and probabilities)."""
-
-    latency_min: float = 0.0005
-    latency_mean: float = 0.002
-    loss: float = 0.0
-    duplicate: float = 0.0  # datagram model only: TCP never delivers a frame twice
-    model: str = "tcp"  # "tcp" | "datagram" (see the module docstring)
-    tcp: TcpOptions = field(default_factory=TcpOptions)
-
-    def __post_init__(self) -> None:
-        if self.model not in ("tcp", "datagram"):
-            raise ValueError(f"network model must be 'tcp' or 'datagram', not {self.model!r}")
-        if self.model == "tcp" and self.duplicate:
-            raise ValueError("duplicates need the datagram model: TCP delivers a frame once")
 
 
 class Due(IntEnum):
@@ -72,7 +60,7 @@ class NodeFactory(Protocol):
     and its contract (a mixed-version test builds some nodes of the previous release)."""
 
     def __call__(self, node_id: str, addr: str, config: NodeConfig, *, rng: random.Random,
-                 now: float, generation: int) -> Node: ...
+                 now: float, generation: int, features: int = 0) -> Node: ...
 
 
 @dataclass
@@ -87,13 +75,14 @@ class SimNode:
     skew: float = 0.0
     bytes_out: int = 0
     remote: bool = False  # run by another shard: no node here
+    offers: int = 0  # the paths its transport offers (Feature bits; 0: HTTP POST only)
 
     def wall(self, now: float) -> float:
         """This node's wall clock at virtual time ``now`` (:data:`EPOCH` plus its skew)."""
         return now + (EPOCH + self.skew)
 
 
-class Cluster:
+class Cluster(ClusterViews):
     """N core nodes wired together in memory."""
 
     def __init__(self, seed: int = 0, config: NodeConfig | None = None,
@@ -124,7 +113,11 @@ class Cluster:
         self.sharded = local is not None
         # Packets for another shard's nodes: (when, dest, data), data as in ``_deliver_at``.
         self.outbox: list[tuple[float, str, Any]] = []
-        self.tcp = TcpPaths(self.rng, self.net.tcp) if self.net.model == "tcp" else None
+        model = self.net.model
+        self.tcp = TcpPaths(self.rng, self.net.tcp) if model != "datagram" else None
+        self.links = LinkPaths(self.rng, self.net.tcp, self.net.links,
+                               self.config.max_datagram_size) if model == "links" else None
+        self.offers = int(Feature.DATAGRAM | Feature.STREAM) if model == "links" else 0
 
     # -------------------------------------------------------------- scheduling
     def _push(self, t: float, kind: Due, name: str, data: Any) -> None:
@@ -147,15 +140,19 @@ class Cluster:
         assert node is not None
         while (tx := node.poll_transmit()) is not None:
             sn.bytes_out += len(tx.payload)
-            if reply is not None and tx.dest == reply[0]:
+            stream = len(tx) > 2 and tx[2]  # (a previous release's Transmit has 2 fields)
+            if reply is not None and tx.dest == reply[0] and not stream:
                 at = reply[1]
                 reply = None
+                if at == LINK_REPLY and self.links is not None:  # on the sender's link, now
+                    at = self.links.reply(tx.dest, sn.name, self.now, self.net.loss,
+                                          self._cut(sn.name, tx.dest), self._latency)
                 if at is None:
                     self.dropped += 1
                 else:
                     self._deliver_at(at, tx.dest, tx.payload)
                 continue
-            self._send(sn.name, tx.dest, tx.payload)
+            self._send(sn, tx.dest, tx.payload, stream)
         while (ev := node.poll_event()) is not None:
             if self.keep_events:
                 sn.events.append(ev)
@@ -172,17 +169,38 @@ class Cluster:
         return net.latency_min + -log(1.0 - self.rng.random()) * max(
             1e-9, net.latency_mean - net.latency_min)
 
-    def _send(self, src: str, dest: str, payload: bytes) -> None:
+    def _cut(self, src: str, dest: str) -> bool:
+        """Whether the network delivers nothing from ``src`` to ``dest`` now."""
+        clogged, blocked = self._clogged, self._blocked
+        return ((bool(clogged) and (src in clogged or dest in clogged))
+                or (bool(blocked) and (src, dest) in blocked))
+
+    def _send(self, sn: SimNode, dest: str, payload: bytes, stream: bool = False) -> None:
+        net, rng, src = self.net, self.rng, sn.name
         if self.tap is not None:
             self.tap(src, dest, payload)
-        net, rng = self.net, self.rng
-        blocked, clogged = self._blocked, self._clogged
         latency = self._latency
-        cut = bool(clogged) and (src in clogged or dest in clogged)
-        if self.tcp is not None:
-            sent = self.tcp.send(src, dest, self.now, net.loss,
-                                 cut or (bool(blocked) and (src, dest) in blocked),
-                                 cut or (bool(blocked) and (dest, src) in blocked), latency)
+        links, path = self.links, HTTP
+        if links is not None and sn.offers and sn.node is not None:
+            path = links.path(sn.node, dest, len(payload), stream)
+        if path == DATAGRAM and links is not None:
+            links.by_path[DATAGRAM] += 1
+            if links.datagram_sent(src, dest, self.now):  # silent since: a hint, as shipped
+                self._push(self.now, Due.UNREACHABLE, src, dest)
+            if self._cut(src, dest) or (net.loss and rng.random() < net.loss):
+                self.dropped += 1
+            else:  # (payload, sender): its arrival shows the sender is not silent
+                self._deliver_at(self.now + latency(), dest, (payload, src))
+            return
+        cut_fwd, cut_back = self._cut(src, dest), self._cut(dest, src)
+        sent = None  # over a link; None when it declines (backing off): HTTP POST
+        if path != HTTP and links is not None:
+            sent = links.send(src, dest, self.now, net.loss, cut_fwd, cut_back, latency)
+        if sent is None and self.tcp is not None:
+            if links is not None:
+                links.by_path[HTTP] += 1
+            sent = self.tcp.send(src, dest, self.now, net.loss, cut_fwd, cut_back, latency)
+        if sent is not None:
             if sent.deliver_at is None:
                 self.dropped += 1
             else:
@@ -190,7 +208,7 @@ class Cluster:
             if sent.failed_at is not None:
                 self._push(sent.failed_at, Due.UNREACHABLE, src, dest)
             return
-        if cut or (blocked and (src, dest) in blocked):
+        if cut_fwd:
             self.dropped += 1
             return
         copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
@@ -242,11 +260,15 @@ class Cluster:
                         sn.inbox.append(data)
                     continue
                 self.delivered += 1
-                if type(data) is tuple:
+                if type(data) is tuple and len(data) == 3:
                     payload, src, reply_at = data
                     if node.handle_packet(payload, when, wall=sn.wall(when)).reply_to == src:
                         self.drain(sn, (src, reply_at))
                         continue
+                elif type(data) is tuple:  # a datagram of the links model: (payload, sender)
+                    node.handle_packet(data[0], when, wall=sn.wall(when))
+                    if self.links is not None:
+                        self.links.heard(name, data[1])
                 else:
                     node.handle_packet(data, when, wall=sn.wall(when))
             self.drain(sn)
@@ -268,11 +290,13 @@ class Cluster:
     # ------------------------------------------------------------------ nodes
     def _make(self, name: str, generation: int) -> Node:
         rng = random.Random(self.rng.getrandbits(64))
+        extra: dict[str, Any] = {}  # only what is used: a factory may know neither
         if self.signing:
-            return self.make_node(name, name, self.config, rng=rng, now=self.now,
-                                  generation=generation, identity=self.identity(name))
+            extra["identity"] = self.identity(name)
+        if self.offers:
+            extra["features"] = self.offers
         return self.make_node(name, name, self.config, rng=rng, now=self.now,
-                              generation=generation)
+                              generation=generation, **extra)
 
     def identity(self, name: str) -> Any:
         """The stub identity node ``name`` signs with (the same across its restarts)."""
@@ -287,7 +311,9 @@ class Cluster:
             self.nodes[name] = SimNode(name, None, generation, skew=skew, remote=True)
             return None
         node = self._make(name, generation)
-        sn = SimNode(name, node, generation, skew=skew)
+        # What its transport offers: a node of a previous release (no ``features_at``) none.
+        offers = self.offers if hasattr(node.read, "features_at") else 0
+        sn = SimNode(name, node, generation, skew=skew, offers=offers)
         if old is not None:
             sn.events = old.events
         self.nodes[name] = sn
@@ -372,36 +398,3 @@ class Cluster:
 
     def unclog(self, name: str) -> None:
         self._clogged.discard(name)
-
-    # ----------------------------------------------------------------- checks
-    def member_view(self, name: str) -> dict[str, MemberState]:
-        return {m.node_id: m.state for m in self.node(name).read.members()}
-
-    def members_agree(self, names: Iterable[str] | None = None) -> bool:
-        """Every node sees the same members running (ALIVE or SUSPECT) in the same state.
-        DEAD and LEFT rows are not compared: a node that joined later never learns of members
-        that were gone before it came, and need not."""
-        names = list(names) if names is not None else self.live()
-        running = (MemberState.ALIVE, MemberState.SUSPECT)
-        views = [{k: s for k, s in self.member_view(n).items() if s in running} for n in names]
-        return all(v == views[0] for v in views)
-
-    def all_alive_everywhere(self, names: Iterable[str] | None = None) -> bool:
-        names = list(names) if names is not None else self.live()
-        want = set(names)
-        for n in names:
-            v = self.member_view(n)
-            if {k for k, s in v.items() if s is MemberState.ALIVE} != want:
-                return False
-        return True
-
-    def replicas_equal(self, names: Iterable[str] | None = None) -> bool:
-        names = list(names) if names is not None else self.live()
-        if not names:
-            return True
-        # One state at a time: at 1,000 nodes x 10,000 agents, holding them all costs gigabytes.
-        first = self.node(names[0]).read.replica_state()
-        return all(self.node(n).read.replica_state() == first for n in names[1:])
-
-    def visible_agents(self, name: str) -> dict[str, str]:
-        return {a: v.status.value for a, v in self.node(name).read.visible.items()}

@@ -48,6 +48,7 @@ class Measured:
     checks: Checks
     heals: list[tuple[float, float | None]]  # (heal time, when every member was ALIVE again)
     wall: float
+    paths: tuple[int, ...] = (0, 0, 0)  # frames sent as datagrams, on links, by HTTP POST
 
 
 def _detection(pl: Plan, t: Tracker, live: set[str]) -> tuple[float | None, float | None]:
@@ -126,6 +127,7 @@ def build(o: Any, cfg: NodeConfig, pl: Plan, t: Tracker, nemesis: Nemesis,
                                 for w, obs, subj in sorted(false_dead)[:20]],
         "bytes_per_node_per_s": {"mean": statistics.mean(per_node), "max": max(per_node)},
         "bytes_split": split,
+        "frames_by_path": dict(zip(("datagram", "link", "http"), m.paths, strict=True)),
         "events_per_node": t.events / max(1, m.all_nodes),
         # Per healed partition: seconds from the heal until every live node saw every other
         # one ALIVE (None: not within the run and its settling).

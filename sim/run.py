@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.formulas import convergence_bound, push_pull_scale, suspicion_timeout_bounds
 from gossipreg.core.types import MemberState
+from gossipreg.core.wire.tags import FEATURES
 from sim.checks import Checks, collector_off, combine, summarise
 from sim.cluster import Cluster, NetOptions
 from sim.faults import Heal, Nemesis
@@ -58,7 +59,7 @@ class Options:
     write_rate: float = 2.0
     progress: bool = False
     workers: int = 1
-    network: str = "tcp"  # what loss does: see sim.cluster (tcp | datagram)
+    network: str = "links"  # what loss does: see sim.cluster (links | tcp | datagram)
     signing: bool = False  # nodes sign (a deterministic stub of Ed25519) and check signatures
 
     def command(self) -> str:
@@ -74,9 +75,11 @@ def _warm_start(c: Cluster, names: list[str]) -> None:
         node = c.node(name)
         for other in names:
             if other != name:
-                # In the simulator a node's address is its name.
+                # In the simulator a node's address is its name; its features are what the
+                # joins would have exchanged (this release's and its transport's paths).
                 key = c.identity(other).signer.public_key if c.signing else None
-                node.assume_member(other, other, c.nodes[other].generation, c.now, key)
+                node.assume_member(other, other, c.nodes[other].generation, c.now, key,
+                                   int(FEATURES) | c.offers)
 
 
 class _Runner:
@@ -248,11 +251,13 @@ class _Runner:
             print(file=sys.stderr)
         with collector_off():
             t = self.t
+            paths = list(c.links.by_path) if c.links is not None else [0, 0, 0]
             parts = self._gather((t.probes, t.registered, t.failed, t.events, bytes0, bytes1,
-                                  cats0, cats1))
+                                  cats0, cats1, paths))
             if not self.lead:
                 return None
-            for probes, registered, failed, events, b0, b1, k0, k1 in parts[1:]:
+            for probes, registered, failed, events, b0, b1, k0, k1, p in parts[1:]:
+                paths = [a + b for a, b in zip(paths, p, strict=True)]
                 t.probes.update(probes)
                 for aid, seen in registered.items():
                     t.registered.setdefault(aid, {}).update(seen)
@@ -267,7 +272,7 @@ class _Runner:
             t.failed.sort()
             m = Measured(start, span, set(c.live()), len(c.nodes), bytes0, bytes1, cats0,
                          cats1, bound, converged_at, settle_start, checks, self.heals,
-                         time.perf_counter() - wall0)
+                         time.perf_counter() - wall0, tuple(paths))
             return build(o, self.cfg, pl, t, self.nemesis, m)
 
     def _categories(self) -> dict[str, int]:

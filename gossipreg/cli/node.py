@@ -17,7 +17,8 @@ __all__ = ["add_node_arguments", "run_node_command"]
 log = logging.getLogger("gossipreg.cli.node")
 
 _METAVARS = {"join": "HOST:PORT", "bind": "HOST:PORT", "advertise": "HOST:PORT",
-             "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL"}
+             "join_timeout": "SECONDS", "profile": "NAME", "log_level": "LEVEL",
+             "paths": "PATHS"}
 
 
 def _flag(key: str) -> str:
@@ -59,14 +60,17 @@ async def _serve(s: Settings) -> int:
     from gossipreg.io.identity import identity_for
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.keys import KeyFileReloader, load_key_file
+    from gossipreg.io.links_transport import LinkTransport
     from gossipreg.io.publishers import PublisherKeys
     from gossipreg.io.runner import NodeRunner
     from gossipreg.io.tls import apply_tls
-    from gossipreg.io.transport import HttpTransport
 
     keyring = load_key_file(s.key_file) if s.key_file else None
-    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin.
-    transport = HttpTransport(s.bind, s.advertise, max_body=s.config.max_packet_size)
+    # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin,
+    # beside UDP datagrams and WebSocket links for peers that offer them too (``paths``).
+    transport = LinkTransport(s.bind, s.advertise, max_body=s.config.max_packet_size,
+                              datagrams=s.paths == "all", streams=s.paths != "http",
+                              max_datagram=s.config.max_datagram_size)
     apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
     # Every node signs: its key file, else identity.key in its data directory (--data-dir, or
     # the default one of its cluster and name). With a mesh CA the CA binds the key to the name

@@ -128,6 +128,11 @@ class NodeConfig(BaseModel):
         5.0, gt=0, description="s to wait for an owner's answer to a forwarded request.")
     gossip_budget: int = Field(
         16_384, ge=512, description="Bytes of broadcasts per gossip or probe packet.")
+    max_datagram_size: int = Field(
+        1_400, ge=512, le=65_000,
+        description="Largest frame sent as a UDP datagram (to a peer whose transport takes "
+                    "them; larger frames go over a stream); what a probe piggybacks on such "
+                    "a path is cut to fit it.")
     push_pull_budget: int = Field(
         262_144, ge=4096, description="Bytes of deltas in one anti-entropy message.")
     max_packet_size: int = Field(

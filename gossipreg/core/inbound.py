@@ -6,8 +6,8 @@ A join that claims our own name from another address is another process with our
 us as its seed: it is refused as any duplicate name is (an answer listing our name at our
 address, the one the joiner reads as a refusal), and counted as ``duplicate_name``; on the
 joiner's side, that answer comes in its own name and is read only as a refusal.
-Writes and beacons we already hold are dropped before validation (gossip brings most of them
-many times over). Every other message is parsed strictly, then handed to the machine it
+Writes, beacons and feature rows we already hold are dropped before validation (gossip brings
+most of them many times over). Every other message is parsed strictly, then handed to the machine it
 belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
 may act on (a :class:`Received`) and whether anything was acted on (only then can a timer have
 moved or a message be queued).
@@ -56,7 +56,8 @@ from gossipreg.core.wire.messages import (
 
 __all__ = ["Inbound", "Received"]
 
-_WRITE, _BEACON = int(Tag.WRITE), int(Tag.BEACON)  # plain ints: the hot comparison
+# Plain ints: the hot comparisons.
+_WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
 _WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
 log = logging.getLogger("gossipreg.core.names")
@@ -89,6 +90,7 @@ class Inbound:
         self.out = out
         self.values = values
         self.trust = trust  # judges what members say of themselves (None: nothing is signed)
+        self._addrs_ok: set[str] = set()  # sender addresses checked specified (bounded)
 
     def receive(self, payload: bytes, now: float, src: str | None) -> tuple[Received, bool]:
         """Handle one packet: what its caller may act on, and whether anything was acted on.
@@ -104,8 +106,12 @@ class Inbound:
             if src_addr != self.members.me.addr and self._own_name(src_addr, messages, now):
                 return Received(False, "duplicate_name", src_addr), True
             return self._drop("from_self", now, src)
-        if is_unspecified(src_addr):
-            return self._drop("unspecified_address", now, src)
+        if src_addr not in self._addrs_ok:  # a sender's address is checked once, not per packet
+            if is_unspecified(src_addr):
+                return self._drop("unspecified_address", now, src)
+            if len(self._addrs_ok) >= 4096:
+                self._addrs_ok.clear()
+            self._addrs_ok.add(src_addr)
         if self.ae.guard.refuses(src_id, src_addr, now):
             return self._drop("duplicate_name", now, src)
         acted = False
@@ -131,6 +137,10 @@ class Inbound:
                 continue
             if tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
                 dups += 1
+                continue
+            if (tag == _FEATURES and len(raw) == 3 and raw[2] is False
+                    and self.members.features_held(raw[1])):
+                dups += 1  # (one that asks, or carries a signed Alive, is parsed in full)
                 continue
             try:
                 msg = parse(raw, self.values)

@@ -55,13 +55,13 @@ _T = TypeVar("_T")
 class Node(FrameKeys, WarmStart):
     """A gossip node. See the module docstring for the contract (the frame keys' methods are
     :class:`~gossipreg.core.wire.codec.FrameKeys`', the warm start's
-    :class:`~gossipreg.core.warm.WarmStart`')."""
+    :class:`~gossipreg.core.warm.WarmStart`'); ``features``: its transport's paths."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
                  keyring: Keyring | None = None, stream_id: str | None = None,
                  identity: Identity | None = None, pins: Mapping[str, bytes] | None = None,
-                 cards: rec.CardJudge | None = None) -> None:
+                 cards: rec.CardJudge | None = None, features: int = 0) -> None:
         """``identity`` signs our writes and checks everyone's (None: nothing is; an embedded
         registry); ``pins``: keys an earlier run pinned (:mod:`gossipreg.core.trust.judge`);
         ``cards`` judges signed agent cards by this node's publisher keys."""
@@ -75,7 +75,7 @@ class Node(FrameKeys, WarmStart):
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
         self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
-        self.members = MemberTable(self.id, addr, generation, now)
+        self.members = MemberTable(self.id, addr, generation, now, features)
         self.cards = cards
         values = rec.RECORD_VALUES if cards is None else rec.RecordValues(cards)
         t = self.trust = None if identity is None else Trust(
@@ -142,9 +142,8 @@ class Node(FrameKeys, WarmStart):
     # ----------------------------------------------------------------- inputs
     def handle_packet(self, payload: bytes, now: float, src: str | None = None, *,
                       wall: float) -> Received:
-        """A packet arrived (authenticated and validated here; ``src``, what the transport knows
-        of the sender, is for drop logs only). The answer: why it was dropped, or where a reply
-        may go."""
+        """A packet arrived (``src``, what the transport knows of the sender, is for drop logs
+        only): why it was dropped, or where a reply may go."""
         self._clock = (now, wall)
         got, acted = self.inbound.receive(payload, now, src)
         if acted:

@@ -223,6 +223,12 @@ class Reader:
     def has_live_peers(self) -> bool:
         return bool(self._members.live_others)
 
+    def features_at(self, addr: str) -> int:
+        """The feature bits the member reached at ``addr`` announced for its running
+        generation (0: none heard, or no such member): which paths a transport may use."""
+        m = self._members.by_addr(addr)
+        return m.features if m is not None and m.features_known else 0
+
     # ------------------------------------------------------------------ stats
     def metrics(self) -> Metrics:
         """The node's counters (packets, bytes, drops by reason, probes...), live: read them,

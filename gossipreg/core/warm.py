@@ -35,10 +35,13 @@ class WarmStart:
     _flush: Callable[[float], None]
 
     def assume_member(self, node_id: str, addr: str, generation: int, now: float,
-                      key: bytes | None = None) -> None:
+                      key: bytes | None = None, features: int | None = None) -> None:
         """Take ``node_id`` as ALIVE without a join (a caller that knows the membership), with
-        ``key`` pinned for it when this node checks signatures."""
+        ``key`` pinned for it when this node checks signatures, and its ``features`` (as a join
+        brings them)."""
         self.members.alive(node_id, addr, generation, 0, now)
+        if features is not None:
+            self.members.set_features(node_id, generation, features)
         self.swim.add_to_rotation(node_id)
         if key is not None and self.trust is not None:
             self.trust.pins[node_id] = key

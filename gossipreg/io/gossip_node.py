@@ -1,10 +1,12 @@
 """``GossipNode``: a node with the default composition, for the common case.
 
-A :class:`~gossipreg.io.runner.NodeRunner` over an HTTP transport bound to ``bind`` with the
-HTTP API mounted on the same server (or over an in-memory hub with ``network``, or over a
-``transport`` the caller built, without the API: then the caller mounts what it wants with
-:func:`gossipreg.io.api.routes.serve_http`). The registry uses it; the CLI composes the parts
-itself (TLS and admin routes go on the same server).
+A :class:`~gossipreg.io.runner.NodeRunner` over a
+:class:`~gossipreg.io.links_transport.LinkTransport` bound to ``bind`` (HTTP POST, UDP
+datagrams and WebSocket links, each per peer; ``datagrams=False`` and ``links=False`` turn the
+new paths off) with the HTTP API mounted on the same server (or over an in-memory hub with
+``network``, or over a ``transport`` the caller built, without the API: then the caller mounts
+what it wants with :func:`gossipreg.io.api.routes.serve_http`). The registry uses it; the CLI
+composes the parts itself (TLS and admin routes go on the same server).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
 from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.identity import identity_for
+from gossipreg.io.links_transport import LinkTransport
 from gossipreg.io.publishers import PublisherKeys
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
@@ -68,6 +71,8 @@ class GossipNode(NodeRunner):
         identity_file: str | None = None,
         publisher_keys: str | None = None,
         sign: bool | None = None,
+        datagrams: bool = True,
+        links: bool = True,
     ) -> None:
         if network is not None and transport is not None:
             raise InvalidArgumentError("pass network or transport, not both")
@@ -79,7 +84,9 @@ class GossipNode(NodeRunner):
             if network is not None:
                 transport = network.transport(name)
             else:
-                transport = http = HttpTransport(bind, advertise, max_body=cfg.max_packet_size)
+                transport = http = LinkTransport(
+                    bind, advertise, max_body=cfg.max_packet_size, datagrams=datagrams,
+                    streams=links, max_datagram=cfg.max_datagram_size)
         # A named node on the network signs (its key kept per cluster and name); an unnamed or
         # in-memory one only with a key file or a data directory.
         signs = sign if sign is not None else (

@@ -148,10 +148,11 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         ident = self.identity
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, keyring=self._keyring,
-                          stream_id=self.ring.stream_id,
+                          stream_id=self.ring.stream_id, features=self.transport.features,
                           identity=None if ident is None else ident.load(),
                           pins=None if ident is None else ident.load_pins(),
                           cards=self.publishers)
+        self.transport.peer_features = self._core.read.features_at
         self.started_at = time.time()
         if self.store is not None:  # the agents it kept, before it joins (see persist)
             self._core.set_seeds(self.seeds)  # it will join: their writes are broadcast
@@ -279,8 +280,10 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         reply: bytes | None = None
         send = self.transport.send
         while (tx := core.poll_transmit()) is not None:
-            if reply is None and tx.dest == reply_to:
+            if reply is None and tx.dest == reply_to and not tx.stream:
                 reply = tx.payload
+            elif tx.stream:
+                self.transport.send_stream(tx.dest, tx.payload)
             else:
                 send(tx.dest, tx.payload)
         if not self._join_told and self.seeds:  # said once, when the join was answered

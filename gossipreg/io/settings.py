@@ -59,15 +59,19 @@ NODE_OPTIONS: dict[str, tuple[Any, str]] = {
     "tls_ca": (None, "PEM CA bundle: peers must present a certificate it signed (mutual "
                      "TLS), and servers are verified against it"),
     "identity_file": (None, "this node's Ed25519 identity key (PKCS#8 PEM, created 0600 at "
-                            "the first start; its pins are kept beside it): the node signs "
-                            "what it writes and checks what others sign. Without it nothing "
-                            "is signed or checked. With tls_ca it is also the TLS key, and "
-                            "tls_cert the CA's certificate of it naming the node "
-                            "(gossipreg://CLUSTER/NAME)"),
+                            "the first start; its pins are kept beside it), with which it signs "
+                            "what it writes; default: identity.key in the data directory (or "
+                            "the default one of its cluster and name). With tls_ca it is also "
+                            "the TLS key, and tls_cert the CA's certificate of it naming the "
+                            "node (gossipreg://CLUSTER/NAME)"),
     "publisher_keys": (None, "JWKS file, or directory of them, of the agent-card publishers "
                              "this node trusts: a card whose A2A signature verifies with one "
                              "shows card_verified true (needs gossipreg[cards])"),
+    "paths": ("all", "gossip paths offered beside HTTP POST, used with peers that offer them "
+                     "too: all (UDP datagrams and WebSocket links), links (no datagrams, as "
+                     "where UDP is filtered) or http; with TLS there are no datagrams"),
 }
+PATHS = ("all", "links", "http")
 
 
 def env_name(setting: str) -> str:
@@ -94,6 +98,7 @@ class Settings:
     identity_file: str | None = None
     publisher_keys: str | None = None
     metrics_open: bool = False
+    paths: str = "all"  # see NODE_OPTIONS
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -213,8 +218,12 @@ def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None
     if metrics_open not in (True, False, *_TRUE, *_FALSE):
         raise ConfigError(f"metrics_open must be true or false, not {flag!r}"
                           f"{origin('metrics_open')}")
+    paths = str(opt("paths")).lower()
+    if paths not in PATHS:
+        raise ConfigError(f"paths must be one of {', '.join(PATHS)}, not {opt('paths')!r}"
+                          f"{origin('paths')}")
     return Settings(
-        name=str(name), bind=bind, advertise=advertise, join=join, profile=profile,
+        name=str(name), bind=bind, advertise=advertise, join=join, profile=profile, paths=paths,
         config=config, key_file=opt("key_file"), token=token, join_timeout=join_timeout,
         log_level=level, tls_cert=opt("tls_cert"), tls_key=opt("tls_key"),
         tls_ca=opt("tls_ca"), identity_file=opt("identity_file"),

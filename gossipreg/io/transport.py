@@ -15,6 +15,7 @@ import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
@@ -68,6 +69,10 @@ class Transport(ABC):
     send_errors: int = 0
     on_send_error: SendError | None = None
     on_unreachable: Unreachable | None = None
+    # The paths it offers beside HTTP POST (``Feature`` bits, known once started: the node
+    # announces them); ``peer_features(addr)``, set by the node, says what a peer announced.
+    features: int = 0
+    peer_features: Callable[[str], int] | None = None
 
     @abstractmethod
     async def start(self, deliver: Deliver) -> str:
@@ -76,6 +81,15 @@ class Transport(ABC):
     @abstractmethod
     def send(self, dest: str, payload: bytes) -> None:
         """Queue a frame for ``dest`` without waiting."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters by path for ``/metrics`` (none here: see ``LinkTransport``)."""
+        return {}
+
+    def send_stream(self, dest: str, payload: bytes) -> None:
+        """Queue a frame that must not travel as a datagram (a fallback probe); a transport
+        without datagrams sends it as any other."""
+        self.send(dest, payload)
 
     @abstractmethod
     async def close(self) -> None: ...

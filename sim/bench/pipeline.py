@@ -7,6 +7,10 @@ Receive side: one observer node receives remote writes of one owner (registratio
 heartbeats, status writes by a third node, deregistrations), one write per packet through
 ``handle_packet`` (its public input: framing and parsing are counted too), and drains its
 events. Owner side: ``AgentRegistry.register_agent`` of agents with an A2A card, embedded.
+Duplicate: a heartbeat write received again (gossip's most frequent receive). After a hole: the
+heartbeat writes of an owner whose first write was lost, the hole open while they arrive.
+Probe: µs per failure-detector round trip between two nodes (the prober's timer sends a
+ping, the target's receive answers an ack, the prober receives it), both ends counted.
 Each checkout runs in its own process (its own ``gossipreg`` first on ``sys.path``, either
 layout of the core), alternately, ``--rounds`` times; the table shows the best time per change
 of each and the ratio this / other (below 1: this is faster). Times are the process's CPU time
@@ -42,7 +46,7 @@ def _measure(n: int, m: int) -> dict[str, float]:
     rng = random.Random(n)
     cfg = NodeConfig()
     obs = Node("obs", "obs:1", cfg, rng=random.Random(1), now=0.0)
-    for peer in ("own", "rater"):
+    for peer in ("own", "rater", "gappy"):
         obs.assume_member(peer, f"{peer}:1", 1, 0.0)
     ids = [f"agent-{i:07d}" for i in range(n)]
     records = [make_record(a, a, f"rt{i % 50}", [f"skill {i:07d}", "shared"],
@@ -88,7 +92,61 @@ def _measure(n: int, m: int) -> dict[str, float]:
         assert events >= len(packets) or phase != "register", (phase, events, len(packets))
     total = sum(len(batches[p]) for p in PHASES)
     out["all"] = sum(out[p] * len(batches[p]) for p in PHASES) / total
+    # Gossip's most frequent receive: a write already held (dropped before parsing).
+    out["duplicate"] = _per_packet(receive, poll, frames["heartbeat"], kw)
+    # Writes of an owner whose first write was lost (the hole stays open while they arrive).
+    gappy = [codec.encode_packed("gappy", "gappy:1", [pack_message(lib.write_wire(
+        Write("gappy", 1, "hb/" + a, i + 2, False, Heartbeat(i + 1, 1_700_000_300_000), ())))])
+        for i, a in enumerate(picks)]
+    out["after_hole"] = _per_packet(receive, poll, gappy, kw)
+    out["probe_rtt"] = _probe_round_trip(lib, m)
     return out
+
+
+def _per_packet(receive: Any, poll: Any, packets: list[bytes], kw: dict[str, Any]) -> float:
+    gc.collect()
+    t0 = time.process_time()
+    for payload in packets:
+        receive(payload, 1.0, **kw)
+        while poll() is not None:
+            pass
+    return (time.process_time() - t0) / len(packets) * 1e6
+
+
+def _probe_round_trip(lib: Any, m: int) -> float:
+    """µs per failure-detector round trip between two nodes, both ends: the prober's timer
+    (a ping out), the target's receive (an ack back), the prober's receive of the ack."""
+    cfg = lib.NodeConfig()
+    a = lib.Node("a", "a:1", cfg, rng=random.Random(2), now=0.0)
+    b = lib.Node("b", "b:1", cfg, rng=random.Random(3), now=0.0)
+    a.assume_member("b", "b:1", 1, 0.0)
+    b.assume_member("a", "a:1", 1, 0.0)
+    takes_wall = "wall" in inspect.signature(lib.Node.handle_packet).parameters
+    kw: dict[str, Any] = {"wall": 1.0} if takes_wall else {}
+    nodes = {"a:1": a, "b:1": b}
+
+    def step(now: float) -> None:
+        due = a.poll_timeout()
+        if due is not None and due <= now:
+            a.handle_timeout(now, **kw)
+        moved = True
+        while moved:
+            moved = False
+            for n in (a, b):
+                while (tx := n.poll_transmit()) is not None:
+                    moved = True
+                    nodes[tx.dest].handle_packet(tx.payload, now, **kw)
+
+    now = 0.0
+    for _ in range(200):  # features exchanged, the rotation warm
+        now += cfg.probe_interval
+        step(now)
+    gc.collect()
+    t0 = time.process_time()
+    for _ in range(m // 4):
+        now += cfg.probe_interval
+        step(now)
+    return (time.process_time() - t0) / (m // 4) * 1e6
 
 
 class _Lib:
@@ -176,9 +234,10 @@ def _worker(sizes: list[int], changes: int) -> None:
 
 
 def _run(tree: Path, sizes: list[int], changes: int) -> dict[str, dict[str, float]]:
-    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path).
+    # This file run by path: the worker imports the gossipreg of ``tree`` (first on the path);
+    # -P keeps this file's folder off the path (sim/bench/select.py would shadow ``select``).
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    res = subprocess.run([sys.executable, __file__, "--worker", "--sizes",
+    res = subprocess.run([sys.executable, "-P", __file__, "--worker", "--sizes",
                           ",".join(map(str, sizes)), "--changes", str(changes)],
                          cwd=tree, env=env, check=True, capture_output=True, text=True)
     out: dict[str, dict[str, float]] = json.loads(res.stdout.strip().splitlines()[-1])
@@ -214,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
           f"other = {parent}")
     print(f"{'agents':>8} {'phase':>11} {'this':>8} {'other':>8} {'this/other':>10}")
     for n in map(str, sizes):
-        for k in (*PHASES, "all", "owner_register"):
-            t, o = best["this"][n][k], best["other"][n][k]
+        for k in (*PHASES, "all", "duplicate", "after_hole", "owner_register", "probe_rtt"):
+            t, o = best["this"][n][k], best["other"][n].get(k, float("nan"))
             print(f"{int(n):>8,} {k:>11} {t:8.2f} {o:8.2f} {t / o:10.2f}")
     return 0
 

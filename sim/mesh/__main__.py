@@ -34,7 +34,7 @@ from sim.mesh.measure import measure
 from sim.mesh.procs import Children, ProcessDied
 
 KEYS = ["join_s", "propagation_s", "detection_s", "idle_cpu_ms_per_node_per_s",
-        "rss_mb_per_node", "idle_bytes_per_node_per_s", "false_dead"]
+        "rss_mb_per_node", "uss_mb_per_node", "idle_bytes_per_node_per_s", "false_dead"]
 
 
 def _log(msg: str) -> None:

@@ -77,8 +77,10 @@ class GossipregDriver:
         restart = i < len(self.procs)
         for attempt in range(1 if restart else BIND_RETRIES):
             addr = self.addrs[i] if restart else f"127.0.0.1:{self.ports.take()}"
+            # No embedder: what a default install runs (the semantic extra's local model is
+            # an option, ~70 MB more per process, and no part of the gossip compared here).
             cmd = [sys.executable, "-m", "gossipreg", "node", "--name", self.node_name(i),
-                   "--bind", addr, "--profile", self.profile]
+                   "--bind", addr, "--profile", self.profile, "--embedder", "off"]
             if i > 0:
                 cmd += ["--join", self.addrs[0]]
             try:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sim.mesh.drivers import Driver
-from sim.mesh.procs import Children, cpu_seconds, rss_mb
+from sim.mesh.procs import Children, cpu_seconds, rss_mb, uss_mb
 
 __all__ = ["measure"]
 
@@ -98,10 +98,12 @@ async def measure(d: Driver, children: Children, n: int, reps: int, idle_s: floa
     d.check()  # a node that died meanwhile would leave the window's figures short
     out["idle_cpu_ms_per_node_per_s"] = (cpu1 - cpu0) * 1000 / n / (t1 - t0)
     out["rss_mb_per_node"] = statistics.mean(rss_mb(p) for p in pids)
+    out["uss_mb_per_node"] = statistics.mean(uss_mb(p) for p in pids)
     out["idle_bytes_per_node_per_s"] = (None if b0 is None or b1 is None
                                         else (b1 - b0) / n / (t1 - t0))
     log(f"{d.name}: idle cpu {out['idle_cpu_ms_per_node_per_s']:.2f} ms/s, rss "
-        f"{out['rss_mb_per_node']:.1f} MB, bytes {out['idle_bytes_per_node_per_s']}")
+        f"{out['rss_mb_per_node']:.1f} MB, uss {out['uss_mb_per_node']:.1f} MB, "
+        f"bytes {out['idle_bytes_per_node_per_s']}")
 
     # A 1 s SIGSTOP must not be taken for a failure.
     paused = rng.choice(idx[1:])

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["Children", "PortPool", "ProcessDied", "accepts", "cpu_seconds", "rss_mb"]
+__all__ = ["Children", "PortPool", "ProcessDied", "accepts", "cpu_seconds", "rss_mb", "uss_mb"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _POLL = 0.01
@@ -93,6 +93,16 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def uss_mb(pid: int) -> float:
+    """Memory only this process holds (private pages, clean and dirty), in MB."""
+    kb = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                kb += int(line.split()[1])
+    return kb / 1024
 
 
 def rss_mb(pid: int) -> float:

@@ -96,6 +96,11 @@ def test_a_killed_sidecar_comes_back_with_its_agents(nodes: Nodes, tmp_path: Pat
         http_json(f"http://{c}/v1/agents/{aid}/heartbeat", {})
     assert until_blocking(lambda: all((v := seen(p, "fx-desk")) is not None
                                       and v["heartbeat_count"] == 1 for p in (a, b)), 10)
+    if data_dir:  # agents.json is written a batch (50 ms) after a change, and over datagrams
+        # the peers may see the agents sooner than that: the kill waits for the file
+        saved = tmp_path / "c-data" / "agents.json"
+        assert until_blocking(lambda: saved.exists() and all(
+            aid in saved.read_text() for aid in ("coder-1", "fx-desk")), 10)
     marks = {p: position(p) for p in (a, b)}
     nodes.kill("c")
     p = nodes.start("c", c, "--join", a, *keep)

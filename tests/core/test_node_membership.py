@@ -126,13 +126,8 @@ def test_determinism_same_seed_same_bytes() -> None:
     def run() -> tuple[list[bytes], list[str]]:
         c = make(5, seed=42)
         log: list[bytes] = []
-        orig = c._send
-
-        def spy(src: str, dest: str, payload: bytes) -> None:
-            log.append(src.encode() + b">" + dest.encode() + b":" + payload)
-            orig(src, dest, payload)
-
-        c._send = spy  # type: ignore[method-assign]
+        c.tap = lambda src, dest, payload: log.append(
+            src.encode() + b">" + dest.encode() + b":" + payload)
         c.run_for(5.0)
         c.crash("n1")
         c.run_for(20.0)

@@ -127,6 +127,16 @@ def test_every_node_flag_has_help_and_shows_its_default() -> None:
     assert "(default: 1.0); env GOSSIPREG_PROBE_INTERVAL" in text
 
 
+def test_paths_take_all_links_or_http_from_any_source() -> None:
+    assert resolve_settings(flags_of("--name", "a"), environ={}).paths == "all"
+    assert resolve_settings(flags_of("--name", "a", "--paths", "links"), environ={}).paths \
+        == "links"
+    assert resolve_settings({}, environ={env_name("name"): "a",
+                                         env_name("paths"): "http"}).paths == "http"
+    with pytest.raises(ConfigError, match=r"one of all, links, http, not 'udp' \(from the command"):
+        resolve_settings(flags_of("--name", "a", "--paths", "udp"), environ={})
+
+
 def test_python_takes_off_as_toml_and_the_cli_do() -> None:
     assert NodeConfig(heartbeat_timeout="off").heartbeat_timeout is None
     assert NodeConfig.local(heartbeat_timeout="OFF").heartbeat_timeout is None

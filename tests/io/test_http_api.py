@@ -97,7 +97,7 @@ async def test_the_openapi_document_validates_and_matches_the_routes(node: Gossi
     app = node.transport.app  # type: ignore[attr-defined]
     routes = {(res.canonical.replace("{agent_id}", "{agent_id}"), route.method.lower())
               for res in app.router.resources() for route in res
-              if route.method != "HEAD" and res.canonical != "/v1/gossip"}
+              if route.method != "HEAD" and not res.canonical.startswith("/v1/gossip")}
     documented = {(path, m) for path, ops in doc["paths"].items() for m in ops
                   if m != "parameters"}
     assert routes - documented == set()

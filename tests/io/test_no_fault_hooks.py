@@ -10,10 +10,11 @@ import re
 from gossipreg.cli.app import _parser
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.gossip_node import GossipNode
+from gossipreg.io.links_transport import LinkTransport
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
 ROUTES = {
-    ("POST", "/v1/gossip"),
+    ("POST", "/v1/gossip"), ("GET", "/v1/gossip/ws"),
     ("GET", "/v1/agents"), ("POST", "/v1/agents"), ("POST", "/v1/agents:batch"),
     ("GET", "/v1/agents/{agent_id}"),
     ("DELETE", "/v1/agents/{agent_id}"), ("PUT", "/v1/agents/{agent_id}/status"),
@@ -33,7 +34,7 @@ ROUTES = {
 NODE_OPTIONS = {"-h", "--help", "--name", "--bind", "--advertise", "--join", "--cluster",
                 "--key-file", "--token", "--token-file", "--profile", "--log-level", "--config",
                 "--join-timeout", "--tls-cert", "--tls-key", "--tls-ca", "--metrics-open",
-                "--identity-file", "--publisher-keys",
+                "--identity-file", "--publisher-keys", "--paths",
                 # every protocol knob of NodeConfig has its flag (checked against the model)
                 *(f"--{k.replace('_', '-')}" for k in NodeConfig.model_fields
                   if k != "cluster")}
@@ -61,7 +62,7 @@ def test_the_node_command_has_no_hidden_options() -> None:
 def test_transports_have_no_fault_attributes() -> None:
     mem = MemoryNetwork().transport("a")
     http = HttpTransport("127.0.0.1:0")
-    for t in (mem, http):
+    for t in (mem, http, LinkTransport("127.0.0.1:0")):
         names = set(vars(t)) | {n for n in dir(type(t)) if not n.startswith("__")}
         assert "blocked" not in names
         faulty = sorted(n for n in names if FAULTY.search(n)

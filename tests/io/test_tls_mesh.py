@@ -1,5 +1,6 @@
 """TLS: a mesh whose nodes hold certificates from a test CA made here talks HTTPS
-only (mutual TLS between nodes: every gossip POST is https and presents a certificate); a node
+only (mutual TLS between nodes: every gossip POST is https and every link wss, each presenting
+a certificate; no datagrams are offered); a node
 with a certificate from another CA, or without TLS, is refused; the CLI reaches a TLS node."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.cli.app import main
+from gossipreg.core.wire.tags import Feature
 from gossipreg.io.tls import apply_tls
 from gossipreg.io.transport import HttpTransport
 from tests.tlsca import have_openssl, make_ca, make_cert
@@ -38,16 +40,18 @@ def tls_node(name: str, files: tuple[Path, Path], ca: Path | None,
 
 
 def record_urls(node: GossipNode) -> list[str]:
-    """Every URL the node's transport posts to from now on."""
+    """Every URL the node's transport posts to or opens a link to from now on (started)."""
     urls: list[str] = []
-    session = node.transport._session  # type: ignore[attr-defined]
-    post = session.post
+    for session, method in ((node.transport._session, "post"),  # type: ignore[attr-defined]
+                            (node.transport.links._session,  # type: ignore[attr-defined]
+                             "ws_connect")):
+        call = getattr(session, method)
 
-    def spy(url: str, **kw: Any) -> Any:
-        urls.append(url)
-        return post(url, **kw)
+        def spy(url: str, call: Any = call, **kw: Any) -> Any:
+            urls.append(url)
+            return call(url, **kw)
 
-    session.post = spy
+        setattr(session, method, spy)
     return urls
 
 
@@ -68,7 +72,11 @@ async def test_a_mutual_tls_mesh_and_who_it_refuses(
             len([m for m in n.members() if m.state == 0]) == 3 for n in nodes), 10.0)
         await nodes[1].register(agent_id="secret", capabilities=["python"])
         assert await first.wait_for(lambda: all(n.get("secret") for n in nodes), 10.0)
-        assert urls and all(u.startswith("https://") for u in urls)
+        # Gossip between nodes: HTTPS posts and links over TLS (wss), never a datagram.
+        assert urls and all(u.startswith(("https://", "wss://")) for u in urls), urls
+        assert all(n.transport.features == Feature.STREAM for n in nodes)
+        assert all(not n.transport.stats()["frames_by_path"].get("datagram")  # type: ignore[attr-defined]
+                   for n in nodes)
         async with aiohttp.ClientSession() as s:  # plaintext gets nothing
             with pytest.raises(aiohttp.ClientError):
                 async with s.get(f"http://{first.address}/v1/health") as r:
@@ -109,6 +117,9 @@ async def test_gossip_needs_a_client_certificate(tmp_path: Path) -> None:
             async with s.post(f"https://{node.address}/v1/gossip", data=b"x", ssl=ctx) as r:
                 assert r.status == 403
                 assert r.headers["X-Gossipreg-Refused"] == "no_client_certificate"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as e:  # no link either
+                await s.ws_connect(f"wss://{node.address}/v1/gossip/ws", ssl=ctx)
+            assert e.value.status == 403
             async with s.get(f"https://{node.address}/v1/health", ssl=ctx) as r:
                 assert r.status == 200
     finally:

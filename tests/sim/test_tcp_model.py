@@ -91,7 +91,7 @@ def test_a_sender_holds_a_bounded_number_of_requests() -> None:
 
 
 def test_a_cluster_over_tcp_loses_nothing_until_cut_and_heals() -> None:
-    c = Cluster(seed=3, net=NetOptions(loss=0.0))
+    c = Cluster(seed=3, net=NetOptions(loss=0.0, model="tcp"))
     for i in range(4):
         c.add_node(f"n{i}", seeds=["n0"] if i else [])
     # Acks ride in their pings' responses: were they lost, probes would fail.

@@ -49,6 +49,7 @@ LOAD = "load/"
 VEC = "vec/"
 _PREFIXES = (AGENT, HB, STATUS)  # the first release's families
 _KNOWN = (*_PREFIXES, LOAD, VEC)
+_PREFIX_OF = {p: p for p in _KNOWN}
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -249,10 +250,11 @@ def parse_key(key: object) -> tuple[str, str]:
     """Split a key into ``(prefix, agent_id)``; raises on an unknown prefix or a bad id."""
     if not isinstance(key, str):
         raise InvalidArgumentError("key must be a string")
-    for prefix in _KNOWN:
-        if key.startswith(prefix):
-            return prefix, check_id(key[len(prefix):])
-    raise InvalidArgumentError("unknown key prefix")
+    i = key.find("/") + 1  # each prefix ends at the key's first "/"
+    prefix = _PREFIX_OF.get(key[:i]) if i else None
+    if prefix is None:
+        raise InvalidArgumentError("unknown key prefix")
+    return prefix, check_id(key[i:])
 
 
 def split_key(key: str) -> tuple[str, str]:

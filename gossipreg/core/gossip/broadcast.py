@@ -5,7 +5,8 @@ replacement key: queuing a newer message under the same key drops the older one 
 of a key, a newer state of a member, the latest heartbeat). Items are handed out
 least-transmitted first, newest first among equals (an item is as new as its last move to its
 count), and an item is retired after ``limit`` transmissions, the limit being computed when
-items are taken so that it follows the cluster size.
+items are taken so that it follows the cluster size. The queue counts its items larger than
+``large_over`` bytes (too large for a datagram: their packets go over streams).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ class BroadcastQueue:
     ``k`` times, oldest first. Items are stored as the ``(tag, packed)`` pairs that a take
     returns, so that a take copies references and builds nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, large_over: int = 1 << 62) -> None:
         self._buckets: list[dict[Hashable, Message]] = [{}]
         self._where: dict[Hashable, Message] = {}
         self._meta: dict[Hashable, Any] = {}
         self._bytes = 0
+        self._large_over = large_over
+        self.large = 0  # items queued whose packed size exceeds ``large_over``
 
     def __len__(self) -> int:
         return len(self._where)
@@ -48,6 +51,8 @@ class BroadcastQueue:
         if meta is not None:
             self._meta[key] = meta
         self._bytes += len(packed)
+        if len(packed) > self._large_over:
+            self.large += 1
 
     def peek(self, key: Hashable) -> Any:
         """The ``meta`` of the message queued under ``key`` (None if there is none)."""
@@ -57,6 +62,8 @@ class BroadcastQueue:
         old = self._where.pop(key, None)
         if old is not None:
             self._bytes -= len(old[1])
+            if len(old[1]) > self._large_over:
+                self.large -= 1
             self._meta.pop(key, None)
             for bucket in self._buckets:
                 if bucket.pop(key, None) is not None:
@@ -107,9 +114,12 @@ class BroadcastQueue:
                 if meta:
                     meta.pop(key, None)
                 self._bytes -= len(item[1])
+                if len(item[1]) > self._large_over:
+                    self.large -= 1
 
     def clear(self) -> None:
         self._buckets = [{}]
         self._where.clear()
         self._meta.clear()
         self._bytes = 0
+        self.large = 0

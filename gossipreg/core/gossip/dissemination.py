@@ -14,6 +14,11 @@ Rules (the measurements behind them: docs/design/gossip.md):
   broadcast plausible. Each owner's beacon is forwarded once; one that shows a write we lack
   opens a repair at once.
 - Bytes are counted per message tag as packets are built.
+- Byte budgets follow the path a packet takes. To a peer that takes datagrams (both of us
+  announced ``Feature.DATAGRAM``) a probe or reply piggybacks only what keeps its frame within
+  ``max_datagram_size``, and a gossip tick packs a datagram too unless a broadcast too large
+  for one is queued: then it packs ``gossip_budget``, and the transport sends the frame over a
+  stream. Other peers (streams, HTTP) get ``gossip_budget`` throughout.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from gossipreg.core.membership.table import Member, MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica, Write
 from gossipreg.core.types import MemberState
-from gossipreg.core.wire.codec import Codec, pack_message
+from gossipreg.core.wire.codec import FRAME_OVERHEAD, Codec, pack_message
 from gossipreg.core.wire.messages import (
     Beacon,
     Message,
@@ -43,9 +48,11 @@ from gossipreg.core.wire.messages import (
     write_first_release,
     write_wire,
 )
+from gossipreg.core.wire.tags import Feature
 
 __all__ = ["Dissemination", "Transmit"]
 
+_DATAGRAM = int(Feature.DATAGRAM)  # a plain int: tested per packet
 _NEVER = float("inf")
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 
@@ -66,11 +73,13 @@ def _distinct_indices(rng: random.Random, n: int, k: int) -> list[int]:
 
 
 class Transmit(NamedTuple):
-    """A packet to send: ``payload`` bytes to the node listening at ``dest``. (A named tuple:
-    one is built per packet, three times faster than a frozen dataclass.)"""
+    """A packet to send: ``payload`` bytes to the node listening at ``dest``; ``stream``: not
+    as a datagram, however small (memberlist's TCP fallback ping). (A named tuple: one is
+    built per packet, three times faster than a frozen dataclass.)"""
 
     dest: str
     payload: bytes
+    stream: bool = False
 
 
 class Dissemination:
@@ -91,11 +100,16 @@ class Dissemination:
         self.replica = replica
         self.values = values  # how write values travel (the directory's codec)
         self.delivery = delivery  # share of packets that arrive, as our probes see it
-        self._member_q = BroadcastQueue()
-        self._write_q = BroadcastQueue()
+        # What a datagram leaves for messages once framed (header, MAC, envelope strings).
+        self.datagram_room = cfg.max_datagram_size - FRAME_OVERHEAD - sum(
+            len(s.encode()) for s in (cfg.cluster, node_id, addr))
+        self._datagrams = bool(members.me.features & _DATAGRAM)  # our transport's
+        self._member_q = BroadcastQueue(self.datagram_room)
+        self._write_q = BroadcastQueue(self.datagram_room)
         # Per destination, the (tag, packed message) pairs of the packet being built.
         self._out: dict[str, list[Packed]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
+        self._streamed: set[str] = set()  # packets that must not travel as datagrams
         self._transmits: deque[Transmit] = deque()
         self._dead_recent: list[str] = []
         self._beacon_at = _NEVER
@@ -105,12 +119,14 @@ class Dissemination:
         self._last_gossip = now - cfg.gossip_interval
 
     # ---------------------------------------------------------------- queuing
-    def send(self, addr: str, msg: Message) -> None:
+    def send(self, addr: str, msg: Message, stream: bool = False) -> None:
         """Queue a message for ``addr``; packets are built when the current input ends. A peer
         whose running generation announced no features gets the first-release form: while its
         features are unknown both forms are kept, and the packet takes the one that holds when
         it is built (the features may arrive later in the same input, as a join's answer's
-        do)."""
+        do). With ``stream`` the packet it goes in is sent over a stream (:class:`Transmit`)."""
+        if stream:
+            self._streamed.add(addr)
         known = msg.TAG == Tag.FEATURES or self._knows(addr)
         try:
             wire = encode(msg, self.values)
@@ -127,6 +143,10 @@ class Dissemination:
     def _knows(self, addr: str) -> bool:
         m = self.members.by_addr(addr)
         return m is not None and m.features_known
+
+    def _by_datagram(self, m: Member | None) -> bool:
+        """Whether packets to ``m`` travel as datagrams when small enough (see the rules)."""
+        return self._datagrams and m is not None and m.understands(_DATAGRAM)
 
     def _wake(self, now: float) -> None:
         if not self._member_q and not self._write_q:
@@ -266,9 +286,11 @@ class Dissemination:
         dead = self.recent_dead(now) if self._dead_recent else []
         if dead and self.rng.random() < k * len(dead) / (len(live) + len(dead)):
             targets[min(len(targets), k - 1):] = [self.rng.choice(dead)]
+        large = self._member_q.large or self._write_q.large
         for m in targets:
             assert m is not None
-            taken = self._take_broadcasts(self.cfg.gossip_budget)
+            taken = self._take_broadcasts(self.datagram_room if not large and
+                                          self._by_datagram(m) else self.cfg.gossip_budget)
             if not taken:
                 break
             self._out.setdefault(m.addr, []).extend(taken)
@@ -297,23 +319,29 @@ class Dissemination:
         if not self._out:
             return
         out, self._out = self._out, {}
-        gossiped = self._gossiped
+        gossiped, streamed = self._gossiped, self._streamed
         if gossiped:
             self._gossiped = set()
+        if streamed:
+            self._streamed = set()
         metrics = self.metrics
         by_tag = metrics.bytes_out_by_tag
         budget = self.cfg.gossip_budget
         encode_packed, me, my_addr = self.codec.encode_packed, self.id, self.addr
+        by_addr, datagrams = self.members.by_addr, self._datagrams
         for addr, msgs in out.items():
-            room = budget - sum(len(m[1]) for m in msgs)
+            peer = by_addr(addr)
             # Cheapest tests first: most packets here are gossip, which carries broadcasts.
             # (A member table goes after its Features: the exchange is the second message.)
-            if (addr not in gossiped and room > 64 and msgs[0][0] not in _SYNC_TAGS
+            if (addr not in gossiped and msgs[0][0] not in _SYNC_TAGS
                     and (len(msgs) < 2 or msgs[1][0] not in _SYNC_TAGS)
                     and (self._member_q or self._write_q)):
-                msgs.extend(self._take_broadcasts(room))
+                room = (self.datagram_room if datagrams and self._by_datagram(peer)
+                        else budget) - sum(len(m[1]) for m in msgs)
+                if room > 64:
+                    msgs.extend(self._take_broadcasts(room))
             # A peer that announced no features gets each message's first-release form.
-            current = self._knows(addr)
+            current = peer is not None and peer.features_known
             packets = []
             for tag, packed, first_release in msgs:
                 sent = packed if current else first_release
@@ -329,7 +357,8 @@ class Dissemination:
                 continue
             metrics.packets_out += 1
             metrics.bytes_out += len(payload)
-            self._transmits.append(Transmit(addr, payload))
+            self._transmits.append(Transmit(addr, payload, True) if streamed and addr in streamed
+                                   else Transmit(addr, payload))
 
     def poll_transmit(self) -> Transmit | None:
         return self._transmits.popleft() if self._transmits else None

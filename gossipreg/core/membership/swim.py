@@ -173,9 +173,9 @@ class Swim(FeatureGossip):
         for peer in chosen:
             self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
         p.expected_nacks = k
-        # And a second direct ping (memberlist's fallback ping): it beats the indirect path's
-        # four packets when our first ping or its ack was lost.
-        self.out.send(m.addr, Ping(p.seq, p.target))
+        # And a second direct ping (memberlist's TCP fallback ping), over a stream: it beats
+        # the indirect path's four packets when our first ping or its ack was lost.
+        self.out.send(m.addr, Ping(p.seq, p.target), stream=True)
 
     def delivery(self) -> float:
         """Estimated chance that one packet from here arrives."""

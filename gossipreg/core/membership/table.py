@@ -100,10 +100,11 @@ class MemberTable:
     """All members, including ourselves (always ALIVE while we run)."""
 
     def __init__(self, self_id: str, addr: str, generation: int, now: float,
-                 features: int = FEATURES) -> None:
+                 features: int = 0) -> None:
         self.self_id = self_id
         me = Member(self_id, addr, generation, 0, MemberState.ALIVE, now)
-        me.features, me.features_generation = features, generation
+        # We announce this release's bits and ``features``, the paths our transport offers.
+        me.features, me.features_generation = FEATURES | features, generation
         self._m: dict[str, Member] = {self_id: me}
         self._hash: bytes | None = None
         self._early: dict[str, tuple[int, int]] = {}  # features of names not yet members
@@ -185,6 +186,32 @@ class MemberTable:
         its features (what a table exchange carries beside the table)."""
         return tuple((m.node_id, m.generation, m.features) for m in self._m.values()
                      if m.features_generation == m.generation)
+
+    def features_held(self, rows: object) -> bool:
+        """Whether the raw rows of a Features message tell nothing new: each names ourselves,
+        an older generation than the one we hold, or bits we hold already for its generation
+        (:meth:`set_features` would ignore every one; a member we do not know yet is news: its
+        row is kept until it is added). False when unsure: then the message is parsed and
+        validated in full."""
+        if type(rows) is not list:
+            return False
+        get, me = self._m.get, self.self_id
+        for row in rows:
+            if type(row) is not list or len(row) < 3 or type(row[0]) is not str:
+                return False
+            m = get(row[0])
+            generation = row[1]
+            if row[0] == me:
+                continue
+            if m is None:
+                return False
+            if type(generation) is not int:
+                return False
+            if generation < m.generation:
+                continue
+            if m.features_generation != generation or m.features != row[2]:
+                return False
+        return True
 
     # ----------------------------------------------------------------- writes
     def set_features(self, node_id: str, generation: int, bits: int) -> bool:

@@ -2,6 +2,8 @@
 
 Rules: the watermark only moves up, over versions accounted for (applied here, or superseded by
 a write that is); ``above`` answers a peer's "everything current above w" in version order.
+``settled`` holds only versions above the watermark: pruned after the watermark jumps (a delta),
+never scanned while it only advances, so a write costs O(1) however large a hole is open.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ class OwnerState:
     here or superseded), ``settled`` (versions above the watermark known to be here or
     superseded), ``gc_floor`` (the collection horizon: tombstones at or below it are gone)."""
 
-    __slots__ = ("by_version", "entries", "gc_floor", "generation", "max_version", "settled",
-                 "sorted", "watermark")
+    __slots__ = ("_clean", "by_version", "entries", "gc_floor", "generation", "max_version",
+                 "settled", "sorted", "watermark")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -34,6 +36,7 @@ class OwnerState:
         self.gc_floor = 0
         # Versions above the watermark known to be here or superseded.
         self.settled: set[int] = set()
+        self._clean = 0  # a watermark for which every settled version was above it
 
     def settle(self, versions: tuple[int, ...] | list[int]) -> None:
         wm = self.watermark
@@ -45,11 +48,12 @@ class OwnerState:
     def advance(self) -> None:
         settled = self.settled
         wm = self.watermark
+        jumped = wm != self._clean  # set from outside (a delta): settled may hold versions <= wm
         while wm + 1 in settled:
             wm += 1
             settled.discard(wm)
-        self.watermark = wm
-        if settled and min(settled) <= wm:
+        self.watermark = self._clean = wm
+        if jumped and settled and min(settled) <= wm:
             self.settled = {v for v in settled if v > wm}
         if wm > self.max_version:
             self.max_version = wm

@@ -56,10 +56,8 @@ __all__ = ["UNTOLD", "Change", "Delta", "Digest", "Entry", "OwnerDelta", "Replic
 UNTOLD = Write("", 0, "", 0, False, None)  # what put returns for a write nobody is told of
 
 class Replica:
-    """One node's copy of the directory, including the part it owns.
-
-    Changes are reported as :class:`Change` so that the view can re-derive exactly what moved.
-    """
+    """One node's copy of the directory, including the part it owns; changes are reported as
+    :class:`Change` so that the view can re-derive exactly what moved."""
 
     def __init__(self, self_id: str, generation: int, tombstone_ttl: float = 3600.0,
                  max_tombstones: int = 5_000, *,
@@ -88,10 +86,7 @@ class Replica:
 
     def value(self, owner: str, key: str) -> Any:
         """The current value of a key; None if absent or deleted."""
-        st = self._owners.get(owner)
-        if st is None:
-            return None
-        e = st.entries.get(key)
+        e = self.get(owner, key)
         return None if e is None or e.deleted else e.value
 
     def max_version(self, owner: str) -> int:
@@ -202,9 +197,8 @@ class Replica:
                    changed: list[Change]) -> OwnerState | None:
         """The state to merge a write of ``generation`` into, replacing an older generation."""
         st = self._owners.get(owner)
-        if st is None:
+        if st is None:  # (then of this generation: returned below)
             st = self._owners[owner] = OwnerState(generation)
-            return st
         if generation < st.generation:
             return None
         if generation > st.generation:
@@ -272,9 +266,9 @@ class Replica:
         if old is not None:
             if old.version >= version:
                 return
-        elif version <= st.watermark:
-            # We hold every current write up to the watermark, so an unknown key below it is
-            # stale: superseded, or deleted and its tombstone already collected.
+        elif version <= st.watermark or version in st.settled:
+            # We hold every current write up to the watermark (and each settled one), so an
+            # unknown key there is stale: superseded, or deleted and its tombstone collected.
             return
         new = Entry(value, version, deleted, now if deleted else 0.0, sig, sup if sig else ())
         st.put(key, new)

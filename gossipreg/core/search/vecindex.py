@@ -31,17 +31,20 @@ from typing import Any
 
 from gossipreg.core.search.vectors import MAX_DIMS, VectorError, dot
 
+_loaded: list[Any] = []  # [numpy or None], once looked for
+
 
 def _numpy() -> Any:
-    """numpy, an optional accelerator (a dependency of the semantic extra), or None."""
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover - the fallback is forced in tests instead
-        return None
-    return numpy
-
-
-_np: Any = _numpy()
+    """numpy, an optional accelerator (a dependency of the semantic extra), or None. Imported
+    when the first index is made, not with this module: a node whose search has no model never
+    pays for it (numpy is about 15 MB of a process)."""
+    if not _loaded:
+        try:
+            import numpy
+        except ImportError:  # pragma: no cover - the fallback is forced in tests instead
+            numpy = None  # type: ignore[assignment]
+        _loaded.append(numpy)
+    return _loaded[0]
 
 __all__ = ["BLOCK_ROWS", "EXACT_ROWS", "Pool", "VectorIndex", "VectorScores", "numpy_available"]
 
@@ -56,7 +59,7 @@ EXACT_ROWS = 8192
 
 def numpy_available() -> bool:
     """Whether numpy is importable here (the index is faster with it, never different)."""
-    return _np is not None
+    return _numpy() is not None
 
 
 def _matvec(np: Any, rows: Any, query: Any) -> Any:
@@ -91,7 +94,7 @@ class VectorIndex:
             raise VectorError("dims", f"{dims} components, expected 1..{MAX_DIMS}")
         self.dims = dims
         self.exact_rows = exact_rows
-        self._np = _np if use_numpy is not False else None
+        self._np = _numpy() if use_numpy is not False else None
         if use_numpy and self._np is None:
             raise VectorError("type", "numpy is not importable")
         self._mat: Any = None  # numpy: (capacity, dims) int8; else a bytearray of rows

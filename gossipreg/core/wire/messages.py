@@ -50,9 +50,9 @@ KINDS: dict[int, Any] = {int(cls.TAG): cls for cls in (
 
 class Sender(Protocol):
     """Where a state machine's messages go (the node's dissemination: packets are built at
-    the end of the current input)."""
+    the end of the current input; ``stream``: its packet must not travel as a datagram)."""
 
-    def send(self, addr: str, msg: Message) -> None: ...
+    def send(self, addr: str, msg: Message, stream: bool = False) -> None: ...
 
 
 def encode(m: Message, values: ValueCodec | None = None) -> list[Any]:

@@ -39,6 +39,10 @@ class Feature(IntFlag):
     SIGNED = 2
     # Refuses whatever is unsigned; a node that joins through it in automatic mode does too.
     REQUIRES_SIGNATURES = 4
+    # Paths a node's transport offers besides HTTP POST to ``/v1/gossip`` (announced by the
+    # transport, not by every node of this release: see ``Node(features=)``).
+    DATAGRAM = 8  # takes frames as UDP datagrams on its address's port number
+    STREAM = 16  # takes frames over a WebSocket link (``/v1/gossip/ws`` at its address)
 
 
-FEATURES = Feature.EXTENSIBLE | Feature.SIGNED  # this release's
+FEATURES = Feature.EXTENSIBLE | Feature.SIGNED  # this release's, whatever its transport

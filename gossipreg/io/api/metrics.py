@@ -13,6 +13,9 @@
   (by ``outcome``: ``ok`` or the error code of the answer) appear once the node serves
   ``POST /v1/select`` / ``POST /v1/send``; the selection's own words (no match, failover...)
   belong here when those routes report them.
+- The transport's frames by path (``datagram``, ``link``, ``http``), its drops by path and
+  reason (hostile datagrams and link frames, full queues, stalls, caps), its silence hints and
+  its open links, when the transport keeps them (``LinkTransport.stats()``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -138,6 +141,7 @@ class _Collector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._node()
+        yield from _transport(self.nm.node.transport.stats())
         yield from self._events()
         for family in self.nm.latency.collect():
             family.samples = [s for s in family.samples if not s.name.endswith("_created")]
@@ -223,3 +227,24 @@ class _Collector(Collector):
             yield _counter(f"gossipreg_{kind}_total",
                            f"Answers of POST {path}, by outcome.", ["outcome"],
                            sorted(((o,), v) for o, v in {"ok": 0, **seen}.items()))
+
+
+def _transport(t: dict[str, Any]) -> Iterator[Metric]:
+    """Frames sent per path, drops per path and reason, silence hints, open links."""
+    if not t:
+        return
+    yield _counter("gossipreg_transport_frames_sent_total", "Frames sent, by path.", ["path"],
+                   [((p,), v) for p, v in sorted(t.get("frames_by_path", {}).items())])
+    drops = [(("datagram", r), v)
+             for r, v in sorted(t.get("datagram", {}).get("dropped", {}).items())]
+    drops += [(("link", r), v) for r, v in sorted(t.get("links", {}).get("dropped", {}).items())]
+    yield _counter("gossipreg_transport_dropped_total",
+                   "Frames, datagrams and links the transport dropped, by path and reason.",
+                   ["path", "reason"], drops)
+    yield _counter("gossipreg_transport_silence_hints_total",
+                   "Datagram peers reported unreachable for staying silent.",
+                   samples=[((), t.get("silence_hints", 0))])
+    if "links" in t:
+        out, inbound = t["links"]["open"]
+        yield _gauge("gossipreg_transport_links", "WebSocket links open.", ["direction"],
+                     [(("out",), out), (("in",), inbound)])

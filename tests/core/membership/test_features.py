@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from gossipreg.core.config import NodeConfig
+from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.messages import FEATURES, Feature, Features, encode, parse
 from sim.cluster import Cluster
+
+# What the simulator's nodes announce: this release's bits and their transport's two paths.
+ANNOUNCED = int(FEATURES | Feature.DATAGRAM | Feature.STREAM)
 
 
 def _features(c: Cluster, name: str) -> dict[str, int]:
@@ -18,7 +22,7 @@ def test_every_node_learns_every_members_features_through_one_seed() -> None:
     for i in range(1, 6):
         c.add_node(f"n{i}", seeds=["n0"])
     assert c.run_until_true(c.all_alive_everywhere, timeout=10.0) is not None
-    want = {f"n{i}": int(FEATURES) for i in range(6)}
+    want = {f"n{i}": ANNOUNCED for i in range(6)}
     took = c.run_until_true(lambda: all(_features(c, n) == want for n in c.live()), timeout=30.0)
     assert took is not None, {n: _features(c, n) for n in c.live()}
 
@@ -28,7 +32,7 @@ def test_a_restart_forgets_the_old_generations_features_until_the_new_one_announ
     c.add_node("n0")
     c.add_node("n1", seeds=["n0"])
     c.add_node("n2", seeds=["n0"])
-    assert c.run_until_true(lambda: _features(c, "n0").get("n2") == FEATURES, timeout=30.0)
+    assert c.run_until_true(lambda: _features(c, "n0").get("n2") == ANNOUNCED, timeout=30.0)
     table = c.node("n0").read.members()
     old_gen = next(m.generation for m in table if m.node_id == "n2")
     c.crash("n2")
@@ -37,7 +41,7 @@ def test_a_restart_forgets_the_old_generations_features_until_the_new_one_announ
     def relearned() -> bool:
         row = next((m for m in c.node("n0").read.members() if m.node_id == "n2"), None)
         return (row is not None and row.generation > old_gen
-                and row.state is MemberState.ALIVE and row.features == FEATURES)
+                and row.state is MemberState.ALIVE and row.features == ANNOUNCED)
 
     assert c.run_until_true(relearned, timeout=30.0) is not None
 
@@ -72,3 +76,29 @@ def test_a_joiners_features_reach_the_seed_before_its_answer() -> None:
     for i in range(_EARLY_MAX * 3):
         t.set_features(f"x{i}", 1, 1)
     assert len(t._early) <= _EARLY_MAX
+
+
+def test_known_feature_rows_are_dropped_before_parsing_and_news_is_not() -> None:
+    t = MemberTable("me", "me:1", 1, 0.0)
+    t.alive("n1", "n1:1", 5, 0, 0.0)
+    t.set_features("n1", 5, 7)
+    held = t.features_held
+    assert held([["n1", 5, 7]])  # what we hold
+    assert held([["n1", 4, 1], ["me", 1, 99]])  # older, us
+    assert not held([["stranger", 1, 3]])  # a name not yet a member: kept until added
+    assert not held([["n1", 5, 3]])  # other bits for the running generation: news
+    assert not held([["n1", 6, 7]])  # a newer generation's: news
+    assert not held([["n1", "5", 7]]) and not held("rows") and not held([["n1"]])  # unsure
+
+
+def test_a_node_counts_a_known_features_message_as_a_duplicate() -> None:
+    c = Cluster(seed=5, config=NodeConfig.lan())
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    assert c.run_until_true(lambda: _features(c, "n0").get("n1") == ANNOUNCED, 30.0)
+    n0 = c.node("n0")
+    before = n0.read.metrics().duplicates_in
+    msg = Features((("n1", c.nodes["n1"].generation, ANNOUNCED),))
+    frame = n0.codec.encode("n1", "n1", [encode(msg)])
+    n0.handle_packet(frame, c.now, wall=c.wall("n0"))
+    assert n0.read.metrics().duplicates_in == before + 1

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
+from gossipreg.core.replica.owner_state import OwnerState
 from gossipreg.core.replica.store import OwnerDelta, Replica, Write
 
 KEYS = [f"{p}a{i}" for p in ("agent/", "hb/", "status/") for i in range(4)]
@@ -291,3 +292,34 @@ def test_a_tombstone_above_the_watermark_collected_for_the_cap_is_passed_by_a_de
     assert peer.digest()["o"][1] < 3  # the collected deletion is not settled any more
     peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 3.0)
     assert peer.live_state() == owner.live_state() == {"o": (1, {"agent/x": (1, [0])})}
+
+
+def test_settled_versions_stay_above_the_watermark_after_it_jumps() -> None:
+    st = OwnerState(1)
+    st.settle([3, 5, 6, 9])  # a hole at 1-2: nothing advances
+    assert st.watermark == 0 and st.settled == {3, 5, 6, 9}
+    st.watermark = 5  # a delta covered everything up to 5
+    st.settle([7])
+    assert st.watermark == 7 and st.settled == {9}
+    st.settle([8])
+    assert st.watermark == 9 and st.settled == set()
+
+
+def test_a_write_replayed_after_its_deletion_was_collected_stays_deleted() -> None:
+    # A peer behind a hole (it missed v1) gets the deletion of agent/a1 (v3, superseding v2);
+    # the old write v2 comes again, before and after the tombstone's time: it stays deleted.
+    owner = Replica("o", 1, tombstone_ttl=10.0)
+    owner.write("agent/a0", [0])  # v1, never delivered: the peer's watermark stays at 0
+    w2 = owner.write("agent/a1", [1])
+    w3 = owner.delete("agent/a1", 0.0)
+    assert w3 is not None and w3.supersedes == (w2.version,)
+    peer = Replica("p", 1, tombstone_ttl=10.0)
+    peer.apply_write(w3, 0.0)
+    assert peer.apply_write(w2, 1.0) == []
+    assert peer.collect(100.0) == 0  # the hole is open: the tombstone is all that says so
+    assert peer.apply_write(w2, 100.0) == []
+    assert peer.live_state().get("o", (1, {}))[1] == {}
+    peer.apply_delta(owner.delta_for(peer.digest(), 1 << 20), 101.0)  # the hole closes
+    assert peer.collect(102.0) == 1
+    assert peer.apply_write(w2, 102.0) == []  # below the watermark now
+    assert peer.live_state() == owner.live_state()
