@@ -24,8 +24,10 @@ MODES: dict[str, dict[str, bool]] = {
     "links": {"datagrams": False},
     "http": {"datagrams": False, "links": False},
 }
-ANNOUNCED = {"datagrams+links": FEATURES | Feature.DATAGRAM | Feature.STREAM,
-             "links": FEATURES | Feature.STREAM, "http": FEATURES}
+# Named nodes on the network sign, and a new cluster requires signatures (every node here).
+SIGNING = FEATURES | Feature.REQUIRES_SIGNATURES
+ANNOUNCED = {"datagrams+links": SIGNING | Feature.DATAGRAM | Feature.STREAM,
+             "links": SIGNING | Feature.STREAM, "http": SIGNING}
 
 
 def states(node: GossipNode) -> dict[str, MemberState]:
@@ -110,7 +112,7 @@ async def test_a_node_without_the_new_paths_is_spoken_to_over_http(
     for n in nodes[:2]:
         assert isinstance(n.transport, LinkTransport)
         assert n.transport.peer_features is not None
-        assert n.transport.peer_features(old.address) == FEATURES
+        assert n.transport.peer_features(old.address) == SIGNING
     await old.shutdown()
     assert await until(lambda: all(states(n)["n2"] is MemberState.DEAD for n in nodes[:2]),
                        15.0)
