@@ -59,6 +59,22 @@ def restart(c: Cluster, owner: str, restored: list[AgentRecord]) -> dict[str, in
     return marks
 
 
+def back_without_churn(c: Cluster, marks: dict[str, int], within: float
+                       ) -> dict[str, list[tuple[E, str | None, str | None]]]:
+    """Wait until every peer shows x and y ACTIVE from n3's new generation; assert no
+    deregistered/registered churn on the way; the events each peer saw since ``marks``."""
+    gen = c.node("n3").generation
+    assert c.run_until_true(lambda: all(
+        (v := c.node(p).read.get(a)) is not None and v.status is AgentStatus.ACTIVE
+        and c.node(p).read.replica_state()["n3"][0] == gen for p in PEERS for a in "xy"),
+        within) is not None
+    out = {}
+    for p in PEERS:
+        evs = out[p] = since(c, p, marks[p])
+        assert all(t not in (E.AGENT_DEREGISTERED, E.AGENT_REGISTERED) for t, _, _ in evs), evs
+    return out
+
+
 @pytest.mark.parametrize("noticed", [False, True], ids=["before-failure", "after-failure"])
 def test_agents_a_restarted_owner_brings_back_stay_registered(noticed: bool) -> None:
     c = mesh()
@@ -68,14 +84,7 @@ def test_agents_a_restarted_owner_brings_back_stay_registered(noticed: bool) -> 
         assert c.run_until_true(lambda: all(c.node(p).read.get("x").status  # type: ignore[union-attr]
                                             is AgentStatus.OFFLINE for p in PEERS), 30.0)
     marks = restart(c, "n3", kept)
-    gen = c.node("n3").generation
-    assert c.run_until_true(lambda: all(
-        (v := c.node(p).read.get(a)) is not None and v.status is AgentStatus.ACTIVE
-        and c.node(p).read.replica_state()["n3"][0] == gen for p in PEERS for a in "xy"),
-        5.0) is not None
-    for p in PEERS:
-        evs = since(c, p, marks[p])
-        assert all(t not in (E.AGENT_DEREGISTERED, E.AGENT_REGISTERED) for t, _, _ in evs), evs
+    for evs in back_without_churn(c, marks, 5.0).values():
         if noticed:
             assert sorted(evs) == [(E.AGENT_STATUS_CHANGED, a, "owner_recovered") for a in "xy"]
     c.run_for(30.0)
@@ -158,11 +167,4 @@ def test_a_suspicion_of_a_held_owner_keeps_the_hold() -> None:
         {m.node_id: m.state for m in c.node(p).read.members()}["n3"] is MemberState.SUSPECT
         for p in PEERS), 10.0) is not None
     c.unclog("n3")
-    gen = c.node("n3").generation
-    assert c.run_until_true(lambda: all(
-        (v := c.node(p).read.get(a)) is not None and v.status is AgentStatus.ACTIVE
-        and c.node(p).read.replica_state()["n3"][0] == gen for p in PEERS for a in "xy"),
-        30.0) is not None
-    for p in PEERS:
-        evs = since(c, p, marks[p])
-        assert all(t not in (E.AGENT_DEREGISTERED, E.AGENT_REGISTERED) for t, _, _ in evs), evs
+    back_without_churn(c, marks, 30.0)
