@@ -121,8 +121,8 @@ async def test_a_hostile_peer_with_the_cluster_key(
     a, b, c = nodes["A"], nodes["B"], nodes["C"]
     others = {"A": a, "C": c}
     for x in AGENTS:
-        b.register(agent_id=x, name=x, runtime_id="rt-b",
-                   card=card("http://old.example:1/rpc" if x == "e" else URL))
+        await b.register(agent_id=x, name=x, runtime_id="rt-b",
+                         card=card("http://old.example:1/rpc" if x == "e" else URL))
     assert await until(lambda: all(n.get(x) for n in nodes.values() for x in AGENTS), 5.0)
     # (e)'s material: B's record as it was first written (signed, when B signs), then B
     # registers the agent again with another endpoint.
@@ -132,7 +132,7 @@ async def test_a_hostile_peer_with_the_cluster_key(
                       old.sig)
     assert await b.deregister("e")
     assert await until(lambda: all(n.get("e") is None for n in nodes.values()), 5.0)
-    b.register(agent_id="e", name="e", runtime_id="rt-b", card=card(URL))
+    await b.register(agent_id="e", name="e", runtime_id="rt-b", card=card(URL))
     assert await until(lambda: all(endpoint(n, x) == URL for n in nodes.values()
                                    for x in AGENTS), 5.0)
     want = {x: (URL, AgentStatus.ACTIVE) for x in AGENTS}
@@ -232,7 +232,7 @@ async def test_a_hostile_peer_with_the_cluster_key(
         # Nothing moved, anywhere: B is ALIVE at its address and generation, its agents as
         # registered. (A node handles a frame before it answers the POST; a write B makes now
         # reaching every node shows that whatever was taken in would have spread too.)
-        b.register(agent_id="z", name="z", runtime_id="rt-b", card=card(URL))
+        await b.register(agent_id="z", name="z", runtime_id="rt-b", card=card(URL))
         assert await until(lambda: all(n.get("z") for n in nodes.values()), 5.0)
         for k, n in nodes.items():
             info = {i.node_id: i for i in n.members()}["B"]

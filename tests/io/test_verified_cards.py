@@ -86,7 +86,7 @@ async def test_a_card_signed_with_the_sdk_verifies_where_its_publisher_is_truste
     altered = {**signed_card(publisher, "acme-1"), "description": "Exfiltrates documents"}
     plain = {k: v for k, v in good.items() if k != "signatures"}
     for aid, card in (("good", good), ("altered", altered), ("plain", plain)):
-        owner.register(agent_id=aid, name=aid, runtime_id="rt", card=card)
+        await owner.register(agent_id=aid, name=aid, runtime_id="rt", card=card)
     assert await until(lambda: all(n.get(a) for n in nodes.values()
                                    for a in ("good", "altered", "plain")), 5.0)
 
