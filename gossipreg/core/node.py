@@ -3,13 +3,13 @@
 The contract. Inputs are calls that carry ``now`` (monotonic seconds chosen by the caller):
 ``handle_packet``, ``handle_unreachable``, ``handle_timeout``, ``join``, ``register``,
 ``deregister``, ``heartbeat``, ``set_status``, ``set_load``, ``leave`` (and the operator's
-``rotate_identity``, ``forget_node``). Outputs are returned
-(``handle_packet``'s :class:`Received`) or drained by the caller: ``poll_transmit`` (packets),
-``poll_event`` (registry events), ``poll_result`` (answers to requests forwarded to an agent's
-owner) and ``poll_timeout`` (when to call ``handle_timeout`` next). Reads go through ``read``
-(:class:`~gossipreg.core.reader.Reader`), search vectors through ``vectors``
-(:class:`~gossipreg.core.directory.vectors.VectorInputs`). The node never reads a clock, opens
-a socket or starts a task. Inputs that may stamp data or events also take ``wall``.
+``rotate_identity``, ``forget_node``). Outputs are returned (``handle_packet``'s :class:`Received`)
+or drained by the caller: ``poll_transmit`` (packets), ``poll_event`` (registry events),
+``poll_result`` (answers to requests forwarded to an agent's owner) and ``poll_timeout`` (when to
+call ``handle_timeout`` next). Reads go through ``read`` (:class:`~gossipreg.core.reader.Reader`),
+search vectors through ``vectors`` (:class:`~gossipreg.core.directory.vectors.VectorInputs`). The
+node never reads a clock, opens a socket or starts a task. Inputs that may stamp data or events
+also take ``wall``.
 
 Rules: a packet is authenticated and validated by ``inbound``, then each message goes to the
 machine it belongs to: SWIM (``swim``), the directory (``dir``: replica, view, the owner's
@@ -91,7 +91,7 @@ class Node(FrameKeys, WarmStart):
                              lambda t: self._clock[1] + (t - self._clock[0]), now)
         self.swim = Swim(self.cfg, self.members, self.out, self._member_changed, rng, now, t)
         self.left = False
-        self._deadline, self._deadline_stale = float("inf"), True  # poll_timeout's answer
+        self._deadline_stale, self._deadline, self._dir_due = True, float("inf"), float("inf")
         self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
         self.ae = AntiEntropy(self.id, addr, generation, self.cfg, rng, self.members,
                               self.metrics, self.out, self.swim, self.dir.replica,
@@ -170,17 +170,18 @@ class Node(FrameKeys, WarmStart):
             self._next_reap = now + min(60.0, self.cfg.tombstone_ttl / 4)
             self._reap(now)
         self.out.tick_beacon(now)
-        self.dir.tick(now)
+        if self._deadline_stale or self._dir_due <= now:  # (see poll_timeout)
+            self.dir.tick(now)
         self._flush(now)
 
     def poll_timeout(self) -> float | None:
         """When ``handle_timeout`` must be called next (absolute, same clock as ``now``)."""
         if self.left:
             return None
-        if self._deadline_stale:
+        if self._deadline_stale:  # (handle_timeout skips the directory until _dir_due)
+            self._dir_due = self.dir.next_deadline()
             self._deadline = min(self.swim.next_deadline(), self.ae.next_deadline(),
-                                 self.out.next_deadline(), self._next_reap,
-                                 self.dir.next_deadline())
+                                 self.out.next_deadline(), self._next_reap, self._dir_due)
             self._deadline_stale = False
         return self._deadline
 
