@@ -60,6 +60,7 @@ __all__ = ["Inbound", "Received"]
 _WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
 _WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
+_FORWARD_MIN = 512  # bytes of a packet body from which its writes are relayed as received
 log = logging.getLogger("gossipreg.core.names")
 
 
@@ -160,8 +161,10 @@ class Inbound:
                 w = msg.write
                 if self.dir.receive_write(w, now):
                     # News is relayed as it came (the judge passed it, signature included)
-                    # when its shape is exactly this release's; else encoded again.
-                    exact = len(raw) == _WRITE_LEN + (w.sig is not None)
+                    # when its shape is exactly this release's and the packet is big enough
+                    # for that to beat encoding it again (a card; not a heartbeat).
+                    exact = (len(raw) == _WRITE_LEN + (w.sig is not None)
+                             and len(body) >= _FORWARD_MIN)
                     if exact and sent is None:
                         sent = message_bytes(body)
                     self.out.gossip_write(w, now, sent[i] if exact and sent else None)
