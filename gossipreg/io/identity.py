@@ -41,9 +41,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, NodeStateError
-from gossipreg.core.node import Node
 from gossipreg.core.trust.proofs import Identity, Payloads
 from gossipreg.io.datadir import DataDir, atomic_write
+from gossipreg.io.reads import RunnerParts
 
 __all__ = ["CaBinder", "Ed25519Signer", "Ed25519Verifier", "KeyCalls", "NodeIdentity",
            "identity_for", "name_uri"]
@@ -293,21 +293,11 @@ class NodeIdentity:
         return True
 
 
-class KeyCalls:
-    """The key calls of :class:`~gossipreg.io.runner.NodeRunner`: its frame keyring and its
-    identity (a mixin over the runner's core, clock and pump)."""
+class KeyCalls(RunnerParts):
+    """The identity calls of :class:`~gossipreg.io.runner.NodeRunner` (its frame keyring's
+    are :class:`~gossipreg.io.reads.NodeReads`')."""
 
     identity: NodeIdentity | None
-
-    @property
-    def core(self) -> Node:
-        raise NotImplementedError
-
-    def _now(self) -> float:
-        raise NotImplementedError
-
-    def _pump(self, reply_to: str | None = None) -> bytes | None:
-        raise NotImplementedError
 
     def save_pins(self) -> bool:
         """Write the pinned keys when they changed since the last save (the runner calls it

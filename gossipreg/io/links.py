@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, TCPConnector, WSMsgType, WSServerHandshakeError, web
 
-from gossipreg.io.transport import Deliver, PacketRefused
+from gossipreg.io.transport import Deliver, PacketRefused, cancel_all
 
 __all__ = ["LINK_PATH", "Link", "LinkOptions", "Links"]
 
@@ -150,11 +150,7 @@ class Links:
         for link in [*self._out.values(), *self._in]:
             link.closing = True
             link.abort()
-        for t in list(self._tasks):
-            t.cancel()
-        for t in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_all(self._tasks)
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -12,15 +12,26 @@ from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentStatus, AgentView, MemberInfo
 from gossipreg.core.wire.keyring import Keyring
 
-__all__ = ["NodeReads"]
+__all__ = ["NodeReads", "RunnerParts"]
 
 
-class NodeReads:
-    """Reads and key changes over the runner's core (statuses by enum or by value)."""
+class RunnerParts:
+    """What a part of :class:`~gossipreg.io.runner.NodeRunner` uses of it (a mixin base): its
+    core, its clock and its pump, which the runner provides."""
 
     @property
     def core(self) -> Node:
         raise NotImplementedError
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _pump(self, reply_to: str | None = None) -> bytes | None:
+        raise NotImplementedError
+
+
+class NodeReads(RunnerParts):
+    """Reads and key changes over the runner's core (statuses by enum or by value)."""
 
     # --------------------------------------------------------------- queries
     @property

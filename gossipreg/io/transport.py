@@ -29,6 +29,7 @@ __all__ = [
     "MemoryTransport",
     "PacketRefused",
     "Transport",
+    "cancel_all",
 ]
 
 log = logging.getLogger("gossipreg.io.transport")
@@ -50,6 +51,15 @@ SendError = Callable[[str, str], None]
 Unreachable = Callable[[str], None]
 REFUSED_HEADER = "X-Gossipreg-Refused"
 
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait for each to end (whatever it raises on the way out)."""
+    for t in list(tasks):
+        t.cancel()
+    for t in list(tasks):
+        with contextlib.suppress(BaseException):
+            await t
 
 class PacketRefused(Exception):
     """Raised by a deliver callback: answer the sender 403 with ``reason`` (a metric label
@@ -276,11 +286,7 @@ class HttpTransport(Transport):
                 self.on_unreachable(dest)
 
     async def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        for t in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_all(self._tasks)
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 from gossipreg.core.directory.directory import Pending
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, NodeStateError
-from gossipreg.core.node import Node
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, status_of
+from gossipreg.io.reads import RunnerParts
 
 __all__ = ["MeshWrites", "Outcome"]
 
@@ -109,23 +109,13 @@ class Outcome(Generic[T]):
                     DeprecationWarning, stacklevel=2)
 
 
-class MeshWrites:
+class MeshWrites(RunnerParts):
     """The mesh-changing calls of :class:`~gossipreg.io.runner.NodeRunner` (see the module
     rule). The runner provides the core, the clock, the pump and the pending answers."""
 
     name: str
     _futures: dict[int, asyncio.Future[bool]]
     _loop: asyncio.AbstractEventLoop | None
-
-    @property
-    def core(self) -> Node:
-        raise NotImplementedError
-
-    def _now(self) -> float:
-        raise NotImplementedError
-
-    def _pump(self, reply_to: str | None = None) -> bytes | None:
-        raise NotImplementedError
 
     def register(self, record: AgentRecord | None = None, **fields: Any) -> Outcome[AgentView]:
         """Register an agent hosted by this node: pass an :class:`AgentRecord`, or its fields

@@ -27,8 +27,6 @@ from gossipreg.core.types import MemberState
 
 __all__ = ["Holds"]
 
-_LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
-
 
 class Holds:
     """The held owners of one directory: owner -> (previous state, since, deadline)."""
@@ -72,7 +70,7 @@ class Holds:
         old state is to be dropped now). A suspicion or its refutation keeps a hold and asks
         again (the first ask may have been lost); a restart starts one when it can."""
         owner = change.node_id
-        if not change.restarted and change.new in _LIVE:
+        if not change.restarted and change.new.running:
             return owner in self.held, False
         if change.restarted and self.hold(owner, change.old, generation, expiry, now):
             return True, False
