@@ -111,6 +111,8 @@ class GossipregHosts(HostDriver):
                 if self.overrides else ["gossipreg", "node"])
         out = [sys.executable, "-m", *prog, "--name", self.node_name(i),
                "--bind", self.addr(i), "--profile", self.profile]
+        if not self.overrides:  # as the run driver: no embedder, what a default install runs
+            out += ["--embedder", "off"]
         for s in seeds:
             out += ["--join", self.addr(s)]
         return out
