@@ -12,7 +12,7 @@ aiohttp server and on the transport's client session covers every node-to-node b
   dialed by address, so node certificates carry their IP addresses (or names) as SANs. With an
   identity key (``--identity-file``, the same key as ``--tls-key``) the certificate also names
   the node, SAN URI ``gossipreg://<cluster>/<name>``: peers then take its identity key from it
-  (:mod:`gossipreg.io.identity`).
+  (:mod:`gossipreg.io.credentials.identity`).
 - Without ``ca`` the client verifies servers against the system's trust store.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import ssl
 
 from gossipreg.core.errors import ConfigError
-from gossipreg.io.transport import HttpTransport
+from gossipreg.io.net.transport import HttpTransport
 
 __all__ = ["apply_tls", "client_context", "server_context"]
 
