@@ -1,7 +1,8 @@
 """TLS for a node's one HTTP server and its client: gossip and API alike.
 
-Gossip travels only as HTTP POSTs between nodes (there is no datagram path), so TLS on the
-aiohttp server and on the transport's client session covers every node-to-node byte.
+With TLS on, a node offers no UDP datagrams (``LinkTransport`` turns them off): its frames
+travel over WebSocket links (``wss://``) and HTTPS POSTs, so TLS on the aiohttp server and on
+the transport's client session covers every node-to-node byte.
 
 - ``cert`` + ``key``: the server speaks HTTPS only, and the transport dials ``https://``.
 - ``ca``: peers are verified against it, both ways. A node presents its own certificate when
