@@ -27,7 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -183,7 +182,7 @@ class Directory:
         if aid in self.view.visible or self.replica.own_value(key) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
-            record = dataclasses.replace(record, registered_at=self.wall(now))
+            record = record._replace(registered_at=self.wall(now))
         change = self._write(key, record, now)
         events = None if self._holds or self._replaced else self.view.add_own(
             record, self.wall(now))
