@@ -100,6 +100,12 @@ class MeshLog:
             self.say(logging.INFO, f"joined the mesh: {st.member_counts[MemberState.ALIVE]} "
                                    f"members alive, {st.agents} agents")
 
+    def takes(self, kind: RegistryEventType) -> bool:
+        """Whether an event of ``kind`` would make a line (agent events: at DEBUG only)."""
+        if kind.value not in _AGENT:
+            return kind.value in _MEMBER
+        return not self._to_log or log.isEnabledFor(logging.DEBUG)
+
     def event(self, ev: RegistryEvent) -> None:
         """Log one of the node's events (if it is one operators read)."""
         kind = ev.event_type.value
