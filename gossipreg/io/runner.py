@@ -389,7 +389,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         position handed out (the ring then keeps events), a parked blocking query, the mesh
         log, a listener. A registration nobody takes an AGENT_REGISTERED event of makes none
         (the core then numbers nothing: the stream's ids stay without gaps)."""
-        if self._streams or self.ring.watched or self._waiters or self.mesh_log.takes(kind):
+        if self._streams or self.ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
             return True
         for t in self._takes.values():  # noqa: SIM110 (asked at every registration: a
             if t is None or t(kind):  # loop costs less than any() of a generator)
