@@ -15,7 +15,8 @@ Rules:
   the agent is gone here too.
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
-  precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
+  precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED. An own
+  registration the host takes no REGISTERED event of (``add_own(quiet=True)``) makes none.
 - Search vectors (``vec/`` keys, and the node's own embeddings) make no events: they go to the
   index through :class:`~gossipreg.core.directory.vectors.VectorFeed`.
 """
