@@ -26,10 +26,14 @@ __all__ = ["MeshLog", "describe", "level_of"]
 
 log = logging.getLogger("gossipreg.mesh")
 E = RegistryEventType
-_MEMBER = {E.MEMBER_JOINED.value, E.MEMBER_SUSPECT.value, E.MEMBER_ALIVE.value,
-           E.MEMBER_FAILED.value, E.MEMBER_LEFT.value}
-_AGENT = {E.AGENT_REGISTERED.value, E.AGENT_DEREGISTERED.value, E.AGENT_STATUS_CHANGED.value,
-          E.RUNTIME_JOINED.value, E.RUNTIME_LEFT.value}
+# Tuples of the kinds for `takes` (asked per registration: `in` finds the first by identity),
+# sets of their values for the lines.
+_MEMBER_KINDS = (E.MEMBER_JOINED, E.MEMBER_SUSPECT, E.MEMBER_ALIVE, E.MEMBER_FAILED,
+                 E.MEMBER_LEFT)
+_AGENT_KINDS = (E.AGENT_REGISTERED, E.AGENT_DEREGISTERED, E.AGENT_STATUS_CHANGED,
+                E.RUNTIME_JOINED, E.RUNTIME_LEFT)
+_MEMBER = {k.value for k in _MEMBER_KINDS}
+_AGENT = {k.value for k in _AGENT_KINDS}
 
 
 def level_of(kind: str) -> int | None:
@@ -102,8 +106,8 @@ class MeshLog:
 
     def takes(self, kind: RegistryEventType) -> bool:
         """Whether an event of ``kind`` would make a line (agent events: at DEBUG only)."""
-        if kind._value_ not in _AGENT:  # (_value_: .value is a slow descriptor)
-            return kind._value_ in _MEMBER
+        if kind not in _AGENT_KINDS:
+            return kind in _MEMBER_KINDS
         return not self._to_log or log.isEnabledFor(logging.DEBUG)
 
     def event(self, ev: RegistryEvent) -> None:
