@@ -125,7 +125,7 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
             await self.node.start()
         if not self._listening:
             self._listening = True
-            self.node.add_listener(self._on_core_event)
+            self.node.add_listener(self._on_core_event, self._takes_event)
         return self.node
 
     async def start(self, wait_joined: float | None = None, *,

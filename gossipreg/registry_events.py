@@ -59,6 +59,13 @@ class RegistryEvents:
             await asyncio.sleep(0)
 
     # ----------------------------------------------------------------- events
+    def _takes_event(self, kind: RegistryEventType) -> bool:
+        """Whether :meth:`_on_core_event` uses events of ``kind`` now (the node makes no
+        AGENT_REGISTERED event nobody takes): deregistrations always (the caches), the rest
+        for ``event_queue`` or a listener subscribed to the kind."""
+        return (kind is _DEREGISTERED or self.config.enable_event_broadcasting
+                or bool(self._running and self.event_listeners.get(kind)))
+
     def _on_core_event(self, ev: CoreEvent) -> None:
         """Keep the metadata cache current; feed the kaizen event queue and the listeners'
         broadcaster (never blocks). Each event is derived once for all of them."""

@@ -68,15 +68,13 @@ class Node(FrameKeys, WarmStart):
         self.id = rec.check_id(node_id, "node_id")
         if is_unspecified(addr):
             raise InvalidArgumentError(f"cannot advertise {addr}: an unspecified address")
-        self.addr, self.rng = addr, rng
+        self.addr, self.rng, self.cards = addr, rng, cards
         self.cfg = config if config is not None else NodeConfig()
         self._clock = (now, 0.0)  # (now, wall) of the latest input that carried wall time
-        self.generation = generation
+        self.generation, self.metrics = generation, Metrics()
         self.codec = Codec(self.cfg.cluster, keyring, max_packet_size=self.cfg.max_packet_size)
-        self.metrics = Metrics()
         self.events = EventQueue(stream_id if stream_id is not None else f"{generation:x}")
         self.members = MemberTable(self.id, addr, generation, now, features)
-        self.cards = cards
         values = rec.RECORD_VALUES if cards is None else rec.RecordValues(cards)
         t = self.trust = None if identity is None else Trust(
             self.id, self.cfg.cluster, identity, values, self.metrics, self.members,
@@ -203,10 +201,12 @@ class Node(FrameKeys, WarmStart):
         self._flush(now)
 
     # ----------------------------------------------------------------- writes
-    def register(self, record: AgentRecord, now: float, *, wall: float) -> AgentView:
-        """Register an agent hosted here. Raises ``AgentExistsError`` if the id is visible."""
+    def register(self, record: AgentRecord, now: float, *, wall: float,
+                 quiet: bool = False) -> AgentView:
+        """Register an agent hosted here (``quiet``: the host takes no AGENT_REGISTERED event;
+        none is made). Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(rec.judged(record, self.cards), now)
+        view = self.dir.register(rec.judged(record, self.cards), now, quiet)
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
             return self._flushed(view, now)
         if (hb := self.cfg.heartbeat_timeout) is not None:  # nothing queued: the judge's turn

@@ -203,14 +203,18 @@ class RegistryEvent(NamedTuple):
     seq: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class AgentRecord:
+class AgentRecord(NamedTuple):
     """The replicated description of an agent, written only by the node that hosts it.
 
     ``card_json`` is the agent card (A2A, or kaizen's ``_a2a_card``) as compact JSON text, kept
     verbatim; ``card`` parses it. ``skills``, ``endpoints``, ``provider`` and ``version`` are
     derived from the card by every node (they do not travel separately). ``registered_at`` is
     wall-clock seconds.
+
+    Immutable; a named tuple because every registration makes one (a 16-field frozen
+    dataclass took 16 ``object.__setattr__`` calls, 7x a tuple's cost): copy with changes by
+    ``_replace``. It travels only as :func:`~gossipreg.core.directory.records.record_to_value`
+    makes it, never as the tuple it is.
     """
 
     agent_id: str

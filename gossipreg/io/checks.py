@@ -44,9 +44,14 @@ class CheckedNode(Protocol):
     def heartbeat(self, agent_id: str) -> Awaitable[bool]: ...
     def set_status(self, agent_id: str, status: AgentStatus, reason: str = ..., *,
                    check: bool = ...) -> Awaitable[bool]: ...
-    def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None: ...
+    def add_listener(self, callback: Callable[[RegistryEvent], Any],
+                     takes: Callable[[RegistryEventType], bool] | None = None) -> None: ...
 
 log = logging.getLogger("gossipreg.io.checks")
+
+
+def _deregistered(kind: RegistryEventType) -> bool:
+    return kind is RegistryEventType.AGENT_DEREGISTERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +134,7 @@ class CheckRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
-        node.add_listener(self._on_event)
+        node.add_listener(self._on_event, _deregistered)
 
     def add(self, agent_id: str, check: Check) -> None:
         self.remove(agent_id)
@@ -147,7 +152,7 @@ class CheckRunner:
         if task is not None:
             task.cancel()
 
-    def _on_event(self, ev: RegistryEvent) -> None:
+    def _on_event(self, ev: RegistryEvent) -> None:  # (deregistrations only: _deregistered)
         if ev.event_type is RegistryEventType.AGENT_DEREGISTERED and ev.agent_id is not None:
             self.remove(ev.agent_id)
 

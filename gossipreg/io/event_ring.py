@@ -89,22 +89,22 @@ class Waiters:
     """Blocking queries parked until the node numbers its next event."""
 
     def __init__(self) -> None:
-        self._parked: list[asyncio.Future[None]] = []
+        self.parked: list[asyncio.Future[None]] = []
 
     def __len__(self) -> int:
-        return len(self._parked)
+        return len(self.parked)
 
     async def park(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         """Return when :meth:`wake` is called, or after ``timeout`` seconds."""
         fut: asyncio.Future[None] = loop.create_future()
-        self._parked.append(fut)
+        self.parked.append(fut)
         await asyncio.wait([fut], timeout=timeout)
         if not fut.done():
             fut.cancel()
-            self._parked.remove(fut)
+            self.parked.remove(fut)
 
     def wake(self) -> None:
-        parked, self._parked = self._parked, []
+        parked, self.parked = self.parked, []
         for fut in parked:
             if not fut.done():
                 fut.set_result(None)

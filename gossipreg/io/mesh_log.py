@@ -26,10 +26,14 @@ __all__ = ["MeshLog", "describe", "level_of"]
 
 log = logging.getLogger("gossipreg.mesh")
 E = RegistryEventType
-_MEMBER = {E.MEMBER_JOINED.value, E.MEMBER_SUSPECT.value, E.MEMBER_ALIVE.value,
-           E.MEMBER_FAILED.value, E.MEMBER_LEFT.value}
-_AGENT = {E.AGENT_REGISTERED.value, E.AGENT_DEREGISTERED.value, E.AGENT_STATUS_CHANGED.value,
-          E.RUNTIME_JOINED.value, E.RUNTIME_LEFT.value}
+# Tuples of the kinds for `takes` (asked per registration: `in` finds the first by identity),
+# sets of their values for the lines.
+_MEMBER_KINDS = (E.MEMBER_JOINED, E.MEMBER_SUSPECT, E.MEMBER_ALIVE, E.MEMBER_FAILED,
+                 E.MEMBER_LEFT)
+_AGENT_KINDS = (E.AGENT_REGISTERED, E.AGENT_DEREGISTERED, E.AGENT_STATUS_CHANGED,
+                E.RUNTIME_JOINED, E.RUNTIME_LEFT)
+_MEMBER = {k.value for k in _MEMBER_KINDS}
+_AGENT = {k.value for k in _AGENT_KINDS}
 
 
 def level_of(kind: str) -> int | None:
@@ -99,6 +103,12 @@ class MeshLog:
             st = stats()
             self.say(logging.INFO, f"joined the mesh: {st.member_counts[MemberState.ALIVE]} "
                                    f"members alive, {st.agents} agents")
+
+    def takes(self, kind: RegistryEventType) -> bool:
+        """Whether an event of ``kind`` would make a line (agent events: at DEBUG only)."""
+        if kind not in _AGENT_KINDS:
+            return kind in _MEMBER_KINDS
+        return not self._to_log or log.isEnabledFor(logging.DEBUG)
 
     def event(self, ev: RegistryEvent) -> None:
         """Log one of the node's events (if it is one operators read)."""

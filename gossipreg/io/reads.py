@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from gossipreg.core.node import Node
 from gossipreg.core.reader import Reader
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus, AgentView, MemberInfo
+from gossipreg.core.types import AgentStatus, AgentView, MemberInfo, RegistryEventType
 from gossipreg.core.wire.keyring import Keyring
 
 __all__ = ["NodeReads", "RunnerParts"]
@@ -27,6 +27,9 @@ class RunnerParts:
         raise NotImplementedError
 
     def _pump(self, reply_to: str | None = None) -> bytes | None:
+        raise NotImplementedError
+
+    def takes(self, kind: RegistryEventType) -> bool:
         raise NotImplementedError
 
 

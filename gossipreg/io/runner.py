@@ -88,6 +88,8 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._futures: dict[int, asyncio.Future[bool]] = {}
         self._streams = Subscriptions()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
+        self._takes: dict[Callable[[RegistryEvent], Any],
+                          Callable[[RegistryEventType], bool] | None] = {}
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
@@ -368,10 +370,28 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
             assert self._loop is not None
             await self._waiters.park(self._loop, timeout)
 
-    def add_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
-        """Call ``callback(event)`` for every event (sync, or async: then it is scheduled)."""
+    def add_listener(self, callback: Callable[[RegistryEvent], Any],
+                     takes: Callable[[RegistryEventType], bool] | None = None) -> None:
+        """Call ``callback(event)`` for every event (sync, or async: then it is scheduled).
+        ``takes(kind)``: whether it needs events of a kind (None: all), asked at each write
+        whose event the node leaves unmade when nothing takes it (see :meth:`takes`)."""
         self._listeners.append(callback)
+        self._takes[callback] = takes
 
     def remove_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
+            if callback not in self._listeners:
+                del self._takes[callback]
+
+    def takes(self, kind: RegistryEventType) -> bool:
+        """Whether anything consumes this node's events of ``kind``: a subscription, a
+        position handed out (the ring then keeps events), a parked blocking query, the mesh
+        log, a listener. A registration nobody takes an AGENT_REGISTERED event of makes none
+        (the core then numbers nothing: the stream's ids stay without gaps)."""
+        if self._streams or self.ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
+            return True
+        for t in self._takes.values():  # noqa: SIM110 (asked at every registration: a
+            if t is None or t(kind):  # loop costs less than any() of a generator)
+                return True
+        return False

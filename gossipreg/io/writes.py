@@ -22,12 +22,19 @@ from typing import Any, Generic, TypeVar
 from gossipreg.core.directory.directory import Pending
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, NodeStateError
-from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, status_of
+from gossipreg.core.types import (
+    AgentRecord,
+    AgentStatus,
+    AgentView,
+    RegistryEventType,
+    status_of,
+)
 from gossipreg.io.reads import RunnerParts
 
 __all__ = ["MeshWrites", "Outcome"]
 
 T = TypeVar("T")
+_REGISTERED = RegistryEventType.AGENT_REGISTERED
 
 
 class Outcome(Generic[T]):
@@ -130,8 +137,10 @@ class MeshWrites(RunnerParts):
 
     def register_now(self, record: AgentRecord) -> AgentView:
         """:meth:`register` of a validated record, for a caller with nothing to await (the
-        registry facade): the agent's view."""
-        view = self.core.register(record, self._now(), wall=time.time())
+        registry facade): the agent's view. Its AGENT_REGISTERED event is made only when
+        something takes it (:meth:`~gossipreg.io.runner.NodeRunner.takes`)."""
+        view = self.core.register(record, self._now(), wall=time.time(),
+                                  quiet=not self.takes(_REGISTERED))
         self._pump()
         return view
 
@@ -140,10 +149,11 @@ class MeshWrites(RunnerParts):
         record in order, its view or why it was refused (``AgentExistsError`` for an id
         already visible, this batch's earlier items included; ``NodeStateError`` once left)."""
         core, now, wall = self.core, self._now(), time.time()
+        quiet = not self.takes(_REGISTERED)
         out: list[AgentView | Exception] = []
         for r in records:
             try:
-                out.append(core.register(r, now, wall=wall))
+                out.append(core.register(r, now, wall=wall, quiet=quiet))
             except (AgentExistsError, NodeStateError) as e:
                 out.append(e)
         self._pump()

@@ -12,7 +12,6 @@ same records, in the same process, and prints the ratio.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import random
 import statistics
@@ -120,7 +119,7 @@ def bench(n: int, reps: int) -> dict[str, float]:
     node = Node("bench", "bench:1", cfg, rng=random.Random(1), now=0.0)
     for r in records:
         # A fresh copy, so that the record objects themselves are counted too.
-        node.register(dataclasses.replace(r), 0.0, wall=0.0)
+        node.register(AgentRecord(*r), 0.0, wall=0.0)
         while node.poll_event() is not None:
             pass
     node.drop_pending_gossip()  # benchmark: no peers to send the queued broadcasts to

@@ -80,3 +80,19 @@ async def test_a_joining_node_says_what_it_found(caplog: pytest.LogCaptureFixtur
         finally:
             await node.shutdown()
             await seed.shutdown()
+
+
+def test_it_takes_agent_events_only_when_it_would_write_them() -> None:
+    own, _, _ = collect()  # an emit of its own: every line is written
+    assert own.takes(E.AGENT_REGISTERED) and own.takes(E.MEMBER_JOINED)
+    assert not own.takes(E.AGENT_HEARTBEAT)  # never a line
+    default = MeshLog()
+    logger = logging.getLogger("gossipreg.mesh")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assert not default.takes(E.AGENT_REGISTERED) and default.takes(E.MEMBER_FAILED)
+        logger.setLevel(logging.DEBUG)
+        assert default.takes(E.AGENT_REGISTERED)
+    finally:
+        logger.setLevel(before)

@@ -11,7 +11,6 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from gossipreg.core.directory.cards import (
@@ -71,5 +70,5 @@ def judged(r: AgentRecord, judge: CardJudge | None) -> AgentRecord:
     """``r`` with its card judged by ``judge`` (a caller's record: made without one)."""
     if judge is None or r.card_json is None:
         return r
-    return dataclasses.replace(r, card_verified=card_verdict(
+    return r._replace(card_verified=card_verdict(
         r.card_json, card_from_text(r.card_json)[1], judge))

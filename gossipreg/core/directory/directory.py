@@ -27,7 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -177,19 +176,19 @@ class Directory:
     def _owns(self, agent_id: str) -> bool:
         return self.replica.own_value(AGENT + agent_id) is not None
 
-    def register(self, record: AgentRecord, now: float) -> AgentView:
+    def register(self, record: AgentRecord, now: float, quiet: bool = False) -> AgentView:
         aid, key = record.agent_id, AGENT + record.agent_id
         self.commit(now)
         if aid in self.view.visible or self.replica.own_value(key) is not None:
             raise AgentExistsError(f"Agent {aid} already registered")
         if not record.registered_at:
-            record = dataclasses.replace(record, registered_at=self.wall(now))
+            record = record._replace(registered_at=self.wall(now))
         change = self._write(key, record, now)
         events = None if self._holds or self._replaced else self.view.add_own(
-            record, self.wall(now))
+            record, self.wall(now), quiet)
         if events is None:
             self._apply([change], now)
-        else:
+        elif events:
             self._queue(events)  # an appearance: nothing for _react to delete
         self.liveness.heard(aid, now)
         return self.view.visible[aid]

@@ -68,6 +68,7 @@ class _Limits:
 
 
 LIMITS = _Limits()
+_new = tuple.__new__  # a named tuple without its Python-level constructor
 _STATUS_VALUES = {s.value: s for s in AgentStatus}
 
 
@@ -141,7 +142,7 @@ def _build(agent_id: object, name: object, runtime_id: object, capabilities: obj
         budget_limit_usd = _float(budget_limit_usd, "budget_limit_usd")
     if type(registered_at) is not float or not 0.0 <= registered_at < math.inf:
         registered_at = _float(registered_at, "registered_at")
-    return AgentRecord(
+    return _new(AgentRecord, (
         check_id(agent_id), name,
         sys.intern(check_id(runtime_id, "runtime_id")),  # one copy per runtime, not per agent
         _str_list(capabilities, "capabilities", LIMITS.capabilities, LIMITS.capability_len),
@@ -153,7 +154,7 @@ def _build(agent_id: object, name: object, runtime_id: object, capabilities: obj
         info.provider if info is not None else None,
         info.version if info is not None else "",
         "unsigned" if info is None or not info.signed else card_verdict(text, info, judge),
-    )
+    ))
 
 
 def make_record(

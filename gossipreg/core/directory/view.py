@@ -15,7 +15,8 @@ Rules:
   the agent is gone here too.
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
-  precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED.
+  precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED. An own
+  registration the host takes no REGISTERED event of (``add_own(quiet=True)``) makes none.
 - Search vectors (``vec/`` keys, and the node's own embeddings) make no events: they go to the
   index through :class:`~gossipreg.core.directory.vectors.VectorFeed`.
 """
@@ -137,10 +138,11 @@ class View:
                            agent_id in self._resumed)
         return out
 
-    def add_own(self, record: AgentRecord, wall: float) -> list[RegistryEvent] | None:
+    def add_own(self, record: AgentRecord, wall: float,
+                quiet: bool = False) -> list[RegistryEvent] | None:
         """The usual registration, without the general derivation: a new record of ours for
-        an agent nobody else holds or rates (so it shows as ACTIVE, never heartbeaten). None
-        when that is not the case: the caller applies the change the general way."""
+        an agent nobody else holds or rates (ACTIVE, never heartbeaten); None otherwise (the
+        caller applies the change the general way). ``quiet``: no AGENT_REGISTERED event."""
         aid = record.agent_id
         if (aid in self._holders or aid in self._raters or aid in self.visible
                 or (self._standing and aid in self._standing)):
@@ -148,7 +150,7 @@ class View:
         self._holders[aid] = self.self_id
         out: list[RegistryEvent] = []
         self._appear(_new(AgentView, (record, self.self_id, AgentStatus.ACTIVE,
-                                      record.registered_at, 0)), wall, out)
+                                      record.registered_at, 0)), wall, out, quiet)
         return out
 
     def _note(self, ch: Change, touched: Container[str], wall: float,
@@ -371,19 +373,18 @@ class View:
                        r.tags, v.node_id, r)
         self.vectors.shown(v)
 
-    def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent]) -> None:
+    def _appear(self, v: AgentView, wall: float, out: list[RegistryEvent],
+                quiet: bool = False) -> None:
         r = v.record
         if not self.index.runtime_size(r.runtime_id):
             out.append(self._event(E.RUNTIME_JOINED, None, r.runtime_id, wall,
                                    {"node_id": v.node_id}))
         self.visible[r.agent_id] = v
         self._index_put(v)
-        out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
-            "capabilities": list(r.capabilities),
-            "name": r.name,
-            "node_id": v.node_id,
-            "status": v.status._value_,
-        }))
+        if not quiet:  # (the host said nobody takes it: not made, no number taken)
+            out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
+                "capabilities": list(r.capabilities), "name": r.name, "node_id": v.node_id,
+                "status": v.status._value_}))
 
     def _disappear(self, v: AgentView, wall: float, cause: Cause,
                    out: list[RegistryEvent]) -> None:

@@ -48,6 +48,7 @@ from gossipreg.core.replica.values import (
     Write,
     entry_size,
     live_value,
+    make_entry,
     packed_size,
 )
 
@@ -160,7 +161,7 @@ class Replica:
         if told or self.sign is not None:
             w = self._signed(Write(self.self_id, self.generation, key, version, False, value,
                                    () if old is None else (old.version,)))
-            new = Entry(value, version, False, 0.0, w.sig, w.supersedes if w.sig else ())
+            new = make_entry(value, version, False, w.sig, w.supersedes)
         else:  # nobody to tell and nothing to sign: no Write at all
             w, new = UNTOLD, Entry(value, version, False)
         st.put(key, new)
@@ -182,7 +183,7 @@ class Replica:
         version = st.max_version + 1
         w = self._signed(Write(self.self_id, self.generation, key, version, True, reason,
                                (old.version,)))
-        new = Entry(reason, version, True, now, w.sig, w.supersedes if w.sig else ())
+        new = make_entry(reason, version, True, w.sig, w.supersedes)
         st.put(key, new)
         st.watermark = version
         self._tombstones.append((now, self.self_id, self.generation, key, version))
@@ -270,7 +271,7 @@ class Replica:
             # We hold every current write up to the watermark (and each settled one), so an
             # unknown key there is stale: superseded, or deleted and its tombstone collected.
             return
-        new = Entry(value, version, deleted, now if deleted else 0.0, sig, sup if sig else ())
+        new = make_entry(value, version, deleted, sig, sup)
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))

@@ -8,7 +8,6 @@ Deterministic: seeds, virtual time, no sockets."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from gossipreg.core.config import NodeConfig
@@ -150,7 +149,7 @@ def test_writes_in_the_owners_name_are_refused_and_counted() -> None:
     register(c, "n1", "x")
     gen = c.node("n1").generation
     good = entry_write(c, "n1", "agent/x")
-    evil = dataclasses.replace(good.value, card_json=None, endpoints=())
+    evil = good.value._replace(card_json=None, endpoints=())
     forged = [
         Write("n1", gen, "agent/x", 50, False, evil, (good.version,)),  # unsigned
         Write("n1", gen, "agent/x", 51, False, evil, (good.version,), good.sig),  # not its sig
