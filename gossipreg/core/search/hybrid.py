@@ -65,7 +65,7 @@ MIN_SCORE = 0.11
 #: Codes in the first pool of a top-k query at scale (see the module rules).
 POOL_ROWS = 256
 #: ... or this fraction of the live codes, if more.
-POOL_SHARE = 128
+POOL_SHARE = 256
 #: The least depth of the lexical list beside a pool.
 POOL_LEXICAL = 20
 _MICRO = 1_000_000

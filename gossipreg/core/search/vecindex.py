@@ -96,6 +96,7 @@ class VectorIndex:
         self._seg_of: dict[str, list[Any]] = {}
         self._starts: Any = None  # numpy: each segment's first row, by position
         self._counts: Any = None  # numpy: each segment's number of rows, by position
+        self._ids: Any = None  # numpy: each segment's agent id (object), by position
         self._words = -(-dims // 64)  # 64-bit words of a row's sign code
         self._bits: Any = None  # numpy: (words, capacity) uint64 sign codes, a word per line
         self._gone: Any = None  # numpy: (capacity,) uint16, _GONE on a dead row
@@ -159,16 +160,19 @@ class VectorIndex:
         self._seg_of[agent_id] = seg
         np = self._np
         if np is not None:
-            st, ct = self._starts, self._counts
+            st, ct, ids = self._starts, self._counts, self._ids
             if st is None or pos >= len(st):
                 st = np.zeros(max(64, 2 * pos), dtype=np.int64)
                 ct = np.zeros(len(st), dtype=np.int64)
+                ids = np.empty(len(st), dtype=object)
                 if self._starts is not None:
                     st[:pos] = self._starts[:pos]
                     ct[:pos] = self._counts[:pos]
-                self._starts, self._counts = st, ct
+                    ids[:pos] = self._ids[:pos]
+                self._starts, self._counts, self._ids = st, ct, ids
             st[pos] = start
             ct[pos] = len(codes)
+            ids[pos] = agent_id
 
     def _append(self, codes: Sequence[bytes]) -> None:
         n = len(codes)
@@ -221,6 +225,8 @@ class VectorIndex:
             self._starts[:len(live)] = [s[0] for s in live]
             self._counts = np.zeros(len(self._starts), dtype=np.int64)
             self._counts[:len(live)] = [s[1] for s in live]
+            self._ids = np.empty(len(self._starts), dtype=object)
+            self._ids[:len(live)] = [s[2] for s in live]
 
     def _grow(self, cap: int, keep: Any) -> None:
         """numpy: new storage of ``cap`` rows holding the rows ``keep`` (in order) first."""
@@ -302,8 +308,7 @@ class VectorIndex:
         got, dots, first = self._dots(qv, pos)
         edge_rows = near[ham[near] == kth]  # all among the rows read: take their products
         edge = int(dots[np.searchsorted(got, edge_rows)].max())
-        segs = self._segs
-        ids = [segs[p][2] for p in pos.tolist()]
+        ids = self._ids[pos].tolist()  # live segments only: the pool holds no dead row
         return Pool(ids, np.maximum.reduceat(dots, first).astype(np.int64), edge)
 
     def best_of(self, query: bytes, agent_ids: Iterable[str]) -> dict[str, int]:
@@ -319,8 +324,7 @@ class VectorIndex:
         return {seg[2]: v for seg, v in zip(found, best.tolist(), strict=True)}
 
     def best_array(self, query: bytes, agent_ids: Sequence[str]) -> Any:
-        """numpy: the exact best dot product of each given agent (an int64 array), or
-        :data:`NONE` for an agent without codes."""
+        """numpy: each agent's exact best dot product (int64), :data:`NONE` without codes."""
         np: Any = self._np
         seg_of = self._seg_of
         segs = [seg_of.get(a) for a in agent_ids]
