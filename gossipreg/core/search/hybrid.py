@@ -30,21 +30,30 @@ Rules:
   code per query is what costs, so the vector candidates are a pool instead
   (:meth:`~gossipreg.core.search.vecindex.VectorIndex.pool`: the agents owning the
   :data:`POOL_ROWS` codes, or 1/:data:`POOL_SHARE` of them if more, nearest the query by
-  sign code), scored exactly beside the lexical top ``m`` (at least :data:`POOL_LEXICAL`),
-  the rest of the pool in falling cosine while it can still reach the page. While the page
-  is not full (filters, or few good agents) and the pool's edge could still reach it, the
-  pool and ``m`` grow fourfold. The
-  scores are the same integers as above; only which agents are looked at is approximate (an
-  agent far by signs but close by dot product can be missed), and the choice depends on the
-  records and codes held alone, so converged nodes still answer alike.
+  sign code, with their exact cosines), while the lexical scores of every agent matching a
+  query term are computed at once (numpy over the query terms' postings: the same float
+  operations in the same order as :meth:`~gossipreg.core.search.rank.LexicalRanker.scores`,
+  so the same integers). Every pool agent is fused; so is every lexical match outside the
+  pool among the :data:`POOL_LEXICAL` (or ``2 × end``) best by lexical score, ties included,
+  its cosine computed exactly. Then, against the page's last score ``T``, any other lexical
+  match that could still reach it, ``2 × lex + 3 × max(lex, edge) >= T`` (``edge``: the
+  best cosine among the pool's farthest codes; a code outside the pool is expected to lie
+  no closer), is fused exactly too, until none is left. While the page is not full (filters,
+  or few good agents) and the pool's edge could still reach it, the pool grows fourfold.
+  The scores are the same integers as above; only which agents are looked at is
+  approximate (an agent far by signs but close by dot product, with no query term, can be
+  missed), and the choice depends on the records and codes held alone (never on the order
+  they came in), so converged nodes still answer alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from gossipreg.core.search.postings import QUANT as _Q
 from gossipreg.core.search.rank import LexicalRanker
-from gossipreg.core.search.vecindex import VectorIndex, VectorScores
+from gossipreg.core.search.vecindex import NONE, VectorIndex, VectorScores
 from gossipreg.core.search.vectors import SCORE_SCALE
 
 __all__ = ["LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
@@ -54,9 +63,9 @@ LEX_WEIGHT = 0.4
 #: The least fused score returned when a query code is given.
 MIN_SCORE = 0.11
 #: Codes in the first pool of a top-k query at scale (see the module rules).
-POOL_ROWS = 512
+POOL_ROWS = 256
 #: ... or this fraction of the live codes, if more.
-POOL_SHARE = 128
+POOL_SHARE = 256
 #: The least depth of the lexical list beside a pool.
 POOL_LEXICAL = 20
 _MICRO = 1_000_000
@@ -118,50 +127,92 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
 
 def _pooled(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
             accept: Accept, end: int) -> list[tuple[str, int]] | None:
-    """The first ``end`` accepted results from a pool of vector candidates and the lexical
-    top ``m`` (see the module rules); None once the pool would be every code."""
-    m, rows = max(POOL_LEXICAL, 2 * end), max(POOL_ROWS, vectors.rows // POOL_SHARE)
-    all_have_vectors = len(vectors) >= len(lexical)
+    """The first ``end`` accepted results from a pool of vector candidates and every lexical
+    match (see the module rules); None once the pool would be every code."""
+    np = vectors.numpy
+    slots, lex = _lexical_micro(np, lexical, text)  # every agent matching a term, ascending
+    depth, rows = max(POOL_LEXICAL, 2 * end), max(POOL_ROWS, vectors.rows // POOL_SHARE)
     while True:
         pool = vectors.pool(query, rows)
         if pool is None:
             return None
-        head = pool.take(0, m)
-        lex_top = lexical.top(text, m)
-        lex_m = min(lex_top.values()) if len(lex_top) >= m else 0.0
-        lex_u = round(lex_m * _MICRO) + (1 if lex_m else 0)
-        dots = dict(head)
-        dots.update(vectors.best_of(query, (a for a in lex_top if a not in dots)))
-        # Provisional page: the lexical top and the pool's best m by cosine.
-        fused = {aid: _VEC * _cos_u(dot) for aid, dot in dots.items()}
-        fused.update(_fuse(lexical.scores_of(text, {*fused, *lex_top}), dots))
-        page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
-        least = page[end - 1][1] if len(page) >= end else _MIN
-        if not all_have_vectors and (_LEX + _VEC) * lex_u >= least and 4 * m < len(lexical):
-            m *= 4  # an agent without vectors, outside the list, could still make the page
-            continue
-        # The rest of the pool, in falling cosine, a growing chunk at a time: outside the
-        # lexical list, reaching `least` takes a cosine of (least - 2L) / 3.
-        start, chunk = m, 64
+        edge = _cos_u(pool.edge)
+        # The pool's agents: cosine and lexical score (found by slot), fused.
+        pslots = np.array(lexical.slots_of(pool.ids), dtype=np.int64)
+        at = np.minimum(np.searchsorted(slots, pslots), max(0, len(slots) - 1))
+        hit = slots[at] == pslots if len(slots) else np.zeros(len(pool), dtype=bool)
+        cos = np.minimum(_MICRO, np.maximum(pool.dots, 0) * _MICRO // SCORE_SCALE)
+        ids = list(pool.ids)
+        parts = [_LEX * np.where(hit, lex[at] if len(slots) else 0, 0) + _VEC * cos]
+        # Lexical matches outside the pool, best first: the first `depth` exactly, then any
+        # that could still reach the page (a cosine above the pool's edge is not expected).
+        left = np.ones(len(slots), dtype=bool)
+        left[at[hit]] = False
+        bound = _LEX * lex + _VEC * np.maximum(lex, edge)
+        todo = np.flatnonzero(left)
+        if len(todo) > depth:  # the `depth` best and every tie of the last (not slot order)
+            kth = np.partition(lex[todo], len(todo) - depth)[len(todo) - depth]
+            todo = todo[lex[todo] >= kth]
         while True:
-            need = max(0, least - _LEX * lex_u)
-            floor = -(-need * SCORE_SCALE // (_VEC * _MICRO)) - 1  # a little below: see next
-            stop = min(pool.reaching(floor), start + chunk)
-            if stop <= start:
-                break
-            extra = [(aid, dot) for aid, dot in pool.take(start, stop)
-                     if aid not in fused and _VEC * _cos_u(dot) >= need]
-            start, chunk = stop, 2 * chunk
-            dots.update(extra)
-            fused.update((aid, _VEC * _cos_u(dot)) for aid, dot in extra)
-            fused.update(_fuse(lexical.scores_of(text, (aid for aid, _ in extra)), dots))
-            page = _page([(-s, aid) for aid, s in fused.items() if s >= _MIN], accept, end, 0)
+            if len(todo):
+                left[todo] = False
+                parts.append(_exact(vectors, query, lexical, slots[todo], lex[todo], ids))
+            page = _page_np(np, ids, np.concatenate(parts), accept, end)
             least = page[end - 1][1] if len(page) >= end else _MIN
-        # Beyond the pool's edge, an agent reaching `least` would need the lexical m-th
-        # score plus a cosine above the edge's.
-        if len(page) >= end or _LEX * lex_u + _VEC * _cos_u(pool.edge) < least:
+            todo = np.flatnonzero(left & (bound >= least))
+            if not len(todo):
+                break
+        if len(page) >= end or _VEC * edge < least:
             return page
-        rows, m = 4 * rows, 4 * m
+        rows, depth = 4 * rows, 4 * depth
+
+
+def _lexical_micro(np: Any, lexical: LexicalRanker, text: str) -> tuple[Any, Any]:
+    """numpy: ``(slots, lex_u)`` of every slot matching a term of ``text`` (ascending; dead
+    slots too: their ids are None), ``lex_u`` the score in millionths, the same integers as
+    :meth:`LexicalRanker.scores` gives (the same float operations in the same order)."""
+    postings, norm = lexical.postings(text)
+    if not postings:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    acc = lexical.scratch
+    if acc is None or len(acc) < lexical.slots:
+        acc = lexical.scratch = np.zeros(max(1024, 2 * lexical.slots), dtype=np.float64)
+    for idf, sl, imps in postings:
+        s = np.asarray(sl, dtype=np.int64)  # a copy: an array.array view would pin its size
+        acc[s] += idf * np.asarray(imps, dtype=np.float64)
+    slots = np.flatnonzero(acc[:lexical.slots])  # every term's idf and impact is > 0
+    got = acc[slots]
+    acc[slots] = 0.0
+    return slots, np.rint(got * (1.0 / (_Q * norm)) * _MICRO).astype(np.int64)
+
+
+def _exact(vectors: VectorIndex, query: bytes, lexical: LexicalRanker, slots: Any, lex: Any,
+           ids: list[str]) -> Any:
+    """The fused integers of the agents in ``slots`` (appended to ``ids``; a dead slot gets
+    an empty id and a score below any)."""
+    np = vectors.numpy
+    who = lexical.agents_at(slots.tolist())
+    dots = vectors.best_array(query, who)
+    cos = np.minimum(_MICRO, np.maximum(dots, 0) * _MICRO // SCORE_SCALE)
+    out = np.where(dots == NONE, (_LEX + _VEC) * lex, _LEX * lex + _VEC * cos)
+    out[np.fromiter(map(bool, who), dtype=bool, count=len(who)) == 0] = -1
+    ids.extend(who)
+    return out
+
+
+def _page_np(np: Any, ids: list[str], scores: Any, accept: Accept,
+             end: int) -> list[tuple[str, int]]:
+    """:func:`_page` of ``(ids[i], scores[i])`` at or above :data:`MIN_SCORE`, sorting only
+    the best few (more while ``accept`` turns too many away)."""
+    n, k = len(scores), end
+    while True:
+        kth = int(np.partition(scores, n - k)[n - k]) if k < n else _MIN
+        idx = np.flatnonzero(scores >= max(kth, _MIN))
+        page = _page([(-s, ids[i]) for i, s in zip(idx.tolist(), scores[idx].tolist(),
+                                                     strict=True)], accept, end, 0)
+        if len(page) >= end or k >= n or kth < _MIN:
+            return page
+        k *= 4
 
 
 def _fuse(lex: dict[str, float], got: VectorScores | dict[str, int]) -> dict[str, int]:

@@ -33,12 +33,16 @@ import bisect
 import heapq
 import math
 import sys
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from operator import itemgetter
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from gossipreg.core.search.postings import QUANT as _Q
+from gossipreg.core.search.postings import Posting as _Posting
+from gossipreg.core.search.postings import Postings
+from gossipreg.core.search.postings import add_posting as _add
+from gossipreg.core.search.postings import posting_arrays as _arrays
 from gossipreg.core.search.terms import FIELDS, STOP, WORD, document_fields, fold, terms
 from gossipreg.core.types import AgentRecord, AgentView
 
@@ -68,48 +72,6 @@ class SearchHit(NamedTuple):
     score: float
 
 
-class _Posting:
-    """The documents of a term held by two or more: slots ascending (slots only grow, and
-    compaction keeps the order), uint16 impacts ``round(tf~ / (k1 + tf~) * 65535)`` under the
-    reference averages, the live document count, and an upper bound of the impacts. A term of
-    one document is kept as the plain int ``slot << 16 | impact`` instead (most terms of a
-    large corpus are: ids, numbers, rare words)."""
-
-    __slots__ = ("df", "impacts", "max", "slots")
-
-    def __init__(self, slots: array[int], impacts: array[int], df: int) -> None:
-        self.slots = slots
-        self.impacts = impacts
-        self.df = df
-        self.max = max(impacts)
-
-
-_Q = 65535.0
-Postings = dict[str, "_Posting | int"]
-
-
-def _add(postings: Postings, t: str, slot: int, imp: int) -> None:
-    p = postings.get(t)
-    if p is None:
-        postings[t] = slot << 16 | imp
-    elif type(p) is int:
-        postings[t] = _Posting(array("i", (p >> 16, slot)), array("H", (p & 0xFFFF, imp)), 2)
-    else:
-        assert isinstance(p, _Posting)
-        p.slots.append(slot)
-        p.impacts.append(imp)
-        p.df += 1
-        if imp > p.max:
-            p.max = imp
-
-
-def _arrays(p: _Posting | int) -> tuple[Sequence[int], Sequence[int]]:
-    if type(p) is int:
-        return (p >> 16,), (p & 0xFFFF,)
-    assert isinstance(p, _Posting)
-    return p.slots, p.impacts
-
-
 class LexicalRanker:
     """BM25F postings over the visible agents, updated per change."""
 
@@ -121,6 +83,8 @@ class LexicalRanker:
         self._live = 0
         self._live_postings = 0
         self._dead_postings = 0
+        #: A float64 accumulator per slot, kept zero between queries (hybrid, at scale).
+        self.scratch: Any = None
 
     def __len__(self) -> int:
         return self._live
@@ -283,13 +247,35 @@ class LexicalRanker:
                 out[r.agent_id] = v * scale
         return out
 
+    def postings(self, text: str) -> tuple[list[tuple[float, Sequence[int], Sequence[int]]],
+                                            float]:
+        """``[(idf, slots, impacts)]`` of the query terms some agent has, in the order
+        :meth:`scores` adds them (its score of slot s: the sum of ``idf × impact`` over the
+        terms holding s, divided by ``65535 × norm``), and the norm. Read before a change."""
+        q, norm = self._query(text)
+        return [(idf, *_arrays(self._postings[t])) for idf, t, _ in q], norm
+
+    def slots_of(self, agent_ids: Iterable[str]) -> list[int]:
+        """Each agent's slot in :meth:`postings` (-1 when not indexed)."""
+        get = self._slot_of.get
+        return [get(a, -1) for a in agent_ids]
+
+    def agents_at(self, slots: Iterable[int]) -> list[str]:
+        """The agent in each slot of :meth:`postings` ("" once replaced or removed)."""
+        recs = self._recs
+        return [r.agent_id if (r := recs[s]) is not None else "" for s in slots]
+
+    @property
+    def slots(self) -> int:
+        """One more than the highest slot in use."""
+        return len(self._recs)
+
     def scores_of(self, text: str, agent_ids: Iterable[str]) -> dict[str, float]:
         """:meth:`scores` for the given agents only (those matching no term are left out),
         equal to it bit for bit; each agent costs a binary search per query term."""
-        q, norm = self._query(text)
-        if not q:
+        arrays, norm = self.postings(text)
+        if not arrays:
             return {}
-        arrays = [(idf, *_arrays(self._postings[t])) for idf, t, _ in q]
         scale = 1.0 / (_Q * norm)
         slot_of = self._slot_of
         out: dict[str, float] = {}

@@ -14,7 +14,8 @@ Rules:
   reads every live row once: O(rows × dims), no per-query rebuild.
 - Sign codes (numpy only): beside each row, its signs packed in bits (``dims / 8`` bytes, an
   eighth of the row). :meth:`VectorIndex.pool` ranks every row by the Hamming distance of its
-  signs to the query's (XOR and popcount over 64-bit words, no float conversion) and scores
+  signs to the query's (:mod:`~gossipreg.core.search.signs`: XOR and popcount over 64-bit
+  words through fixed scratch buffers, no float conversion) and scores
   exactly only the agents owning the nearest rows: every agent with a row at or below the
   chosen distance (ties included, so the pool depends on the codes held, never on the order
   they came in, and converged nodes pick the same one). It is a prefilter: an agent whose
@@ -29,6 +30,7 @@ import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from gossipreg.core.search.signs import Pool, Scratch, kth_distance
 from gossipreg.core.search.vectors import MAX_DIMS, VectorError, dot
 
 _loaded: list[Any] = []  # [numpy or None], once looked for
@@ -46,9 +48,12 @@ def _numpy() -> Any:
         _loaded.append(numpy)
     return _loaded[0]
 
-__all__ = ["BLOCK_ROWS", "EXACT_ROWS", "Pool", "VectorIndex", "VectorScores", "numpy_available"]
+__all__ = ["BLOCK_ROWS", "EXACT_ROWS", "NONE", "Pool", "VectorIndex", "VectorScores",
+           "numpy_available"]
 
 _DEAD = -(1 << 62)  # the score of a dead segment: below any real one
+#: :meth:`VectorIndex.best_array`'s value for an agent without codes (below any real one).
+NONE = _DEAD
 _GONE = 1 << 12  # added to a dead row's Hamming distance: above any real one (<= MAX_DIMS)
 #: Rows converted to float32 at a time (a query's scratch: BLOCK_ROWS × dims × 4 bytes).
 BLOCK_ROWS = 1024
@@ -67,22 +72,6 @@ def _matvec(np: Any, rows: Any, query: Any) -> Any:
     einsum rather than BLAS: one thread, no thread pool to wake (a threaded BLAS spinning on
     a busy machine cost ten times the CPU of the product itself)."""
     return np.einsum("ij,j->i", rows.astype(np.float32), query.astype(np.float32))
-
-
-def _distances(np: Any, bits: Any, query: Any) -> Any:
-    """numpy: the Hamming distance (uint16) of each column of ``bits`` (words × rows, uint64)
-    to ``query`` (words, uint64): a word at a time, each a contiguous line."""
-    count = getattr(np, "bitwise_count", None)  # numpy >= 2
-    table: Any = None if count is not None else np.array(
-        [bin(i).count("1") for i in range(256)], dtype=np.uint8)
-    out = np.zeros(bits.shape[1], dtype=np.uint16)
-    for w, q in enumerate(query.tolist()):
-        x = np.bitwise_xor(bits[w], np.uint64(q))
-        if count is not None:
-            out += count(x)
-        else:
-            out += table[x.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint16)
-    return out
 
 
 class VectorIndex:
@@ -107,11 +96,14 @@ class VectorIndex:
         self._seg_of: dict[str, list[Any]] = {}
         self._starts: Any = None  # numpy: each segment's first row, by position
         self._counts: Any = None  # numpy: each segment's number of rows, by position
+        self._ids: Any = None  # numpy: each segment's agent id (object), by position
         self._words = -(-dims // 64)  # 64-bit words of a row's sign code
         self._bits: Any = None  # numpy: (words, capacity) uint64 sign codes, a word per line
         self._gone: Any = None  # numpy: (capacity,) uint16, _GONE on a dead row
         self._dead_pos: list[int] = []  # positions of dead segments (until compacted)
         self._scratch: Any = None
+        self._signs_scratch: Any = None  # numpy: signs.Scratch, and a uint16 distance per row
+        self._ham: Any = None
 
     def __len__(self) -> int:
         """The number of agents with codes."""
@@ -130,6 +122,11 @@ class VectorIndex:
         if self._mat is None:
             return len(self._buf)
         return self._cap * (self.dims + 8 * self._words + 2)
+
+    @property
+    def numpy(self) -> Any:
+        """numpy when this index uses it, else None."""
+        return self._np
 
     @property
     def prefilters(self) -> bool:
@@ -163,16 +160,19 @@ class VectorIndex:
         self._seg_of[agent_id] = seg
         np = self._np
         if np is not None:
-            st, ct = self._starts, self._counts
+            st, ct, ids = self._starts, self._counts, self._ids
             if st is None or pos >= len(st):
                 st = np.zeros(max(64, 2 * pos), dtype=np.int64)
                 ct = np.zeros(len(st), dtype=np.int64)
+                ids = np.empty(len(st), dtype=object)
                 if self._starts is not None:
                     st[:pos] = self._starts[:pos]
                     ct[:pos] = self._counts[:pos]
-                self._starts, self._counts = st, ct
+                    ids[:pos] = self._ids[:pos]
+                self._starts, self._counts, self._ids = st, ct, ids
             st[pos] = start
             ct[pos] = len(codes)
+            ids[pos] = agent_id
 
     def _append(self, codes: Sequence[bytes]) -> None:
         n = len(codes)
@@ -225,6 +225,8 @@ class VectorIndex:
             self._starts[:len(live)] = [s[0] for s in live]
             self._counts = np.zeros(len(self._starts), dtype=np.int64)
             self._counts[:len(live)] = [s[1] for s in live]
+            self._ids = np.empty(len(self._starts), dtype=object)
+            self._ids[:len(live)] = [s[2] for s in live]
 
     def _grow(self, cap: int, keep: Any) -> None:
         """numpy: new storage of ``cap`` rows holding the rows ``keep`` (in order) first."""
@@ -281,9 +283,9 @@ class VectorIndex:
 
     def pool(self, query: bytes, rows: int) -> Pool | None:
         """The agents owning one of the ``rows`` live rows nearest ``query`` by sign code
-        (ties at the farthest distance included), with their exact best dot products, best
-        first. None without numpy, or when ``rows`` takes every live row (then :meth:`scores`
-        is the exact answer)."""
+        (ties at the farthest distance included), with their exact best dot products. None
+        without numpy, or when ``rows`` takes every live row (then :meth:`scores` is the
+        exact answer)."""
         np = self._np
         if np is None or rows >= self.rows:
             return None
@@ -291,18 +293,23 @@ class VectorIndex:
             raise VectorError("dims", f"{len(query)} components, expected {self.dims}")
         n = self._rows
         qv = np.frombuffer(query, dtype=np.int8)
-        ham = _distances(np, self._bits[:, :n], self._signs(qv[None, :])[0])
+        if self._signs_scratch is None:
+            self._signs_scratch = Scratch(np)
+        if self._ham is None or len(self._ham) < n:
+            self._ham = np.empty(self._cap, dtype=np.uint16)
+        ham = self._signs_scratch.distances(self._bits, self._signs(qv[None, :])[0],
+                                            self._ham[:n])
         if self._dead:
             ham += self._gone[:n]
-        kth = np.partition(ham, rows - 1)[rows - 1]
+        kth = kth_distance(np, ham, rows)
         near = np.flatnonzero(ham <= kth)  # ascending rows, so ascending segment positions
         pos = np.searchsorted(self._starts[:len(self._segs)], near, side="right") - 1
         pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
-        best = self._best(qv, pos)
-        edge_rows = near[ham[near] == kth]
-        edge = int(_matvec(np, self._mat[edge_rows], qv).max())
-        order = np.argsort(-best)
-        return Pool(self._segs, pos[order], best[order], edge)
+        got, dots, first = self._dots(qv, pos)
+        edge_rows = near[ham[near] == kth]  # all among the rows read: take their products
+        edge = int(dots[np.searchsorted(got, edge_rows)].max())
+        ids = self._ids[pos].tolist()  # live segments only: the pool holds no dead row
+        return Pool(ids, np.maximum.reduceat(dots, first).astype(np.int64), edge)
 
     def best_of(self, query: bytes, agent_ids: Iterable[str]) -> dict[str, int]:
         """The exact best dot product of each given agent that has codes."""
@@ -316,39 +323,33 @@ class VectorIndex:
         best = self._best(np.frombuffer(query, dtype=np.int8), pos)
         return {seg[2]: v for seg, v in zip(found, best.tolist(), strict=True)}
 
+    def best_array(self, query: bytes, agent_ids: Sequence[str]) -> Any:
+        """numpy: each agent's exact best dot product (int64), :data:`NONE` without codes."""
+        np: Any = self._np
+        seg_of = self._seg_of
+        segs = [seg_of.get(a) for a in agent_ids]
+        have = [i for i, s in enumerate(segs) if s is not None]
+        out = np.full(len(segs), NONE, dtype=np.int64)
+        if have:
+            pos = np.fromiter((segs[i][3] for i in have), dtype=np.int64,  # type: ignore[index]
+                              count=len(have))
+            out[have] = self._best(np.frombuffer(query, dtype=np.int8), pos)
+        return out
+
     def _best(self, qv: Any, pos: Any) -> Any:
         """numpy: the best dot product of each segment at positions ``pos`` (int64 array)."""
+        np: Any = self._np
+        _, dots, first = self._dots(qv, pos)
+        return np.maximum.reduceat(dots, first).astype(np.int64)
+
+    def _dots(self, qv: Any, pos: Any) -> tuple[Any, Any, Any]:
+        """numpy: the rows of the segments at positions ``pos`` (ascending), their dot
+        products with ``qv`` (float32, exact), and where each segment starts among them."""
         np: Any = self._np
         st, ct = self._starts[pos], self._counts[pos]
         first = np.cumsum(ct) - ct  # where each segment's rows start in the gathered block
         rows = np.repeat(st - first, ct) + np.arange(int(ct.sum()))
-        dots = _matvec(np, self._mat[rows], qv)
-        return np.maximum.reduceat(dots, first).astype(np.int64)
-
-
-class Pool:
-    """A query's pool (:meth:`VectorIndex.pool`): agents by falling exact best dot product,
-    and ``edge``, the best dot product among the rows at the pool's farthest sign distance
-    (farther rows are expected to score less). A snapshot: read it before the index changes."""
-
-    def __init__(self, segs: list[list[Any]], pos: Any, dots: Any, edge: int) -> None:
-        self._segs = segs
-        self._pos = pos
-        self._dots = dots
-        self.edge = edge
-
-    def __len__(self) -> int:
-        return len(self._pos)
-
-    def reaching(self, floor: int) -> int:
-        """How many agents of the pool score ``floor`` or more (they come first)."""
-        return int((self._dots >= floor).sum())
-
-    def take(self, start: int, stop: int) -> list[tuple[str, int]]:
-        """``(agent id, dot product)`` of the agents ranked ``[start, stop)`` in the pool."""
-        segs = self._segs
-        ids = [s[2] for s in map(segs.__getitem__, self._pos[start:stop].tolist())]
-        return list(zip(ids, self._dots[start:stop].tolist(), strict=True))
+        return rows, _matvec(np, self._mat[rows], qv), first
 
 
 class VectorScores:

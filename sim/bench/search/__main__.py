@@ -2,7 +2,7 @@
 
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
-                               [--skip-scale]
+                               [--skip-scale] [--fusion]
 
 Needs the semantic extra (the local model). Prints tables; writes nothing.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
-from sim.bench.search import relevance, scale
+from sim.bench.search import fusion, relevance, scale
 
 HERE = Path(__file__).resolve().parents[1] / "relevance"
 
@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--memory-agents", type=int, default=20_000)
     ap.add_argument("--registrations", type=int, default=2000)
     ap.add_argument("--skip-scale", action="store_true", help="relevance only")
+    ap.add_argument("--fusion", action="store_true",
+                    help="also: where hybrid falls short, other fusion rules, a split-half check")
     args = ap.parse_args()
 
     model = WordLlamaEmbedder()
@@ -55,6 +57,8 @@ def main() -> None:
     print(f"relevance set {args.set}: {len(records)} cards, {len(queries)} queries {counts}")
     res = relevance.evaluate(records, queries, model.codes_sync, model.dims)
     print_relevance(res, kinds)
+    if args.fusion:
+        fusion.report(fusion.evidence(records, queries, model.codes_sync, model.dims))
     if args.skip_scale:
         return
 

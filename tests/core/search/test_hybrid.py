@@ -283,3 +283,51 @@ def test_word_order_in_names_and_keywords_counts() -> None:
     assert [a for a, _ in idx.search("japanese into english")] == ["ja-en", "en-ja"]
     assert [a for a, _ in idx.search("scanning")] == []  # nothing scans here
     assert {a for a, _ in idx.search("translated")} == {"en-ja", "ja-en"}  # verb endings
+
+
+def test_sign_distances_read_in_blocks_equal_a_plain_popcount_and_the_kth_is_the_sorted_kth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not vecindex.numpy_available():
+        pytest.skip("sign codes need numpy")
+    import numpy as np
+
+    from gossipreg.core.search import signs
+
+    monkeypatch.setattr(signs, "BLOCK", 64)  # several blocks and a partial last one
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**63, size=(3, 1000), dtype=np.uint64)
+    query = rng.integers(0, 2**63, size=3, dtype=np.uint64)
+    got = signs.Scratch(np).distances(bits, query, np.empty(1000, dtype=np.uint16))
+    plain = [sum(bin(int(bits[w, i]) ^ int(query[w])).count("1") for w in range(3))
+             for i in range(1000)]
+    assert got.tolist() == plain
+    for k in (1, 7, 500, 1000):
+        assert signs.kth_distance(np, got, k) == sorted(plain)[k - 1]
+
+
+def test_lexical_scores_of_every_match_at_once_are_the_rankers_integers() -> None:
+    if not vecindex.numpy_available():
+        pytest.skip("the at-scale ranking needs numpy")
+    import numpy as np
+
+    from gossipreg.core.search.hybrid import _lexical_micro
+    from gossipreg.core.search.rank import LexicalRanker
+
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(40)]
+    ranker = LexicalRanker()
+    for step in range(400):  # replaced and removed agents leave dead slots in the postings
+        aid = f"a{rng.randrange(120)}"
+        if step % 7 == 0:
+            ranker.remove(aid)
+        else:
+            ranker.put(aid, make_record(aid, " ".join(rng.sample(words, 2)), "rt",
+                                        rng.sample(words, 3),
+                                        description=" ".join(rng.choices(words, k=12))))
+    for _ in range(30):
+        text = " ".join(rng.sample(words, rng.randint(1, 4)))
+        slots, lex = _lexical_micro(np, ranker, text)
+        got = {a: v for a, v in zip(ranker.agents_at(slots.tolist()), lex.tolist(),
+                                    strict=True) if a}
+        assert got == {a: round(v * 1_000_000) for a, v in ranker.scores(text).items()}
+    assert _lexical_micro(np, ranker, "nothing matches this")[0].tolist() == []
