@@ -50,8 +50,10 @@ from gossipreg.core.wire.messages import (
     SyncAck2,
     Tag,
     ValueCodec,
+    Write,
     WriteMsg,
     parse,
+    parse_write,
 )
 
 __all__ = ["Inbound", "Received"]
@@ -130,21 +132,33 @@ class Inbound:
             trust.stripped = known is None or not known.understands(Feature.SIGNED)
         dups = 0
         sent: list[bytes] | None = None  # each message's bytes, for relays (see _relay)
+        values, receive_write = self.values, self.dir.receive_write
         for i, raw in enumerate(messages):
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
-            if tag == _WRITE and len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+            if tag == _WRITE:
+                if len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+                    dups += 1
+                    continue
+                if trust is None:  # the commonest message, unsigned: no dispatch, no judge
+                    try:
+                        w = parse_write(raw, values)
+                    except InvalidArgumentError:
+                        m.drop("malformed_message", now, src)
+                        continue
+                    if receive_write(w, now):
+                        sent = self._relay(w, now, raw, i, body, sent)
+                    acted = True
+                    continue
+            elif tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
                 dups += 1
                 continue
-            if tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
-                dups += 1
-                continue
-            if (tag == _FEATURES and len(raw) == 3 and raw[2] is False
+            elif (tag == _FEATURES and len(raw) == 3 and raw[2] is False
                     and self.members.features_held(raw[1])):
                 dups += 1  # (one that asks, or carries a signed Alive, is parsed in full)
                 continue
             try:
-                msg = parse(raw, self.values)
+                msg = parse(raw, values)
             except InvalidArgumentError:
                 m.drop("malformed_message", now, src)
                 continue
@@ -158,16 +172,8 @@ class Inbound:
                 if msg is None:
                     continue
             if type(msg) is WriteMsg:
-                w = msg.write
-                if self.dir.receive_write(w, now):
-                    # News is relayed as it came (the judge passed it, signature included)
-                    # when its shape is exactly this release's and the packet is big enough
-                    # for that to beat encoding it again (a card; not a heartbeat).
-                    exact = (len(raw) == _WRITE_LEN + (w.sig is not None)
-                             and len(body) >= _FORWARD_MIN)
-                    if exact and sent is None:
-                        sent = message_bytes(body)
-                    self.out.gossip_write(w, now, sent[i] if exact and sent else None)
+                if receive_write(msg.write, now):
+                    sent = self._relay(msg.write, now, raw, i, body, sent)
             else:
                 self._dispatch(msg, src_id, src_addr, now)
             acted = True
@@ -180,6 +186,18 @@ class Inbound:
             # It speaks with another key than its name's pinned one: tell it (it cannot join).
             return Received(False, "key_mismatch", None), acted
         return Received(True, None, src_addr), acted
+
+    def _relay(self, w: Write, now: float, raw: list[Any], i: int, body: bytes,
+               sent: list[bytes] | None) -> list[bytes] | None:
+        """Gossip news on. It is relayed as it came (the judge passed it, signature included)
+        when its shape is exactly this release's and the packet is big enough for that to
+        beat encoding it again (a card; not a heartbeat). Returns the packet's message bytes
+        once split (``sent``: None until then)."""
+        exact = len(raw) == _WRITE_LEN + (w.sig is not None) and len(body) >= _FORWARD_MIN
+        if exact and sent is None:
+            sent = message_bytes(body)
+        self.out.gossip_write(w, now, sent[i] if exact and sent else None)
+        return sent
 
     def _own_name(self, src_addr: str, messages: list[Any], now: float) -> bool:
         """Another process with our name: refuse its join with our table, where it finds
