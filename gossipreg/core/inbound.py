@@ -31,6 +31,7 @@ from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec, message_bytes
 from gossipreg.core.wire.messages import (
+    KINDS,
     Ack,
     Alive,
     Beacon,
@@ -157,13 +158,14 @@ class Inbound:
                     and self.members.features_held(raw[1])):
                 dups += 1  # (one that asks, or carries a signed Alive, is parsed in full)
                 continue
+            kind = KINDS.get(tag)  # (``parse``, inline)
+            if kind is None:
+                m.drop("unknown_type", now, src)
+                continue
             try:
-                msg = parse(raw, values)
+                msg = kind.from_wire(raw, values)
             except InvalidArgumentError:
                 m.drop("malformed_message", now, src)
-                continue
-            if msg is None:
-                m.drop("unknown_type", now, src)
                 continue
             if trust is not None:
                 msg = self._judge(trust, msg, now, src, src_id)

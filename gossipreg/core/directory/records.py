@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ _PREFIXES = (AGENT, HB, STATUS)  # the first release's families
 _KNOWN = (*_PREFIXES, LOAD, VEC)
 _PREFIX_OF = {p: p for p in _KNOWN}
 _MAX_I64 = 2**63 - 1
+_pack: Callable[[Any], bytes] = msgpack.Packer().pack  # (packb builds one per call)
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -365,7 +367,7 @@ class RecordValues:
 
 def wire_size(value: Any) -> int:
     """The packed size of a stored value as it travels: what the replica's byte budgets count."""
-    return len(msgpack.packb(to_wire(value)))
+    return len(_pack(to_wire(value)))
 
 
 def to_wire(value: Any) -> Any:

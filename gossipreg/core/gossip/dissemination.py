@@ -127,7 +127,9 @@ class Dissemination:
         do). With ``stream`` the packet it goes in is sent over a stream (:class:`Transmit`)."""
         if stream:
             self._streamed.add(addr)
-        known = msg.TAG == Tag.FEATURES or self._knows(addr)
+        known = msg.TAG == Tag.FEATURES or (  # (features_known, inline: per message sent)
+            (m := self.members.by_addr(addr)) is not None
+            and m.features_generation == m.generation)
         try:
             wire = encode(msg, self.values)
             packed = pack_message(wire)
@@ -139,10 +141,6 @@ class Dissemination:
             self.metrics.drop("unencodable_out")
             return
         self._out.setdefault(addr, []).append((wire[0], packed, first))
-
-    def _knows(self, addr: str) -> bool:
-        m = self.members.by_addr(addr)
-        return m is not None and m.features_known
 
     def _by_datagram(self, m: Member | None) -> bool:
         """Whether packets to ``m`` travel as datagrams when small enough (see the rules)."""
