@@ -335,11 +335,12 @@ class Dissemination:
                     and (len(msgs) < 2 or msgs[1][0] not in _SYNC_TAGS)
                     and (self._member_q or self._write_q)):
                 room = (self.datagram_room if datagrams and self._by_datagram(peer)
-                        else budget) - sum(len(m[1]) for m in msgs)
+                        else budget) - (len(msgs[0][1]) if len(msgs) == 1  # (a probe's)
+                                        else sum(len(m[1]) for m in msgs))
                 if room > 64:
                     msgs.extend(self._take_broadcasts(room))
             # A peer that announced no features gets each message's first-release form.
-            current = peer is not None and peer.features_known
+            current = peer is not None and peer.features_generation == peer.generation
             packets = []
             for tag, packed, first_release in msgs:
                 sent = packed if current else first_release
