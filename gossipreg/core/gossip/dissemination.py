@@ -54,6 +54,7 @@ __all__ = ["Dissemination", "Transmit"]
 
 _DATAGRAM = int(Feature.DATAGRAM)  # a plain int: tested per packet
 _NEVER = float("inf")
+_new = tuple.__new__
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 
 
@@ -147,7 +148,7 @@ class Dissemination:
         return self._datagrams and m is not None and m.understands(_DATAGRAM)
 
     def _wake(self, now: float) -> None:
-        if not self._member_q and not self._write_q:
+        if not self._member_q.queued and not self._write_q.queued:
             early = self._last_gossip + self.cfg.gossip_interval / 2
             self.next_gossip = min(self.next_gossip, max(now, early))
 
@@ -245,7 +246,7 @@ class Dissemination:
     # ------------------------------------------------------------------ ticks
     def tick(self, now: float) -> None:
         if now >= self.next_gossip:
-            if self._member_q or self._write_q:
+            if self._member_q.queued or self._write_q.queued:
                 self.next_gossip = now + self.cfg.gossip_interval
                 self._last_gossip = now
                 self._gossip_tick(now)
@@ -267,10 +268,10 @@ class Dissemination:
         """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
         member_q, write_q = self._member_q, self._write_q
-        if not member_q:  # the usual case: writes only
+        if not member_q.queued:  # the usual case: writes only
             return write_q.take(budget, limit)
         out = member_q.take(budget, limit)
-        if write_q:
+        if write_q.queued:
             left = budget - sum(len(m[1]) for m in out)
             if left > 0:
                 out.extend(write_q.take(left, limit))
@@ -333,7 +334,7 @@ class Dissemination:
             # (A member table goes after its Features: the exchange is the second message.)
             if (addr not in gossiped and msgs[0][0] not in _SYNC_TAGS
                     and (len(msgs) < 2 or msgs[1][0] not in _SYNC_TAGS)
-                    and (self._member_q or self._write_q)):
+                    and (self._member_q.queued or self._write_q.queued)):
                 room = (self.datagram_room if datagrams and self._by_datagram(peer)
                         else budget) - (len(msgs[0][1]) if len(msgs) == 1  # (a probe's)
                                         else sum(len(m[1]) for m in msgs))
@@ -356,8 +357,8 @@ class Dissemination:
                 continue
             metrics.packets_out += 1
             metrics.bytes_out += len(payload)
-            self._transmits.append(Transmit(addr, payload, True) if streamed and addr in streamed
-                                   else Transmit(addr, payload))
+            self._transmits.append(_new(Transmit, (addr, payload,  # (no Python-level __new__)
+                                                   bool(streamed) and addr in streamed)))
 
     def poll_transmit(self) -> Transmit | None:
         return self._transmits.popleft() if self._transmits else None
