@@ -62,6 +62,7 @@ __all__ = ["Inbound", "Received"]
 # Plain ints: the hot comparisons.
 _WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
+_new = tuple.__new__
 _WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
 _FORWARD_MIN = 512  # bytes of a packet body from which its writes are relayed as received
 log = logging.getLogger("gossipreg.core.names")
@@ -94,8 +95,7 @@ class Inbound:
         self.out = out
         self.values = values
         self.trust = trust  # judges what members say of themselves (None: nothing is signed)
-        # Sender addresses checked specified (bounded), each with its packets' answer.
-        self._accepted: dict[str, Received] = {}
+        self._addrs_ok: set[str] = set()  # sender addresses checked specified (bounded)
 
     def receive(self, payload: bytes, now: float, src: str | None) -> tuple[Received, bool]:
         """Handle one packet: what its caller may act on, and whether anything was acted on.
@@ -111,13 +111,12 @@ class Inbound:
             if src_addr != self.members.me.addr and self._own_name(src_addr, messages, now):
                 return Received(False, "duplicate_name", src_addr), True
             return self._drop("from_self", now, src)
-        accepted = self._accepted.get(src_addr)
-        if accepted is None:  # a sender's address is checked once, not per packet
+        if src_addr not in self._addrs_ok:  # a sender's address is checked once, not per packet
             if is_unspecified(src_addr):
                 return self._drop("unspecified_address", now, src)
-            if len(self._accepted) >= 4096:
-                self._accepted.clear()
-            accepted = self._accepted[src_addr] = Received(True, None, src_addr)
+            if len(self._addrs_ok) >= 4096:
+                self._addrs_ok.clear()
+            self._addrs_ok.add(src_addr)
         if self.ae.guard.refuses(src_id, src_addr, now):
             return self._drop("duplicate_name", now, src)
         acted = False
@@ -189,7 +188,7 @@ class Inbound:
         if trust is not None and trust.mismatched == src_id:
             # It speaks with another key than its name's pinned one: tell it (it cannot join).
             return Received(False, "key_mismatch", None), acted
-        return accepted, acted
+        return _new(Received, (True, None, src_addr)), acted  # (no Python-level __new__)
 
     def _relay(self, w: Write, now: float, raw: list[Any], i: int, body: bytes,
                sent: list[bytes] | None) -> list[bytes] | None:
