@@ -31,6 +31,7 @@ from gossipreg.core.types import MemberState
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec, message_bytes
 from gossipreg.core.wire.messages import (
+    KINDS,
     Ack,
     Alive,
     Beacon,
@@ -50,8 +51,10 @@ from gossipreg.core.wire.messages import (
     SyncAck2,
     Tag,
     ValueCodec,
+    Write,
     WriteMsg,
     parse,
+    parse_write,
 )
 
 __all__ = ["Inbound", "Received"]
@@ -59,6 +62,7 @@ __all__ = ["Inbound", "Received"]
 # Plain ints: the hot comparisons.
 _WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
+_new = tuple.__new__
 _WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
 _FORWARD_MIN = 512  # bytes of a packet body from which its writes are relayed as received
 log = logging.getLogger("gossipreg.core.names")
@@ -130,26 +134,39 @@ class Inbound:
             trust.stripped = known is None or not known.understands(Feature.SIGNED)
         dups = 0
         sent: list[bytes] | None = None  # each message's bytes, for relays (see _relay)
+        values, receive_write = self.values, self.dir.receive_write
         for i, raw in enumerate(messages):
             # Gossip brings most writes many times over: drop known ones before validating.
             tag = raw[0]
-            if tag == _WRITE and len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+            if tag == _WRITE:
+                if len(raw) >= 8 and stale(raw[1], raw[2], raw[3], raw[4]):
+                    dups += 1
+                    continue
+                if trust is None:  # the commonest message, unsigned: no dispatch, no judge
+                    try:
+                        w = parse_write(raw, values)
+                    except InvalidArgumentError:
+                        m.drop("malformed_message", now, src)
+                        continue
+                    if receive_write(w, now):
+                        sent = self._relay(w, now, raw, i, body, sent)
+                    acted = True
+                    continue
+            elif tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
                 dups += 1
                 continue
-            if tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
-                dups += 1
-                continue
-            if (tag == _FEATURES and len(raw) == 3 and raw[2] is False
+            elif (tag == _FEATURES and len(raw) == 3 and raw[2] is False
                     and self.members.features_held(raw[1])):
                 dups += 1  # (one that asks, or carries a signed Alive, is parsed in full)
                 continue
+            kind = KINDS.get(tag)  # (``parse``, inline)
+            if kind is None:
+                m.drop("unknown_type", now, src)
+                continue
             try:
-                msg = parse(raw, self.values)
+                msg = kind.from_wire(raw, values)
             except InvalidArgumentError:
                 m.drop("malformed_message", now, src)
-                continue
-            if msg is None:
-                m.drop("unknown_type", now, src)
                 continue
             if trust is not None:
                 msg = self._judge(trust, msg, now, src, src_id)
@@ -158,16 +175,8 @@ class Inbound:
                 if msg is None:
                     continue
             if type(msg) is WriteMsg:
-                w = msg.write
-                if self.dir.receive_write(w, now):
-                    # News is relayed as it came (the judge passed it, signature included)
-                    # when its shape is exactly this release's and the packet is big enough
-                    # for that to beat encoding it again (a card; not a heartbeat).
-                    exact = (len(raw) == _WRITE_LEN + (w.sig is not None)
-                             and len(body) >= _FORWARD_MIN)
-                    if exact and sent is None:
-                        sent = message_bytes(body)
-                    self.out.gossip_write(w, now, sent[i] if exact and sent else None)
+                if receive_write(msg.write, now):
+                    sent = self._relay(msg.write, now, raw, i, body, sent)
             else:
                 self._dispatch(msg, src_id, src_addr, now)
             acted = True
@@ -179,7 +188,19 @@ class Inbound:
         if trust is not None and trust.mismatched == src_id:
             # It speaks with another key than its name's pinned one: tell it (it cannot join).
             return Received(False, "key_mismatch", None), acted
-        return Received(True, None, src_addr), acted
+        return _new(Received, (True, None, src_addr)), acted  # (no Python-level __new__)
+
+    def _relay(self, w: Write, now: float, raw: list[Any], i: int, body: bytes,
+               sent: list[bytes] | None) -> list[bytes] | None:
+        """Gossip news on. It is relayed as it came (the judge passed it, signature included)
+        when its shape is exactly this release's and the packet is big enough for that to
+        beat encoding it again (a card; not a heartbeat). Returns the packet's message bytes
+        once split (``sent``: None until then)."""
+        exact = len(raw) == _WRITE_LEN + (w.sig is not None) and len(body) >= _FORWARD_MIN
+        if exact and sent is None:
+            sent = message_bytes(body)
+        self.out.gossip_write(w, now, sent[i] if exact and sent else None)
+        return sent
 
     def _own_name(self, src_addr: str, messages: list[Any], now: float) -> bool:
         """Another process with our name: refuse its join with our table, where it finds

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,8 @@ VEC = "vec/"
 _PREFIXES = (AGENT, HB, STATUS)  # the first release's families
 _KNOWN = (*_PREFIXES, LOAD, VEC)
 _PREFIX_OF = {p: p for p in _KNOWN}
+_MAX_I64 = 2**63 - 1
+_pack: Callable[[Any], bytes] = msgpack.Packer().pack  # (packb builds one per call)
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})
@@ -244,7 +247,10 @@ def status_from_value(value: object) -> StatusWrite:
     status = _STATUS_VALUES.get(value[0]) if isinstance(value[0], str) else None
     if status is None:
         raise InvalidArgumentError("unknown status")
-    return StatusWrite(status, Stamp.from_wire(value[1]), _str(value[2], "cause", LIMITS.cause_len))
+    cause = value[2]
+    if type(cause) is not str or len(cause) > LIMITS.cause_len:
+        cause = _str(cause, "cause", LIMITS.cause_len)
+    return StatusWrite(status, Stamp.from_wire(value[1]), cause)
 
 
 def parse_key(key: object) -> tuple[str, str]:
@@ -299,27 +305,42 @@ def validate_value(key: object, deleted: object, value: object,
     (parsed once; the view reads the replica's objects), or :class:`Opaque` under a key family
     a later release added.
     Raises InvalidArgumentError."""
-    if type(key) is str and not key.startswith(_KNOWN) and (m := _FAMILY.match(key)):
-        check_id(key[m.end():])
-        if type(deleted) is not bool:
+    # (What parse_key checks, inline: every received write comes here. A known prefix is the
+    # key up to its first "/", as ``startswith(_KNOWN)`` would find it.)
+    if type(key) is not str:
+        raise InvalidArgumentError("key must be a string")
+    i = key.find("/") + 1
+    prefix = _PREFIX_OF.get(key[:i])
+    if prefix is None:
+        if m := _FAMILY.match(key):
+            check_id(key[m.end():])
+            if type(deleted) is not bool:
+                raise InvalidArgumentError("deleted flag must be a bool")
+            if not deleted:
+                return Opaque(value)
+            return None if value is None else _str(value, "reason", 64)
+        raise InvalidArgumentError("unknown key prefix")
+    agent_id = key[i:]
+    if not 0 < len(agent_id) <= ID_MAX_LEN or not agent_id.isprintable():
+        check_id(agent_id)  # raises
+    if deleted is not False:
+        if deleted is not True:
             raise InvalidArgumentError("deleted flag must be a bool")
-        if not deleted:
-            return Opaque(value)
-        return None if value is None else _str(value, "reason", 64)
-    prefix, agent_id = parse_key(key)
-    if type(deleted) is not bool:
-        raise InvalidArgumentError("deleted flag must be a bool")
-    if deleted:
         if value is not None and (type(value) is not str or value not in TOMBSTONE_REASONS):
             raise InvalidArgumentError("a tombstone carries no value but a known reason")
         return value
+    if prefix == HB:  # the most frequent write: its usual shape inline
+        if type(value) is list and len(value) == 2:
+            count, wall_ms = value
+            if (type(count) is int and type(wall_ms) is int and 0 <= count <= _MAX_I64
+                    and 0 <= wall_ms <= _MAX_I64):
+                return Heartbeat(count, wall_ms)
+        return heartbeat_from_value(value)
     if prefix == AGENT:
         record = record_from_value(value, judge)
         if record.agent_id != agent_id:
             raise InvalidArgumentError("record id does not match its key")
         return record
-    if prefix == HB:
-        return heartbeat_from_value(value)
     if prefix == LOAD:
         return load_from_value(value)
     if prefix == VEC:
@@ -350,7 +371,7 @@ class RecordValues:
 
 def wire_size(value: Any) -> int:
     """The packed size of a stored value as it travels: what the replica's byte budgets count."""
-    return len(msgpack.packb(to_wire(value)))
+    return len(_pack(to_wire(value)))
 
 
 def to_wire(value: Any) -> Any:
@@ -365,7 +386,7 @@ def to_wire(value: Any) -> Any:
     if t is AgentRecord:
         return record_to_value(value)
     if t is StatusWrite:
-        return [value.status.value, value.stamp.to_wire(), value.cause]
+        return [value.status._value_, value.stamp.to_wire(), value.cause]  # (not .value: slow)
     if t is AgentLoad:
         return [value.active_tasks, value.max_concurrency]
     return value

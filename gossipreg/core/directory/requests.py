@@ -50,7 +50,7 @@ class Requests:
             self.results.append(Result(req_id, ok, detail))
 
     def next_deadline(self) -> float | None:
-        return min(self._open.values(), default=None)
+        return min(self._open.values()) if self._open else None
 
     def expire(self, now: float) -> None:
         """Requests whose deadline passed complete as timeouts."""

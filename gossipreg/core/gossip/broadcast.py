@@ -11,7 +11,7 @@ items are taken so that it follows the cluster size. The queue counts its items 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 __all__ = ["BroadcastQueue"]
@@ -31,6 +31,8 @@ class BroadcastQueue:
     def __init__(self, large_over: int = 1 << 62) -> None:
         self._buckets: list[dict[Hashable, Message]] = [{}]
         self._where: dict[Hashable, Message] = {}
+        # The items by key, read-only for callers: its truth (anything queued?) costs no call.
+        self.queued: Mapping[Hashable, Message] = self._where
         self._meta: dict[Hashable, Any] = {}
         self._bytes = 0
         self._large_over = large_over

@@ -54,6 +54,7 @@ __all__ = ["Dissemination", "Transmit"]
 
 _DATAGRAM = int(Feature.DATAGRAM)  # a plain int: tested per packet
 _NEVER = float("inf")
+_new = tuple.__new__
 _SYNC_TAGS = frozenset({Tag.SYNC, Tag.SYNC_ACK, Tag.SYNC_ACK2})
 
 
@@ -127,7 +128,9 @@ class Dissemination:
         do). With ``stream`` the packet it goes in is sent over a stream (:class:`Transmit`)."""
         if stream:
             self._streamed.add(addr)
-        known = msg.TAG == Tag.FEATURES or self._knows(addr)
+        known = msg.TAG == Tag.FEATURES or (  # (features_known, inline: per message sent)
+            (m := self.members.by_addr(addr)) is not None
+            and m.features_generation == m.generation)
         try:
             wire = encode(msg, self.values)
             packed = pack_message(wire)
@@ -140,16 +143,12 @@ class Dissemination:
             return
         self._out.setdefault(addr, []).append((wire[0], packed, first))
 
-    def _knows(self, addr: str) -> bool:
-        m = self.members.by_addr(addr)
-        return m is not None and m.features_known
-
     def _by_datagram(self, m: Member | None) -> bool:
         """Whether packets to ``m`` travel as datagrams when small enough (see the rules)."""
         return self._datagrams and m is not None and m.understands(_DATAGRAM)
 
     def _wake(self, now: float) -> None:
-        if not self._member_q and not self._write_q:
+        if not self._member_q.queued and not self._write_q.queued:
             early = self._last_gossip + self.cfg.gossip_interval / 2
             self.next_gossip = min(self.next_gossip, max(now, early))
 
@@ -247,7 +246,7 @@ class Dissemination:
     # ------------------------------------------------------------------ ticks
     def tick(self, now: float) -> None:
         if now >= self.next_gossip:
-            if self._member_q or self._write_q:
+            if self._member_q.queued or self._write_q.queued:
                 self.next_gossip = now + self.cfg.gossip_interval
                 self._last_gossip = now
                 self._gossip_tick(now)
@@ -269,10 +268,10 @@ class Dissemination:
         """Membership news first, then directory writes, within ``budget`` bytes."""
         limit = self._limit()
         member_q, write_q = self._member_q, self._write_q
-        if not member_q:  # the usual case: writes only
+        if not member_q.queued:  # the usual case: writes only
             return write_q.take(budget, limit)
         out = member_q.take(budget, limit)
-        if write_q:
+        if write_q.queued:
             left = budget - sum(len(m[1]) for m in out)
             if left > 0:
                 out.extend(write_q.take(left, limit))
@@ -335,13 +334,14 @@ class Dissemination:
             # (A member table goes after its Features: the exchange is the second message.)
             if (addr not in gossiped and msgs[0][0] not in _SYNC_TAGS
                     and (len(msgs) < 2 or msgs[1][0] not in _SYNC_TAGS)
-                    and (self._member_q or self._write_q)):
+                    and (self._member_q.queued or self._write_q.queued)):
                 room = (self.datagram_room if datagrams and self._by_datagram(peer)
-                        else budget) - sum(len(m[1]) for m in msgs)
+                        else budget) - (len(msgs[0][1]) if len(msgs) == 1  # (a probe's)
+                                        else sum(len(m[1]) for m in msgs))
                 if room > 64:
                     msgs.extend(self._take_broadcasts(room))
             # A peer that announced no features gets each message's first-release form.
-            current = peer is not None and peer.features_known
+            current = peer is not None and peer.features_generation == peer.generation
             packets = []
             for tag, packed, first_release in msgs:
                 sent = packed if current else first_release
@@ -357,8 +357,8 @@ class Dissemination:
                 continue
             metrics.packets_out += 1
             metrics.bytes_out += len(payload)
-            self._transmits.append(Transmit(addr, payload, True) if streamed and addr in streamed
-                                   else Transmit(addr, payload))
+            self._transmits.append(_new(Transmit, (addr, payload,  # (no Python-level __new__)
+                                                   bool(streamed) and addr in streamed)))
 
     def poll_transmit(self) -> Transmit | None:
         return self._transmits.popleft() if self._transmits else None

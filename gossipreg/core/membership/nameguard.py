@@ -60,7 +60,9 @@ class NameGuard:
         self._refused: dict[tuple[str, str], float] = {}  # (node_id, addr) -> until
 
     def next_deadline(self) -> float:
-        return min((h.deadline for h in self._held.values()), default=_NEVER)
+        if not self._held:
+            return _NEVER
+        return min(h.deadline for h in self._held.values())
 
     def refuses(self, node_id: str, addr: str, now: float) -> bool:
         """Whether packets from ``node_id`` at ``addr`` are dropped (a refused duplicate)."""

@@ -98,11 +98,15 @@ class Swim(FeatureGossip):
         self.health = max(0, min(self.cfg.awareness_max_multiplier - 1, self.health + delta))
 
     def next_deadline(self) -> float:
-        t = self.next_probe
+        t = self.next_probe  # (asked after every input: comparisons, not min() calls)
         for p in self._probes.values():
-            t = min(t, p.end_at if p.indirect_sent or p.acked else p.indirect_at)
+            d = p.end_at if p.indirect_sent or p.acked else p.indirect_at
+            if d < t:
+                t = d
         for r in self._relays.values():
-            t = min(t, r.nack_at if r.nack_at > 0 else r.expire_at)
+            d = r.nack_at if r.nack_at > 0 else r.expire_at
+            if d < t:
+                t = d
         for s in self.suspicions.values():
             t = min(t, s.deadline, s.remind_at)
         return t

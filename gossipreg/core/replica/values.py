@@ -21,9 +21,12 @@ __all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "SignedEntry", "W
 _ENTRY_OVERHEAD = 16
 
 
+_pack: Callable[[Any], bytes] = msgpack.Packer().pack  # (packb builds one per call)
+
+
 def packed_size(value: Any) -> int:
     """The msgpack size of a value that is already in its wire form (the default measure)."""
-    return len(msgpack.packb(value))
+    return len(_pack(value))
 
 
 def entry_size(key: str, value: Any, value_size: Callable[[Any], int] = packed_size) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -44,6 +44,9 @@ MAX_MESSAGES = 4096
 MAX_TAG = 2**16
 # Header, MAC and the msgpack array headers of a frame; add the cluster, id and address lengths.
 FRAME_OVERHEAD = 4 + MAC_SIZE + 1 + 3 * 2 + 3
+
+
+_new = tuple.__new__  # a named tuple without its Python-level constructor: one per packet
 
 
 class Envelope(NamedTuple):
@@ -85,9 +88,10 @@ def pack_message(message: Sequence[Any]) -> bytes:
         raise InvalidArgumentError(f"cannot encode message: {e}") from None
 
 
-def _pack(value: Any) -> bytes:
-    out: bytes = msgpack.packb(value, use_bin_type=True)
-    return out
+# ``msgpack.packb`` builds a Packer per call, which costs more than packing a small message
+# does: one Packer, reused (it resets itself after each value and after a failure; a call
+# runs in C without releasing the GIL, so threads cannot interleave on it).
+_pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 
 
 def _array_header(n: int) -> bytes:
@@ -237,7 +241,7 @@ class Codec:
                 raise CodecError("malformed", "bad message tag")
         if cluster != self.cluster:
             raise CodecError("bad_cluster", cluster[:64])
-        return Envelope(cluster, src_id, src_addr, messages, body)
+        return _new(Envelope, (cluster, src_id, src_addr, messages, body))
 
 
 class FrameKeys:

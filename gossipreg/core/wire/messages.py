@@ -23,6 +23,7 @@ from gossipreg.core.wire.sync import (
     SyncAck,
     SyncAck2,
     WriteMsg,
+    parse_write,
     write_first_release,
     write_wire,
 )
@@ -33,7 +34,7 @@ __all__ = [
     "Features", "Left", "MemberRow", "Message", "Nack", "OwnerDelta", "Ping", "PingReq",
     "Request", "Response", "Sender", "Suspect", "Sync", "SyncAck", "SyncAck2", "Tag",
     "ValueCodec", "Write", "WriteMsg", "encode", "encode_first_release", "parse",
-    "write_first_release", "write_wire",
+    "parse_write", "write_first_release", "write_wire",
 ]
 
 

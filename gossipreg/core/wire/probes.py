@@ -25,7 +25,12 @@ class Ping:
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Ping:
         f.at_least(raw, 3, "ping")
-        return cls(f.uint(raw[1]), f.node_id(raw[2]))
+        seq, target = raw[1], raw[2]  # (each check's usual case inline: one per probe)
+        if type(seq) is not int or not 0 <= seq <= f.MAX_INT:
+            f.uint(seq)
+        if type(target) is not str or not 0 < len(target) <= 255 or not target.isprintable():
+            f.node_id(target)
+        return cls(seq, target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,10 @@ class Ack:
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> Ack:
         f.at_least(raw, 2, "ack")
-        return cls(f.uint(raw[1]))
+        seq = raw[1]
+        if type(seq) is not int or not 0 <= seq <= f.MAX_INT:
+            f.uint(seq)
+        return cls(seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ from gossipreg.core.wire.fields import Digest, MemberRow, OwnerDelta, ValueCodec
 from gossipreg.core.wire.tags import Tag
 
 __all__ = ["Beacon", "Request", "Response", "Sync", "SyncAck", "SyncAck2", "WriteMsg",
-           "write_first_release", "write_wire"]
+           "parse_write", "write_first_release", "write_wire"]
 
 _OPS = ("deregister", "heartbeat", "status")
-_uint, _node_id, _bounded = f.uint, f.node_id, f.bounded_list
+_uint, _node_id, _bounded, _MAX_INT = f.uint, f.node_id, f.bounded_list, f.MAX_INT
 
 
 def _need(values: ValueCodec | None) -> ValueCodec:
@@ -56,20 +56,32 @@ class WriteMsg:
 
     @classmethod
     def from_wire(cls, raw: list[Any], values: ValueCodec | None = None) -> WriteMsg:
-        # The most frequent message: module-level names, no generator for the usual empty
-        # list of superseded versions.
-        f.at_least(raw, 8, "write")
-        value = _need(values).from_wire(raw[3], raw[5], raw[6])
-        version = _uint(raw[4])
-        sup: tuple[int, ...] = ()
-        if raw[7]:
-            sup = tuple(_uint(v) for v in _bounded(raw[7], 64))
-            if any(v >= version for v in sup):
-                raise InvalidArgumentError("a write can only supersede older versions")
-        elif type(raw[7]) is not list:
-            raise InvalidArgumentError("expected a bounded list")
-        return cls(Write(_node_id(raw[1], "owner"), _uint(raw[2]), raw[3], version, raw[5],
-                         value, sup, f.opt_sig(raw[8]) if len(raw) > 8 else None))
+        return cls(parse_write(raw, _need(values)))
+
+
+def parse_write(raw: list[Any], values: ValueCodec) -> Write:
+    """The write a WRITE's wire list carries (what ``WriteMsg.from_wire`` wraps): the most
+    frequent message, so each check's usual case is inline (a receive's cost is mostly calls),
+    the field reader otherwise, which raises. Raises InvalidArgumentError."""
+    if len(raw) < 8:
+        raise InvalidArgumentError("write must have at least 8 items")
+    value = values.from_wire(raw[3], raw[5], raw[6])
+    owner, generation, version = raw[1], raw[2], raw[4]
+    if type(owner) is not str or not 0 < len(owner) <= 255 or not owner.isprintable():
+        _node_id(owner, "owner")
+    if type(generation) is not int or not 0 <= generation <= _MAX_INT:
+        _uint(generation)
+    if type(version) is not int or not 0 <= version <= _MAX_INT:
+        _uint(version)
+    sup: tuple[int, ...] = ()
+    if raw[7]:
+        sup = tuple(_uint(v) for v in _bounded(raw[7], 64))
+        if any(v >= version for v in sup):
+            raise InvalidArgumentError("a write can only supersede older versions")
+    elif type(raw[7]) is not list:
+        raise InvalidArgumentError("expected a bounded list")
+    return Write(owner, generation, raw[3], version, raw[5], value, sup,
+                 f.opt_sig(raw[8]) if len(raw) > 8 else None)
 
 
 @dataclass(frozen=True, slots=True)
