@@ -84,8 +84,10 @@ async def test_cards_found_and_resolved_from_the_peer(pair: tuple[GossipNode, Go
     await registered(a, b)
     ids = lambda hits: sorted(h.agent.agent_id for h in hits)  # noqa: E731
     assert ids(b.search("", {"tags": "finance"})) == ["fx", "fx-json"]  # skill tag as a tag
-    assert ids(b.search("fx-convert")) == ["fx", "fx-json"]            # skill id
-    assert ids(b.search("yen")) == ["fx", "fx-json"]                   # a skill example's word
+    # Both cards carry the same skills: which ranks first may change while their vectors
+    # arrive from the embedder (one may be searchable by meaning before the other).
+    assert sorted(ids(b.search("fx-convert"))) == ["fx", "fx-json"]    # skill id
+    assert sorted(ids(b.search("yen"))) == ["fx", "fx-json"]           # a skill example's word
     assert ids(b.search("", {"tags": "text"})) == ["summarizer 03"]
     assert ids(b.search("summarize")) == ["summarizer 03"]
     assert ids(b.search("contract")) == ["summarizer 03"]

@@ -65,16 +65,20 @@ async def test_each_figure_moves_by_the_workload(mesh: list[GossipNode]) -> None
     assert await until(lambda: n0.get("b1") is not None and n2.get("a2") is not None)
     await n1.shutdown()  # killed: no leave
 
-    sent = 0
+    sent = unsure = 0  # unsure: a forwarded beat whose answer timed out (it may still arrive)
     stop = asyncio.Event()
 
     async def beat() -> None:  # a1 stays alive through n0 (its owner) and through n2 (forwarded)
-        nonlocal sent
+        nonlocal sent, unsure
         async with aiohttp.ClientSession() as s:
             while not stop.is_set():
                 for addr in (a0, a2):
                     async with s.post(f"http://{addr}/v1/agents/a1/heartbeat") as r:
-                        sent += bool((await r.json())["ok"])
+                        body = await r.json()
+                        if body.get("ok"):
+                            sent += 1
+                        else:
+                            unsure += 1
                 await asyncio.sleep(0.1)
 
     task = asyncio.create_task(beat())
@@ -120,7 +124,8 @@ async def test_each_figure_moves_by_the_workload(mesh: list[GossipNode]) -> None
             assert moved(before, after, "gossipreg_agent_deregistrations_total",
                          cause=cause) == n, cause
     # Heartbeats: the owner's figures (n0 hosts a1 and a2); n2, which hosts none, counts none.
-    assert moved(before0, after0, "gossipreg_heartbeats_total", outcome="received") == sent
+    received = moved(before0, after0, "gossipreg_heartbeats_total", outcome="received")
+    assert sent <= received <= sent + unsure
     assert moved(before0, after0, "gossipreg_heartbeats_total", outcome="missed") == 1
     assert moved(before0, after0, "gossipreg_heartbeats_total", outcome="expired") == 1
     for outcome in ("received", "missed", "expired"):
