@@ -14,20 +14,22 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.route.select import Candidate
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
-from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.identity import identity_for
 from gossipreg.io.links_transport import LinkTransport
 from gossipreg.io.publishers import PublisherKeys
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
 from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+
+if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
+    from gossipreg.io.embed.protocol import Embedder
 
 __all__ = ["GossipNode"]
 

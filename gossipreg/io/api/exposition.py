@@ -5,8 +5,9 @@ scrape."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (
@@ -20,14 +21,34 @@ from prometheus_client.registry import Collector
 from gossipreg.core.metrics import DROP_REASONS
 from gossipreg.core.types import AgentStatus, MemberState
 from gossipreg.core.wire.codec import PROTOCOL_VERSION
-from gossipreg.io.api.metrics import BUCKETS, OUTCOME_ROUTES, Latency, NodeMetrics
-from gossipreg.io.api.tally import DEREGISTRATION_CAUSES, HEARTBEAT_OUTCOMES
+from gossipreg.io.api.tally import (
+    BUCKETS,
+    DEREGISTRATION_CAUSES,
+    HEARTBEAT_OUTCOMES,
+    OUTCOME_ROUTES,
+    EventTally,
+    Latency,
+)
 from gossipreg.version import __version__
 
-__all__ = ["generate_latest", "registry_of"]
+if TYPE_CHECKING:
+    from gossipreg.io.runner import NodeRunner
+
+__all__ = ["Figures", "generate_latest", "registry_of"]
 
 
-def registry_of(nm: NodeMetrics) -> CollectorRegistry:
+class Figures(Protocol):
+    """What the collector reads (:class:`gossipreg.io.api.metrics.NodeMetrics`)."""
+
+    node: NodeRunner
+    tally: EventTally
+    latency: Latency
+    outcomes: Counter[tuple[str, str]]
+
+    def served(self, path: str) -> bool: ...
+
+
+def registry_of(nm: Figures) -> CollectorRegistry:
     """A registry of its own for one node's figures (nodes in one process never mix)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(nm))
@@ -67,7 +88,7 @@ def _gauge(name: str, help_: str, labels: Iterable[str] = (),
 class _Collector(Collector):
     """Reads a node's figures at scrape time (see the module docstring)."""
 
-    def __init__(self, nm: NodeMetrics) -> None:
+    def __init__(self, nm: Figures) -> None:
         self.nm = nm
 
     def collect(self) -> Iterator[Metric]:

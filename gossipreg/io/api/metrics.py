@@ -23,7 +23,6 @@ counted here, in plain Python.
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -32,49 +31,18 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gossipreg.io.api.errors import CODES
-from gossipreg.io.api.tally import EventTally
+from gossipreg.io.api.tally import OUTCOME_ROUTES, EventTally, Latency
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["CONTENT_TYPE", "OUTCOME_ROUTES", "SURFACES", "Latency", "NodeMetrics"]
+__all__ = ["CONTENT_TYPE", "SURFACES", "NodeMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Route -> surface of the latency histogram (POST routes; GET /v1/agents is told apart below).
 SURFACES = {"/ard/v1/search": "ard_search", "/ard/v1/explore": "ard_explore",
             "/v1/search": "search", "/v1/select": "select"}
 _FILTERS = ("capability", "tag", "node")
-# Routes whose answers are counted by outcome, once the node serves them.
-OUTCOME_ROUTES = {"/v1/select": "select", "/v1/send": "send"}
-# 0.1 ms .. 2.5 s: a local index answers in microseconds, a hybrid search in milliseconds.
-BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-            1.0, 2.5)
-
-
-class Latency:
-    """The search latency histogram (``gossipreg_search_duration_seconds``): per surface, the
-    count in each bucket of :data:`BUCKETS` (not cumulative; the last one is +Inf), the sum
-    and the count."""
-
-    def __init__(self, surfaces: tuple[str, ...]) -> None:
-        self.counts: dict[str, list[int]] = {}
-        self.sums: dict[str, float] = {}
-        for surface in surfaces:  # present from the start, at 0
-            self.labels(surface)
-
-    def labels(self, surface: str) -> list[int]:
-        """The bucket counts of ``surface`` (made at 0 on first use)."""
-        counts = self.counts.get(surface)
-        if counts is None:
-            counts = self.counts[surface] = [0] * (len(BUCKETS) + 1)
-            self.sums[surface] = 0.0
-        return counts
-
-    def observe(self, surface: str, seconds: float) -> None:
-        self.labels(surface)[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.sums[surface] += seconds
-
-
 def _outcome(status: int) -> str:
     return "ok" if status < 400 else CODES.get(status, "error" if status >= 500 else "client")
 

@@ -19,37 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEventType
 
-__all__ = [
-    "BATCH_BODY_LIMIT",
-    "BATCH_MAX_AGENTS",
-    "BATCH_PATH",
-    "STATUS_CHOICES",
-    "AgentIn",
-    "AgentOut",
-    "AgentsBatchIn",
-    "AgentsBatchOut",
-    "AgentsParams",
-    "ArdAgentsParams",
-    "ArdErrorOut",
-    "ArdExploreIn",
-    "ArdSearchIn",
-    "BatchItemOut",
-    "CheckIn",
-    "DeregisteredOut",
-    "ErrorOut",
-    "EventsParams",
-    "HealthOut",
-    "MemberOut",
-    "MembersParams",
-    "NoParams",
-    "OkOut",
-    "Says",
-    "StatusIn",
-    "TicketOut",
-    "check_event_types",
-    "check_member_states",
-    "check_status",
-]
+__all__ = ["BATCH_BODY_LIMIT", "BATCH_MAX_AGENTS", "BATCH_PATH", "STATUS_CHOICES", "AgentIn",
+           "AgentOut", "AgentsBatchIn", "AgentsBatchOut", "AgentsParams", "ArdAgentsParams",
+           "ArdErrorOut", "ArdExploreIn", "ArdSearchIn", "BatchItemOut", "CheckIn",
+           "DeregisteredOut", "ErrorOut", "EventsParams", "HealthOut", "MemberOut",
+           "MembersParams", "NoParams", "OkOut", "Says", "StatusIn", "TicketOut",
+           "check_event_types", "check_member_states", "check_status"]
 
 STATUS_CHOICES = tuple(s.value for s in AgentStatus)
 STATE_CHOICES = tuple(s.name.lower() for s in MemberState)
@@ -92,9 +67,8 @@ def check_event_types(text: str) -> str:
     return text
 
 
-# Every model is built (its validator and serializer made) at its first use, not at import: a
-# node validates a few kinds of request, and the answers' models serve the OpenAPI document
-# only. Built at import, they cost an idle node ~1 MB.
+# Models are built at first use (defer_build): a node validates few kinds of request, and the
+# answers serve the OpenAPI document only.
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
