@@ -97,3 +97,13 @@ def test_an_idle_node_has_not_imported_what_it_does_not_use(node: Node) -> None:
     modules = node.modules()
     assert {"prometheus_client", "gossipreg.io.api.openapi"} <= modules
     assert not _loaded(modules, "cryptography")
+
+
+def test_a_missing_prometheus_client_still_fails_the_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # /metrics imports it at the first scrape; its absence is found when the node is made.
+    from gossipreg import GossipNode, NodeConfig
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    with pytest.raises(ImportError, match="needs the prometheus_client package"):
+        GossipNode("m", config=NodeConfig.local(heartbeat_timeout=None), sign=False)

@@ -23,6 +23,7 @@ counted here, in plain Python.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,10 @@ class NodeMetrics:
     """The Prometheus registry of one node; :meth:`render` is the ``/metrics`` body."""
 
     def __init__(self, node: NodeRunner, app: web.Application) -> None:
+        # Imported at the first scrape, but a missing package fails the start, as it did.
+        if importlib.util.find_spec("prometheus_client") is None:
+            raise ImportError("gossipreg's /metrics needs the prometheus_client package "
+                              "(pip install prometheus_client)")
         self.node = node
         self.app = app
         self.tally = EventTally(node.name, self._owner_of)
