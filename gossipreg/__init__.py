@@ -33,7 +33,7 @@ from gossipreg.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from gossipreg.io.gossip_node import GossipNode
-    from gossipreg.io.transport import MemoryNetwork
+    from gossipreg.io.net.transport import MemoryNetwork
     from gossipreg.io.writes import Outcome
     from gossipreg.registry import (
         AgentMetadata,
@@ -71,7 +71,7 @@ __all__ = [
 # aiohttp is imported only when the I/O layer is used, so `import gossipreg` stays light.
 _LAZY = {
     "GossipNode": "gossipreg.io.gossip_node",
-    "MemoryNetwork": "gossipreg.io.transport",
+    "MemoryNetwork": "gossipreg.io.net.transport",
     "Outcome": "gossipreg.io.writes",
     "AgentMetadata": "gossipreg.registry",
     "AgentRegistry": "gossipreg.registry",

@@ -28,8 +28,8 @@ from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType, stat
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.joining import join_wait
+from gossipreg.io.net.transport import MemoryNetwork
 from gossipreg.io.runner import NodeRunner
-from gossipreg.io.transport import MemoryNetwork
 from gossipreg.registry_events import RegistryEvents
 from gossipreg.registry_types import (
     AgentMetadata,

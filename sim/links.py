@@ -1,4 +1,4 @@
-"""What :class:`gossipreg.io.links_transport.LinkTransport` makes of a lossy network, for the
+"""What :class:`gossipreg.io.net.links_transport.LinkTransport` makes of a lossy network, for the
 simulator: each frame on a datagram, a WebSocket link or an HTTP POST, as the transport
 chooses.
 
@@ -52,13 +52,13 @@ _MAX_BACKOFFS = 12
 
 @dataclass(frozen=True)
 class LinkOptions:
-    """The transport's link constants (seconds): ``gossipreg.io.links.LinkOptions``."""
+    """The transport's link constants (seconds): ``gossipreg.io.net.links.LinkOptions``."""
 
     idle: float = 60.0
     timeout: float = 2.0
     backoff_min: float = 0.2
     backoff_max: float = 10.0
-    # gossipreg.io.links_transport's SILENCE, SILENCE_WINDOW, SILENCE_HINT_EVERY
+    # gossipreg.io.net.links_transport's SILENCE, SILENCE_WINDOW, SILENCE_HINT_EVERY
     silence: float = 2.0
     silence_window: float = 5.0
     silence_every: float = 1.0

@@ -1,6 +1,6 @@
 """What the HTTP transport's pooled TCP connections make of a lossy network, for the simulator.
 
-Rules (each mirrors :class:`gossipreg.io.transport.HttpTransport` and the kernel under it):
+Rules (each mirrors :class:`gossipreg.io.net.transport.HttpTransport` and the kernel under it):
 
 - A frame is one HTTP request on one of at most ``per_host`` pooled connections from its sender
   to its destination (the client's ``limit_per_host``); when every one is busy the request waits

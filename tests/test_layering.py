@@ -230,6 +230,18 @@ def test_io_registry_and_cli_layers_point_down() -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_transports_know_nothing_above_them() -> None:
+    """io/net moves frames: it may use the core and io's address parsing, never the runner,
+    the API, the credentials or the rest of io (they compose it, not the other way round)."""
+    allowed = ("gossipreg.core", "gossipreg.io.net", "gossipreg.io.validate")
+    bad = []
+    for path in sorted((ROOT / "gossipreg" / "io" / "net").rglob("*.py")):
+        name = _module_name(path)
+        bad += [f"{name} imports {d}" for d in _package_imports(path, name)
+                if not d.startswith(allowed)]
+    assert not bad, "\n".join(bad)
+
+
 def test_the_tree_stays_shallow() -> None:
     core = [p.name for p in (ROOT / "gossipreg" / "core").glob("*.py")]
     top = [p.name for p in (ROOT / "gossipreg").glob("*.py")]

@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_node_command(args)
         if args.command == "keygen":
-            from gossipreg.io.keys import generate_key
+            from gossipreg.io.credentials.keys import generate_key
 
             print(generate_key())
             return 0

@@ -56,15 +56,15 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
 async def _serve(s: Settings) -> int:
     from gossipreg.io.api.admin import setup_admin
     from gossipreg.io.api.routes import serve_http
+    from gossipreg.io.credentials.identity import identity_for
+    from gossipreg.io.credentials.keys import KeyFileReloader, load_key_file
+    from gossipreg.io.credentials.publishers import PublisherKeys
     from gossipreg.io.datadir import path_of
-    from gossipreg.io.identity import identity_for
     from gossipreg.io.join_exit import wait_for_join
-    from gossipreg.io.keys import KeyFileReloader, load_key_file
-    from gossipreg.io.links_transport import LinkTransport
     from gossipreg.io.memory import trim_heap_every
-    from gossipreg.io.publishers import PublisherKeys
+    from gossipreg.io.net.links_transport import LinkTransport
+    from gossipreg.io.net.tls import apply_tls
     from gossipreg.io.runner import NodeRunner
-    from gossipreg.io.tls import apply_tls
 
     keyring = load_key_file(s.key_file) if s.key_file else None
     # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin,

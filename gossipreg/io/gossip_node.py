@@ -1,7 +1,7 @@
 """``GossipNode``: a node with the default composition, for the common case.
 
 A :class:`~gossipreg.io.runner.NodeRunner` over a
-:class:`~gossipreg.io.links_transport.LinkTransport` bound to ``bind`` (HTTP POST, UDP
+:class:`~gossipreg.io.net.links_transport.LinkTransport` bound to ``bind`` (HTTP POST, UDP
 datagrams and WebSocket links, each per peer; ``datagrams=False`` and ``links=False`` turn the
 new paths off) with the HTTP API mounted on the same server (or over an in-memory hub with
 ``network``, or over a ``transport`` the caller built, without the API: then the caller mounts
@@ -21,12 +21,12 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.route.select import Candidate
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
-from gossipreg.io.identity import identity_for
-from gossipreg.io.links_transport import LinkTransport
-from gossipreg.io.publishers import PublisherKeys
+from gossipreg.io.credentials.identity import identity_for
+from gossipreg.io.credentials.publishers import PublisherKeys
+from gossipreg.io.net.links_transport import LinkTransport
+from gossipreg.io.net.transport import HttpTransport, MemoryNetwork, Transport
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
 
 if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
     from gossipreg.io.embed.protocol import Embedder
@@ -46,13 +46,14 @@ class GossipNode(NodeRunner):
     ``async with GossipNode(...) as node:`` (leaving the block leaves the mesh gracefully) or
     call :meth:`start`, then :meth:`leave` and :meth:`shutdown`. With ``config.data_dir`` it
     keeps the agents it owns across restarts (:mod:`gossipreg.io.persist`). A node signs what it
-    writes and checks what others sign with its Ed25519 key (:mod:`gossipreg.io.identity`):
+    writes and checks what others sign with its Ed25519 key
+    (:mod:`gossipreg.io.credentials.identity`):
     ``identity_file``, else ``identity.key`` in ``config.data_dir``, else, for a named node over
     HTTP, in the default directory of its cluster and name (created at the first start); an
     unnamed or in-memory node without either signs nothing. ``sign`` overrides that rule
     (False: never, as a node of an earlier release). ``publisher_keys`` is a
     JWKS file (or a directory of them) of the card publishers it trusts: signed agent cards
-    show ``card_verified`` by them (:mod:`gossipreg.io.publishers`).
+    show ``card_verified`` by them (:mod:`gossipreg.io.credentials.publishers`).
     """
 
     def __init__(

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.node import Node
-from gossipreg.io.transport import Transport
+from gossipreg.io.net.transport import Transport
 from gossipreg.io.validate import format_hostport, split_hostport
 
 __all__ = ["ALONE_WARNING_PERIOD", "TOLD_SENDER", "JoinWatch", "Joiner", "join_wait",

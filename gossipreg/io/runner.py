@@ -28,17 +28,17 @@ from gossipreg.core.types import (
 )
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
-from gossipreg.io.advertise import advertise_for
 from gossipreg.io.checks import CheckRunner
+from gossipreg.io.credentials.identity import KeyCalls, NodeIdentity
 from gossipreg.io.event_ring import EventRing, Waiters
 from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
-from gossipreg.io.identity import KeyCalls, NodeIdentity
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
 from gossipreg.io.mesh_log import MeshLog
+from gossipreg.io.net.advertise import advertise_for
+from gossipreg.io.net.transport import PacketRefused, Transport
 from gossipreg.io.persist import AgentStore, Saved
 from gossipreg.io.reads import NodeReads
 from gossipreg.io.searching import NodeSearch, SearchCalls
-from gossipreg.io.transport import PacketRefused, Transport
 from gossipreg.io.writes import MeshWrites, Outcome
 
 if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
@@ -73,7 +73,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
     ) -> None:
         self.name = name or f"node-{secrets.token_hex(4)}"
         self.identity = identity
-        self.publishers = publishers  # the card judge (gossipreg.io.publishers.PublisherKeys)
+        self.publishers = publishers  # the card judge (credentials.publishers.PublisherKeys)
         self.config = config or NodeConfig.lan()
         self.transport = transport
         # Over HTTP, seeds are host:port (names resolve at each attempt); in memory, node names.

@@ -7,7 +7,7 @@ The request is a real ping frame and the answer a real ack frame (the core's cod
 as the harness runs). Paths: HTTP/1.1 POST on a kept-alive connection (``HttpTransport``, as
 shipped until now), HTTP/1.1 POST on a new connection each time, aiohttp WebSocket binary
 frames on one persistent link, UDP datagram request/response; then the two new paths of the
-shipped :class:`gossipreg.io.links_transport.LinkTransport` (its datagram path, and its
+shipped :class:`gossipreg.io.net.links_transport.LinkTransport` (its datagram path, and its
 WebSocket link path with datagrams off), so that its own overhead shows beside the bare
 mechanisms.
 
@@ -40,7 +40,7 @@ import aiohttp
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.probes import Ack, Ping
 from gossipreg.core.wire.tags import Feature
-from gossipreg.io.links_transport import LinkTransport
+from gossipreg.io.net.links_transport import LinkTransport
 
 __all__ = ["main"]
 
@@ -70,7 +70,7 @@ def lo_bytes() -> int:
 async def _serve() -> None:
     from aiohttp import web
 
-    from gossipreg.io.transport import HttpTransport
+    from gossipreg.io.net.transport import HttpTransport
 
     _, ack = frames()
     http = HttpTransport("127.0.0.1:0")
@@ -131,7 +131,7 @@ Exchange = Callable[[], Awaitable[None]]
 
 
 async def _http_keepalive(info: dict[str, Any], ping: bytes) -> tuple[Exchange, Any]:
-    from gossipreg.io.transport import HttpTransport
+    from gossipreg.io.net.transport import HttpTransport
 
     client = HttpTransport("127.0.0.1:0")
     got: asyncio.Future[None] | None = None

@@ -1,8 +1,8 @@
 """What owner signatures cost (issue 24), in one run: Ed25519 sign and verify with
-``cryptography``, and through each backend a node uses (:mod:`gossipreg.io.ed25519`); the
-cost of a received write with signatures checked against one without
-(through ``handle_packet``, one write per packet, the public input); the memory a signature
-adds per agent; registrations per second with signing on and off.
+``cryptography``, and through each backend a node uses
+(:mod:`gossipreg.io.credentials.ed25519`); the cost of a received write with signatures checked
+against one without (through ``handle_packet``, one write per packet, the public input); the
+memory a signature adds per agent; registrations per second with signing on and off.
 
     python -m sim.bench.trust [--agents 20000] [--writes 20000] [--json FILE]
 
@@ -100,8 +100,8 @@ def ed25519(n: int, rounds: int) -> dict[str, float]:
 
 def backends(n: int, rounds: int) -> dict[str, dict[str, float]]:
     """µs per sign and verify of the same statement through each of the node's Ed25519
-    backends (:mod:`gossipreg.io.ed25519`), alternately in this process."""
-    from gossipreg.io import ed25519 as e
+    backends (:mod:`gossipreg.io.credentials.ed25519`), alternately in this process."""
+    from gossipreg.io.credentials import ed25519 as e
 
     data = Payloads("gossipreg").write("n1", 1, "agent/a1", 7, False,
                                        RECORD_VALUES.to_wire(make_record("a1", "A1", "rt",

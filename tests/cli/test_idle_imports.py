@@ -88,7 +88,8 @@ def test_an_idle_node_has_not_imported_what_it_does_not_use(node: Node) -> None:
                                                 "capabilities": ["benchmark"]})
     assert get_json(node.addr, "/v1/agents/k1")["agent_id"] == "k1"
     modules = node.modules()
-    assert "gossipreg.io.identity" in modules and "gossipreg.io.ed25519" in modules
+    assert "gossipreg.io.credentials.identity" in modules
+    assert "gossipreg.io.credentials.ed25519" in modules
     assert [m for m in NOT_IDLE if _loaded(modules, m)] == []
     # What was left out comes with the first request that needs it.
     with urllib.request.urlopen(f"http://{node.addr}/metrics", timeout=5) as r:

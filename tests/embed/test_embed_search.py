@@ -19,7 +19,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError
 from gossipreg.io.embed import EmbedderError, Purpose
 from gossipreg.io.gossip_node import GossipNode
-from gossipreg.io.transport import MemoryNetwork
+from gossipreg.io.net.transport import MemoryNetwork
 
 pytestmark = pytest.mark.network
 DIMS = 12

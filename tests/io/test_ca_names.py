@@ -22,10 +22,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gossipreg import ConfigError, NodeConfig
 from gossipreg.core.trust.proofs import Identity
 from gossipreg.core.types import MemberState
-from gossipreg.io.identity import NodeIdentity, name_uri
+from gossipreg.io.credentials.identity import NodeIdentity, name_uri
+from gossipreg.io.net.tls import apply_tls
+from gossipreg.io.net.transport import HttpTransport
 from gossipreg.io.runner import NodeRunner
-from gossipreg.io.tls import apply_tls
-from gossipreg.io.transport import HttpTransport
 from tests.support import until
 
 pytestmark = pytest.mark.network

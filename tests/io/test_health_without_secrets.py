@@ -17,8 +17,8 @@ import pytest
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.io.api.routes import serve_http
+from gossipreg.io.net.transport import HttpTransport
 from gossipreg.io.runner import NodeRunner
-from gossipreg.io.transport import HttpTransport
 from gossipreg.version import __version__
 from tests.support import until_blocking
 

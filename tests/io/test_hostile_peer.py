@@ -30,7 +30,7 @@ from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.fields import OwnerDelta, Proof, Write
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.core.wire.messages import Alive, Message, SyncAck, WriteMsg, encode
-from gossipreg.io.identity import Ed25519Signer
+from gossipreg.io.credentials.identity import Ed25519Signer
 from tests.support import until
 
 pytestmark = pytest.mark.network

@@ -10,8 +10,8 @@ import re
 from gossipreg.cli.app import _parser
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.gossip_node import GossipNode
-from gossipreg.io.links_transport import LinkTransport
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, Transport
+from gossipreg.io.net.links_transport import LinkTransport
+from gossipreg.io.net.transport import HttpTransport, MemoryNetwork, Transport
 
 ROUTES = {
     ("POST", "/v1/gossip"), ("GET", "/v1/gossip/ws"),

@@ -20,7 +20,7 @@ from gossipreg.io.api.params import body_of, query_of
 from gossipreg.io.api.routes import _error, _guard
 
 if TYPE_CHECKING:
-    from gossipreg.io.keys import KeyFileReloader
+    from gossipreg.io.credentials.keys import KeyFileReloader
     from gossipreg.io.runner import NodeRunner
 
 __all__ = ["setup_admin"]

@@ -25,7 +25,7 @@ from aiohttp.typedefs import Handler
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.io.api.models import BATCH_BODY_LIMIT, BATCH_PATH
-from gossipreg.io.transport import GOSSIP_PATH
+from gossipreg.io.net.transport import GOSSIP_PATH
 
 __all__ = ["API_BODY_LIMIT", "CODES", "envelope", "operator_errors"]
 

@@ -219,7 +219,7 @@ async def _register(cards: list[dict[str, Any]], n: int, embedder: str) -> tuple
     """``(seconds for n register calls, seconds until every record has vectors)`` on a node
     with ``embedder``, yielding to the loop every 50 registrations as a server would."""
     from gossipreg.io.gossip_node import GossipNode
-    from gossipreg.io.transport import MemoryNetwork
+    from gossipreg.io.net.transport import MemoryNetwork
 
     node = GossipNode("reg", network=MemoryNetwork(),
                       config=NodeConfig.local(heartbeat_timeout=None, embedder=embedder))

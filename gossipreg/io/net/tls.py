@@ -1,7 +1,8 @@
 """TLS for a node's one HTTP server and its client: gossip and API alike.
 
-Gossip travels only as HTTP POSTs between nodes (there is no datagram path), so TLS on the
-aiohttp server and on the transport's client session covers every node-to-node byte.
+With TLS on, a node offers no UDP datagrams (``LinkTransport`` turns them off): its frames
+travel over WebSocket links (``wss://``) and HTTPS POSTs, so TLS on the aiohttp server and on
+the transport's client session covers every node-to-node byte.
 
 - ``cert`` + ``key``: the server speaks HTTPS only, and the transport dials ``https://``.
 - ``ca``: peers are verified against it, both ways. A node presents its own certificate when
@@ -12,7 +13,7 @@ aiohttp server and on the transport's client session covers every node-to-node b
   dialed by address, so node certificates carry their IP addresses (or names) as SANs. With an
   identity key (``--identity-file``, the same key as ``--tls-key``) the certificate also names
   the node, SAN URI ``gossipreg://<cluster>/<name>``: peers then take its identity key from it
-  (:mod:`gossipreg.io.identity`).
+  (:mod:`gossipreg.io.credentials.identity`).
 - Without ``ca`` the client verifies servers against the system's trust store.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import ssl
 
 from gossipreg.core.errors import ConfigError
-from gossipreg.io.transport import HttpTransport
+from gossipreg.io.net.transport import HttpTransport
 
 __all__ = ["apply_tls", "client_context", "server_context"]
 

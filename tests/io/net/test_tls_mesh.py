@@ -17,8 +17,8 @@ import pytest
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.cli.app import main
 from gossipreg.core.wire.tags import Feature
-from gossipreg.io.tls import apply_tls
-from gossipreg.io.transport import HttpTransport
+from gossipreg.io.net.tls import apply_tls
+from gossipreg.io.net.transport import HttpTransport
 from tests.tlsca import have_openssl, make_ca, make_cert
 
 pytestmark = pytest.mark.network

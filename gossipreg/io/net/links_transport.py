@@ -41,9 +41,9 @@ from typing import Any
 from aiohttp import web
 
 from gossipreg.core.wire.tags import Feature
-from gossipreg.io.datagrams import DatagramEndpoint
-from gossipreg.io.links import LINK_PATH, LinkOptions, Links
-from gossipreg.io.transport import Deliver, HttpTransport, PacketRefused
+from gossipreg.io.net.datagrams import DatagramEndpoint
+from gossipreg.io.net.links import LINK_PATH, LinkOptions, Links
+from gossipreg.io.net.transport import Deliver, HttpTransport, PacketRefused
 from gossipreg.io.validate import format_hostport, split_hostport
 
 __all__ = ["LinkTransport"]

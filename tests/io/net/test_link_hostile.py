@@ -22,8 +22,8 @@ from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.core.wire.probes import Ping
 from gossipreg.core.wire.tags import Feature
-from gossipreg.io.links import LinkOptions
-from gossipreg.io.links_transport import LinkTransport
+from gossipreg.io.net.links import LinkOptions
+from gossipreg.io.net.links_transport import LinkTransport
 from gossipreg.io.validate import split_hostport
 from tests.support import until
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gossipreg import ConfigError
-from gossipreg.io import ed25519
-from gossipreg.io.identity import Ed25519Signer, Ed25519Verifier, NodeIdentity
+from gossipreg.io.credentials import ed25519
+from gossipreg.io.credentials.identity import Ed25519Signer, Ed25519Verifier, NodeIdentity
 
 
 def _libcrypto() -> ed25519.LibCrypto:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from gossipreg.io.transport import HttpTransport, MemoryNetwork, PacketRefused
+from gossipreg.io.net.transport import HttpTransport, MemoryNetwork, PacketRefused
 from tests.support import until
 
 

@@ -32,7 +32,7 @@ __all__ = [
     "cancel_all",
 ]
 
-log = logging.getLogger("gossipreg.io.transport")
+log = logging.getLogger("gossipreg.io.net.transport")
 
 # aiohttp always sends Date and Server; a short Server value trims every gossip answer, and an
 # empty Content-Type replaces the default application/octet-stream.
@@ -196,7 +196,7 @@ class HttpTransport(Transport):
         self._max_in_flight = max_in_flight
         self.bytes_sent = 0
         self.dropped_backpressure = 0
-        # TLS (gossipreg.io.tls.apply_tls sets these before start): the server's and the
+        # TLS (gossipreg.io.net.tls.apply_tls sets these before start): the server's and the
         # client's contexts, and whether the gossip endpoint demands a client certificate.
         self.server_ssl: ssl.SSLContext | None = None
         self.client_ssl: ssl.SSLContext | None = None

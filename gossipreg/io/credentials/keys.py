@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KeyFileReloader", "fingerprint", "generate_key", "load_key_file", "parse_key"]
 
-log = logging.getLogger("gossipreg.io.keys")
+log = logging.getLogger("gossipreg.io.credentials.keys")
 
 
 def parse_key(text: str) -> bytes:

@@ -12,7 +12,7 @@ from gossipreg.core.node import Node, Received
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.codec import Codec
 from gossipreg.core.wire.messages import Alive, encode
-from gossipreg.io import advertise
+from gossipreg.io.net import advertise
 
 pytestmark = pytest.mark.network
 

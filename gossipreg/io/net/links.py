@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, TCPConnector, WSMsgType, WSServerHandshakeError, web
 
-from gossipreg.io.transport import Deliver, PacketRefused, cancel_all
+from gossipreg.io.net.transport import Deliver, PacketRefused, cancel_all
 
 __all__ = ["LINK_PATH", "Link", "LinkOptions", "Links"]
 

@@ -13,8 +13,8 @@ Two backends compute the same thing (RFC 8032 signatures are deterministic):
 Why two: importing ``cryptography``'s Ed25519 costs a node ~6 MB of RSS (its compiled module),
 and with its serialization and X.509 modules ~9.5 MB, about a sixth of an idle node; the first
 backend costs ~0.4 MB (:mod:`ctypes`). ``cryptography`` is still what reads certificates
-(``--tls-ca``, :class:`~gossipreg.io.identity.CaBinder`) and key files in other encodings than
-the one written here.
+(``--tls-ca``, :class:`~gossipreg.io.credentials.identity.CaBinder`) and key files in other
+encodings than the one written here.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ directory (``--data-dir``, else the default one per cluster and name, :func:`ide
   and node it belongs to; a file of another cluster or node is refused, never half-loaded).
 
 Every file is written atomically (a temporary file in the same directory, fsync, rename, fsync
-of the directory). Signing and verifying use :mod:`gossipreg.io.ed25519` (the OpenSSL of
+of the directory). Signing and verifying use :mod:`gossipreg.io.credentials.ed25519` (the OpenSSL of
 Python's ``ssl`` module, else ``cryptography``); the core gets them as the injected
 :class:`~gossipreg.core.trust.proofs.Identity`. ``cryptography`` is imported only to read
 certificates (a mesh CA) and key files in another encoding than the one written here.
@@ -37,7 +37,7 @@ from urllib.parse import quote
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, NodeStateError
 from gossipreg.core.trust.proofs import Identity, Payloads
-from gossipreg.io import ed25519
+from gossipreg.io.credentials import ed25519
 from gossipreg.io.datadir import DataDir, atomic_write
 from gossipreg.io.reads import RunnerParts
 

@@ -28,7 +28,7 @@ from gossipreg.core.errors import ConfigError
 
 __all__ = ["ALGORITHMS", "PublisherKeys"]
 
-log = logging.getLogger("gossipreg.io.publishers")
+log = logging.getLogger("gossipreg.io.credentials.publishers")
 
 ALGORITHMS = ["ES256", "ES384", "EdDSA", "PS256", "PS384", "RS256"]
 _CACHE = 4096

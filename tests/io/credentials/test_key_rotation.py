@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gossipreg.io.keys import fingerprint, generate_key, parse_key
+from gossipreg.io.credentials.keys import fingerprint, generate_key, parse_key
 from tests.support import until_blocking as until
 
 pytestmark = pytest.mark.network

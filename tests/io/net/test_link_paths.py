@@ -13,7 +13,7 @@ import pytest
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.types import MemberState
 from gossipreg.core.wire.tags import FEATURES, Feature
-from gossipreg.io.links_transport import LinkTransport
+from gossipreg.io.net.links_transport import LinkTransport
 from tests.support import until
 
 pytestmark = pytest.mark.network

@@ -19,8 +19,8 @@ import pytest
 from gossipreg import ConfigError, GossipNode, NodeConfig
 from gossipreg.core.types import MemberState
 from gossipreg.io.api.admin import setup_admin
-from gossipreg.io.identity import NodeIdentity
-from gossipreg.io.transport import HttpTransport
+from gossipreg.io.credentials.identity import NodeIdentity
+from gossipreg.io.net.transport import HttpTransport
 from tests.support import until
 
 pytestmark = pytest.mark.network

@@ -12,7 +12,7 @@ import pytest
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.wire.tags import Feature
-from gossipreg.io.links_transport import LinkTransport
+from gossipreg.io.net.links_transport import LinkTransport
 from tests.io.test_mixed_versions_http import Api, dropped, old_node
 from tests.support import until, until_awaited
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from gossipreg.core.errors import ConfigError
 from gossipreg.core.wire.addresses import is_unspecified
-from gossipreg.io.transport import Transport
+from gossipreg.io.net.transport import Transport
 from gossipreg.io.validate import format_hostport, split_hostport
 
 __all__ = ["advertise_for", "choose_advertise", "interface_addresses"]
