@@ -61,6 +61,7 @@ async def _serve(s: Settings) -> int:
     from gossipreg.io.credentials.publishers import PublisherKeys
     from gossipreg.io.datadir import path_of
     from gossipreg.io.join_exit import wait_for_join
+    from gossipreg.io.memory import trim_heap_every
     from gossipreg.io.net.links_transport import LinkTransport
     from gossipreg.io.net.tls import apply_tls
     from gossipreg.io.runner import NodeRunner
@@ -105,7 +106,9 @@ async def _serve(s: Settings) -> int:
     if not await wait_for_join(node, s.join_timeout, stop):
         await node.shutdown()
         return 1
+    trimmer = asyncio.create_task(trim_heap_every())  # the start's garbage back to the system
     await stop.wait()
+    trimmer.cancel()
     await node.leave()
     await node.shutdown()
     print(f"gossipreg node {node.name} left the mesh", flush=True)

@@ -19,7 +19,6 @@ from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica
 from gossipreg.core.route.select import BINDINGS, Match, SelectQuery, usable_endpoint
-from gossipreg.core.search.ard import compile_filter
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import (
@@ -130,6 +129,8 @@ class Reader:
         if not filters:  # the default filter (ACTIVE) is the index's own status check
             hits = index.search(text, limit=limit, offset=offset, query=query)
         else:
+            from gossipreg.core.search.ard import compile_filter  # at the first filter
+
             accept = compile_filter(filters)
             hits = index.search(text, status=None, limit=limit, offset=offset,
                                 accept=lambda aid: accept(vis[aid]), query=query)
@@ -149,6 +150,8 @@ class Reader:
         each with its owner's state and published load (see ``core.route.select``)."""
         vis, members, value = self._visible, self._members, self._replica.value
         plain = not q.filters and q.statuses == {AgentStatus.ACTIVE}  # the index's own check
+        from gossipreg.core.search.ard import compile_filter
+
         accept = None if plain else compile_filter(
             {**q.filters, "status": [s.value for s in q.statuses]})
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError
@@ -23,11 +23,13 @@ from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.api.routes import serve_http
 from gossipreg.io.credentials.identity import identity_for
 from gossipreg.io.credentials.publishers import PublisherKeys
-from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.net.links_transport import LinkTransport
 from gossipreg.io.net.transport import HttpTransport, MemoryNetwork, Transport
 from gossipreg.io.route.router import Router, SendResult, router_for
 from gossipreg.io.runner import NodeRunner
+
+if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
+    from gossipreg.io.embed.protocol import Embedder
 
 __all__ = ["GossipNode"]
 

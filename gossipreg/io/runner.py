@@ -16,7 +16,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import NodeStateError
@@ -30,7 +30,6 @@ from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.checks import CheckRunner
 from gossipreg.io.credentials.identity import KeyCalls, NodeIdentity
-from gossipreg.io.embed.protocol import Embedder
 from gossipreg.io.event_ring import EventRing, Waiters
 from gossipreg.io.event_stream import EventStream, Subscriptions, call_listeners, reset_event
 from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
@@ -41,6 +40,9 @@ from gossipreg.io.persist import AgentStore, Saved
 from gossipreg.io.reads import NodeReads
 from gossipreg.io.searching import NodeSearch, SearchCalls
 from gossipreg.io.writes import MeshWrites, Outcome
+
+if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
+    from gossipreg.io.embed.protocol import Embedder
 
 __all__ = ["EventStream", "NodeRunner", "Outcome"]
 

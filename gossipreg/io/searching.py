@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gossipreg.core.directory.vectors import Embeds
 from gossipreg.core.node import Node
 from gossipreg.core.search.rank import SearchHit
-from gossipreg.io.embed import (
-    INSTALL_HINT,
-    Embedder,
-    EmbedderUnavailableError,
-    make_embedder,
-)
-from gossipreg.io.embed.worker import VectorWorker
+
+if TYPE_CHECKING:  # imported when an embedder is asked for: a node without one needs neither
+    from gossipreg.io.embed import Embedder
+    from gossipreg.io.embed.worker import VectorWorker
 
 __all__ = ["NodeSearch", "SearchCalls", "resolve_embedder"]
 
@@ -43,6 +40,8 @@ def resolve_embedder(spec: str | None) -> tuple[Embedder | None, str]:
     head, _, options = (spec or "off").strip().partition(",")
     if head.strip().lower() in ("off", "none", ""):
         return None, "the embedder is off (embedder = off)"
+    from gossipreg.io.embed import INSTALL_HINT, EmbedderUnavailableError, make_embedder
+
     if head.strip().lower() == "auto":
         try:
             return make_embedder("local" + (f",{options}" if options else "")), ""
@@ -78,6 +77,8 @@ class NodeSearch:
                      self.name, embedder.model_id, dims,
                      "every record embedded here" if embeds == "all"
                      else "owners write the vectors of their records")
+
+        from gossipreg.io.embed.worker import VectorWorker
 
         self.worker = VectorWorker(embedder, core.vectors, now, pump, ready)
         self.worker.start()

@@ -1,7 +1,8 @@
 """What owner signatures cost (issue 24), in one run: Ed25519 sign and verify with
-``cryptography``; the cost of a received write with signatures checked against one without
-(through ``handle_packet``, one write per packet, the public input); the memory a signature
-adds per agent; registrations per second with signing on and off.
+``cryptography``, and through each backend a node uses
+(:mod:`gossipreg.io.credentials.ed25519`); the cost of a received write with signatures checked
+against one without (through ``handle_packet``, one write per packet, the public input); the
+memory a signature adds per agent; registrations per second with signing on and off.
 
     python -m sim.bench.trust [--agents 20000] [--writes 20000] [--json FILE]
 
@@ -13,6 +14,7 @@ simulator's stub), made with ``cryptography`` directly (the simulator imports no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import random
@@ -94,6 +96,33 @@ def ed25519(n: int, rounds: int) -> dict[str, float]:
                     rounds)
     return {"sign_us": sign_t / n * 1e6, "verify_us": verify_t / n * 1e6,
             "statement_bytes": len(data)}
+
+
+def backends(n: int, rounds: int) -> dict[str, dict[str, float]]:
+    """µs per sign and verify of the same statement through each of the node's Ed25519
+    backends (:mod:`gossipreg.io.credentials.ed25519`), alternately in this process."""
+    from gossipreg.io.credentials import ed25519 as e
+
+    data = Payloads("gossipreg").write("n1", 1, "agent/a1", 7, False,
+                                       RECORD_VALUES.to_wire(make_record("a1", "A1", "rt",
+                                                                         card=CARD)), (3,))
+    seed, out = e.new_seed(), {}
+    made: list[e.Backend] = [e.Cryptography()]
+    with contextlib.suppress(ImportError, OSError, AttributeError):  # no OpenSSL 1.1.1+ here
+        made.insert(0, e.LibCrypto())
+    best: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for b in made:
+            key = b.private_key(seed)
+            sig, pub = b.sign(key, data), b.public_key(b.public_of(key))
+            t = [_cpu(lambda b=b, key=key: [b.sign(key, data) for _ in range(n)] and None, 1),
+                 _cpu(lambda b=b, pub=pub, sig=sig: [b.verify(pub, sig, data)
+                                                      for _ in range(n)] and None, 1)]
+            old = best.get(b.name, [float("inf")] * 2)
+            best[b.name] = [min(x, y) for x, y in zip(old, t, strict=True)]
+    for name, (sign_t, verify_t) in best.items():
+        out[name] = {"sign_us": sign_t / n * 1e6, "verify_us": verify_t / n * 1e6}
+    return out
 
 
 def received_writes(n: int, rounds: int) -> dict[str, float]:
@@ -197,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     rep: dict[str, Any] = {
         "ed25519": ed25519(a.writes, a.rounds),
+        "backends": backends(a.writes // 4, a.rounds),
         "received_write": received_writes(a.writes, a.rounds),
         "memory": memory(a.agents),
         "registrations": registrations(a.agents // 4, a.rounds),
@@ -204,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     e, r, m, g = (rep[k] for k in ("ed25519", "received_write", "memory", "registrations"))
     print(f"Ed25519 ({e['statement_bytes']} B statement): sign {e['sign_us']:.1f} µs, "
           f"verify {e['verify_us']:.1f} µs")
+    for name, b in rep["backends"].items():
+        print(f"  node backend {name}: sign {b['sign_us']:.1f} µs, verify {b['verify_us']:.1f} µs")
     print(f"a received heartbeat write (handle_packet, one per packet): unsigned "
           f"{r['unsigned_us']:.1f} µs, signed and checked {r['signed_us']:.1f} µs "
           f"(+{r['cost_us']:.1f} µs)")

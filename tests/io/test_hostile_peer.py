@@ -20,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gossipreg import GossipNode, NodeConfig
 from gossipreg.core.directory.records import RECORD_VALUES, StatusWrite, make_record
@@ -80,7 +79,7 @@ class Mallory:
     def __init__(self, session: aiohttp.ClientSession, cluster: str) -> None:
         self.session = session
         self.codec = Codec(cluster, Keyring([KEY]))
-        self.signer = Ed25519Signer(Ed25519PrivateKey.generate())
+        self.signer = Ed25519Signer.generate()
         self.pay = Payloads(cluster)
         self.addr = "127.0.0.1:9"  # nothing listens there
 

@@ -24,7 +24,6 @@ from typing import Any, Literal, Protocol
 
 from gossipreg.core.directory.records import VEC, BadVectors
 from gossipreg.core.search.index import CapabilityIndex
-from gossipreg.core.search.vecindex import VectorIndex
 from gossipreg.core.search.vectors import VectorSet, check_model_tag
 from gossipreg.core.types import AgentRecord, AgentView
 
@@ -56,6 +55,8 @@ class VectorFeed:
     def use(self, model: str, dims: int, embeds: Embeds | None) -> None:
         """Rank by vectors of ``model`` (``dims`` long); ``embeds`` says which records this
         node's embedder takes (None: none, only owners' vectors are used)."""
+        from gossipreg.core.search.vecindex import VectorIndex  # with a model only
+
         self.model, self.dims, self.embeds = check_model_tag(model), dims, embeds
         self._index.vectors = VectorIndex(dims)
         self._local.clear()

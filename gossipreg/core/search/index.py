@@ -33,14 +33,16 @@ skills' names, descriptions and tags), so a capability query finds an agent by a
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.search.hybrid import rank
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
 from gossipreg.core.search.strings import StringTable, lower
-from gossipreg.core.search.vecindex import VectorIndex
 from gossipreg.core.types import AgentRecord, AgentStatus
+
+if TYPE_CHECKING:
+    from gossipreg.core.search.vecindex import VectorIndex
 
 __all__ = ["CapabilityIndex", "score_words"]
 
@@ -341,6 +343,8 @@ class CapabilityIndex:
             return [(aid, 0.0) for aid in sorted(filter(passes, agents))[offset:end]]
         if self._rank_pending:
             self._take_pending()
+        from gossipreg.core.search.hybrid import rank  # at the first text search (~0.3 MB)
+
         return rank(text, query, self.ranker, self.vectors, passes, limit, offset)
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:

@@ -6,9 +6,9 @@ cluster: a write ``(owner, generation, key, version, deleted, value, supersedes)
 its wire form), an Alive ``(node, addr, generation, incarnation, key)``, a Left ``(node,
 generation, incarnation)``, a rotation ``(node, new key)`` signed by the old key, and an owner's
 manifest ``(owner, generation, upto, [[key, version], ...])``. The core never signs or verifies
-itself: a :class:`Signer` and a :class:`Verifier` are injected (Ed25519 from ``cryptography`` in
-the I/O layer; :class:`StubSigner` / :class:`StubVerifier` in the simulator and tests, which run
-the same checks with a keyed hash). Pure and deterministic.
+itself: a :class:`Signer` and a :class:`Verifier` are injected (Ed25519 in the I/O layer,
+:mod:`gossipreg.io.credentials.ed25519`; :class:`StubSigner` / :class:`StubVerifier` in the
+simulator and tests, which run the same checks with a keyed hash). Pure and deterministic.
 """
 
 from __future__ import annotations

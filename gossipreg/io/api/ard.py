@@ -25,17 +25,6 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.search.ard import (
-    compile_filter,
-    decode_page_token,
-    encode_page_token,
-    entry,
-    facets,
-    is_identifier,
-    manifest,
-    parse_urn,
-    urn_of,
-)
 from gossipreg.io.api.models import (
     STATUS_CHOICES,
     ArdAgentsParams,
@@ -93,10 +82,16 @@ class _Ard:
     def __init__(self, node: NodeRunner) -> None:
         self.node = node
 
+    # The ARD functions are imported by the handlers, at the first ARD request (~0.4 MB a
+    # node nobody asks does not hold).
     def _entry(self, request: web.Request, v: Any) -> dict[str, Any]:
+        from gossipreg.core.search.ard import entry
+
         return entry(v, f"{_origin(request)}/v1/agents/")
 
     async def well_known(self, request: web.Request) -> web.Response:
+        from gossipreg.core.search.ard import manifest
+
         query_of(request, NoParams)
         views = self.node.list_agents()
         doc = manifest([self._entry(request, v) for v in views], self.node.name,
@@ -104,6 +99,8 @@ class _Ard:
         return web.json_response(doc)
 
     async def search(self, request: web.Request) -> web.Response:
+        from gossipreg.core.search.ard import decode_page_token, encode_page_token
+
         query_of(request, NoParams)
         body = await _body(request, ArdSearchIn)
         text, flt = body.query.text, _filter_with_any(body.query.filter)
@@ -125,6 +122,8 @@ class _Ard:
         return web.json_response(out)
 
     async def list_agents(self, request: web.Request) -> web.Response:
+        from gossipreg.core.search.ard import compile_filter, decode_page_token, encode_page_token
+
         p = query_of(request, ArdAgentsParams)
         flt: object = None
         if p.filter is not None:
@@ -146,6 +145,8 @@ class _Ard:
         return web.json_response(out)
 
     async def get_agent(self, request: web.Request) -> web.Response:
+        from gossipreg.core.search.ard import is_identifier, parse_urn, urn_of
+
         query_of(request, NoParams)
         ident = request.match_info["identifier"]
         if not is_identifier(ident):
@@ -158,6 +159,8 @@ class _Ard:
         return web.json_response(self._entry(request, v))
 
     async def explore(self, request: web.Request) -> web.Response:
+        from gossipreg.core.search.ard import compile_filter, facets
+
         query_of(request, NoParams)
         body = await _body(request, ArdExploreIn)
         scope = body.query

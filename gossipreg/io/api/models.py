@@ -19,37 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEventType
 
-__all__ = [
-    "BATCH_BODY_LIMIT",
-    "BATCH_MAX_AGENTS",
-    "BATCH_PATH",
-    "STATUS_CHOICES",
-    "AgentIn",
-    "AgentOut",
-    "AgentsBatchIn",
-    "AgentsBatchOut",
-    "AgentsParams",
-    "ArdAgentsParams",
-    "ArdErrorOut",
-    "ArdExploreIn",
-    "ArdSearchIn",
-    "BatchItemOut",
-    "CheckIn",
-    "DeregisteredOut",
-    "ErrorOut",
-    "EventsParams",
-    "HealthOut",
-    "MemberOut",
-    "MembersParams",
-    "NoParams",
-    "OkOut",
-    "Says",
-    "StatusIn",
-    "TicketOut",
-    "check_event_types",
-    "check_member_states",
-    "check_status",
-]
+__all__ = ["BATCH_BODY_LIMIT", "BATCH_MAX_AGENTS", "BATCH_PATH", "STATUS_CHOICES", "AgentIn",
+           "AgentOut", "AgentsBatchIn", "AgentsBatchOut", "AgentsParams", "ArdAgentsParams",
+           "ArdErrorOut", "ArdExploreIn", "ArdSearchIn", "BatchItemOut", "CheckIn",
+           "DeregisteredOut", "ErrorOut", "EventsParams", "HealthOut", "MemberOut",
+           "MembersParams", "NoParams", "OkOut", "Says", "StatusIn", "TicketOut",
+           "check_event_types", "check_member_states", "check_status"]
 
 STATUS_CHOICES = tuple(s.value for s in AgentStatus)
 STATE_CHOICES = tuple(s.name.lower() for s in MemberState)
@@ -92,12 +67,20 @@ def check_event_types(text: str) -> str:
     return text
 
 
+# Models are built at first use (defer_build): a node validates few kinds of request, and the
+# answers serve the OpenAPI document only.
 class _Body(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Python's re for patterns: pydantic's Rust regex engine costs a node ~0.6 MB of code pages
+    # for the one pattern parameters have (wait); its "$" is re's "\Z" (see BlockingParams).
+    model_config = ConfigDict(extra="forbid", defer_build=True, regex_engine="python-re")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(defer_build=True)
 
 
 # ------------------------------------------------------------------ bodies
@@ -219,6 +202,9 @@ class NoParams(_Params):
     """A route that takes no query parameters."""
 
 
+_WAIT_SAYS = "wait must be a duration like 30s or 500ms, at most 600s"
+
+
 class BlockingParams(_Params):
     """``?index=N&wait=30s``: answer once something happened after position N."""
 
@@ -227,7 +213,14 @@ class BlockingParams(_Params):
         Says(f"index must be an integer from 0 to {MAX_INDEX}")] = None
     wait: Annotated[str | None, Field(pattern=r"^\d+(\.\d+)?(ms|s|m)?$", description=(
         "how long to wait, e.g. 30s (with index; at most 600s)")),
-        Says("wait must be a duration like 30s or 500ms, at most 600s")] = None
+        Says(_WAIT_SAYS)] = None
+
+    @field_validator("wait")
+    @classmethod
+    def _no_newline(cls, v: str | None) -> str | None:
+        if v is not None and v.endswith("\n"):  # re's "$" allows one, the pattern does not
+            raise ValueError(_WAIT_SAYS)
+        return v
 
 
 class AgentsParams(BlockingParams):
@@ -286,7 +279,7 @@ class ArdAgentsParams(_Params):
 
 
 # ----------------------------------------------------------------- answers
-class ErrorOut(BaseModel):
+class ErrorOut(_Out):
     """Every error answer of the node's own routes."""
 
     error: str
@@ -294,36 +287,36 @@ class ErrorOut(BaseModel):
     status: int
 
 
-class ArdErrorOut(BaseModel):
+class ArdErrorOut(_Out):
     """ARD's error envelope."""
 
     errorCode: str
     message: str
 
 
-class OkOut(BaseModel):
+class OkOut(_Out):
     ok: bool
 
 
-class DeregisteredOut(BaseModel):
+class DeregisteredOut(_Out):
     deregistered: bool
 
 
-class ForgottenOut(BaseModel):
+class ForgottenOut(_Out):
     name: str
     forgotten: bool
 
 
-class RotatedOut(BaseModel):
+class RotatedOut(_Out):
     public_key: str = Field(description="the new Ed25519 public key, hex")
 
 
-class TicketOut(BaseModel):
+class TicketOut(_Out):
     ticket: str
     expires_in: float
 
 
-class AgentOut(BaseModel):
+class AgentOut(_Out):
     """An agent as the answering node sees it (its card fields included)."""
 
     agent_id: str
@@ -352,7 +345,7 @@ class AgentOut(BaseModel):
         None, description="how this agent must stay alive (in the 201 answer only)")
 
 
-class BatchItemOut(BaseModel):
+class BatchItemOut(_Out):
     """One item of a batch, in the order sent: ``status`` 201 with the agent, or the error
     envelope's ``status``, ``code`` and ``error``."""
 
@@ -363,7 +356,7 @@ class BatchItemOut(BaseModel):
     code: str | None = None
 
 
-class AgentsBatchOut(BaseModel):
+class AgentsBatchOut(_Out):
     """``POST /v1/agents:batch``'s answer: how many were registered and refused, and each
     item's answer."""
 
@@ -372,7 +365,7 @@ class AgentsBatchOut(BaseModel):
     results: list[BatchItemOut]
 
 
-class MemberOut(BaseModel):
+class MemberOut(_Out):
     node_id: str
     address: str
     state: Literal["alive", "suspect", "dead", "left"]
@@ -380,7 +373,7 @@ class MemberOut(BaseModel):
     generation: int
 
 
-class HealthOut(BaseModel):
+class HealthOut(_Out):
     """Health in one word. Without the token (on a node that has one) only ``status``,
     ``ready`` and ``version``; the rest with it."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -32,7 +33,9 @@ from gossipreg.io.route.router import Router, SendFailedError, router_for
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["candidate_json", "setup_route"]
+__all__ = ["candidate_json", "close_router", "route_handlers"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def candidate_json(c: Candidate) -> dict[str, Any]:
@@ -143,25 +146,25 @@ class _Route:
         return web.json_response({"ok": True})
 
 
-def setup_route(app: web.Application, node: NodeRunner, token: str | None = None) -> None:
-    """Mount the three routes (``token``: as for the rest of the API)."""
+def route_handlers(node: NodeRunner, token: str | None = None) -> dict[str, Handler]:
+    """The handlers of ``POST /v1/select``, ``POST /v1/send`` and ``PUT
+    /v1/agents/{id}/load`` by name (``select``, ``send``, ``set_load``), each checking
+    ``token`` as the rest of the API does; :func:`gossipreg.io.api.routes.serve_http` mounts
+    them and imports this module at the first request to one of them."""
     r = _Route(node, token)
 
-    def guard(h: Any) -> Any:
+    def guard(h: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if token is not None:
                 got = request.headers.get("Authorization", "")
                 if not hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
                     return envelope(401, "missing or wrong bearer token")
-            out: web.StreamResponse = await h(request)
-            return out
+            return await h(request)
         return guarded
 
-    async def close(app: web.Application) -> None:
-        await router_for(node).close()
+    return {"select": guard(r.select), "send": guard(r.send), "set_load": guard(r.set_load)}
 
-    app.on_cleanup.append(close)
-    app.router.add_post("/v1/select", guard(r.select))
-    app.router.add_post("/v1/send", guard(r.send))
-    app.router.add_put("/v1/agents/{agent_id}/load", guard(r.set_load))
 
+async def close_router(node: NodeRunner) -> None:
+    """Close the node's router (its HTTP client), at the application's cleanup."""
+    await router_for(node).close()

@@ -22,7 +22,7 @@ M = TypeVar("M", bound=BaseModel)
 class SelectBody(BaseModel):
     """What to select: exactly one of ``text``, ``capability``, ``agent_ids``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     text: str | None = None
     capability: str | None = None
@@ -47,7 +47,7 @@ class SendBody(SelectBody):
 class LoadBody(BaseModel):
     """An owner's load report for one of its agents."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     active_tasks: int
     max_concurrency: int

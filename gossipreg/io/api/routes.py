@@ -16,6 +16,7 @@ There is no fault-injection route: the harness injects faults in the kernel (sim
 from __future__ import annotations
 
 import hmac
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,9 +44,7 @@ from gossipreg.io.api.models import (
     NoParams,
     StatusIn,
 )
-from gossipreg.io.api.openapi import serve_openapi
 from gossipreg.io.api.params import body_of, query_of
-from gossipreg.io.api.route import setup_route
 from gossipreg.io.api.sse import (
     TICKET_TTL,
     Tickets,
@@ -251,6 +250,40 @@ def _guard(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
+async def _openapi(request: web.Request) -> web.Response:
+    # The document's module (and the answers' models) at the first request for it.
+    from gossipreg.io.api.openapi import serve_openapi
+
+    return await serve_openapi(request)
+
+
+def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> None:
+    """Select, send and load (:mod:`gossipreg.io.api.route`): their module, with the router,
+    the selection and the A2A client's wrapper, is imported at the first request to one of
+    them (~0.3 MB a node nobody asks does not hold)."""
+    handlers: dict[str, Handler] = {}
+
+    def lazy(name: str) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if not handlers:
+                from gossipreg.io.api.route import route_handlers
+
+                handlers.update(route_handlers(node, token))
+            return await handlers[name](request)
+        return handle
+
+    async def close(app: web.Application) -> None:
+        if "gossipreg.io.route.router" in sys.modules:  # a router may exist (Python API too)
+            from gossipreg.io.api.route import close_router
+
+            await close_router(node)
+
+    app.on_cleanup.append(close)
+    app.router.add_post("/v1/select", lazy("select"))
+    app.router.add_post("/v1/send", lazy("send"))
+    app.router.add_put("/v1/agents/{agent_id}/load", lazy("set_load"))
+
+
 def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = None,
                metrics_open: bool = False) -> None:
     """Mount the node's HTTP API (and its ARD and card routes) on ``app``, the aiohttp
@@ -300,6 +333,6 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
     setup_ard(app, node, token=token)
-    setup_route(app, node, token=token)  # /v1/select, /v1/send, /v1/agents/{id}/load
-    r.add_get("/v1/openapi.json", _guard(None, serve_openapi))
+    _mount_route(app, node, token)  # /v1/select, /v1/send, /v1/agents/{id}/load
+    r.add_get("/v1/openapi.json", _guard(None, _openapi))
     setup_ui(app)  # the page: static files, served without the token

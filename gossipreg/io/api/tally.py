@@ -1,5 +1,7 @@
 """What a node's events say, counted for ``/metrics``: registrations, deregistrations by cause,
-status changes, runtimes joining and leaving, and the owner's heartbeat figures.
+status changes, runtimes joining and leaving, and the owner's heartbeat figures; and the
+search latency histogram's buckets (:class:`Latency`), counted in plain Python too so that
+``prometheus_client`` is imported only when ``/metrics`` is first scraped.
 
 The core keeps no such counters, and adding them to it would put them on the path every
 simulated node runs too. The events exist anyway and pass once through the runner's pump on
@@ -18,12 +20,14 @@ Which node to read:
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable
 
 from gossipreg.core.types import Cause, RegistryEvent, RegistryEventType
 
-__all__ = ["DEREGISTRATION_CAUSES", "HEARTBEAT_OUTCOMES", "EventTally"]
+__all__ = ["BUCKETS", "DEREGISTRATION_CAUSES", "HEARTBEAT_OUTCOMES", "OUTCOME_ROUTES",
+           "EventTally", "Latency"]
 
 E = RegistryEventType
 # Every cause an agent can disappear for (each series exists from the start).
@@ -75,3 +79,34 @@ class EventTally:
     def runtime_changes(self) -> tuple[int, int]:
         """Runtimes that joined and that left, as this node saw them."""
         return self.events[E.RUNTIME_JOINED], self.events[E.RUNTIME_LEFT]
+
+
+# Routes whose answers are counted by outcome, once the node serves them.
+OUTCOME_ROUTES = {"/v1/select": "select", "/v1/send": "send"}
+# 0.1 ms .. 2.5 s: a local index answers in microseconds, a hybrid search in milliseconds.
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+           1.0, 2.5)
+
+
+class Latency:
+    """The search latency histogram (``gossipreg_search_duration_seconds``): per surface, the
+    count in each bucket of :data:`BUCKETS` (not cumulative; the last one is +Inf), the sum
+    and the count."""
+
+    def __init__(self, surfaces: tuple[str, ...]) -> None:
+        self.counts: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+        for surface in surfaces:  # present from the start, at 0
+            self.labels(surface)
+
+    def labels(self, surface: str) -> list[int]:
+        """The bucket counts of ``surface`` (made at 0 on first use)."""
+        counts = self.counts.get(surface)
+        if counts is None:
+            counts = self.counts[surface] = [0] * (len(BUCKETS) + 1)
+            self.sums[surface] = 0.0
+        return counts
+
+    def observe(self, surface: str, seconds: float) -> None:
+        self.labels(surface)[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.sums[surface] += seconds

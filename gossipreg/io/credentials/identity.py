@@ -11,8 +11,10 @@ directory (``--data-dir``, else the default one per cluster and name, :func:`ide
   and node it belongs to; a file of another cluster or node is refused, never half-loaded).
 
 Every file is written atomically (a temporary file in the same directory, fsync, rename, fsync
-of the directory). Signing and verifying use ``cryptography``; the core gets them as the
-injected :class:`~gossipreg.core.trust.proofs.Identity`.
+of the directory). Signing and verifying use :mod:`gossipreg.io.credentials.ed25519` (the OpenSSL of
+Python's ``ssl`` module, else ``cryptography``); the core gets them as the injected
+:class:`~gossipreg.core.trust.proofs.Identity`. ``cryptography`` is imported only to read
+certificates (a mesh CA) and key files in another encoding than the one written here.
 
 With a mesh CA (``--tls-ca``) the node's TLS key is its identity key: the CA certifies it with
 the SAN URI ``gossipreg://<cluster>/<name>`` (beside the IP SANs TLS dialing needs), the
@@ -29,19 +31,13 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import ConfigError, NodeStateError
 from gossipreg.core.trust.proofs import Identity, Payloads
+from gossipreg.io.credentials import ed25519
 from gossipreg.io.datadir import DataDir, atomic_write
 from gossipreg.io.reads import RunnerParts
 
@@ -52,12 +48,18 @@ _FORMAT = 1
 
 
 class Ed25519Signer:
-    """Signs with one Ed25519 private key."""
+    """Signs with one Ed25519 private key, given as its 32-byte seed."""
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self._public = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                     serialization.PublicFormat.Raw)
+    def __init__(self, seed: bytes) -> None:
+        self._b = ed25519.backend()
+        self._seed = seed
+        self._key = self._b.private_key(seed)
+        self._public = self._b.public_of(self._key)
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        """A signer of a new random key."""
+        return cls(ed25519.new_seed())
 
     @property
     def public_key(self) -> bytes:
@@ -65,30 +67,31 @@ class Ed25519Signer:
         return self._public
 
     def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
+        return self._b.sign(self._key, data)
+
+    def pem(self) -> bytes:
+        """The private key as the key file holds it (PKCS#8 PEM)."""
+        return ed25519.pem_of_seed(self._seed)
 
 
 class Ed25519Verifier:
     """Verifies Ed25519 signatures (public key objects are kept, one per key seen)."""
 
     def __init__(self) -> None:
-        self._keys: dict[bytes, Ed25519PublicKey] = {}
+        self._b = ed25519.backend()
+        self._keys: dict[bytes, Any] = {}
 
     def verify(self, public_key: bytes, signature: bytes, data: bytes) -> bool:
         k = self._keys.get(public_key)
         if k is None:
             try:
-                k = Ed25519PublicKey.from_public_bytes(public_key)
+                k = self._b.public_key(public_key)
             except ValueError:
                 return False
             if len(self._keys) > 65536:
                 self._keys.clear()
             self._keys[public_key] = k
-        try:
-            k.verify(signature, data)
-        except InvalidSignature:
-            return False
-        return True
+        return self._b.verify(k, signature, data)
 
 
 def _b64(b: bytes) -> str:
@@ -116,6 +119,8 @@ class CaBinder:
     URI ``gossipreg://<cluster>/<name>``, and certifies that key)."""
 
     def __init__(self, ca_file: str | os.PathLike[str], cluster: str) -> None:
+        from cryptography import x509  # only with a mesh CA: ~9 MB a node without one saves
+
         try:
             self.cas = x509.load_pem_x509_certificates(Path(ca_file).read_bytes())
         except (OSError, ValueError) as e:
@@ -123,6 +128,11 @@ class CaBinder:
         self.cluster = cluster
 
     def __call__(self, node: str, key: bytes, der: bytes) -> bool:
+        from cryptography import x509
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             cert = x509.load_der_x509_certificate(der)
             pub = cert.public_key()
@@ -186,10 +196,9 @@ class NodeIdentity:
         the key file does not exist. Raises ConfigError for an unreadable or foreign file."""
         if not self.path.exists():
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            key = Ed25519PrivateKey.generate()
-            atomic_write(self.path, self._pem(key))
+            atomic_write(self.path, ed25519.pem_of_seed(ed25519.new_seed()))
             self.rotation_path.unlink(missing_ok=True)  # a rotation of another key
-        self.signer = Ed25519Signer(self._read_key())
+        self.signer = self._read_key()
         self.rotation = self._read_rotation()
         return self._identity()
 
@@ -201,6 +210,9 @@ class NodeIdentity:
         if self.cert_file is None:
             raise ConfigError("with a mesh CA (--tls-ca) a node's certificate must certify its "
                               "identity key: give --tls-cert for the --identity-file key")
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         try:
             der = x509.load_pem_x509_certificate(self.cert_file.read_bytes()).public_bytes(
                 serialization.Encoding.DER)
@@ -213,20 +225,26 @@ class NodeIdentity:
                 f"{name_uri(self.cluster, self.node)}")
         return Identity(self.signer, Ed25519Verifier(), None, der, binder)
 
-    @staticmethod
-    def _pem(key: Ed25519PrivateKey) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
-
-    def _read_key(self) -> Ed25519PrivateKey:
+    def _read_key(self) -> Ed25519Signer:
         try:
             data = self.path.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read the identity key {self.path}: {e}") from None
+        try:
+            return Ed25519Signer(ed25519.seed_of_pem(data))  # the form written here
+        except ed25519.PemError:
+            pass
+        # Another encoding (or not a key at all): cryptography reads it, or says what is wrong.
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (OSError, ValueError, TypeError) as e:
+        except (ValueError, TypeError) as e:
             raise ConfigError(f"cannot read the identity key {self.path}: {e}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"the identity key {self.path} is not an Ed25519 key")
-        return key
+        return Ed25519Signer(key.private_bytes_raw())
 
     def _read_rotation(self) -> bytes | None:
         if not self.rotation_path.exists():
@@ -251,14 +269,13 @@ class NodeIdentity:
         if self.signer is None:
             self.load()
         assert self.signer is not None
-        key = Ed25519PrivateKey.generate()
-        new = Ed25519Signer(key)
+        new = Ed25519Signer.generate()
         sig = self.signer.sign(Payloads(self.cluster).rotation(self.node, new.public_key))
         atomic_write(self.rotation_path, json.dumps(
             {"format": _FORMAT, "node": self.node, "cluster": self.cluster,
              "previous": _b64(self.signer.public_key), "key": _b64(new.public_key),
              "signature": _b64(sig)}).encode())
-        atomic_write(self.path, self._pem(key))
+        atomic_write(self.path, new.pem())
         self.signer, self.rotation = new, sig
         return Identity(new, Ed25519Verifier(), sig)
 
