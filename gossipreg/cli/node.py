@@ -92,7 +92,8 @@ async def _serve(s: Settings) -> int:
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
                       keyring=keyring, identity=identity, publishers=publishers)
     serve_http(node, transport.app, token=s.token, metrics_open=s.metrics_open)
-    reloader = KeyFileReloader(node, s.key_file) if s.key_file else None
+    reloader = (KeyFileReloader(lambda keys: node.core.replace_keyring(keys), s.key_file)
+                if s.key_file else None)
     setup_admin(transport.app, node, token=s.token, reloader=reloader)
     await node.start()
     print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",

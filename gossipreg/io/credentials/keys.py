@@ -9,13 +9,11 @@ import hashlib
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.wire.keyring import KEY_SIZES, Keyring
-
-if TYPE_CHECKING:
-    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["KeyFileReloader", "fingerprint", "generate_key", "load_key_file", "parse_key"]
 
@@ -68,8 +66,9 @@ class KeyFileReloader:
     parse leaves the running keyring as it was.
     """
 
-    def __init__(self, node: NodeRunner, path: str | os.PathLike[str]) -> None:
-        self.node = node
+    def __init__(self, install: Callable[[Sequence[bytes]], None],
+                 path: str | os.PathLike[str]) -> None:
+        self.install = install  # puts keys in the running node's keyring (its core's)
         self.path = path
         self.reloads = 0
 
@@ -77,7 +76,7 @@ class KeyFileReloader:
         """Read the file and install it; returns what is installed (fingerprints only).
         Raises InvalidArgumentError (or OSError) and changes nothing when the file is bad."""
         ring = load_key_file(self.path)
-        self.node.core.replace_keyring(ring.keys)
+        self.install(ring.keys)
         self.reloads += 1
         info = {"keys": [fingerprint(k) for k in ring.keys],
                 "primary": fingerprint(ring.primary), "reloads": self.reloads}
