@@ -200,8 +200,8 @@ class _Runner:
         local = c.local_live()
         for i, n in enumerate(local):
             node = c.node(n)
-            node.import_state(full, c.now, wall=c.wall(n))
-            node.drop_pending_events()  # the warm start's events: not part of the run
+            node.import_state(full, c.now, wall=c.wall(n), quiet=True)  # makes no events
+            node.drop_pending_events()  # (any the registrations queued: not part of the run)
             if i % 100 == 0:
                 self._progress(0.0, f"setup: replicating to {i}/{len(local)} nodes")
 

@@ -3,7 +3,8 @@
 Rules: these calls are inputs like any other (the node's contract): ``assume_member`` takes a
 member as ALIVE at incarnation 0 (and pins its key when signatures are checked),
 ``import_state`` applies deltas as if a peer had sent them (events follow as usual; nothing is
-judged: the caller vouches for them), ``drop_pending_*`` forget what a warm start queued.
+judged: the caller vouches for them; ``quiet``: a bulk load that queues no events, the same
+state otherwise), ``drop_pending_*`` forget what a warm start queued.
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ class WarmStart:
         """This replica's whole state, every owner's, as anti-entropy deltas."""
         return self.dir.replica.delta_for({}, 1 << 40)
 
-    def import_state(self, deltas: Iterable[OwnerDelta], now: float, *, wall: float) -> None:
-        """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual)."""
+    def import_state(self, deltas: Iterable[OwnerDelta], now: float, *, wall: float,
+                     quiet: bool = False) -> None:
+        """Apply deltas as if a peer had sent them by anti-entropy (events follow as usual,
+        none with ``quiet``: agents appearing make none, any other is made but not queued)."""
         self._clock = (now, wall)
-        self.dir.apply_delta(deltas, now)
+        self.dir.apply_delta(deltas, now, quiet)
         self._flush(now)
 
     def drop_pending_events(self) -> None:

@@ -114,9 +114,9 @@ class Directory:
 
     # ------------------------------------------------------------ the pipeline
     def _apply(self, changes: Sequence[Change | MemberChanged], now: float,
-               cause: Cause | None = None) -> None:
-        """Hand a batch (after anything pending) to the view; queue its events; delete our
-        own status writes about agents that disappeared (their deletion is a batch too)."""
+               cause: Cause | None = None, quiet: bool = False) -> None:
+        """Hand a batch (after anything pending) to the view; queue its events (not if quiet);
+        delete our own status writes about agents that disappeared (a batch too)."""
         if self._pending:
             changes = [*self._pending, *changes]
             self._pending = []
@@ -127,13 +127,13 @@ class Directory:
             cause = cause or Cause.OWNER_RESTARTED
         if not changes:
             return
-        events = self.view.apply(changes, now, self.wall(now), cause)
+        events = self.view.apply(changes, now, self.wall(now), cause, quiet)
         if events:
-            self._react(events, now)
+            self._react(events, now, quiet)
 
-    def _react(self, events: list[RegistryEvent], now: float) -> None:
+    def _react(self, events: list[RegistryEvent], now: float, quiet: bool = False) -> None:
         """Queue a batch's events; delete our status writes about agents that went."""
-        self._queue(events)
+        None if quiet else self._queue(events)
         gone: list[Change] = []
         own, visible = self.replica.own_value, self.view.visible
         for ev in events:
@@ -141,7 +141,7 @@ class Directory:
                     and own(STATUS + aid) and (c := self._delete(STATUS + aid, now, GONE))):
                 gone.append(c)
         if gone:
-            self._apply(gone, now)
+            self._apply(gone, now, quiet=quiet)
 
     def commit(self, now: float) -> None:
         """Hand the pending remote changes to the view (at the end of a packet)."""
@@ -331,7 +331,8 @@ class Directory:
             self._pending.extend(changes)
         return bool(changes)
 
-    def apply_delta(self, deltas: Iterable[OwnerDelta], now: float) -> None:
+    def apply_delta(self, deltas: Iterable[OwnerDelta], now: float, quiet: bool = False) -> None:
+        """Merge anti-entropy deltas; ``quiet``: a bulk load, which queues no events."""
         gen, deltas = self.replica.generation_of, list(deltas)
         before = {od.owner: gen(od.owner) for od in deltas}
         changes = self.replica.apply_delta(deltas, now)
@@ -340,7 +341,7 @@ class Directory:
             v = c[3].value if c[3] is not None else None
             if type(v) is StatusWrite:
                 self.hlc.observe(v.stamp, self._wall_ms(now))
-        self._apply(changes, now)
+        self._apply(changes, now, quiet=quiet)
 
     def owner_changed(self, change: MemberChange, source: str | None, now: float) -> bool:
         """A member's state changed: its event and its agents' re-derivation are one batch

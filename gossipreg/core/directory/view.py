@@ -34,8 +34,9 @@ from gossipreg.core.directory.causes import (
     is_verdict,
     status_cause,
 )
+from gossipreg.core.directory.declared import declared
 from gossipreg.core.directory.events import EventQueue
-from gossipreg.core.directory.holders import Holders, add_holder, discard_holder, each_holder
+from gossipreg.core.directory.holders import Holders, add_holder, discard_holder
 from gossipreg.core.directory.records import (
     AGENT,
     HB,
@@ -103,9 +104,10 @@ class View:
 
     # ------------------------------------------------------------------ inputs
     def apply(self, changes: Sequence[Change | MemberChanged], now: float, wall: float,
-              cause: Cause | None = None) -> list[RegistryEvent]:
+              cause: Cause | None = None, quiet: bool = False) -> list[RegistryEvent]:
         """Apply a batch (the replica already holds the new entries); returns its events.
-        ``cause`` explains disappearances the batch itself does not (an owner's reset)."""
+        ``cause`` explains disappearances the batch itself does not (an owner's reset).
+        ``quiet``: a bulk load, in which an agent appearing makes no event (see ``_load``)."""
         out: list[RegistryEvent] = []
         # Per batch (filled by _note): record tombstones' reasons, verdicts withdrawn.
         if self._gone:
@@ -133,10 +135,29 @@ class View:
                 touched.update(dict.fromkeys(self._agents_of(ch.node_id)))
             elif (aid := self._note(ch, touched, wall, out)) is not None:  # type: ignore[arg-type]
                 touched[aid] = None
+        if quiet:
+            self._load(touched, now, wall, out, cause)
+            return out
         for agent_id in touched:
             self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
                            agent_id in self._resumed)
         return out
+
+    def _load(self, touched: Iterable[str], now: float, wall: float,
+              out: list[RegistryEvent], cause: Cause | None) -> None:
+        """A quiet batch: agents appearing are shown without events, others re-derived
+        (owners' states looked up once: they do not change in a batch)."""
+        seen: dict[str, tuple[bool, bool]] = {}
+        visible, gone, resumed = self.visible, self._gone, self._resumed
+        for agent_id in touched:
+            if agent_id in visible:
+                self._rederive(agent_id, now, wall, out, gone.get(agent_id, cause),
+                               agent_id in resumed)
+            elif (new := self._derive(agent_id, now, seen)) is not None:
+                visible[agent_id] = new
+                self._index_put(new)
+            elif self._standing:
+                self._standing.pop(agent_id, None)
 
     def add_own(self, record: AgentRecord, wall: float,
                 quiet: bool = False) -> list[RegistryEvent] | None:
@@ -266,35 +287,8 @@ class View:
             return now < since + self.auto_deregister_timeout, True
         return False, False
 
-    def declared(self, agent_id: str, record: AgentRecord) -> StatusWrite | None:
-        """The winning status write made after the agent's registration."""
-        raters = self._raters.get(agent_id)
-        standing = self._standing.get(agent_id) if self._standing else None
-        if raters is None and standing is None:
-            return None
-        floor = int(record.registered_at * 1000)
-        key = STATUS + agent_id
-        value = self._store.value
-        best: StatusWrite | None = None
-        # A write counts only if stamped by its writer (a stamp naming another node is forged).
-        if type(raters) is str:  # one writer: the usual case
-            best = value(raters, key)
-            if best is not None and (best.stamp.wall_ms < floor or best.stamp.node != raters):
-                best = None
-        else:
-            for owner in each_holder(raters):
-                w: StatusWrite | None = value(owner, key)
-                if (w is not None and w.stamp.wall_ms >= floor and w.stamp.node == owner
-                        and (best is None or w.stamp > best.stamp)):
-                    best = w
-        if standing is not None:
-            for owner, w in standing.items():
-                if (w.stamp.wall_ms >= floor and w.stamp.node == owner
-                        and (best is None or w.stamp > best.stamp)):
-                    best = w
-        return best
-
-    def _derive(self, agent_id: str, now: float) -> AgentView | None:
+    def _derive(self, agent_id: str, now: float,
+                seen: dict[str, tuple[bool, bool]] | None = None) -> AgentView | None:
         holders = self._holders.get(agent_id)
         if holders is None:
             return None
@@ -302,7 +296,12 @@ class View:
         rec: AgentRecord | None
         if type(holders) is str:  # one owner: the usual case
             owner = holders
-            vis, dead = self._owner_visible(owner, now)
+            if seen is None:
+                vis, dead = self._owner_visible(owner, now)
+            elif (vd := seen.get(owner)) is not None:
+                vis, dead = vd
+            else:
+                vis, dead = seen[owner] = self._owner_visible(owner, now)
             if not vis:
                 return None
             rec = self._store.value(owner, key)
@@ -323,7 +322,9 @@ class View:
             return None
         hb: Heartbeat | None = self._store.value(owner, HB + agent_id)
         # The winning write, kept for the cause of a status change (derived just after).
-        self._winner = w = None if dead else self.declared(agent_id, rec)
+        self._winner = w = None if dead else declared(
+            self._raters.get(agent_id), self._standing.get(agent_id) if self._standing else None,
+            self._store.value, agent_id, rec)
         status = (AgentStatus.OFFLINE if dead else AgentStatus.ACTIVE if w is None
                   else w.status)
         return _new(AgentView, (rec, owner, status,

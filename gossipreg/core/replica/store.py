@@ -271,7 +271,8 @@ class Replica:
             # We hold every current write up to the watermark (and each settled one), so an
             # unknown key there is stale: superseded, or deleted and its tombstone collected.
             return
-        new = make_entry(value, version, deleted, sig, sup)
+        new = Entry(value, version, deleted) if sig is None else make_entry(
+            value, version, deleted, sig, sup)
         st.put(key, new)
         if deleted:
             self._tombstones.append((now, owner, st.generation, key, version))
@@ -288,13 +289,14 @@ class Replica:
                 continue
             if od.manifest is not None:
                 self._apply_manifest(st, od, changed)
-            last = None
-            proofs = od.proofs
-            for i, (key, version, deleted, value) in enumerate(od.entries):
-                p = proofs[i] if proofs is not None else None
-                self._merge_entry(st, od.owner, key, version, deleted, value, now, changed,
-                                  *(p or ()))
-                last = version
+            proofs, merge, owner, entries = od.proofs, self._merge_entry, od.owner, od.entries
+            last = entries[-1][1] if entries else None
+            if proofs is None:  # unsigned: the usual delta (a warm start's 10^7 entries)
+                for key, version, deleted, value in entries:
+                    merge(st, owner, key, version, deleted, value, now, changed)
+            else:
+                for i, (key, version, deleted, value) in enumerate(entries):
+                    merge(st, owner, key, version, deleted, value, now, changed, *(proofs[i] or ()))
             if od.since <= st.watermark:
                 # Everything current in (since, reached] is now here.
                 if od.complete:
