@@ -62,9 +62,6 @@ async def test_each_figure_moves_by_the_workload(mesh: list[GossipNode]) -> None
     await n0.register(agent_id="a1", name="Kept", runtime_id="rt-a", capabilities=["translate"])
     await n0.register(agent_id="a2", name="Silent", runtime_id="rt-a", capabilities=["summarise"])
     await n1.register(agent_id="b1", name="Remote", runtime_id="rt-b", capabilities=["invoices"])
-    assert await until(lambda: n0.get("b1") is not None and n2.get("a2") is not None)
-    await n1.shutdown()  # killed: no leave
-
     sent = unsure = 0  # unsure: a forwarded beat whose answer timed out (it may still arrive)
     stop = asyncio.Event()
 
@@ -81,8 +78,11 @@ async def test_each_figure_moves_by_the_workload(mesh: list[GossipNode]) -> None
                             unsure += 1
                 await asyncio.sleep(0.1)
 
+    # a1 beats from the start: n1's shutdown may take longer than a1's heartbeat timeout (1 s).
     task = asyncio.create_task(beat())
     try:
+        assert await until(lambda: n0.get("b1") is not None and n2.get("a2") is not None)
+        await n1.shutdown()  # killed: no leave
         assert await until(lambda: n0.get("b1") is not None
                            and n0.get("b1").status is AgentStatus.OFFLINE, 10)  # type: ignore[union-attr]
         mid = await scrape(a0)
