@@ -3,7 +3,8 @@ requests (members, a registration, an agent) has not imported what only other re
 other options or the CLI's other commands need: ``cryptography`` (the node signs through
 the OpenSSL of Python's ssl module), ``prometheus_client`` (until ``/metrics`` is scraped),
 the OpenAPI document, ARD, hybrid ranking, the router, the embedders. The process writes
-its ``sys.modules`` when sent SIGUSR1 (a wrapper installs the handler, then runs the CLI)."""
+its ``sys.modules`` when sent SIGUSR1 (the memory benchmark's wrapper installs the handler,
+then runs the CLI)."""
 
 from __future__ import annotations
 
@@ -18,23 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.bench.memory import WRAPPER  # runs the CLI; writes sys.modules on SIGUSR1
 from tests.support import free_port, get_json, http_json, until_blocking
 
 pytestmark = pytest.mark.network
-
-WRAPPER = """
-import json, signal, sys
-from gossipreg.cli.app import main
-
-def dump(signum, frame):
-    with open(sys.argv[1] + ".tmp", "w") as f:
-        json.dump(sorted(sys.modules), f)
-    import os
-    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-
-signal.signal(signal.SIGUSR1, dump)
-raise SystemExit(main(sys.argv[2:]))
-"""
 
 NOT_IDLE = ["cryptography", "prometheus_client", "numpy", "gossipreg.io.api.openapi",
             "gossipreg.io.api.exposition", "gossipreg.core.search.ard",
