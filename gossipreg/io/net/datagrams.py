@@ -19,6 +19,10 @@ Rules:
 - An ICMP error for a datagram we sent (port unreachable: the peer's process is gone) is read
   from the socket's error queue (``IP_RECVERR``, Linux) and reported for that destination
   as ``unreachable`` (on the loop's next turn), as a refused connection is on a stream.
+- Linux also leaves that error pending on the socket, and the next ``sendto`` to *any* peer
+  fails with it (asyncio hands the error to ``error_received`` and drops the frame). So a
+  frame whose send met a pending error is sent once more after the error queue is read: a
+  dead peer must not cost a live one its next datagram (a lost probe, a false suspicion).
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self._sock = sock  # ours, to read its error queue
         self._transport: asyncio.DatagramTransport | None = None
         self._names: dict[tuple[str, int], str] = {}
+        self._sending: tuple[bytes, tuple[str, int]] | None = None  # inside transport.sendto
         self.sent = self.received = self.bytes_sent = self.bytes_received = 0
+        self.resent = 0  # frames sent again after a pending ICMP error refused them
         self.dropped: Counter[str] = Counter()  # by reason: oversized_in, buffer_full, ...
 
     @classmethod
@@ -112,17 +118,24 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             if len(self._names) >= _NAMES_KEPT:
                 self._names.clear()
             self._names[key] = addr
-        t.sendto(frame, key)
+        self._send(t, frame, key)
         self.sent += 1
         self.bytes_sent += len(frame)
         return True
+
+    def _send(self, t: asyncio.DatagramTransport, frame: bytes, to: tuple[str, int]) -> None:
+        self._sending = (frame, to)
+        try:
+            t.sendto(frame, to)
+        finally:
+            self._sending = None
 
     def reply(self, peer: tuple[str, int], frame: bytes) -> None:
         """Answer a datagram's source (its sender's listening address)."""
         if self._paused:
             self.dropped["buffer_full"] += 1
         elif self._transport is not None and not self._transport.is_closing():
-            self._transport.sendto(frame, peer)
+            self._send(self._transport, frame, peer)
             self.sent += 1
             self.bytes_sent += len(frame)
 
@@ -141,7 +154,9 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         self._deliver(data, (peer[0], peer[1]))
 
     def error_received(self, exc: Exception) -> None:
-        """A pending ICMP error: name each destination the error queue holds."""
+        """A pending ICMP error: name each destination the error queue holds; a frame whose
+        send it refused goes again (see the rules)."""
+        refused, self._sending = self._sending, None
         sock = self._sock
         if sock is None:
             return
@@ -154,10 +169,15 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
             if addr is not None:  # told on the next turn: this may run inside a send
                 self.dropped["icmp_unreachable"] += 1
                 asyncio.get_running_loop().call_soon(self._unreachable, addr)
+        t = self._transport
+        if refused is not None and t is not None and not t.is_closing():
+            self.resent += 1  # once: ``_sending`` is None now, so a second refusal drops it
+            t.sendto(*refused)
 
     def stats(self) -> dict[str, Any]:
         return {"sent": self.sent, "received": self.received, "bytes_sent": self.bytes_sent,
-                "bytes_received": self.bytes_received, "dropped": dict(self.dropped)}
+                "bytes_received": self.bytes_received, "resent": self.resent,
+                "dropped": dict(self.dropped)}
 
     def close(self) -> None:
         if self._transport is not None:
