@@ -2,9 +2,12 @@
 
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
-                               [--skip-scale] [--fusion]
+                               [--skip-scale] [--fusion] [--embedder SPEC]
 
-Needs the semantic extra (the local model). Prints tables; writes nothing.
+Needs the semantic extra (the local model). Prints tables; writes nothing. ``--embedder``
+judges another model on the relevance set instead (relevance only): any spec a node takes,
+e.g. ``openai:<model>@http://127.0.0.1:8000/v1`` (``OPENAI_API_KEY`` set to any value for a
+server that checks none) or ``ollama:<model>@http://127.0.0.1:11434``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
-from sim.bench.search import fusion, relevance, scale
+from sim.bench.search import fusion, model_codes, relevance, scale
 
 HERE = Path(__file__).resolve().parents[1] / "relevance"
 
@@ -34,6 +37,20 @@ def print_relevance(res: relevance.Result, kinds: list[str]) -> None:
             print(f"{ranker:>10} " + " ".join(f"{c:>19}" for c in cells))
 
 
+def judge_embedder(folder: Path, spec: str) -> None:
+    """The relevance tables for the embedder ``spec`` (every text embedded once, up front)."""
+    records, queries = relevance.load_set(folder)
+    kinds = [*sorted({q["kind"] for q in queries}), "all"]
+    print(f"relevance set {folder}: {len(records)} cards, {len(queries)} queries; "
+          f"embedder {spec!r}")
+    codes = model_codes.embed_set(spec, records, queries)
+    print(f"model {codes.model_id}: {codes.dims} dims; {codes.texts} texts embedded in "
+          f"{codes.seconds:.1f} s ({1000 * codes.seconds / codes.texts:.1f} ms a text)")
+    res = relevance.evaluate(records, queries, codes.passages, codes.dims,
+                             query_codes=codes.queries)
+    print_relevance(res, kinds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", type=Path, default=HERE, help="folder of cards.json, queries.json")
@@ -44,7 +61,12 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true", help="relevance only")
     ap.add_argument("--fusion", action="store_true",
                     help="also: where hybrid falls short, other fusion rules, a split-half check")
+    ap.add_argument("--embedder", metavar="SPEC",
+                    help="judge this embedder (a node's --embedder spec) on the relevance set")
     args = ap.parse_args()
+    if args.embedder:
+        judge_embedder(args.set, args.embedder)
+        return
 
     model = WordLlamaEmbedder()
     t0 = time.perf_counter()
