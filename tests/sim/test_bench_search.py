@@ -56,7 +56,8 @@ def test_another_model_is_judged_through_the_nodes_own_embedder(
         async with serve(stand_in) as url:
             # embed_set runs its own event loop: give it a thread of its own
             return await asyncio.to_thread(model_codes.embed_set,
-                                           f"openai:stand-in@{url}/v1", records, queries, 5)
+                                           f"openai:stand-in@{url}/v1,center=off", records,
+                                           queries, 5)
 
     got = asyncio.run(embed())
     passages = list(dict.fromkeys(t for r in records for t in evidence_texts(r)))
