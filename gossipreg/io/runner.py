@@ -331,8 +331,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
     # ---------------------------------------------------------------- events
     @property
     def ring(self) -> EventRing:
-        """This node's recent events (``seq``, ``position``, replay), pending registrations
-        applied first (their events are in it)."""
+        """This node's recent events (``seq``, ``position``, replay), pending ones included."""
         if self._pending:
             self.apply_pending()
         return self._ring
@@ -389,6 +388,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled).
         ``takes(kind)``: whether it needs events of a kind (None: all), asked at each write
         whose event the node leaves unmade when nothing takes it (see :meth:`takes`)."""
+        self.apply_pending()  # registered before it: their events are not its
         self._listeners.append(callback)
         self._takes[callback] = takes
 

@@ -193,9 +193,14 @@ class MeshWrites(RunnerParts):
         (``AgentExistsError``) or a node not started or left (``NodeStateError``). When
         something takes its AGENT_REGISTERED event it is :meth:`register_now`."""
         core, pending = self._core, self._pending
-        if core is None or self._closed or core.left or self.takes(_REGISTERED):
+        # Whether anything takes the events is asked once per batch: what could change the
+        # answer applies the batch first (add_listener, subscribe, a position, a blocking
+        # query: all through `ring`; the facade's subscribe), and the batch asks again.
+        if not pending and (core is None or self._closed or core.left
+                            or self.takes(_REGISTERED)):
             self.register_now(record)  # after the pending ones: `core` applies them first
             return
+        assert core is not None  # a batch is open only on a running node (see `core`)
         aid = record.agent_id
         if aid in pending or core.read.taken(aid):
             raise AgentExistsError(f"Agent {aid} already registered")
@@ -217,7 +222,7 @@ class MeshWrites(RunnerParts):
         core = self._core
         if not pending or core is None:
             return
-        now, wall = self._now(), time.time()
+        now, wall, quiet = self._now(), time.time(), not self.takes(_REGISTERED)
         refused: list[tuple[AgentRecord, Exception]] = []
         # The batch's objects live as long as the agents: a young collection of them every
         # 700 allocations would only move them along (and make full collections come sooner).
@@ -225,8 +230,8 @@ class MeshWrites(RunnerParts):
         gc.disable()
         try:
             for r in pending.values():
-                try:  # quiet: nothing took their events when they were called
-                    core.register(r, now, wall=wall, quiet=True)
+                try:  # quiet unless the mesh log's level changed since the batch began
+                    core.register(r, now, wall=wall, quiet=quiet)
                 except Exception as e:  # one refusal must not drop the others
                     refused.append((r, e))
         finally:
