@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import aiohttp
 import pytest
 
 from gossipreg import AgentRegistry, AgentRegistryConfig, NodeConfig, RegistryEventType
@@ -162,5 +163,22 @@ async def test_events_on_registrations_are_applied_at_once() -> None:
         ev = reg.event_queue.get_nowait()
         assert (ev.event_type, ev.agent_id) in {(E.RUNTIME_JOINED, None),
                                                 (E.AGENT_REGISTERED, "a")}
+    finally:
+        await reg.shutdown()
+
+
+async def test_with_the_http_api_registrations_are_applied_at_once() -> None:
+    # The API's metrics tally counts every event by kind (it takes AGENT_REGISTERED): nothing
+    # is kept pending, and the API answers as before.
+    reg = AgentRegistry(QUIET, node_config=NodeConfig.local(), bind="127.0.0.1:0")
+    await reg.start()
+    try:
+        await reg.register_agent(agent("H", "cap"), "rt", agent_id="h")
+        assert not reg.node._pending and reg.node.takes(E.AGENT_REGISTERED)
+        async with aiohttp.ClientSession() as s, \
+                s.get(f"http://{reg.node.address}/v1/agents/h") as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["agent_id"] == "h"
+        assert not reg.node._pending
     finally:
         await reg.shutdown()
