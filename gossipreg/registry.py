@@ -223,7 +223,9 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         else ``agent.agent_id``, else ``"agent_" + 8 hex``). A duplicate id anywhere in the
         mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
         its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
-        description and capabilities not given come from it."""
+        description and capabilities not given come from it. Every refusal is raised here;
+        with nothing taking its event, the node applies it in one batch with the others before
+        its next read or write, at the next turn of the loop at the latest (then peers see it)."""
         node = self.node
         if not (self._listening and node.running):
             node = await self._ensure_node()
