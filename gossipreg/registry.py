@@ -24,7 +24,7 @@ from typing import Any
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import InvalidArgumentError, JoinError
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus, AgentView, RegistryEventType, status_of
+from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, RegistryEventType, status_of
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.gossip_node import GossipNode
 from gossipreg.io.joining import join_wait
@@ -38,7 +38,6 @@ from gossipreg.registry_types import (
     RegistryEvent,
     agent_record,
     extract_capabilities,
-    metadata_of,
 )
 from gossipreg.registry_views import RegistryViews
 from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
@@ -126,7 +125,14 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         if not self._listening:
             self._listening = True
             self.node.add_listener(self._on_core_event, self._takes_event)
+            self.node.on_refused.append(self._refused)
         return self.node
+
+    def _refused(self, record: AgentRecord, why: Exception) -> None:
+        # A registration the node refused when it applied it (NodeRunner.register_soon).
+        if self._objects.pop(record.agent_id, self) is not self:
+            self._explicit.discard(record.agent_id)
+            self.total_registrations -= 1
 
     async def start(self, wait_joined: float | None = None, *,
                     require_join: bool = False) -> None:
@@ -217,7 +223,9 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         else ``agent.agent_id``, else ``"agent_" + 8 hex``). A duplicate id anywhere in the
         mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
         its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
-        description and capabilities not given come from it."""
+        description and capabilities not given come from it. Every refusal is raised here;
+        with nothing taking its event, the node applies it in one batch with the others before
+        its next read or write, at the next turn of the loop at the latest (then peers see it)."""
         node = self.node
         if not (self._listening and node.running):
             node = await self._ensure_node()
@@ -228,7 +236,8 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
             budget_limit_usd=budget_limit_usd, registered_at=time.time())
         if self._outbox and len(self._outbox) >= self._room:
             await self._let_listeners_run()
-        node.register_now(record)  # raises AgentExistsError (a ValueError) for a duplicate id
+        # Applied before the next read of the node or the next turn of the loop; raises
+        node.register_soon(record)  # AgentExistsError (a ValueError) for a duplicate id now
         self._objects[aid] = agent
         if card is not None:
             self._explicit.add(aid)
@@ -325,26 +334,6 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         return await node.heartbeat(agent_id)
 
     # ---------------------------------------------------------------- queries
-    def _metadata(self, v: AgentView) -> AgentMetadata:
-        aid = v[0].agent_id
-        cached = self._meta.get(aid)
-        if cached is not None and cached[0] is v:  # views are immutable: same view, same data
-            return self._apply_counters(cached[1])
-        m = metadata_of(v, self._objects.get(aid), None if cached is None else cached[1],
-                        aid in self._explicit)
-        self._meta[aid] = (v, m)
-        return self._apply_counters(m)
-
-    def _metadata_all(self, views: list[AgentView]) -> list[AgentMetadata]:
-        """:meth:`_metadata` of many views: the cached objects of the agents whose view did
-        not change (each agent's cache entry goes with its view: never wholesale)."""
-        meta, out = self._meta, list[AgentMetadata]()
-        append = out.append
-        for v in views:
-            cached = meta.get(v[0].agent_id)
-            append(cached[1] if cached is not None and cached[0] is v else self._metadata(v))
-        return self._counted(out)
-
     async def get_agent(self, agent_id: str) -> AgentMetadata | None:
         node = await self._ensure_node()
         v = node.get(agent_id)

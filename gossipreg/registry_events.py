@@ -103,6 +103,7 @@ class RegistryEvents:
     def subscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:
         """Call ``callback(event)`` (sync or async) for every event of ``event_type`` (the
         enum or its value), from the broadcaster task started by :meth:`start`."""
+        self.node.apply_pending()  # registered before it: their events are not its
         self.event_listeners.setdefault(event_type_of(event_type), []).append(callback)
 
     def unsubscribe(self, event_type: RegistryEventType | str, callback: Callback) -> None:

@@ -1,6 +1,7 @@
 """The kaizen attributes of :class:`~gossipreg.registry.AgentRegistry` (``agents``,
-``runtime_agents``, ``capability_index``, ``status_index``) and its metrics, read from its node's
-replica: a part of the registry, kept apart from its calls."""
+``runtime_agents``, ``capability_index``, ``status_index``), its metrics and the cache of the
+``AgentMetadata`` its queries return, read from its node's replica: a part of the registry,
+kept apart from its calls."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from gossipreg.core.types import AgentStatus, AgentView, MemberState
 from gossipreg.io.runner import NodeRunner
-from gossipreg.registry_types import AgentMetadata
+from gossipreg.registry_types import AgentMetadata, metadata_of
 
 __all__ = ["RegistryViews"]
 
@@ -23,8 +24,35 @@ class RegistryViews:
     event_queue: Any
     broadcast_dropped: int
 
-    def _metadata(self, v: AgentView) -> AgentMetadata:
+    _meta: dict[str, tuple[AgentView, AgentMetadata]]
+    _objects: dict[str, Any]
+    _explicit: set[str]
+
+    def _apply_counters(self, m: AgentMetadata) -> AgentMetadata:
         raise NotImplementedError
+
+    def _counted(self, ms: list[AgentMetadata]) -> list[AgentMetadata]:
+        raise NotImplementedError
+
+    def _metadata(self, v: AgentView) -> AgentMetadata:
+        aid = v[0].agent_id
+        cached = self._meta.get(aid)
+        if cached is not None and cached[0] is v:  # views are immutable: same view, same data
+            return self._apply_counters(cached[1])
+        m = metadata_of(v, self._objects.get(aid), None if cached is None else cached[1],
+                        aid in self._explicit)
+        self._meta[aid] = (v, m)
+        return self._apply_counters(m)
+
+    def _metadata_all(self, views: list[AgentView]) -> list[AgentMetadata]:
+        """:meth:`_metadata` of many views: the cached objects of the agents whose view did
+        not change (each agent's cache entry goes with its view: never wholesale)."""
+        meta, out = self._meta, list[AgentMetadata]()
+        append = out.append
+        for v in views:
+            cached = meta.get(v[0].agent_id)
+            append(cached[1] if cached is not None and cached[0] is v else self._metadata(v))
+        return self._counted(out)
 
     async def _ensure_node(self) -> NodeRunner:
         raise NotImplementedError

@@ -101,6 +101,12 @@ class Reader:
         """The agent as this node sees it, or None when it is not visible here."""
         return self._visible.get(agent_id)
 
+    def taken(self, agent_id: str) -> bool:
+        """Whether registering ``agent_id`` here would be refused as a duplicate: it is
+        visible, or this node holds a record of its own under that id (the directory's check,
+        for a host that accepts a registration before it applies it)."""
+        return agent_id in self._visible or self._replica.own_value(AGENT + agent_id) is not None
+
     @property
     def visible(self) -> Mapping[str, AgentView]:
         """Agent id -> view of every agent visible here (read-only, live)."""

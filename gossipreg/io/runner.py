@@ -82,12 +82,13 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._generation = generation if generation is not None else int(time.time() * 1000)
         self._rng = rng or random.Random(secrets.randbits(64))
         # Every start is a new event stream; the ring replays its recent events.
-        self.ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
+        self._ring = EventRing(secrets.token_hex(6), self.config.event_ring_size)
         self._waiters = Waiters()
         self._core: Node | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
         self._futures: dict[int, asyncio.Future[bool]] = {}
+        self.init_pending()
         self._streams = Subscriptions()
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
         self._takes: dict[Callable[[RegistryEvent], Any],
@@ -107,14 +108,17 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
     # -------------------------------------------------------------- lifecycle
     @property
     def core(self) -> Node:
+        """The core, pending registrations applied (every use of it comes here)."""
+        if self._pending:
+            self.apply_pending()
         if self._core is None:
             raise NodeStateError("the node is not started")
         return self._core
 
     @property
     def started_core(self) -> Node | None:
-        """The core once started (None before ``start``)."""
-        return self._core
+        """The core once started (None before ``start``), pending registrations applied."""
+        return self.core if self._core is not None else None
 
     @property
     def address(self) -> str:
@@ -152,7 +156,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         ident = self.identity
         self._core = Node(self.name, addr, self.config, rng=self._rng, now=now,
                           generation=self._generation, keyring=self._keyring,
-                          stream_id=self.ring.stream_id, features=self.transport.features,
+                          stream_id=self._ring.stream_id, features=self.transport.features,
                           identity=None if ident is None else ident.load(),
                           pins=None if ident is None else ident.load_pins(),
                           cards=self.publishers)
@@ -196,7 +200,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
     async def leave(self, propagate: float | None = None) -> None:
         """Announce a graceful leave and give it ``propagate`` seconds (default: three gossip
         intervals) to spread before the caller shuts down."""
-        if self._core is None or self._core.left:
+        if self._core is None or self.core.left:
             return
         has_peers = self._core.read.has_live_peers()
         self._core.leave(self._now())
@@ -210,6 +214,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         leave an ``async with`` block, which does both)."""
         if self._closed:
             return
+        self.apply_pending()  # a registration accepted is not lost by a shutdown
         self._closed = True
         if self._core is not None:
             self.save_pins()
@@ -254,17 +259,16 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         """Handle a frame; the first frame for its sender is returned to ride back in the
         transport's response. A frame the codec refused (wrong key, cluster or version) raises
         PacketRefused, so that the sender learns why its join goes unanswered."""
-        core = self._core
-        if core is None or self._closed:
+        if self._core is None or self._closed:
             return None
-        got = core.handle_packet(payload, self._now(), src, wall=time.time())
+        got = self.core.handle_packet(payload, self._now(), src, wall=time.time())
         if got.drop in TOLD_SENDER:
             raise PacketRefused(got.drop)
         return self._pump(reply_to=got.reply_to)
 
     def _on_unreachable(self, dest: str) -> None:  # a hint for the core's failure detector
         if self._core is not None and not self._closed:
-            self._core.handle_unreachable(dest, self._now())
+            self.core.handle_unreachable(dest, self._now())
             self._pump()
 
     def _on_timer(self) -> None:
@@ -272,7 +276,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._armed = None
         if self._core is None or self._closed:
             return
-        self._core.handle_timeout(self._now(), wall=time.time())
+        self.core.handle_timeout(self._now(), wall=time.time())
         self._pump()
         if self.identity is not None:
             self.save_pins()
@@ -294,7 +298,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
             self._join_told = core.joined
             self.mesh_log.joined(self._join_told, core.read.stats)
         if events := core.events.poll_queue:  # the core's queue, drained in order
-            ring, log_event, listeners = self.ring, self.mesh_log.event, self._listeners
+            ring, log_event, listeners = self._ring, self.mesh_log.event, self._listeners
             seq = ring.seq
             while events:
                 ev = events.popleft()
@@ -325,6 +329,13 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         return reply
 
     # ---------------------------------------------------------------- events
+    @property
+    def ring(self) -> EventRing:
+        """This node's recent events (``seq``, ``position``, replay), pending ones included."""
+        if self._pending:
+            self.apply_pending()
+        return self._ring
+
     @property
     def stream_drops(self) -> int:
         """Events dropped by the full buffers of this node's subscriptions (closed ones too)."""
@@ -377,6 +388,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         """Call ``callback(event)`` for every event (sync, or async: then it is scheduled).
         ``takes(kind)``: whether it needs events of a kind (None: all), asked at each write
         whose event the node leaves unmade when nothing takes it (see :meth:`takes`)."""
+        self.apply_pending()  # registered before it: their events are not its
         self._listeners.append(callback)
         self._takes[callback] = takes
 
@@ -385,15 +397,3 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
             self._listeners.remove(callback)
             if callback not in self._listeners:
                 del self._takes[callback]
-
-    def takes(self, kind: RegistryEventType) -> bool:
-        """Whether anything consumes this node's events of ``kind``: a subscription, a
-        position handed out (the ring then keeps events), a parked blocking query, the mesh
-        log, a listener. A registration nobody takes an AGENT_REGISTERED event of makes none
-        (the core then numbers nothing: the stream's ids stay without gaps)."""
-        if self._streams or self.ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
-            return True
-        for t in self._takes.values():  # noqa: SIM110 (asked at every registration: a
-            if t is None or t(kind):  # loop costs less than any() of a generator)
-                return True
-        return False

@@ -8,31 +8,46 @@ the final answer (the owner's, for a forwarded call). Reads are plain calls. So 
 ``DeprecationWarning`` (as does code that still uses ``register``'s or ``set_status``'s result
 as the plain value they returned before this rule; that keeps working for a release). Enums and
 their string values are accepted alike (``"degraded"`` as ``AgentStatus.DEGRADED``).
+
+One exception, for the registry facade's ``register_agent`` (kaizen's call, which must cost
+about what kaizen's dict insert costs): :meth:`MeshWrites.register_soon` checks the id and
+keeps the validated record in a pending table, applied as one batch before anything reads or
+changes the node (the runner's ``core`` property, its packet, timer and leave handlers, its
+shutdown) and at the next turn of the event loop at the latest. Only registrations that nobody
+takes an event of are kept pending; anything else is applied at once, after the pending ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import time
 import warnings
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from gossipreg.core.directory.directory import Pending
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, NodeStateError
+from gossipreg.core.node import Node
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
     AgentView,
+    RegistryEvent,
     RegistryEventType,
     status_of,
 )
+from gossipreg.io.event_ring import EventRing, Waiters
+from gossipreg.io.event_stream import Subscriptions
+from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.reads import RunnerParts
 
 __all__ = ["MeshWrites", "Outcome"]
 
+log = logging.getLogger("gossipreg.io.writes")
 T = TypeVar("T")
 _REGISTERED = RegistryEventType.AGENT_REGISTERED
 
@@ -123,6 +138,33 @@ class MeshWrites(RunnerParts):
     name: str
     _futures: dict[int, asyncio.Future[bool]]
     _loop: asyncio.AbstractEventLoop | None
+    _core: Node | None
+    _closed: bool
+    _streams: Subscriptions
+    _waiters: Waiters
+    _takes: dict[Callable[[RegistryEvent], Any], Callable[[RegistryEventType], bool] | None]
+    _ring: EventRing
+    mesh_log: MeshLog
+
+    def init_pending(self) -> None:
+        """register_soon's table (by id, in call order), the handle of its drain at the next
+        turn of the loop, the registrations the drain refused, who is told of each refusal."""
+        self._pending: dict[str, AgentRecord] = {}
+        self._drain: asyncio.Handle | None = None
+        self.pending_refused = 0
+        self.on_refused: list[Callable[[AgentRecord, Exception], None]] = []
+
+    def takes(self, kind: RegistryEventType) -> bool:
+        """Whether anything consumes this node's events of ``kind``: a subscription, a
+        position handed out (the ring then keeps events), a parked blocking query, the mesh
+        log, a listener. A registration nobody takes an AGENT_REGISTERED event of makes none
+        (the core then numbers nothing: the stream's ids stay without gaps)."""
+        if self._streams or self._ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
+            return True
+        for t in self._takes.values():  # noqa: SIM110 (asked at every registration: a
+            if t is None or t(kind):  # loop costs less than any() of a generator)
+                return True
+        return False
 
     def register(self, record: AgentRecord | None = None, **fields: Any) -> Outcome[AgentView]:
         """Register an agent hosted by this node: pass an :class:`AgentRecord`, or its fields
@@ -143,6 +185,64 @@ class MeshWrites(RunnerParts):
                                   quiet=not self.takes(_REGISTERED))
         self._pump()
         return view
+
+    def register_soon(self, record: AgentRecord) -> None:
+        """Register a validated record of an agent hosted here, applied before the next read
+        of this node or the next turn of the loop (see the module docstring). Raises at once,
+        as :meth:`register_now` does, for an id already visible, held here or pending
+        (``AgentExistsError``) or a node not started or left (``NodeStateError``). When
+        something takes its AGENT_REGISTERED event it is :meth:`register_now`."""
+        core, pending = self._core, self._pending
+        # Whether anything takes the events is asked once per batch: what could change the
+        # answer applies the batch first (add_listener, subscribe, a position, a blocking
+        # query: all through `ring`; the facade's subscribe), and the batch asks again.
+        if not pending and (core is None or self._closed or core.left
+                            or self.takes(_REGISTERED)):
+            self.register_now(record)  # after the pending ones: `core` applies them first
+            return
+        assert core is not None  # a batch is open only on a running node (see `core`)
+        aid = record.agent_id
+        if aid in pending or core.read.taken(aid):
+            raise AgentExistsError(f"Agent {aid} already registered")
+        if not pending:
+            assert self._loop is not None
+            self._drain = self._loop.call_soon(self.apply_pending)
+        pending[aid] = record
+
+    def apply_pending(self) -> None:
+        """Apply the registrations :meth:`register_soon` kept, in call order, as one batch
+        (one clock read, one pump). None is lost: one the node refuses (its id became
+        visible meanwhile: a peer's registration of it arrived first; the node left) is
+        logged, counted in ``pending_refused`` and handed to each ``on_refused`` callback,
+        and the others are applied."""
+        pending, self._pending = self._pending, {}
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            drain.cancel()
+        core = self._core
+        if not pending or core is None:
+            return
+        now, wall, quiet = self._now(), time.time(), not self.takes(_REGISTERED)
+        refused: list[tuple[AgentRecord, Exception]] = []
+        # The batch's objects live as long as the agents: a young collection of them every
+        # 700 allocations would only move them along (and make full collections come sooner).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for r in pending.values():
+                try:  # quiet unless the mesh log's level changed since the batch began
+                    core.register(r, now, wall=wall, quiet=quiet)
+                except Exception as e:  # one refusal must not drop the others
+                    refused.append((r, e))
+        finally:
+            if collecting:
+                gc.enable()
+        self._pump()
+        for r, why in refused:
+            self.pending_refused += 1
+            log.warning("registration of %s refused when applied: %s", r.agent_id, why)
+            for callback in self.on_refused:
+                callback(r, why)
 
     def register_many(self, records: Sequence[AgentRecord]) -> list[AgentView | Exception]:
         """Register many validated records in one input (one clock read, one pump): per

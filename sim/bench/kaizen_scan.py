@@ -181,6 +181,9 @@ class AgentRegistry:
                                            runtime_id, metadata={"capabilities": _caps(card)}))
             return agent_id
 
+    async def get_agent(self, agent_id: str) -> AgentMetadata | None:
+        return self.agents.get(agent_id)  # kaizen's: a dict lookup (no lock)
+
     async def update_agent_status(self, agent_id: str, status: AgentStatus,
                                   runtime_id: str | None = None) -> bool:
         async with self._lock:
