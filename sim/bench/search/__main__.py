@@ -2,7 +2,7 @@
 
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
-                               [--skip-scale] [--fusion]
+                               [--skip-scale] [--fusion] [--keyword] [--dims 256]
 
 Needs the semantic extra (the local model). Prints tables; writes nothing.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
-from sim.bench.search import fusion, relevance, scale
+from sim.bench.search import fusion, keyword, relevance, scale
 
 HERE = Path(__file__).resolve().parents[1] / "relevance"
 
@@ -44,9 +44,14 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true", help="relevance only")
     ap.add_argument("--fusion", action="store_true",
                     help="also: where hybrid falls short, other fusion rules, a split-half check")
+    ap.add_argument("--keyword", action="store_true",
+                    help="also: keyword queries hybrid loses, and fusion rules chosen on the odd"
+                         " query ids, reported on the even ones")
+    ap.add_argument("--dims", type=int, default=256,
+                    help="the local model cut to 64 or 128 dimensions (a weaker model)")
     args = ap.parse_args()
 
-    model = WordLlamaEmbedder()
+    model = WordLlamaEmbedder(dims=args.dims)
     t0 = time.perf_counter()
     model.load()
     print(f"model {model.model_id}: loaded in {time.perf_counter() - t0:.2f} s (this process); "
@@ -59,6 +64,8 @@ def main() -> None:
     print_relevance(res, kinds)
     if args.fusion:
         fusion.report(fusion.evidence(records, queries, model.codes_sync, model.dims))
+    if args.keyword:
+        keyword.report(keyword.evidence(records, queries, model.codes_sync, model.dims))
     if args.skip_scale:
         return
 
