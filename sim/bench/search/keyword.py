@@ -40,7 +40,7 @@ from gossipreg.core.search.vectors import SCORE_SCALE, dot
 from gossipreg.core.types import AgentRecord
 from sim.bench.search.relevance import bootstrap, build, ndcg
 
-__all__ = ["evidence", "report"]
+__all__ = ["absent", "evidence", "losses", "report"]
 
 KINDS = ("keyword", "paraphrase", "need", "multi", "all")
 FLOOR = 0.11  # the node's MIN_SCORE
@@ -186,7 +186,8 @@ def _cell(values: list[float], rng: random.Random, signed: bool = False) -> str:
 
 def losses(ev: list[Ev]) -> None:
     """The keyword queries where the node's hybrid ranks below lexical alone, and why: each
-    labelled agent it ranks lower, and the agents now above it (lexical score, best cosine)."""
+    labelled agent it ranks lower, and the agents of a lower grade now above it that lexical
+    ranked below it (lexical score, best cosine)."""
     node, lexical = weighted(0.4), weighted(1.0)
     print("\nkeyword queries where hybrid loses to lexical alone (nDCG@10 hybrid / lexical)")
     for e in ev:
@@ -204,7 +205,7 @@ def losses(ev: list[Ev]) -> None:
             pl = lx.index(a) + 1 if a in lx else None
             if ph is not None and pl is not None and ph <= pl:
                 continue
-            above = [b for b in h[:(ph or 11) - 1] if b not in q["relevant"]
+            above = [b for b in h[:(ph or 11) - 1] if q["relevant"].get(b, 0) < g
                      and (b not in lx or lx.index(b) + 1 > (pl or 11))]
             print(f"    {a} (grade {g}, lexical {e['lex'].get(a, 0):.3f}, cosine {cos[a]:.3f}):"
                   f" rank {pl} lexical -> {ph} hybrid; now above it: " + ", ".join(
@@ -212,8 +213,34 @@ def losses(ev: list[Ev]) -> None:
                       for b in above))
 
 
+def absent(ev: list[Ev]) -> None:
+    """How much of the keyword shortfall is labels missing from the node's first ten (each
+    with its lexical score and its rank by cosine alone), and the ceiling were every label
+    that is there put in the ideal order."""
+    node = weighted(0.4)
+    kw = [e for e in ev if e["q"]["kind"] == "keyword"]
+    lost = gone = 0.0
+    rows = []
+    for e in kw:
+        rel = e["q"]["relevant"]
+        page = ranked(node(e), FLOOR)
+        lost += 1 - ndcg(page, rel)
+        there = [a for a in sorted(rel, key=lambda a: -rel[a]) if a in page]
+        gone += 1 - ndcg(there, rel)
+        cos = _best(e)
+        by_cos = sorted(cos, key=lambda a: (-cos[a], a))
+        rows += [f"{e['q']['id']} {a} (grade {g}, lexical {e['lex'].get(a, 0.0):.3f}, "
+                 f"cosine rank {by_cos.index(a) + 1})" for a, g in rel.items() if a not in page]
+    if not kw:
+        return
+    print(f"\nkeyword nDCG@10 lost: {lost:.2f} over {len(kw)} queries; {gone:.2f} of it from"
+          f" {len(rows)} labels absent from the first ten (ceiling with the rest ideally"
+          f" ordered: {1 - gone / len(kw):.3f}):\n  " + "\n  ".join(rows))
+
+
 def report(ev: list[Ev], seed: int = 3) -> None:
     """Print the losses, then every family under the parity split (see the module rules)."""
+    absent(ev)
     losses(ev)
     odd = [i for i, e in enumerate(ev) if _odd(e)]
     even = [i for i, e in enumerate(ev) if not _odd(e)]
