@@ -203,10 +203,10 @@ def losses(ev: list[Ev]) -> None:
         for a, g in sorted(q["relevant"].items(), key=lambda x: -x[1]):
             ph = h.index(a) + 1 if a in h else None
             pl = lx.index(a) + 1 if a in lx else None
-            if ph is not None and pl is not None and ph <= pl:
-                continue
+            if pl is None or (ph is not None and ph <= pl):
+                continue  # not lower than lexical alone had it
             above = [b for b in h[:(ph or 11) - 1] if q["relevant"].get(b, 0) < g
-                     and (b not in lx or lx.index(b) + 1 > (pl or 11))]
+                     and (b not in lx or lx.index(b) + 1 > pl)]
             print(f"    {a} (grade {g}, lexical {e['lex'].get(a, 0):.3f}, cosine {cos[a]:.3f}):"
                   f" rank {pl} lexical -> {ph} hybrid; now above it: " + ", ".join(
                       f"{b} (lexical {e['lex'].get(b, 0):.3f}, cosine {cos[b]:.3f})"
