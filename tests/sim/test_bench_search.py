@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gossipreg.core.search import hybrid
 from gossipreg.core.search.vectors import quantize
 from sim.bench.search import keyword, relevance
 
@@ -49,11 +50,16 @@ def test_the_keyword_study_chooses_on_odd_ids_and_reports_even_ones(
         assert set(e["cos"]) == kept and all(-1.01 <= c <= 1.01 for cs in e["cos"].values()
                                              for c in cs)
         assert all(0 <= in_kw <= in_any <= known for in_any, in_kw, known in e["words"].values())
-    # The node's rule re-fused offline ranks exactly as the node does on the same evidence.
+    # The node's rule re-fused offline ranks exactly as the node does on the same evidence,
+    # with feedback and without.
     idx = relevance.build([r for r in records if r.agent_id in kept], codes, 16)
     for e, code in zip(ev, codes([q["text"] for q in some]), strict=True):
-        assert keyword.ranked(keyword.weighted(0.4)(e), keyword.FLOOR) == \
+        assert keyword.ranked(keyword.feedback(hybrid.FEEDBACK)(e), keyword.FLOOR) == \
             relevance.rankings(idx, e["q"]["text"], code)["hybrid"]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(hybrid, "FEEDBACK", 0.0)
+            assert keyword.ranked(keyword.weighted(0.4)(e), keyword.FLOOR) == \
+                relevance.rankings(idx, e["q"]["text"], code)["hybrid"]
     keyword.report(ev)
     out = capsys.readouterr().out
     assert "reported on the even ids" in out
