@@ -17,8 +17,8 @@ Rules:
 - Feedback (pseudo-relevance feedback, Rocchio's): the query's code is first ranked as
   above over every agent, whatever the filters; the code of the first result nearest the
   query (the first of equal ones) is added to the query's, times :data:`FEEDBACK`, and the
-  sum quantised again (exact: halves and integers, see
-  :func:`~gossipreg.core.search.vectors.quantize`) is the code every cosine is taken with.
+  sum quantised again (:func:`~gossipreg.core.search.vectors.quantize_sum`, correctly
+  rounded like every quantisation) is the code every cosine is taken with.
   A terse query ("container image CVE scan") then finds the neighbours of its best match
   (the dependency scanner beside the container scanner), not the agents that happen to
   share a word's direction ("image": the illustrator). Taken over every agent, the feedback
@@ -66,7 +66,7 @@ from typing import Any
 from gossipreg.core.search.postings import QUANT as _Q
 from gossipreg.core.search.rank import LexicalRanker
 from gossipreg.core.search.vecindex import NONE, VectorIndex, VectorScores
-from gossipreg.core.search.vectors import SCORE_SCALE, decode_int8, quantize
+from gossipreg.core.search.vectors import SCORE_SCALE, quantize_sum
 from gossipreg.core.search.vectors import dot as _dot
 
 __all__ = ["FEEDBACK", "LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
@@ -120,35 +120,41 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
     """``(agent id, score)`` of the agents ``accept`` lets through, best first, the page
     ``[offset, offset + limit)`` of them (see the module rules). ``query`` is the query's code
     in the model of ``vectors``; without it (or without vectors) the ranking is lexical."""
+    memo: dict[str, Any] = {}  # what both rankings share (the lexical scores at scale)
     if query is not None and vectors is not None and len(query) == vectors.dims and FEEDBACK:
-        query = _feedback(text, query, lexical, vectors)
+        query = _feedback(text, query, lexical, vectors, memo)
         if query is None:  # nothing reaches MIN_SCORE for the query itself: a miss
             return []
-    return _rank(text, query, lexical, vectors, accept, limit, offset)
+    return _rank(text, query, lexical, vectors, accept, limit, offset, memo)
 
 
 def _everyone(_: str) -> bool:
     return True
 
 
-def _feedback(text: str, query: bytes, lexical: LexicalRanker,
-              vectors: VectorIndex) -> bytes | None:
+def _feedback(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
+              memo: dict[str, Any]) -> bytes | None:
     """The query's code moved toward its best match's (see the module rules), or None when no
     agent reaches :data:`MIN_SCORE`."""
-    top = _rank(text, query, lexical, vectors, _everyone, 1, 0)
+    top = _rank(text, query, lexical, vectors, _everyone, 1, 0, memo)
     if not top:
         return None
     codes = vectors.codes(top[0][0])
     if not codes:  # the best match has no vectors yet: no feedback
         return query
-    best = max(codes, key=lambda c: _dot(query, c))  # the first of equal ones
-    return quantize([q + FEEDBACK * t for q, t in zip(decode_int8(query), decode_int8(best),
-                                                       strict=True)])
+    np = vectors.numpy
+    if np is not None:  # exact integer dot products either way; argmax: the first of equal
+        rows = np.frombuffer(b"".join(codes), dtype=np.int8).reshape(len(codes), -1)
+        best = codes[int(np.argmax(rows.astype(np.int32) @ np.frombuffer(query, np.int8)))]
+    else:
+        best = max(codes, key=lambda c: _dot(query, c))  # the first of equal ones
+    return quantize_sum(query, best, FEEDBACK)
 
 
 def _rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: VectorIndex | None,
-          accept: Accept, limit: int | None, offset: int) -> list[tuple[str, float]]:
-    """:func:`rank` for a given code, without feedback."""
+          accept: Accept, limit: int | None, offset: int,
+          memo: dict[str, Any]) -> list[tuple[str, float]]:
+    """:func:`rank` for a given code, without feedback (``memo``: see :func:`_pooled`)."""
     end = None if limit is None else offset + limit
     if query is None or vectors is None or len(query) != vectors.dims:
         # top-k: the ranker skips what cannot make the page
@@ -156,7 +162,7 @@ def _rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vecto
         scored = [(-round(v * _MICRO), aid) for aid, v in lex.items()]
         return [(aid, s / _MICRO) for aid, s in _page(scored, accept, end, offset)]
     if end is not None and vectors.prefilters:
-        pooled = _pooled(text, query, lexical, vectors, accept, end)
+        pooled = _pooled(text, query, lexical, vectors, accept, end, memo)
         if pooled is not None:
             return [(aid, s / _UNIT) for aid, s in pooled[offset:]]
     got = vectors.scores(query)
@@ -170,11 +176,15 @@ def _rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vecto
 
 
 def _pooled(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
-            accept: Accept, end: int) -> list[tuple[str, int]] | None:
+            accept: Accept, end: int, memo: dict[str, Any]) -> list[tuple[str, int]] | None:
     """The first ``end`` accepted results from a pool of vector candidates and every lexical
     match (see the module rules); None once the pool would be every code."""
     np = vectors.numpy
-    slots, lex = _lexical_micro(np, lexical, text)  # every agent matching a term, ascending
+    # Every agent matching a term, ascending; kept in ``memo`` for the feedback's second
+    # ranking of the same text (read only, never changed here).
+    if "lex" not in memo:
+        memo["lex"] = _lexical_micro(np, lexical, text)
+    slots, lex = memo["lex"]
     depth, rows = max(POOL_LEXICAL, 2 * end), max(POOL_ROWS, vectors.rows // POOL_SHARE)
     while True:
         pool = vectors.pool(query, rows)

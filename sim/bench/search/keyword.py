@@ -241,8 +241,8 @@ def losses(ev: list[Ev], node: Rule, label: str) -> None:
 
 def absent(ev: list[Ev], node: Rule, label: str) -> None:
     """How much of the keyword shortfall is labels missing from the first ten (each with its
-    lexical score and its rank by the query's own cosine alone), and the ceiling were every label that is
-    there put in the ideal order."""
+    lexical score and its rank by the query's own cosine alone), and the ceiling were every
+    label that is there put in the ideal order."""
     kw = [e for e in ev if e["q"]["kind"] == "keyword"]
     lost = gone = 0.0
     rows = []

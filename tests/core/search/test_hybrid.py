@@ -14,7 +14,7 @@ from gossipreg.core.search.hybrid import MIN_SCORE, ard_score
 from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.terms import MAX_EVIDENCE, evidence_texts
 from gossipreg.core.search.vecindex import VectorIndex
-from gossipreg.core.search.vectors import VectorError, decode_int8, dot, quantize
+from gossipreg.core.search.vectors import VectorError, decode_int8, dot, quantize, quantize_sum
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 DIMS = 8
@@ -359,3 +359,15 @@ def test_the_first_results_neighbours_come_next_and_filters_never_change_a_score
     assert idx.search("qqq", query=q, limit=1, offset=1) == hits[1:2]
     # A query near no agent is still a miss.
     assert idx.search("qqq", query=axis(0, 0, 0, 0, 0, 0, 0, 1)) == []
+
+
+def test_quantize_sum_is_quantize_of_the_sum() -> None:
+    rng = random.Random(11)
+    for dims in (1, 8, 256, 512):
+        for weight in (0.25, 0.5, 1.0, 2.0):
+            a, b = rand_code(rng, dims), rand_code(rng, dims)
+            assert quantize_sum(a, b, weight) == quantize(
+                [x + weight * y for x, y in zip(decode_int8(a), decode_int8(b), strict=True)])
+    assert quantize_sum(axis(1), axis(-1), 1.0) == bytes(DIMS)  # a zero sum: the zero code
+    with pytest.raises(VectorError):
+        quantize_sum(bytes(4), bytes(5), 1.0)
