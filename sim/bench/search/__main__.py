@@ -3,6 +3,7 @@
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
                                [--skip-scale] [--fusion] [--keyword] [--dims 256]
+                               [--feedback 1.0]
 
 Needs the semantic extra (the local model). Prints tables; writes nothing.
 """
@@ -14,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from gossipreg.core.search import hybrid
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
@@ -47,14 +49,19 @@ def main() -> None:
     ap.add_argument("--keyword", action="store_true",
                     help="also: keyword queries hybrid loses, and fusion rules chosen on the odd"
                          " query ids, reported on the even ones")
+    ap.add_argument("--feedback", type=float, default=None,
+                    help="the node's feedback weight for this run (0: none; default: the node's)")
     ap.add_argument("--dims", type=int, default=256,
                     help="the local model cut to 64 or 128 dimensions (a weaker model)")
     args = ap.parse_args()
 
+    if args.feedback is not None:
+        hybrid.FEEDBACK = args.feedback
     model = WordLlamaEmbedder(dims=args.dims)
     t0 = time.perf_counter()
     model.load()
     print(f"model {model.model_id}: loaded in {time.perf_counter() - t0:.2f} s (this process); "
+          f"feedback {hybrid.FEEDBACK}; "
           f"numpy {'on' if numpy_available() else 'OFF: pure-Python scoring'}")
     records, queries = relevance.load_set(args.set)
     kinds = [*sorted({q["kind"] for q in queries}), "all"]
