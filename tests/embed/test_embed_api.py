@@ -3,6 +3,7 @@ local stand-in server speaking Ollama's ``/api/embed`` and OpenAI's ``/v1/embedd
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ from gossipreg.io.embed import (
     RemoteEmbedder,
     make_embedder,
 )
+from gossipreg.io.embed.centering import PROBES
 
 pytestmark = pytest.mark.network
 PROVIDERS = ["ollama", "openai"]
@@ -128,11 +130,21 @@ async def test_the_factory_builds_working_api_embedders(server: tuple[StandIn, s
     stand_in, url = server
     need_semantic("ollama")
     need_semantic("openai")
-    ollama = make_embedder(f"ollama:all-minilm@{url},dims=4")
+    ollama = make_embedder(f"ollama:all-minilm@{url},dims=4,center=off")
     openai = make_embedder(f"openai:embed-small@{url}/v1,timeout=5",
                            env={"OPENAI_API_KEY": "sk-from-env"})
     assert ollama is not None and openai is not None
+    assert (ollama.model_id, openai.model_id) == ("ollama/all-minilm",
+                                                  "openai/embed-small+centered")
     assert await ollama.embed(["x"]) == [text_vector("x", 4)]
-    assert await openai.embed(["y"]) == [text_vector("y", 8)]
-    assert [(api, body["model"], auth) for api, body, auth in stand_in.requests] == [
-        ("ollama", "all-minilm", ""), ("openai", "embed-small", "Bearer sk-from-env")]
+    [y] = await openai.embed(["y"])  # centred by default: the probes' mean asked first
+    mean = [sum(c) / len(PROBES) for c in zip(*(text_vector(p, 8) for p in PROBES),
+                                               strict=True)]
+    shifted = [a - b for a, b in zip(text_vector("y", 8), mean, strict=True)]
+    norm = math.sqrt(sum(x * x for x in shifted))
+    assert y == pytest.approx([x / norm for x in shifted])
+    assert [(api, body["model"], body["input"], auth)
+            for api, body, auth in stand_in.requests] == [
+        ("ollama", "all-minilm", ["x"], ""),
+        ("openai", "embed-small", ["y"], "Bearer sk-from-env"),
+        ("openai", "embed-small", list(PROBES), "Bearer sk-from-env")]

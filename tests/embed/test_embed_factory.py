@@ -10,6 +10,7 @@ from _embedkit import INSTALL, need_semantic
 from gossipreg.core.errors import ConfigError, GossipregError
 from gossipreg.io.embed import (
     INSTALL_HINT,
+    CenteredEmbedder,
     Embedder,
     EmbedderConfigError,
     EmbedderSpec,
@@ -41,6 +42,9 @@ def test_off(spec: str | None) -> None:
      EmbedderSpec("openai", "text-embedding-3-small", "https://api.openai.com/v1", 512)),
     ("OpenAI:bge-small@http://127.0.0.1:8080/v1",
      EmbedderSpec("openai", "bge-small", "http://127.0.0.1:8080/v1")),
+    ("openai:e5@http://127.0.0.1:8000/v1,center=off",
+     EmbedderSpec("openai", "e5", "http://127.0.0.1:8000/v1", center=False)),
+    ("ollama:e5,center=ON", EmbedderSpec("ollama", "e5")),
 ])
 def test_valid_specs(spec: str, parsed: EmbedderSpec) -> None:
     assert parse_embedder_spec(spec) == parsed
@@ -68,6 +72,8 @@ def test_valid_specs(spec: str, parsed: EmbedderSpec) -> None:
     ("openai:m,size=4", "unknown option"),
     ("local,timeout=3", "unknown option"),
     ("ollama:m,dims=4,dims=8", "twice"),
+    ("ollama:m,center=yes", "expected on or off"),
+    ("local,center=off", "unknown option"),
 ])
 def test_bad_specs_raise_the_typed_error(spec: str, why: str) -> None:
     with pytest.raises(EmbedderConfigError, match=why) as raised:
@@ -80,14 +86,15 @@ def test_bad_specs_raise_the_typed_error(spec: str, why: str) -> None:
 def test_api_embedders_are_built_without_contacting_anything() -> None:
     need_semantic("ollama")
     need_semantic("openai")
-    ollama = make_embedder("ollama:nomic-embed-text@http://127.0.0.1:9,dims=256")
+    ollama = make_embedder("ollama:nomic-embed-text@http://127.0.0.1:9,dims=256,center=off")
     assert isinstance(ollama, OllamaEmbedder) and isinstance(ollama, Embedder)
     assert (ollama.model_id, ollama.dims, ollama.host) == (
         "ollama/nomic-embed-text", 256, "http://127.0.0.1:9")
     openai = make_embedder("openai:text-embedding-3-small@http://127.0.0.1:9/v1",
                            env={"OPENAI_API_KEY": "sk-test"})
-    assert isinstance(openai, OpenAIEmbedder) and isinstance(openai, Embedder)
-    assert (openai.model_id, openai.dims) == ("openai/text-embedding-3-small", 0)
+    assert isinstance(openai, CenteredEmbedder) and isinstance(openai, Embedder)
+    assert isinstance(openai.inner, OpenAIEmbedder)
+    assert (openai.model_id, openai.dims) == ("openai/text-embedding-3-small+centered", 0)
 
 
 def test_openai_needs_a_key() -> None:

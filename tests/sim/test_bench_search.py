@@ -5,14 +5,17 @@ figure is asserted."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
 import pytest
 
 from gossipreg.core.search import hybrid
+from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vectors import quantize
-from sim.bench.search import keyword, relevance
+from sim.bench.search import keyword, model_codes, relevance
+from tests.embed._embedkit import StandIn, need_semantic, serve, text_vector
 
 SET = Path(__file__).resolve().parents[2] / "sim" / "bench" / "relevance"
 
@@ -64,3 +67,36 @@ def test_the_keyword_study_chooses_on_odd_ids_and_reports_even_ones(
     out = capsys.readouterr().out
     assert "reported on the even ids" in out
     assert all(name in out for name in keyword.FAMILIES)
+
+
+def test_another_model_is_judged_through_the_nodes_own_embedder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--embedder openai:...``: each text goes once through the product's OpenAI embedder (the
+    real ``openai`` client against a stand-in server), passages and queries apart, and the
+    codes the ranking reads are the node's quantisation of the server's vectors."""
+    need_semantic("openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
+    records, queries = relevance.load_set(SET)
+    queries = queries[:4]
+    kept = {a for q in queries for a in q["relevant"]}
+    records = [r for r in records if r.agent_id in kept]
+    stand_in = StandIn(dims=8)
+
+    async def embed() -> model_codes.Codes:
+        async with serve(stand_in) as url:
+            # embed_set runs its own event loop: give it a thread of its own
+            return await asyncio.to_thread(model_codes.embed_set,
+                                           f"openai:stand-in@{url}/v1,center=off", records,
+                                           queries, 5)
+
+    got = asyncio.run(embed())
+    passages = list(dict.fromkeys(t for r in records for t in evidence_texts(r)))
+    sent = [t for _, body, _ in stand_in.requests for t in body["input"]]
+    assert sent == passages + list(dict.fromkeys(q["text"] for q in queries))
+    assert got.dims == 8 and got.texts == len(sent)
+    assert got.passages(passages[:2]) == [quantize(text_vector(t, 8)) for t in passages[:2]]
+    with pytest.raises(KeyError):  # a text outside the set has no code
+        got.passages([queries[0]["text"] + " (not in the set)"])
+    res = relevance.evaluate(records, queries, got.passages, got.dims,
+                             query_codes=got.queries)
+    assert set(res) == set(relevance.RANKERS)

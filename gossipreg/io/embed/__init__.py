@@ -1,11 +1,13 @@
 """Pluggable embedders for hybrid search.
 
 :class:`Embedder` is the protocol; :func:`make_embedder` builds one from a configuration string
-(``"off"``, ``"local"``, ``"ollama:<model>@<url>"``, ``"openai:<model>@<url>"``). The
+(``"off"``, ``"local"``, ``"ollama:<model>@<url>"``, ``"openai:<model>@<url>"``; a server's
+vectors are mean-centred by :class:`CenteredEmbedder` unless ``center=off``). The
 implementations import their packages (``wordllama``, ``ollama``, ``openai``: the ``semantic``
 extra) only when constructed, so importing this package needs none of them.
 """
 
+from gossipreg.io.embed.centering import CenteredEmbedder
 from gossipreg.io.embed.errors import (
     INSTALL_HINT,
     EmbedderConfigError,
@@ -22,6 +24,7 @@ from gossipreg.io.embed.remote import RemoteEmbedder
 __all__ = [
     "INSTALL_HINT",
     "WORDLLAMA_DIMS",
+    "CenteredEmbedder",
     "Embedder",
     "EmbedderConfigError",
     "EmbedderError",

@@ -5,14 +5,16 @@ Grammar (options follow the first comma, as ``name=value`` pairs separated by co
     None | "" | "off" | "none"          no embedder
     "local" | "wordllama"               WordLlama l2_supercat from the wheel   options: dims
     "ollama:<model>[@<url>]"            an Ollama server (url default: the client's)
-                                                                    options: dims, timeout
+                                                            options: dims, timeout, center
     "openai:<model>[@<url>]"            an OpenAI-compatible server, key from $OPENAI_API_KEY
-                                                                    options: dims, timeout
+                                                            options: dims, timeout, center
 
 Examples: ``"local"``, ``"wordllama,dims=128"``, ``"ollama:nomic-embed-text@http://gpu1:11434"``,
 ``"openai:text-embedding-3-small@https://api.openai.com/v1,dims=256"``. A URL is ``http`` or
 ``https`` with a host. ``dims`` is 1..512 (64, 128 or 256 for the local model) and asks the
-model for shorter vectors.
+model for shorter vectors. ``center`` is ``on`` (the default) or ``off``: a server's vectors are
+mean-centred (:mod:`~gossipreg.io.embed.centering`; the model tag gains ``+centered``) unless it
+is ``off``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from gossipreg.core.search.vectors import MAX_DIMS
+from gossipreg.io.embed.centering import CenteredEmbedder
 from gossipreg.io.embed.errors import EmbedderConfigError
 from gossipreg.io.embed.local import WordLlamaEmbedder
 from gossipreg.io.embed.ollama import OllamaEmbedder
@@ -38,8 +41,8 @@ _OFF = {"", "off", "none"}
 _LOCAL = {"local", "wordllama"}
 _OPTIONS: dict[Kind, frozenset[str]] = {
     "wordllama": frozenset({"dims"}),
-    "ollama": frozenset({"dims", "timeout"}),
-    "openai": frozenset({"dims", "timeout"}),
+    "ollama": frozenset({"dims", "timeout", "center"}),
+    "openai": frozenset({"dims", "timeout", "center"}),
 }
 
 
@@ -52,6 +55,7 @@ class EmbedderSpec:
     url: str | None = None
     dims: int | None = None
     timeout: float | None = None
+    center: bool = True  # API models only
 
 
 def _bad(spec: str, why: str) -> EmbedderConfigError:
@@ -127,7 +131,11 @@ def parse_embedder_spec(spec: str | None) -> EmbedderSpec | None:
             raise _bad(spec, f"timeout={options['timeout']!r} is not a number") from None
         if not (math.isfinite(timeout) and timeout > 0):
             raise _bad(spec, "timeout must be a positive number of seconds")
-    return EmbedderSpec(kind=kind, model=model, url=url, dims=dims, timeout=timeout)
+    center = options.get("center", "on").lower()
+    if center not in ("on", "off"):
+        raise _bad(spec, f"center={options['center']!r}: expected on or off")
+    return EmbedderSpec(kind=kind, model=model, url=url, dims=dims, timeout=timeout,
+                        center=center == "on")
 
 
 def make_embedder(spec: str | None, *, env: Mapping[str, str] | None = None) -> Embedder | None:
@@ -145,8 +153,11 @@ def make_embedder(spec: str | None, *, env: Mapping[str, str] | None = None) -> 
     timeout = 30.0 if parsed.timeout is None else parsed.timeout
     if parsed.kind == "wordllama":
         return WordLlamaEmbedder() if parsed.dims is None else WordLlamaEmbedder(dims=parsed.dims)
+    remote: Embedder
     if parsed.kind == "ollama":
-        return OllamaEmbedder(parsed.model, host=parsed.url, dims=parsed.dims, timeout=timeout)
-    key = (os.environ if env is None else env).get("OPENAI_API_KEY", "")
-    return OpenAIEmbedder(parsed.model, api_key=key, base_url=parsed.url, dims=parsed.dims,
-                          timeout=timeout)
+        remote = OllamaEmbedder(parsed.model, host=parsed.url, dims=parsed.dims, timeout=timeout)
+    else:
+        key = (os.environ if env is None else env).get("OPENAI_API_KEY", "")
+        remote = OpenAIEmbedder(parsed.model, api_key=key, base_url=parsed.url, dims=parsed.dims,
+                                timeout=timeout)
+    return CenteredEmbedder(remote) if parsed.center else remote

@@ -3,9 +3,12 @@
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
                                [--skip-scale] [--fusion] [--keyword] [--dims 256]
-                               [--feedback 1.0]
+                               [--feedback 1.0] [--embedder SPEC]
 
-Needs the semantic extra (the local model). Prints tables; writes nothing.
+Needs the semantic extra (the local model). Prints tables; writes nothing. ``--embedder``
+judges another model on the relevance set instead (relevance only): any spec a node takes,
+e.g. ``openai:<model>@http://127.0.0.1:8000/v1`` (``OPENAI_API_KEY`` set to any value for a
+server that checks none) or ``ollama:<model>@http://127.0.0.1:11434``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from gossipreg.core.search import hybrid
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
-from sim.bench.search import fusion, keyword, relevance, scale
+from sim.bench.search import fusion, keyword, model_codes, relevance, scale
 
 HERE = Path(__file__).resolve().parents[1] / "relevance"
 
@@ -34,6 +37,20 @@ def print_relevance(res: relevance.Result, kinds: list[str]) -> None:
                 m, lo, hi = res[ranker][k][metric]
                 cells.append(f"{m:.3f} [{lo:.3f},{hi:.3f}]")
             print(f"{ranker:>10} " + " ".join(f"{c:>19}" for c in cells))
+
+
+def judge_embedder(folder: Path, spec: str) -> None:
+    """The relevance tables for the embedder ``spec`` (every text embedded once, up front)."""
+    records, queries = relevance.load_set(folder)
+    kinds = [*sorted({q["kind"] for q in queries}), "all"]
+    print(f"relevance set {folder}: {len(records)} cards, {len(queries)} queries; "
+          f"embedder {spec!r}; feedback {hybrid.FEEDBACK}")
+    codes = model_codes.embed_set(spec, records, queries)
+    print(f"model {codes.model_id}: {codes.dims} dims; {codes.texts} texts embedded in "
+          f"{codes.seconds:.1f} s ({1000 * codes.seconds / codes.texts:.1f} ms a text)")
+    res = relevance.evaluate(records, queries, codes.passages, codes.dims,
+                             query_codes=codes.queries)
+    print_relevance(res, kinds)
 
 
 def main() -> None:
@@ -53,10 +70,15 @@ def main() -> None:
                     help="the node's feedback weight for this run (0: none; default: the node's)")
     ap.add_argument("--dims", type=int, default=256,
                     help="the local model cut to 64 or 128 dimensions (a weaker model)")
+    ap.add_argument("--embedder", metavar="SPEC",
+                    help="judge this embedder (a node's --embedder spec) on the relevance set")
     args = ap.parse_args()
-
     if args.feedback is not None:
         hybrid.FEEDBACK = args.feedback
+    if args.embedder:
+        judge_embedder(args.set, args.embedder)
+        return
+
     model = WordLlamaEmbedder(dims=args.dims)
     t0 = time.perf_counter()
     model.load()

@@ -90,10 +90,12 @@ def rankings(idx: CapabilityIndex, text: str, code: bytes) -> dict[str, list[str
 
 
 def evaluate(records: list[AgentRecord], queries: list[dict[str, Any]],
-             codes: Callable[[list[str]], list[bytes]], dims: int, seed: int = 1) -> Result:
-    """Mean and 95% interval of each metric, per ranker and kind (and ``all``)."""
+             codes: Callable[[list[str]], list[bytes]], dims: int, seed: int = 1,
+             query_codes: Callable[[list[str]], list[bytes]] | None = None) -> Result:
+    """Mean and 95% interval of each metric, per ranker and kind (and ``all``). ``codes``
+    embeds evidence texts, ``query_codes`` (default: ``codes``) the queries."""
     idx = build(records, codes, dims)
-    qcodes = codes([q["text"] for q in queries])
+    qcodes = (query_codes or codes)([q["text"] for q in queries])
     per: dict[str, dict[str, dict[str, list[float]]]] = {
         r: {} for r in RANKERS}
     for q, code in zip(queries, qcodes, strict=True):
