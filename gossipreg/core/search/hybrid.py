@@ -14,6 +14,18 @@ Rules:
   integer division of the exact dot product (``cos_u``), and the fused score is the integer
   ``2 × lex_u + 3 × cos_u`` (five millionths per unit): results are ordered by integers, so
   nodes holding the same records and vectors answer alike on any CPU.
+- Feedback (pseudo-relevance feedback, Rocchio's): the query's code is first ranked as
+  above over every agent, whatever the filters; the code of the first result nearest the
+  query (the first of equal ones) is added to the query's, times :data:`FEEDBACK`, and the
+  sum quantised again (:func:`~gossipreg.core.search.vectors.quantize_sum`, correctly
+  rounded like every quantisation) is the code every cosine is taken with.
+  A terse query ("container image CVE scan") then finds the neighbours of its best match
+  (the dependency scanner beside the container scanner), not the agents that happen to
+  share a word's direction ("image": the illustrator). Taken over every agent, the feedback
+  code depends on the query and the records alone: a filter changes who is shown, never a
+  score. When nothing reaches :data:`MIN_SCORE` the query is a miss; when the first result
+  has no vectors the query's own code is used. It costs a second ranking (the first asks
+  for one result).
 - Threshold: with a query code a result scores at least :data:`MIN_SCORE`; below it nothing
   is returned, so a query that matches no term and lies far from every agent stays a miss.
   Without one (lexical only) any agent matching a query term is returned.
@@ -54,14 +66,17 @@ from typing import Any
 from gossipreg.core.search.postings import QUANT as _Q
 from gossipreg.core.search.rank import LexicalRanker
 from gossipreg.core.search.vecindex import NONE, VectorIndex, VectorScores
-from gossipreg.core.search.vectors import SCORE_SCALE
+from gossipreg.core.search.vectors import SCORE_SCALE, quantize_sum
+from gossipreg.core.search.vectors import dot as _dot
 
-__all__ = ["LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
+__all__ = ["FEEDBACK", "LEX_WEIGHT", "MIN_SCORE", "ard_score", "rank"]
 
 #: Weight of the lexical score in the fused score (the vector score has the rest).
 LEX_WEIGHT = 0.4
 #: The least fused score returned when a query code is given.
 MIN_SCORE = 0.11
+#: Weight of the best match's code in the query's feedback code (0: no feedback).
+FEEDBACK = 1.0
 #: Codes in the first pool of a top-k query at scale (see the module rules).
 POOL_ROWS = 256
 #: ... or this fraction of the live codes, if more.
@@ -105,6 +120,41 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
     """``(agent id, score)`` of the agents ``accept`` lets through, best first, the page
     ``[offset, offset + limit)`` of them (see the module rules). ``query`` is the query's code
     in the model of ``vectors``; without it (or without vectors) the ranking is lexical."""
+    memo: dict[str, Any] = {}  # what both rankings share (the lexical scores at scale)
+    if query is not None and vectors is not None and len(query) == vectors.dims and FEEDBACK:
+        query = _feedback(text, query, lexical, vectors, memo)
+        if query is None:  # nothing reaches MIN_SCORE for the query itself: a miss
+            return []
+    return _rank(text, query, lexical, vectors, accept, limit, offset, memo)
+
+
+def _everyone(_: str) -> bool:
+    return True
+
+
+def _feedback(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
+              memo: dict[str, Any]) -> bytes | None:
+    """The query's code moved toward its best match's (see the module rules), or None when no
+    agent reaches :data:`MIN_SCORE`."""
+    top = _rank(text, query, lexical, vectors, _everyone, 1, 0, memo)
+    if not top:
+        return None
+    codes = vectors.codes(top[0][0])
+    if not codes:  # the best match has no vectors yet: no feedback
+        return query
+    np = vectors.numpy
+    if np is not None:  # exact integer dot products either way; argmax: the first of equal
+        rows = np.frombuffer(b"".join(codes), dtype=np.int8).reshape(len(codes), -1)
+        best = codes[int(np.argmax(rows.astype(np.int32) @ np.frombuffer(query, np.int8)))]
+    else:
+        best = max(codes, key=lambda c: _dot(query, c))  # the first of equal ones
+    return quantize_sum(query, best, FEEDBACK)
+
+
+def _rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: VectorIndex | None,
+          accept: Accept, limit: int | None, offset: int,
+          memo: dict[str, Any]) -> list[tuple[str, float]]:
+    """:func:`rank` for a given code, without feedback (``memo``: see :func:`_pooled`)."""
     end = None if limit is None else offset + limit
     if query is None or vectors is None or len(query) != vectors.dims:
         # top-k: the ranker skips what cannot make the page
@@ -112,7 +162,7 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
         scored = [(-round(v * _MICRO), aid) for aid, v in lex.items()]
         return [(aid, s / _MICRO) for aid, s in _page(scored, accept, end, offset)]
     if end is not None and vectors.prefilters:
-        pooled = _pooled(text, query, lexical, vectors, accept, end)
+        pooled = _pooled(text, query, lexical, vectors, accept, end, memo)
         if pooled is not None:
             return [(aid, s / _UNIT) for aid, s in pooled[offset:]]
     got = vectors.scores(query)
@@ -126,11 +176,15 @@ def rank(text: str, query: bytes | None, lexical: LexicalRanker, vectors: Vector
 
 
 def _pooled(text: str, query: bytes, lexical: LexicalRanker, vectors: VectorIndex,
-            accept: Accept, end: int) -> list[tuple[str, int]] | None:
+            accept: Accept, end: int, memo: dict[str, Any]) -> list[tuple[str, int]] | None:
     """The first ``end`` accepted results from a pool of vector candidates and every lexical
     match (see the module rules); None once the pool would be every code."""
     np = vectors.numpy
-    slots, lex = _lexical_micro(np, lexical, text)  # every agent matching a term, ascending
+    # Every agent matching a term, ascending; kept in ``memo`` for the feedback's second
+    # ranking of the same text (read only, never changed here).
+    if "lex" not in memo:
+        memo["lex"] = _lexical_micro(np, lexical, text)
+    slots, lex = memo["lex"]
     depth, rows = max(POOL_LEXICAL, 2 * end), max(POOL_ROWS, vectors.rows // POOL_SHARE)
     while True:
         pool = vectors.pool(query, rows)

@@ -46,6 +46,7 @@ __all__ = [
     "dot",
     "encode_int8",
     "quantize",
+    "quantize_sum",
     "score",
     "validate_vectors",
     "vector_set_from_wire",
@@ -122,6 +123,23 @@ def quantize(values: Sequence[float]) -> bytes:
     scale = INT8_MAX / math.sqrt(math.fsum(f * f for f in floats))
     codes = [min(INT8_MAX, max(-INT8_MAX, round(f * scale))) for f in floats]
     return bytes(c & 0xFF for c in codes)
+
+
+def quantize_sum(a: bytes, b: bytes, weight: float) -> bytes:
+    """``quantize(a + weight * b)`` of two codes (as signed components), by quantize's own
+    steps without its per-component checks, which cost more than the arithmetic and cannot
+    fail here (the sums are finite). Raises VectorError if the lengths differ."""
+    if len(a) != len(b):
+        raise VectorError("dims", f"lengths {len(a)} and {len(b)} differ")
+    floats = [x + weight * y for x, y in zip(memoryview(a).cast("b"), memoryview(b).cast("b"),
+                                             strict=True)]
+    top = max(map(abs, floats))
+    if top == 0.0:
+        return bytes(len(a))
+    shift = -math.frexp(top)[1]
+    floats = [math.ldexp(f, shift) for f in floats]
+    scale = INT8_MAX / math.sqrt(math.fsum(f * f for f in floats))
+    return bytes(min(INT8_MAX, max(-INT8_MAX, round(f * scale))) & 0xFF for f in floats)
 
 
 def decode_int8(code: bytes) -> list[int]:

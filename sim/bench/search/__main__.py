@@ -2,7 +2,8 @@
 
     python -m sim.bench.search [--set sim/bench/relevance] [--sizes 1000,10000,100000]
                                [--queries 300] [--memory-agents 20000] [--registrations 2000]
-                               [--skip-scale] [--fusion] [--embedder SPEC]
+                               [--skip-scale] [--fusion] [--keyword] [--dims 256]
+                               [--feedback 1.0] [--embedder SPEC]
 
 Needs the semantic extra (the local model). Prints tables; writes nothing. ``--embedder``
 judges another model on the relevance set instead (relevance only): any spec a node takes,
@@ -17,10 +18,11 @@ import json
 import time
 from pathlib import Path
 
+from gossipreg.core.search import hybrid
 from gossipreg.core.search.terms import evidence_texts
 from gossipreg.core.search.vecindex import numpy_available
 from gossipreg.io.embed import WordLlamaEmbedder
-from sim.bench.search import fusion, model_codes, relevance, scale
+from sim.bench.search import fusion, keyword, model_codes, relevance, scale
 
 HERE = Path(__file__).resolve().parents[1] / "relevance"
 
@@ -42,7 +44,7 @@ def judge_embedder(folder: Path, spec: str) -> None:
     records, queries = relevance.load_set(folder)
     kinds = [*sorted({q["kind"] for q in queries}), "all"]
     print(f"relevance set {folder}: {len(records)} cards, {len(queries)} queries; "
-          f"embedder {spec!r}")
+          f"embedder {spec!r}; feedback {hybrid.FEEDBACK}")
     codes = model_codes.embed_set(spec, records, queries)
     print(f"model {codes.model_id}: {codes.dims} dims; {codes.texts} texts embedded in "
           f"{codes.seconds:.1f} s ({1000 * codes.seconds / codes.texts:.1f} ms a text)")
@@ -61,17 +63,27 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true", help="relevance only")
     ap.add_argument("--fusion", action="store_true",
                     help="also: where hybrid falls short, other fusion rules, a split-half check")
+    ap.add_argument("--keyword", action="store_true",
+                    help="also: keyword queries hybrid loses, and fusion rules chosen on the odd"
+                         " query ids, reported on the even ones")
+    ap.add_argument("--feedback", type=float, default=None,
+                    help="the node's feedback weight for this run (0: none; default: the node's)")
+    ap.add_argument("--dims", type=int, default=256,
+                    help="the local model cut to 64 or 128 dimensions (a weaker model)")
     ap.add_argument("--embedder", metavar="SPEC",
                     help="judge this embedder (a node's --embedder spec) on the relevance set")
     args = ap.parse_args()
+    if args.feedback is not None:
+        hybrid.FEEDBACK = args.feedback
     if args.embedder:
         judge_embedder(args.set, args.embedder)
         return
 
-    model = WordLlamaEmbedder()
+    model = WordLlamaEmbedder(dims=args.dims)
     t0 = time.perf_counter()
     model.load()
     print(f"model {model.model_id}: loaded in {time.perf_counter() - t0:.2f} s (this process); "
+          f"feedback {hybrid.FEEDBACK}; "
           f"numpy {'on' if numpy_available() else 'OFF: pure-Python scoring'}")
     records, queries = relevance.load_set(args.set)
     kinds = [*sorted({q["kind"] for q in queries}), "all"]
@@ -81,6 +93,8 @@ def main() -> None:
     print_relevance(res, kinds)
     if args.fusion:
         fusion.report(fusion.evidence(records, queries, model.codes_sync, model.dims))
+    if args.keyword:
+        keyword.report(keyword.evidence(records, queries, model.codes_sync, model.dims))
     if args.skip_scale:
         return
 

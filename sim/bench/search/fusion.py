@@ -2,8 +2,9 @@
 
 The same evidence the node fuses (each agent's lexical score and best cosine, from one core index
 over the relevance set) is re-fused offline by other rules, so rules are compared on identical
-inputs; ``fixed 0.40`` is the node's own rule and reproduces its figures (the set is small
-enough that the node scores every agent exactly). Printed:
+inputs; ``fixed 0.40`` is the node's rule without feedback (``--feedback 0``) and reproduces
+its figures (the set is small enough that the node scores every agent exactly); the node's
+feedback is studied by :mod:`sim.bench.search.keyword` (``--keyword``). Printed:
 
 - nDCG@10 per kind counting every label, and counting grades 2-3 only (how much of a shortfall
   is the weak, grade-1 tail);
@@ -101,7 +102,7 @@ def report(ev: Evidence, splits: int = 20, seed: int = 7) -> None:
     """Print the analysis (see the module docstring)."""
     head = f"{'nDCG@10':>24} " + " ".join(f"{k:>10}" for k in KINDS)
     hybrid, lexical = per_query(ev, fixed(0.4)), per_query(ev, fixed(1.0), 1e-9)
-    print("\nwhere the shortfall is (hybrid, the node's rule)\n" + head)
+    print("\nwhere the shortfall is (hybrid, the node's rule without feedback)\n" + head)
     print(_row("every label", means(ev, hybrid)))
     print(_row("grades 2-3 only", means(ev, per_query(ev, fixed(0.4), grades=2))))
     print("\nhybrid against lexical alone, per query (wins / losses / sum of losses)")
@@ -112,7 +113,7 @@ def report(ev: Evidence, splits: int = 20, seed: int = 7) -> None:
         print(f"{kind:>12}: {wins} / {len(lost)} / {sum(lost):+.3f} of {len(idx)} queries")
     rules: dict[str, tuple[Rule, float]] = {
         "lexical alone": (fixed(1.0), 1e-9), "vector alone": (fixed(0.0), 1e-9),
-        "fixed 0.40 (the node)": (fixed(0.4), MIN_SCORE),
+        "fixed 0.40 (no feedback)": (fixed(0.4), MIN_SCORE),
         "weight = max(.4, best lex)": (_follow_lexical, MIN_SCORE),
         "max(lex, fused)": (_score_max, MIN_SCORE),
         "lexical first if best>=.5": (_lexical_first, MIN_SCORE),

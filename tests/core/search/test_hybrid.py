@@ -1,5 +1,6 @@
 """Vector index (numpy and pure Python agree, exactly) and hybrid ranking: clear-case orderings,
-filters, the threshold, ties, agents without vectors, ARD's integer score."""
+filters, the threshold, ties, agents without vectors, feedback from the first result, ARD's
+integer score."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import random
 import pytest
 
 from gossipreg.core.directory.records import make_record
-from gossipreg.core.search import vecindex
+from gossipreg.core.search import hybrid, vecindex
 from gossipreg.core.search.hybrid import MIN_SCORE, ard_score
 from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.terms import MAX_EVIDENCE, evidence_texts
 from gossipreg.core.search.vecindex import VectorIndex
-from gossipreg.core.search.vectors import VectorError, dot, quantize
+from gossipreg.core.search.vectors import VectorError, decode_int8, dot, quantize, quantize_sum
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 DIMS = 8
@@ -331,3 +332,42 @@ def test_lexical_scores_of_every_match_at_once_are_the_rankers_integers() -> Non
                                     strict=True) if a}
         assert got == {a: round(v * 1_000_000) for a, v in ranker.scores(text).items()}
     assert _lexical_micro(np, ranker, "nothing matches this")[0].tolist() == []
+
+
+@pytest.mark.parametrize("use_numpy", [False, None])
+def test_the_first_results_neighbours_come_next_and_filters_never_change_a_score(
+        use_numpy: bool | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    recs = [(make_record(aid, None, "rt", card=card(name, desc, (aid, name))), [code])
+            for aid, name, desc, code in (
+                ("kube", "Kube", "pods", axis(1, 1)),         # the best match
+                ("logs", "Logs", "lines", axis(0.2, 1)),      # its neighbour, far from the query
+                ("noise", "Noise", "misc", axis(0.4, 0, 1)))]  # nearer the query, not the match
+    idx = index_of(recs, use_numpy=use_numpy)
+    q = axis(1)  # shares no word with any card: vectors alone
+    with monkeypatch.context() as m:
+        m.setattr(hybrid, "FEEDBACK", 0.0)
+        assert [a for a, _ in idx.search("qqq", query=q)] == ["kube", "noise", "logs"]
+    hits = idx.search("qqq", query=q)
+    # Feedback: the query's code plus the best match's, so the match's neighbour comes next.
+    assert [a for a, _ in hits] == ["kube", "logs", "noise"]
+    q2 = quantize([a + hybrid.FEEDBACK * b for a, b in zip(decode_int8(q), decode_int8(axis(1, 1)),
+                                                             strict=True)])
+    assert dict(hits)["logs"] == 3 * (dot(q2, axis(0.2, 1)) * 10**6 // 127**2) / (5 * 10**6)
+    # The feedback code comes from every agent, whatever the filters: a filter that drops the
+    # best match changes which agents are shown, never their scores.
+    assert idx.search("qqq", query=q, accept=lambda a: a != "kube") == hits[1:]
+    assert idx.search("qqq", query=q, limit=1, offset=1) == hits[1:2]
+    # A query near no agent is still a miss.
+    assert idx.search("qqq", query=axis(0, 0, 0, 0, 0, 0, 0, 1)) == []
+
+
+def test_quantize_sum_is_quantize_of_the_sum() -> None:
+    rng = random.Random(11)
+    for dims in (1, 8, 256, 512):
+        for weight in (0.25, 0.5, 1.0, 2.0):
+            a, b = rand_code(rng, dims), rand_code(rng, dims)
+            assert quantize_sum(a, b, weight) == quantize(
+                [x + weight * y for x, y in zip(decode_int8(a), decode_int8(b), strict=True)])
+    assert quantize_sum(axis(1), axis(-1), 1.0) == bytes(DIMS)  # a zero sum: the zero code
+    with pytest.raises(VectorError):
+        quantize_sum(bytes(4), bytes(5), 1.0)
