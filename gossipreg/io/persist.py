@@ -15,9 +15,13 @@ Rules:
   validate refuses the start (:class:`~gossipreg.io.datadir.DataDirError` naming the file):
   never a partial load.
 - Restored agents are registered under the node's new generation with their first
-  registration time, before it joins; its peers replace the previous generation's agents in
-  place when the new state arrives (core/directory/holds.py), so an agent that comes back is
-  not deregistered and registered again on them.
+  registration time, before it joins and before its seeds are known, so that no write of
+  them is gossiped on its own: they reach each peer in one piece, in the state exchange of
+  the join (the seed) or of the peer's own exchange with the restarted member (the others;
+  core/directory/holds.py). A peer replaces the previous generation's whole state at the
+  first write of the new one, so single writes arriving one by one (as datagrams may) would
+  deregister the agents not yet arrived and register them again; in one piece, an agent that
+  comes back is neither.
 """
 
 from __future__ import annotations

@@ -163,8 +163,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self.transport.peer_features = self._core.read.features_at
         self.started_at = time.time()
         if self.store is not None:  # the agents it kept, before it joins (see persist)
-            self._core.set_seeds(self.seeds)  # it will join: their writes are broadcast
-            self.store.restore(saved, now)
+            self.store.restore(saved, now)  # seeds not set yet: no single writes go out
             self.add_listener(self.store.on_event)
             self.checks.on_change = self.store.changed
         self._core.join(self.seeds, now)
