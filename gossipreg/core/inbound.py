@@ -6,11 +6,11 @@ A join that claims our own name from another address is another process with our
 us as its seed: it is refused as any duplicate name is (an answer listing our name at our
 address, the one the joiner reads as a refusal), and counted as ``duplicate_name``; on the
 joiner's side, that answer comes in its own name and is read only as a refusal.
-Writes, beacons and feature rows we already hold are dropped before validation (gossip brings
-most of them many times over). Every other message is parsed strictly, then handed to the machine it
-belongs to; a malformed one is dropped and counted alone. ``receive`` answers what the caller
-may act on (a :class:`Received`) and whether anything was acted on (only then can a timer have
-moved or a message be queued).
+Writes, beacons, feature rows and (between unsigned nodes) Alives we already hold are dropped
+before validation (gossip brings most of them many times over). Every other message is parsed
+strictly, then handed to the machine it belongs to; a malformed one is dropped and counted
+alone. ``receive`` answers what the caller may act on (a :class:`Received`) and whether
+anything was acted on (only then can a timer have moved or a message be queued).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ __all__ = ["Inbound", "Received"]
 
 # Plain ints: the hot comparisons.
 _WRITE, _BEACON, _FEATURES = int(Tag.WRITE), int(Tag.BEACON), int(Tag.FEATURES)
+_ALIVE = int(Tag.ALIVE)
 _SETTLING = (Tag.FEATURES, Tag.SYNC_ACK)  # what may settle automatic mode (a join answer)
 _new = tuple.__new__
 _WRITE_LEN = 8  # an unsigned WRITE's items in this release (a signed one has one more)
@@ -125,6 +126,7 @@ class Inbound:
             self.ae.unknown_sender(src_id, src_addr, now)
             acted = True
         stale, beacon_seen = self.dir.replica.is_stale, self.out.beacon_seen
+        alive_held = self.members.alive_held
         trust = self.trust
         if trust is not None:
             # Failures are charged to the connection's address and the claimed one together:
@@ -153,6 +155,12 @@ class Inbound:
                     acted = True
                     continue
             elif tag == _BEACON and len(raw) >= 4 and beacon_seen(raw[1], raw[2], raw[3]):
+                dups += 1
+                continue
+            elif (tag == _ALIVE and trust is None and len(raw) >= 5
+                    and alive_held(raw[1], raw[3], raw[4])):
+                # A refutation is relayed by every member: most copies bring nothing new.
+                # (With a judge, a known version may still bring the first proof to pin.)
                 dups += 1
                 continue
             elif (tag == _FEATURES and len(raw) == 3 and raw[2] is False

@@ -11,7 +11,7 @@ from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import RECORD_VALUES
 from gossipreg.core.node import Node
 from gossipreg.core.types import MemberState, RegistryEventType
-from gossipreg.core.wire.messages import Ping, Suspect, parse
+from gossipreg.core.wire.messages import Alive, Ping, Suspect, encode, parse
 from sim.cluster import Cluster
 from tests.corekit import Tap
 
@@ -253,3 +253,25 @@ def test_an_unreachable_hint_for_a_live_member_leaves_it_alive() -> None:
         c.run_for(2.0)
     assert c.all_alive_everywhere()
     assert E.MEMBER_SUSPECT not in kinds(c, "n0", "n2")
+
+
+def test_a_known_alive_is_a_duplicate_and_a_newer_one_is_taken() -> None:
+    c = Cluster(seed=5, config=NodeConfig.lan())
+    c.add_node("n0")
+    c.add_node("n1", seeds=["n0"])
+    c.add_node("n2", seeds=["n0"])
+    assert c.run_until_true(c.all_alive_everywhere, timeout=10.0) is not None
+    n0 = c.node("n0")
+    gen = c.nodes["n2"].generation
+    inc = next(m.incarnation for m in n0.read.members() if m.node_id == "n2")
+
+    def alive_from_n1(incarnation: int) -> tuple[int, bool]:
+        before = n0.read.metrics().duplicates_in
+        frame = n0.codec.encode("n1", "n1", [encode(Alive("n2", "n2", gen, incarnation))])
+        n0.handle_packet(frame, c.now, wall=c.wall("n0"))
+        m = next(m for m in n0.read.members() if m.node_id == "n2")
+        return n0.read.metrics().duplicates_in - before, m.incarnation == incarnation
+
+    assert alive_from_n1(inc) == (1, True)  # known news: dropped before parsing, counted
+    assert alive_from_n1(inc + 1) == (0, True)  # a refutation: parsed and taken
+    assert alive_from_n1(inc) == (1, False)  # older than what is held now: a duplicate

@@ -213,6 +213,17 @@ class MemberTable:
                 return False
         return True
 
+    def alive_held(self, node_id: object, generation: object, incarnation: object) -> bool:
+        """Whether an Alive at ``(generation, incarnation)`` tells nothing new: we hold another
+        member ``node_id`` at that version or a newer one (:meth:`alive` would return None).
+        False when unsure, including for values of the wrong type (full validation follows)."""
+        if type(node_id) is not str or type(generation) is not int or type(
+                incarnation) is not int or node_id == self.self_id:
+            return False
+        m = self._m.get(node_id)
+        return m is not None and (generation < m.generation or (
+            generation == m.generation and incarnation <= m.incarnation))
+
     # ----------------------------------------------------------------- writes
     def set_features(self, node_id: str, generation: int, bits: int) -> bool:
         """Record what a member announced; whether it was news. Rows for an older generation

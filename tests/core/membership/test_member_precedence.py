@@ -58,7 +58,12 @@ CASES = [(state, kind, version, cell)
 def test_precedence(state: MemberState, kind: str, version: tuple[int, int],
                     cell: str) -> None:
     t = _table_with(state)
+    # The receive path drops an Alive that ``alive_held`` calls known before parsing it:
+    # exactly those that change nothing here.
+    held = t.alive_held("x", *version)
     change = _news(t, kind, "x", version)
+    if kind == "alive":
+        assert held is (cell == "-")
     m = t.get("x")
     assert m is not None
     if cell == "-":
@@ -90,3 +95,12 @@ def test_news_about_ourselves_never_changes_our_row(kind: str) -> None:
     assert _news(t, kind, "me", (1, 9)) is None
     assert t.me.state is A and t.me.version == (1, 0)
     assert t.refute(9) == 10  # refuting raises our incarnation above the accusation's
+
+
+def test_alive_held_is_unsure_of_ourselves_strangers_and_wrong_types() -> None:
+    t = _table_with(A)
+    assert t.alive_held("x", 1, 5) and t.alive_held("x", 0, 99)
+    assert not t.alive_held("me", 0, 0)  # about ourselves: the failure detector decides
+    assert not t.alive_held("stranger", 1, 0)  # a join
+    assert not t.alive_held("x", "1", 5) and not t.alive_held("x", 1, 5.0)
+    assert not t.alive_held(["x"], 1, 5)
