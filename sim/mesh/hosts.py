@@ -97,10 +97,14 @@ class GossipregHosts(HostDriver):
     name = "gossipreg"
 
     def __init__(self, lab: NetLab, n: int, profile: str = "lan",
-                 overrides: list[str] | None = None) -> None:
+                 overrides: list[str] | None = None,
+                 trace: dict[int, str] | None = None, trace_every: float = 180.0) -> None:
         super().__init__(lab, n)
         self.profile = profile
         self.overrides = overrides or []  # FIELD=VALUE config overrides (harness runner)
+        # Debug: host -> file for tracemalloc's allocation sites (node_main --trace).
+        self.trace = trace or {}
+        self.trace_every = trace_every
         self._session: aiohttp.ClientSession | None = None
 
     def addr(self, i: int) -> str:
@@ -115,6 +119,11 @@ class GossipregHosts(HostDriver):
             out += ["--embedder", "off"]
         for s in seeds:
             out += ["--join", self.addr(s)]
+        if i in self.trace and not self.overrides:  # the product's node under the tracer
+            out[2:4] = ["sim.mesh.node_main", f"--trace={self.trace[i]}",
+                        f"--trace-every={self.trace_every}", "--cli", "node"]
+        elif i in self.trace:
+            out += [f"--trace={self.trace[i]}", f"--trace-every={self.trace_every}"]
         return out
 
     @property
