@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import linecache
 import signal
 import sys
 import threading
 import time
 import tracemalloc
+from collections import Counter
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.gossip_node import GossipNode
@@ -36,27 +38,46 @@ def _snapshot() -> tracemalloc.Snapshot:
         [tracemalloc.Filter(False, f) for f in _IGNORE])
 
 
+def _types() -> Counter[str]:
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
 def _trace_loop(path: str, every: float) -> None:
-    """A daemon thread: snapshots need no event loop, and the GIL makes each one consistent."""
+    """A daemon thread: snapshots need no event loop, and the GIL makes each one consistent.
+    Objects the collector tracks are counted by type every time (cheap); allocation sites
+    only when tracemalloc runs (``--trace-frames`` > 0: it slows a loaded node down a lot)."""
     t0 = time.monotonic()
     time.sleep(every)
-    first = _snapshot()
+    first_types = _types()
+    first = _snapshot() if tracemalloc.is_tracing() else None
     while True:
         time.sleep(every)
-        snap = _snapshot()
-        traced, peak = tracemalloc.get_traced_memory()
-        lines = [f"== t={time.monotonic() - t0:.0f}s traced={traced / 1e6:.2f}MB "
-                 f"peak={peak / 1e6:.2f}MB blocks={sys.getallocatedblocks()}",
-                 "-- top sites by size"]
-        lines += [f"  {s}" for s in snap.statistics("lineno")[:_TOP]]
-        lines.append("-- growth since the first snapshot, by site")
-        lines += [f"  {s}" for s in snap.compare_to(first, "lineno")[:_TOP]]
-        lines.append("-- growth since the first snapshot, by traceback (top 5)")
-        for s in snap.compare_to(first, "traceback")[:5]:
-            lines.append(f"  {s.size_diff / 1e3:+.1f} kB {s.count_diff:+d} blocks")
-            lines += [f"      {frame}" for frame in s.traceback.format()]
+        types = _types()
+        lines = [f"== t={time.monotonic() - t0:.0f}s blocks={sys.getallocatedblocks()} "
+                 f"gc_objects={types.total()}", "-- tracked objects by type: growth since "
+                 "the first snapshot (count now, change)"]
+        growth = sorted(((n - first_types.get(k, 0), k, n) for k, n in types.items()),
+                        reverse=True)
+        lines += [f"  {k}: {n} ({d:+d})" for d, k, n in growth[:_TOP]]
+        if first is not None:
+            lines += _sites(first)
         with open(path, "a") as f:
             f.write("\n".join(lines) + "\n")
+
+
+def _sites(first: tracemalloc.Snapshot) -> list[str]:
+    snap = _snapshot()
+    traced, peak = tracemalloc.get_traced_memory()
+    lines = [f"-- tracemalloc traced={traced / 1e6:.2f}MB peak={peak / 1e6:.2f}MB",
+             "-- top sites by size"]
+    lines += [f"  {s}" for s in snap.statistics("lineno")[:_TOP]]
+    lines.append("-- growth since the first snapshot, by site")
+    lines += [f"  {s}" for s in snap.compare_to(first, "lineno")[:_TOP]]
+    lines.append("-- growth since the first snapshot, by traceback (top 5)")
+    for s in snap.compare_to(first, "traceback")[:5]:
+        lines.append(f"  {s.size_diff / 1e3:+.1f} kB {s.count_diff:+d} blocks")
+        lines += [f"      {frame}" for frame in s.traceback.format()]
+    return lines
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -92,10 +113,11 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=SECONDS")
     ap.add_argument("--trace", metavar="FILE", help="debug: tracemalloc sites to FILE")
     ap.add_argument("--trace-every", type=float, default=180.0, metavar="SECONDS")
-    ap.add_argument("--trace-frames", type=int, default=8)
+    ap.add_argument("--trace-frames", type=int, default=8, help="0: object types only")
     args = ap.parse_args(argv)
     if args.trace:
-        tracemalloc.start(args.trace_frames)
+        if args.trace_frames > 0:
+            tracemalloc.start(args.trace_frames)
         threading.Thread(target=_trace_loop, args=(args.trace, args.trace_every),
                          daemon=True).start()
     if cli is not None:

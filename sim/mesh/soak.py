@@ -44,10 +44,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="gossipreg config override, e.g. tombstone_ttl=300 (harness runner)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--tracemalloc", metavar="DIR",
-                   help="debug: the stable nodes run tracemalloc and write their top "
-                        "allocation sites to DIR/node<i>.txt (slows them; RSS not comparable)")
+    p.add_argument("--trace", metavar="DIR",
+                   help="debug: the stable nodes count their objects by type (and with "
+                        "--trace-frames run tracemalloc) and write the growth to DIR/node<i>.txt")
     p.add_argument("--trace-every", type=float, default=180.0, metavar="SECONDS")
+    p.add_argument("--trace-frames", type=int, default=0,
+                   help="with --trace: 0 counts objects by type only; N > 0 also runs "
+                        "tracemalloc with N frames (slow under load)")
     p.add_argument("--json", metavar="FILE")
 
 
@@ -211,12 +214,13 @@ class _Soak:
 
 
 async def _main(lab: NetLab, args: argparse.Namespace) -> dict[str, Any]:
-    trace = ({i: os.path.join(args.tracemalloc, f"node{i}.txt") for i in range(args.stable)}
-             if args.tracemalloc else None)
-    if args.tracemalloc:
-        os.makedirs(args.tracemalloc, exist_ok=True)
+    trace = ({i: os.path.join(args.trace, f"node{i}.txt") for i in range(args.stable)}
+             if args.trace else None)
+    if args.trace:
+        os.makedirs(args.trace, exist_ok=True)
     drivers: list[HostDriver] = [GossipregHosts(lab, args.nodes, overrides=args.set,
-                                                trace=trace, trace_every=args.trace_every)]
+                                                trace=trace, trace_every=args.trace_every,
+                                                trace_frames=args.trace_frames)]
     if args.peer == "serf":
         binary = ensure_serf()
         if binary is not None:
