@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import gc
 import linecache
+import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -42,6 +44,25 @@ def _types() -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
+def _obmalloc() -> list[str]:
+    """The summary of ``sys._debugmallocstats`` (CPython's small-object allocator: arenas
+    held, bytes in used and free blocks), which it prints to the C stderr only."""
+    with tempfile.TemporaryFile("w+") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    keep = ("# arenas", "arenas *", "# bytes in", "# unused pools", "# bytes lost", "Total")
+    return [f"  {line.strip()}" for line in text.splitlines()
+            if line.strip().startswith(keep)]
+
+
 def _trace_loop(path: str, every: float) -> None:
     """A daemon thread: snapshots need no event loop, and the GIL makes each one consistent.
     Objects the collector tracks are counted by type every time (cheap); allocation sites
@@ -59,6 +80,7 @@ def _trace_loop(path: str, every: float) -> None:
         growth = sorted(((n - first_types.get(k, 0), k, n) for k, n in types.items()),
                         reverse=True)
         lines += [f"  {k}: {n} ({d:+d})" for d, k, n in growth[:_TOP]]
+        lines += ["-- obmalloc (sys._debugmallocstats)", *_obmalloc()]
         if first is not None:
             lines += _sites(first)
         with open(path, "a") as f:
