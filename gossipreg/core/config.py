@@ -128,6 +128,11 @@ class NodeConfig(BaseModel):
         5.0, gt=0, description="s to wait for an owner's answer to a forwarded request.")
     gossip_budget: int = Field(
         16_384, ge=512, description="Bytes of broadcasts per gossip or probe packet.")
+    max_queued_writes: int = Field(
+        4096, ge=0,
+        description="Directory writes waiting to be gossiped at most (0: no bound); beyond "
+                    "it the write sent most often is dropped from the queue (anti-entropy "
+                    "still carries it). Serf's MaxQueueDepth.")
     max_datagram_size: int = Field(
         1_400, ge=512, le=65_000,
         description="Largest frame sent as a UDP datagram (to a peer whose transport takes "

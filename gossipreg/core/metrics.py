@@ -23,8 +23,9 @@ DROP_LOG_SENDERS = 16
 # (``bad_vectors``: a vec/ value that failed its checks, or of our model with another length:
 # kept in the replica, never used for search.)
 DROP_REASONS = ("bad_cluster", "bad_mac", "bad_magic", "bad_vectors", "bad_version",
-                "duplicate_name", "from_self", "malformed", "malformed_message", "misdirected",
-                "oversized", "oversized_out", "truncated", "unencodable_out",
+                "broadcast_overflow", "duplicate_name", "from_self", "malformed",
+                "malformed_message", "misdirected", "oversized", "oversized_out", "truncated",
+                "unencodable_out",
                 "unexpected_signature", "unknown_type", "unsigned", "unspecified_address",
                 # owner signatures (gossipreg.core.trust.judge)
                 "ahead_of_alive", "bad_signature", "key_mismatch", "not_owner",

@@ -97,10 +97,16 @@ class GossipregHosts(HostDriver):
     name = "gossipreg"
 
     def __init__(self, lab: NetLab, n: int, profile: str = "lan",
-                 overrides: list[str] | None = None) -> None:
+                 overrides: list[str] | None = None,
+                 trace: dict[int, str] | None = None, trace_every: float = 180.0,
+                 trace_frames: int = 0) -> None:
         super().__init__(lab, n)
         self.profile = profile
         self.overrides = overrides or []  # FIELD=VALUE config overrides (harness runner)
+        # Debug: host -> file for tracemalloc's allocation sites (node_main --trace).
+        self.trace = trace or {}
+        self.trace_every = trace_every
+        self.trace_frames = trace_frames  # 0: object types only, no tracemalloc
         self._session: aiohttp.ClientSession | None = None
 
     def addr(self, i: int) -> str:
@@ -115,7 +121,15 @@ class GossipregHosts(HostDriver):
             out += ["--embedder", "off"]
         for s in seeds:
             out += ["--join", self.addr(s)]
+        if i in self.trace and not self.overrides:  # the product's node under the tracer
+            out[2:4] = ["sim.mesh.node_main", *self._trace_args(i), "--cli", "node"]
+        elif i in self.trace:
+            out += self._trace_args(i)
         return out
+
+    def _trace_args(self, i: int) -> list[str]:
+        return [f"--trace={self.trace[i]}", f"--trace-every={self.trace_every}",
+                f"--trace-frames={self.trace_frames}"]
 
     @property
     def session(self) -> aiohttp.ClientSession:

@@ -1,18 +1,105 @@
 """``python -m sim.mesh.node_main``: a gossipreg node for the harness with config overrides
 (``--set tombstone_ttl=300``), so that a benchmark can try a setting without the product
 growing an option for it. Otherwise the same as ``gossipreg node``: the same ``GossipNode``,
-HTTP API and graceful leave on SIGTERM."""
+HTTP API and graceful leave on SIGTERM.
+
+Debug only (the soak's ``--tracemalloc``): ``--trace FILE [--trace-every S] [--trace-frames N]``
+runs :mod:`tracemalloc` and every ``S`` seconds appends to ``FILE`` the top allocation sites
+by file:line and their growth since the first snapshot (taken ``S`` seconds after the start,
+once the node warmed up). ``--cli ARGS...`` runs ``gossipreg ARGS...`` (the product's own
+``gossipreg node``) under that tracer instead of this module's node."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import linecache
+import os
 import signal
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections import Counter
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.gossip_node import GossipNode
 
 __all__ = ["main"]
+
+_TOP = 25
+# Allocations of the tracer itself and of the import machinery are not the node's.
+_IGNORE = (tracemalloc.__file__, linecache.__file__, "<frozen importlib._bootstrap>",
+           "<frozen importlib._bootstrap_external>", "<unknown>")
+
+
+def _snapshot() -> tracemalloc.Snapshot:
+    return tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, f) for f in _IGNORE])
+
+
+def _types() -> Counter[str]:
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
+def _obmalloc() -> list[str]:
+    """The summary of ``sys._debugmallocstats`` (CPython's small-object allocator: arenas
+    held, bytes in used and free blocks), which it prints to the C stderr only."""
+    with tempfile.TemporaryFile("w+") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    keep = ("# arenas", "arenas *", "# bytes in", "# unused pools", "# bytes lost", "Total")
+    return [f"  {line.strip()}" for line in text.splitlines()
+            if line.strip().startswith(keep)]
+
+
+def _trace_loop(path: str, every: float) -> None:
+    """A daemon thread: snapshots need no event loop, and the GIL makes each one consistent.
+    Objects the collector tracks are counted by type every time (cheap); allocation sites
+    only when tracemalloc runs (``--trace-frames`` > 0: it slows a loaded node down a lot)."""
+    t0 = time.monotonic()
+    time.sleep(every)
+    first_types = _types()
+    first = _snapshot() if tracemalloc.is_tracing() else None
+    while True:
+        time.sleep(every)
+        types = _types()
+        lines = [f"== t={time.monotonic() - t0:.0f}s blocks={sys.getallocatedblocks()} "
+                 f"gc_objects={types.total()}", "-- tracked objects by type: growth since "
+                 "the first snapshot (count now, change)"]
+        growth = sorted(((n - first_types.get(k, 0), k, n) for k, n in types.items()),
+                        reverse=True)
+        lines += [f"  {k}: {n} ({d:+d})" for d, k, n in growth[:_TOP]]
+        lines += ["-- obmalloc (sys._debugmallocstats)", *_obmalloc()]
+        if first is not None:
+            lines += _sites(first)
+        with open(path, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def _sites(first: tracemalloc.Snapshot) -> list[str]:
+    snap = _snapshot()
+    traced, peak = tracemalloc.get_traced_memory()
+    lines = [f"-- tracemalloc traced={traced / 1e6:.2f}MB peak={peak / 1e6:.2f}MB",
+             "-- top sites by size"]
+    lines += [f"  {s}" for s in snap.statistics("lineno")[:_TOP]]
+    lines.append("-- growth since the first snapshot, by site")
+    lines += [f"  {s}" for s in snap.compare_to(first, "lineno")[:_TOP]]
+    lines.append("-- growth since the first snapshot, by traceback (top 5)")
+    for s in snap.compare_to(first, "traceback")[:5]:
+        lines.append(f"  {s.size_diff / 1e3:+.1f} kB {s.count_diff:+d} blocks")
+        lines += [f"      {frame}" for frame in s.traceback.format()]
+    return lines
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -35,13 +122,30 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    cli = None
+    if "--cli" in argv:
+        k = argv.index("--cli")
+        argv, cli = argv[:k], argv[k + 1:]
     ap = argparse.ArgumentParser(prog="python -m sim.mesh.node_main")
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--bind", required=True)
+    ap.add_argument("--name", required=cli is None)
+    ap.add_argument("--bind", required=cli is None)
     ap.add_argument("--join", action="append", default=[])
     ap.add_argument("--profile", default="lan", choices=["local", "lan", "wan"])
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=SECONDS")
-    asyncio.run(_run(ap.parse_args()))
+    ap.add_argument("--trace", metavar="FILE", help="debug: tracemalloc sites to FILE")
+    ap.add_argument("--trace-every", type=float, default=180.0, metavar="SECONDS")
+    ap.add_argument("--trace-frames", type=int, default=8, help="0: object types only")
+    args = ap.parse_args(argv)
+    if args.trace:
+        if args.trace_frames > 0:
+            tracemalloc.start(args.trace_frames)
+        threading.Thread(target=_trace_loop, args=(args.trace, args.trace_every),
+                         daemon=True).start()
+    if cli is not None:
+        from gossipreg.cli import main as gossipreg_main
+        sys.exit(gossipreg_main(cli))
+    asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="gossipreg config override, e.g. tombstone_ttl=300 (harness runner)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--trace", metavar="DIR",
+                   help="debug: the stable nodes count their objects by type (and with "
+                        "--trace-frames run tracemalloc) and write the growth to DIR/node<i>.txt")
+    p.add_argument("--trace-every", type=float, default=180.0, metavar="SECONDS")
+    p.add_argument("--trace-frames", type=int, default=0,
+                   help="with --trace: 0 counts objects by type only; N > 0 also runs "
+                        "tracemalloc with N frames (slow under load)")
     p.add_argument("--json", metavar="FILE")
 
 
@@ -70,10 +77,18 @@ async def _metrics(d: GossipregHosts, i: int) -> dict[str, float]:
         text = await r.text()
     out = {}
     for line in text.splitlines():
-        for name in ("asyncio_tasks", "replica_entries"):
+        for name in _GAUGES:
             if line.startswith(f"gossipreg_{name} "):
                 out[name] = float(line.split()[1])
+        if line.startswith("gossipreg_malloc_bytes{"):  # glibc's heap, MB by part
+            part = line.split('"')[1]
+            out[f"malloc_{part}_mb"] = float(line.split()[-1]) / 1e6
     return out
+
+
+_GAUGES = ("asyncio_tasks", "replica_entries", "python_allocated_blocks", "gc_objects")
+METRICS = ("rss_mb", "fds", "threads", *_GAUGES, "malloc_arena_mb", "malloc_in_use_mb",
+           "malloc_free_mb", "malloc_mmap_mb")
 
 
 class _Soak:
@@ -156,7 +171,9 @@ class _Soak:
             self.samples.append(row)
             print(f"  … t={t:6.0f}s " + "  ".join(
                 f"{k}: {v['rss_mb']:.1f}MB {v['fds']:.0f}fd {v.get('asyncio_tasks', 0):.0f}t"
-                f" {v.get('replica_entries', 0):.0f}e" for k, v in row["nodes"].items()
+                f" {v.get('replica_entries', 0):.0f}e {v.get('python_allocated_blocks', 0):.0f}b"
+                f" {v.get('gc_objects', 0):.0f}o heap {v.get('malloc_arena_mb', 0):.1f}"
+                f"/{v.get('malloc_in_use_mb', 0):.1f}MB" for k, v in row["nodes"].items()
                 if int(k.split("/")[1]) < self.a.stable), file=sys.stderr, flush=True)
             await asyncio.sleep(self.a.sample_every)
 
@@ -169,7 +186,7 @@ class _Soak:
             series = [(s["t"], s["nodes"][key]) for s in self.samples if key in s["nodes"]]
             after = [(t, v) for t, v in series if t >= self.a.warmup]
             fig: dict[str, Any] = {}
-            for metric in ("rss_mb", "fds", "threads", "asyncio_tasks", "replica_entries"):
+            for metric in METRICS:
                 pts = [(t, v[metric]) for t, v in after if metric in v]
                 if not pts:
                     continue
@@ -197,7 +214,13 @@ class _Soak:
 
 
 async def _main(lab: NetLab, args: argparse.Namespace) -> dict[str, Any]:
-    drivers: list[HostDriver] = [GossipregHosts(lab, args.nodes, overrides=args.set)]
+    trace = ({i: os.path.join(args.trace, f"node{i}.txt") for i in range(args.stable)}
+             if args.trace else None)
+    if args.trace:
+        os.makedirs(args.trace, exist_ok=True)
+    drivers: list[HostDriver] = [GossipregHosts(lab, args.nodes, overrides=args.set,
+                                                trace=trace, trace_every=args.trace_every,
+                                                trace_frames=args.trace_frames)]
     if args.peer == "serf":
         binary = ensure_serf()
         if binary is not None:
@@ -218,11 +241,11 @@ def run(args: argparse.Namespace) -> int:
         lab.enter_hub()
         result = asyncio.run(_main(lab, args))
     print(f"soak: {args.nodes} hosts, {args.minutes:.0f} min, {result['counts']}")
-    print(f"{'stable node':<14}{'metric':<17}{'first':>10}{'last':>10}{'slope/h':>10}")
+    print(f"{'stable node':<14}{'metric':<24}{'first':>10}{'last':>10}{'slope/h':>10}")
     for key, fig in result["stable"].items():
         for metric, v in fig.items():
             s = v["slope_per_hour"]
-            print(f"{key:<14}{metric:<17}{v['first'] or 0:>10.1f}{v['last']:>10.1f}"
+            print(f"{key:<14}{metric:<24}{v['first'] or 0:>10.1f}{v['last']:>10.1f}"
                   f"{'n/a' if s is None else f'{s:.1f}':>10}")
     if args.json:
         with open(args.json, "w") as f:

@@ -151,6 +151,13 @@ async def test_each_figure_moves_by_the_workload(mesh: list[GossipNode]) -> None
     assert fig(closed, "gossipreg_event_subscribers") == 0
     assert fig(closed, "gossipreg_events_dropped_total") == fig(
         after0, "gossipreg_events_dropped_total")  # a counter never goes back
+    # What the process's memory is made of (the soak's diagnostics): all three nodes share
+    # this process, so only that the figures are there and glibc's parts add up.
+    assert fig(after0, "gossipreg_python_allocated_blocks") > 0
+    assert fig(after0, "gossipreg_gc_objects") > 0
+    arena, in_use, free = (fig(after0, "gossipreg_malloc_bytes", part=p)
+                           for p in ("arena", "in_use", "free"))
+    assert arena == 0 or in_use + free == arena  # 0: no mallinfo2 in this C library
     for text in raw:
         assert "_created" not in text
     await _promtool(raw[0])

@@ -106,7 +106,7 @@ class Dissemination:
             len(s.encode()) for s in (cfg.cluster, node_id, addr))
         self._datagrams = bool(members.me.features & _DATAGRAM)  # our transport's
         self._member_q = BroadcastQueue(self.datagram_room)
-        self._write_q = BroadcastQueue(self.datagram_room)
+        self._write_q = BroadcastQueue(self.datagram_room, cfg.max_queued_writes)
         # Per destination, the (tag, packed message) pairs of the packet being built.
         self._out: dict[str, list[Packed]] = {}
         self._gossiped: set[str] = set()  # packets that already carry broadcasts
@@ -180,7 +180,10 @@ class Dissemination:
         if w.sig is not None or not self.values.first_release_unchanged(w.key):
             old_form = write_first_release(w, self.values)
             first = pack_message(old_form) if old_form is not None else None
+        evicted = self._write_q.evicted
         self._write_q.put(key, Tag.WRITE, packed, w, first)
+        if self._write_q.evicted != evicted:  # the queue is full: anti-entropy carries it
+            self.metrics.drop("broadcast_overflow")  # counted, not logged: no sender
 
     def queued_write(self, owner: str, key: str) -> Write | None:
         """The write of ``key`` by ``owner`` waiting to be gossiped, if any."""

@@ -29,6 +29,7 @@ from gossipreg.io.api.tally import (
     EventTally,
     Latency,
 )
+from gossipreg.io.memory import malloc_figures, python_figures
 from gossipreg.version import __version__
 
 if TYPE_CHECKING:
@@ -141,6 +142,17 @@ class _Collector(Collector):
                      samples=[((), len(stats.runtimes))])
         yield _gauge("gossipreg_asyncio_tasks", "asyncio tasks alive in the node's process.",
                      samples=[((), len(asyncio.all_tasks()))])
+        # What a node's memory is made of, for the soak: Python's heap beside the C allocator's.
+        py, c = python_figures(), malloc_figures()
+        yield _gauge("gossipreg_python_allocated_blocks",
+                     "Blocks the interpreter has allocated (sys.getallocatedblocks).",
+                     samples=[((), py["allocated_blocks"])])
+        yield _gauge("gossipreg_gc_objects", "Objects the garbage collector tracks.",
+                     samples=[((), py["gc_objects"])])
+        yield _gauge("gossipreg_malloc_bytes",
+                     "glibc's C heap (mallinfo2): arena (heap from the system), in_use, free "
+                     "(held but unused), mmap (blocks mapped on their own).", ["part"],
+                     [((k,), v) for k, v in c.items()])
         yield _gauge("gossipreg_build_info", "Always 1; the labels say what runs.",
                      ["version", "protocol"], [((__version__, str(PROTOCOL_VERSION)), 1)])
 

@@ -67,3 +67,30 @@ def test_an_item_is_sent_exactly_limit_times() -> None:
     q.put("k", 1, b"x" * 10)
     sent = sum(len(q.take(1000, 4)) for _ in range(10))
     assert sent == 4 and len(q) == 0
+
+
+def test_a_bounded_queue_evicts_the_most_sent_oldest_first() -> None:
+    q = BroadcastQueue(max_items=3)
+    for k in "abc":
+        q.put(k, 1, k.encode())
+    q.take(1000, 10)  # a, b, c sent once each
+    q.put("d", 1, b"d")  # over the bound: the oldest of the most sent goes
+    q.put("e", 1, b"e")
+    assert len(q) == 3 and q.evicted == 2
+    assert sorted(p for _, p, _ in q.take(1000, 10)) == [b"c", b"d", b"e"]
+    q.put("c", 1, b"c2")  # a replacement is no new item: nothing evicted
+    assert len(q) == 3 and q.evicted == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops)
+def test_a_bounded_queue_never_holds_more(script: list[tuple[str, int, int]]) -> None:
+    q = BroadcastQueue(max_items=4)
+    for op, a, b in script:
+        if op == "put":
+            q.put(a, 1, bytes([a]) * b)
+        elif op == "discard":
+            q.discard(a)
+        else:
+            q.take(a, b)
+        assert len(q) <= 4

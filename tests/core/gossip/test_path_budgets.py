@@ -102,3 +102,21 @@ def test_without_datagrams_a_probe_carries_the_whole_gossip_budget() -> None:
     run(nodes, 6.0, start=3.0, sent=sent)
     assert max(len(p) for _, p in sent) > CFG.max_datagram_size
     assert len(b.read.visible) == 40
+
+
+def test_writes_beyond_the_queue_bound_are_dropped_counted_and_still_arrive() -> None:
+    """More writes at once than ``max_queued_writes``: the queue holds the bound, the rest is
+    counted as ``broadcast_overflow``, and anti-entropy still brings every write to the peer."""
+    cfg = NodeConfig.lan(heartbeat_timeout=None, max_queued_writes=10)
+    a = Node("a", "a:1", cfg, rng=random.Random(1), now=0.0, features=PATHS)
+    b = Node("b", "b:1", cfg, rng=random.Random(2), now=0.0, features=PATHS)
+    a.assume_member("b", "b:1", 1, 0.0)
+    b.assume_member("a", "a:1", 1, 0.0)
+    nodes = {"a:1": a, "b:1": b}
+    run(nodes, 3.0)
+    for i in range(40):
+        a.register(make_record(f"agent-{i}", None, "rt", ["skill"]), 3.0, wall=3.0)
+    assert a.read.stats().queue_depth <= 10
+    assert a.read.metrics().dropped.get("broadcast_overflow", 0) >= 30
+    run(nodes, 60.0, start=3.0)
+    assert len(b.read.visible) == 40
