@@ -196,10 +196,14 @@ class MeshWrites(RunnerParts):
         # Whether anything takes the events is asked once per batch: what could change the
         # answer applies the batch first (add_listener, subscribe, a position, a blocking
         # query: all through `ring`; the facade's subscribe), and the batch asks again.
-        if not pending and (core is None or self._closed or core.left
-                            or self.takes(_REGISTERED)):
-            self.register_now(record)  # after the pending ones: `core` applies them first
-            return
+        if not pending:
+            if core is None or self._closed or core.left:
+                self.register_now(record)  # refused there, as before
+                return
+            if self.takes(_REGISTERED):  # applied at once, its event made (asked once)
+                core.register(record, self._now(), wall=time.time())
+                self._pump()
+                return
         assert core is not None  # a batch is open only on a running node (see `core`)
         aid = record.agent_id
         if aid in pending or core.read.taken(aid):
