@@ -114,28 +114,25 @@ def quantize(values: Sequence[float]) -> bytes:
         if not math.isfinite(f):
             raise VectorError("finite", "component is NaN or infinite")
         floats.append(f)
-    top = max(abs(f) for f in floats)
-    if top == 0.0:
-        return bytes(n)
-    # An exact power-of-two rescale first, so that no square overflows or underflows to zero.
-    shift = -math.frexp(top)[1]
-    floats = [math.ldexp(f, shift) for f in floats]
-    scale = INT8_MAX / math.sqrt(math.fsum(f * f for f in floats))
-    codes = [min(INT8_MAX, max(-INT8_MAX, round(f * scale))) for f in floats]
-    return bytes(c & 0xFF for c in codes)
+    return _code(floats)
 
 
 def quantize_sum(a: bytes, b: bytes, weight: float) -> bytes:
-    """``quantize(a + weight * b)`` of two codes (as signed components), by quantize's own
-    steps without its per-component checks, which cost more than the arithmetic and cannot
-    fail here (the sums are finite). Raises VectorError if the lengths differ."""
+    """``quantize(a + weight * b)`` of two codes (as signed components), without quantize's
+    per-component checks, which cost more than the arithmetic and cannot fail here (the sums
+    are finite). Raises VectorError if the lengths differ."""
     if len(a) != len(b):
         raise VectorError("dims", f"lengths {len(a)} and {len(b)} differ")
-    floats = [x + weight * y for x, y in zip(memoryview(a).cast("b"), memoryview(b).cast("b"),
-                                             strict=True)]
+    return _code([x + weight * y for x, y in zip(memoryview(a).cast("b"),
+                                                  memoryview(b).cast("b"), strict=True)])
+
+
+def _code(floats: list[float]) -> bytes:
+    """The int8 code of checked, finite components (quantize's scheme)."""
     top = max(map(abs, floats))
     if top == 0.0:
-        return bytes(len(a))
+        return bytes(len(floats))
+    # An exact power-of-two rescale first, so that no square overflows or underflows to zero.
     shift = -math.frexp(top)[1]
     floats = [math.ldexp(f, shift) for f in floats]
     scale = INT8_MAX / math.sqrt(math.fsum(f * f for f in floats))
