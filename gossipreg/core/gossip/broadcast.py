@@ -17,6 +17,7 @@ nodes). An evicted write is not lost to the mesh: anti-entropy carries it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ class BroadcastQueue:
     returns, so that a take copies references and builds nothing."""
 
     def __init__(self, large_over: int = 1 << 62, max_items: int = 0) -> None:
-        self._buckets: list[dict[Hashable, Message]] = [{}]
+        self._buckets: list[OrderedDict[Hashable, Message]] = [OrderedDict()]
         self._where: dict[Hashable, Message] = {}
         # The items by key, read-only for callers: its truth (anything queued?) costs no call.
         self.queued: Mapping[Hashable, Message] = self._where
@@ -69,6 +70,11 @@ class BroadcastQueue:
     def _evict(self) -> None:
         """Drop the oldest of the items sent most often (never the one just put: it is the
         newest of bucket 0, and a full queue holds at least one other item)."""
+        # Ordered dicts, not dicts: a dict keeps the slots of deleted keys until it grows and
+        # iterates from its first slot, so evicting from the front scanned every earlier
+        # eviction's hole (pipeline benchmark at 100k agents, a full queue: +6.7 us a received
+        # heartbeat). An ordered dict finds its first item at once; it costs every put and
+        # take about 0.3 us more.
         bucket = next(b for b in reversed(self._buckets) if b)
         self.discard(next(iter(bucket)))
         self.evicted += 1
@@ -100,7 +106,7 @@ class BroadcastQueue:
             for b in buckets:
                 if b:
                     out.extend(reversed(b.values()))
-            buckets.insert(0, {})
+            buckets.insert(0, OrderedDict())
             self._retire_from(max(limit, 1))
             return out
         taken: list[tuple[int, Hashable, Message]] = []
@@ -118,7 +124,7 @@ class BroadcastQueue:
         for k, key, item in reversed(taken):  # oldest first: keeps their order in the next bucket
             del buckets[k][key]
             if len(buckets) == k + 1:
-                buckets.append({})
+                buckets.append(OrderedDict())
             buckets[k + 1][key] = item
         self._retire_from(max(limit, 1))
         return out
@@ -137,7 +143,7 @@ class BroadcastQueue:
                     self.large -= 1
 
     def clear(self) -> None:
-        self._buckets = [{}]
+        self._buckets = [OrderedDict()]
         self._where.clear()
         self._meta.clear()
         self._bytes = 0
