@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gossipreg.core.directory.cards import CardInfo, card_of, card_to_dict, parse_card
+from gossipreg.core.directory.quick import quick_record
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, Endpoint, RegistryEventType
@@ -189,7 +190,18 @@ def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
     """The validated record of a kaizen agent object, its card converted once: ``card``
     (any accepted form) overrides the card found on ``agent``; capabilities, name and
     description not given come from the agent, then its card."""
-    d = card_to_dict(chosen_card(agent, card))
+    if card is None and capabilities is None and tags == ():  # the usual kaizen call
+        found = chosen_card(agent)
+        if type(found) is dict:
+            quick = quick_record(
+                found, agent_id, getattr(agent, "name", None) or getattr(agent, "agent_name", None),
+                getattr(agent, "description", None), runtime_id, max_concurrency,
+                memory_limit_mb, budget_limit_usd, registered_at)
+            if quick is not None:
+                return quick
+        d = card_to_dict(found)
+    else:
+        d = card_to_dict(chosen_card(agent, card))
     c = card_of(d)
     caps = (extract_capabilities(agent, capabilities) if capabilities is not None
             else capabilities_of(agent, c.info if c is not None else None))

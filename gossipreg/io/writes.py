@@ -226,23 +226,20 @@ class MeshWrites(RunnerParts):
         core = self._core
         if not pending or core is None:
             return
-        now, wall, quiet = self._now(), time.time(), not self.takes(_REGISTERED)
-        refused: list[tuple[AgentRecord, Exception]] = []
+        records = list(pending.values())
         # The batch's objects live as long as the agents: a young collection of them every
         # 700 allocations would only move them along (and make full collections come sooner).
         collecting = gc.isenabled()
         gc.disable()
-        try:
-            for r in pending.values():
-                try:  # quiet unless the mesh log's level changed since the batch began
-                    core.register(r, now, wall=wall, quiet=quiet)
-                except Exception as e:  # one refusal must not drop the others
-                    refused.append((r, e))
+        try:  # quiet unless the mesh log's level changed since the batch began
+            refused = core.register_many(records, self._now(), wall=time.time(),
+                                         quiet=not self.takes(_REGISTERED))
         finally:
             if collecting:
                 gc.enable()
         self._pump()
-        for r, why in refused:
+        for i, why in refused:
+            r = records[i]
             self.pending_refused += 1
             log.warning("registration of %s refused when applied: %s", r.agent_id, why)
             for callback in self.on_refused:

@@ -8,6 +8,9 @@ never scanned while it only advances, so a write costs O(1) however large a hole
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from gossipreg.core.replica.values import Entry
 
 __all__ = ["OwnerState"]
@@ -69,6 +72,21 @@ class OwnerState:
         elif self.by_version and v < next(reversed(self.by_version)):
             self.sorted = False
         self.by_version[v] = key
+
+    def put_many(self, pairs: Sequence[tuple[str, Any]]) -> None:
+        """The owner's own unsigned live writes of ``pairs`` (key, value), at its next versions
+        in order: :meth:`put` of each, and the watermark at the last (nothing is missing
+        below our own writes)."""
+        entries, by_version = self.entries, self.by_version
+        v = self.max_version
+        for key, value in pairs:
+            old = entries.get(key)
+            if old is not None:
+                del by_version[old.version]
+            v += 1
+            entries[key] = Entry(value, v, False)
+            by_version[v] = key
+        self.max_version = self.watermark = v
 
     def drop(self, key: str) -> None:
         old = self.entries.pop(key, None)
