@@ -16,8 +16,10 @@ tests compare them over generated cards).
 
 from __future__ import annotations
 
+import json.encoder
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gossipreg.core.directory.cards import CARD_MAX_BYTES, encode_card
@@ -31,6 +33,7 @@ _MAX_CAPS, _MAX_CAP_LEN = 256, 1024  # records.LIMITS (not imported: records imp
 _MAX_NAME, _MAX_DESCRIPTION = 255, 8192
 # Runtime ids already checked and interned (a few per process; bounded all the same).
 _runtimes: dict[str, str] = {}
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # what card_of's encoder uses
 
 
 def _runtime(runtime_id: object) -> str | None:
@@ -87,7 +90,9 @@ def quick_record(d: dict[str, Any], agent_id: object, name: object, description:
             or type(budget_limit_usd) is not float or not 0.0 <= budget_limit_usd < math.inf
             or type(registered_at) is not float or not 0.0 <= registered_at < math.inf):
         return None
-    text = encode_card(d)
+    # The text card_of writes (its encoder's string escaping; a lone key needs no encoder).
+    text = (f'{{"capabilities":[{",".join(map(_quote, caps))}]}}' if len(d) == 1
+            else encode_card(d))
     if text is None or len(text) > CARD_MAX_BYTES // 4:  # (larger: the general path measures)
         return None
     return _new(AgentRecord, (

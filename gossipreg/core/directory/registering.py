@@ -76,30 +76,34 @@ class Registering:
                     refused.append((i, e))
             return refused
         wall = self.wall(now)
-        visible, own, plain = self.view.visible, self.replica.own_value, self.view.plain
+        visible, own, plain = self.view.visible, self.replica.own_entries(), self.view.plain
         run: dict[str, AgentRecord] = {}  # the batch so far, shown the usual way
+        keys: list[str] = []  # their keys
         for i, r in enumerate(records):
             aid = r.agent_id
-            if aid in visible or aid in run or own(AGENT + aid) is not None:
+            key = AGENT + aid
+            if aid in visible or aid in run or ((held := own.get(key)) is not None
+                                                and not held.deleted):
                 refused.append((i, AgentExistsError(f"Agent {aid} already registered")))
                 continue
             if not r.registered_at:
                 r = r._replace(registered_at=wall)
             if plain(aid):
                 run[aid] = r
+                keys.append(key)
                 continue
-            self._register_run(run, now, wall, quiet)  # (rare: another owner's record held)
-            run = {}
+            self._register_run(keys, run, now, wall, quiet)  # (rare: another's record held)
+            run, keys = {}, []
             self.register(r, now, quiet)
-        self._register_run(run, now, wall, quiet)
+        self._register_run(keys, run, now, wall, quiet)
         return refused
 
-    def _register_run(self, run: dict[str, AgentRecord], now: float, wall: float,
-                      quiet: bool) -> None:
+    def _register_run(self, keys: list[str], run: dict[str, AgentRecord], now: float,
+                      wall: float, quiet: bool) -> None:
         if not run:
             return
         records = list(run.values())
-        self.replica.put_quiet([(AGENT + aid, r) for aid, r in run.items()])
+        self.replica.put_quiet(keys, records)
         events = self.view.add_own_many(records, wall, quiet)
         if events:
             self._queue(events)

@@ -168,11 +168,15 @@ class Replica:
         st.watermark = version
         return (w if told else UNTOLD), (self.self_id, key, old, new)
 
-    def put_quiet(self, pairs: Sequence[tuple[str, Any]]) -> None:
+    def put_quiet(self, keys: Sequence[str], values: Sequence[Any]) -> None:
         """:meth:`put` of many own keys, absent or deleted, nobody told, on a replica that
         signs nothing (the caller's checks): no Write, no Change."""
         assert self.sign is None
-        self._owners[self.self_id].put_many(pairs)
+        self._owners[self.self_id].put_many(keys, values)
+
+    def own_entries(self) -> Mapping[str, Entry]:
+        """Our own keys' current entries (live and deleted; read-only, live)."""
+        return self._owners[self.self_id].entries
 
     def _signed(self, w: Write) -> Write:
         sign = self.sign

@@ -40,8 +40,10 @@ def state(n: Node) -> tuple[Any, ...]:
         events.append(e)
     finds = [[v.agent_id for v in n.read.find(Query.of(q, status=s))]
              for q in ("", "cap-1", "shared", "words cap") for s in (None, AgentStatus.ACTIVE)]
-    return (n.dir.replica.state(), n.dir.replica.digest(), dict(n.dir.view.visible), finds, events,
-            n.read.runtimes(), n.poll_timeout(), n.dir.liveness.next_deadline())
+    replica = n.dir.replica  # (a delta for an empty peer: every current write, in order)
+    return (replica.state(), replica.digest(), replica.delta_for({}, 1 << 30),
+            dict(n.dir.view.visible), finds, events, n.read.runtimes(), n.poll_timeout(),
+            n.dir.liveness.next_deadline())
 
 
 batches = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 3),
@@ -71,6 +73,10 @@ def test_a_batch_is_its_records_one_by_one(before: list[int], gone: int | None,
     refused_many = many.register_many(records, 2.0, wall=WALL + 1, quiet=quiet)
     assert [(k, str(e)) for k, e in refused_many] == refused_one
     assert all(type(e) is AgentExistsError for _, e in refused_many)
+    assert state(many) == state(one)
+    for n in (one, many):  # and the same afterwards (a write after a batch, then a delta)
+        n.register(record(99, 1, 3.0), 3.0, wall=WALL + 2)
+        n.deregister("a1", 3.0, wall=WALL + 2)
     assert state(many) == state(one)
 
 
