@@ -55,6 +55,12 @@ class OwnAdds:
         return not (agent_id in self._holders or agent_id in self._raters
                     or agent_id in self.visible or (self._standing and agent_id in self._standing))
 
+    def unplain(self, ids: list[str]) -> set[str]:
+        """Those of ``ids`` that are visible, held or rated here (not :meth:`plain`)."""
+        held, rated, shown, standing = self._holders, self._raters, self.visible, self._standing
+        return {a for a in ids if a in held or a in rated or a in shown
+                or (standing and a in standing)}
+
     def add_own(self, record: AgentRecord, wall: float,
                 quiet: bool = False) -> list[RegistryEvent] | None:
         """The usual registration: a new record of ours, ``plain``; None otherwise (the caller
@@ -76,7 +82,6 @@ class OwnAdds:
         holders, visible, me, make = self._holders, self.visible, self.self_id, self._event
         size = self.index.runtime_size
         seen: set[str] = set()  # runtimes met in this batch (a second agent joins none)
-        views = []
         for r in records:
             aid, rt = r.agent_id, r.runtime_id
             if rt not in seen:
@@ -84,14 +89,13 @@ class OwnAdds:
                 if not size(rt):
                     out.append(make(E.RUNTIME_JOINED, None, rt, wall, {"node_id": me}))
             holders[aid] = me
-            v = visible[aid] = _new(AgentView, (r, me, _ACTIVE, r.registered_at, 0))
+            visible[aid] = _new(AgentView, (r, me, _ACTIVE, r.registered_at, 0))
             if not quiet:
                 out.append(make(E.AGENT_REGISTERED, aid, rt, wall, {
                     "capabilities": list(r.capabilities), "name": r.name, "node_id": me,
                     "status": "active"}))
-            views.append(v)
         self.index.put_new(records, me)
         if self.vectors.active:
-            for v in views:
-                self.vectors.shown(v)
+            for r in records:
+                self.vectors.shown(visible[r.agent_id])
         return out

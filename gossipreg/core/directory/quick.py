@@ -36,12 +36,9 @@ _runtimes: dict[str, str] = {}
 _quote: Callable[[str], str] = json.encoder.encode_basestring  # what card_of's encoder uses
 
 
-def _runtime(runtime_id: object) -> str | None:
-    rt = _runtimes.get(runtime_id) if type(runtime_id) is str else None
-    if rt is not None:
-        return rt
-    if type(runtime_id) is not str or not (
-            0 < len(runtime_id) <= ID_MAX_LEN and runtime_id.isprintable()):
+def _runtime(runtime_id: str) -> str | None:
+    """A runtime id not met before: checked, interned and kept (None: not a valid id)."""
+    if not 0 < len(runtime_id) <= ID_MAX_LEN or not runtime_id.isprintable():
         return None
     if len(_runtimes) >= 1024:
         _runtimes.clear()
@@ -75,8 +72,10 @@ def quick_record(d: dict[str, Any], agent_id: object, name: object, description:
     if not (type(agent_id) is str and 0 < len(agent_id) <= ID_MAX_LEN
             and agent_id.isprintable()):
         return None
-    rt = _runtime(runtime_id)
-    if rt is None:
+    if type(runtime_id) is not str:
+        return None
+    rt = _runtimes.get(runtime_id)
+    if rt is None and (rt := _runtime(runtime_id)) is None:
         return None
     if not name:
         name = d.get("name") or agent_id

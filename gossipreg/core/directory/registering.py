@@ -76,7 +76,8 @@ class Registering:
                     refused.append((i, e))
             return refused
         wall = self.wall(now)
-        visible, own, plain = self.view.visible, self.replica.own_entries(), self.view.plain
+        visible, own = self.view.visible, self.replica.own_entries()
+        odd = self.view.unplain([r.agent_id for r in records])  # (usually none: one look)
         run: dict[str, AgentRecord] = {}  # the batch so far, shown the usual way
         keys: list[str] = []  # their keys
         for i, r in enumerate(records):
@@ -88,7 +89,7 @@ class Registering:
                 continue
             if not r.registered_at:
                 r = r._replace(registered_at=wall)
-            if plain(aid):
+            if not (odd and aid in odd):
                 run[aid] = r
                 keys.append(key)
                 continue

@@ -152,20 +152,21 @@ class CapabilityIndex(TextSearch):
         """:meth:`put` of many ACTIVE agents of ``node_id`` in one call, none of them indexed
         yet (the caller's guarantee: a batch of new registrations), in order."""
         agents, order, bare, runtimes = self._agents, self._order, self._bare, self._runtime_count
-        last, seq = self._last, len(order)
+        (last_at, last_id), seq, ordered = self._last, len(order), self._ordered
         ids = [r.agent_id for r in records]
         for r in records:
-            aid = r.agent_id
-            if (r.registered_at, aid) < last:
-                self._ordered = False
+            aid, at = r.agent_id, r.registered_at
+            # (registered_at, id) against the last in order, without making the pairs
+            if at > last_at or (at == last_at and aid >= last_id):
+                last_at, last_id = at, aid
             else:
-                last = (r.registered_at, aid)
+                ordered = False
             agents[aid] = _Agent(r, _ACTIVE, node_id, seq, True)
             seq += 1
             if not r.capabilities and not r.skills:
                 bare.add(aid)
             runtimes[r.runtime_id] = runtimes.get(r.runtime_id, 0) + 1
-        self._last = last
+        self._last, self._ordered = (last_at, last_id), ordered
         order += ids
         self._pending += ids
         self._rank_pending += ids
