@@ -52,6 +52,17 @@ T = TypeVar("T")
 _REGISTERED = RegistryEventType.AGENT_REGISTERED
 
 
+def _promote() -> None:
+    """Put what the collector tracks into its oldest generation, where a batch's records
+    belong (they live as long as their agents): the young collection that would follow would
+    only walk them to move them along. ``gc.freeze`` then ``gc.unfreeze`` is that move (two
+    list splices); skipped when the process keeps objects frozen itself (a pre-fork server):
+    unfreezing them is not ours to do."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
 class Outcome(Generic[T]):
     """What a mesh-changing call returns: its local part is already done. ``await`` it for
     the final answer — at once for a local write, the owner's answer for a forwarded call
@@ -236,6 +247,7 @@ class MeshWrites(RunnerParts):
                                          quiet=not self.takes(_REGISTERED))
         finally:
             if collecting:
+                _promote()
                 gc.enable()
         self._pump()
         for i, why in refused:
