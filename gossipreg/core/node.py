@@ -211,17 +211,18 @@ class Node(FrameKeys, WarmStart, IdentityCalls):
         self._begin(now, wall)
         return self._registered(self.dir.register(rec.judged(record, self.cards), now, quiet), now)
 
-    def register_many(self, records: Sequence[AgentRecord], now: float, *, wall: float,
+    def register_many(self, records: Mapping[str, AgentRecord], now: float, *, wall: float,
                       quiet: bool = False) -> list[tuple[int, Exception]]:
-        """:meth:`register` of each record, in order, as one input: the refused ones by
-        position, with why (``NodeStateError`` for all once we left)."""
+        """:meth:`register` of each record (by agent id, in order), as one input: the refused
+        ones by position, with why (``NodeStateError`` for all once we left)."""
         try:
             self._begin(now, wall)
         except NodeStateError as e:
             return [(i, e) for i in range(len(records))]
         cards = self.cards
         return self._registered(self.dir.register_many(
-            records if cards is None else [rec.judged(r, cards) for r in records], now, quiet), now)
+            records if cards is None else {a: rec.judged(r, cards) for a, r in records.items()},
+            now, quiet), now)
 
     def _registered(self, out: _T, now: float) -> _T:
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):

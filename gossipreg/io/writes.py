@@ -237,19 +237,19 @@ class MeshWrites(RunnerParts):
         core = self._core
         if not pending or core is None:
             return
-        records = list(pending.values())
         # The batch's objects live as long as the agents: a young collection of them every
         # 700 allocations would only move them along (and make full collections come sooner).
         collecting = gc.isenabled()
         gc.disable()
         try:  # quiet unless the mesh log's level changed since the batch began
-            refused = core.register_many(records, self._now(), wall=time.time(),
+            refused = core.register_many(pending, self._now(), wall=time.time(),
                                          quiet=not self.takes(_REGISTERED))
         finally:
             if collecting:
                 _promote()
                 gc.enable()
         self._pump()
+        records = list(pending.values()) if refused else []
         for i, why in refused:
             r = records[i]
             self.pending_refused += 1

@@ -12,7 +12,7 @@ the same events, in the same order, as adding its records one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gossipreg.core.directory.holders import Holders
@@ -55,7 +55,7 @@ class OwnAdds:
         return not (agent_id in self._holders or agent_id in self._raters
                     or agent_id in self.visible or (self._standing and agent_id in self._standing))
 
-    def unplain(self, ids: list[str]) -> set[str]:
+    def unplain(self, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` that are visible, held or rated here (not :meth:`plain`)."""
         held, rated, shown, standing = self._holders, self._raters, self.visible, self._standing
         return {a for a in ids if a in held or a in rated or a in shown

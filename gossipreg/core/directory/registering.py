@@ -12,14 +12,14 @@ signatures, no restarted owner held) does it in one pass: one replica call, one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gossipreg.core.directory.holds import Holds
 from gossipreg.core.directory.liveness import HeartbeatJudge
 from gossipreg.core.directory.records import AGENT
 from gossipreg.core.directory.view import View
-from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.replica.store import Change, Replica
 from gossipreg.core.types import AgentRecord, AgentView, RegistryEvent
@@ -61,54 +61,57 @@ class Registering:
         self.liveness.heard(aid, now)
         return self.view.visible[aid]
 
-    def register_many(self, records: Sequence[AgentRecord], now: float,
+    def register_many(self, records: Mapping[str, AgentRecord], now: float,
                       quiet: bool = False) -> list[tuple[int, Exception]]:
-        """:meth:`register` of each record, in order, as one batch: the refused ones by
-        position, with why (``AgentExistsError``; anything else a record raised)."""
+        """:meth:`register` of each record (by agent id, in order: no id twice) as one batch:
+        the refused ones by position, with why (``AgentExistsError``;
+        ``InvalidArgumentError`` for a record under another id; anything a record raised)."""
         refused: list[tuple[int, Exception]] = []
         self.commit(now)
         if (not self.alone or len(self.members) > 1 or self._holds or self._replaced
                 or self.replica.sign is not None):
-            for i, r in enumerate(records):  # a write peers are told of, or signed: one by one
+            for i, (aid, r) in enumerate(records.items()):  # told or signed: one by one
                 try:
+                    if r.agent_id != aid:
+                        raise InvalidArgumentError(f"record of {r.agent_id} under {aid}")
                     self.register(r, now, quiet)
                 except Exception as e:  # one refusal must not drop the others
                     refused.append((i, e))
             return refused
         wall = self.wall(now)
         visible, own = self.view.visible, self.replica.own_entries()
-        odd = self.view.unplain([r.agent_id for r in records])  # (usually none: one look)
-        run: dict[str, AgentRecord] = {}  # the batch so far, shown the usual way
+        odd = self.view.unplain(records)  # (usually none: one look for the batch)
+        run: list[AgentRecord] = []  # the batch so far, shown the usual way
         keys: list[str] = []  # their keys
-        for i, r in enumerate(records):
-            aid = r.agent_id
+        for i, (aid, r) in enumerate(records.items()):
             key = AGENT + aid
-            if aid in visible or aid in run or ((held := own.get(key)) is not None
-                                                and not held.deleted):
+            if aid in visible or ((held := own.get(key)) is not None and not held.deleted):
                 refused.append((i, AgentExistsError(f"Agent {aid} already registered")))
+                continue
+            if r.agent_id != aid:
+                refused.append((i, InvalidArgumentError(f"record of {r.agent_id} under {aid}")))
                 continue
             if not r.registered_at:
                 r = r._replace(registered_at=wall)
             if not (odd and aid in odd):
-                run[aid] = r
+                run.append(r)
                 keys.append(key)
                 continue
             self._register_run(keys, run, now, wall, quiet)  # (rare: another's record held)
-            run, keys = {}, []
+            run, keys = [], []
             self.register(r, now, quiet)
         self._register_run(keys, run, now, wall, quiet)
         return refused
 
-    def _register_run(self, keys: list[str], run: dict[str, AgentRecord], now: float,
+    def _register_run(self, keys: list[str], run: list[AgentRecord], now: float,
                       wall: float, quiet: bool) -> None:
         if not run:
             return
-        records = list(run.values())
-        self.replica.put_quiet(keys, records)
-        events = self.view.add_own_many(records, wall, quiet)
+        self.replica.put_quiet(keys, run)
+        events = self.view.add_own_many(run, wall, quiet)
         if events:
             self._queue(events)
         if self.liveness.cfg.heartbeat_timeout is not None:
             heard = self.liveness.heard
-            for aid in run:
-                heard(aid, now)
+            for r in run:
+                heard(r.agent_id, now)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError
+from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
 from gossipreg.core.node import Node
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentRecord, AgentStatus
@@ -63,9 +63,11 @@ def test_a_batch_is_its_records_one_by_one(before: list[int], gone: int | None,
         if gone is not None and gone in before:
             n.deregister(f"a{gone}", 1.5, wall=WALL)
         n.dir.view.index.find(Query.of("cap"))  # strings taken: the batch's come after
-    records = [record(i, rt, at) for i, rt, at in batch]
+    records: dict[str, AgentRecord] = {}  # by id, as the pending table holds them
+    for i, rt, at in batch:
+        records.setdefault(f"a{i}", record(i, rt, at))
     refused_one = []
-    for k, r in enumerate(records):
+    for k, r in enumerate(records.values()):
         try:
             one.register(r, 2.0, wall=WALL + 1, quiet=quiet)
         except AgentExistsError as e:
@@ -83,5 +85,14 @@ def test_a_batch_is_its_records_one_by_one(before: list[int], gone: int | None,
 def test_a_node_that_left_refuses_every_record() -> None:
     n = node(False, None)
     n.leave(1.0)
-    out = n.register_many([record(1, 0, 1.0), record(2, 0, 1.0)], 2.0, wall=WALL)
+    out = n.register_many({"a1": record(1, 0, 1.0), "a2": record(2, 0, 1.0)}, 2.0, wall=WALL)
     assert [k for k, _ in out] == [0, 1]
+
+
+def test_a_record_under_another_id_is_refused_alone() -> None:
+    for seeded in (False, True):
+        n = node(seeded, None)
+        out = n.register_many({"a1": record(1, 0, 1.0), "a9": record(2, 0, 1.0),
+                               "a3": record(3, 0, 1.0)}, 2.0, wall=WALL)
+        assert [(k, type(e)) for k, e in out] == [(1, InvalidArgumentError)]
+        assert sorted(n.read.visible) == ["a1", "a3"]
