@@ -31,6 +31,8 @@ _new = tuple.__new__  # a named tuple without its Python-level constructor
 _TEXT_KEYS = ("name", "description", "version")  # strings read besides the capabilities
 _MAX_CAPS, _MAX_CAP_LEN = 256, 1024  # records.LIMITS (not imported: records imports cards)
 _MAX_NAME, _MAX_DESCRIPTION = 255, 8192
+_SHORT = _MAX_CAP_LEN  # a card text this short holds no capability over the limit
+_INF = math.inf
 # Runtime ids already checked and interned (a few per process; bounded all the same).
 _runtimes: dict[str, str] = {}
 _quote: Callable[[str], str] = json.encoder.encode_basestring  # what card_of's encoder uses
@@ -56,8 +58,13 @@ def quick_record(d: dict[str, Any], agent_id: object, name: object, description:
     caps = d.get("capabilities")
     if type(caps) is not list or len(caps) > _MAX_CAPS:
         return None
-    n_text = len(d) - 1
-    if n_text:
+    for c in caps:
+        if type(c) is not str:
+            return None
+    if len(d) == 1:  # the text card_of writes (its encoder's escaping; no encoder needed)
+        text = f'{{"capabilities":[{",".join(map(_quote, caps))}]}}'
+    else:
+        n_text = len(d) - 1
         for k in _TEXT_KEYS:
             v = d.get(k)
             if v is not None:
@@ -66,13 +73,18 @@ def quick_record(d: dict[str, Any], agent_id: object, name: object, description:
                 n_text -= 1
         if n_text:  # a key this shape does not have (kaizen's "capability", a URL, ...)
             return None
-    for c in caps:
-        if type(c) is not str or len(c) > _MAX_CAP_LEN:
+        found = encode_card(d)
+        if found is None:
             return None
-    if not (type(agent_id) is str and 0 < len(agent_id) <= ID_MAX_LEN
-            and agent_id.isprintable()):
-        return None
-    if type(runtime_id) is not str:
+        text = found
+    if len(text) > _SHORT:  # a capability may be over its limit; the card over its own
+        if len(text) > CARD_MAX_BYTES // 4:  # (the general path measures its bytes)
+            return None
+        for c in caps:
+            if len(c) > _MAX_CAP_LEN:
+                return None
+    if (type(agent_id) is not str or not 0 < len(agent_id) <= ID_MAX_LEN
+            or not agent_id.isprintable() or type(runtime_id) is not str):
         return None
     rt = _runtimes.get(runtime_id)
     if rt is None and (rt := _runtime(runtime_id)) is None:
@@ -82,17 +94,11 @@ def quick_record(d: dict[str, Any], agent_id: object, name: object, description:
     if not description:
         description = d.get("description") or ""
     if (type(name) is not str or len(name) > _MAX_NAME or type(description) is not str
-            or len(description) > _MAX_DESCRIPTION):
-        return None
-    if (type(max_concurrency) is not int or not 1 <= max_concurrency <= 2**31
+            or len(description) > _MAX_DESCRIPTION
+            or type(max_concurrency) is not int or not 1 <= max_concurrency <= 2**31
             or type(memory_limit_mb) is not int or not 0 <= memory_limit_mb <= 2**31
-            or type(budget_limit_usd) is not float or not 0.0 <= budget_limit_usd < math.inf
-            or type(registered_at) is not float or not 0.0 <= registered_at < math.inf):
-        return None
-    # The text card_of writes (its encoder's string escaping; a lone key needs no encoder).
-    text = (f'{{"capabilities":[{",".join(map(_quote, caps))}]}}' if len(d) == 1
-            else encode_card(d))
-    if text is None or len(text) > CARD_MAX_BYTES // 4:  # (larger: the general path measures)
+            or type(budget_limit_usd) is not float or not 0.0 <= budget_limit_usd < _INF
+            or type(registered_at) is not float or not 0.0 <= registered_at < _INF):
         return None
     return _new(AgentRecord, (
         agent_id, name, rt, tuple(dict.fromkeys(caps)), description, (), text,
