@@ -13,6 +13,7 @@ the same events, in the same order, as adding its records one by one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from gossipreg.core.directory.holders import Holders
@@ -32,6 +33,7 @@ __all__ = ["OwnAdds"]
 E = RegistryEventType
 _ACTIVE = AgentStatus.ACTIVE
 _new = tuple.__new__  # a named tuple without its Python-level constructor
+_RUNTIME = attrgetter("runtime_id")
 
 
 class OwnAdds:
@@ -79,22 +81,28 @@ class OwnAdds:
         """:meth:`add_own` of many records, each ``plain`` and no id twice (the caller's
         checks), in one pass; their events, in order."""
         out: list[RegistryEvent] = []
-        holders, visible, me, make = self._holders, self.visible, self.self_id, self._event
-        size = self.index.runtime_size
-        seen: set[str] = set()  # runtimes met in this batch (a second agent joins none)
-        for r in records:
-            aid, rt = r.agent_id, r.runtime_id
-            if rt not in seen:
-                seen.add(rt)
+        me, make, size = self.self_id, self._event, self.index.runtime_size
+        ids = [r.agent_id for r in records]
+        if quiet:  # only RUNTIME_JOINED, before the first agent of each runtime
+            for rt in dict.fromkeys(map(_RUNTIME, records)):
                 if not size(rt):
                     out.append(make(E.RUNTIME_JOINED, None, rt, wall, {"node_id": me}))
-            holders[aid] = me
-            visible[aid] = _new(AgentView, (r, me, _ACTIVE, r.registered_at, 0))
-            if not quiet:
+        else:
+            seen: set[str] = set()  # runtimes met in this batch (a second agent joins none)
+            for r in records:
+                aid, rt = r.agent_id, r.runtime_id
+                if rt not in seen:
+                    seen.add(rt)
+                    if not size(rt):
+                        out.append(make(E.RUNTIME_JOINED, None, rt, wall, {"node_id": me}))
                 out.append(make(E.AGENT_REGISTERED, aid, rt, wall, {
                     "capabilities": list(r.capabilities), "name": r.name, "node_id": me,
                     "status": "active"}))
-        self.index.put_new(records, me)
+        self._holders.update(dict.fromkeys(ids, me))
+        visible = self.visible
+        visible.update(zip(ids, [_new(AgentView, (r, me, _ACTIVE, r.registered_at, 0))
+                                 for r in records], strict=True))
+        self.index.put_new(records, ids, me)
         if self.vectors.active:
             for r in records:
                 self.vectors.shown(visible[r.agent_id])

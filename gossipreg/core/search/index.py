@@ -31,7 +31,10 @@ skills' names, descriptions and tags), so a capability query finds an agent by a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
+from itertools import islice
+from operator import attrgetter, lt
 from typing import TYPE_CHECKING
 
 from gossipreg.core.errors import InvalidArgumentError
@@ -49,6 +52,7 @@ __all__ = ["CapabilityIndex", "score_words"]
 _ACTIVE = AgentStatus.ACTIVE
 _NO_TAGS: frozenset[str] = frozenset()
 _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
+_CAPABILITIES, _RUNTIME = attrgetter("capabilities"), attrgetter("runtime_id")
 
 
 def score_words(text: str) -> tuple[str, ...]:
@@ -148,25 +152,29 @@ class CapabilityIndex(TextSearch):
             self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
 
-    def put_new(self, records: Sequence[AgentRecord], node_id: str) -> None:
-        """:meth:`put` of many ACTIVE agents of ``node_id`` in one call, none of them indexed
-        yet (the caller's guarantee: a batch of new registrations), in order."""
-        agents, order, bare, runtimes = self._agents, self._order, self._bare, self._runtime_count
-        (last_at, last_id), seq, ordered = self._last, len(order), self._ordered
-        ids = [r.agent_id for r in records]
-        for r in records:
-            aid, at = r.agent_id, r.registered_at
-            # (registered_at, id) against the last in order, without making the pairs
-            if at > last_at or (at == last_at and aid >= last_id):
-                last_at, last_id = at, aid
-            else:
-                ordered = False
-            agents[aid] = _Agent(r, _ACTIVE, node_id, seq, True)
-            seq += 1
-            if not r.capabilities and not r.skills:
-                bare.add(aid)
-            runtimes[r.runtime_id] = runtimes.get(r.runtime_id, 0) + 1
-        self._last, self._ordered = (last_at, last_id), ordered
+    def put_new(self, records: Sequence[AgentRecord], ids: Sequence[str], node_id: str) -> None:
+        """:meth:`put` of many ACTIVE agents of ``node_id`` (``ids``: their ids) in one call,
+        none of them indexed yet (the caller's guarantee: a batch of new registrations), in
+        order. (Whole-list steps: the per-agent work is the entry and its place.)"""
+        agents, order, start = self._agents, self._order, len(self._order)
+        agents.update(zip(ids, [_Agent(r, _ACTIVE, node_id, seq, True)
+                                for seq, r in enumerate(records, start)], strict=True))
+        ats = [r.registered_at for r in records]
+        last_at, last_id = self._last
+        if ats and ats[0] > last_at and all(map(lt, ats, islice(ats, 1, None))):
+            self._last = (ats[-1], ids[-1])  # registered one after the other: in tie order
+        else:
+            for at, aid in zip(ats, ids, strict=True):  # (registered_at, id) against the last
+                if at > last_at or (at == last_at and aid >= last_id):
+                    last_at, last_id = at, aid
+                else:
+                    self._ordered = False
+            self._last = (last_at, last_id)
+        if not all(map(_CAPABILITIES, records)):
+            self._bare.update(a for r, a in zip(records, ids, strict=True) if not _strings_of(r))
+        runtimes = self._runtime_count
+        for rt, n in Counter(map(_RUNTIME, records)).items():
+            runtimes[rt] = runtimes.get(rt, 0) + n
         order += ids
         self._pending += ids
         self._rank_pending += ids
