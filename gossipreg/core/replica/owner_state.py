@@ -83,11 +83,10 @@ class OwnerState:
         """The owner's own unsigned live writes of ``values`` under ``keys``, at its next
         versions in order: :meth:`put` of each, and the watermark at the last (nothing is
         missing below our own writes). ``by_version`` is left to be built by ``above``."""
-        entries, v = self.entries, self.max_version
-        for key, value in zip(keys, values, strict=True):
-            v += 1
-            entries[key] = Entry(value, v, False)
-        self.max_version = self.watermark = v
+        v = self.max_version
+        self.entries.update(zip(keys, [Entry(value, version, False) for version, value
+                                       in enumerate(values, v + 1)], strict=True))
+        self.max_version = self.watermark = v + len(values)
         self.by_version = None
 
     def drop(self, key: str) -> None:
