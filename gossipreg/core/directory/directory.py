@@ -23,6 +23,7 @@ Rules:
   state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
 - The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
   record it still holds; deregistering deletes them with the record.
+- Registering our agents, one or a batch: :mod:`~gossipreg.core.directory.registering`.
 """
 
 from __future__ import annotations
