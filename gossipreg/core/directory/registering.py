@@ -85,11 +85,11 @@ class Registering:
         keys: list[str] = []  # their keys
         for i, (aid, r) in enumerate(records.items()):
             key = AGENT + aid
-            if aid in visible or ((held := own.get(key)) is not None and not held.deleted):
-                refused.append((i, AgentExistsError(f"Agent {aid} already registered")))
-                continue
             if r.agent_id != aid:
                 refused.append((i, InvalidArgumentError(f"record of {r.agent_id} under {aid}")))
+                continue
+            if aid in visible or ((held := own.get(key)) is not None and not held.deleted):
+                refused.append((i, AgentExistsError(f"Agent {aid} already registered")))
                 continue
             if not r.registered_at:
                 r = r._replace(registered_at=wall)
@@ -99,7 +99,10 @@ class Registering:
                 continue
             self._register_run(keys, run, now, wall, quiet)  # (rare: another's record held)
             run, keys = [], []
-            self.register(r, now, quiet)
+            try:
+                self.register(r, now, quiet)
+            except Exception as e:  # (checked above: not expected; never drops the others)
+                refused.append((i, e))
         self._register_run(keys, run, now, wall, quiet)
         return refused
 

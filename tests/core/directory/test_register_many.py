@@ -96,3 +96,16 @@ def test_a_record_under_another_id_is_refused_alone() -> None:
                                "a3": record(3, 0, 1.0)}, 2.0, wall=WALL)
         assert [(k, type(e)) for k, e in out] == [(1, InvalidArgumentError)]
         assert sorted(n.read.visible) == ["a1", "a3"]
+
+
+def test_an_id_rated_by_another_owner_is_registered_the_general_way_in_place() -> None:
+    # (Not reachable on a node alone through its inputs today: another owner's status write
+    # comes with a peer. The view's table says so here, to check the batch's order.)
+    one, many = node(False, None), node(False, None)
+    for n in (one, many):
+        n.dir.view._raters["a2"] = "n9"
+    records = {f"a{i}": record(i, i % 2, 1.0 + i) for i in range(4)}
+    for r in records.values():
+        one.register(r, 2.0, wall=WALL)
+    assert many.register_many(records, 2.0, wall=WALL) == []
+    assert state(many) == state(one)
