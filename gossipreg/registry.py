@@ -38,6 +38,7 @@ from gossipreg.registry_types import (
     RegistryEvent,
     agent_record,
     extract_capabilities,
+    usual_record,
 )
 from gossipreg.registry_views import RegistryViews
 from gossipreg.routing import MeshOrchestrationRuntime, RoutingMixin, RoutingStrategy
@@ -230,10 +231,14 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         if not (self._listening and node.running):
             node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
-        record = agent_record(
-            agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
-            max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
-            budget_limit_usd=budget_limit_usd, registered_at=time.time())
+        record = usual_record(agent, aid, runtime_id, max_concurrency, memory_limit_mb,
+                              budget_limit_usd, time.time()) if (
+            card is None and capabilities is None and tags == ()) else None
+        if record is None:
+            record = agent_record(
+                agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
+                max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
+                budget_limit_usd=budget_limit_usd, registered_at=time.time())
         if self._outbox and len(self._outbox) >= self._room:
             await self._let_listeners_run()
         # Applied before the next read of the node or the next turn of the loop; raises

@@ -16,13 +16,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from gossipreg.core.directory.cards import CardInfo, card_of, card_to_dict, parse_card
+from gossipreg.core.directory.quick import quick_record
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentRecord, AgentStatus, AgentView, Endpoint, RegistryEventType
 from gossipreg.core.types import RegistryEvent as CoreEvent
 
 __all__ = ["AgentMetadata", "AgentRegistryConfig", "DroppingQueue", "RegistryEvent",
-           "agent_record", "extract_capabilities", "metadata_of"]
+           "agent_record", "extract_capabilities", "metadata_of", "usual_record"]
 
 # The caller's task bookkeeping on an AgentMetadata, kept across refreshes of the agent.
 _BOOKKEEPING = ("active_tasks", "completed_tasks", "failed_tasks", "budget_spent_usd",
@@ -182,6 +183,23 @@ def capabilities_of(agent: object, info: CardInfo | None) -> Sequence[str]:
     return list(dict.fromkeys(caps))
 
 
+def usual_record(agent: Any, agent_id: str, runtime_id: str, max_concurrency: int,
+                 memory_limit_mb: int, budget_limit_usd: float,
+                 registered_at: float) -> AgentRecord | None:
+    """:func:`agent_record` of the usual kaizen call (no explicit capabilities, tags or card;
+    the agent's card a plain dict: :mod:`~gossipreg.core.directory.quick`), or None when the
+    general path must decide."""
+    found = getattr(agent, "_a2a_card", None)
+    if type(found) is not dict:  # (an exact dict is never a mock's made-up attribute)
+        found = chosen_card(agent) if found is None else None
+        if type(found) is not dict:
+            return None
+    return quick_record(
+        found, agent_id, getattr(agent, "name", None) or getattr(agent, "agent_name", None),
+        getattr(agent, "description", None), runtime_id, max_concurrency, memory_limit_mb,
+        budget_limit_usd, registered_at)
+
+
 def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
                  capabilities: Sequence[str] | None, tags: Sequence[str], card: Any,
                  max_concurrency: int, memory_limit_mb: int, budget_limit_usd: float,
@@ -189,6 +207,11 @@ def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
     """The validated record of a kaizen agent object, its card converted once: ``card``
     (any accepted form) overrides the card found on ``agent``; capabilities, name and
     description not given come from the agent, then its card."""
+    if card is None and capabilities is None and tags == ():  # the usual kaizen call
+        quick = usual_record(agent, agent_id, runtime_id, max_concurrency, memory_limit_mb,
+                             budget_limit_usd, registered_at)
+        if quick is not None:
+            return quick
     d = card_to_dict(chosen_card(agent, card))
     c = card_of(d)
     caps = (extract_capabilities(agent, capabilities) if capabilities is not None

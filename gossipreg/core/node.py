@@ -33,6 +33,7 @@ from gossipreg.core.directory.vectors import VectorInputs
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
 from gossipreg.core.gossip.antientropy import AntiEntropy
 from gossipreg.core.gossip.dissemination import Dissemination, Transmit
+from gossipreg.core.identity_calls import IdentityCalls
 from gossipreg.core.inbound import Inbound, Received
 from gossipreg.core.membership.swim import Swim
 from gossipreg.core.membership.table import MemberChange, MemberTable
@@ -52,10 +53,12 @@ __all__ = ["Node", "Pending", "Received", "Result", "Transmit"]
 _T = TypeVar("_T")
 
 
-class Node(FrameKeys, WarmStart):
+class Node(FrameKeys, WarmStart, IdentityCalls):
     """A gossip node. See the module docstring for the contract (the frame keys' methods are
     :class:`~gossipreg.core.wire.codec.FrameKeys`', the warm start's
-    :class:`~gossipreg.core.warm.WarmStart`'); ``features``: its transport's paths."""
+    :class:`~gossipreg.core.warm.WarmStart`', the operator's identity calls
+    :class:`~gossipreg.core.identity_calls.IdentityCalls`'); ``features``: its transport's
+    paths."""
 
     def __init__(self, node_id: str, addr: str, config: NodeConfig | None = None, *,
                  rng: random.Random, now: float, generation: int = 1,
@@ -206,12 +209,27 @@ class Node(FrameKeys, WarmStart):
         """Register an agent hosted here (``quiet``: the host takes no AGENT_REGISTERED event;
         none is made). Raises ``AgentExistsError`` if the id is visible."""
         self._begin(now, wall)
-        view = self.dir.register(rec.judged(record, self.cards), now, quiet)
+        return self._registered(self.dir.register(rec.judged(record, self.cards), now, quiet), now)
+
+    def register_many(self, records: Mapping[str, AgentRecord], now: float, *, wall: float,
+                      quiet: bool = False) -> list[tuple[int, Exception]]:
+        """:meth:`register` of each record (by agent id, in order), as one input: the refused
+        ones by position, with why (``NodeStateError`` for all once we left)."""
+        try:
+            self._begin(now, wall)
+        except NodeStateError as e:
+            return [(i, e) for i in range(len(records))]
+        cards = self.cards
+        return self._registered(self.dir.register_many(
+            records if cards is None else {a: rec.judged(r, cards) for a, r in records.items()},
+            now, quiet), now)
+
+    def _registered(self, out: _T, now: float) -> _T:
         if self._deadline_stale or not (self.dir.alone and len(self.members) == 1):
-            return self._flushed(view, now)
+            return self._flushed(out, now)
         if (hb := self.cfg.heartbeat_timeout) is not None:  # nothing queued: the judge's turn
             self._deadline = min(self._deadline, now + hb)
-        return view
+        return out
 
     def deregister(self, agent_id: str, now: float, *, wall: float) -> bool | Pending:
         """Deregister; forwarded to the owner when it is another node (then a :class:`Pending`
@@ -253,25 +271,6 @@ class Node(FrameKeys, WarmStart):
         self.members.set_self_left(now)
         self._flush(now)
         self.left = True
-
-    # ------------------------------------------------------------- identity
-    def rotate_identity(self, identity: Identity, now: float) -> None:
-        """Sign with a new key (``identity.rotation`` signed by the current one): announced
-        at once at a new incarnation. NodeStateError without an identity."""
-        if self.trust is None:
-            raise NodeStateError("this node has no identity to rotate")
-        self.trust.rotate(identity)
-        self.swim.refute_now(now)
-        self._flush(now)
-
-    def forget_node(self, name: str) -> bool:
-        """Release ``name``'s pinned key on this node only (an operator's call; never
-        gossiped): the next key seen for it is pinned. False when none was pinned."""
-        return self.trust is not None and self.trust.forget(name)
-
-    def pinned(self) -> tuple[dict[str, bytes], int]:
-        """The keys pinned for other names (a copy) and a counter of their changes."""
-        return ({}, 0) if self.trust is None else (dict(self.trust.pins), self.trust.pins_changed)
 
     def _begin(self, now: float, wall: float) -> None:  # a write: refused once we left
         if self.left:

@@ -52,6 +52,17 @@ T = TypeVar("T")
 _REGISTERED = RegistryEventType.AGENT_REGISTERED
 
 
+def _promote() -> None:
+    """Put what the collector tracks into its oldest generation, where a batch's records
+    belong (they live as long as their agents): the young collection that would follow would
+    only walk them to move them along. ``gc.freeze`` then ``gc.unfreeze`` is that move (two
+    list splices); skipped when the process keeps objects frozen itself (a pre-fork server):
+    unfreezing them is not ours to do."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
 class Outcome(Generic[T]):
     """What a mesh-changing call returns: its local part is already done. ``await`` it for
     the final answer — at once for a local write, the owner's answer for a forwarded call
@@ -226,23 +237,21 @@ class MeshWrites(RunnerParts):
         core = self._core
         if not pending or core is None:
             return
-        now, wall, quiet = self._now(), time.time(), not self.takes(_REGISTERED)
-        refused: list[tuple[AgentRecord, Exception]] = []
         # The batch's objects live as long as the agents: a young collection of them every
         # 700 allocations would only move them along (and make full collections come sooner).
         collecting = gc.isenabled()
         gc.disable()
-        try:
-            for r in pending.values():
-                try:  # quiet unless the mesh log's level changed since the batch began
-                    core.register(r, now, wall=wall, quiet=quiet)
-                except Exception as e:  # one refusal must not drop the others
-                    refused.append((r, e))
+        try:  # quiet unless the mesh log's level changed since the batch began
+            refused = core.register_many(pending, self._now(), wall=time.time(),
+                                         quiet=not self.takes(_REGISTERED))
         finally:
             if collecting:
+                _promote()
                 gc.enable()
         self._pump()
-        for r, why in refused:
+        records = list(pending.values()) if refused else []
+        for i, why in refused:
+            r = records[i]
             self.pending_refused += 1
             log.warning("registration of %s refused when applied: %s", r.agent_id, why)
             for callback in self.on_refused:

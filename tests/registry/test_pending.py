@@ -6,6 +6,7 @@ latest; none is lost to a shutdown or to another one's refusal."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import SimpleNamespace
 
 import aiohttp
@@ -180,5 +181,27 @@ async def test_with_the_http_api_registrations_are_applied_at_once() -> None:
             assert r.status == 200, await r.text()
             assert (await r.json())["agent_id"] == "h"
         assert not reg.node._pending
+    finally:
+        await reg.shutdown()
+
+
+async def test_a_batch_moves_its_objects_to_the_oldest_generation_but_leaves_frozen_ones() -> None:
+    reg = await started()
+    try:
+        gc.collect()  # (every count at zero: the next 100 registrations make no gen1 collection)
+        for i in range(100):
+            await reg.register_agent(agent(f"A{i}", "x"), "rt", agent_id=f"a{i}")
+        young = reg.node._pending["a0"]
+        assert gc.is_tracked(young) and not any(young is o for o in gc.get_objects(2))
+        assert await reg.get_agent("a99") is not None  # the batch is applied
+        assert any(young is o for o in gc.get_objects(2))
+        gc.freeze()  # a process that keeps its objects frozen (a pre-fork server)
+        try:
+            frozen = gc.get_freeze_count()
+            await reg.register_agent(agent("B", "x"), "rt", agent_id="b")
+            assert await reg.get_agent("b") is not None
+            assert gc.get_freeze_count() > frozen // 2  # not unfrozen (some may have died)
+        finally:
+            gc.unfreeze()
     finally:
         await reg.shutdown()

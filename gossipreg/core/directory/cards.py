@@ -49,6 +49,7 @@ __all__ = [
     "card_of",
     "card_to_dict",
     "check_json",
+    "encode_card",
     "parse_card",
 ]
 
@@ -176,6 +177,15 @@ def _encoder() -> Callable[[object], str]:
 
 
 _encode = _encoder()
+
+
+def encode_card(d: dict[str, Any]) -> str | None:
+    """The compact JSON text of a card dict as :func:`card_of` writes it, or None when a value
+    is not plain JSON as it is (no size or nesting check: the caller's)."""
+    try:
+        return _encode(d)
+    except (_NotPlain, ValueError, TypeError, RecursionError):
+        return None
 
 
 def card_of(card: object) -> Card | None:

@@ -23,6 +23,7 @@ Rules:
   state arrives (``holds``; ``owner_changed`` answers True: the node asks it at once).
 - The owner writes an agent's search vectors (``vec/<id>``) after its record, only for the
   record it still holds; deregistering deletes them with the record.
+- Registering our agents, one or a batch: :mod:`~gossipreg.core.directory.registering`.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ from gossipreg.core.directory.records import (
     StatusWrite,
     load_from_value,
 )
+from gossipreg.core.directory.registering import Registering
 from gossipreg.core.directory.requests import Pending, Requests, Result
 from gossipreg.core.directory.view import View
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.membership.changes import MemberChanged
 from gossipreg.core.membership.table import MemberChange, MemberTable
 from gossipreg.core.replica.hlc import HybridClock
@@ -57,7 +59,6 @@ from gossipreg.core.search.vectors import VectorSet
 from gossipreg.core.types import (
     AgentRecord,
     AgentStatus,
-    AgentView,
     Cause,
     MemberState,
     RegistryEvent,
@@ -79,7 +80,7 @@ class DirectoryOut(Sender, Protocol):
     def beacon_after(self, now: float) -> None: ...
 
 
-class Directory:
+class Directory(Registering):
     """Replica + view + the owner logic of one node. ``wall`` turns the caller's ``now`` into
     wall-clock seconds; events go to ``events``, messages to ``out``."""
 
@@ -175,23 +176,6 @@ class Directory:
 
     def _owns(self, agent_id: str) -> bool:
         return self.replica.own_value(AGENT + agent_id) is not None
-
-    def register(self, record: AgentRecord, now: float, quiet: bool = False) -> AgentView:
-        aid, key = record.agent_id, AGENT + record.agent_id
-        self.commit(now)
-        if aid in self.view.visible or self.replica.own_value(key) is not None:
-            raise AgentExistsError(f"Agent {aid} already registered")
-        if not record.registered_at:
-            record = record._replace(registered_at=self.wall(now))
-        change = self._write(key, record, now)
-        events = None if self._holds or self._replaced else self.view.add_own(
-            record, self.wall(now), quiet)
-        if events is None:
-            self._apply([change], now)
-        elif events:
-            self._queue(events)  # an appearance: nothing for _react to delete
-        self.liveness.heard(aid, now)
-        return self.view.visible[aid]
 
     def _remove_own(self, agent_id: str, now: float, reason: Cause) -> None:
         """Delete an agent's record, heartbeat and our status write in one batch (the record

@@ -16,7 +16,8 @@ Rules:
 - Events: REGISTERED / DEREGISTERED when an agent appears / disappears, STATUS_CHANGED (never
   old == new), HEARTBEAT when the counter grows; each carries its :class:`Cause`. RUNTIME_JOINED
   precedes the first REGISTERED of a runtime; RUNTIME_LEFT follows its last DEREGISTERED. An own
-  registration the host takes no REGISTERED event of (``add_own(quiet=True)``) makes none.
+  registration the host takes no REGISTERED event of (``add_own(quiet=True)``) makes none
+  (our own new agents: :mod:`~gossipreg.core.directory.own_adds`).
 - Search vectors (``vec/`` keys, and the node's own embeddings) make no events: they go to the
   index through :class:`~gossipreg.core.directory.vectors.VectorFeed`.
 """
@@ -37,6 +38,7 @@ from gossipreg.core.directory.causes import (
 from gossipreg.core.directory.declared import declared
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.holders import Holders, add_holder, discard_holder
+from gossipreg.core.directory.own_adds import OwnAdds
 from gossipreg.core.directory.records import (
     AGENT,
     HB,
@@ -75,7 +77,7 @@ class Store(Protocol):
     def keys_of(self, owner: str) -> Iterable[str]: ...
 
 
-class View:
+class View(OwnAdds):
     """Derived, queryable state of one node, updated incrementally. Values are read from the
     replica (``store``); the view keeps only who holds which agent's keys, the visible agents
     and the index."""
@@ -158,21 +160,6 @@ class View:
                 self._index_put(new)
             elif self._standing:
                 self._standing.pop(agent_id, None)
-
-    def add_own(self, record: AgentRecord, wall: float,
-                quiet: bool = False) -> list[RegistryEvent] | None:
-        """The usual registration, without the general derivation: a new record of ours for
-        an agent nobody else holds or rates (ACTIVE, never heartbeaten); None otherwise (the
-        caller applies the change the general way). ``quiet``: no AGENT_REGISTERED event."""
-        aid = record.agent_id
-        if (aid in self._holders or aid in self._raters or aid in self.visible
-                or (self._standing and aid in self._standing)):
-            return None
-        self._holders[aid] = self.self_id
-        out: list[RegistryEvent] = []
-        self._appear(_new(AgentView, (record, self.self_id, AgentStatus.ACTIVE,
-                                      record.registered_at, 0)), wall, out, quiet)
-        return out
 
     def _note(self, ch: Change, touched: Container[str], wall: float,
               out: list[RegistryEvent]) -> str | None:

@@ -4,9 +4,14 @@ Rules: the watermark only moves up, over versions accounted for (applied here, o
 a write that is); ``above`` answers a peer's "everything current above w" in version order.
 ``settled`` holds only versions above the watermark: pruned after the watermark jumps (a delta),
 never scanned while it only advances, so a write costs O(1) however large a hole is open.
+``by_version`` may be left unbuilt (None) by a batch of the owner's own writes (``put_many``: a
+node alone, which no peer asks for a delta yet): ``above`` builds it at its first call.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from gossipreg.core.replica.values import Entry
 
@@ -17,7 +22,8 @@ class OwnerState:
     """State held about one owner.
 
     Fields: ``generation`` (the owner's run we hold), ``entries`` (key -> current entry),
-    ``by_version`` (version -> key of the current entries, ascending while ``sorted``),
+    ``by_version`` (version -> key of the current entries, ascending while ``sorted``; None:
+    not built since a ``put_many``),
     ``max_version`` (the highest version we know of), ``watermark`` (every version up to it is
     here or superseded), ``settled`` (versions above the watermark known to be here or
     superseded), ``gc_floor`` (the collection horizon: tombstones at or below it are gone)."""
@@ -29,7 +35,7 @@ class OwnerState:
         self.generation = generation
         self.entries: dict[str, Entry] = {}
         # version -> key for the current entries; kept in ascending order when `sorted`.
-        self.by_version: dict[int, str] = {}
+        self.by_version: dict[int, str] | None = {}
         self.sorted = True
         self.max_version = 0
         self.watermark = 0
@@ -60,31 +66,47 @@ class OwnerState:
 
     def put(self, key: str, entry: Entry) -> None:
         old = self.entries.get(key)
-        if old is not None:
-            del self.by_version[old.version]
         self.entries[key] = entry
-        v = entry.version
+        v, by_version = entry.version, self.by_version
+        if by_version is None:  # built from the entries when a delta needs it
+            self.max_version = max(self.max_version, v)
+            return
+        if old is not None:
+            del by_version[old.version]
         if v > self.max_version:
             self.max_version = v  # above every held version: the order holds
-        elif self.by_version and v < next(reversed(self.by_version)):
+        elif by_version and v < next(reversed(by_version)):
             self.sorted = False
-        self.by_version[v] = key
+        by_version[v] = key
+
+    def put_many(self, keys: Sequence[str], values: Sequence[Any]) -> None:
+        """The owner's own unsigned live writes of ``values`` under ``keys``, at its next
+        versions in order: :meth:`put` of each, and the watermark at the last (nothing is
+        missing below our own writes). ``by_version`` is left to be built by ``above``."""
+        v = self.max_version
+        self.entries.update(zip(keys, [Entry(value, version, False) for version, value
+                                       in enumerate(values, v + 1)], strict=True))
+        self.max_version = self.watermark = v + len(values)
+        self.by_version = None
 
     def drop(self, key: str) -> None:
         old = self.entries.pop(key, None)
-        if old is not None:
+        if old is not None and self.by_version is not None:
             del self.by_version[old.version]
 
     def above(self, version: int) -> list[tuple[str, Entry]]:
         """Current entries with a version above ``version``, ascending."""
-        if not self.sorted:
-            self.by_version = dict(sorted(self.by_version.items()))
+        by_version = self.by_version
+        if by_version is None or not self.sorted:
+            pairs = ([(e.version, k) for k, e in self.entries.items()] if by_version is None
+                     else by_version.items())
+            self.by_version = by_version = dict(sorted(pairs))
             self.sorted = True
         out: list[tuple[str, Entry]] = []
-        for v in reversed(self.by_version):
+        for v in reversed(by_version):
             if v <= version:
                 break
-            key = self.by_version[v]
+            key = by_version[v]
             out.append((key, self.entries[key]))
         out.reverse()
         return out

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gossipreg.core.errors import InvalidArgumentError
@@ -167,6 +167,16 @@ class Replica:
         st.put(key, new)
         st.watermark = version
         return (w if told else UNTOLD), (self.self_id, key, old, new)
+
+    def put_quiet(self, keys: Sequence[str], values: Sequence[Any]) -> None:
+        """:meth:`put` of many own keys, absent or deleted, nobody told, on a replica that
+        signs nothing (the caller's checks): no Write, no Change."""
+        assert self.sign is None
+        self._owners[self.self_id].put_many(keys, values)
+
+    def own_entries(self) -> Mapping[str, Entry]:
+        """Our own keys' current entries (live and deleted; read-only, live)."""
+        return self._owners[self.self_id].entries
 
     def _signed(self, w: Write) -> Write:
         sign = self.sign

@@ -21,10 +21,9 @@ Deferred work: a write does not pay for what only a query needs. A put records t
 filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
 (lower-casing, 3-grams) at the next query, each changed agent once, never a rescan.
 
-Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
-name, keywords and text), taken the same way at the next search; the vector index (``vectors``,
-when the node has a model) holds the codes the directory hands it. :meth:`CapabilityIndex.search`
-ranks by both (:mod:`~gossipreg.core.search.hybrid`) under the same filters.
+Free text: every put with its record also feeds the lexical ranker, taken the same way at the
+next search (:mod:`~gossipreg.core.search.textsearch`, the mixin that ranks text under the same
+filters).
 
 A2A skill ids are capability strings of the index too (beside the record's capabilities: its
 skills' names, descriptions and tags), so a capability query finds an agent by a skill's id.
@@ -32,13 +31,17 @@ skills' names, descriptions and tags), so a capability query finds an agent by a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
+from itertools import islice
+from operator import attrgetter, lt
 from typing import TYPE_CHECKING
 
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import LexicalRanker
 from gossipreg.core.search.strings import StringTable, lower
+from gossipreg.core.search.textsearch import TextSearch
 from gossipreg.core.types import AgentRecord, AgentStatus
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ __all__ = ["CapabilityIndex", "score_words"]
 _ACTIVE = AgentStatus.ACTIVE
 _NO_TAGS: frozenset[str] = frozenset()
 _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
+_CAPABILITIES, _RUNTIME = attrgetter("capabilities"), attrgetter("runtime_id")
 
 
 def score_words(text: str) -> tuple[str, ...]:
@@ -82,8 +86,9 @@ class _Agent:
         return frozenset(t.lower() for t in tags) if tags else _NO_TAGS
 
 
-class CapabilityIndex:
-    """Agents by capability substring, status, runtime, tags and node."""
+class CapabilityIndex(TextSearch):
+    """Agents by capability substring, status, runtime, tags and node; free text by
+    :meth:`~gossipreg.core.search.textsearch.TextSearch.search`."""
 
     def __init__(self) -> None:
         self._agents: dict[str, _Agent] = {}  # in (registered_at, id) order while _ordered
@@ -146,6 +151,34 @@ class CapabilityIndex:
         if status is not _ACTIVE:
             self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
+
+    def put_new(self, records: Sequence[AgentRecord], ids: Sequence[str], node_id: str) -> None:
+        """:meth:`put` of many ACTIVE agents of ``node_id`` (``ids``: their ids) in one call,
+        none of them indexed yet (the caller's guarantee: a batch of new registrations), in
+        order. (Whole-list steps: the per-agent work is the entry and its place.)"""
+        agents, order, start = self._agents, self._order, len(self._order)
+        agents.update(zip(ids, [_Agent(r, _ACTIVE, node_id, seq, True)
+                                for seq, r in enumerate(records, start)], strict=True))
+        ats = [r.registered_at for r in records]
+        last_at, last_id = self._last
+        if ats and ats[0] > last_at and all(map(lt, ats, islice(ats, 1, None))):
+            self._last = (ats[-1], ids[-1])  # registered one after the other: in tie order
+        else:
+            for at, aid in zip(ats, ids, strict=True):  # (registered_at, id) against the last
+                if at > last_at or (at == last_at and aid >= last_id):
+                    last_at, last_id = at, aid
+                else:
+                    self._ordered = False
+            self._last = (last_at, last_id)
+        if not all(map(_CAPABILITIES, records)):
+            self._bare.update(a for r, a in zip(records, ids, strict=True) if not _strings_of(r))
+        runtimes = self._runtime_count
+        for rt, n in Counter(map(_RUNTIME, records)).items():
+            runtimes[rt] = runtimes.get(rt, 0) + n
+        order += ids
+        self._pending += ids
+        self._rank_pending += ids
+        self._status_count[_ACTIVE] += len(ids)
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
@@ -300,52 +333,6 @@ class CapabilityIndex:
             keys.sort()  # into rank, then tie order (plain ints)
         order, mask = self._order, (1 << _SHIFT) - 1
         return [order[k & mask] for k in keys[q.offset:end]]  # type: ignore[misc]
-
-    def _take_pending(self) -> None:
-        """Hand the ranker the record changes since the last search (each agent once)."""
-        pending, self._rank_pending = self._rank_pending, []
-        ranker, agents = self.ranker, self._agents
-        for aid in dict.fromkeys(pending):
-            a = agents.get(aid)
-            if a is None or not a.ranked:
-                ranker.remove(aid)
-            else:
-                ranker.put(aid, a.record)  # replaces what it held for the agent
-
-    def search(self, text: str, *, status: AgentStatus | None = AgentStatus.ACTIVE,
-               runtime_id: str | None = None, tags: Sequence[str] = (),
-               node_id: str | None = None, limit: int | None = None, offset: int = 0,
-               accept: Callable[[str], bool] | None = None,
-               query: bytes | None = None) -> list[tuple[str, float]]:
-        """``(agent id, score in [0, 1])`` of the agents matching ``text``, best first (ties by
-        id), under the filters of :meth:`find` and ``accept`` (a predicate on the id).
-        ``query`` is the text's code in the model of :attr:`vectors` (hybrid ranking, see
-        :mod:`~gossipreg.core.search.hybrid`); without it the ranking is lexical. Empty text:
-        every agent that passes the filters, score 0, by id."""
-        if not isinstance(text, str):
-            raise InvalidArgumentError(f"text must be a string, not {type(text).__name__}")
-        if limit is not None and (type(limit) is not int or limit < 0):
-            raise InvalidArgumentError("limit must be a non-negative integer")
-        if type(offset) is not int or offset < 0:
-            raise InvalidArgumentError("offset must be a non-negative integer")
-        wanted_tags = frozenset(t.lower() for t in tags)
-        agents = self._agents
-
-        def passes(aid: str) -> bool:
-            a = agents.get(aid)
-            return a is not None and (status is None or a.status is status) and (
-                runtime_id is None or a.record.runtime_id == runtime_id) and (
-                node_id is None or a.node == node_id) and (
-                not wanted_tags or wanted_tags <= a.tags) and (accept is None or accept(aid))
-
-        if not text.strip():
-            end = None if limit is None else offset + limit
-            return [(aid, 0.0) for aid in sorted(filter(passes, agents))[offset:end]]
-        if self._rank_pending:
-            self._take_pending()
-        from gossipreg.core.search.hybrid import rank  # at the first text search (~0.3 MB)
-
-        return rank(text, query, self.ranker, self.vectors, passes, limit, offset)
 
     def ids_by_status(self, status: AgentStatus) -> frozenset[str]:
         """Ids of the agents with ``status`` (ACTIVE: a scan, meant for occasional listings)."""
