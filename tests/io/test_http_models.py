@@ -12,7 +12,7 @@ import pytest
 
 from gossipreg import GossipNode, InvalidArgumentError, NodeConfig
 from gossipreg.core.directory.records import make_record
-from gossipreg.io.api import models
+from gossipreg.io.api import ard_models, models
 from gossipreg.io.api.openapi import ROUTES
 from gossipreg.io.checks import parse_check
 
@@ -118,7 +118,7 @@ async def test_the_openapi_document_is_derived_from_the_models(node: GossipNode)
     status, doc = await call(node, "GET", "/v1/openapi.json")
     assert status == 200
     schemas = doc["components"]["schemas"]
-    for model in (models.AgentIn, models.StatusIn, models.CheckIn, models.ArdSearchIn):
+    for model in (models.AgentIn, models.StatusIn, models.CheckIn, ard_models.ArdSearchIn):
         s = schemas[model.__name__]
         assert s["additionalProperties"] is False
         assert set(s["properties"]) == set(model.model_fields)

@@ -29,8 +29,6 @@ from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
-from gossipreg.io.api.ard import setup_ard
-from gossipreg.io.api.batch import register_batch
 from gossipreg.io.api.cards import card_fields, card_handler
 from gossipreg.io.api.health import health_report, public_health
 from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
@@ -52,6 +50,7 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
+from gossipreg.io.api.tables import ARD_ROUTES
 from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import heartbeat_contract, parse_check
 
@@ -192,6 +191,8 @@ class _Api:
     async def register_batch(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
         body = await body_of(request, AgentsBatchIn)
+        from gossipreg.io.api.batch import register_batch  # at the first batch
+
         return web.json_response(register_batch(self.node, self.checks, body, agent_json))
 
     async def deregister(self, request: web.Request) -> web.Response:
@@ -257,20 +258,41 @@ async def _openapi(request: web.Request) -> web.Response:
     return await serve_openapi(request)
 
 
-def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> None:
-    """Select, send and load (:mod:`gossipreg.io.api.route`): their module, with the router,
-    the selection and the A2A client's wrapper, is imported at the first request to one of
-    them (~0.3 MB a node nobody asks does not hold)."""
+def _lazy(load: Callable[[], dict[str, Handler]]) -> Callable[[str], Handler]:
+    """Route handlers whose module is imported at the first request to one of them:
+    ``lazy(name)`` is a handler that calls ``load()`` once, then its handler ``name``."""
     handlers: dict[str, Handler] = {}
 
     def lazy(name: str) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             if not handlers:
-                from gossipreg.io.api.route import route_handlers
-
-                handlers.update(route_handlers(node, token))
+                handlers.update(load())
             return await handlers[name](request)
         return handle
+    return lazy
+
+
+def _mount_ard(app: web.Application, node: NodeRunner, token: str | None) -> None:
+    """The ARD manifests and registry API (:mod:`gossipreg.io.api.ard`, and the ARD document
+    functions it imports): their modules at the first ARD request."""
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.ard import ard_handlers
+
+        return ard_handlers(node, token)
+
+    lazy = _lazy(load)
+    for method, path, name in ARD_ROUTES:
+        app.router.add_route(method, path, lazy(name))
+
+
+def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> None:
+    """Select, send and load (:mod:`gossipreg.io.api.route`): their module, with the router,
+    the selection and the A2A client's wrapper, is imported at the first request to one of
+    them (~0.3 MB a node nobody asks does not hold)."""
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.route import route_handlers
+
+        return route_handlers(node, token)
 
     async def close(app: web.Application) -> None:
         if "gossipreg.io.route.router" in sys.modules:  # a router may exist (Python API too)
@@ -278,6 +300,7 @@ def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> N
 
             await close_router(node)
 
+    lazy = _lazy(load)
     app.on_cleanup.append(close)
     app.router.add_post("/v1/select", lazy("select"))
     app.router.add_post("/v1/send", lazy("send"))
@@ -332,7 +355,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_get("/v1/events", _guard(None, events))
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
-    setup_ard(app, node, token=token)
+    _mount_ard(app, node, token)  # /.well-known/ard.json, /ard/v1/...
     _mount_route(app, node, token)  # /v1/select, /v1/send, /v1/agents/{id}/load
     r.add_get("/v1/openapi.json", _guard(None, _openapi))
     setup_ui(app)  # the page: static files, served without the token
