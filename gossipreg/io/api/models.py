@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEventType
 
 __all__ = ["BATCH_BODY_LIMIT", "BATCH_MAX_AGENTS", "BATCH_PATH", "STATUS_CHOICES", "AgentIn",
-           "AgentsBatchIn", "AgentsParams", "CheckIn", "EventsParams", "MembersParams",
+           "AgentsParams", "CheckIn", "EventsParams", "MembersParams",
            "NoParams", "Says", "StatusIn", "check_event_types", "check_member_states",
            "check_status"]
 
@@ -67,9 +67,10 @@ def check_event_types(text: str) -> str:
 
 
 # Models are built at first use (defer_build): a node validates few kinds of request. ARD's
-# bodies (:mod:`gossipreg.io.api.ard_models`) and the answers, which serve the OpenAPI document
-# only (:mod:`gossipreg.io.api.answers`), are in modules of their own, imported at the first
-# request that needs them: a model class costs ~10 KB before it is ever built.
+# bodies (:mod:`gossipreg.io.api.ard_models`), the batch's and the admin routes' (in their
+# modules) and the answers, which serve the OpenAPI document only
+# (:mod:`gossipreg.io.api.answers`), are apart, imported at the first request that needs them:
+# a model class costs ~25 KB of a node's memory before it is ever built.
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
@@ -113,27 +114,9 @@ class AgentIn(_Body):
                      Says("check must be an object: {http, interval, timeout} or {ttl}")] = None
 
 
-class ForgetNodeIn(_Body):
-    """``POST /v1/admin/forget-node``: the name whose pinned identity key is released."""
-
-    name: Annotated[str, Field(min_length=1), Says("name must be a node name")]
-
-
 BATCH_PATH = "/v1/agents:batch"
 BATCH_MAX_AGENTS = 1000
 BATCH_BODY_LIMIT = 1024 * 1024  # bytes of JSON (the transport's default max_packet_size)
-
-
-class AgentsBatchIn(_Body):
-    """``POST /v1/agents:batch``: at most 1,000 agents and 1 MiB of JSON per call, each as
-    ``POST /v1/agents`` takes it (an ``AgentIn``). Each is checked and registered on its own:
-    a refused item does not refuse the others."""
-
-    agents: Annotated[
-        list[dict[str, Any]],
-        Field(min_length=1, max_length=BATCH_MAX_AGENTS,
-              description="agents, each an AgentIn object"),
-        Says(f"agents must be a list of 1 to {BATCH_MAX_AGENTS} agent objects")]
 
 
 class StatusIn(_Body):

@@ -19,6 +19,8 @@ from gossipreg.io.api import answers as a
 from gossipreg.io.api import ard_models as am
 from gossipreg.io.api import models as m
 from gossipreg.io.api import route_models as rm
+from gossipreg.io.api.admin import ForgetNodeIn
+from gossipreg.io.api.batch import AgentsBatchIn
 from gossipreg.io.api.params import is_list_field
 from gossipreg.io.api.ui import ui_paths
 
@@ -64,7 +66,7 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("/v1/agents:batch", "post"): Op(
         "register up to 1,000 agents owned by this node (1 MiB of JSON), each on its own",
         {200: (a.AgentsBatchOut, "each item's answer, in order")}, (413, 415),
-        body=m.AgentsBatchIn),
+        body=AgentsBatchIn),
     ("/v1/agents/{agent_id}", "get"): Op("one agent", {200: _AGENT}, (404,)),
     ("/v1/agents/{agent_id}", "delete"): Op(
         "deregister (forwarded to the owner)",
@@ -96,7 +98,7 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("/v1/admin/forget-node", "post"): Op(
         "release the identity key this node pinned for a name (this node only)",
         {200: (a.ForgottenOut, "whether a pin was released")}, (403, 404, 413, 415),
-        body=m.ForgetNodeIn),
+        body=ForgetNodeIn),
     ("/v1/admin/rotate-identity", "post"): Op(
         "replace this node's identity key with a new one its current key endorses",
         {200: (a.RotatedOut, "the new public key")}, (403, 404, 409)),

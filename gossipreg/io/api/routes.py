@@ -24,9 +24,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gossipreg.core.directory.cards import CardTooLargeError
 from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
+from gossipreg.core.errors import (
+    AgentExistsError,
+    CardTooLargeError,
+    InvalidArgumentError,
+    NodeStateError,
+)
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.api.cards import card_fields, card_handler
@@ -35,7 +39,6 @@ from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.models import (
     BATCH_PATH,
     AgentIn,
-    AgentsBatchIn,
     AgentsParams,
     EventsParams,
     MembersParams,
@@ -50,14 +53,15 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
-from gossipreg.io.api.tables import ARD_ROUTES
+from gossipreg.io.api.tables import ADMIN_ROUTES, ARD_ROUTES
 from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
+    from gossipreg.io.credentials.keys import KeyFileReloader
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["agent_json", "event_json", "serve_http", "token_ok"]
+__all__ = ["agent_json", "event_json", "mount_admin", "serve_http", "token_ok"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATES = {s: s.name.lower() for s in MemberState}
@@ -190,9 +194,9 @@ class _Api:
 
     async def register_batch(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
-        body = await body_of(request, AgentsBatchIn)
-        from gossipreg.io.api.batch import register_batch  # at the first batch
+        from gossipreg.io.api.batch import AgentsBatchIn, register_batch  # at the first batch
 
+        body = await body_of(request, AgentsBatchIn)
         return web.json_response(register_batch(self.node, self.checks, body, agent_json))
 
     async def deregister(self, request: web.Request) -> web.Response:
@@ -305,6 +309,20 @@ def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> N
     app.router.add_post("/v1/select", lazy("select"))
     app.router.add_post("/v1/send", lazy("send"))
     app.router.add_put("/v1/agents/{agent_id}/load", lazy("set_load"))
+
+
+def mount_admin(app: web.Application, node: NodeRunner, *, token: str | None,
+                reloader: KeyFileReloader | None) -> None:
+    """The operator routes (:mod:`gossipreg.io.api.admin`), their module at the first request
+    to one of them (mounted before the node starts)."""
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.admin import admin_handlers
+
+        return admin_handlers(node, token=token, reloader=reloader)
+
+    lazy = _lazy(load)
+    for path, name in ADMIN_ROUTES:
+        app.router.add_post(path, lazy(name))
 
 
 def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = None,

@@ -4,7 +4,7 @@ these routes at its start and imports a module only at the first request to one 
 
 from __future__ import annotations
 
-__all__ = ["ARD_BASE", "ARD_ROUTES"]
+__all__ = ["ADMIN_ROUTES", "ARD_BASE", "ARD_ROUTES"]
 
 ARD_BASE = "/ard/v1"
 # (method, path, handler name in gossipreg.io.api.ard.ard_handlers)
@@ -15,4 +15,10 @@ ARD_ROUTES = (
     ("GET", f"{ARD_BASE}/agents", "list_agents"),
     ("GET", f"{ARD_BASE}/agents/{{identifier}}", "get_agent"),
     ("POST", f"{ARD_BASE}/explore", "explore"),
+)
+# (path, handler name in gossipreg.io.api.admin.admin_handlers); every one a POST
+ADMIN_ROUTES = (
+    ("/v1/admin/reload-keys", "reload_keys"),
+    ("/v1/admin/forget-node", "forget_node"),
+    ("/v1/admin/rotate-identity", "rotate_identity"),
 )
