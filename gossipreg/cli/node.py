@@ -7,10 +7,17 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resolve_settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gossipreg.io.api.guard import Handler
+    from gossipreg.io.credentials.keys import KeyFileReloader
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["add_node_arguments", "run_node_command"]
 
@@ -53,8 +60,25 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
                             f"env {env_name(key)}".replace("%", "%%"))
 
 
+def _mount_admin(app: web.Application, node: NodeRunner, *, token: str | None,
+                 reloader: KeyFileReloader | None) -> None:
+    """The operator routes (:mod:`gossipreg.io.api.admin`), their module at the first request
+    to one of them (mounted before the node starts)."""
+    from gossipreg.io.api.routes import lazy_handlers
+    from gossipreg.io.api.tables import ADMIN_ROUTES
+
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.admin import admin_handlers
+
+        return admin_handlers(node, token=token, reloader=reloader)
+
+    lazy = lazy_handlers(load)
+    for path, name in ADMIN_ROUTES:
+        app.router.add_post(path, lazy(name))
+
+
 async def _serve(s: Settings) -> int:
-    from gossipreg.io.api.routes import mount_admin, serve_http
+    from gossipreg.io.api.routes import serve_http
     from gossipreg.io.credentials.identity import identity_for
     from gossipreg.io.datadir import path_of
     from gossipreg.io.join_exit import wait_for_join
@@ -105,7 +129,7 @@ async def _serve(s: Settings) -> int:
         from gossipreg.io.credentials.keys import KeyFileReloader
 
         reloader = KeyFileReloader(lambda keys: node.core.replace_keyring(keys), s.key_file)
-    mount_admin(transport.app, node, token=s.token, reloader=reloader)
+    _mount_admin(transport.app, node, token=s.token, reloader=reloader)
     await node.start()
     print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",
           flush=True)

@@ -16,9 +16,11 @@ from aiohttp import web
 from pydantic import Field
 
 from gossipreg.core.errors import InvalidArgumentError, NodeStateError
+from gossipreg.io.api.guard import Handler
+from gossipreg.io.api.guard import error as _error
+from gossipreg.io.api.guard import guard as _guard
 from gossipreg.io.api.models import NoParams, Says, _Body
 from gossipreg.io.api.params import body_of, query_of
-from gossipreg.io.api.routes import Handler, _error, _guard
 from gossipreg.io.api.tables import ADMIN_ROUTES
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ class ForgetNodeIn(_Body):
 def setup_admin(app: web.Application, node: NodeRunner, *, token: str | None,
                 reloader: KeyFileReloader | None) -> None:
     """Mount the admin routes on ``app`` (before the node starts; ``gossipreg node`` mounts
-    them with :func:`gossipreg.io.api.routes.mount_admin`, which imports this module at the
+    them with :func:`gossipreg.io.api.routes.lazy_handlers`, which imports this module at the
     first admin request)."""
     handlers = admin_handlers(node, token=token, reloader=reloader)
     for path, name in ADMIN_ROUTES:

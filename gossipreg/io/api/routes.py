@@ -15,9 +15,8 @@ There is no fault-injection route: the harness injects faults in the kernel (sim
 
 from __future__ import annotations
 
-import hmac
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -26,14 +25,14 @@ from aiohttp import web
 
 from gossipreg.core.directory.records import make_record
 from gossipreg.core.errors import (
-    AgentExistsError,
     CardTooLargeError,
-    InvalidArgumentError,
-    NodeStateError,
 )
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
 from gossipreg.io.api.cards import card_fields, card_handler
+from gossipreg.io.api.guard import Handler, token_ok
+from gossipreg.io.api.guard import error as _error
+from gossipreg.io.api.guard import guard as _guard
 from gossipreg.io.api.health import health_report, public_health
 from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.models import (
@@ -53,17 +52,15 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
-from gossipreg.io.api.tables import ADMIN_ROUTES, ARD_ROUTES
+from gossipreg.io.api.tables import ARD_ROUTES
 from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
-    from gossipreg.io.credentials.keys import KeyFileReloader
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["agent_json", "event_json", "mount_admin", "serve_http", "token_ok"]
+__all__ = ["agent_json", "event_json", "lazy_handlers", "serve_http", "token_ok"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATES = {s: s.name.lower() for s in MemberState}
 
 
@@ -92,23 +89,8 @@ def event_json(ev: RegistryEvent) -> dict[str, Any]:
             "metadata": ev.metadata}
 
 
-def _error(status: int, message: str, code: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"error": message}
-    if code is not None:
-        body.update(code=code, status=status)
-    return web.json_response(body, status=status)
-
-
 def _unknown(aid: str) -> web.Response:
     return _error(404, f"unknown agent {aid!r}")
-
-
-def token_ok(token: str | None, request: web.Request) -> bool:
-    """Whether ``request`` carries the bearer ``token`` (any request when there is none)."""
-    if token is None:
-        return True
-    got = request.headers.get("Authorization", "")
-    return hmac.compare_digest(got.encode(), f"Bearer {token}".encode())
 
 
 class _Api:
@@ -240,21 +222,6 @@ class _Api:
         return resp
 
 
-def _guard(token: str | None, handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        if not token_ok(token, request):
-            return _error(401, "missing or wrong bearer token")
-        try:
-            return await handler(request)
-        except AgentExistsError as e:
-            return _error(409, str(e), "already_exists")
-        except (InvalidArgumentError, ValueError) as e:
-            return _error(400, str(e))
-        except NodeStateError as e:
-            return _error(409, str(e), "refused")
-    return guarded
-
-
 async def _openapi(request: web.Request) -> web.Response:
     # The document's module (and the answers' models) at the first request for it.
     from gossipreg.io.api.openapi import serve_openapi
@@ -262,7 +229,7 @@ async def _openapi(request: web.Request) -> web.Response:
     return await serve_openapi(request)
 
 
-def _lazy(load: Callable[[], dict[str, Handler]]) -> Callable[[str], Handler]:
+def lazy_handlers(load: Callable[[], dict[str, Handler]]) -> Callable[[str], Handler]:
     """Route handlers whose module is imported at the first request to one of them:
     ``lazy(name)`` is a handler that calls ``load()`` once, then its handler ``name``."""
     handlers: dict[str, Handler] = {}
@@ -284,7 +251,7 @@ def _mount_ard(app: web.Application, node: NodeRunner, token: str | None) -> Non
 
         return ard_handlers(node, token)
 
-    lazy = _lazy(load)
+    lazy = lazy_handlers(load)
     for method, path, name in ARD_ROUTES:
         app.router.add_route(method, path, lazy(name))
 
@@ -304,25 +271,11 @@ def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> N
 
             await close_router(node)
 
-    lazy = _lazy(load)
+    lazy = lazy_handlers(load)
     app.on_cleanup.append(close)
     app.router.add_post("/v1/select", lazy("select"))
     app.router.add_post("/v1/send", lazy("send"))
     app.router.add_put("/v1/agents/{agent_id}/load", lazy("set_load"))
-
-
-def mount_admin(app: web.Application, node: NodeRunner, *, token: str | None,
-                reloader: KeyFileReloader | None) -> None:
-    """The operator routes (:mod:`gossipreg.io.api.admin`), their module at the first request
-    to one of them (mounted before the node starts)."""
-    def load() -> dict[str, Handler]:
-        from gossipreg.io.api.admin import admin_handlers
-
-        return admin_handlers(node, token=token, reloader=reloader)
-
-    lazy = _lazy(load)
-    for path, name in ADMIN_ROUTES:
-        app.router.add_post(path, lazy(name))
 
 
 def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = None,
