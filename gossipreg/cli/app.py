@@ -26,9 +26,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
-
-from gossipreg.cli.search import add_search_parser, run_search
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -43,15 +41,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from gossipreg.cli.client import add_client_options
-    from gossipreg.cli.commands import add_commands
+def _add_node_parser(sub: Any) -> None:
     from gossipreg.cli.node import add_node_arguments
+
+    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM",
+                       description="Run a node. Every setting also comes from a TOML file "
+                                   "(--config) or GOSSIPREG_* variables; flags win.")
+    add_node_arguments(n)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. For ``gossipreg node`` (``command``), only that subcommand's:
+    a node runs for days, and the other commands' modules (client, search, route, MCP, admin)
+    would stay in its memory unused (``gossipreg --help`` and any other command build all)."""
     from gossipreg.version import __version__
 
     p = _Parser(prog="gossipreg", description="Decentralized agent registry.")
     p.add_argument("--version", action="version", version=f"gossipreg {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    if command == "node":
+        _add_node_parser(sub)
+        return p
+    from gossipreg.cli.client import add_client_options
+    from gossipreg.cli.commands import add_commands
+    from gossipreg.cli.search import add_search_parser
+
     add_commands(sub)
 
     sub.add_parser("keygen", help="print a new random key for a key file")
@@ -59,10 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run a live mesh on loopback and watch it work")
     d.add_argument("--nodes", type=int, default=3, help="runtimes to start (2..8)")
 
-    n = sub.add_parser("node", help="run a standalone node until SIGINT/SIGTERM",
-                       description="Run a node. Every setting also comes from a TOML file "
-                                   "(--config) or GOSSIPREG_* variables; flags win.")
-    add_node_arguments(n)
+    _add_node_parser(sub)
 
     q = sub.add_parser("events", help="stream a node's events (reconnects and resumes)")
     add_client_options(q)
@@ -103,6 +114,8 @@ def _run_client(args: argparse.Namespace) -> int:
                 print(f"gossipreg: {line} (refused)", file=sys.stderr)
             return code
         if args.command == "search":
+            from gossipreg.cli.search import run_search
+
             return asyncio.run(run_search(args))
         return asyncio.run(run_events(args))
     except ApiError as e:
@@ -110,7 +123,8 @@ def _run_client(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv[0] if argv else None).parse_args(argv)
     # The library installs no handler: the command line does, at warning until told more.
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

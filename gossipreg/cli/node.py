@@ -7,10 +7,17 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gossipreg.core.config import NodeConfig
 from gossipreg.io.settings import KNOBS, NODE_OPTIONS, Settings, env_name, resolve_settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gossipreg.io.api.guard import Handler
+    from gossipreg.io.credentials.keys import KeyFileReloader
+    from gossipreg.io.runner import NodeRunner
 
 __all__ = ["add_node_arguments", "run_node_command"]
 
@@ -53,26 +60,47 @@ def add_node_arguments(p: argparse.ArgumentParser) -> None:
                             f"env {env_name(key)}".replace("%", "%%"))
 
 
+def _mount_admin(app: web.Application, node: NodeRunner, *, token: str | None,
+                 reloader: KeyFileReloader | None) -> None:
+    """The operator routes (:mod:`gossipreg.io.api.admin`), their module at the first request
+    to one of them (mounted before the node starts)."""
+    from gossipreg.io.api.routes import lazy_handlers
+    from gossipreg.io.api.tables import ADMIN_ROUTES
+
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.admin import admin_handlers
+
+        return admin_handlers(node, token=token, reloader=reloader)
+
+    lazy = lazy_handlers(load)
+    for path, name in ADMIN_ROUTES:
+        app.router.add_post(path, lazy(name))
+
+
 async def _serve(s: Settings) -> int:
-    from gossipreg.io.api.admin import setup_admin
     from gossipreg.io.api.routes import serve_http
     from gossipreg.io.credentials.identity import identity_for
-    from gossipreg.io.credentials.keys import KeyFileReloader, load_key_file
-    from gossipreg.io.credentials.publishers import PublisherKeys
     from gossipreg.io.datadir import path_of
     from gossipreg.io.join_exit import wait_for_join
     from gossipreg.io.memory import trim_heap_every
     from gossipreg.io.net.links_transport import LinkTransport
-    from gossipreg.io.net.tls import apply_tls
     from gossipreg.io.runner import NodeRunner
 
-    keyring = load_key_file(s.key_file) if s.key_file else None
+    # Key files, TLS and publisher keys: their modules only for a node that has them.
+    keyring = None
+    if s.key_file:
+        from gossipreg.io.credentials.keys import load_key_file
+
+        keyring = load_key_file(s.key_file)
     # The node's parts, composed here: one HTTPS-capable server for gossip, API and admin,
     # beside UDP datagrams and WebSocket links for peers that offer them too (``paths``).
     transport = LinkTransport(s.bind, s.advertise, max_body=s.config.max_packet_size,
                               datagrams=s.paths == "all", streams=s.paths != "http",
                               max_datagram=s.config.max_datagram_size)
-    apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
+    if s.tls_cert or s.tls_key or s.tls_ca:
+        from gossipreg.io.net.tls import apply_tls
+
+        apply_tls(transport, s.tls_cert, s.tls_key, s.tls_ca)
     # Every node signs: its key file, else identity.key in its data directory (--data-dir, or
     # the default one of its cluster and name). With a mesh CA the CA binds the key to the name
     # (the certificate of --tls-cert certifies the key of --identity-file), so there it needs
@@ -88,13 +116,20 @@ async def _serve(s: Settings) -> int:
     if keys is None and s.config.data_dir is not None:
         folder = path_of(s.config, "publishers")
         keys = str(folder) if folder.is_dir() else None
-    publishers = PublisherKeys(keys) if keys else None
+    publishers = None
+    if keys:
+        from gossipreg.io.credentials.publishers import PublisherKeys
+
+        publishers = PublisherKeys(keys)
     node = NodeRunner(s.name, transport=transport, seeds=s.join, config=s.config,
                       keyring=keyring, identity=identity, publishers=publishers)
     serve_http(node, transport.app, token=s.token, metrics_open=s.metrics_open)
-    reloader = (KeyFileReloader(lambda keys: node.core.replace_keyring(keys), s.key_file)
-                if s.key_file else None)
-    setup_admin(transport.app, node, token=s.token, reloader=reloader)
+    reloader = None
+    if s.key_file:
+        from gossipreg.io.credentials.keys import KeyFileReloader
+
+        reloader = KeyFileReloader(lambda keys: node.core.replace_keyring(keys), s.key_file)
+    _mount_admin(transport.app, node, token=s.token, reloader=reloader)
     await node.start()
     print(f"gossipreg node {node.name} listening on {s.bind}, advertising {node.address}",
           flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AgentExistsError",
+    "CardTooLargeError",
     "CodecError",
     "ConfigError",
     "GossipregError",
@@ -30,6 +31,12 @@ class InvalidArgumentError(GossipregError, ValueError):
 
 class AgentExistsError(InvalidArgumentError):
     """An agent id is already registered (kaizen raises ``ValueError`` here too)."""
+
+
+class CardTooLargeError(InvalidArgumentError):
+    """A card whose JSON text is over ``cards.CARD_MAX_BYTES`` (HTTP answers 413). Here, not
+    in :mod:`gossipreg.core.directory.cards`, so that the HTTP API catches it without importing
+    the cards' module (at a node's first card)."""
 
 
 class NoMatchError(GossipregError):

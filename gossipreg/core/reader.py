@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gossipreg.core.directory.records import AGENT, LOAD
 from gossipreg.core.directory.view import View
 from gossipreg.core.membership.table import MemberTable
 from gossipreg.core.metrics import Metrics
 from gossipreg.core.replica.store import Replica
-from gossipreg.core.route.select import BINDINGS, Match, SelectQuery, usable_endpoint
 from gossipreg.core.search.query import Query
 from gossipreg.core.search.rank import SearchHit
 from gossipreg.core.types import (
@@ -29,6 +28,9 @@ from gossipreg.core.types import (
     MemberInfo,
     MemberState,
 )
+
+if TYPE_CHECKING:
+    from gossipreg.core.route.select import Match, SelectQuery
 
 __all__ = ["NodeStats", "Reader", "SearchMode", "Vitals"]
 
@@ -151,9 +153,14 @@ class Reader:
         return value if type(value) is AgentLoad else None
 
     def pool(self, q: SelectQuery, limit: int | None = None,
-             bindings: tuple[str, ...] = BINDINGS) -> list[Match]:
+             bindings: tuple[str, ...] | None = None) -> list[Match]:
         """The agents matching a selection query, most relevant first (at most ``limit``),
-        each with its owner's state and published load (see ``core.route.select``)."""
+        each with its owner's state and published load (see ``core.route.select``; its
+        ``BINDINGS`` when ``bindings`` is None)."""
+        # Selection's module at the first selection: a node nobody asks to route never needs it.
+        from gossipreg.core.route.select import BINDINGS, Match, usable_endpoint
+
+        bindings = BINDINGS if bindings is None else bindings
         vis, members, value = self._visible, self._members, self._replica.value
         plain = not q.filters and q.statuses == {AgentStatus.ACTIVE}  # the index's own check
         from gossipreg.core.search.ard import compile_filter

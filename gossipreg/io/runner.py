@@ -21,11 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gossipreg.core.config import NodeConfig
 from gossipreg.core.errors import NodeStateError
 from gossipreg.core.node import Node
-from gossipreg.core.types import (
-    RegistryEvent,
-    RegistryEventType,
-    event_type_of,
-)
+from gossipreg.core.types import RegistryEvent, RegistryEventType, event_type_of
 from gossipreg.core.wire.addresses import is_unspecified
 from gossipreg.core.wire.keyring import Keyring
 from gossipreg.io.checks import CheckRunner
@@ -36,13 +32,13 @@ from gossipreg.io.joining import TOLD_SENDER, JoinWatch, join_wait
 from gossipreg.io.mesh_log import MeshLog
 from gossipreg.io.net.advertise import advertise_for
 from gossipreg.io.net.transport import PacketRefused, Transport
-from gossipreg.io.persist import AgentStore, Saved
 from gossipreg.io.reads import NodeReads
 from gossipreg.io.searching import NodeSearch, SearchCalls
 from gossipreg.io.writes import MeshWrites, Outcome
 
-if TYPE_CHECKING:  # the embedders' package is imported with an embedder only
+if TYPE_CHECKING:  # the embedders' package with an embedder only, persist with a data dir
     from gossipreg.io.embed.protocol import Embedder
+    from gossipreg.io.persist import AgentStore, Saved
 
 __all__ = ["EventStream", "NodeRunner", "Outcome"]
 
@@ -147,6 +143,8 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._loop = asyncio.get_running_loop()
         saved: list[Saved] = []
         if self.config.data_dir is not None:  # a bad file refuses the start, before binding
+            from gossipreg.io.persist import AgentStore
+
             self.store, saved = AgentStore.open(self)
         addr = await self.transport.start(self._on_packet)
         self.transport.on_unreachable = self._on_unreachable

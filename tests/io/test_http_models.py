@@ -9,10 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from gossipreg import GossipNode, InvalidArgumentError, NodeConfig
 from gossipreg.core.directory.records import make_record
-from gossipreg.io.api import models
+from gossipreg.io.api import ard_models, models
 from gossipreg.io.api.openapi import ROUTES
 from gossipreg.io.checks import parse_check
 
@@ -118,7 +119,7 @@ async def test_the_openapi_document_is_derived_from_the_models(node: GossipNode)
     status, doc = await call(node, "GET", "/v1/openapi.json")
     assert status == 200
     schemas = doc["components"]["schemas"]
-    for model in (models.AgentIn, models.StatusIn, models.CheckIn, models.ArdSearchIn):
+    for model in (models.AgentIn, models.StatusIn, models.CheckIn, ard_models.ArdSearchIn):
         s = schemas[model.__name__]
         assert s["additionalProperties"] is False
         assert set(s["properties"]) == set(model.model_fields)
@@ -129,3 +130,21 @@ async def test_the_openapi_document_is_derived_from_the_models(node: GossipNode)
         if op.body is not None:
             ref = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
             assert ref == {"$ref": f"#/components/schemas/{op.body.__name__}"}
+
+
+def test_a_request_without_parameters_gets_what_validating_none_gives() -> None:
+    # query_of skips validation (and building the model) when there is no parameter at all:
+    # right only while no parameter validates its default. Every parameter set, checked.
+    from gossipreg.io.api import route_models
+    from gossipreg.io.api.params import query_of
+
+    sets = [m for mod in (models, ard_models, route_models) for m in vars(mod).values()
+            if isinstance(m, type) and issubclass(m, models._Params) and m is not models._Params]
+    assert {"NoParams", "AgentsParams", "MembersParams", "EventsParams",
+            "ArdAgentsParams"} <= {m.__name__ for m in sets}
+    for model in sets:
+        assert not any(f.validate_default for f in model.model_fields.values()), model
+        request = make_mocked_request("GET", "/x")
+        got = query_of(request, model)
+        assert type(got) is model and got == model.model_validate({}), model
+        assert got.model_fields_set == set()

@@ -4,6 +4,7 @@ tell Python objects from the C allocator's own growth) follow what is allocated.
 from __future__ import annotations
 
 import ctypes.util
+import gc
 
 import pytest
 
@@ -11,10 +12,15 @@ from gossipreg.io.memory import malloc_figures, python_figures
 
 
 def test_python_figures_count_new_objects() -> None:
-    before = python_figures()
-    held = [[i] for i in range(20_000)]  # 20k tracked lists, 20k blocks at least
-    after = python_figures()
-    # Less whatever garbage a collection freed meanwhile (pytest's own, a few hundred).
+    # No collection meanwhile: one would free the garbage earlier tests left (in a whole
+    # suite run, ~9,000 objects once) and hide the lists made here.
+    gc.disable()
+    try:
+        before = python_figures()
+        held = [[i] for i in range(20_000)]  # 20k tracked lists, 20k blocks at least
+        after = python_figures()
+    finally:
+        gc.enable()
     assert after["gc_objects"] - before["gc_objects"] >= 19_000
     assert after["allocated_blocks"] - before["allocated_blocks"] >= 19_000
     del held

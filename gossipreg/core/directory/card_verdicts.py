@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gossipreg.core.directory.cards import (
     CARD_MAX_BYTES,
@@ -27,7 +28,7 @@ from gossipreg.core.directory.cards import (
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.types import AgentRecord
 
-__all__ = ["card_from_text", "card_parts", "card_verdict", "judged"]
+__all__ = ["card_from_text", "card_parts", "card_verdict", "judged", "wire_card_parts"]
 
 
 def card_from_text(text: str) -> tuple[str, CardInfo]:
@@ -42,6 +43,11 @@ def card_from_text(text: str) -> tuple[str, CardInfo]:
         raise InvalidArgumentError("card must be a JSON object")
     check_json(d)  # plain JSON values only (no NaN), nesting bounded
     return text, parse_card(d)
+
+
+def wire_card_parts(card: str | dict[str, Any]) -> tuple[str, CardInfo]:
+    """A card from the network: its JSON text, or a dict from a node of the previous release."""
+    return card_from_text(card) if isinstance(card, str) else (card_json(card), parse_card(card))
 
 
 def card_parts(card: object) -> tuple[str | None, CardInfo | None]:

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.errors import CardTooLargeError, InvalidArgumentError
 from gossipreg.core.types import Endpoint, Provider, Skill
 
 __all__ = [
@@ -64,10 +64,6 @@ _A2A_KEYS = frozenset({
 
 # A node's verdict on a signed card's JSON text: "true" or "false" (its publisher keys).
 CardJudge = Callable[[str], str]
-
-
-class CardTooLargeError(InvalidArgumentError):
-    """A card whose JSON text is over :data:`CARD_MAX_BYTES` (HTTP answers 413)."""
 
 
 # A named tuple without its Python-level constructor (one or two per registration).

@@ -18,26 +18,23 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from gossipreg.core.directory.card_verdicts import (
-    card_from_text,
-    card_parts,
-    card_verdict,
-    judged,
-)
-from gossipreg.core.directory.cards import CardInfo, CardJudge, card_json, parse_card
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
 from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
 from gossipreg.core.types import ID_MAX_LEN, AgentLoad, AgentRecord, AgentStatus, check_id
 from gossipreg.core.wire.fields import NO_FORM
 
+if TYPE_CHECKING:
+    from gossipreg.core.directory.cards import CardInfo
+    from gossipreg.core.directory.cards import CardJudge as CardJudge  # (node.py names it)
+
 __all__ = [
     "AGENT", "HB", "LIMITS", "LOAD", "RECORD_VALUES", "STATUS", "TOMBSTONE_REASONS", "VEC",
-    "BadVectors", "CardJudge", "Heartbeat", "Opaque", "RecordValues", "StatusWrite", "check_id",
+    "BadVectors", "Heartbeat", "Opaque", "RecordValues", "StatusWrite", "check_id",
     "heartbeat_from_value", "judged", "load_from_value", "make_record", "parse_key",
     "record_from_value", "record_to_value", "split_key", "status_from_value", "to_wire",
     "validate_value", "vectors_from_value", "wire_size",
@@ -156,8 +153,20 @@ def _build(agent_id: object, name: object, runtime_id: object, capabilities: obj
         info.endpoints if info is not None else (),
         info.provider if info is not None else None,
         info.version if info is not None else "",
-        "unsigned" if info is None or not info.signed else card_verdict(text, info, judge),
+        "unsigned" if info is None or not info.signed else _cards().card_verdict(text, info, judge),
     ))
+
+
+def _cards() -> Any:
+    """The cards' modules (parsing, verdicts), imported at the first record with a card: a
+    node whose agents have none never holds them."""
+    from gossipreg.core.directory import card_verdicts
+    return card_verdicts
+
+
+def judged(r: AgentRecord, judge: CardJudge | None) -> AgentRecord:
+    """``r`` with its card judged by ``judge`` (a caller's record: made without one)."""
+    return r if judge is None or r.card_json is None else _cards().judged(r, judge)
 
 
 def make_record(
@@ -182,7 +191,7 @@ def make_record(
     What the caller leaves out comes from the card: ``capabilities`` (None), ``description``
     and ``name`` (None or empty; the name falls back to the id). A2A skill tags are added to
     ``tags``."""
-    parts = card_parts(card)
+    parts = (None, None) if card is None else _cards().card_parts(card)
     info = parts[1]
     if capabilities is None:
         capabilities = [c for c in info.capabilities
@@ -215,14 +224,9 @@ def record_from_value(value: object, judge: CardJudge | None = None) -> AgentRec
     if not isinstance(value, list) or len(value) != 11:
         raise InvalidArgumentError("agent record must be an 11-item list")
     card = value[6]
-    if card is None:
-        parts: tuple[str | None, CardInfo | None] = (None, None)
-    elif isinstance(card, str):
-        parts = card_from_text(card)
-    elif isinstance(card, dict):
-        parts = (card_json(card), parse_card(card))
-    else:
+    if card is not None and not isinstance(card, str | dict):
         raise InvalidArgumentError("card must be JSON text or None")
+    parts = (None, None) if card is None else _cards().wire_card_parts(card)
     return _build(value[0], value[1], value[2], value[3], value[4], value[5], parts,
                   value[7], value[8], value[9], value[10], judge)
 

@@ -25,22 +25,16 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.io.api.models import (
-    STATUS_CHOICES,
-    ArdAgentsParams,
-    ArdExploreIn,
-    ArdSearchIn,
-    NoParams,
-    check_status,
-)
+from gossipreg.io.api.ard_models import ArdAgentsParams, ArdExploreIn, ArdSearchIn
+from gossipreg.io.api.models import STATUS_CHOICES, NoParams, check_status
 from gossipreg.io.api.params import parse_body, query_of
+from gossipreg.io.api.tables import ARD_BASE as BASE
+from gossipreg.io.api.tables import ARD_ROUTES
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["BASE", "setup_ard"]
-
-BASE = "/ard/v1"
+__all__ = ["BASE", "ard_handlers", "setup_ard"]
 _BODY_LIMIT = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -188,17 +182,16 @@ def _guard(token: str | None, handler: Handler) -> Handler:
     return guarded
 
 
-def setup_ard(app: web.Application, node: NodeRunner, *, token: str | None = None) -> None:
-    """Mount the ARD manifests and registry API of ``node`` on ``app``."""
+def ard_handlers(node: NodeRunner, token: str | None = None) -> dict[str, Handler]:
+    """The ARD routes' handlers by name (the names of ``routes.ARD_ROUTES``), each guarded."""
     api = _Ard(node)
-    r = app.router
+    return {name: _guard(token, getattr(api, name))
+            for name in ("well_known", "search", "list_agents", "get_agent", "explore")}
 
-    def g(h: Handler) -> Handler:
-        return _guard(token, h)
 
-    r.add_get("/.well-known/ard.json", g(api.well_known))
-    r.add_get("/.well-known/ai-catalog.json", g(api.well_known))
-    r.add_post(f"{BASE}/search", g(api.search))
-    r.add_get(f"{BASE}/agents", g(api.list_agents))
-    r.add_get(f"{BASE}/agents/{{identifier}}", g(api.get_agent))
-    r.add_post(f"{BASE}/explore", g(api.explore))
+def setup_ard(app: web.Application, node: NodeRunner, *, token: str | None = None) -> None:
+    """Mount the ARD manifests and registry API of ``node`` on ``app`` (a node's HTTP API
+    mounts them lazily instead: :func:`gossipreg.io.api.routes.serve_http`)."""
+    handlers = ard_handlers(node, token)
+    for method, path, name in ARD_ROUTES:
+        app.router.add_route(method, path, handlers[name])

@@ -12,23 +12,34 @@ message the single call would have answered (400, 409, 413).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from gossipreg.core.directory.cards import CardTooLargeError
 from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError
+from gossipreg.core.errors import AgentExistsError, CardTooLargeError, InvalidArgumentError
 from gossipreg.core.types import AgentRecord, AgentView
 from gossipreg.io.api.errors import CODES
-from gossipreg.io.api.models import AgentIn, AgentsBatchIn
+from gossipreg.io.api.models import BATCH_MAX_AGENTS, AgentIn, Says, _Body
 from gossipreg.io.api.params import explain
 from gossipreg.io.checks import Check, CheckRunner, heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["register_batch"]
+__all__ = ["AgentsBatchIn", "register_batch"]
+
+
+class AgentsBatchIn(_Body):
+    """``POST /v1/agents:batch``: at most 1,000 agents and 1 MiB of JSON per call, each as
+    ``POST /v1/agents`` takes it (an ``AgentIn``). Each is checked and registered on its own:
+    a refused item does not refuse the others."""
+
+    agents: Annotated[
+        list[dict[str, Any]],
+        Field(min_length=1, max_length=BATCH_MAX_AGENTS,
+              description="agents, each an AgentIn object"),
+        Says(f"agents must be a list of 1 to {BATCH_MAX_AGENTS} agent objects")]
 
 
 def _refused(status: int, message: str, agent_id: object, code: str | None = None

@@ -1,6 +1,7 @@
 """Every request body and parameter set of the HTTP API, and the answers it documents, as
-pydantic models: the one definition that validation (:mod:`gossipreg.io.api.params`) and the
-OpenAPI document (:mod:`gossipreg.io.api.openapi`) are derived from.
+pydantic models (with :mod:`gossipreg.io.api.ard_models` and :mod:`gossipreg.io.api.answers`):
+the one definition that validation (:mod:`gossipreg.io.api.params`) and the OpenAPI document
+(:mod:`gossipreg.io.api.openapi`) are derived from.
 
 Rules:
 - bodies are strict (JSON types as they are: ``"5"`` is not a number) and parameter sets lax
@@ -20,11 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gossipreg.core.types import AgentStatus, MemberState, RegistryEventType
 
 __all__ = ["BATCH_BODY_LIMIT", "BATCH_MAX_AGENTS", "BATCH_PATH", "STATUS_CHOICES", "AgentIn",
-           "AgentOut", "AgentsBatchIn", "AgentsBatchOut", "AgentsParams", "ArdAgentsParams",
-           "ArdErrorOut", "ArdExploreIn", "ArdSearchIn", "BatchItemOut", "CheckIn",
-           "DeregisteredOut", "ErrorOut", "EventsParams", "HealthOut", "MemberOut",
-           "MembersParams", "NoParams", "OkOut", "Says", "StatusIn", "TicketOut",
-           "check_event_types", "check_member_states", "check_status"]
+           "AgentsParams", "CheckIn", "EventsParams", "MembersParams",
+           "NoParams", "Says", "StatusIn", "check_event_types", "check_member_states",
+           "check_status"]
 
 STATUS_CHOICES = tuple(s.value for s in AgentStatus)
 STATE_CHOICES = tuple(s.name.lower() for s in MemberState)
@@ -67,8 +66,11 @@ def check_event_types(text: str) -> str:
     return text
 
 
-# Models are built at first use (defer_build): a node validates few kinds of request, and the
-# answers serve the OpenAPI document only.
+# Models are built at first use (defer_build): a node validates few kinds of request. ARD's
+# bodies (:mod:`gossipreg.io.api.ard_models`), the batch's and the admin routes' (in their
+# modules) and the answers, which serve the OpenAPI document only
+# (:mod:`gossipreg.io.api.answers`), are apart, imported at the first request that needs them:
+# a model class costs memory before it is ever built (~4 KB a small one, more with many fields).
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
@@ -77,10 +79,6 @@ class _Params(BaseModel):
     # Python's re for patterns: pydantic's Rust regex engine costs a node ~0.6 MB of code pages
     # for the one pattern parameters have (wait); its "$" is re's "\Z" (see BlockingParams).
     model_config = ConfigDict(extra="forbid", defer_build=True, regex_engine="python-re")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(defer_build=True)
 
 
 # ------------------------------------------------------------------ bodies
@@ -116,27 +114,9 @@ class AgentIn(_Body):
                      Says("check must be an object: {http, interval, timeout} or {ttl}")] = None
 
 
-class ForgetNodeIn(_Body):
-    """``POST /v1/admin/forget-node``: the name whose pinned identity key is released."""
-
-    name: Annotated[str, Field(min_length=1), Says("name must be a node name")]
-
-
 BATCH_PATH = "/v1/agents:batch"
 BATCH_MAX_AGENTS = 1000
 BATCH_BODY_LIMIT = 1024 * 1024  # bytes of JSON (the transport's default max_packet_size)
-
-
-class AgentsBatchIn(_Body):
-    """``POST /v1/agents:batch``: at most 1,000 agents and 1 MiB of JSON per call, each as
-    ``POST /v1/agents`` takes it (an ``AgentIn``). Each is checked and registered on its own:
-    a refused item does not refuse the others."""
-
-    agents: Annotated[
-        list[dict[str, Any]],
-        Field(min_length=1, max_length=BATCH_MAX_AGENTS,
-              description="agents, each an AgentIn object"),
-        Says(f"agents must be a list of 1 to {BATCH_MAX_AGENTS} agent objects")]
 
 
 class StatusIn(_Body):
@@ -151,50 +131,6 @@ class StatusIn(_Body):
     @classmethod
     def _known(cls, v: object) -> object:
         return check_status(v)
-
-
-class ArdQuery(_Body):
-    """ARD's query: free text and a filter of field path -> value(s)."""
-
-    text: Annotated[str, Field(min_length=1, pattern=r"\S"),
-                    Says("query.text must be a non-empty string")]
-    filter: Annotated[dict[str, Any] | None,
-                      Says("query.filter must be an object of field path -> values")] = None
-
-
-class ArdScope(_Body):
-    """ARD's query for Explore: the text is optional."""
-
-    text: Annotated[str | None, Says("query.text must be a string")] = None
-    filter: Annotated[dict[str, Any] | None,
-                      Says("query.filter must be an object of field path -> values")] = None
-
-
-_PAGE_SIZE = Says("pageSize must be an integer in 1..100")
-
-
-class ArdSearchIn(_Body):
-    """``POST /ard/v1/search``."""
-
-    query: Annotated[ArdQuery, Says("query must be an object with text and filter")]
-    federation: Annotated[Literal["auto", "referrals", "none"],
-                          Says("federation must be auto, referrals or none")] = "auto"
-    pageSize: Annotated[int, Field(ge=1, le=100), _PAGE_SIZE] = 10
-    pageToken: str | None = None
-
-
-class Facets(_Body):
-    """What ``POST /ard/v1/explore`` counts: ``[{"field", "limit", "minCount"}]``."""
-
-    facets: list[dict[str, Any]]
-
-
-class ArdExploreIn(_Body):
-    """``POST /ard/v1/explore``."""
-
-    query: Annotated[ArdScope | None, Says("query must be an object with text and filter")] \
-        = None
-    resultType: Annotated[Facets, Says("resultType must be an object with facets")]
 
 
 # ---------------------------------------------------------- parameter sets
@@ -268,123 +204,3 @@ class EventsParams(_Params):
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         return None if v is None else check_event_types(v)
-
-
-class ArdAgentsParams(_Params):
-    """``GET /ard/v1/agents``."""
-
-    filter: str | None = Field(None, description="a JSON object of field path -> values")
-    pageSize: Annotated[int, Field(ge=1, le=100, description="page size"), _PAGE_SIZE] = 20
-    pageToken: str | None = Field(None, description="the next page")
-
-
-# ----------------------------------------------------------------- answers
-class ErrorOut(_Out):
-    """Every error answer of the node's own routes."""
-
-    error: str
-    code: str
-    status: int
-
-
-class ArdErrorOut(_Out):
-    """ARD's error envelope."""
-
-    errorCode: str
-    message: str
-
-
-class OkOut(_Out):
-    ok: bool
-
-
-class DeregisteredOut(_Out):
-    deregistered: bool
-
-
-class ForgottenOut(_Out):
-    name: str
-    forgotten: bool
-
-
-class RotatedOut(_Out):
-    public_key: str = Field(description="the new Ed25519 public key, hex")
-
-
-class TicketOut(_Out):
-    ticket: str
-    expires_in: float
-
-
-class AgentOut(_Out):
-    """An agent as the answering node sees it (its card fields included)."""
-
-    agent_id: str
-    name: str
-    runtime_id: str
-    node_id: str
-    capabilities: list[str]
-    description: str
-    tags: list[str]
-    status: Literal["active", "degraded", "unhealthy", "offline"]
-    last_heartbeat: str
-    last_heartbeat_unix: float
-    heartbeat_count: int
-    registered_at: str
-    card: dict[str, Any] | None
-    endpoints: list[dict[str, Any]]
-    skills: list[dict[str, Any]]
-    provider: dict[str, Any] | None
-    version: str
-    card_verified: Literal["true", "false", "unsigned"] = Field(
-        "unsigned", description="whether the card's A2A signatures verify with this node's "
-                                "publisher keys")
-    load: dict[str, int] | None = Field(
-        None, description="active_tasks and max_concurrency as the owner published them")
-    heartbeat: dict[str, Any] | None = Field(
-        None, description="how this agent must stay alive (in the 201 answer only)")
-
-
-class BatchItemOut(_Out):
-    """One item of a batch, in the order sent: ``status`` 201 with the agent, or the error
-    envelope's ``status``, ``code`` and ``error``."""
-
-    status: int
-    agent_id: str | None = None
-    agent: AgentOut | None = None
-    error: str | None = None
-    code: str | None = None
-
-
-class AgentsBatchOut(_Out):
-    """``POST /v1/agents:batch``'s answer: how many were registered and refused, and each
-    item's answer."""
-
-    registered: int
-    refused: int
-    results: list[BatchItemOut]
-
-
-class MemberOut(_Out):
-    node_id: str
-    address: str
-    state: Literal["alive", "suspect", "dead", "left"]
-    incarnation: int
-    generation: int
-
-
-class HealthOut(_Out):
-    """Health in one word. Without the token (on a node that has one) only ``status``,
-    ``ready`` and ``version``; the rest with it."""
-
-    status: Literal["joining", "ok", "isolated", "leaving", "refused"]
-    ready: bool
-    version: str
-    node_id: str | None = None
-    address: str | None = None
-    members_alive: int | None = None
-    agents: int | None = None
-    health_score: int | None = None
-    reason: str | None = None
-    search: dict[str, Any] | None = Field(
-        None, description="how searches are ranked: hybrid (and its model) or lexical, why")

@@ -15,8 +15,12 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from pydantic import BaseModel
 
+from gossipreg.io.api import answers as a
+from gossipreg.io.api import ard_models as am
 from gossipreg.io.api import models as m
 from gossipreg.io.api import route_models as rm
+from gossipreg.io.api.admin import ForgetNodeIn
+from gossipreg.io.api.batch import AgentsBatchIn
 from gossipreg.io.api.params import is_list_field
 from gossipreg.io.api.ui import ui_paths
 
@@ -50,54 +54,54 @@ class Op(NamedTuple):
     public: bool = False
 
 
-_AGENT = (m.AgentOut, "the agent")
-_OK = (m.OkOut, "done (true) or not")
+_AGENT = (a.AgentOut, "the agent")
+_OK = (a.OkOut, "done (true) or not")
 # (path, method) -> operation; a path's {agent_id} or {identifier} is declared once per path.
 ROUTES: dict[tuple[str, str], Op] = {
-    ("/v1/agents", "get"): Op("agents this node sees", {200: ([m.AgentOut], "agents")},
+    ("/v1/agents", "get"): Op("agents this node sees", {200: ([a.AgentOut], "agents")},
                               params=m.AgentsParams),
     ("/v1/agents", "post"): Op("register an agent owned by this node",
-                               {201: (m.AgentOut, "registered")}, (409, 413, 415),
+                               {201: (a.AgentOut, "registered")}, (409, 413, 415),
                                body=m.AgentIn),
     ("/v1/agents:batch", "post"): Op(
         "register up to 1,000 agents owned by this node (1 MiB of JSON), each on its own",
-        {200: (m.AgentsBatchOut, "each item's answer, in order")}, (413, 415),
-        body=m.AgentsBatchIn),
+        {200: (a.AgentsBatchOut, "each item's answer, in order")}, (413, 415),
+        body=AgentsBatchIn),
     ("/v1/agents/{agent_id}", "get"): Op("one agent", {200: _AGENT}, (404,)),
     ("/v1/agents/{agent_id}", "delete"): Op(
         "deregister (forwarded to the owner)",
-        {200: (m.DeregisteredOut, "done or not")}, (404,)),
+        {200: (a.DeregisteredOut, "done or not")}, (404,)),
     ("/v1/agents/{agent_id}/status", "put"): Op(
-        "write a status", {200: (m.OkOut, "written")}, (404, 409, 413, 415),
+        "write a status", {200: (a.OkOut, "written")}, (404, 409, 413, 415),
         body=m.StatusIn),
     ("/v1/agents/{agent_id}/heartbeat", "post"): Op(
         "record a heartbeat (forwarded to the owner)", {200: _OK}, (404, 409, 413, 415)),
     ("/v1/agents/{agent_id}/card", "get"): Op(
         "the agent's A2A card, exactly as registered", {200: (_ANY, "the card")}, (404,)),
-    ("/v1/members", "get"): Op("the member table", {200: ([m.MemberOut], "members")},
+    ("/v1/members", "get"): Op("the member table", {200: ([a.MemberOut], "members")},
                                params=m.MembersParams),
     ("/v1/health", "get"): Op(
         "health in one word (without the token: state and version only)",
-        {200: (m.HealthOut, "health")}, public=True),
+        {200: (a.HealthOut, "health")}, public=True),
     ("/v1/health/ready", "get"): Op(
         "readiness: 200 once joined (without the token: state and version only)",
-        {200: (m.HealthOut, "ready"), 503: (m.HealthOut, "not ready")},
+        {200: (a.HealthOut, "ready"), 503: (a.HealthOut, "not ready")},
         public=True),
     ("/v1/events", "get"): Op("server-sent events", {200: (None, "an event stream")},
                               params=m.EventsParams),
     ("/v1/events/ticket", "post"): Op(
         "buy a single-use ticket that opens one event stream within a minute",
-        {201: (m.TicketOut, "the ticket")}),
+        {201: (a.TicketOut, "the ticket")}),
     ("/v1/admin/reload-keys", "post"): Op(
         "reload the keyring from the key file (gossipreg node only)",
         {200: (_ANY, "fingerprints of the installed keys")}, (403, 404, 409)),
     ("/v1/admin/forget-node", "post"): Op(
         "release the identity key this node pinned for a name (this node only)",
-        {200: (m.ForgottenOut, "whether a pin was released")}, (403, 404, 413, 415),
-        body=m.ForgetNodeIn),
+        {200: (a.ForgottenOut, "whether a pin was released")}, (403, 404, 413, 415),
+        body=ForgetNodeIn),
     ("/v1/admin/rotate-identity", "post"): Op(
         "replace this node's identity key with a new one its current key endorses",
-        {200: (m.RotatedOut, "the new public key")}, (403, 404, 409)),
+        {200: (a.RotatedOut, "the new public key")}, (403, 404, 409)),
     ("/metrics", "get"): Op("Prometheus text (open without the token with --metrics-open)",
                             {200: (None, "text format 0.0.4")}),
     ("/.well-known/ard.json", "get"): Op(
@@ -106,20 +110,20 @@ ROUTES: dict[tuple[str, str], Op] = {
     ("/.well-known/ai-catalog.json", "get"): Op(
         "the manifest, under its older name", {200: (_ANY, "manifest")}, ard=True),
     ("/ard/v1/search", "post"): Op("ranked search", {200: (_ANY, "results")},
-                                   (413, 415), body=m.ArdSearchIn, ard=True),
+                                   (413, 415), body=am.ArdSearchIn, ard=True),
     ("/ard/v1/agents", "get"): Op("every entry, paged", {200: (_ANY, "items")},
-                                  params=m.ArdAgentsParams, ard=True),
+                                  params=am.ArdAgentsParams, ard=True),
     ("/ard/v1/agents/{identifier}", "get"): Op("one entry", {200: (_ANY, "the entry")},
                                                (404,), ard=True),
     ("/ard/v1/explore", "post"): Op("facets over the matched set",
                                     {200: (_ANY, "facets")}, (413, 415),
-                                    body=m.ArdExploreIn, ard=True),
+                                    body=am.ArdExploreIn, ard=True),
     ("/v1/select", "post"): Op("rank agents for a task (nothing is sent)",
                                {200: (_ANY, "the candidates")}, (404, 413, 415),
                                body=rm.SelectBody),
     ("/v1/send", "post"): Op(
         "select and deliver a message over A2A, with failover (server-sent events with "
-        "stream)", {200: (_ANY, "the answer"), 502: (m.ErrorOut, "no agent answered")},
+        "stream)", {200: (_ANY, "the answer"), 502: (a.ErrorOut, "no agent answered")},
         (403, 404, 413, 415, 503), body=rm.SendBody),
     ("/v1/agents/{agent_id}/load", "put"): Op(
         "publish the load of an agent this node hosts", {200: _OK}, (404, 409, 413, 415),
@@ -200,7 +204,7 @@ def _operation(path: str, op: Op, components: dict[str, Any]) -> dict[str, Any]:
     if "201" in responses and path == "/v1/agents":
         responses["201"]["headers"] = {"Location": {"schema": {"type": "string"},
                                                     "description": "the agent's URL"}}
-    err = _schema(m.ArdErrorOut if op.ard else m.ErrorOut, components)
+    err = _schema(a.ArdErrorOut if op.ard else a.ErrorOut, components)
     for code in sorted({400, *(() if op.public else (401,)), *op.errors}):
         responses[str(code)] = _json(err, _ERRORS[code])
     out: dict[str, Any] = {"summary": op.summary, "responses": responses}

@@ -127,8 +127,13 @@ def explain(e: ValidationError, model: type[BaseModel], what: str = "fields") ->
 
 def query_of(request: web.Request, model: type[M]) -> M:
     """The request's query parameters as ``model`` (InvalidArgumentError when refused)."""
-    raw: dict[str, Any] = {}
     q = request.query
+    if not q:
+        # Nothing to check: the defaults, as validating {} gives them (no parameter validates its
+        # default). Most requests have no parameters, and a model is built only when one has
+        # (pydantic's validator of each costs a node memory and its first request ~ms).
+        return model.model_construct()
+    raw: dict[str, Any] = {}
     for key in dict.fromkeys(q.keys()):
         values = q.getall(key)
         if is_list_field(model, key):

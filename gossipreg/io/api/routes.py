@@ -15,29 +15,29 @@ There is no fault-injection route: the harness injects faults in the kernel (sim
 
 from __future__ import annotations
 
-import hmac
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gossipreg.core.directory.cards import CardTooLargeError
 from gossipreg.core.directory.records import make_record
-from gossipreg.core.errors import AgentExistsError, InvalidArgumentError, NodeStateError
+from gossipreg.core.errors import (
+    CardTooLargeError,
+)
 from gossipreg.core.search.query import Query
 from gossipreg.core.types import AgentLoad, AgentStatus, AgentView, MemberState, RegistryEvent
-from gossipreg.io.api.ard import setup_ard
-from gossipreg.io.api.batch import register_batch
 from gossipreg.io.api.cards import card_fields, card_handler
+from gossipreg.io.api.guard import Handler, token_ok
+from gossipreg.io.api.guard import error as _error
+from gossipreg.io.api.guard import guard as _guard
 from gossipreg.io.api.health import health_report, public_health
 from gossipreg.io.api.metrics import CONTENT_TYPE, NodeMetrics
 from gossipreg.io.api.models import (
     BATCH_PATH,
     AgentIn,
-    AgentsBatchIn,
     AgentsParams,
     EventsParams,
     MembersParams,
@@ -52,15 +52,15 @@ from gossipreg.io.api.sse import (
     position_headers,
     stream_events,
 )
+from gossipreg.io.api.tables import ARD_ROUTES
 from gossipreg.io.api.ui import setup_ui
 from gossipreg.io.checks import heartbeat_contract, parse_check
 
 if TYPE_CHECKING:
     from gossipreg.io.runner import NodeRunner
 
-__all__ = ["agent_json", "event_json", "serve_http", "token_ok"]
+__all__ = ["agent_json", "event_json", "lazy_handlers", "serve_http", "token_ok"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STATES = {s: s.name.lower() for s in MemberState}
 
 
@@ -89,23 +89,8 @@ def event_json(ev: RegistryEvent) -> dict[str, Any]:
             "metadata": ev.metadata}
 
 
-def _error(status: int, message: str, code: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"error": message}
-    if code is not None:
-        body.update(code=code, status=status)
-    return web.json_response(body, status=status)
-
-
 def _unknown(aid: str) -> web.Response:
     return _error(404, f"unknown agent {aid!r}")
-
-
-def token_ok(token: str | None, request: web.Request) -> bool:
-    """Whether ``request`` carries the bearer ``token`` (any request when there is none)."""
-    if token is None:
-        return True
-    got = request.headers.get("Authorization", "")
-    return hmac.compare_digest(got.encode(), f"Bearer {token}".encode())
 
 
 class _Api:
@@ -191,6 +176,8 @@ class _Api:
 
     async def register_batch(self, request: web.Request) -> web.Response:
         query_of(request, NoParams)
+        from gossipreg.io.api.batch import AgentsBatchIn, register_batch  # at the first batch
+
         body = await body_of(request, AgentsBatchIn)
         return web.json_response(register_batch(self.node, self.checks, body, agent_json))
 
@@ -235,21 +222,6 @@ class _Api:
         return resp
 
 
-def _guard(token: str | None, handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        if not token_ok(token, request):
-            return _error(401, "missing or wrong bearer token")
-        try:
-            return await handler(request)
-        except AgentExistsError as e:
-            return _error(409, str(e), "already_exists")
-        except (InvalidArgumentError, ValueError) as e:
-            return _error(400, str(e))
-        except NodeStateError as e:
-            return _error(409, str(e), "refused")
-    return guarded
-
-
 async def _openapi(request: web.Request) -> web.Response:
     # The document's module (and the answers' models) at the first request for it.
     from gossipreg.io.api.openapi import serve_openapi
@@ -257,20 +229,41 @@ async def _openapi(request: web.Request) -> web.Response:
     return await serve_openapi(request)
 
 
-def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> None:
-    """Select, send and load (:mod:`gossipreg.io.api.route`): their module, with the router,
-    the selection and the A2A client's wrapper, is imported at the first request to one of
-    them (~0.3 MB a node nobody asks does not hold)."""
+def lazy_handlers(load: Callable[[], dict[str, Handler]]) -> Callable[[str], Handler]:
+    """Route handlers whose module is imported at the first request to one of them:
+    ``lazy(name)`` is a handler that calls ``load()`` once, then its handler ``name``."""
     handlers: dict[str, Handler] = {}
 
     def lazy(name: str) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             if not handlers:
-                from gossipreg.io.api.route import route_handlers
-
-                handlers.update(route_handlers(node, token))
+                handlers.update(load())
             return await handlers[name](request)
         return handle
+    return lazy
+
+
+def _mount_ard(app: web.Application, node: NodeRunner, token: str | None) -> None:
+    """The ARD manifests and registry API (:mod:`gossipreg.io.api.ard`, and the ARD document
+    functions it imports): their modules at the first ARD request."""
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.ard import ard_handlers
+
+        return ard_handlers(node, token)
+
+    lazy = lazy_handlers(load)
+    for method, path, name in ARD_ROUTES:
+        app.router.add_route(method, path, lazy(name))
+
+
+def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> None:
+    """Select, send and load (:mod:`gossipreg.io.api.route`): their module, with the router,
+    the selection and the A2A client's wrapper, is imported at the first request to one of
+    them (~0.3 MB a node nobody asks does not hold)."""
+    def load() -> dict[str, Handler]:
+        from gossipreg.io.api.route import route_handlers
+
+        return route_handlers(node, token)
 
     async def close(app: web.Application) -> None:
         if "gossipreg.io.route.router" in sys.modules:  # a router may exist (Python API too)
@@ -278,6 +271,7 @@ def _mount_route(app: web.Application, node: NodeRunner, token: str | None) -> N
 
             await close_router(node)
 
+    lazy = lazy_handlers(load)
     app.on_cleanup.append(close)
     app.router.add_post("/v1/select", lazy("select"))
     app.router.add_post("/v1/send", lazy("send"))
@@ -332,7 +326,7 @@ def serve_http(node: NodeRunner, app: web.Application, *, token: str | None = No
     r.add_get("/v1/events", _guard(None, events))
     r.add_post("/v1/events/ticket", g(api.ticket))
     r.add_get("/metrics", _guard(None, api.prometheus) if metrics_open else g(api.prometheus))
-    setup_ard(app, node, token=token)
+    _mount_ard(app, node, token)  # /.well-known/ard.json, /ard/v1/...
     _mount_route(app, node, token)  # /v1/select, /v1/send, /v1/agents/{id}/load
     r.add_get("/v1/openapi.json", _guard(None, _openapi))
     setup_ui(app)  # the page: static files, served without the token

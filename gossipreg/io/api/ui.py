@@ -4,7 +4,8 @@ Rules:
 - The page is built only from the HTTP API every client uses (members, agents, health, the ARD
   search, the resumable event stream with a single-use ticket, the OpenAPI document to learn
   which optional routes exist); it has no route of its own beyond its files.
-- The files ship as package data (``gossipreg/io/api/static``), are read once, and are served
+- The files ship as package data (``gossipreg/io/api/static``), are read once (at the first
+  request for each: a node nobody browses holds none of their ~28 KB), and are served
   without the token: with ``--token`` the page asks for it once and sends it as
   ``Authorization: Bearer`` on every API call (never in a URL).
 - Every page response carries ``Content-Security-Policy: default-src 'self'``: no inline
@@ -14,7 +15,6 @@ Rules:
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +35,8 @@ _HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
 
 def static_bytes(name: str) -> bytes:
     """One of the page's files as shipped."""
+    from importlib import resources  # (its readers: only for a node whose page is asked for)
+
     return resources.files("gossipreg.io.api").joinpath("static", name).read_bytes()
 
 
@@ -45,11 +47,13 @@ def page_weight() -> int:
 
 def setup_ui(app: web.Application) -> None:
     """Serve the page's files on ``app`` (no token), and redirect ``/`` to ``/ui``."""
+    bodies: dict[str, bytes] = {}
     for path, (name, ctype) in FILES.items():
-        body = static_bytes(name)
-
-        async def serve(request: web.Request, body: bytes = body,
+        async def serve(request: web.Request, name: str = name,
                         ctype: str = ctype) -> web.Response:
+            body = bodies.get(name)
+            if body is None:
+                body = bodies[name] = static_bytes(name)
             return web.Response(body=body, content_type=ctype, charset="utf-8",
                                 headers=_HEADERS)
 
