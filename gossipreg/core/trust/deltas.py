@@ -5,7 +5,10 @@ passes as before (unless signatures are required); a signed owner's entries veri
 (known ones skipped), the first that fails cuts the rest, an authentic write refused for what it
 says is left out but counted as proven; the watermark moves only over what is proven (the
 entries, or the owner's own signed manifest), never over a relay's bare claim; a manifest the
-owner did not sign deletes nothing and prompts a repair from the owner.
+owner did not sign deletes nothing and prompts a repair from the owner. A delta none of whose
+entries is proven is left out whole: its generation, newer than ours, would otherwise replace
+what we hold of the owner with nothing (a restarted owner answers in the unsigned first-release
+form a peer whose features it has not heard yet: every agent it brought back would churn).
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class DeltaJudge:
                 self._drop(why or "unknown_owner")
                 continue
             entries, proofs, cut, proven = self._entries(od, key)
+            if cut and not entries:  # nothing proven: not even a new generation (rules)
+                if od.manifest is not None:
+                    self._ask(owner, od.generation, od.upto)
+                continue
             if od.manifest is not None and (od.manifest_sig is None or self._verified(
                     key, od.manifest_sig, self.payloads.manifest(
                         owner, od.generation, od.upto, od.manifest)) is not None):

@@ -306,3 +306,30 @@ async def test_an_embedded_registry_signs_nothing() -> None:
         assert entry is not None and entry.sig is None
     finally:
         await reg.shutdown()
+
+
+
+def test_a_delta_with_nothing_proven_is_left_out_whole() -> None:
+    """A restarted owner answers a peer whose features it has not heard yet in the unsigned
+    first-release form: a delta none of whose entries is proven must not reach the replica at
+    all, or its generation (newer than the one a peer holds) would replace the held state with
+    nothing and every agent the owner brought back would churn (seen with real processes)."""
+    c = mesh()
+    register(c, "n1", "x")
+    gen = c.node("n1").generation
+    held = c.node("n2").dir.replica.get("n1", "agent/x")
+    assert held is not None
+    judge = c.node("n2").trust
+    assert judge is not None
+    was = dict(c.node("n2").metrics.dropped)
+    unsigned = OwnerDelta("n1", gen, 0, 9, (("agent/y", 9, False, held.value),), True, None, 0)
+    assert judge.filter_deltas([unsigned]) == []
+    assert drops(c, "n2", was) == {"unsigned_write": 1}
+    # A delta with a proven entry before the unproven one keeps the proven part.
+    signed = OwnerDelta("n1", gen, 0, held.version, (("agent/x", held.version, False,
+                                                      held.value),), True, None, 0,
+                        ((held.sig, held.sup),))
+    both = OwnerDelta("n1", gen, 0, 9, (*signed.entries, *unsigned.entries), True, None, 0,
+                      (*(signed.proofs or ()), None))
+    (kept,) = judge.filter_deltas([both])
+    assert kept.entries == signed.entries and not kept.complete
