@@ -115,6 +115,4 @@ class Registering:
         if events:
             self._queue(events)
         if self.liveness.cfg.heartbeat_timeout is not None:
-            heard = self.liveness.heard
-            for r in run:
-                heard(r.agent_id, now)
+            self.liveness.heard_many([r.agent_id for r in run], now)
