@@ -4,8 +4,9 @@ Rules: the watermark only moves up, over versions accounted for (applied here, o
 a write that is); ``above`` answers a peer's "everything current above w" in version order.
 ``settled`` holds only versions above the watermark: pruned after the watermark jumps (a delta),
 never scanned while it only advances, so a write costs O(1) however large a hole is open.
-``by_version`` may be left unbuilt (None) by a batch of the owner's own writes (``put_many``: a
-node alone, which no peer asks for a delta yet): ``above`` builds it at its first call.
+``by_version`` may be left unbuilt (None): a replica's own state starts so, and a batch of the
+owner's own writes (``put_many``) leaves it so (a node alone, which no peer asks for a delta
+yet, never pays for it); ``above`` builds it at its first call.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ class OwnerState:
     __slots__ = ("_clean", "by_version", "entries", "gc_floor", "generation", "max_version",
                  "settled", "sorted", "watermark")
 
-    def __init__(self, generation: int) -> None:
+    def __init__(self, generation: int, built: bool = True) -> None:
         self.generation = generation
         self.entries: dict[str, Entry] = {}
         # version -> key for the current entries; kept in ascending order when `sorted`.
-        self.by_version: dict[int, str] | None = {}
+        self.by_version: dict[int, str] | None = {} if built else None
         self.sorted = True
         self.max_version = 0
         self.watermark = 0

@@ -74,7 +74,8 @@ class Replica:
         self.generation = generation
         self.tombstone_ttl = tombstone_ttl
         self.max_tombstones = max_tombstones
-        self._owners: dict[str, OwnerState] = {self_id: OwnerState(generation)}
+        # Our own version order is built at the first delta a peer asks for (owner_state).
+        self._owners: dict[str, OwnerState] = {self_id: OwnerState(generation, built=False)}
         # (applied_at, owner, generation, key, version) in application order, for GC.
         self._tombstones: deque[tuple[float, str, int, str, int]] = deque()
         # Owners with versions above our watermark that we have not got: since when.
