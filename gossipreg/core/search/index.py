@@ -103,6 +103,7 @@ class CapabilityIndex:
         self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
         # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
         self._rank_pending: list[str] = []
+        self._compact_at = 1024  # a deferred list longer than this is compacted (_compact)
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -146,6 +147,8 @@ class CapabilityIndex:
         if status is not _ACTIVE:
             self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
+        if len(self._order) > self._compact_at:
+            self._compact()
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """Change an agent's status; raises KeyError for an unknown agent."""
@@ -178,9 +181,26 @@ class CapabilityIndex:
             del self._runtime_count[runtime]
         if a.taken:
             self._strings.release(_strings_of(a.record), agent_id)
+        if len(self._rank_pending) > self._compact_at:
+            self._compact()
         return True
 
     # ----------------------------------------------------------- deferred work
+    def _compact(self) -> None:
+        """Bound the deferred lists of a node that nobody queries: they gain an entry per
+        write until the next query (or search), so every ~2n + 1024 writes they are cut to
+        what that query still needs, without doing its work: amortized O(1) per write."""
+        agents, ranker = self._agents, self.ranker
+        self._pending = [aid for aid in dict.fromkeys(self._pending)
+                         if aid in agents and not agents[aid].taken]
+        self._rank_pending = [aid for aid in dict.fromkeys(self._rank_pending)
+                              if aid in ranker or (aid in agents and agents[aid].ranked)]
+        live = [aid for aid in self._order if aid is not None]  # in the same order
+        for seq, aid in enumerate(live):
+            agents[aid].seq = seq
+        self._order = [*live]
+        self._compact_at = 2 * (len(agents) + len(ranker)) + 1024
+
     def _settle(self) -> None:
         """Take the pending strings, and put the agents back in tie order if needed."""
         if self._pending:
