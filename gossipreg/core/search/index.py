@@ -19,7 +19,8 @@ order (a record from another node registered earlier) is put in place at the nex
 
 Deferred work: a write does not pay for what only a query needs. A put records the agent's
 filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
-(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan.
+(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan. What waits
+is cut to what a query needs every ~2n + 1024 writes: a node nobody queries keeps none per write.
 
 Free text: every put with its record also feeds the lexical ranker (``ranker``, BM25F over
 name, keywords and text), taken the same way at the next search; the vector index (``vectors``,
@@ -49,6 +50,7 @@ __all__ = ["CapabilityIndex", "score_words"]
 _ACTIVE = AgentStatus.ACTIVE
 _NO_TAGS: frozenset[str] = frozenset()
 _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
+_SLACK = 1024  # entries a deferred list may hold beyond twice the agents (see _compact)
 
 
 def score_words(text: str) -> tuple[str, ...]:
@@ -103,7 +105,7 @@ class CapabilityIndex:
         self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
         # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
         self._rank_pending: list[str] = []
-        self._compact_at = 1024  # a deferred list longer than this is compacted (_compact)
+        self._compact_at = _SLACK  # a deferred list longer than this is compacted
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -187,9 +189,7 @@ class CapabilityIndex:
 
     # ----------------------------------------------------------- deferred work
     def _compact(self) -> None:
-        """Bound the deferred lists of a node that nobody queries: they gain an entry per
-        write until the next query (or search), so every ~2n + 1024 writes they are cut to
-        what that query still needs, without doing its work: amortized O(1) per write."""
+        """Cut the deferred lists to what the next query needs (module rules): O(1) a write."""
         agents, ranker = self._agents, self.ranker
         self._pending = [aid for aid in dict.fromkeys(self._pending)
                          if aid in agents and not agents[aid].taken]
@@ -199,7 +199,7 @@ class CapabilityIndex:
         for seq, aid in enumerate(live):
             agents[aid].seq = seq
         self._order = [*live]
-        self._compact_at = 2 * (len(agents) + len(ranker)) + 1024
+        self._compact_at = 2 * (len(agents) + len(ranker)) + _SLACK
 
     def _settle(self) -> None:
         """Take the pending strings, and put the agents back in tie order if needed."""
@@ -214,7 +214,7 @@ class CapabilityIndex:
         table = self._strings
         if table.dead_slots > max(1024, len(table)):
             table.renumber()
-        if not self._ordered or len(self._order) > 2 * len(self._agents) + 1024:
+        if not self._ordered or len(self._order) > 2 * len(self._agents) + _SLACK:
             items = sorted(self._agents.items(),
                            key=lambda kv: (kv[1].record.registered_at, kv[0]))
             self._agents = dict(items)
