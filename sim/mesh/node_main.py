@@ -6,7 +6,9 @@ HTTP API and graceful leave on SIGTERM.
 Debug only (the soak's ``--tracemalloc``): ``--trace FILE [--trace-every S] [--trace-frames N]``
 runs :mod:`tracemalloc` and every ``S`` seconds appends to ``FILE`` the top allocation sites
 by file:line and their growth since the first snapshot (taken ``S`` seconds after the start,
-once the node warmed up). ``--cli ARGS...`` runs ``gossipreg ARGS...`` (the product's own
+once the node warmed up), and for the five tracebacks that grew most, what holds their live
+objects (their types, then the objects referring to them, two levels up: ``_holders``).
+``--cli ARGS...`` runs ``gossipreg ARGS...`` (the product's own
 ``gossipreg node``) under that tracer instead of this module's node."""
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def _reachable() -> list[object]:
     their strings are not referents of any tracked object), except tracemalloc's snapshots
     (their traces are as many tuples as the heap has blocks)."""
     tracked = gc.get_objects()
-    skip = {id(o.traces._traces) for o in tracked if isinstance(o, tracemalloc.Snapshot)}
+    skip = {id(r) for o in tracked if isinstance(o, tracemalloc.Snapshot)
+            for r in gc.get_referents(o.traces)}  # the list of the traces' tuples
     skip.add(id(tracked))
     out: list[object] = []
     seen: set[int] = set(skip)
@@ -150,16 +153,15 @@ def _holders(tracebacks: list[tracemalloc.Traceback]) -> list[str]:
     over the whole heap; ``gc.get_referrers`` per object would be one pass each)."""
     if not tracebacks:
         return []
-    # tracemalloc's raw tracebacks run most recent first; Traceback reverses them.
-    wanted = {tuple(reversed(tb._frames)): i for i, tb in enumerate(tracebacks)}
+    wanted = {tb: i for i, tb in enumerate(tracebacks)}  # Tracebacks compare by frames
     heap = _reachable()
     site: dict[int, int] = {}  # id of a live object allocated at a wanted site -> the site
     objs: list[list[object]] = [[] for _ in tracebacks]
     for o in heap:
-        raw = tracemalloc._get_object_traceback(o)  # type: ignore[attr-defined]
-        if raw is not None and raw in wanted:
-            site[id(o)] = wanted[raw]
-            objs[wanted[raw]].append(o)
+        tb = tracemalloc.get_object_traceback(o)
+        if tb is not None and tb in wanted:
+            site[id(o)] = wanted[tb]
+            objs[wanted[tb]].append(o)
     level1: list[Counter[str]] = [Counter() for _ in tracebacks]
     holder: dict[int, tuple[int, str]] = {}  # id of a holder -> (site, its kind)
     level2: list[Counter[str]] = [Counter() for _ in tracebacks]
