@@ -6,7 +6,9 @@ HTTP API and graceful leave on SIGTERM.
 Debug only (the soak's ``--tracemalloc``): ``--trace FILE [--trace-every S] [--trace-frames N]``
 runs :mod:`tracemalloc` and every ``S`` seconds appends to ``FILE`` the top allocation sites
 by file:line and their growth since the first snapshot (taken ``S`` seconds after the start,
-once the node warmed up). ``--cli ARGS...`` runs ``gossipreg ARGS...`` (the product's own
+once the node warmed up), and for the five tracebacks that grew most, what holds their live
+objects (their types, then the objects referring to them, two levels up: ``_holders``).
+``--cli ARGS...`` runs ``gossipreg ARGS...`` (the product's own
 ``gossipreg node``) under that tracer instead of this module's node."""
 
 from __future__ import annotations
@@ -96,9 +98,99 @@ def _sites(first: tracemalloc.Snapshot) -> list[str]:
     lines.append("-- growth since the first snapshot, by site")
     lines += [f"  {s}" for s in snap.compare_to(first, "lineno")[:_TOP]]
     lines.append("-- growth since the first snapshot, by traceback (top 5)")
-    for s in snap.compare_to(first, "traceback")[:5]:
+    grown = snap.compare_to(first, "traceback")[:5]
+    for s in grown:
         lines.append(f"  {s.size_diff / 1e3:+.1f} kB {s.count_diff:+d} blocks")
         lines += [f"      {frame}" for frame in s.traceback.format()]
+    lines += _holders([s.traceback for s in grown if s.count_diff > 0])
+    return lines
+
+
+def _describe(o: object) -> str:
+    r = repr(o) if isinstance(o, (str, bytes, int, float, tuple)) else ""
+    return f"{type(o).__module__}.{type(o).__qualname__} {r[:60]}"
+
+
+def _reachable() -> list[object]:
+    """Every object the collector tracks and everything reachable from them through
+    untracked containers (CPython untracks dicts and tuples that hold only atomic values, so
+    their strings are not referents of any tracked object), except tracemalloc's snapshots
+    (their traces are as many tuples as the heap has blocks)."""
+    tracked = gc.get_objects()
+    skip = {id(r) for o in tracked if isinstance(o, tracemalloc.Snapshot)
+            for r in gc.get_referents(o.traces)}  # the list of the traces' tuples
+    skip.add(id(tracked))
+    out: list[object] = []
+    seen: set[int] = set(skip)
+    stack: list[object] = tracked
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        out.append(o)
+        for r in gc.get_referents(o):
+            if id(r) not in seen and not gc.is_tracked(r):
+                stack.append(r)
+    return out
+
+
+def _kind(o: object) -> str:
+    return f"{type(o).__module__}.{type(o).__qualname__}"
+
+
+def _describe(o: object) -> str:
+    if isinstance(o, (str, bytes, int, float, tuple)):
+        return f"{_kind(o)} {repr(o)[:70]}"
+    if isinstance(o, dict):
+        return f"{_kind(o)} len={len(o)} keys={list(o)[:4]!r:.70}"
+    return _kind(o)
+
+
+def _holders(tracebacks: list[tracemalloc.Traceback]) -> list[str]:
+    """What holds the live objects allocated at the sites that grew: their types, a few
+    of them, the objects that refer to them and the objects that refer to those (passes
+    over the whole heap; ``gc.get_referrers`` per object would be one pass each)."""
+    if not tracebacks:
+        return []
+    wanted = {tb: i for i, tb in enumerate(tracebacks)}  # Tracebacks compare by frames
+    heap = _reachable()
+    site: dict[int, int] = {}  # id of a live object allocated at a wanted site -> the site
+    objs: list[list[object]] = [[] for _ in tracebacks]
+    for o in heap:
+        tb = tracemalloc.get_object_traceback(o)
+        if tb is not None and tb in wanted:
+            site[id(o)] = wanted[tb]
+            objs[wanted[tb]].append(o)
+    level1: list[Counter[str]] = [Counter() for _ in tracebacks]
+    holder: dict[int, tuple[int, str]] = {}  # id of a holder -> (site, its kind)
+    level2: list[Counter[str]] = [Counter() for _ in tracebacks]
+    for o in heap:
+        if id(o) in site or o is heap:
+            continue
+        for r in gc.get_referents(o):
+            k = site.get(id(r))
+            if k is not None:
+                level1[k][_describe(o)[:100]] += 1
+                holder[id(o)] = (k, _kind(o))
+                break
+    for o in heap:
+        if id(o) in site or id(o) in holder or o is heap:
+            continue
+        for r in gc.get_referents(o):
+            h = holder.get(id(r))
+            if h is not None:
+                level2[h[0]][f"{_describe(o)[:80]} -> {h[1]}"] += 1
+                break
+    lines = ["-- holders of the live objects allocated at those sites"]
+    for k in range(len(tracebacks)):
+        kinds = Counter(_kind(o) for o in objs[k])
+        lines.append(f"  site {k}: {len(objs[k])} live: {dict(kinds.most_common(5))}")
+        lines += [f"    e.g. {_describe(o)}" for o in objs[k][:6]]
+        lines.append("    held by:")
+        lines += [f"      {n} x {d}" for d, n in level1[k].most_common(8)]
+        lines.append("    held by (2):")
+        lines += [f"      {n} x {d}" for d, n in level2[k].most_common(8)]
     return lines
 
 

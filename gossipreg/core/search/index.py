@@ -19,7 +19,8 @@ order (a record from another node registered earlier) is put in place at the nex
 
 Deferred work: a write does not pay for what only a query needs. A put records the agent's
 filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
-(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan.
+(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan. What waits
+is cut to what a query needs every ~2n + 1024 writes: a node nobody queries keeps none per write.
 
 Free text: every put with its record also feeds the lexical ranker, taken the same way at the
 next search (:mod:`~gossipreg.core.search.textsearch`, the mixin that ranks text under the same
@@ -53,6 +54,7 @@ _ACTIVE = AgentStatus.ACTIVE
 _NO_TAGS: frozenset[str] = frozenset()
 _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
 _CAPABILITIES, _RUNTIME = attrgetter("capabilities"), attrgetter("runtime_id")
+_SLACK = 1024  # entries a deferred list may hold beyond twice the agents (see _compact)
 
 
 def score_words(text: str) -> tuple[str, ...]:
@@ -108,6 +110,7 @@ class CapabilityIndex(TextSearch):
         self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
         # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
         self._rank_pending: list[str] = []
+        self._compact_at = _SLACK  # a deferred list longer than this is compacted
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -151,6 +154,8 @@ class CapabilityIndex(TextSearch):
         if status is not _ACTIVE:
             self._by_status[status].add(agent_id)
         self._runtime_count[runtime_id] = self._runtime_count.get(runtime_id, 0) + 1
+        if len(self._order) > self._compact_at:
+            self._compact()
 
     def put_new(self, records: Sequence[AgentRecord], ids: Sequence[str], node_id: str) -> None:
         """:meth:`put` of many ACTIVE agents of ``node_id`` (``ids``: their ids) in one call,
@@ -211,9 +216,24 @@ class CapabilityIndex(TextSearch):
             del self._runtime_count[runtime]
         if a.taken:
             self._strings.release(_strings_of(a.record), agent_id)
+        if len(self._rank_pending) > self._compact_at:
+            self._compact()
         return True
 
     # ----------------------------------------------------------- deferred work
+    def _compact(self) -> None:
+        """Cut the deferred lists to what the next query needs (module rules): O(1) a write."""
+        agents, ranker = self._agents, self.ranker
+        self._pending = [aid for aid in dict.fromkeys(self._pending)
+                         if aid in agents and not agents[aid].taken]
+        self._rank_pending = [aid for aid in dict.fromkeys(self._rank_pending)
+                              if aid in ranker or (aid in agents and agents[aid].ranked)]
+        live = [aid for aid in self._order if aid is not None]  # in the same order
+        for seq, aid in enumerate(live):
+            agents[aid].seq = seq
+        self._order = [*live]
+        self._compact_at = 2 * (len(agents) + len(ranker)) + _SLACK
+
     def _settle(self) -> None:
         """Take the pending strings, and put the agents back in tie order if needed."""
         if self._pending:
@@ -227,7 +247,7 @@ class CapabilityIndex(TextSearch):
         table = self._strings
         if table.dead_slots > max(1024, len(table)):
             table.renumber()
-        if not self._ordered or len(self._order) > 2 * len(self._agents) + 1024:
+        if not self._ordered or len(self._order) > 2 * len(self._agents) + _SLACK:
             items = sorted(self._agents.items(),
                            key=lambda kv: (kv[1].record.registered_at, kv[0]))
             self._agents = dict(items)

@@ -89,6 +89,9 @@ class LexicalRanker:
     def __len__(self) -> int:
         return self._live
 
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._slot_of
+
     def _counts(self, record: AgentRecord) -> tuple[list[int], dict[str, int]]:
         """Field lengths, and per term its counts in the three fields packed as
         ``c0 | c1 << 20 | c2 << 40`` (an int per term, not a list)."""

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gossipreg.core.search.index as index_module
 from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.search.index import CapabilityIndex
 from gossipreg.core.search.query import Query
-from gossipreg.core.types import AgentStatus
+from gossipreg.core.types import AgentRecord, AgentStatus
 
 STATUSES = list(AgentStatus)
 # Small alphabets make substring hits likely; unicode, regex metacharacters and whitespace
@@ -173,3 +174,80 @@ def test_released_strings_give_their_slots_back() -> None:
     assert idx.find(Query.of("shared")) == [f"a{i}" for i in range(2, 6000, 3)]
     assert idx.distinct_capabilities() == 2001
     assert len(idx._strings.texts) == 2001  # renumbered: no dead slots kept
+
+
+def _put(idx: CapabilityIndex, aid: str, at: float, status: AgentStatus = AgentStatus.ACTIVE,
+         caps: tuple[str, ...] = ("benchmark",)) -> None:
+    """A put with its record, as the directory makes it (the ranker takes it too)."""
+    rec = AgentRecord(aid, f"agent {aid}", "bench", caps, registered_at=at)
+    idx.put(aid, rec.capabilities, status, "bench", at, (), "n1", rec)
+
+
+def test_a_node_nobody_queries_keeps_no_entry_per_write() -> None:
+    """The soak's churn (registrations, status writes, deregistrations of the oldest at 200
+    live agents) on an index nobody queries: what waits for a query stays within twice the
+    agents plus a constant, however many writes; the queries after it answer as a fresh index
+    holding the same agents does. A search in the middle leaves the ranker holding agents that
+    go later: they are forgotten at the next search all the same."""
+    idx = CapabilityIndex()
+    live: list[str] = []
+    degraded: set[str] = set()
+    for k in range(20_000):
+        aid = f"a{k}"
+        _put(idx, aid, float(k))
+        live.append(aid)
+        if k % 3 == 0 and k:
+            _put(idx, live[-2], float(k - 1), AgentStatus.DEGRADED)  # a status write
+            degraded.add(live[-2])
+        if len(live) > 200:
+            assert idx.remove(live.pop(0))
+        if k == 10_000:
+            assert idx.search("agent a9999")[0][0] == "a9999"  # the ranker takes 200
+        bound = 2 * (len(idx) + len(idx.ranker)) + index_module._SLACK + 1
+        assert max(len(idx._order), len(idx._pending), len(idx._rank_pending)) <= bound
+    fresh = CapabilityIndex()
+    for aid in live:
+        _put(fresh, aid, float(aid[1:]),
+             AgentStatus.DEGRADED if aid in degraded else AgentStatus.ACTIVE)
+    assert idx.find(Query.of("bench", status=None)) == fresh.find(Query.of("bench", status=None))
+    assert idx.search("agent a19999", status=None) == fresh.search("agent a19999", status=None)
+    assert len(idx.ranker) == len(live) == 200
+    assert idx.ids_by_status(AgentStatus.DEGRADED) == fresh.ids_by_status(AgentStatus.DEGRADED)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions=st.lists(st.tuples(action, st.integers(0, 3), st.booleans()), max_size=40),
+       q=query, words=st.sampled_from(["agent a1", "a2 agent", "code", "a3"]))
+def test_compacting_at_every_write_changes_no_answer(
+        actions: list[Any], q: str | list[str], words: str) -> None:
+    """With no slack the deferred lists are compacted at nearly every write: capability
+    queries still give the brute-force answer, and text searches the answer of an index
+    that was handed the surviving agents only."""
+    saved, index_module._SLACK = index_module._SLACK, 0
+    try:
+        idx = CapabilityIndex()
+        model: dict[str, dict[str, Any]] = {}
+        for (kind, i, arg), at, look in actions:
+            aid = f"a{i}"
+            if kind == "upsert":
+                model[aid] = dict(arg, order=(float(at), aid))
+                _put(idx, aid, float(at), arg["status"], tuple(arg["caps"]))
+                model[aid]["runtime"] = "bench"
+                model[aid]["tags"] = []
+            elif kind == "remove":
+                assert idx.remove(aid) == (aid in model)
+                model.pop(aid, None)
+            elif aid in model:
+                idx.set_status(aid, arg)
+                model[aid]["status"] = arg
+            if look:
+                assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [],
+                                                                    None, 0)
+                idx.search(words, status=None)
+        assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [], None, 0)
+        fresh = CapabilityIndex()
+        for aid, m in model.items():
+            _put(fresh, aid, m["order"][0], m["status"], tuple(m["caps"]))
+        assert idx.search(words, status=None) == fresh.search(words, status=None)
+    finally:
+        index_module._SLACK = saved
