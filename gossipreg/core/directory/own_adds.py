@@ -28,12 +28,18 @@ from gossipreg.core.types import (
     RegistryEventType,
 )
 
-__all__ = ["OwnAdds"]
+__all__ = ["OwnAdds", "registered_meta"]
 
 E = RegistryEventType
 _ACTIVE = AgentStatus.ACTIVE
 _new = tuple.__new__  # a named tuple without its Python-level constructor
 _RUNTIME = attrgetter("runtime_id")
+
+
+def registered_meta(r: AgentRecord, node_id: str, status: AgentStatus) -> dict[str, Any]:
+    """The metadata of an AGENT_REGISTERED event (one shape for the view and a batch)."""
+    return {"capabilities": list(r.capabilities), "name": r.name, "node_id": node_id,
+            "status": status._value_}
 
 
 class OwnAdds:
@@ -95,9 +101,8 @@ class OwnAdds:
                     seen.add(rt)
                     if not size(rt):
                         out.append(make(E.RUNTIME_JOINED, None, rt, wall, {"node_id": me}))
-                out.append(make(E.AGENT_REGISTERED, aid, rt, wall, {
-                    "capabilities": list(r.capabilities), "name": r.name, "node_id": me,
-                    "status": "active"}))
+                out.append(make(E.AGENT_REGISTERED, aid, rt, wall,
+                                registered_meta(r, me, _ACTIVE)))
         self._holders.update(dict.fromkeys(ids, me))
         visible = self.visible
         visible.update(zip(ids, [_new(AgentView, (r, me, _ACTIVE, r.registered_at, 0))

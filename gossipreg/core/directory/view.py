@@ -38,7 +38,7 @@ from gossipreg.core.directory.causes import (
 from gossipreg.core.directory.declared import declared
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.holders import Holders, add_holder, discard_holder
-from gossipreg.core.directory.own_adds import OwnAdds
+from gossipreg.core.directory.own_adds import OwnAdds, registered_meta
 from gossipreg.core.directory.records import (
     AGENT,
     HB,
@@ -370,9 +370,8 @@ class View(OwnAdds):
         self.visible[r.agent_id] = v
         self._index_put(v)
         if not quiet:  # (the host said nobody takes it: not made, no number taken)
-            out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall, {
-                "capabilities": list(r.capabilities), "name": r.name, "node_id": v.node_id,
-                "status": v.status._value_}))
+            out.append(self._event(E.AGENT_REGISTERED, r.agent_id, r.runtime_id, wall,
+                                   registered_meta(r, v.node_id, v.status)))
 
     def _disappear(self, v: AgentView, wall: float, cause: Cause,
                    out: list[RegistryEvent]) -> None:

@@ -127,6 +127,22 @@ def test_compaction_keeps_results() -> None:
     assert idx.distinct_capabilities() == 1501
 
 
+def _step(idx: CapabilityIndex, model: dict[str, dict[str, Any]], kind: str, aid: str,
+          arg: Any, at: int) -> None:
+    """One generated action on the index and on the brute-force model alike."""
+    if kind == "upsert":
+        a = dict(arg, order=(float(at), aid))
+        idx.upsert(aid, a["caps"], status=a["status"], runtime_id=a["runtime"],
+                   registered_at=a["order"][0], tags=a["tags"])
+        model[aid] = a
+    elif kind == "remove":
+        assert idx.remove(aid) == (aid in model)
+        model.pop(aid, None)
+    elif aid in model:
+        idx.set_status(aid, arg)
+        model[aid]["status"] = arg
+
+
 @settings(max_examples=200, deadline=None)
 @given(actions=st.lists(st.tuples(action, st.integers(0, 3), st.booleans()), max_size=25),
        q=query, status=st.one_of(st.none(), st.sampled_from(STATUSES)))
@@ -138,18 +154,7 @@ def test_out_of_order_registrations_and_queries_between_writes(
     idx = CapabilityIndex()
     model: dict[str, dict[str, Any]] = {}
     for (kind, i, arg), at, look in actions:
-        aid = f"a{i}"
-        if kind == "upsert":
-            a = dict(arg, order=(float(at), aid))
-            idx.upsert(aid, a["caps"], status=a["status"], runtime_id=a["runtime"],
-                       registered_at=a["order"][0], tags=a["tags"])
-            model[aid] = a
-        elif kind == "remove":
-            assert idx.remove(aid) == (aid in model)
-            model.pop(aid, None)
-        elif aid in model:
-            idx.set_status(aid, arg)
-            model[aid]["status"] = arg
+        _step(idx, model, kind, f"a{i}", arg, at)
         if look:
             assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [],
                                                                  None, 0)
@@ -228,18 +233,7 @@ def test_compacting_at_every_write_changes_no_answer(
         idx = CapabilityIndex()
         model: dict[str, dict[str, Any]] = {}
         for (kind, i, arg), at, look in actions:
-            aid = f"a{i}"
-            if kind == "upsert":
-                model[aid] = dict(arg, order=(float(at), aid))
-                _put(idx, aid, float(at), arg["status"], tuple(arg["caps"]))
-                model[aid]["runtime"] = "bench"
-                model[aid]["tags"] = []
-            elif kind == "remove":
-                assert idx.remove(aid) == (aid in model)
-                model.pop(aid, None)
-            elif aid in model:
-                idx.set_status(aid, arg)
-                model[aid]["status"] = arg
+            _step(idx, model, kind, f"a{i}", arg, at)
             if look:
                 assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [],
                                                                     None, 0)
@@ -247,7 +241,8 @@ def test_compacting_at_every_write_changes_no_answer(
         assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [], None, 0)
         fresh = CapabilityIndex()
         for aid, m in model.items():
-            _put(fresh, aid, m["order"][0], m["status"], tuple(m["caps"]))
+            fresh.upsert(aid, m["caps"], status=m["status"], runtime_id=m["runtime"],
+                         registered_at=m["order"][0], tags=m["tags"])
         assert idx.search(words, status=None) == fresh.search(words, status=None)
     finally:
         index_module._SLACK = saved
