@@ -72,18 +72,7 @@ def test_index_matches_brute_force(actions: list[Any], q: str | list[str],
     idx = CapabilityIndex()
     model: dict[str, dict[str, Any]] = {}
     for n, (kind, i, arg) in enumerate(actions):
-        aid = f"a{i}"
-        if kind == "upsert":
-            a = dict(arg, order=(float(n), aid))
-            idx.upsert(aid, a["caps"], status=a["status"], runtime_id=a["runtime"],
-                       registered_at=a["order"][0], tags=a["tags"])
-            model[aid] = a
-        elif kind == "remove":
-            assert idx.remove(aid) == (aid in model)
-            model.pop(aid, None)
-        elif aid in model:
-            idx.set_status(aid, arg)
-            model[aid]["status"] = arg
+        _step(idx, model, kind, f"a{i}", arg, n)
     got = idx.find(Query.of(q, status=status, runtime_id=runtime, tags=tags, limit=limit,
                              offset=offset))
     assert got == brute(model, q, status, runtime, tags, limit, offset)
