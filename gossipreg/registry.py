@@ -97,7 +97,9 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
 
             self._make_node = make_node
             self.node, self._owns_node = make_node(), True
-        self.event_queue: asyncio.Queue[RegistryEvent] = DroppingQueue(c.event_queue_size)
+        # A read of it applies the registrations kept pending: their events are in it then.
+        self.event_queue: asyncio.Queue[RegistryEvent] = DroppingQueue(
+            c.event_queue_size, lambda: self.node.apply_pending())
         self.event_listeners: dict[RegistryEventType, list[Callback]] = {}
         self._objects: dict[str, Any] = {}
         self._meta: dict[str, tuple[AgentView, AgentMetadata]] = {}
@@ -125,7 +127,7 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
             await self.node.start()
         if not self._listening:
             self._listening = True
-            self.node.add_listener(self._on_core_event, self._takes_event)
+            self.node.add_listener(self._on_core_event, self._takes_event, self._waits_event)
             self.node.on_refused.append(self._refused)
         return self.node
 
@@ -225,8 +227,9 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         mesh raises ``ValueError`` ("already registered"). ``card`` (an a2a-sdk ``AgentCard``,
         its JSON dict, or kaizen's card) overrides the card found on ``agent``; name,
         description and capabilities not given come from it. Every refusal is raised here;
-        with nothing taking its event, the node applies it in one batch with the others before
-        its next read or write, at the next turn of the loop at the latest (then peers see it)."""
+        unless a listener is subscribed to AGENT_REGISTERED, the node applies it in one batch with
+        the others before its next read or write (``event_queue``'s included), at the next
+        turn of the loop at the latest (then peers see it)."""
         node = self.node
         if not (self._listening and node.running):
             node = await self._ensure_node()

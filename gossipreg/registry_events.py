@@ -66,6 +66,12 @@ class RegistryEvents:
         return (kind is _DEREGISTERED or self.config.enable_event_broadcasting
                 or bool(self._running and self.event_listeners.get(kind)))
 
+    def _waits_event(self, kind: RegistryEventType) -> bool:
+        """Whether a registration's event must be made as the call is made: for listeners
+        (their queue gives them every event as it comes, as kaizen's broadcast does), not for
+        ``event_queue`` alone (a read of it applies what is pending first)."""
+        return bool(self._running and self.event_listeners.get(kind))
+
     def _on_core_event(self, ev: CoreEvent) -> None:
         """Keep the metadata cache current; feed the kaizen event queue and the listeners'
         broadcaster (never blocks). Each event is derived once for all of them."""

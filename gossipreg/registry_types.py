@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -103,16 +103,39 @@ class AgentMetadata:
 
 
 class DroppingQueue(asyncio.Queue[RegistryEvent]):
-    """An ``asyncio.Queue`` that never blocks a producer: when full, the oldest item goes."""
+    """An ``asyncio.Queue`` that never blocks a producer: when full, the oldest item goes.
+    ``before_read`` runs before each look at its content (``qsize``, ``empty``, ``full``,
+    ``get_nowait``, hence ``get``): the registry applies the registrations it kept pending
+    there, so their events are in the queue when anyone looks."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, before_read: Callable[[], None] | None = None) -> None:
         super().__init__(maxsize)
         self.dropped = 0
+        self._before_read = before_read
+
+    def _read(self) -> None:
+        if self._before_read is not None:
+            self._before_read()
+
+    def qsize(self) -> int:
+        self._read()
+        return super().qsize()
+
+    def empty(self) -> bool:
+        self._read()
+        return super().empty()
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self._queue)  # type: ignore[attr-defined]
+
+    def get_nowait(self) -> RegistryEvent:
+        self._read()
+        return super().get_nowait()
 
     def put_nowait(self, item: RegistryEvent) -> None:
-        if 0 < self.maxsize <= self.qsize():  # full: nobody waits to get (a getter waits on
-            self._get()  # an empty queue), and the oldest, never to be gotten, is not counted
-            self._put(item)  # by join() any more: the newest takes its place
+        if self.full():  # full: nobody waits to get (a getter waits on an empty queue), and
+            self._get()  # the oldest, never to be gotten, is not counted by join() any
+            self._put(item)  # more: the newest takes its place
             self.dropped += 1
             return
         super().put_nowait(item)

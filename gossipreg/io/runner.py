@@ -89,6 +89,7 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         self._listeners: list[Callable[[RegistryEvent], Any]] = []
         self._takes: dict[Callable[[RegistryEvent], Any],
                           Callable[[RegistryEventType], bool] | None] = {}
+        self._waits: dict[Callable[[RegistryEvent], Any], Callable[[RegistryEventType], bool]] = {}
         self._callbacks: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = 0.0
@@ -379,18 +380,3 @@ class NodeRunner(SearchCalls, NodeReads, MeshWrites, KeyCalls):
         if self.ring.seq == index and not self._closed:
             assert self._loop is not None
             await self._waiters.park(self._loop, timeout)
-
-    def add_listener(self, callback: Callable[[RegistryEvent], Any],
-                     takes: Callable[[RegistryEventType], bool] | None = None) -> None:
-        """Call ``callback(event)`` for every event (sync, or async: then it is scheduled).
-        ``takes(kind)``: whether it needs events of a kind (None: all), asked at each write
-        whose event the node leaves unmade when nothing takes it (see :meth:`takes`)."""
-        self.apply_pending()  # registered before it: their events are not its
-        self._listeners.append(callback)
-        self._takes[callback] = takes
-
-    def remove_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
-            if callback not in self._listeners:
-                del self._takes[callback]

@@ -13,8 +13,10 @@ One exception, for the registry facade's ``register_agent`` (kaizen's call, whic
 about what kaizen's dict insert costs): :meth:`MeshWrites.register_soon` checks the id and
 keeps the validated record in a pending table, applied as one batch before anything reads or
 changes the node (the runner's ``core`` property, its packet, timer and leave handlers, its
-shutdown) and at the next turn of the event loop at the latest. Only registrations that nobody
-takes an event of are kept pending; anything else is applied at once, after the pending ones.
+shutdown) and at the next turn of the event loop at the latest. Only registrations whose events
+nobody needs as the call is made are kept pending (the registry's ``event_queue`` takes them
+with the batch: a read of it applies the batch first); anything else is applied at once, after
+the pending ones.
 """
 
 from __future__ import annotations
@@ -153,7 +155,9 @@ class MeshWrites(RunnerParts):
     _closed: bool
     _streams: Subscriptions
     _waiters: Waiters
+    _listeners: list[Callable[[RegistryEvent], Any]]
     _takes: dict[Callable[[RegistryEvent], Any], Callable[[RegistryEventType], bool] | None]
+    _waits: dict[Callable[[RegistryEvent], Any], Callable[[RegistryEventType], bool]]
     _ring: EventRing
     mesh_log: MeshLog
 
@@ -165,17 +169,40 @@ class MeshWrites(RunnerParts):
         self.pending_refused = 0
         self.on_refused: list[Callable[[AgentRecord, Exception], None]] = []
 
-    def takes(self, kind: RegistryEventType) -> bool:
+    def takes(self, kind: RegistryEventType, at_once: bool = False) -> bool:
         """Whether anything consumes this node's events of ``kind``: a subscription, a
         position handed out (the ring then keeps events), a parked blocking query, the mesh
         log, a listener. A registration nobody takes an AGENT_REGISTERED event of makes none
-        (the core then numbers nothing: the stream's ids stay without gaps)."""
+        (the core then numbers nothing: the stream's ids stay without gaps). ``at_once``:
+        whether anything needs them as the call is made (a listener may not: its ``waits``)."""
         if self._streams or self._ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
             return True
-        for t in self._takes.values():  # noqa: SIM110 (asked at every registration: a
-            if t is None or t(kind):  # loop costs less than any() of a generator)
+        for cb, t in self._takes.items():  # (asked once per batch of registrations)
+            if (t is None or t(kind)) and not (
+                    at_once and (w := self._waits.get(cb)) is not None and not w(kind)):
                 return True
         return False
+
+    def add_listener(self, callback: Callable[[RegistryEvent], Any],
+                     takes: Callable[[RegistryEventType], bool] | None = None,
+                     waits: Callable[[RegistryEventType], bool] | None = None) -> None:
+        """Call ``callback(event)`` for every event (sync, or async: then it is scheduled).
+        ``takes(kind)``: whether it needs events of a kind (None: all), asked at each write
+        whose event the node leaves unmade when nothing takes it (see :meth:`takes`);
+        ``waits(kind)``: whether it needs them as the call is made (None: yes), or takes a
+        kept registration's event when its batch is applied (see :meth:`register_soon`)."""
+        self.apply_pending()  # registered before it: their events are not its
+        self._listeners.append(callback)
+        self._takes[callback] = takes
+        if waits is not None:
+            self._waits[callback] = waits
+
+    def remove_listener(self, callback: Callable[[RegistryEvent], Any]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+            if callback not in self._listeners:
+                del self._takes[callback]
+                self._waits.pop(callback, None)
 
     def register(self, record: AgentRecord | None = None, **fields: Any) -> Outcome[AgentView]:
         """Register an agent hosted by this node: pass an :class:`AgentRecord`, or its fields
@@ -202,7 +229,9 @@ class MeshWrites(RunnerParts):
         of this node or the next turn of the loop (see the module docstring). Raises at once,
         as :meth:`register_now` does, for an id already visible, held here or pending
         (``AgentExistsError``) or a node not started or left (``NodeStateError``). When
-        something takes its AGENT_REGISTERED event it is :meth:`register_now`."""
+        something needs its AGENT_REGISTERED event as the call is made it is
+        :meth:`register_now`; a listener that does not (its ``waits``) gets the events of
+        the batch, in call order, when the batch is applied."""
         core, pending = self._core, self._pending
         # Whether anything takes the events is asked once per batch: what could change the
         # answer applies the batch first (add_listener, subscribe, a position, a blocking
@@ -211,7 +240,7 @@ class MeshWrites(RunnerParts):
             if core is None or self._closed or core.left:
                 self.register_now(record)  # refused there, as before
                 return
-            if self.takes(_REGISTERED):  # applied at once, its event made (asked once)
+            if self.takes(_REGISTERED, at_once=True):  # applied now, its event made
                 core.register(record, self._now(), wall=time.time())
                 self._pump()
                 return

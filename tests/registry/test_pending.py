@@ -156,14 +156,27 @@ async def test_events_stay_in_order_once_when_something_takes_them() -> None:
         await reg.shutdown()
 
 
-async def test_events_on_registrations_are_applied_at_once() -> None:
+async def test_events_for_the_event_queue_come_with_the_batch_and_a_read_applies_it() -> None:
     reg = await started(AgentRegistryConfig(enable_heartbeat_monitoring=False))
     try:
         await reg.register_agent(agent("A", "x"), "rt", agent_id="a")
-        assert not reg.node._pending and reg.event_queue.qsize() >= 1
-        ev = reg.event_queue.get_nowait()
-        assert (ev.event_type, ev.agent_id) in {(E.RUNTIME_JOINED, None),
-                                                (E.AGENT_REGISTERED, "a")}
+        await reg.register_agent(agent("B", "x"), "rt", agent_id="b")
+        assert list(reg.node._pending) == ["a", "b"]  # nobody needs the events at once
+        assert reg.event_queue.qsize() == 3 and not reg.node._pending  # the look applied them
+        got = [reg.event_queue.get_nowait() for _ in range(3)]
+        assert [(e.event_type, e.agent_id) for e in got] == [
+            (E.RUNTIME_JOINED, None), (E.AGENT_REGISTERED, "a"), (E.AGENT_REGISTERED, "b")]
+        await reg.register_agent(agent("C", "x"), "rt", agent_id="c")
+        assert reg.node._pending and not reg.event_queue.empty() and not reg.node._pending
+        await reg.register_agent(agent("D", "x"), "rt", agent_id="d")
+        ev = await reg.get_event(1.0)  # the awaiting read applies them too
+        assert ev is not None and (ev.event_type, ev.agent_id) == (E.AGENT_REGISTERED, "c")
+        assert (await reg.event_queue.get()).agent_id == "d"
+        seen: list[str | None] = []
+        reg.subscribe(E.AGENT_REGISTERED, lambda e: seen.append(e.agent_id))
+        await reg.register_agent(agent("F", "x"), "rt", agent_id="f")  # a listener waits:
+        assert not reg.node._pending  # applied at once, as before
+        await until(lambda: seen == ["f"])
     finally:
         await reg.shutdown()
 

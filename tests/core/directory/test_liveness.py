@@ -1,6 +1,7 @@
-"""The owner's heartbeat judge keeps no set of armed agents beside its times: the same verdicts,
-at the same times, as a judge that does (the reference below), for any sequence of
-registrations, heartbeats, forgotten agents and timer checks."""
+"""The owner's heartbeat judge keeps no set of armed agents beside its times, and agents armed
+together share one timer entry: the same verdicts, in the same order, at the same times, as a
+judge with a set and an entry per agent (the reference below), for any sequence of
+registrations (one or a batch), heartbeats, forgotten agents and timer checks."""
 
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ class ArmedSetJudge:
             self.armed.add(aid)
 
 
-AIDS = st.sampled_from(["a", "b", "c", "d"])
+AIDS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
 OPS = st.lists(st.one_of(
     st.tuples(st.just("heard"), AIDS, st.floats(0.0, 3.0)),
-    st.tuples(st.just("batch"), st.lists(AIDS, max_size=4, unique=True), st.floats(0.0, 3.0)),
+    st.tuples(st.just("batch"), st.lists(AIDS, max_size=6, unique=True), st.floats(0.0, 3.0)),
     st.tuples(st.just("forget"), AIDS, st.just(0.0)),
     st.tuples(st.just("due"), st.just(""), st.floats(0.0, 6.0)),
 ), max_size=60)
