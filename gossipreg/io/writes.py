@@ -177,7 +177,7 @@ class MeshWrites(RunnerParts):
         whether anything needs them as the call is made (a listener may not: its ``waits``)."""
         if self._streams or self._ring.watched or self._waiters.parked or self.mesh_log.takes(kind):
             return True
-        for cb, t in self._takes.items():  # (asked once per batch of registrations)
+        for cb, t in self._takes.items():  # (a loop: cheaper than any() of a generator)
             if (t is None or t(kind)) and not (
                     at_once and (w := self._waits.get(cb)) is not None and not w(kind)):
                 return True
