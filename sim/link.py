@@ -12,7 +12,6 @@ import mmap
 import os
 import pickle
 import platform
-import select
 import struct
 import zlib
 from multiprocessing.connection import Connection
@@ -20,13 +19,7 @@ from typing import Any
 
 __all__ = ["TWO_WORKERS_SUPPORTED", "ParallelLink", "in_shard"]
 
-TWO_WORKERS_SUPPORTED = (platform.machine().lower() in ("x86_64", "amd64") and hasattr(os, "fork")
-                         and hasattr(os, "eventfd"))
-
-# Polls of the other's sequence number before sleeping on the doorbell: 20-30 us (0.2-0.3 us
-# each), about what a wake-up through the doorbell costs on this kind of machine (12-17 us).
-_SPINS = 100
-_WAIT_MS = 1000  # a sleeper checks that the other worker still lives this often
+TWO_WORKERS_SUPPORTED = platform.machine().lower() in ("x86_64", "amd64") and hasattr(os, "fork")
 
 
 class ParallelLink:
@@ -34,27 +27,18 @@ class ParallelLink:
 
     ``step`` runs once per window (hundreds of thousands of times), so it goes through shared
     memory: each worker writes its pickled packets into one of two slots of its own and then
-    publishes a sequence number and rings the other's doorbell (an eventfd), then polls for the
-    other's number a little and sleeps on its own doorbell until it comes. A sleeping worker
-    leaves its core to the rest of the machine; spinning (or yielding in a loop) kept it
-    runnable, so that a third process could take the busy worker's core instead, and each
-    yield was a system call. A doorbell rung when nobody sleeps only makes the next sleep return
-    at once (its number is checked again). A worker writes a slot again only two steps later,
-    when the other has already read it. ``swap`` (rare, large: the setup's deltas, the checks,
-    the figures) goes through a pipe, worker 0 sending first.
+    publishes a sequence number, and spins until the other's number comes. A worker writes a
+    slot again only two steps later, when the other has already read it. ``swap`` (rare, large:
+    the setup's deltas, the checks, the figures) goes through a pipe, worker 0 sending first.
     """
 
     _SLOT = 8 << 20  # bytes per slot; a bigger step travels through the pipe
 
-    def __init__(self, conn: Connection, shared: mmap.mmap, index: int, other: int,
-                 bells: tuple[int, int]) -> None:
+    def __init__(self, conn: Connection, shared: mmap.mmap, index: int, other: int) -> None:
         self.conn = conn
         self.shared = shared
         self.index = index
         self.other = other  # the other worker's pid
-        self._mine, self._theirs = bells[index], bells[1 - index]  # non-blocking eventfds
-        self._poll = select.poll()
-        self._poll.register(self._mine, select.POLLIN)
         self.other_status: int | None = None  # worker 1's exit status, if it was seen to end
         self._steps = 0
 
@@ -73,24 +57,6 @@ class ParallelLink:
         # Per worker: its sequence number, then two slots of (length, data).
         return mmap.mmap(-1, 2 * (8 + 2 * (8 + cls._SLOT)))
 
-    @staticmethod
-    def doorbells() -> tuple[int, int]:
-        """One eventfd per worker, rung by the other when it publishes (made before the fork;
-        worker 0 closes them with :meth:`close` after the run, worker 1 by exiting)."""
-        return (os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC),
-                os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC))
-
-    def close(self) -> None:
-        for fd in {self._mine, self._theirs}:
-            os.close(fd)
-
-    def _sleep(self) -> None:
-        """Until the doorbell rings (or a while: the caller checks the number again)."""
-        if self._poll.poll(_WAIT_MS):
-            os.eventfd_read(self._mine)  # (resets it; readable, and only this worker reads it)
-        else:
-            self._check_other()
-
     def _base(self, worker: int) -> int:
         return worker * (8 + 2 * (8 + self._SLOT))
 
@@ -108,12 +74,13 @@ class ParallelLink:
             self.conn.send_bytes(data)
         theirs = self._base(1 - self.index)
         struct.pack_into("q", shm, self._base(self.index), k)  # publish (x86 keeps the order)
-        os.eventfd_write(self._theirs, 1)
         spins = 0
         while struct.unpack_from("q", shm, theirs)[0] < k:
             spins += 1
-            if spins > _SPINS:
-                self._sleep()
+            if spins > 2000:  # the other is slow (or the cores are shared): stop burning ours
+                os.sched_yield()
+                if spins % 10_000 == 0:
+                    self._check_other()
         at = theirs + 8 + (k % 2) * (8 + slot)
         (n,) = struct.unpack_from("q", shm, at)
         return pickle.loads(shm[at + 8:at + 8 + n] if n >= 0 else self.conn.recv_bytes())

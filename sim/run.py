@@ -300,14 +300,13 @@ def run(o: Options, out: TextIO = sys.stdout, *, keep_frozen: bool = False) -> d
         return rep
     ours, theirs = Pipe()
     shared = ParallelLink.shared_memory()
-    bells = ParallelLink.doorbells()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # worker 1: runs its half, hands its figures over, exits
         code = 0
         try:
             ours.close()
-            _Runner(o, out, ParallelLink(theirs, shared, 1, parent, bells)).run(keep_frozen=True)
+            _Runner(o, out, ParallelLink(theirs, shared, 1, parent)).run(keep_frozen=True)
         except BaseException:
             traceback.print_exc()
             code = 1
@@ -315,7 +314,7 @@ def run(o: Options, out: TextIO = sys.stdout, *, keep_frozen: bool = False) -> d
             sys.stderr.flush()
             os._exit(code)
     theirs.close()
-    link = ParallelLink(ours, shared, 0, pid, bells)
+    link = ParallelLink(ours, shared, 0, pid)
     try:
         rep = _Runner(o, out, link).run(keep_frozen)
     except BaseException:
@@ -325,7 +324,6 @@ def run(o: Options, out: TextIO = sys.stdout, *, keep_frozen: bool = False) -> d
         raise
     finally:
         ours.close()
-        link.close()
     status = link.other_status
     if status is None:
         _, status = os.waitpid(pid, 0)
