@@ -68,6 +68,7 @@ from gossipreg.core.wire.messages import Feature, Request, Sender
 
 __all__ = ["Directory", "DirectoryOut", "Pending", "Result"]
 
+_INF = float("inf")
 _LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
 _DEREGISTERED = RegistryEventType.AGENT_DEREGISTERED
 _STATUSES = {s.value: s for s in AgentStatus}
@@ -354,10 +355,13 @@ class Directory(Registering):
     # ---------------------------------------------------------------- judges
     def next_deadline(self) -> float:
         """When :meth:`tick` must run next (infinity: no timer)."""
-        ts = (self.view.next_deadline(), self._holds.next_deadline(),
-              self.liveness.next_deadline(), self.requests.next_deadline(),
-              self.loads.next_deadline())
-        return min((t for t in ts if t is not None), default=float("inf"))
+        t = _INF  # (asked after every input: comparisons, not a generator and min())
+        for d in (self.view.next_deadline(), self._holds.next_deadline(),
+                  self.liveness.next_deadline(), self.requests.next_deadline(),
+                  self.loads.next_deadline()):
+            if d is not None and d < t:
+                t = d
+        return t
 
     def tick(self, now: float) -> None:
         for aid, verdict in self.liveness.due(now):

@@ -275,7 +275,7 @@ class Dissemination:
             return write_q.take(budget, limit)
         out = member_q.take(budget, limit)
         if write_q.queued:
-            left = budget - sum(len(m[1]) for m in out)
+            left = budget - sum([len(m[1]) for m in out])  # (a list: no generator)
             if left > 0:
                 out.extend(write_q.take(left, limit))
         return out
@@ -340,7 +340,7 @@ class Dissemination:
                     and (self._member_q.queued or self._write_q.queued)):
                 room = (self.datagram_room if datagrams and self._by_datagram(peer)
                         else budget) - (len(msgs[0][1]) if len(msgs) == 1  # (a probe's)
-                                        else sum(len(m[1]) for m in msgs))
+                                        else sum([len(m[1]) for m in msgs]))
                 if room > 64:
                     msgs.extend(self._take_broadcasts(room))
             # A peer that announced no features gets each message's first-release form.

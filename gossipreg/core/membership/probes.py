@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass
 
 from gossipreg.core.membership.table import Member, MemberTable
+from gossipreg.core.types import MemberState
 
 __all__ = ["GOOD_FOR", "Probe", "Relay", "Rotation", "choose_relays"]
 
@@ -42,13 +43,27 @@ class Relay:
     expire_at: float
 
 
-def choose_relays(peers: list[Member], k: int, acked: dict[str, float], horizon: float,
-                  rng: random.Random) -> list[Member]:
-    """``k`` relays among ``peers``: those that acked us at or after ``horizon`` first."""
-    good = [x for x in peers if acked.get(x.node_id, -1.0) >= horizon]
+def choose_relays(members: MemberTable, target: str, acked: dict[str, float], horizon: float,
+                  k: int, rng: random.Random) -> list[Member]:
+    """``k`` ping-req relays for a probe of ``target`` (fewer if there are not as many peers:
+    ALIVE members but us and the target), drawn first among the peers that acked us at or after
+    ``horizon`` (one that never did counts as acked at -1), then among the others; each group
+    listed in table order, which the draw depends on."""
+    me, alive = members.self_id, MemberState.ALIVE
+    t = members.get(target)
+    peers = (members.count(alive) - (members.me.state is alive)
+             - (t is not None and target != me and t.state is alive))
+    k = min(k, peers)
+    if horizon > -1.0:  # the recent ones all acked since: no pass over the whole table
+        good = members.in_order(
+            [i for i, at in acked.items() if at >= horizon and i != me and i != target], alive)
+    else:
+        good = [x for x in members if x.state is alive and x.node_id not in (me, target)
+                and acked.get(x.node_id, -1.0) >= horizon]
     chosen = rng.sample(good, min(k, len(good)))
     if len(chosen) < k:
-        rest = [x for x in peers if acked.get(x.node_id, -1.0) < horizon]
+        rest = [x for x in members if x.state is alive and x.node_id not in (me, target)
+                and acked.get(x.node_id, -1.0) < horizon]
         chosen += rng.sample(rest, k - len(chosen))
     return chosen
 

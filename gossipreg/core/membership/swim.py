@@ -168,15 +168,12 @@ class Swim(FeatureGossip):
         m = self.members.get(p.target)
         if m is None:
             return
-        peers = [x for x in self.members
-                 if x.state is MemberState.ALIVE and x.node_id not in
-                 (self.members.self_id, p.target)]
-        k = min(self.cfg.indirect_checks, len(peers))
-        chosen = choose_relays(peers, k, self._acked, now - GOOD_FOR * self.cfg.probe_interval,
+        chosen = choose_relays(self.members, p.target, self._acked,
+                               now - GOOD_FOR * self.cfg.probe_interval, self.cfg.indirect_checks,
                                self.rng)
         for peer in chosen:
             self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
-        p.expected_nacks = k
+        p.expected_nacks = len(chosen)
         # And a second direct ping (memberlist's TCP fallback ping), over a stream: it beats
         # the indirect path's four packets when our first ping or its ack was lost.
         self.out.send(m.addr, Ping(p.seq, p.target), stream=True)

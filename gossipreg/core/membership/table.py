@@ -13,8 +13,9 @@ About ourselves, a SUSPECT or DEAD at our version or above is refuted by raising
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 
 from gossipreg.core.trust.judge import Trust
 from gossipreg.core.types import MemberInfo, MemberState
@@ -25,12 +26,13 @@ __all__ = ["Member", "MemberChange", "MemberTable"]
 
 
 _EARLY_MAX = 64  # features kept for names not yet members
+_SEQ = attrgetter("seq")
 
 class Member:
     """One row; ``since`` is the local time of the last state change."""
 
     __slots__ = ("addr", "features", "features_generation", "generation", "incarnation",
-                 "node_id", "since", "state")
+                 "node_id", "seq", "since", "state")
 
     def __init__(self, node_id: str, addr: str, generation: int, incarnation: int,
                  state: MemberState, since: float) -> None:
@@ -44,6 +46,7 @@ class Member:
         # a previous release); they hold only while that generation runs.
         self.features = 0
         self.features_generation = 0
+        self.seq = 0  # its place in the table's order (see MemberTable.in_order)
 
     @property
     def version(self) -> tuple[int, int]:
@@ -114,6 +117,7 @@ class MemberTable:
         self._live = _Sampled()
         self._alive = _Sampled()
         self._by_addr: dict[str, str] = {addr: self_id}  # address -> the last member to claim it
+        self._next_seq = 1  # Member.seq of the next one added (ourselves: 0)
 
     # ------------------------------------------------------------------- reads
     @property
@@ -122,6 +126,14 @@ class MemberTable:
 
     def get(self, node_id: str) -> Member | None:
         return self._m.get(node_id)
+
+    def in_order(self, ids: Iterable[str], state: MemberState) -> list[Member]:
+        """The members among ``ids`` (distinct) that are in ``state``, in the order the table
+        iterates (that of their addition: a member is never moved, only removed): what a
+        filter of the whole table would list, for the cost of ``ids``."""
+        out = [m for i in ids if (m := self._m.get(i)) is not None and m.state is state]
+        out.sort(key=_SEQ)
+        return out
 
     def by_addr(self, addr: str) -> Member | None:
         """The member reached at ``addr`` (the latest to claim it), if any."""
@@ -257,6 +269,8 @@ class MemberTable:
     def _add(self, node_id: str, addr: str, generation: int, incarnation: int,
              state: MemberState, now: float) -> Member:
         m = Member(node_id, addr, generation, incarnation, state, now)
+        m.seq = self._next_seq
+        self._next_seq += 1
         early = self._early.pop(node_id, None)
         if early is not None and early[0] == generation:
             m.features, m.features_generation = early[1], generation

@@ -26,6 +26,10 @@ def host_of(addr: str) -> str:
 
 def is_unspecified(addr: str) -> bool:
     """Whether ``addr``'s host is the unspecified IPv4 or IPv6 address."""
+    # A host that is no bracketed literal starts the address: one test for most addresses
+    # (every member address of every Alive parsed goes through here).
+    if addr and addr[0] not in "0:[":
+        return False
     host = host_of(addr)
     if not host or host[0] not in "0:":
         return False  # neither 0.0.0.0 nor any spelling of ::

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from gossipreg.core.errors import InvalidArgumentError
-from gossipreg.core.types import MemberState, check_id
+from gossipreg.core.types import ID_MAX_LEN, MemberState, check_id
 from gossipreg.core.wire.addresses import is_unspecified
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 MAX_INT = 2**63 - 1
+_STATES = tuple(MemberState)  # by value: 0, 1, 2, 3
 MAX_ITEMS = 100_000
 KEY_SIZE = 32  # an Ed25519 public key
 SIG_SIZE = 64  # an Ed25519 signature
@@ -246,6 +247,17 @@ def rows_from_wire(v: object) -> tuple[MemberRow, ...] | None:
         return None
     rows = []
     for raw in bounded_list(v):
+        # An unsigned row of well-typed items (every row between unsigned nodes): the checks
+        # below, inline (a table exchange carries every member); anything else takes them.
+        if type(raw) is list and len(raw) == 5:
+            n, a, g, i, st = raw
+            if (type(n) is str and 0 < len(n) <= ID_MAX_LEN and n.isprintable()
+                    and type(a) is str and 0 < len(a) <= 255 and not is_unspecified(a)
+                    and type(g) is int and 0 <= g <= MAX_INT
+                    and type(i) is int and 0 <= i <= MAX_INT
+                    and type(st) is int and 0 <= st <= MemberState.LEFT):
+                rows.append(MemberRow(n, a, g, i, _STATES[st]))
+                continue
         row = bounded_list(raw)
         at_least(row, 5, "member row")
         state = uint(row[4])
