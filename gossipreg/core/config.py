@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from gossipreg.core.config_plain import plain_fields, plain_model_checks
 from gossipreg.core.errors import ConfigError
 
 __all__ = ["NodeConfig", "describe_errors"]
@@ -51,11 +52,21 @@ def describe_errors(e: ValidationError) -> str:
 class NodeConfig(BaseModel):
     """Protocol settings of one node. Times are seconds, sizes bytes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built at the first input only pydantic decides (see __init__), not at import.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def __init__(self, **data: Any) -> None:
         """Validate ``data``; raises :class:`ConfigError` (a ``ValueError``) naming each bad
         knob."""
+        # Plain inputs (numbers, words, within bounds) are checked without building pydantic's
+        # validator, as pydantic would check them: an idle node never builds it (~1.6 MB).
+        # Everything else, every error included, goes through pydantic and its messages.
+        values = plain_fields(type(self), data)
+        if values is not None:
+            made = type(self).model_construct(_fields_set=set(data), **values)
+            self.__setstate__(made.__getstate__())
+            if plain_model_checks(self):
+                return
         try:
             super().__init__(**data)
         except ValidationError as e:
