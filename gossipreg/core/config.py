@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from gossipreg.core.config_plain import plain_fields, plain_model_checks
 from gossipreg.core.errors import ConfigError
+from gossipreg.core.plain import plain_model
 
 __all__ = ["NodeConfig", "describe_errors"]
 
@@ -61,12 +61,10 @@ class NodeConfig(BaseModel):
         # Plain inputs (numbers, words, within bounds) are checked without building pydantic's
         # validator, as pydantic would check them: an idle node never builds it (~1.6 MB).
         # Everything else, every error included, goes through pydantic and its messages.
-        values = plain_fields(type(self), data)
-        if values is not None:
-            made = type(self).model_construct(_fields_set=set(data), **values)
+        made = plain_model(type(self), data)
+        if made is not None:
             self.__setstate__(made.__getstate__())
-            if plain_model_checks(self):
-                return
+            return
         try:
             super().__init__(**data)
         except ValidationError as e:

@@ -1,4 +1,4 @@
-"""NodeConfig's plain path (core/config_plain.py) decides only what pydantic would decide the
+"""NodeConfig's plain path (core/plain.py) decides only what pydantic would decide the
 same way: whenever it takes an input, the values, their types and the fields set are pydantic's;
 whatever it declines, errors included, pydantic checks as before. And it does take what the
 presets, Python callers, flags and the environment give, so a node never builds the
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from gossipreg import ConfigError, NodeConfig
 from gossipreg.core.config import describe_errors
-from gossipreg.core.config_plain import plain_fields
+from gossipreg.core.plain import plain_fields
 
 KNOBS = list(NodeConfig.model_fields)
 
