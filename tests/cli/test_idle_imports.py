@@ -5,10 +5,11 @@ the OpenSSL of Python's ssl module), ``prometheus_client`` (until ``/metrics`` i
 the OpenAPI document and its answers' models, ARD (its routes and bodies), the batch and admin
 routes, card parsing, selection, hybrid ranking, the router, the embedders, the CLI's client
 commands, key files, TLS and publisher keys (options this node was not given), the page's files
-(until ``/ui`` is asked), without a data directory its persistence, and ``importlib.metadata``
-(with which pydantic looks its plugins up when it builds its first validator: NodeConfig and a
-registration of plain values are checked without one). The process writes its ``sys.modules``
-when sent SIGUSR1 (the memory benchmark's wrapper installs the handler, then runs the CLI)."""
+(until ``/ui`` is asked), without a data directory its persistence, without a config file
+``tomllib``, and ``importlib.metadata`` (with which pydantic looks its plugins up when it builds
+its first validator: NodeConfig and a registration of plain values are checked without one).
+The process writes its ``sys.modules`` when sent SIGUSR1 (the memory benchmark's wrapper
+installs the handler, then runs the CLI)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ NOT_IDLE = ["cryptography", "prometheus_client", "numpy", "gossipreg.io.api.open
             "gossipreg.io.net.tls", "importlib.resources.readers",
             # round 3: NodeConfig and a plain registration's body are checked without
             # building a pydantic validator, so none is built, nor are plugins looked up
-            "importlib.metadata", "pydantic.plugin._loader"]
+            "importlib.metadata", "pydantic.plugin._loader",
+            "tomllib"]  # a node given no config file
 
 
 class Node:
