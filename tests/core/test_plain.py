@@ -125,3 +125,39 @@ def test_errors_are_pydantics_own_words() -> None:
         "Extra inputs are not permitted (got 1)")
     with pytest.raises(ConfigError, match=r"^probe_timeout must be shorter than probe_interval$"):
         NodeConfig(probe_timeout=5)
+
+
+def test_what_the_plain_path_cannot_run_it_leaves_to_pydantic() -> None:
+    from pydantic import ConfigDict, field_validator, model_validator
+
+    from gossipreg.core.plain import plain_model
+
+    class Wrapped(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        a: int = 0
+        b: int = 0
+
+        @field_validator("b", mode="wrap")
+        @classmethod
+        def _wrap(cls, v: Any, handler: Any) -> Any:
+            return handler(v) + 1
+
+    assert plain_fields(Wrapped, {"a": 1}) == {"a": 1}
+    assert plain_fields(Wrapped, {"b": 1}) is None  # a wrap validator: pydantic runs it
+
+    class Ignoring(BaseModel):
+        model_config = ConfigDict(extra="ignore")
+        a: int = 0
+
+    assert plain_fields(Ignoring, {"a": 1}) is None  # a setting not modelled here
+
+    class Swapping(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        a: int = 0
+
+        @model_validator(mode="after")
+        def _other(self) -> Swapping:
+            return Swapping.model_construct(a=self.a + 1)
+
+    assert plain_fields(Swapping, {"a": 1}) == {"a": 1}
+    assert plain_model(Swapping, {"a": 1}) is None  # it would make another: pydantic's say
