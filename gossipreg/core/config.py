@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from gossipreg.core.errors import ConfigError
+from gossipreg.core.plain import plain_model
 
 __all__ = ["NodeConfig", "describe_errors"]
 
@@ -51,11 +52,19 @@ def describe_errors(e: ValidationError) -> str:
 class NodeConfig(BaseModel):
     """Protocol settings of one node. Times are seconds, sizes bytes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built at the first input only pydantic decides (see __init__), not at import.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def __init__(self, **data: Any) -> None:
         """Validate ``data``; raises :class:`ConfigError` (a ``ValueError``) naming each bad
         knob."""
+        # Plain inputs (numbers, words, within bounds) are checked without building pydantic's
+        # validator, as pydantic would check them: an idle node never builds it (~1.6 MB).
+        # Everything else, every error included, goes through pydantic and its messages.
+        made = plain_model(type(self), data)
+        if made is not None:
+            self.__setstate__(made.__getstate__())
+            return
         try:
             super().__init__(**data)
         except ValidationError as e:

@@ -133,7 +133,7 @@ def measure(tree: Path, this: bool, settle: float, tmp: Path) -> dict[str, objec
     own = [m for m in modules if m.split(".")[0] == "gossipreg"]
     steps = [["+ ssl, asyncio", ["ssl", "asyncio"]], ["+ aiohttp.web", ["aiohttp.web"]],
              ["+ pydantic, msgpack", ["pydantic", "msgpack"]],
-             ["+ gossipreg.core.config (pydantic's model machinery)", ["gossipreg.core.config"]],
+             ["+ gossipreg.core.config (pydantic's model classes)", ["gossipreg.core.config"]],
              ["+ every other module the running node has", sorted(modules)]]
     got = subprocess.run([sys.executable, "-c", STEPS, json.dumps(steps)], env=env, cwd=tmp,
                          capture_output=True, text=True, check=True)

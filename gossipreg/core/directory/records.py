@@ -26,6 +26,7 @@ from gossipreg.core.errors import InvalidArgumentError
 from gossipreg.core.replica.hlc import Stamp
 from gossipreg.core.search.vectors import VectorError, VectorSet, vector_set_from_wire
 from gossipreg.core.types import ID_MAX_LEN, AgentLoad, AgentRecord, AgentStatus, check_id
+from gossipreg.core.wire.codec import PACKER_BUFFER
 from gossipreg.core.wire.fields import NO_FORM
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ _PREFIXES = (AGENT, HB, STATUS)  # the first release's families
 _KNOWN = (*_PREFIXES, LOAD, VEC)
 _PREFIX_OF = {p: p for p in _KNOWN}
 _MAX_I64 = 2**63 - 1
-_pack: Callable[[Any], bytes] = msgpack.Packer().pack  # (packb builds one per call)
+_pack: Callable[[Any], bytes] = msgpack.Packer(buf_size=PACKER_BUFFER).pack  # see wire.codec
 # Why a key was deleted, carried by its tombstone: a record deleted by its owner's call or by
 # its heartbeat judge; a status write deleted because its agent is gone (not a withdrawal).
 TOMBSTONE_REASONS = frozenset({"deregistered", "heartbeat_expired", "gone"})

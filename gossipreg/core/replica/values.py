@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 
+from gossipreg.core.wire.codec import PACKER_BUFFER
 from gossipreg.core.wire.messages import Delta, Digest, OwnerDelta, Write
 
 __all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "SignedEntry", "Write",
@@ -21,7 +22,8 @@ __all__ = ["Change", "Delta", "Digest", "Entry", "OwnerDelta", "SignedEntry", "W
 _ENTRY_OVERHEAD = 16
 
 
-_pack: Callable[[Any], bytes] = msgpack.Packer().pack  # (packb builds one per call)
+# One Packer (packb builds one per call), its buffer small at first (see core.wire.codec).
+_pack: Callable[[Any], bytes] = msgpack.Packer(buf_size=PACKER_BUFFER).pack
 
 
 def packed_size(value: Any) -> int:

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple, Protocol
 
 import msgpack
 
+from gossipreg.core.wire.codec import PACKER_BUFFER
+
 __all__ = ["Binder", "Identity", "Payloads", "Signer", "StubSigner", "StubVerifier", "Verifier",
            "stub_identity"]
 
@@ -57,7 +59,9 @@ class Identity(NamedTuple):
     binds: Binder | None = None
 
 
-_pack: Callable[[list[Any]], bytes] = msgpack.Packer(use_bin_type=True).pack  # (one, reused)
+# One Packer, reused, its buffer small at first (see core.wire.codec).
+_pack: Callable[[list[Any]], bytes] = msgpack.Packer(use_bin_type=True,
+                                                     buf_size=PACKER_BUFFER).pack
 
 
 class Payloads:

@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gossipreg.core.errors import InvalidArgumentError
+from gossipreg.core.plain import plain_model
 from gossipreg.io.api.models import Says
 
 __all__ = ["body_of", "explain", "is_list_field", "query_of"]
@@ -156,6 +157,12 @@ def parse_body(raw: bytes | str, model: type[M]) -> M:
         raise InvalidArgumentError("body must be valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidArgumentError("body must be a JSON object")
+    # A body of plain values (words, numbers, lists of words) is checked without building the
+    # model's validator, as it would check it (core/plain.py); anything else, and every
+    # refusal, by pydantic.
+    made = plain_model(model, data)
+    if made is not None:
+        return made
     try:
         return model.model_validate(data)
     except ValidationError as e:

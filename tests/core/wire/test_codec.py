@@ -175,3 +175,16 @@ def test_a_nodes_key_methods_rotate_its_keyring_and_a_bad_replacement_changes_no
     node.replace_keyring([K3, K1])
     assert node.keys == (K3, K1)
     assert node.handle_packet(hello, 0.2, wall=0.2) == Received(False, "bad_mac", None)
+
+
+def test_the_reused_packer_grows_past_its_small_first_buffer_and_stays_right() -> None:
+    # Its buffer starts at PACKER_BUFFER (not msgpack's 256 KiB) and grows with what it packs;
+    # a failure or a small value after a large one leaves nothing behind.
+    from gossipreg.core.wire.codec import PACKER_BUFFER, pack_message
+
+    for size in (10, PACKER_BUFFER - 8, PACKER_BUFFER * 3, 300_000, 5):
+        msg = [1, "x" * size, b"y" * size, list(range(size // 100))]
+        assert msgpack.unpackb(pack_message(msg)) == msg
+    with pytest.raises(InvalidArgumentError):
+        pack_message([object()])
+    assert msgpack.unpackb(pack_message(["after", 2])) == ["after", 2]
