@@ -104,9 +104,9 @@ class AgentMetadata:
 
 class DroppingQueue(asyncio.Queue[RegistryEvent]):
     """An ``asyncio.Queue`` that never blocks a producer: when full, the oldest item goes.
-    ``before_read`` runs before each look at its content (``qsize``, ``empty``, ``full``,
-    ``get_nowait``, hence ``get``): the registry applies the registrations it kept pending
-    there, so their events are in the queue when anyone looks."""
+    ``before_read`` runs before each look at its content (``qsize``, ``empty``, ``get_nowait``,
+    hence ``get``; not ``full``, which ``put_nowait`` asks): the registry applies the
+    registrations it kept pending there, so their events are in the queue when anyone looks."""
 
     def __init__(self, maxsize: int, before_read: Callable[[], None] | None = None) -> None:
         super().__init__(maxsize)

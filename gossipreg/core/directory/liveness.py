@@ -93,8 +93,8 @@ class HeartbeatJudge:
             yield from self._fire(ids, now)
 
     def _fire(self, agent_ids: list[str], now: float) -> list[tuple[str, Verdict]]:
-        """The verdicts of the agents whose entry fired; each entry re-armed first (those
-        re-armed to one deadline share an entry again)."""
+        """The verdicts of the agents whose entry fired, each agent's entry re-armed before
+        they are handed out (those re-armed to one deadline share an entry again)."""
         timeout, expiry = self.cfg.heartbeat_timeout, self.cfg.auto_deregister_timeout
         out: list[tuple[str, Verdict]] = []
         again: dict[float, list[str]] = {}
