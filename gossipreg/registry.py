@@ -234,14 +234,17 @@ class AgentRegistry(RoutingMixin, RegistryEvents, RegistryViews):
         if not (self._listening and node.running):
             node = await self._ensure_node()
         aid = agent_id or getattr(agent, "agent_id", None) or f"agent_{secrets.token_hex(4)}"
+        # The usual kaizen call in one positional step (keyword passing to agent_record costs
+        # ~0.4 us of a ~6 us call); anything else by the general path, not asked twice.
+        usual = card is None and capabilities is None and tags == ()
         record = usual_record(agent, aid, runtime_id, max_concurrency, memory_limit_mb,
-                              budget_limit_usd, time.time()) if (
-            card is None and capabilities is None and tags == ()) else None
+                              budget_limit_usd, time.time()) if usual else None
         if record is None:
             record = agent_record(
                 agent, aid, runtime_id, capabilities=capabilities, tags=tags, card=card,
                 max_concurrency=max_concurrency, memory_limit_mb=memory_limit_mb,
-                budget_limit_usd=budget_limit_usd, registered_at=time.time())
+                budget_limit_usd=budget_limit_usd, registered_at=time.time(),
+                tried_usual=usual)
         if self._outbox and len(self._outbox) >= self._room:
             await self._let_listeners_run()
         # Applied before the next read of the node or the next turn of the loop; raises

@@ -226,11 +226,12 @@ def usual_record(agent: Any, agent_id: str, runtime_id: str, max_concurrency: in
 def agent_record(agent: Any, agent_id: str, runtime_id: str, *,
                  capabilities: Sequence[str] | None, tags: Sequence[str], card: Any,
                  max_concurrency: int, memory_limit_mb: int, budget_limit_usd: float,
-                 registered_at: float) -> AgentRecord:
+                 registered_at: float, tried_usual: bool = False) -> AgentRecord:
     """The validated record of a kaizen agent object, its card converted once: ``card``
     (any accepted form) overrides the card found on ``agent``; capabilities, name and
-    description not given come from the agent, then its card."""
-    if card is None and capabilities is None and tags == ():  # the usual kaizen call
+    description not given come from the agent, then its card. ``tried_usual``: the caller
+    already asked :func:`usual_record` (it answered None), so it is not asked again."""
+    if not tried_usual and card is None and capabilities is None and tags == ():
         quick = usual_record(agent, agent_id, runtime_id, max_concurrency, memory_limit_mb,
                              budget_limit_usd, registered_at)
         if quick is not None:
