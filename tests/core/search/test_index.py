@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -132,6 +133,21 @@ def _step(idx: CapabilityIndex, model: dict[str, dict[str, Any]], kind: str, aid
         model[aid]["status"] = arg
 
 
+Model = dict[str, dict[str, Any]]
+
+
+def _replay(actions: list[Any], look: Callable[[CapabilityIndex, Model], None]
+            ) -> tuple[CapabilityIndex, Model]:
+    """A fresh index and model through the generated actions, ``look`` after each marked."""
+    idx = CapabilityIndex()
+    model: Model = {}
+    for (kind, i, arg), at, wants in actions:
+        _step(idx, model, kind, f"a{i}", arg, at)
+        if wants:
+            look(idx, model)
+    return idx, model
+
+
 @settings(max_examples=200, deadline=None)
 @given(actions=st.lists(st.tuples(action, st.integers(0, 3), st.booleans()), max_size=25),
        q=query, status=st.one_of(st.none(), st.sampled_from(STATUSES)))
@@ -140,13 +156,10 @@ def test_out_of_order_registrations_and_queries_between_writes(
     """Records registered earlier than the last one (another node's), equal registration
     times (ties by id), and queries between the writes (deferred strings taken, order put
     back) give the brute-force answer every time."""
-    idx = CapabilityIndex()
-    model: dict[str, dict[str, Any]] = {}
-    for (kind, i, arg), at, look in actions:
-        _step(idx, model, kind, f"a{i}", arg, at)
-        if look:
-            assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [],
-                                                                 None, 0)
+    def look(idx: CapabilityIndex, model: Model) -> None:
+        assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [], None, 0)
+
+    idx, model = _replay(actions, look)
     assert idx.find(Query.of(q, status=status)) == brute(model, q, status, None, [], None, 0)
     for s in STATUSES:
         assert idx.ids_by_status(s) == {a for a, m in model.items() if m["status"] is s}
@@ -219,14 +232,11 @@ def test_compacting_at_every_write_changes_no_answer(
     that was handed the surviving agents only."""
     saved, index_module._SLACK = index_module._SLACK, 0
     try:
-        idx = CapabilityIndex()
-        model: dict[str, dict[str, Any]] = {}
-        for (kind, i, arg), at, look in actions:
-            _step(idx, model, kind, f"a{i}", arg, at)
-            if look:
-                assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [],
-                                                                    None, 0)
-                idx.search(words, status=None)
+        def look(idx: CapabilityIndex, model: Model) -> None:
+            assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [], None, 0)
+            idx.search(words, status=None)
+
+        idx, model = _replay(actions, look)
         assert idx.find(Query.of(q, status=None)) == brute(model, q, None, None, [], None, 0)
         fresh = CapabilityIndex()
         for aid, m in model.items():
