@@ -228,9 +228,14 @@ class Cluster(ClusterViews):
         heapq.heappush(self._heap, (when, self._seq, Due.PACKET, dest, data))
 
     def inject(self, packets: Iterable[tuple[float, str, Any]]) -> None:
-        """Packets from other shards (delivered no earlier than now)."""
+        """Packets from other shards. One due before now would be a packet that came too late
+        (the split's lookahead broken): that raises, not delivers it late."""
+        now = self.now
         for when, dest, data in packets:
-            self._push(max(when, self.now), Due.PACKET, dest, data)
+            if when < now:
+                raise RuntimeError(f"a packet from another shard came late: due at {when}, "
+                                   f"now {now}")
+            self._push(when, Due.PACKET, dest, data)
 
     def take_outbox(self) -> list[tuple[float, str, Any]]:
         out, self.outbox = self.outbox, []

@@ -87,6 +87,21 @@ def test_two_workers_split_the_nodes_and_agree(scenario: str) -> None:
     assert a == b
 
 
+def test_two_workers_run_the_same_whatever_their_sub_windows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """How far one worker may run ahead of the other changes when each waits, not what is
+    simulated: the same report with sub-windows of another size (a packet that came too late
+    for its time would raise)."""
+    o = Options(nodes=16, agents_per_node=2, duration=30.0, loss=0.1, scenario="flaky",
+                seed=5, workers=2)
+    a = run(o)
+    monkeypatch.setattr(sim.run, "SUB_WINDOW", 0.3)
+    b = run(o)
+    a.pop("wall_s")
+    b.pop("wall_s")
+    assert a == b
+
+
 def test_a_failing_worker_is_reported_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     real = sim.workload.Workload.work
     lead = os.getpid()  # worker 0; worker 1 is its fork
