@@ -46,13 +46,15 @@ HEAL_SAMPLE_S = 0.1
 # Young objects the collector lets pile up before a pass, in the measured phase (Python's
 # default: 700). Decoding one large packet makes more than that, all freed again by reference
 # counting, so at 700 a pass ran every few packets for nothing: at 1,000 nodes (flaky, 20 s,
-# two workers) 1,700 passes, 1.6 s per worker, and the measured phase took 30.3 s; at 10,000,
-# 24 passes, 0.3 s, 25.5 s (50,000: 26.0 s; 200,000: 26.6 s). The passes that remain still
-# collect any cycles.
+# two workers) 1,700 passes and 1.9 s per worker, at 10,000 24 passes and 0.4 s; the measured
+# phase in alternating runs 31.6 and 33.4 s at 700, 30.3 and 29.7 s at 10,000 (50,000 and
+# 200,000 did no better). The passes that remain still collect any cycles.
 GC_YOUNG = 10_000
 # A two-worker run's sub-window, as a share of the lookahead (see sim.link): a worker may
 # then run one sub-window ahead of the other. Just under a half, so that the other's clock two
-# sub-windows back clears the wait by a margin that float sums do not eat.
+# sub-windows back clears the wait by a margin that float sums do not eat. At 1,000 nodes
+# (flaky, 20 s) each worker waited 7.2-7.5 s of a 34.6 s measured phase with lockstep windows,
+# 5.2-6.4 s of 32 s with these; a quarter (0.245) did no better (34.3 s).
 SUB_WINDOW = 0.49
 
 
