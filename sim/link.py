@@ -3,12 +3,12 @@
 Rules: the nodes are split between two processes by a hash of their names (the same split in
 both). No packet crosses between the halves in less than ``latency_min`` virtual seconds (the
 lookahead), so a worker may run up to ``t`` once it holds every packet the other sent before
-``t - latency_min``: a conservative parallel simulation. Each worker runs in sub-windows of
-under the lookahead (see ``sim.run``) and publishes each one's packets with its end (its
+``t - latency_min``: a conservative parallel simulation. Each worker runs in sub-windows
+shorter than the lookahead (see ``sim.run``) and publishes each one's packets with its end (its
 clock); the other waits for that clock only when it would otherwise run ahead of it by the
 whole lookahead. So a worker may run ahead of the other by part of the lookahead, and a
 sub-window that is costly on one side does not stop the other at once (lockstep windows of the
-whole lookahead left each worker waiting ~30% of a 1,000-node run). Which packets a worker
+whole lookahead left each worker waiting a fifth of a 1,000-node run). Which packets a worker
 takes before each sub-window depends only on virtual times, never on which process is ahead,
 so a run is the same whatever the timing. Both processes play the same plan.
 """
