@@ -64,7 +64,7 @@ class RegistryEvents:
         AGENT_REGISTERED event nobody takes): deregistrations always (the caches), the rest
         for ``event_queue`` or a listener subscribed to the kind."""
         return (kind is _DEREGISTERED or self.config.enable_event_broadcasting
-                or bool(self._running and self.event_listeners.get(kind)))
+                or self._waits_event(kind))
 
     def _waits_event(self, kind: RegistryEventType) -> bool:
         """Whether a registration's event must be made as the call is made: for listeners
