@@ -30,12 +30,47 @@ __all__ = ["TWO_WORKERS_SUPPORTED", "ParallelLink", "in_shard"]
 
 TWO_WORKERS_SUPPORTED = platform.machine().lower() in ("x86_64", "amd64") and hasattr(os, "fork")
 
-_Q = struct.Struct("q")
-_D = struct.Struct("d")
-# Per worker a header of three 8-byte fields, each written by one worker only:
-_COUNT, _TAKEN, _CLOCK = 0, 8, 16  # its sub-windows published, the other's taken, its clock
-_HEAD = 24
+_HEAD = 24  # bytes of a worker's header (see Header)
 _SLOT_HEAD = struct.Struct("qd")  # per slot: length of the data (-1: in the pipe), start time
+
+
+class Header:
+    """One worker's header in the shared memory, three 8-byte words, each written by one
+    worker only: how many sub-windows it published, how many of the other's it took, and its
+    clock. Each word is read and written whole (through memoryviews cast to one 8-byte type),
+    never with ``struct.pack_into``: that zeroes its target before it writes the value, so the
+    other process could read a count of 0 in between and take a newer clock without the
+    sub-window that clock ends (a packet then came late, about once per 300,000
+    sub-windows)."""
+
+    _COUNT, _TAKEN, _CLOCK = 0, 1, 2  # word indexes
+
+    def __init__(self, shared: mmap.mmap, offset: int) -> None:
+        self._ints = memoryview(shared).cast("q")
+        self._floats = memoryview(shared).cast("d")
+        self._at = offset // 8
+
+    def publish(self, count: int, clock: float) -> None:
+        """Say that ``count`` sub-windows are published, then that the clock is ``clock``."""
+        self._ints[self._at + self._COUNT] = count
+        self._floats[self._at + self._CLOCK] = clock
+
+    def published(self) -> tuple[float, int]:
+        """The clock, then the count: a clock read never covers a sub-window not counted
+        (x86 keeps stores, and loads, in program order)."""
+        clock = self._floats[self._at + self._CLOCK]
+        return clock, self._ints[self._at + self._COUNT]
+
+    def set_clock(self, clock: float) -> None:
+        self._floats[self._at + self._CLOCK] = clock
+
+    @property
+    def taken(self) -> int:
+        return self._ints[self._at + self._TAKEN]
+
+    @taken.setter
+    def taken(self, n: int) -> None:
+        self._ints[self._at + self._TAKEN] = n
 
 
 class ParallelLink:
@@ -63,6 +98,8 @@ class ParallelLink:
         self.other_status: int | None = None  # worker 1's exit status, if it was seen to end
         self._mine = index * self._span()  # where my header is
         self._theirs = (1 - index) * self._span()
+        self._me = Header(shared, self._mine)
+        self._other = Header(shared, self._theirs)
         self._published = 0  # my sub-windows published
         self._read = 0  # the other's sub-windows copied out
         self._clock = float("-inf")  # the end of my last published sub-window
@@ -86,7 +123,7 @@ class ParallelLink:
         its slots (anonymous: pages are only touched as slots fill)."""
         shm = mmap.mmap(-1, 2 * cls._span())
         for worker in (0, 1):
-            _D.pack_into(shm, worker * cls._span() + _CLOCK, float("-inf"))
+            Header(shm, worker * cls._span()).set_clock(float("-inf"))
         return shm
 
     @classmethod
@@ -101,7 +138,7 @@ class ParallelLink:
         no packet takes less than ``lookahead`` to cross."""
         self._clock = now
         self._lookahead = lookahead
-        _D.pack_into(self.shared, self._mine + _CLOCK, now)
+        self._me.set_clock(now)
 
     def publish(self, start: float, end: float, packets: list[Any]) -> None:
         """Hand over the packets my nodes sent in the sub-window (``start``, ``end``]."""
@@ -112,11 +149,11 @@ class ParallelLink:
         piped = len(data) > self._SLOT
         if not piped:
             shm[at + _SLOT_HEAD.size:at + _SLOT_HEAD.size + len(data)] = data
+        # (pack_into may zero the slot's head first: it is read only once the count says so)
         _SLOT_HEAD.pack_into(shm, at, -1 if piped else len(data), start)
         self._published += 1
         self._clock = end
-        _Q.pack_into(shm, self._mine + _COUNT, self._published)
-        _D.pack_into(shm, self._mine + _CLOCK, end)
+        self._me.publish(self._published, end)
         if piped:  # after the count: the other reads the pipe once it sees the slot
             self.conn.send_bytes(data)
 
@@ -137,13 +174,12 @@ class ParallelLink:
         return out
 
     def _their_taken(self) -> int:
-        return int(_Q.unpack_from(self.shared, self._theirs + _TAKEN)[0])
+        return self._other.taken
 
     def _copy(self) -> None:
         """Copy out what the other has published since the last look, and say so."""
         shm, theirs = self.shared, self._theirs
-        (clock,) = _D.unpack_from(shm, theirs + _CLOCK)  # the clock first (see the class)
-        (count,) = _Q.unpack_from(shm, theirs + _COUNT)
+        clock, count = self._other.published()
         self._their_clock = clock
         if count == self._read:
             return
@@ -155,7 +191,7 @@ class ParallelLink:
                     else self.conn.recv_bytes())
             held.append((start, pickle.loads(body)))
             self._read += 1
-        _Q.pack_into(shm, self._mine + _TAKEN, self._read)
+        self._me.taken = self._read
 
     def _until(self, ready: Callable[[], bool]) -> None:
         """Spin, copying out what the other publishes (which may be what it waits for), until
