@@ -45,6 +45,9 @@ class BroadcastQueue:
         self._large_over = large_over
         self.large = 0  # items queued whose packed size exceeds ``large_over``
         self._max_items = max_items  # 0: no bound
+        # No item ever queued was smaller (a lower bound of the smallest queued one): a take
+        # whose budget left falls below it stops looking.
+        self._smallest = 1 << 62
         self.evicted = 0  # items evicted by the bound, in all
 
     def __len__(self) -> int:
@@ -61,8 +64,11 @@ class BroadcastQueue:
         self._buckets[0][key] = item
         if meta is not None:
             self._meta[key] = meta
-        self._bytes += len(packed)
-        if len(packed) > self._large_over:
+        size = len(packed)
+        self._bytes += size
+        if size < self._smallest:
+            self._smallest = size
+        if size > self._large_over:
             self.large += 1
         if self._max_items and len(self._where) > self._max_items:
             self._evict()
@@ -110,8 +116,9 @@ class BroadcastQueue:
             self._retire_from(max(limit, 1))
             return out
         taken: list[tuple[int, Hashable, Message]] = []
+        smallest = self._smallest
         for k, bucket in enumerate(buckets):
-            if budget <= 0:
+            if budget < smallest:
                 break
             for key, item in reversed(bucket.items()):
                 size = len(item[1])
@@ -119,7 +126,7 @@ class BroadcastQueue:
                     budget -= size
                     taken.append((k, key, item))
                     out.append(item)
-                    if budget <= 0:
+                    if budget < smallest:  # nothing left fits (refutation storms: long queues)
                         break
         for k, key, item in reversed(taken):  # oldest first: keeps their order in the next bucket
             del buckets[k][key]
