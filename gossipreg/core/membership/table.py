@@ -26,13 +26,21 @@ __all__ = ["Member", "MemberChange", "MemberTable"]
 
 
 _EARLY_MAX = 64  # features kept for names not yet members
+_HASH_MASK = (1 << 128) - 1  # the table hash: a sum of 128-bit row hashes, modulo 2^128
+
+
+def _row_hash(m: Member) -> int:
+    """A member's share of the table hash: a hash of ``(id, generation, incarnation, state)``."""
+    text = f"{m.node_id}\0{m.generation}\0{m.incarnation}\0{int(m.state)}\n".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=16).digest(), "little")
+
 _SEQ = attrgetter("seq")
 
 class Member:
     """One row; ``since`` is the local time of the last state change."""
 
-    __slots__ = ("addr", "features", "features_generation", "generation", "incarnation",
-                 "node_id", "seq", "since", "state")
+    __slots__ = ("addr", "features", "features_generation", "generation", "hashed",
+                 "incarnation", "node_id", "seq", "since", "state")
 
     def __init__(self, node_id: str, addr: str, generation: int, incarnation: int,
                  state: MemberState, since: float) -> None:
@@ -47,6 +55,7 @@ class Member:
         self.features = 0
         self.features_generation = 0
         self.seq = 0  # its place in the table's order (see MemberTable.in_order)
+        self.hashed = 0  # its share of the table hash, as last added (see MemberTable)
 
     @property
     def version(self) -> tuple[int, int]:
@@ -109,7 +118,10 @@ class MemberTable:
         # We announce this release's bits and ``features``, the paths our transport offers.
         me.features, me.features_generation = FEATURES | features, generation
         self._m: dict[str, Member] = {self_id: me}
-        self._hash: bytes | None = None
+        # The table hash, kept up to date on every change instead of hashing 1,000 sorted
+        # rows per exchange (0.85 ms, twice per exchange): the sum of the rows' hashes.
+        self._hash_sum = 0
+        self._rehash(me)
         self._early: dict[str, tuple[int, int]] = {}  # features of names not yet members
         self._counts = {s: 0 for s in MemberState}
         self._counts[MemberState.ALIVE] = 1
@@ -171,14 +183,17 @@ class MemberTable:
 
     def digest_hash(self) -> bytes:
         """Hash of ``(id, generation, incarnation, state)`` of every member: equal tables give
-        equal hashes, so a push-pull can skip sending the table."""
-        if self._hash is None:
-            h = hashlib.blake2b(digest_size=16)
-            for m in sorted(self._m.values(), key=lambda m: m.node_id):
-                h.update(f"{m.node_id}\0{m.generation}\0{m.incarnation}\0{int(m.state)}\n"
-                         .encode())
-            self._hash = h.digest()
-        return self._hash
+        equal hashes, so a push-pull can skip sending the table. It is the sum modulo 2^128 of
+        each row's 128-bit BLAKE2b hash (independent of order, updated row by row); a node of
+        a release that hashed the sorted rows as one text sees it differ, and sends its table
+        (what unequal tables cost)."""
+        return self._hash_sum.to_bytes(16, "little")
+
+    def _rehash(self, m: Member) -> None:
+        """Take ``m``'s new ``(generation, incarnation, state)`` into the table hash."""
+        new = _row_hash(m)
+        self._hash_sum = (self._hash_sum - m.hashed + new) & _HASH_MASK
+        m.hashed = new
 
     def rows(self, trust: Trust | None = None) -> tuple[MemberRow, ...]:
         """Every member as a table exchange carries it; with ``trust``, each row with its
@@ -263,7 +278,7 @@ class MemberTable:
         self._counts[state] += 1
         m.state = state
         m.since = now
-        self._hash = None
+        self._rehash(m)
         self._track(m)
 
     def _add(self, node_id: str, addr: str, generation: int, incarnation: int,
@@ -277,7 +292,7 @@ class MemberTable:
         self._m[node_id] = m
         self._by_addr[addr] = node_id
         self._counts[state] += 1
-        self._hash = None
+        self._rehash(m)
         self._track(m)
         return m
 
@@ -295,9 +310,10 @@ class MemberTable:
         old = m.state
         m.generation, m.incarnation, m.addr = generation, incarnation, addr
         self._by_addr[addr] = node_id
-        self._hash = None
         if old is not MemberState.ALIVE or restarted:
             self._set(m, MemberState.ALIVE, now)
+        else:
+            self._rehash(m)
         # Also a bare incarnation bump is news: it is a refutation that must outrun the
         # suspicions still in flight, so the caller re-gossips it.
         return MemberChange(node_id, old, MemberState.ALIVE, restarted)
@@ -336,7 +352,7 @@ class MemberTable:
         """Raise our incarnation above ``incarnation``; returns the new one."""
         me = self.me
         me.incarnation = max(me.incarnation, incarnation) + 1
-        self._hash = None
+        self._rehash(me)
         return me.incarnation
 
     def set_self_left(self, now: float) -> None:
@@ -351,7 +367,7 @@ class MemberTable:
             del self._m[node_id]
             if self._by_addr.get(m.addr) == node_id:
                 del self._by_addr[m.addr]
-            self._hash = None
+            self._hash_sum = (self._hash_sum - m.hashed) & _HASH_MASK
 
     def info(self) -> list[MemberInfo]:
         return [m.info() for m in self._m.values()]
