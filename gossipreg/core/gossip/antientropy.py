@@ -45,6 +45,7 @@ __all__ = ["ANNOUNCE_MAX", "HEALING", "AntiEntropy", "AntiEntropyOut"]
 
 ANNOUNCE_MAX = 128
 _NEVER = float("inf")
+_BEHIND = (-1, -1)  # below every digest's (generation, watermark)
 HEALING = 3  # probe intervals of the healing window (see the rules)
 
 
@@ -237,9 +238,12 @@ class AntiEntropy:
         replica = self.replica
         deltas = self.seal(replica.delta_for(msg.digest, self.cfg.push_pull_budget, self.rng))
         mine = replica.digest()
-        opener_ahead = any(
-            o not in mine or gw[0] > mine[o][0] or (gw[0] == mine[o][0] and gw[1] > mine[o][1])
-            for o, gw in msg.digest.items())
+        # Whether the opener holds something we lack: an owner we do not hold, or a newer
+        # (generation, watermark) pair (tuples compare in that order; no pair is below
+        # _BEHIND). Equal digests, the usual case, are told apart in one dict comparison.
+        held = mine.get
+        opener_ahead = msg.digest != mine and any(
+            gw > held(o, _BEHIND) for o, gw in msg.digest.items())
         hashes_differ = msg.member_hash != self.members.digest_hash()
         send_rows = msg.members is not None or hashes_differ
         self._send(src_addr, SyncAck(
