@@ -43,13 +43,11 @@ __all__ = ["TWO_WORKERS_SUPPORTED", "Options", "run"]
 
 # How often (virtual seconds) a healed partition is looked at until every member is ALIVE.
 HEAL_SAMPLE_S = 0.1
-# Young objects the collector lets pile up before a pass, in the measured phase (Python's
-# default: 700). Decoding one large packet makes more than that, all freed again by reference
-# counting, so at 700 a pass ran every few packets for nothing: at 1,000 nodes (flaky, 20 s,
-# two workers) 1,700 passes and 1.9 s per worker, at 10,000 24 passes and 0.4 s; the measured
-# phase in alternating runs 31.6 and 33.4 s at 700, 30.3 and 29.7 s at 10,000 (50,000 and
-# 200,000 did no better). The passes that remain still collect any cycles.
-GC_YOUNG = 10_000
+# GC_OFF: the cyclic garbage collector is off for the whole run, the measured phase included.
+# At 1,000 nodes (flaky, 35 virtual s, two workers) its passes in the measured phase cost each
+# worker 1.0-1.1 s (97 passes of a 10,000-object young generation, ~9 ms each, while the other
+# worker waited), and no phase leaves garbage in cycles (a full pass after each collected 0
+# objects, in flaky, crash and churn runs of 200 nodes): reference counting frees everything.
 # A two-worker run's sub-window, as a share of the lookahead (see sim.link): a worker may
 # then run one sub-window ahead of the other. Just under a half, so that the other's clock two
 # sub-windows back clears the wait by a margin that float sums do not eat. At 1,000 nodes
@@ -179,20 +177,17 @@ class _Runner:
 
     def run(self, keep_frozen: bool) -> dict[str, Any] | None:
         wall0 = time.perf_counter()
-        with collector_off():
+        with collector_off():  # (see GC_OFF)
             self._setup()
-            # The setup's N x N x K copies of the agents live to the end of the run: keep the
-            # collector's full passes off them, or those passes cost as much as the simulation
-            # itself (45% of a 1,000 x 10 run's wall time).
+            # The setup's N x N x K copies of the agents live to the end of the run: keep any
+            # later full pass off them (one cost as much as the simulation itself: 45% of a
+            # 1,000 x 10 run's wall time, when the collector ran).
             gc.freeze()
-        threshold = gc.get_threshold()
-        gc.set_threshold(GC_YOUNG, *threshold[1:])
-        try:
-            return self._measure(wall0)
-        finally:
-            gc.set_threshold(*threshold)
-            if not keep_frozen:
-                gc.unfreeze()
+            try:
+                return self._measure(wall0)
+            finally:
+                if not keep_frozen:
+                    gc.unfreeze()
 
     def _setup(self) -> None:
         o, c = self.o, self.c
