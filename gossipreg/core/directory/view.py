@@ -39,6 +39,7 @@ from gossipreg.core.directory.declared import declared
 from gossipreg.core.directory.events import EventQueue
 from gossipreg.core.directory.holders import Holders, add_holder, discard_holder
 from gossipreg.core.directory.own_adds import OwnAdds, registered_meta
+from gossipreg.core.directory.quiet_load import QuietLoad
 from gossipreg.core.directory.records import (
     AGENT,
     HB,
@@ -77,7 +78,7 @@ class Store(Protocol):
     def keys_of(self, owner: str) -> Iterable[str]: ...
 
 
-class View(OwnAdds):
+class View(OwnAdds, QuietLoad):
     """Derived, queryable state of one node, updated incrementally. Values are read from the
     replica (``store``); the view keeps only who holds which agent's keys, the visible agents
     and the index."""
@@ -144,51 +145,6 @@ class View(OwnAdds):
             self._rederive(agent_id, now, wall, out, self._gone.get(agent_id, cause),
                            agent_id in self._resumed)
         return out
-
-    def _load(self, touched: Iterable[str], now: float, wall: float,
-              out: list[RegistryEvent], cause: Cause | None) -> None:
-        """A quiet batch: agents appearing are shown without events, others re-derived
-        (owners' states looked up once: they do not change in a batch)."""
-        seen: dict[str, tuple[bool, bool]] = {}
-        visible, gone, resumed = self.visible, self._gone, self._resumed
-        shown: list[AgentView] = []  # appearing, not indexed yet (see _index_new)
-        for agent_id in touched:
-            if agent_id in visible:
-                if shown:  # indexed first: a re-derivation reads the runtimes' counts
-                    self._index_new(shown)
-                self._rederive(agent_id, now, wall, out, gone.get(agent_id, cause),
-                               agent_id in resumed)
-            elif (new := self._derive(agent_id, now, seen)) is not None:
-                visible[agent_id] = new
-                shown.append(new)
-            elif self._standing:
-                self._standing.pop(agent_id, None)
-        if shown:
-            self._index_new(shown)
-
-    def _index_new(self, views: list[AgentView]) -> None:
-        """:meth:`_index_put` of agents appearing, in order, then empty ``views``: each run of
-        ACTIVE agents of one owner that the index does not hold in one call (a warm start's
-        load: 10,000 agents on each of 1,000 nodes in the simulator)."""
-        index, vectors = self.index, self.vectors
-        i, n = 0, len(views)
-        while i < n:
-            first = views[i]
-            j = i + 1
-            if first.status is AgentStatus.ACTIVE and first.record.agent_id not in index:
-                node = first.node_id
-                while (j < n and views[j].node_id == node
-                       and views[j].status is AgentStatus.ACTIVE
-                       and views[j].record.agent_id not in index):
-                    j += 1
-                records = [v.record for v in views[i:j]]
-                index.put_new(records, [r.agent_id for r in records], node)
-                for v in views[i:j]:
-                    vectors.shown(v)
-            else:
-                self._index_put(first)
-            i = j
-        views.clear()
 
     def _note(self, ch: Change, touched: Container[str], wall: float,
               out: list[RegistryEvent]) -> str | None:
