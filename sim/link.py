@@ -26,7 +26,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["TWO_WORKERS_SUPPORTED", "ParallelLink", "in_shard"]
+__all__ = ["TWO_WORKERS_SUPPORTED", "Header", "ParallelLink", "in_shard"]
 
 TWO_WORKERS_SUPPORTED = platform.machine().lower() in ("x86_64", "amd64") and hasattr(os, "fork")
 

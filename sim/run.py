@@ -43,11 +43,13 @@ __all__ = ["TWO_WORKERS_SUPPORTED", "Options", "run"]
 
 # How often (virtual seconds) a healed partition is looked at until every member is ALIVE.
 HEAL_SAMPLE_S = 0.1
-# GC_OFF: the cyclic garbage collector is off for the whole run, the measured phase included.
-# At 1,000 nodes (flaky, 35 virtual s, two workers) its passes in the measured phase cost each
-# worker 1.0-1.1 s (97 passes of a 10,000-object young generation, ~9 ms each, while the other
-# worker waited), and no phase leaves garbage in cycles (a full pass after each collected 0
-# objects, in flaky, crash and churn runs of 200 nodes): reference counting frees everything.
+# The cyclic garbage collector is off for the whole run (see _Runner.run), the measured phase
+# included. At 1,000 nodes (flaky, 35 virtual s, two workers) its passes in the measured phase
+# cost each worker 1.0-1.1 s (97 passes of a 10,000-object young generation, ~9 ms each, while
+# the other worker waited), and no phase leaves garbage in cycles (a full pass after each
+# collected 0 objects, in flaky, crash and churn runs of 200 nodes): reference counting frees
+# everything.
+
 # A two-worker run's sub-window, as a share of the lookahead (see sim.link): a worker may
 # then run one sub-window ahead of the other. Just under a half, so that the other's clock two
 # sub-windows back clears the wait by a margin that float sums do not eat. At 1,000 nodes
@@ -177,7 +179,7 @@ class _Runner:
 
     def run(self, keep_frozen: bool) -> dict[str, Any] | None:
         wall0 = time.perf_counter()
-        with collector_off():  # (see GC_OFF)
+        with collector_off():  # the whole run (see the note on the collector above)
             self._setup()
             # The setup's N x N x K copies of the agents live to the end of the run: keep any
             # later full pass off them (one cost as much as the simulation itself: 45% of a

@@ -118,8 +118,9 @@ class MemberTable:
         # We announce this release's bits and ``features``, the paths our transport offers.
         me.features, me.features_generation = FEATURES | features, generation
         self._m: dict[str, Member] = {self_id: me}
-        # The table hash, kept up to date on every change instead of hashing 1,000 sorted
-        # rows per exchange (0.85 ms, twice per exchange): the sum of the rows' hashes.
+        # The table hash, kept up to date on every change (~1 us a row) instead of hashing
+        # every sorted row per exchange (272 us at 1,000 members, twice per exchange): the
+        # sum of the rows' hashes.
         self._hash_sum = 0
         self._rehash(me)
         self._early: dict[str, tuple[int, int]] = {}  # features of names not yet members
