@@ -267,31 +267,30 @@ class _Runner:
             self._progress(1.0, f"settling {c.now - settle_start:.0f}s")
         if o.progress and self.lead:
             print(file=sys.stderr)
-        with collector_off():
-            t = self.t
-            paths = list(c.links.by_path) if c.links is not None else [0, 0, 0]
-            parts = self._gather((t.probes, t.registered, t.failed, t.events, bytes0, bytes1,
-                                  cats0, cats1, paths))
-            if not self.lead:
-                return None
-            for probes, registered, failed, events, b0, b1, k0, k1, p in parts[1:]:
-                paths = [a + b for a, b in zip(paths, p, strict=True)]
-                t.probes.update(probes)
-                for aid, seen in registered.items():
-                    t.registered.setdefault(aid, {}).update(seen)
-                t.failed.extend(failed)
-                t.events += events
-                bytes0.update(b0)
-                bytes1.update(b1)
-                for k, v in k0.items():
-                    cats0[k] = cats0.get(k, 0) + v
-                for k, v in k1.items():
-                    cats1[k] = cats1.get(k, 0) + v
-            t.failed.sort()
-            m = Measured(start, span, set(c.live()), len(c.nodes), bytes0, bytes1, cats0,
-                         cats1, bound, converged_at, settle_start, checks, self.heals,
-                         time.perf_counter() - wall0, tuple(paths))
-            return build(o, self.cfg, pl, t, self.nemesis, m)
+        t = self.t
+        paths = list(c.links.by_path) if c.links is not None else [0, 0, 0]
+        parts = self._gather((t.probes, t.registered, t.failed, t.events, bytes0, bytes1,
+                              cats0, cats1, paths))
+        if not self.lead:
+            return None
+        for probes, registered, failed, events, b0, b1, k0, k1, p in parts[1:]:
+            paths = [a + b for a, b in zip(paths, p, strict=True)]
+            t.probes.update(probes)
+            for aid, seen in registered.items():
+                t.registered.setdefault(aid, {}).update(seen)
+            t.failed.extend(failed)
+            t.events += events
+            bytes0.update(b0)
+            bytes1.update(b1)
+            for k, v in k0.items():
+                cats0[k] = cats0.get(k, 0) + v
+            for k, v in k1.items():
+                cats1[k] = cats1.get(k, 0) + v
+        t.failed.sort()
+        m = Measured(start, span, set(c.live()), len(c.nodes), bytes0, bytes1, cats0,
+                     cats1, bound, converged_at, settle_start, checks, self.heals,
+                     time.perf_counter() - wall0, tuple(paths))
+        return build(o, self.cfg, pl, t, self.nemesis, m)
 
     def _categories(self) -> dict[str, int]:
         tot: dict[str, int] = {}
