@@ -19,12 +19,17 @@ order (a record from another node registered earlier) is put in place at the nex
 
 Deferred work: a write does not pay for what only a query needs. A put records the agent's
 filters at once (status, runtime, tags, node: counts and events depend on them) but its strings
-(lower-casing, 3-grams) at the next query, each changed agent once, never a rescan. What waits
-is cut to what a query needs every ~2n + 1024 writes: a node nobody queries keeps none per write.
+(lower-casing, 3-grams) at the next query, each changed agent once. What waits is a set of the
+agents changed since the last query, each once (a removed agent leaves it), so it never needs
+cutting back; until the first query there is no set at all: the first query takes every agent
+(a node nobody queries keeps nothing per agent for it). The positions' list keeps a hole per
+removal, closed every ~2n writes (amortized O(1)). (Lists of ids cut back every ~2n writes
+made one write in 2n pay three O(n) passes: at 100,000 agents the worst write took 143 ms,
+33 ms with the positions' pass alone.)
 
 Free text: every put with its record also feeds the lexical ranker, taken the same way at the
-next search (:mod:`~gossipreg.core.search.textsearch`, the mixin that ranks text under the same
-filters).
+next search: a set of its own, which also names the agents it must forget
+(:mod:`~gossipreg.core.search.textsearch`, the mixin that ranks text under the same filters).
 
 A2A skill ids are capability strings of the index too (beside the record's capabilities: its
 skills' names, descriptions and tags), so a capability query finds an agent by a skill's id.
@@ -54,7 +59,7 @@ _ACTIVE = AgentStatus.ACTIVE
 _NO_TAGS: frozenset[str] = frozenset()
 _SHIFT = 40  # hit keys: (best score - score) << _SHIFT | seq
 _CAPABILITIES, _RUNTIME = attrgetter("capabilities"), attrgetter("runtime_id")
-_SLACK = 1024  # entries a deferred list may hold beyond twice the agents (see _compact)
+_SLACK = 1024  # holes the positions' list may hold beyond the agents (see _compact)
 
 
 def score_words(text: str) -> tuple[str, ...]:
@@ -98,8 +103,9 @@ class CapabilityIndex(TextSearch):
         self._ordered = True
         self._last: tuple[float, str] = (float("-inf"), "")
         self._strings = StringTable()
-        # Agents whose strings are not taken yet (see the module rules).
-        self._pending: list[str] = []
+        # Agents whose strings are not taken yet (see the module rules); None: every agent
+        # not taken, found by a scan (before the first query).
+        self._pending: dict[str, None] | None = None
         self._status_count: dict[AgentStatus, int] = dict.fromkeys(AgentStatus, 0)
         # The agents of each status but ACTIVE (an ACTIVE set would cost ~100 bytes per agent).
         self._by_status: dict[AgentStatus, set[str]] = {
@@ -108,9 +114,10 @@ class CapabilityIndex(TextSearch):
         self._bare: set[str] = set()  # agents without a capability (found by no query)
         self.ranker = LexicalRanker()
         self.vectors: VectorIndex | None = None  # set by whoever knows the node's model
-        # Agents whose record the ranker has not taken yet (removed ones: it forgets them).
-        self._rank_pending: list[str] = []
-        self._compact_at = _SLACK  # a deferred list longer than this is compacted
+        # Agents whose record the ranker has not taken yet (removed ones: it forgets them);
+        # None: every agent with its record, found by a scan (the ranker holds nothing yet).
+        self._rank_pending: dict[str, None] | None = None
+        self._compact_at = _SLACK  # the positions' list is compacted past this length
 
     # ------------------------------------------------------------------ writes
     def upsert(self, agent_id: str, capabilities: Sequence[str], *, status: AgentStatus,
@@ -146,8 +153,10 @@ class CapabilityIndex(TextSearch):
                             registered_at=registered_at), status, node_id, seq, False)
         else:
             self._agents[agent_id] = _Agent(record, status, node_id, seq, True)
-            self._rank_pending.append(agent_id)
-        self._pending.append(agent_id)
+            if self._rank_pending is not None:
+                self._rank_pending[agent_id] = None
+        if self._pending is not None:
+            self._pending[agent_id] = None
         if not capabilities and (record is None or not record.skills):
             self._bare.add(agent_id)
         self._status_count[status] += 1
@@ -181,8 +190,10 @@ class CapabilityIndex(TextSearch):
         for rt, n in Counter(map(_RUNTIME, records)).items():
             runtimes[rt] = runtimes.get(rt, 0) + n
         order += ids
-        self._pending += ids
-        self._rank_pending += ids
+        if self._pending is not None:
+            self._pending.update(dict.fromkeys(ids))
+        if self._rank_pending is not None:
+            self._rank_pending.update(dict.fromkeys(ids))
         self._status_count[_ACTIVE] += len(ids)
 
     def set_status(self, agent_id: str, status: AgentStatus) -> None:
@@ -201,8 +212,12 @@ class CapabilityIndex(TextSearch):
         a = self._agents.pop(agent_id, None)
         if a is None:
             return False
-        if a.ranked:
-            self._rank_pending.append(agent_id)  # the ranker forgets it at the next search
+        rank_pending = self._rank_pending
+        if a.ranked and rank_pending is not None:
+            if agent_id in self.ranker:
+                rank_pending[agent_id] = None  # the ranker forgets it at the next search
+            else:
+                rank_pending.pop(agent_id, None)  # never taken: nothing to forget
         self._order[a.seq] = None
         self._bare.discard(agent_id)
         self._status_count[a.status] -= 1
@@ -216,32 +231,29 @@ class CapabilityIndex(TextSearch):
             del self._runtime_count[runtime]
         if a.taken:
             self._strings.release(_strings_of(a.record), agent_id)
-        if len(self._rank_pending) > self._compact_at:
-            self._compact()
+        elif self._pending is not None:
+            self._pending.pop(agent_id, None)
         return True
 
     # ----------------------------------------------------------- deferred work
     def _compact(self) -> None:
-        """Cut the deferred lists to what the next query needs (module rules): O(1) a write."""
-        agents, ranker = self._agents, self.ranker
-        self._pending = [aid for aid in dict.fromkeys(self._pending)
-                         if aid in agents and not agents[aid].taken]
-        self._rank_pending = [aid for aid in dict.fromkeys(self._rank_pending)
-                              if aid in ranker or (aid in agents and agents[aid].ranked)]
+        """Close the positions' holes (O(n) every ~2n writes: amortized O(1) a write)."""
+        agents = self._agents
         live = [aid for aid in self._order if aid is not None]  # in the same order
         for seq, aid in enumerate(live):
             agents[aid].seq = seq
-        self._order = [*live]
-        self._compact_at = 2 * (len(agents) + len(ranker)) + _SLACK
+        self._order = [*live]  # (no spare room)
+        self._compact_at = 2 * len(agents) + _SLACK
 
     def _settle(self) -> None:
         """Take the pending strings, and put the agents back in tie order if needed."""
-        if self._pending:
-            pending, self._pending = self._pending, []
+        pending = self._pending
+        if pending is None or pending:
+            self._pending = {}
             agents, take = self._agents, self._strings.take
-            for aid in pending:
+            for aid in agents if pending is None else pending:
                 a = agents.get(aid)
-                if a is not None and not a.taken:  # not removed, not taken (a put twice)
+                if a is not None and not a.taken:  # (a scan meets agents taken already)
                     take(_strings_of(a.record), aid)
                     a.taken = True
         table = self._strings

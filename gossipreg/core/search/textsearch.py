@@ -41,13 +41,20 @@ class TextSearch:
     _agents: Mapping[str, Indexed]
     ranker: LexicalRanker
     vectors: VectorIndex | None
-    _rank_pending: list[str]  # agents whose record the ranker has not taken yet
+    # Agents whose record the ranker has not taken yet, each once (removed ones: it forgets
+    # them); None: every agent with its record (the ranker holds nothing yet).
+    _rank_pending: dict[str, None] | None
 
     def _take_pending(self) -> None:
         """Hand the ranker the record changes since the last search (each agent once)."""
-        pending, self._rank_pending = self._rank_pending, []
+        pending, self._rank_pending = self._rank_pending, {}
         ranker, agents = self.ranker, self._agents
-        for aid in dict.fromkeys(pending):
+        if pending is None:  # the first search: every agent with its record
+            for aid, held in agents.items():
+                if held.ranked:
+                    ranker.put(aid, held.record)
+            return
+        for aid in pending:
             a = agents.get(aid)
             if a is None or not a.ranked:
                 ranker.remove(aid)
@@ -83,7 +90,7 @@ class TextSearch:
         if not text.strip():
             end = None if limit is None else offset + limit
             return [(aid, 0.0) for aid in sorted(filter(passes, agents))[offset:end]]
-        if self._rank_pending:
+        if self._rank_pending is None or self._rank_pending:
             self._take_pending()
         from gossipreg.core.search.hybrid import rank  # at the first text search (~0.3 MB)
 
