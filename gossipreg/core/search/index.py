@@ -24,8 +24,8 @@ agents changed since the last query, each once (a removed agent leaves it), so i
 cutting back; until the first query there is no set at all: the first query takes every agent
 (a node nobody queries keeps nothing per agent for it). The positions' list keeps a hole per
 removal, closed every ~2n writes (amortized O(1)). (Lists of ids cut back every ~2n writes
-made one write in 2n pay three O(n) passes: at 100,000 agents the worst write took 143 ms,
-33 ms with the positions' pass alone.)
+made one write in 2n pay three O(n) passes: at 100,000 agents the worst write took 123-146
+ms, 28-38 ms with the positions' pass alone.)
 
 Free text: every put with its record also feeds the lexical ranker, taken the same way at the
 next search: a set of its own, which also names the agents it must forget
