@@ -34,7 +34,9 @@ def _row_hash(m: Member) -> int:
     text = f"{m.node_id}\0{m.generation}\0{m.incarnation}\0{int(m.state)}\n".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=16).digest(), "little")
 
+
 _SEQ = attrgetter("seq")
+
 
 class Member:
     """One row; ``since`` is the local time of the last state change."""
