@@ -116,8 +116,7 @@ async def test_a_duplicate_live_name_is_refused_but_a_restart_is_accepted(
         assert not dup.core.joined
     finally:
         await dup.shutdown()
-    # A restart (the old process gone without a leave), at a new address: accepted once the old
-    # address stays silent through a whole probe (probe_interval).
+    # A restart (the old process gone without a leave), at a new address: accepted at once.
     await first.shutdown()
     again = await GossipNode("b", seeds=[seed.address], config=CFG).start()
     try:
