@@ -2,14 +2,11 @@
 
 Rules:
 - A join (a SYNC with ``join`` set) from ``node_id`` at an address other than the one we know
-  for that ALIVE or SUSPECT member, with another generation, is held, not merged, while we
-  probe the known address as SWIM probes a member: a ping; no ack within ``probe_timeout``, ping
-  requests through ``indirect_checks`` peers and a second ping over a stream. An ack by the end
-  of ``probe_interval`` means two live processes claim one name: the newcomer is refused (an
-  answer carrying our table, where it finds its name at the other address) and its packets are
-  dropped while the older member lives. No ack: the old process is gone (a restart at a new
-  address) and the held join is merged as usual. (One ping alone let a duplicate take a live
-  name whenever that ping or its ack was lost or late.)
+  for that ALIVE or SUSPECT member, with another generation, is held, not merged: we ping the
+  known address once. An ack within ``probe_timeout`` means two live processes claim one name:
+  the newcomer is refused (an answer carrying our table, where it finds its name at the other
+  address) and its packets are dropped while the older member lives. No ack: the old process is
+  gone (a restart at a new address) and the held join is merged as usual.
 - A join from the known address is a restart in place and is never held; nor is one naming a
   DEAD or LEFT member.
 - Held joins and refusals are bounded (a flood of forged joins cannot grow them).
@@ -44,9 +41,7 @@ class _Held:
     node_id: str
     addr: str  # the newcomer's
     known_addr: str  # the member's we know
-    indirect_at: float  # no ack by then: ping requests and a stream ping
-    deadline: float  # no ack by then: a restart
-    indirect_sent: bool = False
+    deadline: float
 
 
 class NameGuard:
@@ -65,10 +60,9 @@ class NameGuard:
         self._refused: dict[tuple[str, str], float] = {}  # (node_id, addr) -> until
 
     def next_deadline(self) -> float:
-        t = _NEVER
-        for h in self._held.values():
-            t = min(t, h.deadline if h.indirect_sent else h.indirect_at)
-        return t
+        if not self._held:
+            return _NEVER
+        return min(h.deadline for h in self._held.values())
 
     def refuses(self, node_id: str, addr: str, now: float) -> bool:
         """Whether packets from ``node_id`` at ``addr`` are dropped (a refused duplicate)."""
@@ -98,8 +92,8 @@ class NameGuard:
         if len(self._held) >= _MAX_HELD:
             return True  # busy: the newcomer retries
         seq = self.swim.new_seq()  # the probes' sequence: acks cannot be confused
-        self._held[seq] = _Held(msg, src_id, src_addr, m.addr, now + self.cfg.probe_timeout,
-                                now + self.cfg.probe_interval)
+        self._held[seq] = _Held(msg, src_id, src_addr, m.addr,
+                                now + self.cfg.probe_timeout)
         self.out.send(m.addr, Ping(seq, src_id))
         return True
 
@@ -119,12 +113,8 @@ class NameGuard:
         return True
 
     def tick(self, now: float) -> None:
-        """Checks unanswered for ``probe_timeout`` go indirect; joins whose check went
-        unanswered to the end are restarts: merge them."""
+        """Joins whose check went unanswered are restarts: merge them."""
         for seq, h in list(self._held.items()):
-            if not h.indirect_sent and now >= h.indirect_at:
-                h.indirect_sent = True
-                self.swim.ping_indirectly(seq, h.node_id, h.known_addr, now)
             if now >= h.deadline:
                 del self._held[seq]
                 self.merge(h.msg, h.node_id, h.addr, now)

@@ -168,20 +168,15 @@ class Swim(FeatureGossip):
         m = self.members.get(p.target)
         if m is None:
             return
-        p.expected_nacks = self.ping_indirectly(p.seq, p.target, m.addr, now)
-
-    def ping_indirectly(self, seq: int, target: str, addr: str, now: float) -> int:
-        """The second half of a probe of ``target`` at ``addr`` (its ack carries ``seq``): ask
-        ``indirect_checks`` peers to ping it, and ping it again directly over a stream
-        (memberlist's TCP fallback ping: it beats the indirect path's four packets when the
-        first ping or its ack was lost). How many peers were asked."""
-        chosen = choose_relays(self.members, target, self._acked,
+        chosen = choose_relays(self.members, p.target, self._acked,
                                now - GOOD_FOR * self.cfg.probe_interval, self.cfg.indirect_checks,
                                self.rng)
         for peer in chosen:
-            self.out.send(peer.addr, PingReq(seq, target, addr))
-        self.out.send(addr, Ping(seq, target), stream=True)
-        return len(chosen)
+            self.out.send(peer.addr, PingReq(p.seq, p.target, m.addr))
+        p.expected_nacks = len(chosen)
+        # And a second direct ping (memberlist's TCP fallback ping), over a stream: it beats
+        # the indirect path's four packets when our first ping or its ack was lost.
+        self.out.send(m.addr, Ping(p.seq, p.target), stream=True)
 
     def delivery(self) -> float:
         """Estimated chance that one packet from here arrives."""
